@@ -1,1 +1,142 @@
-int main() { return 0; }
+// The `mosaic` binary: `serve` runs the router, `demo` runs it on managed nodes with sample
+// data. Command-line parsing and signal handling live here; everything else is in App.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "common/async.h"
+#include "common/log.h"
+#include "main/app.h"
+#include "main/demo.h"
+
+namespace {
+
+struct CliOverrides {
+  std::string config_file, listen, admin_listen, data_dir, catalog, pool_mode, auth, log_level, database;
+  std::vector<std::string> nodes;
+  int managed_nodes = -1, node_base_port = -1, pool_size = -1, workers = -1;
+};
+
+void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
+  cmd->add_option("--config", o->config_file, "TOML config file (command-line options override it)");
+  cmd->add_option("--listen", o->listen, "HOST:PORT for PostgreSQL clients (default 127.0.0.1:6432)");
+  cmd->add_option("--admin-listen", o->admin_listen, "HOST:PORT of the admin HTTP API (default 127.0.0.1:6480)");
+  cmd->add_option("--managed-nodes", o->managed_nodes, "run N PostgreSQL nodes under --data-dir");
+  cmd->add_option("--data-dir", o->data_dir, "directory of the managed nodes");
+  cmd->add_option("--node-base-port", o->node_base_port, "first port of the managed nodes (default: free ports from 6433)");
+  cmd->add_option("--node", o->nodes, "DSN of an existing PostgreSQL node (repeatable)");
+  cmd->add_option("--catalog", o->catalog, "DSN of the catalog database (default: mosaic_catalog on the first node)");
+  cmd->add_option("--pool-mode", o->pool_mode, "transaction (default) or session");
+  cmd->add_option("--pool-size", o->pool_size, "server connections per node (default 20)");
+  cmd->add_option("--workers", o->workers, "event-loop threads (default: one per core, at most 4)");
+  cmd->add_option("--auth", o->auth, "trust (default) or scram-sha-256 (users from the config file)");
+  cmd->add_option("--database", o->database, "database name clients connect to (default mosaic)");
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info (default), warn, error");
+}
+
+mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
+  mosaic::Config c;
+  if (!o.config_file.empty()) {
+    auto loaded = mosaic::Config::LoadToml(o.config_file);
+    if (!loaded.ok()) return loaded.status();
+    c = loaded.value();
+  }
+  for (auto [text, target] : {std::pair{&o.listen, &c.listen}, std::pair{&o.admin_listen, &c.admin_listen}}) {
+    if (text->empty()) continue;
+    auto hp = mosaic::ParseHostPort(*text);
+    if (!hp.ok()) return hp.status();
+    *target = hp.value();
+  }
+  if (o.managed_nodes >= 0) c.managed_nodes = o.managed_nodes;
+  if (!o.data_dir.empty()) c.data_dir = std::filesystem::absolute(o.data_dir).string();
+  if (o.node_base_port >= 0) c.node_base_port = o.node_base_port;
+  for (const auto& dsn : o.nodes) c.nodes.push_back({dsn});
+  if (!o.catalog.empty()) c.catalog_dsn = o.catalog;
+  if (!o.pool_mode.empty()) {
+    if (o.pool_mode != "transaction" && o.pool_mode != "session") {
+      return mosaic::Status::Error(mosaic::sqlstate::kConfigFileError, "--pool-mode must be transaction or session");
+    }
+    c.pool_mode = o.pool_mode == "session" ? mosaic::PoolMode::kSession : mosaic::PoolMode::kTransaction;
+  }
+  if (o.pool_size >= 0) c.pool_size = o.pool_size;
+  if (o.workers >= 0) c.workers = o.workers;
+  if (!o.auth.empty()) c.auth = o.auth;
+  if (!o.database.empty()) c.database = o.database;
+  if (!o.log_level.empty()) c.log_level = o.log_level;
+  if (auto s = c.Validate(); !s.ok()) return s;
+  return c;
+}
+
+// Blocks until SIGINT/SIGTERM, or until `seconds` pass (0 = forever).
+void WaitForSignal(int seconds) {
+  asio::io_context io;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer timer(io);
+  signals.async_wait([&](const asio::error_code& ec, int sig) {
+    if (!ec) mosaic::log::info("received signal {}, shutting down", sig);
+    timer.cancel();
+    io.stop();
+  });
+  if (seconds > 0) {
+    timer.expires_after(std::chrono::seconds(seconds));
+    timer.async_wait([&](const asio::error_code& ec) {
+      if (!ec) io.stop();
+    });
+  }
+  io.run();
+}
+
+int Serve(const CliOverrides& o, int duration, bool demo) {
+  auto config = BuildConfig(o);
+  if (!config.ok()) {
+    std::cerr << "mosaic: " << config.status().message() << "\n";
+    return 2;
+  }
+  mosaic::log::SetLevel(config.value().log_level);
+  mosaic::App app(config.value());
+  if (auto s = app.Start(); !s.ok()) {
+    std::cerr << "mosaic: " << s.message() << "\n";
+    app.Stop();
+    return 1;
+  }
+  if (demo) {
+    if (auto s = mosaic::LoadDemoData(app, config.value()); !s.ok()) {
+      std::cerr << "mosaic demo: " << s.message() << "\n";
+      app.Stop();
+      return 1;
+    }
+  }
+  WaitForSignal(duration);
+  app.Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App cli{"Mosaic: query-aware sharding router for multi-tenant PostgreSQL"};
+  cli.require_subcommand(1);
+
+  CliOverrides serve_opts;
+  auto* serve = cli.add_subcommand("serve", "run the router");
+  AddServeOptions(serve, &serve_opts);
+  int serve_duration = 0;
+  serve->add_option("--duration", serve_duration, "exit after S seconds (default: run until SIGINT/SIGTERM)");
+
+  CliOverrides demo_opts;
+  int demo_duration = 0;
+  auto* demo = cli.add_subcommand("demo", "run Mosaic on 3 managed nodes with a sample multi-tenant schema");
+  AddServeOptions(demo, &demo_opts);
+  demo->add_option("--duration", demo_duration, "exit after S seconds (default: run until Ctrl-C)");
+
+  CLI11_PARSE(cli, argc, argv);
+  if (serve->parsed()) return Serve(serve_opts, serve_duration, false);
+  if (demo_opts.managed_nodes < 0 && demo_opts.nodes.empty()) demo_opts.managed_nodes = 3;
+  if (demo_opts.data_dir.empty() && demo_opts.nodes.empty()) demo_opts.data_dir = "/var/tmp/mosaic-demo";
+  return Serve(demo_opts, demo_duration, true);
+}

@@ -1,0 +1,189 @@
+// AdminServer over cpp-httplib. httplib fixes its routes before listening, so it gets two
+// catch-all routes (GET, POST) that look the path up in Mosaic's own route table, guarded by a
+// mutex, which can grow while serving. Handlers run without that mutex held; their exceptions
+// stop here and become 500 responses.
+#include "admin/admin_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+
+// Debian's libcpp-httplib.so is built with these options, and they change class layouts
+// (httplib::Request, httplib::Client). CMake's pkg-config target defines them for every user.
+#if !defined(CPPHTTPLIB_OPENSSL_SUPPORT) || !defined(CPPHTTPLIB_ZLIB_SUPPORT)
+#error "compile against CMake's PkgConfig::HTTPLIB target so httplib's layout matches the library"
+#endif
+
+namespace mosaic::admin {
+namespace {
+
+using Json = nlohmann::json;
+using RawHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
+using RouteTable = std::map<std::string, std::shared_ptr<const RawHandler>>;
+
+constexpr size_t kMaxBodyBytes = 1 << 20;  // admin requests are small
+constexpr time_t kKeepAliveSeconds = 2;    // bounds how long Stop() waits for idle clients
+
+void SendJson(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  // Strings from the router (tenant names...) may hold invalid UTF-8; never throw on them.
+  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+}
+
+void SendError(httplib::Response& res, int status, const std::string& message) {
+  SendJson(res, status, Json{{"error", message}});
+}
+
+std::map<std::string, std::string> QueryParams(const httplib::Request& req) {
+  std::map<std::string, std::string> query;
+  for (const auto& [name, value] : req.params) query.try_emplace(name, value);
+  return query;
+}
+
+// Unlike httplib's default (SO_REUSEPORT), a second server on a busy port must fail to bind.
+void ReuseAddressOnly(socket_t sock) {
+  int yes = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+}
+
+}  // namespace
+
+struct AdminServer::Impl {
+  httplib::Server server;
+  std::thread thread;
+  std::atomic<bool> listen_returned{false};
+  int port = 0;
+  std::mutex stop_mu;  // serialises Stop() calls
+
+  std::mutex mu;
+  RouteTable get_routes;   // guarded by mu
+  RouteTable post_routes;  // guarded by mu
+
+  void Configure(AdminHandlers handlers);
+  void AddRoute(RouteTable& table, const std::string& path, RawHandler handler);
+  void Dispatch(bool post, const httplib::Request& req, httplib::Response& res);
+};
+
+void AdminServer::Impl::Configure(AdminHandlers handlers) {
+  server.set_socket_options(ReuseAddressOnly);
+  server.set_payload_max_length(kMaxBodyBytes);
+  server.set_keep_alive_timeout(kKeepAliveSeconds);
+  server.Get(".*", [this](const auto& req, auto& res) { Dispatch(false, req, res); });
+  server.Post(".*", [this](const auto& req, auto& res) { Dispatch(true, req, res); });
+  // Errors httplib raises itself (other methods, oversized bodies...) get a JSON body too.
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) SendError(res, res.status, "HTTP " + std::to_string(res.status));
+  });
+  server.set_exception_handler(
+      [](const auto&, auto& res, std::exception_ptr) { SendError(res, 500, "internal error"); });
+  if (handlers.nodes) {
+    AddRoute(get_routes, "/api/v1/nodes",
+             [nodes = std::move(handlers.nodes)](const auto&, auto& res) {
+               SendJson(res, 200, nodes());
+             });
+  }
+  if (handlers.metrics) {
+    AddRoute(get_routes, "/metrics",
+             [metrics = std::move(handlers.metrics)](const auto&, auto& res) {
+               res.set_content(metrics(), "text/plain; version=0.0.4");
+             });
+  }
+}
+
+void AdminServer::Impl::AddRoute(RouteTable& table, const std::string& path, RawHandler handler) {
+  auto shared = std::make_shared<const RawHandler>(std::move(handler));
+  std::lock_guard<std::mutex> lock(mu);
+  table[path] = std::move(shared);
+}
+
+void AdminServer::Impl::Dispatch(bool post, const httplib::Request& req, httplib::Response& res) {
+  std::shared_ptr<const RawHandler> handler;
+  bool other_method = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    const RouteTable& table = post ? post_routes : get_routes;
+    const RouteTable& other = post ? get_routes : post_routes;
+    if (auto it = table.find(req.path); it != table.end()) handler = it->second;
+    other_method = other.contains(req.path);
+  }
+  if (!handler) {
+    if (other_method) return SendError(res, 405, "method not allowed: " + req.method);
+    return SendError(res, 404, "no such path: " + req.path);
+  }
+  try {
+    (*handler)(req, res);
+  } catch (const std::exception& e) {
+    log::error("admin: {} {} failed: {}", req.method, req.path, e.what());
+    SendError(res, 500, e.what());
+  } catch (...) {
+    log::error("admin: {} {} failed with a non-standard exception", req.method, req.path);
+    SendError(res, 500, "unknown error");
+  }
+}
+
+Result<std::unique_ptr<AdminServer>> AdminServer::Start(const std::string& host, int port,
+                                                        AdminHandlers handlers) {
+  auto impl = std::make_unique<Impl>();
+  impl->Configure(std::move(handlers));
+  int bound = port == 0 ? impl->server.bind_to_any_port(host)
+                        : (impl->server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) {
+    return Status::Error(sqlstate::kConnectionException,
+                         "admin server cannot listen on " + host + ":" + std::to_string(port));
+  }
+  impl->port = bound;
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    raw->server.listen_after_bind();
+    raw->listen_returned = true;
+  });
+  // httplib's stop() is a no-op until the accept loop runs; wait for it so Stop() always works.
+  while (!raw->server.is_running() && !raw->listen_returned) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!raw->server.is_running()) {
+    raw->thread.join();
+    return Status::Error(sqlstate::kConnectionException,
+                         "admin server on " + host + ":" + std::to_string(bound) + " stopped");
+  }
+  log::info("admin: serving HTTP on {}:{}", host, bound);
+  return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
+}
+
+AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AdminServer::~AdminServer() { Stop(); }
+
+void AdminServer::Stop() {
+  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+int AdminServer::port() const { return impl_->port; }
+
+void AdminServer::Get(const std::string& path, GetHandler handler) {
+  impl_->AddRoute(impl_->get_routes, path,
+                  [handler = std::move(handler)](const auto& req, auto& res) {
+                    auto [status, body] = handler(QueryParams(req));
+                    SendJson(res, status, body);
+                  });
+}
+
+void AdminServer::Post(const std::string& path, PostHandler handler) {
+  impl_->AddRoute(
+      impl_->post_routes, path, [handler = std::move(handler)](const auto& req, auto& res) {
+        Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+        if (body.is_discarded()) return SendError(res, 400, "request body is not valid JSON");
+        auto [status, reply] = handler(body);
+        SendJson(res, status, reply);
+      });
+}
+
+}  // namespace mosaic::admin

@@ -1,0 +1,176 @@
+#include "backend/server_conn.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <thread>
+
+#include "common/log.h"
+
+namespace mosaic::backend {
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
+
+// GUC_REPORT parameters PostgreSQL 15 sends at connection start.
+constexpr const char* kReportedParams[] = {
+    "application_name", "client_encoding", "DateStyle", "default_transaction_read_only",
+    "in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser", "server_encoding",
+    "server_version", "session_authorization", "standard_conforming_strings", "TimeZone"};
+
+Status ConnectError(const catalog::Node& node, std::string_view message) {
+  std::string msg(message);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return Status::Error(sqlstate::kConnectionFailure,
+                       fmt::format("node {} is unavailable: {}", node.id, msg));
+}
+
+// Waits until libpq's socket is ready in the direction it asked for, or the deadline passes.
+awaitable<bool> WaitSocket(asio::any_io_executor ex, int fd, bool for_read,
+                           asio::steady_timer& deadline) {
+  asio::posix::stream_descriptor d(ex, fd);
+  auto wait = d.async_wait(for_read ? asio::posix::stream_descriptor::wait_read
+                                    : asio::posix::stream_descriptor::wait_write,
+                           use_awaitable);
+  auto result = co_await (std::move(wait) || deadline.async_wait(use_awaitable));
+  d.release();  // the fd belongs to libpq
+  co_return result.index() == 0;
+}
+
+}  // namespace
+
+ServerConn::ServerConn(asio::any_io_executor executor, int node_id, PGconn* conn)
+    : socket_(executor), node_id_(node_id), pg_(conn) {}
+
+ServerConn::~ServerConn() {
+  asio::error_code ignored;
+  socket_.close(ignored);
+  if (pg_ != nullptr) PQfinish(pg_);  // sends Terminate on libpq's own descriptor
+}
+
+awaitable<Result<std::shared_ptr<ServerConn>>> ServerConn::Connect(
+    asio::any_io_executor ex, const catalog::Node& node, int connect_timeout_s,
+    ServerHandler* handler) {
+  const std::string timeout = std::to_string(connect_timeout_s);
+  const char* keys[] = {"dbname", "sslmode", "gssencmode", "connect_timeout", nullptr};
+  const char* values[] = {node.dsn.c_str(), "disable", "disable", timeout.c_str(), nullptr};
+  PGconn* pg = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
+  if (pg == nullptr) co_return Status::Error(sqlstate::kConnectionFailure, "out of memory");
+  std::unique_ptr<PGconn, decltype(&PQfinish)> guard(pg, &PQfinish);
+  if (PQstatus(pg) == CONNECTION_BAD) co_return ConnectError(node, PQerrorMessage(pg));
+
+  asio::steady_timer deadline(ex, std::chrono::seconds(connect_timeout_s));
+  PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
+  while (poll != PGRES_POLLING_OK) {
+    if (poll == PGRES_POLLING_FAILED) co_return ConnectError(node, PQerrorMessage(pg));
+    if (!co_await WaitSocket(ex, PQsocket(pg), poll == PGRES_POLLING_READING, deadline)) {
+      co_return ConnectError(node, "timeout expired");
+    }
+    poll = PQconnectPoll(pg);
+  }
+
+  int fd = ::dup(PQsocket(pg));
+  if (fd < 0) co_return ConnectError(node, "dup() failed");
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto conn = std::shared_ptr<ServerConn>(new ServerConn(ex, node.id, guard.release()));
+  asio::error_code ec;
+  conn->socket_.assign(addr.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    co_return ConnectError(node, ec.message());
+  }
+  for (const char* name : kReportedParams) {
+    if (const char* v = PQparameterStatus(conn->pg_, name)) conn->params[name] = v;
+  }
+  conn->handler_ = handler;
+  asio::co_spawn(ex, conn->ReadLoop(), asio::detached);
+  co_return conn;
+}
+
+awaitable<void> ServerConn::ReadLoop() {
+  auto self = shared_from_this();
+  size_t used = 0;
+  buf_.resize(16384);
+  while (!closed_) {
+    if (buf_.size() - used < 4096) buf_.resize(buf_.size() * 2);
+    auto [ec, n] = co_await socket_.async_read_some(
+        asio::buffer(buf_.data() + used, buf_.size() - used), use_tuple);
+    if (ec) {
+      NotifyClosed(Status::Error(sqlstate::kConnectionFailure,
+                                 fmt::format("connection to node {} lost: {}", node_id_,
+                                             ec == asio::error::eof ? "server closed the connection" : ec.message())));
+      co_return;
+    }
+    used += n;
+    size_t pos = 0;
+    protocol::Frame frame;
+    size_t consumed = 0;
+    protocol::DecodeResult r;
+    while ((r = framer_.Next(std::string_view(buf_.data() + pos, used - pos), &frame, &consumed)) ==
+           protocol::DecodeResult::kReady) {
+      pos += consumed;
+      if (handler_ != nullptr) handler_->OnServerMessage(*this, frame);
+    }
+    if (r == protocol::DecodeResult::kError) {
+      Close();
+      NotifyClosed(Status::Error(sqlstate::kProtocolViolation,
+                                 fmt::format("node {} sent a malformed message: {}", node_id_, framer_.error())));
+      co_return;
+    }
+    if (pos > 0) {
+      std::memmove(buf_.data(), buf_.data() + pos, used - pos);
+      used -= pos;
+    }
+    if (handler_ != nullptr) co_await handler_->OnServerBatchDone(*this);
+    if (buf_.size() > (1u << 20) && used < 16384) buf_.resize(16384);  // give back burst memory
+  }
+  NotifyClosed(Status::Error(sqlstate::kConnectionFailure, "server connection closed"));
+}
+
+awaitable<Status> ServerConn::Write(std::string_view bytes) {
+  if (closed_) {
+    co_return Status::Error(sqlstate::kConnectionFailure,
+                            fmt::format("connection to node {} is closed", node_id_));
+  }
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
+                                            use_tuple);
+  if (ec) {
+    Close();
+    co_return Status::Error(sqlstate::kConnectionFailure,
+                            fmt::format("connection to node {} lost: {}", node_id_, ec.message()));
+  }
+  co_return Status::OK();
+}
+
+void ServerConn::Close() {
+  if (closed_) return;
+  closed_ = true;
+  asio::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+void ServerConn::NotifyClosed(const Status& why) {
+  closed_ = true;
+  if (close_notified_) return;
+  close_notified_ = true;
+  if (handler_ != nullptr) handler_->OnServerClosed(*this, why);
+}
+
+void ServerConn::Cancel() {
+  if (pg_ == nullptr || closed_) return;
+  PGcancel* cancel = PQgetCancel(pg_);
+  if (cancel == nullptr) return;
+  std::thread([cancel] {
+    char err[256];
+    if (PQcancel(cancel, err, sizeof(err)) == 0) log::warn("cancel request failed: {}", err);
+    PQfreeCancel(cancel);
+  }).detach();
+}
+
+}  // namespace mosaic::backend

@@ -1,0 +1,106 @@
+// ServerConn: one pooled connection from Mosaic to a node.
+//
+// libpq establishes the connection (so every authentication method libpq knows works against
+// existing servers), driven asynchronously on the owning worker's io_context. Once it is
+// established Mosaic speaks the protocol itself on a duplicate of the socket: backend
+// messages are framed and handed to the current handler (the linked client session, or the
+// pool while idle) without re-encoding. The PGconn is kept only for cancellation and closed
+// last. TLS to nodes is not supported yet (sslmode=disable is forced).
+//
+// Threading: a ServerConn belongs to one worker and is used only on that worker's thread.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include "common/async.h"
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "catalog/shard_map.h"
+#include "common/status.h"
+#include "protocol/codec.h"
+
+namespace mosaic::backend {
+
+class ServerConn;
+
+// Receives what a server sends. Exactly one handler is attached at a time.
+class ServerHandler {
+ public:
+  virtual ~ServerHandler() = default;
+  // One complete backend message. Must not block; may append to the client's output.
+  virtual void OnServerMessage(ServerConn& server, const protocol::Frame& frame) = 0;
+  // Called after each batch of messages read in one go; the awaitable may wait for the client
+  // to drain its output (backpressure).
+  virtual asio::awaitable<void> OnServerBatchDone(ServerConn& server) = 0;
+  // The connection is gone (EOF, error, or closed by Mosaic). Called once.
+  virtual void OnServerClosed(ServerConn& server, const Status& why) = 0;
+};
+
+// A prepared statement as the server knows it: Mosaic names it after a hash of its text and
+// parameter types, so every client preparing the same statement shares one server-side copy.
+struct ServerStatement {
+  std::string query;
+  std::vector<int32_t> param_types;
+  std::string server_name;  // "mosaic_<hash>"
+  uint64_t hash = 0;
+};
+
+class ServerConn : public std::enable_shared_from_this<ServerConn> {
+ public:
+  ~ServerConn();
+  ServerConn(const ServerConn&) = delete;
+  ServerConn& operator=(const ServerConn&) = delete;
+
+  // Connects to `node` and starts reading. Fails with SQLSTATE 08006 and libpq's message.
+  // `handler` receives everything the server sends until SetHandler changes it.
+  static asio::awaitable<Result<std::shared_ptr<ServerConn>>> Connect(
+      asio::any_io_executor executor, const catalog::Node& node, int connect_timeout_s,
+      ServerHandler* handler);
+
+  int node_id() const { return node_id_; }
+  bool closed() const { return closed_; }
+  // True once OnServerClosed has been delivered to some handler.
+  bool close_notified() const { return close_notified_; }
+  void SetHandler(ServerHandler* handler) { handler_ = handler; }
+
+  // Writes bytes to the server. On failure the connection is closed.
+  asio::awaitable<Status> Write(std::string_view bytes);
+  // Closes the socket; the handler then gets OnServerClosed. Idempotent.
+  void Close();
+  // Asks the node to cancel whatever this connection runs (a CancelRequest on a new socket,
+  // sent from a short-lived thread so the worker never blocks).
+  void Cancel();
+
+  // Transaction status from the last ReadyForQuery ('I', 'T', 'E').
+  char tx_status = protocol::kTxIdle;
+  // Parameter values as the server last reported or as Mosaic set them.
+  std::map<std::string, std::string, std::less<>> params;
+  // Parameters Mosaic changed from the server's start-up defaults (to RESET when unused).
+  std::map<std::string, std::string, std::less<>> explicit_params;
+  // Server-side prepared statements this connection holds, by hash.
+  std::unordered_map<uint64_t, std::shared_ptr<const ServerStatement>> statements;
+  // Which client's unnamed statement the server currently holds (owner, generation).
+  const void* unnamed_owner = nullptr;
+  uint64_t unnamed_generation = 0;
+  // Last time this connection was returned to its pool (for idle expiry).
+  std::chrono::steady_clock::time_point idle_since;
+
+ private:
+  ServerConn(asio::any_io_executor executor, int node_id, PGconn* conn);
+  asio::awaitable<void> ReadLoop();
+  void NotifyClosed(const Status& why);
+
+  asio::ip::tcp::socket socket_;
+  int node_id_;
+  PGconn* pg_;  // owned; kept for cancellation, finished in the destructor
+  ServerHandler* handler_ = nullptr;
+  protocol::Framer framer_{protocol::Framer::Phase::kRegular, 1u << 30};
+  std::string buf_;
+  bool closed_ = false;
+  bool close_notified_ = false;
+};
+
+}  // namespace mosaic::backend

@@ -1,0 +1,75 @@
+// Catalog: Mosaic's durable metadata (nodes, tables, tenants, placements, shard-map versions)
+// kept in schema "mosaic" of a PostgreSQL database.
+//
+// Control plane only: every call is synchronous libpq I/O and may block for as long as the
+// catalog server takes. Never call it from the data path; the router reads the ShardMap that
+// Load() returns, published through a ShardMapHolder.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "catalog/schema.h"
+#include "catalog/shard_map.h"
+#include "common/status.h"
+
+struct pg_conn;  // PGconn from <libpq-fe.h>
+
+namespace mosaic::catalog {
+
+// One connection to the catalog database. Not thread-safe: use one Catalog per thread, or
+// serialise calls. Several Catalogs (several routers) may share one catalog database: schema
+// upgrades and shard-map version bumps are serialised with advisory locks. A call that fails
+// because the connection dropped is retried once on a fresh connection; each call is one
+// transaction, so this is safe (at worst a BumpVersion whose COMMIT reply was lost records one
+// extra, unused version).
+class Catalog {
+ public:
+  // Connects to the catalog database named by `dsn`, a libpq conninfo or URI (e.g.
+  // "host=127.0.0.1 port=6433 user=mosaic dbname=mosaic_catalog"). If that database does not
+  // exist, creates it through dbname=postgres on the same server. Then applies the migrations
+  // the catalog lacks, all in one transaction holding an advisory lock, so routers starting
+  // together do not race. Fails with the server's SQLSTATE, or 08006 if it cannot connect,
+  // and if the catalog's schema is newer than this binary knows.
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& dsn);
+  // As above with an explicit migration list (tests inject extra versions).
+  // REQUIRES: `migrations` is numbered 1..n; it need only live for the duration of the call.
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& dsn,
+                                               std::span<const Migration> migrations);
+
+  Catalog(const Catalog&) = delete;
+  Catalog& operator=(const Catalog&) = delete;
+  ~Catalog();
+
+  // Schema version the catalog was at when Open returned.
+  int schema_version() const { return schema_version_; }
+
+  // Inserts nodes whose id is unknown; for known ids updates dsn, host, port, dbname and user
+  // (tier and capacity are operator settings and are left alone). Never deletes. Bumps the
+  // shard-map version, in the same transaction, iff some row changed. All or nothing.
+  Status RegisterNodes(const std::vector<Node>& nodes);
+
+  // Reads the whole catalog, from one consistent snapshot, into a new immutable ShardMap:
+  // nodes ordered by id, tables by id, tenants by key, placements by (table group, tenant).
+  // Its version is the current shard-map version (>= 1).
+  Result<std::shared_ptr<const ShardMap>> Load();
+
+  // Records a new shard-map version with `reason` in its own transaction and returns it.
+  Result<int64_t> BumpVersion(const std::string& reason);
+
+ private:
+  struct ConnCloser {
+    void operator()(pg_conn* conn) const;
+  };
+  using ConnPtr = std::unique_ptr<pg_conn, ConnCloser>;
+
+  Catalog(ConnPtr conn, int schema_version);
+
+  ConnPtr conn_;
+  int schema_version_;
+};
+
+}  // namespace mosaic::catalog

@@ -1,0 +1,103 @@
+// Catalog schema migrations. Append new versions at the end of kMigrations; never edit, remove or
+// renumber a released one, because catalogs in the field have already applied it.
+#include "catalog/schema.h"
+
+#include <string>
+
+namespace mosaic::catalog {
+namespace {
+
+constexpr std::string_view kBootstrapSql = R"sql(
+CREATE SCHEMA IF NOT EXISTS mosaic;
+CREATE TABLE IF NOT EXISTS mosaic.schema_version (
+  version     int PRIMARY KEY,
+  description text NOT NULL DEFAULT '',
+  applied_at  timestamptz NOT NULL DEFAULT now()
+);
+)sql";
+
+// Version 1: nodes, tables, tenants, placements and the shard-map version history.
+constexpr std::string_view kV1Sql = R"sql(
+CREATE TABLE mosaic.nodes (
+  id         int PRIMARY KEY,
+  dsn        text NOT NULL,
+  host       text NOT NULL DEFAULT '',
+  port       int NOT NULL DEFAULT 5432,
+  dbname     text NOT NULL DEFAULT '',
+  username   text NOT NULL DEFAULT '',
+  tier       text NOT NULL DEFAULT 'hot' CHECK (tier IN ('hot', 'cold')),
+  capacity   float8 NOT NULL DEFAULT 1 CHECK (capacity > 0),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE mosaic.tables (
+  id            bigserial PRIMARY KEY,
+  schema_name   text NOT NULL,
+  table_name    text NOT NULL,
+  tenant_column text NULL,
+  reference     bool NOT NULL DEFAULT false,
+  table_group   bigint NOT NULL DEFAULT 0,
+  UNIQUE (schema_name, table_name)
+);
+CREATE TABLE mosaic.tenants (
+  key     text PRIMARY KEY,
+  profile text NOT NULL DEFAULT ''
+);
+CREATE TABLE mosaic.placements (
+  table_group  bigint NOT NULL,
+  tenant       text NOT NULL,
+  range_column text NOT NULL DEFAULT '',
+  lower        text NULL,
+  upper        text NULL,
+  node_id      int NOT NULL REFERENCES mosaic.nodes (id),
+  version      bigint NOT NULL
+);
+CREATE INDEX placements_group_tenant ON mosaic.placements (table_group, tenant);
+CREATE TABLE mosaic.shard_map (
+  version    bigint PRIMARY KEY,
+  changed_at timestamptz NOT NULL DEFAULT now(),
+  reason     text NOT NULL
+);
+INSERT INTO mosaic.shard_map (version, reason) VALUES (1, 'catalog created');
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "nodes, tables, tenants, placements, shard_map", kV1Sql},
+};
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+int LatestSchemaVersion(std::span<const Migration> migrations) {
+  return migrations.empty() ? 0 : migrations.back().version;
+}
+
+std::string_view BootstrapSql() { return kBootstrapSql; }
+
+Status ValidateMigrations(std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return Status::Internal("catalog migration at position " + std::to_string(i + 1) +
+                              " has version " + std::to_string(migrations[i].version));
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::span<const Migration>> PendingMigrations(std::span<const Migration> migrations,
+                                                     int stored_version) {
+  if (Status s = ValidateMigrations(migrations); !s.ok()) return s;
+  int latest = LatestSchemaVersion(migrations);
+  if (stored_version < 0) {
+    return Status::Internal("catalog schema version " + std::to_string(stored_version) +
+                            " is invalid");
+  }
+  if (stored_version > latest) {
+    return Status::Internal("catalog schema version " + std::to_string(stored_version) +
+                            " was written by a newer Mosaic (this one knows up to " +
+                            std::to_string(latest) + ")");
+  }
+  return migrations.subspan(static_cast<size_t>(stored_version));
+}
+
+}  // namespace mosaic::catalog

@@ -1,0 +1,146 @@
+// ShardMap lookups, DSN redaction and the atomic snapshot holder. No I/O, no locks held by
+// readers; RedactDsn only parses strings (libpq's parser, no connection).
+#include "catalog/shard_map.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+namespace mosaic::catalog {
+namespace {
+
+constexpr std::string_view kUnparseableDsn = "<unparseable dsn>";
+
+bool IsSecretKeyword(std::string_view keyword) {
+  return keyword == "password" || keyword == "sslpassword";
+}
+
+bool IsUri(std::string_view dsn) {
+  return dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
+}
+
+// Quotes a conninfo value when libpq would otherwise split or unescape it.
+std::string QuoteConninfoValue(std::string_view value) {
+  if (!value.empty() && value.find_first_of(" \t\n\r\f\v'\\") == std::string_view::npos) {
+    return std::string(value);
+  }
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes so "pass%77ord" is recognised as "password". Bad escapes stay as they are.
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// "a=1&password=x&b=2" -> "?a=1&b=2"; "" when nothing is left.
+std::string RedactUriQuery(std::string_view query) {
+  std::string kept;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (param.empty() || IsSecretKeyword(PercentDecode(param.substr(0, param.find('='))))) continue;
+    kept += kept.empty() ? "?" : "&";
+    kept += param;
+  }
+  return kept;
+}
+
+// Mirrors libpq's URI grammar: user info is whatever precedes the first '@' that comes before
+// any '/', and the password is what follows the first ':' in it.
+std::string RedactUri(std::string_view uri) {
+  size_t start = uri.find("://") + 3;
+  std::string out(uri.substr(0, start));
+  size_t at = uri.find_first_of("@/", start);
+  if (at != std::string_view::npos && uri[at] == '@') {
+    std::string_view userinfo = uri.substr(start, at - start);
+    out += userinfo.substr(0, userinfo.find(':'));
+    out += '@';
+    start = at + 1;
+  }
+  std::string_view rest = uri.substr(start);
+  size_t question = rest.find('?');
+  out += rest.substr(0, question);
+  if (question != std::string_view::npos) out += RedactUriQuery(rest.substr(question + 1));
+  return out;
+}
+
+std::string RebuildWithoutSecrets(const PQconninfoOption* options) {
+  std::string out;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || IsSecretKeyword(o->keyword)) continue;
+    if (!out.empty()) out += ' ';
+    out += o->keyword;
+    out += '=';
+    out += QuoteConninfoValue(o->val);
+  }
+  return out;
+}
+
+}  // namespace
+
+const Node* ShardMap::FindNode(int id) const {
+  auto it = std::find_if(nodes.begin(), nodes.end(), [id](const Node& n) { return n.id == id; });
+  return it == nodes.end() ? nullptr : &*it;
+}
+
+const Table* ShardMap::FindTable(std::string_view schema, std::string_view name) const {
+  auto it = std::find_if(tables.begin(), tables.end(), [&](const Table& t) {
+    return t.schema == schema && t.name == name;
+  });
+  return it == tables.end() ? nullptr : &*it;
+}
+
+const Node& ShardMap::DefaultNode() const {
+  assert(!nodes.empty());
+  return *std::min_element(nodes.begin(), nodes.end(),
+                           [](const Node& a, const Node& b) { return a.id < b.id; });
+}
+
+std::string ShardMap::RedactDsn(std::string_view dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(std::string(dsn).c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return std::string(kUnparseableDsn);
+  }
+  std::string redacted = IsUri(dsn) ? RedactUri(dsn) : RebuildWithoutSecrets(options);
+  PQconninfoFree(options);
+  return redacted;
+}
+
+ShardMapHolder::ShardMapHolder() : current_(std::make_shared<const ShardMap>()) {}
+
+std::shared_ptr<const ShardMap> ShardMapHolder::Snapshot() const {
+  return current_.load(std::memory_order_acquire);
+}
+
+void ShardMapHolder::Publish(std::shared_ptr<const ShardMap> map) {
+  assert(map != nullptr);
+  current_.store(std::move(map), std::memory_order_release);
+}
+
+}  // namespace mosaic::catalog

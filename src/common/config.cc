@@ -1,0 +1,145 @@
+#include "common/config.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <toml++/toml.h>
+
+namespace mosaic {
+
+Result<HostPort> ParseHostPort(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size()) {
+    return Status::Error(sqlstate::kInvalidParameterValue,
+                         fmt::format("\"{}\" is not HOST:PORT", text));
+  }
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::string_view port_text = text.substr(colon + 1);
+  int port = -1;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port < 0 || port > 65535 ||
+      host.empty()) {
+    return Status::Error(sqlstate::kInvalidParameterValue,
+                         fmt::format("\"{}\" is not HOST:PORT with a port in 0..65535", text));
+  }
+  return HostPort{std::string(host), port};
+}
+
+namespace {
+
+Status ConfigError(std::string message) {
+  return Status::Error(sqlstate::kConfigFileError, std::move(message));
+}
+
+template <typename T>
+void Take(const toml::table& t, std::string_view key, T* out) {
+  if (auto v = t[key].value<T>()) *out = *v;
+}
+
+Status ReadListen(const toml::table& t, std::string_view key, HostPort* out) {
+  auto v = t[key].value<std::string>();
+  if (!v) return Status::OK();
+  auto hp = ParseHostPort(*v);
+  if (!hp.ok()) return ConfigError(fmt::format("{}: {}", key, hp.status().message()));
+  *out = hp.value();
+  return Status::OK();
+}
+
+Status ReadNodes(const toml::table& t, Config* c) {
+  const auto* nodes = t["nodes"].as_array();
+  if (nodes == nullptr) return Status::OK();
+  for (const auto& item : *nodes) {
+    const auto* n = item.as_table();
+    if (n == nullptr || !(*n)["dsn"].is_string()) return ConfigError("each [[nodes]] entry needs dsn = \"...\"");
+    NodeConfig node;
+    Take(*n, "dsn", &node.dsn);
+    Take(*n, "tier", &node.tier);
+    Take(*n, "capacity", &node.capacity);
+    c->nodes.push_back(std::move(node));
+  }
+  return Status::OK();
+}
+
+Status ReadUsers(const toml::table& t, Config* c) {
+  const auto* users = t["users"].as_array();
+  if (users == nullptr) return Status::OK();
+  for (const auto& item : *users) {
+    const auto* u = item.as_table();
+    if (u == nullptr || !(*u)["name"].is_string()) return ConfigError("each [[users]] entry needs name = \"...\"");
+    UserConfig user;
+    Take(*u, "name", &user.name);
+    Take(*u, "password", &user.password);
+    Take(*u, "scram_verifier", &user.scram_verifier);
+    c->users.push_back(std::move(user));
+  }
+  return Status::OK();
+}
+
+Status FromTable(const toml::table& t, Config* c) {
+  if (auto s = ReadListen(t, "listen", &c->listen); !s.ok()) return s;
+  if (auto s = ReadListen(t, "admin_listen", &c->admin_listen); !s.ok()) return s;
+  Take(t, "database", &c->database);
+  Take(t, "auth", &c->auth);
+  std::string pool_mode = c->pool_mode == PoolMode::kSession ? "session" : "transaction";
+  Take(t, "pool_mode", &pool_mode);
+  if (pool_mode != "session" && pool_mode != "transaction") {
+    return ConfigError(fmt::format("pool_mode must be \"transaction\" or \"session\", not \"{}\"", pool_mode));
+  }
+  c->pool_mode = pool_mode == "session" ? PoolMode::kSession : PoolMode::kTransaction;
+  Take(t, "pool_size", &c->pool_size);
+  Take(t, "max_client_connections", &c->max_client_connections);
+  Take(t, "workers", &c->workers);
+  int64_t max_message = c->max_message_size;
+  Take(t, "max_message_size", &max_message);
+  if (max_message < 1024 || max_message > (int64_t{1} << 30)) return ConfigError("max_message_size must be in 1024..1073741824");
+  c->max_message_size = static_cast<uint32_t>(max_message);
+  Take(t, "query_wait_timeout_ms", &c->query_wait_timeout_ms);
+  Take(t, "connect_timeout_s", &c->connect_timeout_s);
+  Take(t, "catalog", &c->catalog_dsn);
+  Take(t, "log_level", &c->log_level);
+  if (const auto* managed = t["managed"].as_table()) {
+    Take(*managed, "nodes", &c->managed_nodes);
+    Take(*managed, "data_dir", &c->data_dir);
+    Take(*managed, "base_port", &c->node_base_port);
+  }
+  if (auto s = ReadNodes(t, c); !s.ok()) return s;
+  return ReadUsers(t, c);
+}
+
+}  // namespace
+
+Result<Config> Config::LoadToml(const std::string& path) {
+  Config c;
+  try {
+    toml::table t = toml::parse_file(path);
+    if (auto s = FromTable(t, &c); !s.ok()) return s;
+  } catch (const toml::parse_error& e) {
+    return ConfigError(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
+                                   e.source().begin.column, e.description()));
+  }
+  return c;
+}
+
+Status Config::Validate() const {
+  if (managed_nodes <= 0 && nodes.empty()) {
+    return ConfigError("no nodes: give --managed-nodes N --data-dir DIR, or --node DSN, or a config file");
+  }
+  if (managed_nodes > 0 && !nodes.empty()) return ConfigError("use either managed nodes or --node, not both");
+  if (managed_nodes > 0 && data_dir.empty()) return ConfigError("--managed-nodes needs --data-dir DIR");
+  if (managed_nodes > 64) return ConfigError("at most 64 managed nodes");
+  if (auth != "trust" && auth != "scram-sha-256") {
+    return ConfigError(fmt::format("auth must be \"trust\" or \"scram-sha-256\", not \"{}\"", auth));
+  }
+  if (auth == "scram-sha-256" && users.empty()) return ConfigError("auth = \"scram-sha-256\" needs [[users]]");
+  for (const auto& u : users) {
+    if (u.password.empty() && u.scram_verifier.empty()) {
+      return ConfigError(fmt::format("user \"{}\" needs password or scram_verifier", u.name));
+    }
+  }
+  if (pool_size < 1 || pool_size > 10000) return ConfigError("pool_size must be in 1..10000");
+  if (workers < 0 || workers > 64) return ConfigError("workers must be in 0..64");
+  return Status::OK();
+}
+
+}  // namespace mosaic

@@ -1,0 +1,64 @@
+// Config: everything `mosaic serve` can be told, from the command line or a TOML file.
+//
+// Parsing happens once at startup (an edge: exceptions from toml++ are caught here and turned
+// into a Status with SQLSTATE F0000). The resulting struct is immutable after startup.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mosaic {
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+// Parses "HOST:PORT" or "[v6]:PORT"; port must be 0..65535.
+Result<HostPort> ParseHostPort(std::string_view text);
+
+enum class PoolMode { kTransaction, kSession };
+
+struct UserConfig {
+  std::string name;
+  std::string password;        // plain text; turned into a SCRAM verifier at startup
+  std::string scram_verifier;  // "SCRAM-SHA-256$iter:salt$stored:server"
+};
+
+struct NodeConfig {
+  std::string dsn;  // libpq conninfo or URI
+  std::string tier = "hot";
+  double capacity = 1.0;
+};
+
+struct Config {
+  HostPort listen{"127.0.0.1", 6432};
+  HostPort admin_listen{"127.0.0.1", 6480};
+  std::string database = "mosaic";   // the one logical database clients connect to
+  std::string auth = "trust";        // "trust" or "scram-sha-256"
+  std::vector<UserConfig> users;
+  PoolMode pool_mode = PoolMode::kTransaction;
+  int pool_size = 20;                // server connections per node, all workers together
+  int max_client_connections = 2000;
+  int workers = 0;                   // event-loop threads; 0 = one per core
+  uint32_t max_message_size = 256u << 20;
+  int query_wait_timeout_ms = 30000;  // how long a client waits for a free server connection
+  int connect_timeout_s = 5;
+
+  int managed_nodes = 0;             // > 0: Mosaic runs its own PostgreSQL clusters
+  std::string data_dir;
+  int node_base_port = 0;
+  std::vector<NodeConfig> nodes;     // existing servers instead of managed nodes
+  std::string catalog_dsn;           // "" = mosaic_catalog on the first node
+
+  std::string log_level = "info";
+
+  // Loads a TOML file (keys as in docs/operations.md) over the defaults.
+  static Result<Config> LoadToml(const std::string& path);
+  // Checks cross-field rules (some node source, auth users, sizes). OK or F0000 / 22023.
+  Status Validate() const;
+};
+
+}  // namespace mosaic

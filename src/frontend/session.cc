@@ -1,0 +1,967 @@
+#include "frontend/session.h"
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <xxhash.h>
+
+#include "common/log.h"
+#include "protocol/reader.h"
+#include "sql/classifier.h"
+
+namespace mosaic::frontend {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using backend::ServerConn;
+using backend::ServerStatement;
+using protocol::Frame;
+namespace fe = protocol::fe;
+namespace be = protocol::be;
+
+namespace {
+
+constexpr size_t kOutputHighWater = 1 << 20;  // pause relaying when the client lags this much
+constexpr size_t kReadChunk = 16384;
+
+// Startup parameters that are connection properties, not settings to replay on servers.
+bool IsConnectionParam(std::string_view name) {
+  return name == "user" || name == "database" || name == "replication" || name == "options";
+}
+
+// Quotes a value as an escape-string literal, valid whatever standard_conforming_strings is.
+std::string Literal(std::string_view v) {
+  std::string out = "E'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out.push_back(c);
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+std::shared_ptr<const ServerStatement> MakeStatement(const protocol::ParseMessage& parse) {
+  auto stmt = std::make_shared<ServerStatement>();
+  stmt->query = std::string(parse.query);
+  stmt->param_types = parse.param_types;
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  XXH64_update(state, parse.query.data(), parse.query.size());
+  XXH64_update(state, parse.param_types.data(), parse.param_types.size() * sizeof(int32_t));
+  stmt->hash = XXH64_digest(state);
+  XXH64_freeState(state);
+  stmt->server_name = fmt::format("mosaic_{:016x}", stmt->hash);
+  return stmt;
+}
+
+bool SameStatement(const ServerStatement& a, const ServerStatement& b) {
+  return a.query == b.query && a.param_types == b.param_types;
+}
+
+std::string EmptyMessage(char type) {
+  std::string s;
+  protocol::WriteEmpty(&s, type);
+  return s;
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, asio::ip::tcp::socket socket)
+    : worker_(worker),
+      ctx_(worker.context()),
+      client_(std::move(socket)),
+      framer_(protocol::Framer::Phase::kStartup, worker.context().config.max_message_size),
+      out_drained_(client_.get_executor()),
+      pending_drained_(client_.get_executor()) {
+  worker_.counters().Add(worker_.counters().clients);
+  worker_.counters().Add(worker_.counters().clients_total);
+}
+
+Session::~Session() {
+  worker_.counters().Add(worker_.counters().clients, -1);
+  if (pid_ != 0) {
+    std::lock_guard lock(ctx_.cancel_mu);
+    ctx_.cancel_targets.erase(pid_);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client output: every byte for the client goes through out_, written by one WriteLoop, so
+// messages from the client side and the server side can never interleave mid-message.
+
+void Session::Emit(std::string_view bytes) {
+  if (closing_) return;
+  out_.append(bytes);
+  KickWriter();
+}
+
+void Session::EmitError(const Status& status) {
+  std::string msg;
+  protocol::WriteError(&msg, status);
+  worker_.counters().Add(worker_.counters().errors_total);
+  Emit(msg);
+}
+
+void Session::KickWriter() {
+  if (writing_ || out_.empty() || closing_) return;
+  writing_ = true;
+  asio::co_spawn(client_.get_executor(), WriteLoop(), asio::detached);
+}
+
+awaitable<void> Session::WriteLoop() {
+  auto self = shared_from_this();
+  while (!out_.empty() && !closing_) {
+    out_inflight_.clear();
+    std::swap(out_, out_inflight_);
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_inflight_),
+                                              use_tuple);
+    if (ec) {
+      closing_ = true;
+      asio::error_code ignored;
+      client_.close(ignored);
+    }
+  }
+  out_inflight_.clear();
+  if (out_inflight_.capacity() > kOutputHighWater) out_inflight_.shrink_to_fit();
+  writing_ = false;
+  out_drained_.cancel();
+}
+
+awaitable<void> Session::WaitOutputBelow(size_t limit) {
+  while (!closing_ && out_.size() + out_inflight_.size() > limit && writing_) {
+    out_drained_.expires_at(asio::steady_timer::time_point::max());
+    co_await out_drained_.async_wait(use_tuple);
+  }
+}
+
+void Session::Fatal(const Status& status) {
+  std::string msg;
+  protocol::WriteError(&msg, status, protocol::Severity::kFatal);
+  worker_.counters().Add(worker_.counters().errors_total);
+  Emit(msg);
+  closing_ = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client input
+
+awaitable<bool> Session::NextFrame(Frame* frame) {
+  while (true) {
+    size_t consumed = 0;
+    auto r = framer_.Next(std::string_view(in_.data() + in_start_, in_end_ - in_start_), frame, &consumed);
+    if (r == protocol::DecodeResult::kReady) {
+      in_start_ += consumed;
+      co_return true;
+    }
+    if (r == protocol::DecodeResult::kError) {
+      Fatal(Status::Error(sqlstate::kProtocolViolation, framer_.error()));
+      co_return false;
+    }
+    if (!co_await FlushServers()) co_return false;
+    // Frames handed out earlier are dead now: compact and read more.
+    if (in_start_ > 0) {
+      std::memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
+      in_end_ -= in_start_;
+      in_start_ = 0;
+    }
+    if (in_.size() - in_end_ < 4096) in_.resize(std::max(in_.size() * 2, kReadChunk));
+    if (in_.size() > (4u << 20) && in_end_ < kReadChunk) in_.resize(kReadChunk * 2);
+    auto [ec, n] = co_await client_.async_read_some(
+        asio::buffer(in_.data() + in_end_, in_.size() - in_end_), use_tuple);
+    if (ec || closing_) co_return false;
+    in_end_ += n;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Startup and authentication
+
+awaitable<void> Session::Run() {
+  auto self = shared_from_this();
+  in_.resize(kReadChunk);
+  if (co_await Startup()) {
+    framer_.set_phase(protocol::Framer::Phase::kRegular);
+    Frame frame;
+    while (!closing_ && co_await NextFrame(&frame)) {
+      if (!co_await HandleMessage(frame)) break;
+    }
+  }
+  ReleaseAll(/*reusable=*/ctx_.config.pool_mode == PoolMode::kTransaction);
+  // Let queued output (e.g. a FATAL) reach the client before closing.
+  co_await WaitOutputBelow(0);
+  closing_ = true;
+  asio::error_code ignored;
+  client_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  client_.close(ignored);
+}
+
+awaitable<bool> Session::Startup() {
+  protocol::StartupPacket packet;
+  Frame frame;
+  while (true) {
+    if (!co_await NextFrame(&frame)) co_return false;
+    if (auto s = protocol::ParseStartupPacket(frame.body, &packet); !s.ok()) {
+      Fatal(s);
+      co_return false;
+    }
+    using Kind = protocol::StartupPacket::Kind;
+    if (packet.kind == Kind::kSslRequest || packet.kind == Kind::kGssEncRequest) {
+      Emit("N");  // TLS and GSSAPI encryption are not offered (yet)
+      continue;
+    }
+    if (packet.kind == Kind::kCancelRequest) {
+      HandleCancelRequest(packet);
+      co_return false;
+    }
+    break;
+  }
+  const std::string_view user = packet.Get("user");
+  if (user.empty()) {
+    Fatal(Status::Error(sqlstate::kInvalidAuthorization, "no PostgreSQL user name specified in startup packet"));
+    co_return false;
+  }
+  std::string_view database = packet.Get("database");
+  if (database.empty()) database = user;
+  if (database != ctx_.config.database) {
+    Fatal(Status::Error(sqlstate::kUndefinedDatabase, fmt::format("database \"{}\" does not exist", database)));
+    co_return false;
+  }
+  if (worker_.counters().clients.load(std::memory_order_relaxed) * std::max(1, ctx_.config.workers) >
+      ctx_.config.max_client_connections) {
+    Fatal(Status::Error(sqlstate::kTooManyConnections, "sorry, too many clients already"));
+    co_return false;
+  }
+  user_ = std::string(user);
+  if (!co_await Authenticate(user)) co_return false;
+  AcceptStartupParams(packet);
+  SendWelcome();
+  co_return true;
+}
+
+awaitable<bool> Session::Authenticate(std::string_view user) {
+  std::string msg;
+  if (ctx_.config.auth == "trust") {
+    protocol::WriteAuthentication(&msg, protocol::auth::kOk);
+    Emit(msg);
+    co_return true;
+  }
+  const Status failed(sqlstate::kInvalidPassword,
+                      fmt::format("password authentication failed for user \"{}\"", user));
+  auto it = ctx_.verifiers.find(user);
+  // An unknown user still runs the exchange (with a throwaway verifier), as PostgreSQL does,
+  // so a client cannot probe which users exist.
+  ScramServer scram(it != ctx_.verifiers.end() ? it->second : ScramVerifier::FromPassword("\x01unknown"),
+                    std::string(user));
+  protocol::WriteAuthenticationSasl(&msg, {"SCRAM-SHA-256"});
+  Emit(msg);
+  Frame frame;
+  if (!co_await NextFrame(&frame)) co_return false;
+  protocol::MessageReader r(frame.body);
+  std::string_view mechanism, data;
+  int32_t len = 0;
+  if (frame.type != fe::kPassword || !r.ReadCString(&mechanism) || !r.ReadInt32(&len) ||
+      !r.ReadBytes(static_cast<size_t>(std::max(len, 0)), &data)) {
+    Fatal(Status::Error(sqlstate::kProtocolViolation, "expected SASL initial response"));
+    co_return false;
+  }
+  if (mechanism != "SCRAM-SHA-256") {
+    Fatal(Status::Error(sqlstate::kProtocolViolation, "client selected an invalid SASL authentication mechanism"));
+    co_return false;
+  }
+  auto first = scram.HandleClientFirst(data);
+  if (!first.ok()) {
+    Fatal(first.status());
+    co_return false;
+  }
+  msg.clear();
+  protocol::WriteAuthentication(&msg, protocol::auth::kSaslContinue, first.value());
+  Emit(msg);
+  if (!co_await NextFrame(&frame)) co_return false;
+  if (frame.type != fe::kPassword) {
+    Fatal(Status::Error(sqlstate::kProtocolViolation, "expected SASL response"));
+    co_return false;
+  }
+  auto final_msg = scram.HandleClientFinal(frame.body);
+  if (!final_msg.ok() || it == ctx_.verifiers.end()) {
+    Fatal(failed);
+    co_return false;
+  }
+  msg.clear();
+  protocol::WriteAuthentication(&msg, protocol::auth::kSaslFinal, final_msg.value());
+  protocol::WriteAuthentication(&msg, protocol::auth::kOk);
+  Emit(msg);
+  co_return true;
+}
+
+void Session::AcceptStartupParams(const protocol::StartupPacket& packet) {
+  params_ = ctx_.server_params;
+  params_["session_authorization"] = user_;
+  for (const auto& [name, value] : packet.parameters) {
+    if (!IsConnectionParam(name)) params_[std::string(name)] = std::string(value);
+  }
+  // "options" carries "-c name=value" (or "--name=value") settings.
+  std::string_view options = packet.Get("options");
+  size_t pos = 0;
+  while (pos < options.size()) {
+    size_t end = options.find(' ', pos);
+    std::string_view word = options.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? options.size() : end + 1;
+    if (word == "-c" || word.empty()) continue;
+    if (word.starts_with("--")) word.remove_prefix(2);
+    if (word.starts_with("-c")) word.remove_prefix(2);
+    size_t eq = word.find('=');
+    if (eq != std::string_view::npos) params_[std::string(word.substr(0, eq))] = std::string(word.substr(eq + 1));
+  }
+}
+
+void Session::SendWelcome() {
+  std::string msg;
+  for (const auto& [name, value] : params_) {
+    if (ctx_.server_params.count(name) || name == "application_name" || name == "client_encoding") {
+      protocol::WriteParameterStatus(&msg, name, value);
+    }
+  }
+  pid_ = ctx_.next_pid.fetch_add(1);
+  RAND_bytes(reinterpret_cast<unsigned char*>(&key_), sizeof(key_));
+  {
+    std::lock_guard lock(ctx_.cancel_mu);
+    ctx_.cancel_targets[pid_] = {key_, weak_from_this(), client_.get_executor()};
+  }
+  protocol::WriteBackendKeyData(&msg, pid_, key_);
+  protocol::WriteReadyForQuery(&msg, protocol::kTxIdle);
+  Emit(msg);
+  map_ = ctx_.shard_map->Snapshot();
+  links_.resize(map_->nodes.size());
+}
+
+void Session::HandleCancelRequest(const protocol::StartupPacket& packet) {
+  std::lock_guard lock(ctx_.cancel_mu);
+  auto it = ctx_.cancel_targets.find(packet.cancel_pid);
+  if (it == ctx_.cancel_targets.end() || it->second.key != packet.cancel_key) return;
+  asio::post(it->second.executor, [weak = it->second.session] {
+    if (auto session = weak.lock()) session->RequestCancel();
+  });
+}
+
+void Session::RequestCancel() {
+  for (auto& link : links_) {
+    if (link.server) link.server->Cancel();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client messages
+
+awaitable<bool> Session::HandleMessage(const Frame& frame) {
+  if (skip_until_sync_ && frame.type != fe::kSync && frame.type != fe::kTerminate) co_return true;
+  if (lost_in_transaction_ && frame.type != fe::kTerminate) {
+    Fatal(Status::Error(sqlstate::kConnectionFailure,
+                        "the server connection of this transaction was lost; the transaction is gone"));
+    co_return false;
+  }
+  switch (frame.type) {
+    case fe::kQuery:
+      co_return co_await HandleQuery(frame);
+    case fe::kParse:
+      co_return co_await HandleParse(frame);
+    case fe::kBind:
+      co_return co_await HandleBind(frame);
+    case fe::kDescribe:
+      co_return co_await HandleDescribe(frame);
+    case fe::kExecute:
+      worker_.counters().Add(worker_.counters().statements_total);
+      co_return co_await ForwardToDefault(frame.raw, Op::kExecute);
+    case fe::kClose:
+      co_return co_await HandleClose(frame);
+    case fe::kSync:
+      co_return co_await HandleSync(frame);
+    case fe::kFlush:
+      for (auto& link : links_) {
+        if (link.server) link.out.append(frame.raw);
+      }
+      co_return true;
+    case fe::kFunctionCall:
+      co_return co_await ForwardToDefault(frame.raw, Op::kQuery);
+    case fe::kCopyData:
+    case fe::kCopyDone:
+    case fe::kCopyFail:
+      // Outside COPY these are ignored, as PostgreSQL does.
+      if (Link* link = FindLink(copy_target_)) link->out.append(frame.raw);
+      co_return true;
+    case fe::kTerminate:
+      co_return false;
+    default:
+      Fatal(Status::Error(sqlstate::kProtocolViolation,
+                          fmt::format("invalid frontend message type {}", static_cast<int>(frame.type))));
+      co_return false;
+  }
+}
+
+awaitable<bool> Session::HandleQuery(const Frame& frame) {
+  protocol::QueryMessage q;
+  if (auto s = protocol::ParseQuery(frame.body, &q); !s.ok()) {
+    Fatal(s);
+    co_return false;
+  }
+  worker_.counters().Add(worker_.counters().statements_total);
+  const sql::Classification c = sql::Classify(q.sql);
+  switch (c.kind) {
+    case sql::StatementKind::kMixed: {
+      EmitError(Status::Unsupported(
+          "a query string mixing schema changes (DDL) with other statements cannot be routed: "
+          "DDL runs on every node, other statements on the node holding the rows; send them separately"));
+      std::string rfq;
+      protocol::WriteReadyForQuery(&rfq, TxStatus());
+      Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+      co_return true;
+    }
+    case sql::StatementKind::kDdl: {
+      std::vector<int> all;
+      for (const auto& node : map_->nodes) all.push_back(node.id);
+      worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
+      co_return co_await Broadcast(frame, all);
+    }
+    case sql::StatementKind::kTransaction:
+      if (LinkedCount() > 1) {
+        std::vector<int> linked;
+        for (size_t i = 0; i < links_.size(); ++i) {
+          if (links_[i].server) linked.push_back(map_->nodes[i].id);
+        }
+        co_return co_await Broadcast(frame, linked);
+      }
+      break;
+    case sql::StatementKind::kBegin:
+      begin_text_ = std::string(q.sql);
+      break;
+    default:
+      break;
+  }
+  copy_target_ = nullptr;
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (!link.ok()) {
+    EmitError(link.status());
+    std::string rfq;
+    protocol::WriteReadyForQuery(&rfq, TxStatus());
+    Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+    co_return true;
+  }
+  Link& l = *link.value();
+  l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
+  l.out.append(frame.raw);
+  copy_target_ = l.server.get();
+  Push({.op = Op::kQuery, .server = l.server.get()});
+  co_return true;
+}
+
+// Runs a simple query on several nodes one after another: the first node's results reach the
+// client, the others' only if they fail. One ReadyForQuery ends it, as if one node had run it.
+// Without two-phase commit (a later issue) a failure on a later node leaves earlier nodes
+// changed: the error says which node failed.
+awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& nodes) {
+  copy_target_ = nullptr;
+  broadcast_error_ = false;
+  bool first = true;
+  for (int id : nodes) {
+    const catalog::Node* node = map_->FindNode(id);
+    auto link = co_await LinkNode(*node);
+    if (!link.ok()) {
+      EmitError(link.status());
+      break;
+    }
+    Link& l = *link.value();
+    l.server->unnamed_owner = nullptr;
+    l.out.append(frame.raw);
+    Push({.op = Op::kQuery, .server = l.server.get(), .forward = first, .forward_rfq = false});
+    first = false;
+    if (!co_await FlushServers()) break;
+    co_await WaitPendingDrained();
+    if (broadcast_error_ || closing_) break;
+  }
+  std::string rfq;
+  protocol::WriteReadyForQuery(&rfq, TxStatus());
+  Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+  MaybeRelease();
+  co_return !closing_;
+}
+
+awaitable<bool> Session::ForwardToDefault(std::string_view raw, Op op) {
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (!link.ok()) {
+    SkipUntilSync(link.status());
+    co_return true;
+  }
+  Link& l = *link.value();
+  l.out.append(raw);
+  if (op == Op::kExecute || op == Op::kQuery) copy_target_ = l.server.get();
+  Push({.op = op, .server = l.server.get()});
+  co_return true;
+}
+
+awaitable<bool> Session::HandleParse(const Frame& frame) {
+  protocol::ParseMessage parse;
+  if (auto s = protocol::ParseParse(frame.body, &parse); !s.ok()) {
+    Fatal(s);
+    co_return false;
+  }
+  const sql::Classification c = sql::Classify(parse.query);
+  if (c.kind == sql::StatementKind::kDdl || c.kind == sql::StatementKind::kMixed) {
+    SkipUntilSync(Status::Unsupported(
+        "schema changes (DDL) over the extended query protocol are not supported yet: "
+        "send them as simple queries so that every node applies them"));
+    co_return true;
+  }
+  if (c.kind == sql::StatementKind::kTransaction && LinkedCount() > 1) {
+    SkipUntilSync(Status::Unsupported(
+        "transaction control over the extended query protocol in a transaction spanning several "
+        "nodes is not supported yet: use a simple query"));
+    co_return true;
+  }
+  if (c.kind == sql::StatementKind::kBegin) begin_text_ = std::string(parse.query);
+  if (!parse.name.empty() && statements_.count(std::string(parse.name))) {
+    SkipUntilSync(Status::Error(sqlstate::kDuplicatePreparedStatement,
+                                fmt::format("prepared statement \"{}\" already exists", parse.name)));
+    co_return true;
+  }
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (!link.ok()) {
+    SkipUntilSync(link.status());
+    co_return true;
+  }
+  Link& l = *link.value();
+  auto stmt = MakeStatement(parse);
+  if (parse.name.empty()) {
+    unnamed_ = stmt;
+    unnamed_generation_ = worker_.NextGeneration();
+    l.server->unnamed_owner = this;
+    l.server->unnamed_generation = unnamed_generation_;
+    l.out.append(frame.raw);
+    Push({.op = Op::kParse, .server = l.server.get()});
+    co_return true;
+  }
+  statements_[std::string(parse.name)] = stmt;
+  auto it = l.server->statements.find(stmt->hash);
+  if (it != l.server->statements.end() && SameStatement(*it->second, *stmt)) {
+    Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kParseComplete)});
+    co_return true;
+  }
+  l.server->statements[stmt->hash] = stmt;
+  protocol::WriteParse(&l.out, stmt->server_name, stmt->query, stmt->param_types);
+  Push({.op = Op::kParse, .server = l.server.get(), .parsed = stmt, .client_name = std::string(parse.name)});
+  co_return true;
+}
+
+void Session::EnsurePrepared(Link& link, const std::shared_ptr<const ServerStatement>& stmt) {
+  auto it = link.server->statements.find(stmt->hash);
+  if (it != link.server->statements.end() && SameStatement(*it->second, *stmt)) return;
+  link.server->statements[stmt->hash] = stmt;
+  protocol::WriteParse(&link.out, stmt->server_name, stmt->query, stmt->param_types);
+  Push({.op = Op::kParse, .server = link.server.get(), .forward = false, .parsed = stmt});
+}
+
+void Session::EnsureUnnamed(Link& link) {
+  if (!unnamed_) return;  // the server reports the missing statement itself
+  if (link.server->unnamed_owner == this && link.server->unnamed_generation == unnamed_generation_) return;
+  link.server->unnamed_owner = this;
+  link.server->unnamed_generation = unnamed_generation_;
+  protocol::WriteParse(&link.out, "", unnamed_->query, unnamed_->param_types);
+  Push({.op = Op::kParse, .server = link.server.get(), .forward = false});
+}
+
+awaitable<bool> Session::HandleBind(const Frame& frame) {
+  protocol::BindHeader bind;
+  if (auto s = protocol::ParseBindHeader(frame.body, &bind); !s.ok()) {
+    Fatal(s);
+    co_return false;
+  }
+  std::shared_ptr<const ServerStatement> stmt;
+  if (!bind.statement.empty()) {
+    auto it = statements_.find(std::string(bind.statement));
+    if (it == statements_.end()) {
+      SkipUntilSync(Status::Error(sqlstate::kInvalidSqlStatementName,
+                                  fmt::format("prepared statement \"{}\" does not exist", bind.statement)));
+      co_return true;
+    }
+    stmt = it->second;
+  }
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (!link.ok()) {
+    SkipUntilSync(link.status());
+    co_return true;
+  }
+  Link& l = *link.value();
+  if (stmt) {
+    EnsurePrepared(l, stmt);
+    protocol::WriteBindRenamed(&l.out, bind.portal, stmt->server_name, bind.rest);
+  } else {
+    EnsureUnnamed(l);
+    l.out.append(frame.raw);
+  }
+  Push({.op = Op::kBind, .server = l.server.get()});
+  co_return true;
+}
+
+awaitable<bool> Session::HandleDescribe(const Frame& frame) {
+  protocol::DescribeMessage d;
+  if (auto s = protocol::ParseDescribe(frame.body, &d); !s.ok()) {
+    Fatal(s);
+    co_return false;
+  }
+  std::shared_ptr<const ServerStatement> stmt;
+  if (d.kind == 'S' && !d.name.empty()) {
+    auto it = statements_.find(std::string(d.name));
+    if (it == statements_.end()) {
+      SkipUntilSync(Status::Error(sqlstate::kInvalidSqlStatementName,
+                                  fmt::format("prepared statement \"{}\" does not exist", d.name)));
+      co_return true;
+    }
+    stmt = it->second;
+  }
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (!link.ok()) {
+    SkipUntilSync(link.status());
+    co_return true;
+  }
+  Link& l = *link.value();
+  if (stmt) {
+    EnsurePrepared(l, stmt);
+    protocol::WriteDescribe(&l.out, 'S', stmt->server_name);
+  } else {
+    if (d.kind == 'S') EnsureUnnamed(l);
+    l.out.append(frame.raw);
+  }
+  Push({.op = Op::kDescribe, .server = l.server.get()});
+  co_return true;
+}
+
+awaitable<bool> Session::HandleClose(const Frame& frame) {
+  protocol::CloseMessage c;
+  if (auto s = protocol::ParseClose(frame.body, &c); !s.ok()) {
+    Fatal(s);
+    co_return false;
+  }
+  if (c.kind == 'S' && !c.name.empty()) {
+    // The server keeps its copy for other clients; closing a missing statement is no error.
+    statements_.erase(std::string(c.name));
+    Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kCloseComplete)});
+    co_return true;
+  }
+  if (c.kind == 'S') unnamed_.reset();
+  co_return co_await ForwardToDefault(frame.raw, Op::kClose);
+}
+
+awaitable<bool> Session::HandleSync(const Frame& frame) {
+  skip_until_sync_ = false;
+  Link* target = nullptr;
+  const int default_index = 0;  // the default node is the first in the map
+  if (links_[default_index].server) {
+    target = &links_[default_index];
+  } else {
+    for (auto& link : links_) {
+      if (link.server) target = &link;
+    }
+  }
+  if (target == nullptr) {
+    // No server holds anything of ours: answer for it.
+    std::string rfq;
+    protocol::WriteReadyForQuery(&rfq, protocol::kTxIdle);
+    Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+    co_return true;
+  }
+  target->out.append(frame.raw);
+  Push({.op = Op::kSync, .server = target->server.get()});
+  co_return true;
+}
+
+void Session::SkipUntilSync(const Status& status) {
+  std::string err;
+  protocol::WriteError(&err, status);
+  worker_.counters().Add(worker_.counters().errors_total);
+  Push({.op = Op::kSynthetic, .synthetic = std::move(err)});
+  skip_until_sync_ = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server links
+
+int Session::LinkedCount() const {
+  int n = 0;
+  for (const auto& link : links_) n += link.server ? 1 : 0;
+  return n;
+}
+
+char Session::TxStatus() const {
+  char status = protocol::kTxIdle;
+  for (const auto& link : links_) {
+    if (!link.server) continue;
+    if (link.server->tx_status == protocol::kTxFailed) return protocol::kTxFailed;
+    if (link.server->tx_status == protocol::kTxInBlock) status = protocol::kTxInBlock;
+  }
+  return status;
+}
+
+Session::Link* Session::FindLink(const ServerConn* server) {
+  if (server == nullptr) return nullptr;
+  for (auto& link : links_) {
+    if (link.server.get() == server) return &link;
+  }
+  return nullptr;
+}
+
+awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
+  size_t index = 0;
+  while (index < map_->nodes.size() && map_->nodes[index].id != node.id) ++index;
+  Link& link = links_[index];
+  if (link.server) co_return &link;
+  const char in_tx = TxStatus();
+  auto result = co_await worker_.pool(node).Acquire(this);
+  if (!result.ok()) co_return result.status();
+  if (closing_) {
+    worker_.pool(node).Release(std::move(result.value()), true);
+    co_return Status::Error(sqlstate::kConnectionFailure, "client connection closed");
+  }
+  link.server = std::move(result.value());
+  link.server->tx_status = protocol::kTxIdle;
+  SyncParams(link);
+  if (in_tx != protocol::kTxIdle) {
+    // This node joins a transaction already open on others.
+    protocol::WriteQuery(&link.out, begin_text_);
+    Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+  }
+  co_return &link;
+}
+
+// Makes the server's settings match what this client expects (PgBouncer does the same for
+// the parameters servers report): one injected, swallowed query when anything differs.
+void Session::SyncParams(Link& link) {
+  std::string sets;
+  auto& server = *link.server;
+  for (const auto& [name, value] : params_) {
+    auto it = server.params.find(name);
+    if (it != server.params.end() && it->second == value) continue;
+    if (name == "session_authorization" || name == "is_superuser" || name == "server_version" ||
+        name == "server_encoding" || name == "integer_datetimes" || name == "in_hot_standby" ||
+        name == "default_transaction_read_only") {
+      continue;  // read-only or not ours to change
+    }
+    sets += fmt::format("{}pg_catalog.set_config({}, {}, false)", sets.empty() ? "SELECT " : ", ",
+                        Literal(name), Literal(value));
+    server.params[name] = value;
+    server.explicit_params[name] = value;
+  }
+  for (auto it = server.explicit_params.begin(); it != server.explicit_params.end();) {
+    if (params_.count(it->first)) {
+      ++it;
+      continue;
+    }
+    sets += fmt::format("{}pg_catalog.set_config({}, NULL, false)", sets.empty() ? "SELECT " : ", ",
+                        Literal(it->first));
+    server.params.erase(it->first);
+    it = server.explicit_params.erase(it);
+  }
+  if (sets.empty()) return;
+  protocol::WriteQuery(&link.out, sets);
+  Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+}
+
+awaitable<bool> Session::FlushServers() {
+  for (auto& link : links_) {
+    if (!link.server || link.out.empty()) continue;
+    auto server = link.server;  // keep it alive across the write
+    std::string bytes;
+    std::swap(bytes, link.out);
+    Status s = co_await server->Write(bytes);
+    if (!s.ok()) log::debug("write to node {} failed: {}", server->node_id(), s.message());
+  }
+  co_return !closing_;
+}
+
+void Session::MaybeRelease() {
+  if (ctx_.config.pool_mode != PoolMode::kTransaction || !pending_.empty()) return;
+  for (const auto& link : links_) {
+    if (link.server && (link.server->tx_status != protocol::kTxIdle || !link.out.empty())) return;
+  }
+  ReleaseAll(true);
+}
+
+void Session::ReleaseAll(bool reusable) {
+  for (size_t i = 0; i < links_.size(); ++i) {
+    if (!links_[i].server) continue;
+    const bool clean = reusable && pending_.empty() && links_[i].out.empty();
+    if (copy_target_ == links_[i].server.get()) copy_target_ = nullptr;
+    worker_.pool(map_->nodes[i]).Release(std::move(links_[i].server), clean);
+    links_[i].out.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server responses
+
+void Session::Push(Pending p) {
+  pending_.push_back(std::move(p));
+  EmitSynthetics();
+}
+
+void Session::EmitSynthetics() {
+  while (!pending_.empty() && pending_.front().op == Op::kSynthetic) {
+    Emit(pending_.front().synthetic);
+    pending_.pop_front();
+  }
+  if (pending_.empty()) pending_drained_.cancel();
+}
+
+awaitable<void> Session::WaitPendingDrained() {
+  while (!pending_.empty() && !closing_) {
+    pending_drained_.expires_at(asio::steady_timer::time_point::max());
+    co_await pending_drained_.async_wait(use_tuple);
+  }
+}
+
+void Session::Undo(const Pending& p) {
+  if (p.op != Op::kParse || !p.parsed) return;
+  if (p.server != nullptr) {
+    auto it = p.server->statements.find(p.parsed->hash);
+    if (it != p.server->statements.end() && it->second == p.parsed) p.server->statements.erase(it);
+  }
+  auto it = statements_.find(p.client_name);
+  if (!p.client_name.empty() && it != statements_.end() && it->second == p.parsed) statements_.erase(it);
+}
+
+// After an error in an extended-protocol message the server skips everything up to Sync: so
+// must we.
+void Session::DropAfterError(ServerConn& server) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->op == Op::kSync && it->server == &server) return;
+    if (it->server == &server || it->op == Op::kSynthetic) {
+      Undo(*it);
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  skip_until_sync_ = true;  // the Sync has not arrived yet
+}
+
+void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
+  switch (frame.type) {
+    case be::kNoticeResponse:
+    case be::kNotificationResponse:
+      Emit(frame.raw);
+      return;
+    case be::kParameterStatus: {
+      std::string_view name, value;
+      if (protocol::ParseParameterStatus(frame.body, &name, &value).ok()) {
+        server.params[std::string(name)] = std::string(value);
+        params_[std::string(name)] = std::string(value);
+      }
+      Emit(frame.raw);
+      return;
+    }
+    default:
+      break;
+  }
+  EmitSynthetics();
+  if (pending_.empty() || pending_.front().server != &server) {
+    // Nothing expected from this server: only a dying server talks out of turn.
+    if (frame.type == be::kErrorResponse) server.Close();
+    return;
+  }
+  Pending& p = pending_.front();
+  if (frame.type == be::kErrorResponse) {
+    protocol::ErrorFields fields;
+    if (protocol::ParseErrorFields(frame.body, &fields).ok() && fields.severity != "ERROR") {
+      std::string msg;  // a FATAL/PANIC ends the server connection, not the client's
+      protocol::WriteErrorWithSeverity(&msg, fields, protocol::Severity::kError);
+      Emit(msg);
+    } else {
+      Emit(frame.raw);
+    }
+    worker_.counters().Add(worker_.counters().errors_total);
+    broadcast_error_ = true;
+    if (p.op == Op::kQuery || p.op == Op::kSync) return;  // ReadyForQuery ends these
+    Pending failed = std::move(p);
+    pending_.pop_front();
+    Undo(failed);
+    DropAfterError(server);
+    EmitSynthetics();
+    return;
+  }
+  if (frame.type == be::kReadyForQuery) {
+    char status = protocol::kTxIdle;
+    if (!protocol::ParseReadyForQuery(frame.body, &status).ok()) {
+      server.Close();
+      return;
+    }
+    server.tx_status = status;
+    if (p.forward_rfq) Emit(frame.raw);
+    pending_.pop_front();
+    EmitSynthetics();
+    MaybeRelease();
+    return;
+  }
+  if (p.forward) Emit(frame.raw);
+  bool done = false;
+  switch (p.op) {
+    case Op::kParse: done = frame.type == be::kParseComplete; break;
+    case Op::kBind: done = frame.type == be::kBindComplete; break;
+    case Op::kClose: done = frame.type == be::kCloseComplete; break;
+    case Op::kDescribe: done = frame.type == be::kRowDescription || frame.type == be::kNoData; break;
+    case Op::kExecute:
+      done = frame.type == be::kCommandComplete || frame.type == be::kEmptyQueryResponse ||
+             frame.type == be::kPortalSuspended;
+      break;
+    default: break;
+  }
+  if (done) {
+    pending_.pop_front();
+    EmitSynthetics();
+  }
+}
+
+awaitable<void> Session::OnServerBatchDone(ServerConn&) {
+  auto self = shared_from_this();
+  co_await WaitOutputBelow(kOutputHighWater);
+}
+
+void Session::OnServerClosed(ServerConn& server, const Status& why) {
+  Link* link = FindLink(&server);
+  if (link == nullptr) return;
+  const bool in_transaction = server.tx_status != protocol::kTxIdle;
+  bool had_pending = false;
+  bool awaiting_sync = false;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->server != &server) {
+      ++it;
+      continue;
+    }
+    had_pending = true;
+    awaiting_sync = it->op != Op::kSync && it->op != Op::kQuery;
+    it = pending_.erase(it);
+  }
+  auto conn = std::move(link->server);
+  link->out.clear();
+  if (copy_target_ == &server) copy_target_ = nullptr;
+  size_t index = static_cast<size_t>(link - links_.data());
+  worker_.pool(map_->nodes[index]).Release(std::move(conn), false);
+  log::warn("client {}: {}", pid_, why.message());
+  if (in_transaction) {
+    // The transaction died with the server; its fate cannot be reported truthfully here.
+    lost_in_transaction_ = true;
+    Fatal(Status::Error(sqlstate::kConnectionFailure,
+                        fmt::format("{}; the open transaction was rolled back", why.message())));
+    pending_drained_.cancel();
+    return;
+  }
+  if (had_pending) {
+    EmitError(why);
+    if (awaiting_sync) {
+      skip_until_sync_ = true;
+    } else {
+      std::string rfq;
+      protocol::WriteReadyForQuery(&rfq, TxStatus());
+      pending_.push_front({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+    }
+  }
+  broadcast_error_ = true;
+  EmitSynthetics();
+}
+
+}  // namespace mosaic::frontend

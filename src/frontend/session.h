@@ -1,0 +1,146 @@
+// Session: one client connection, from startup and authentication to Terminate.
+//
+// The session reads client messages, decides which node(s) each goes to, borrows server
+// connections from its worker's pools (transaction pooling by default) and relays the answers.
+// Responses are matched to requests through `pending_`, a FIFO of what each forwarded message
+// will produce; that is what lets Mosaic inject messages of its own (re-preparing a statement
+// on a server that lacks it, restoring client parameters, BEGIN on a node joining a
+// transaction) and synthesize answers (ParseComplete for a statement the server already has,
+// errors Mosaic raises itself) while keeping the client's view exactly ordered.
+//
+// The single-node path copies backend messages to the client unchanged (no re-encoding).
+// All of a session's work happens on its worker's thread; it never blocks that thread.
+#pragma once
+
+#include "common/async.h"
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "backend/server_conn.h"
+#include "frontend/worker.h"
+#include "protocol/codec.h"
+
+namespace mosaic::frontend {
+
+class Session : public backend::ServerHandler, public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& worker, asio::ip::tcp::socket socket);
+  ~Session() override;
+
+  // Serves the connection until the client leaves or an error ends it.
+  asio::awaitable<void> Run();
+  // Cancels whatever the session's servers are running (CancelRequest from another socket).
+  void RequestCancel();
+
+  // backend::ServerHandler
+  void OnServerMessage(backend::ServerConn& server, const protocol::Frame& frame) override;
+  asio::awaitable<void> OnServerBatchDone(backend::ServerConn& server) override;
+  void OnServerClosed(backend::ServerConn& server, const Status& why) override;
+
+ private:
+  // What a message sent to a server will produce, and what to do with it.
+  enum class Op : uint8_t {
+    kParse, kBind, kDescribe, kExecute, kClose, kSync, kQuery,  // complete on their reply
+    kSynthetic,  // no server: `synthetic` bytes go to the client when this reaches the head
+  };
+  struct Pending {
+    Op op;
+    backend::ServerConn* server = nullptr;
+    bool forward = true;      // relay replies (errors are always relayed)
+    bool forward_rfq = true;  // relay the ReadyForQuery that ends a kQuery / kSync
+    std::string synthetic;
+    std::shared_ptr<const backend::ServerStatement> parsed;  // kParse: undone on error
+    std::string client_name;                                 // kParse: the client's name
+  };
+  struct Link {
+    std::shared_ptr<backend::ServerConn> server;
+    std::string out;  // bytes waiting to be written to the server
+  };
+
+  // Startup and authentication. Return false when the connection must end.
+  asio::awaitable<bool> Startup();
+  asio::awaitable<bool> Authenticate(std::string_view user);
+  // Next complete client message. Frame views stay valid until the following call. Flushes
+  // pending server writes before waiting for the client. False on EOF or a framing error.
+  asio::awaitable<bool> NextFrame(protocol::Frame* frame);
+  void AcceptStartupParams(const protocol::StartupPacket& packet);
+  void SendWelcome();
+  void HandleCancelRequest(const protocol::StartupPacket& packet);
+
+  // Main loop pieces.
+  asio::awaitable<bool> HandleMessage(const protocol::Frame& frame);
+  asio::awaitable<bool> HandleQuery(const protocol::Frame& frame);
+  asio::awaitable<bool> HandleParse(const protocol::Frame& frame);
+  asio::awaitable<bool> HandleBind(const protocol::Frame& frame);
+  asio::awaitable<bool> HandleDescribe(const protocol::Frame& frame);
+  asio::awaitable<bool> HandleClose(const protocol::Frame& frame);
+  asio::awaitable<bool> HandleSync(const protocol::Frame& frame);
+  asio::awaitable<bool> Broadcast(const protocol::Frame& frame, const std::vector<int>& nodes);
+  // Forwards `raw` to the default node, expecting `op` back.
+  asio::awaitable<bool> ForwardToDefault(std::string_view raw, Op op);
+
+  // Server links.
+  asio::awaitable<Result<Link*>> LinkNode(const catalog::Node& node);
+  void SyncParams(Link& link);
+  void EnsurePrepared(Link& link, const std::shared_ptr<const backend::ServerStatement>& stmt);
+  void EnsureUnnamed(Link& link);
+  asio::awaitable<bool> FlushServers();
+  void MaybeRelease();
+  void ReleaseAll(bool reusable);
+  Link* FindLink(const backend::ServerConn* server);
+  char TxStatus() const;
+  int LinkedCount() const;
+
+  // Responses.
+  void Push(Pending p);
+  void EmitSynthetics();
+  void DropAfterError(backend::ServerConn& server);
+  void Undo(const Pending& p);
+  void Emit(std::string_view bytes);
+  void EmitError(const Status& status);
+  void SkipUntilSync(const Status& status);
+  asio::awaitable<void> WaitPendingDrained();
+
+  // Client output.
+  void KickWriter();
+  asio::awaitable<void> WriteLoop();
+  asio::awaitable<void> WaitOutputBelow(size_t limit);
+  void Fatal(const Status& status);
+
+  Worker& worker_;
+  FrontendContext& ctx_;
+  asio::ip::tcp::socket client_;
+  protocol::Framer framer_;
+  std::string in_;
+  size_t in_start_ = 0;  // first unconsumed byte
+  size_t in_end_ = 0;    // end of received bytes
+
+  std::string out_;
+  std::string out_inflight_;
+  bool writing_ = false;
+  bool closing_ = false;
+  asio::steady_timer out_drained_;
+  asio::steady_timer pending_drained_;
+
+  std::string user_;
+  int32_t pid_ = 0;
+  int32_t key_ = 0;
+  std::map<std::string, std::string, std::less<>> params_;  // what the client expects set
+  std::string begin_text_ = "BEGIN";
+
+  std::shared_ptr<const catalog::ShardMap> map_;
+  std::vector<Link> links_;  // index = position of the node in map_->nodes
+  std::deque<Pending> pending_;
+  bool skip_until_sync_ = false;
+  bool broadcast_error_ = false;
+  bool lost_in_transaction_ = false;
+  backend::ServerConn* copy_target_ = nullptr;
+
+  std::unordered_map<std::string, std::shared_ptr<const backend::ServerStatement>> statements_;
+  std::shared_ptr<const backend::ServerStatement> unnamed_;
+  uint64_t unnamed_generation_ = 0;
+};
+
+}  // namespace mosaic::frontend

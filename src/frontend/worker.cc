@@ -1,0 +1,59 @@
+#include "frontend/worker.h"
+
+#include "common/log.h"
+
+namespace mosaic::frontend {
+
+Worker::Worker(int index, FrontendContext& context)
+    : index_(index), context_(context), work_(asio::make_work_guard(io_)) {}
+
+Worker::~Worker() { Stop(); }
+
+void Worker::Start() {
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      log::error("worker {} stopped by an exception: {}", index_, e.what());
+    }
+  });
+}
+
+void Worker::Stop() {
+  if (!thread_.joinable()) return;
+  asio::post(io_, [this] {
+    for (auto& [id, pool] : pools_) pool->CloseAll();
+  });
+  work_.reset();
+  io_.stop();
+  thread_.join();
+}
+
+backend::NodePool& Worker::pool(const catalog::Node& node) {
+  auto it = pools_.find(node.id);
+  if (it == pools_.end()) {
+    const int workers = std::max<int>(1, context_.config.workers);
+    const int size = std::max(1, (context_.config.pool_size + workers - 1) / workers);
+    it = pools_.emplace(node.id, std::make_unique<backend::NodePool>(
+                                     io_.get_executor(), node, size,
+                                     context_.config.query_wait_timeout_ms,
+                                     context_.config.connect_timeout_s))
+             .first;
+  }
+  return *it->second;
+}
+
+std::map<int, backend::PoolStats> Worker::CollectPoolStats() {
+  // Shared so a late answer after the timeout writes into a live promise.
+  auto promise = std::make_shared<std::promise<std::map<int, backend::PoolStats>>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise] {
+    std::map<int, backend::PoolStats> stats;
+    for (auto& [id, pool] : pools_) stats[id] = pool->stats();
+    promise->set_value(std::move(stats));
+  });
+  if (future.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
+  return future.get();
+}
+
+}  // namespace mosaic::frontend

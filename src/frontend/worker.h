@@ -1,0 +1,84 @@
+// Worker: one event-loop thread with its own connection pools. Client sessions are spread over
+// workers by the listener and stay on theirs, so the data path takes no locks: a session only
+// touches its worker's pools. Counters are relaxed atomics with a single writer (the worker
+// thread), read by the admin thread for /metrics.
+#pragma once
+
+#include "common/async.h"
+#include <atomic>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "backend/pool.h"
+#include "catalog/shard_map.h"
+#include "common/config.h"
+#include "frontend/scram.h"
+
+namespace mosaic::frontend {
+
+class Session;
+
+struct WorkerCounters {
+  std::atomic<int64_t> clients{0};          // connected now
+  std::atomic<int64_t> clients_total{0};    // accepted since start
+  std::atomic<int64_t> statements_total{0}; // Query and Execute messages
+  std::atomic<int64_t> errors_total{0};     // ErrorResponses sent to clients
+  std::atomic<int64_t> ddl_broadcasts_total{0};
+  void Add(std::atomic<int64_t>& c, int64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+};
+
+// State every session reads; immutable after startup except where noted.
+struct FrontendContext {
+  Config config;
+  catalog::ShardMapHolder* shard_map = nullptr;
+  std::map<std::string, ScramVerifier, std::less<>> verifiers;  // by user name
+  // ParameterStatus values a fresh node connection reports; what clients see at startup.
+  std::map<std::string, std::string, std::less<>> server_params;
+
+  // Cancel keys handed to clients -> the session they belong to. Guarded by cancel_mu.
+  struct CancelTarget {
+    int32_t key;
+    std::weak_ptr<Session> session;
+    asio::any_io_executor executor;
+  };
+  std::mutex cancel_mu;
+  std::map<int32_t, CancelTarget> cancel_targets;
+  std::atomic<int32_t> next_pid{1};
+};
+
+class Worker {
+ public:
+  Worker(int index, FrontendContext& context);
+  ~Worker();
+
+  void Start();
+  // Stops the event loop and joins the thread. Sessions are abandoned (sockets closed).
+  void Stop();
+
+  asio::io_context& io() { return io_; }
+  int index() const { return index_; }
+  FrontendContext& context() { return context_; }
+  WorkerCounters& counters() { return counters_; }
+  // The pool for `node`, created on first use. Call only on this worker's thread.
+  backend::NodePool& pool(const catalog::Node& node);
+  uint64_t NextGeneration() { return ++generation_; }
+
+  // Runs `fn` on the worker thread and returns its pool statistics (for the admin thread).
+  std::map<int, backend::PoolStats> CollectPoolStats();
+
+ private:
+  int index_;
+  FrontendContext& context_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::map<int, std::unique_ptr<backend::NodePool>> pools_;
+  WorkerCounters counters_;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace mosaic::frontend

@@ -1,0 +1,285 @@
+#include "main/app.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include "admin/metrics.h"
+#include "common/log.h"
+
+namespace mosaic {
+
+namespace {
+
+using ConninfoPtr = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
+
+Result<ConninfoPtr> ParseDsn(const std::string& dsn) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err ? err : "out of memory";
+    PQfreemem(err);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return Status::Error(sqlstate::kInvalidParameterValue, fmt::format("invalid node DSN: {}", msg));
+  }
+  return ConninfoPtr(opts, &PQconninfoFree);
+}
+
+std::string QuoteConninfo(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+Result<catalog::Node> NodeFromDsn(int id, const std::string& dsn) {
+  auto opts = ParseDsn(dsn);
+  if (!opts.ok()) return opts.status();
+  catalog::Node node;
+  node.id = id;
+  node.dsn = dsn;
+  node.host = "localhost";
+  node.port = 5432;
+  for (PQconninfoOption* o = opts.value().get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    std::string_view k = o->keyword;
+    if (k == "host" || k == "hostaddr") node.host = o->val;
+    if (k == "port") node.port = std::atoi(o->val);
+    if (k == "dbname") node.dbname = o->val;
+    if (k == "user") node.user = o->val;
+  }
+  if (node.user.empty()) {
+    const char* u = std::getenv("PGUSER");
+    node.user = u ? u : "postgres";
+  }
+  if (node.dbname.empty()) node.dbname = node.user;
+  return node;
+}
+
+Result<std::string> DsnWithDatabase(const std::string& dsn, const std::string& dbname) {
+  auto opts = ParseDsn(dsn);
+  if (!opts.ok()) return opts.status();
+  std::string out;
+  for (PQconninfoOption* o = opts.value().get(); o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "dbname" || o->val == nullptr || *o->val == '\0') continue;
+    out += fmt::format("{}={} ", o->keyword, QuoteConninfo(o->val));
+  }
+  return out + "dbname=" + QuoteConninfo(dbname);
+}
+
+App::App(Config config) : config_(std::move(config)) {}
+
+App::~App() { Stop(); }
+
+Status App::Start() {
+  std::vector<catalog::Node> nodes;
+  if (auto s = StartNodes(&nodes); !s.ok()) return s;
+  if (auto s = OpenCatalog(nodes); !s.ok()) return s;
+  if (auto s = ReadServerParams(); !s.ok()) return s;
+
+  if (config_.workers == 0) config_.workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  context_.config = config_;
+  context_.shard_map = &shard_map_;
+  for (const auto& user : config_.users) {
+    if (!user.scram_verifier.empty()) {
+      auto v = frontend::ScramVerifier::Parse(user.scram_verifier);
+      if (!v.ok()) return Status::Error(sqlstate::kConfigFileError, fmt::format("user \"{}\": {}", user.name, v.status().message()));
+      context_.verifiers[user.name] = v.value();
+    } else {
+      context_.verifiers[user.name] = frontend::ScramVerifier::FromPassword(user.password);
+    }
+  }
+  for (int i = 0; i < config_.workers; ++i) {
+    workers_.push_back(std::make_unique<frontend::Worker>(i, context_));
+  }
+  auto listener = frontend::Listener::Bind(config_.listen, workers_);
+  if (!listener.ok()) return listener.status();
+  listener_ = std::move(listener.value());
+  for (auto& w : workers_) w->Start();
+  listener_->Start();
+
+  admin::AdminHandlers handlers;
+  handlers.nodes = [this] { return NodesJson(); };
+  handlers.metrics = [this] { return MetricsText(); };
+  auto admin = admin::AdminServer::Start(config_.admin_listen.host, config_.admin_listen.port, handlers);
+  if (!admin.ok()) return admin.status();
+  admin_ = std::move(admin.value());
+  health_thread_ = std::thread([this] { HealthLoop(); });
+  log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",
+            config_.listen.host, listener_->port(), config_.admin_listen.host, admin_->port(),
+            shard_map_.Snapshot()->nodes.size(), workers_.size(),
+            config_.pool_mode == PoolMode::kTransaction ? "transaction" : "session");
+  return Status::OK();
+}
+
+Status App::StartNodes(std::vector<catalog::Node>* nodes) {
+  if (config_.managed_nodes > 0) {
+    backend::ManagedNodeOptions options;
+    options.data_dir = config_.data_dir;
+    options.count = config_.managed_nodes;
+    options.base_port = config_.node_base_port;
+    auto cluster = backend::ManagedCluster::Start(options);
+    if (!cluster.ok()) return cluster.status();
+    managed_ = std::move(cluster.value());
+    for (const auto& info : managed_->nodes()) {
+      auto node = NodeFromDsn(info.id, info.dsn());
+      if (!node.ok()) return node.status();
+      nodes->push_back(node.value());
+    }
+    return Status::OK();
+  }
+  int id = 1;
+  for (const auto& nc : config_.nodes) {
+    auto node = NodeFromDsn(id++, nc.dsn);
+    if (!node.ok()) return node.status();
+    node.value().tier = nc.tier;
+    node.value().capacity = nc.capacity;
+    nodes->push_back(node.value());
+  }
+  return Status::OK();
+}
+
+Status App::OpenCatalog(const std::vector<catalog::Node>& nodes) {
+  std::string dsn = config_.catalog_dsn;
+  if (dsn.empty()) {
+    auto d = DsnWithDatabase(nodes.front().dsn, "mosaic_catalog");
+    if (!d.ok()) return d.status();
+    dsn = d.value();
+  }
+  auto catalog = catalog::Catalog::Open(dsn);
+  if (!catalog.ok()) return catalog.status();
+  catalog_ = std::move(catalog.value());
+  if (auto s = catalog_->RegisterNodes(nodes); !s.ok()) return s;
+  auto map = catalog_->Load();
+  if (!map.ok()) return map.status();
+  if (map.value()->nodes.empty()) return Status::Internal("the catalog lists no nodes");
+  shard_map_.Publish(map.value());
+  log::info("catalog at schema version {}, shard map version {}", catalog_->schema_version(),
+            map.value()->version);
+  return Status::OK();
+}
+
+Status App::ReadServerParams() {
+  const catalog::Node& node = shard_map_.Snapshot()->DefaultNode();
+  const char* keys[] = {"dbname", "sslmode", "connect_timeout", nullptr};
+  const char* values[] = {node.dsn.c_str(), "disable", "10", nullptr};
+  PGconn* conn = PQconnectdbParams(keys, values, 1);
+  std::unique_ptr<PGconn, decltype(&PQfinish)> guard(conn, &PQfinish);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    return Status::Error(sqlstate::kConnectionFailure,
+                         fmt::format("cannot connect to node {}: {}", node.id, PQerrorMessage(conn)));
+  }
+  for (const char* name : {"server_version", "server_encoding", "DateStyle", "IntervalStyle",
+                           "TimeZone", "integer_datetimes", "standard_conforming_strings",
+                           "is_superuser", "default_transaction_read_only", "in_hot_standby",
+                           "client_encoding"}) {
+    if (const char* v = PQparameterStatus(conn, name)) context_.server_params[name] = v;
+  }
+  context_.server_params["application_name"] = "";
+  return Status::OK();
+}
+
+void App::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (health_thread_.joinable()) health_thread_.join();
+  if (admin_) admin_->Stop();
+  if (listener_) listener_->Stop();
+  for (auto& w : workers_) w->Stop();
+  listener_.reset();
+  workers_.clear();
+  catalog_.reset();
+  if (managed_) managed_->Stop();
+}
+
+void App::HealthLoop() {
+  while (!stopping_) {
+    auto map = shard_map_.Snapshot();
+    for (const auto& node : map->nodes) {
+      const char* keys[] = {"dbname", "connect_timeout", nullptr};
+      const char* values[] = {node.dsn.c_str(), "2", nullptr};
+      bool up = PQpingParams(keys, values, 1) == PQPING_OK;
+      std::lock_guard lock(health_mu_);
+      node_up_[node.id] = up;
+    }
+    for (int i = 0; i < 20 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+std::string App::NodeState(const catalog::Node& node) const {
+  if (managed_) {
+    auto state = managed_->state(node.id);
+    if (state != backend::ManagedNodeState::kUp) return backend::ToString(state);
+  }
+  std::lock_guard lock(health_mu_);
+  auto it = node_up_.find(node.id);
+  if (it == node_up_.end()) return "unknown";
+  return it->second ? "up" : "down";
+}
+
+nlohmann::json App::NodesJson() const {
+  auto map = shard_map_.Snapshot();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& node : map->nodes) {
+    out.push_back({{"id", node.id},
+                   {"dsn", catalog::ShardMap::RedactDsn(node.dsn)},
+                   {"host", node.host},
+                   {"port", node.port},
+                   {"dbname", node.dbname},
+                   {"user", node.user},
+                   {"tier", node.tier},
+                   {"capacity", node.capacity},
+                   {"managed", managed_ != nullptr},
+                   {"state", NodeState(node)}});
+  }
+  return out;
+}
+
+std::string App::MetricsText() const {
+  admin::MetricsWriter m;
+  int64_t clients = 0, clients_total = 0, statements = 0, errors = 0, ddl = 0;
+  std::map<int, backend::PoolStats> pools;
+  for (const auto& w : workers_) {
+    auto& c = w->counters();
+    clients += c.clients.load(std::memory_order_relaxed);
+    clients_total += c.clients_total.load(std::memory_order_relaxed);
+    statements += c.statements_total.load(std::memory_order_relaxed);
+    errors += c.errors_total.load(std::memory_order_relaxed);
+    ddl += c.ddl_broadcasts_total.load(std::memory_order_relaxed);
+    for (const auto& [id, s] : w->CollectPoolStats()) {
+      auto& t = pools[id];
+      t.total += s.total;
+      t.idle += s.idle;
+      t.waiting += s.waiting;
+      t.connects += s.connects;
+      t.connect_errors += s.connect_errors;
+      t.wait_timeouts += s.wait_timeouts;
+    }
+  }
+  m.Gauge("mosaic_client_connections", "Client connections open now.", static_cast<double>(clients));
+  m.Counter("mosaic_client_connections_total", "Client connections accepted.", static_cast<double>(clients_total));
+  m.Counter("mosaic_statements_total", "Statements received (Query and Execute messages).", static_cast<double>(statements));
+  m.Counter("mosaic_errors_total", "ErrorResponses sent to clients.", static_cast<double>(errors));
+  m.Counter("mosaic_ddl_broadcasts_total", "DDL statements run on every node.", static_cast<double>(ddl));
+  auto map = shard_map_.Snapshot();
+  m.Gauge("mosaic_shard_map_version", "Shard-map version the router uses.", static_cast<double>(map->version));
+  for (const auto& node : map->nodes) {
+    const std::string id = std::to_string(node.id);
+    const auto& s = pools[node.id];
+    m.Gauge("mosaic_node_up", "1 if the node answers, else 0.", NodeState(node) == "up" ? 1 : 0, {{"node", id}});
+    m.Gauge("mosaic_pool_server_connections", "Server connections by state.", static_cast<double>(s.idle), {{"node", id}, {"state", "idle"}});
+    m.Gauge("mosaic_pool_server_connections", "Server connections by state.", static_cast<double>(s.total - s.idle), {{"node", id}, {"state", "active"}});
+    m.Gauge("mosaic_pool_waiting_clients", "Clients waiting for a server connection.", static_cast<double>(s.waiting), {{"node", id}});
+    m.Counter("mosaic_pool_connects_total", "Server connections opened.", static_cast<double>(s.connects), {{"node", id}});
+    m.Counter("mosaic_pool_connect_errors_total", "Server connection attempts that failed.", static_cast<double>(s.connect_errors), {{"node", id}});
+    m.Counter("mosaic_pool_wait_timeouts_total", "Clients that gave up waiting for a server connection.", static_cast<double>(s.wait_timeouts), {{"node", id}});
+    if (managed_) {
+      m.Counter("mosaic_node_restarts_total", "Automatic restarts of a managed node.", managed_->restarts(node.id), {{"node", id}});
+    }
+  }
+  return m.Finish();
+}
+
+}  // namespace mosaic

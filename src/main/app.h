@@ -1,0 +1,68 @@
+// App: `mosaic serve` put together. Starts (in order) managed nodes or checks the given ones,
+// opens the catalog and publishes the first shard-map snapshot, starts the workers, the client
+// listener, the admin API and the node health checker; stops them in reverse order.
+//
+// Startup may block (initdb, catalog); nothing here runs on the data path.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "admin/admin_server.h"
+#include "backend/managed_node.h"
+#include "catalog/catalog.h"
+#include "catalog/shard_map.h"
+#include "common/config.h"
+#include "frontend/listener.h"
+#include "frontend/worker.h"
+
+namespace mosaic {
+
+class App {
+ public:
+  explicit App(Config config);
+  ~App();
+
+  // Brings everything up. On error nothing is left running.
+  Status Start();
+  // Stops everything (managed nodes last, cleanly). Idempotent.
+  void Stop();
+
+  int listen_port() const { return listener_ ? listener_->port() : 0; }
+  int admin_port() const { return admin_ ? admin_->port() : 0; }
+  const catalog::ShardMap& shard_map() const { return *shard_map_.Snapshot(); }
+
+  // For the admin API (any thread).
+  nlohmann::json NodesJson() const;
+  std::string MetricsText() const;
+
+ private:
+  Status StartNodes(std::vector<catalog::Node>* nodes);
+  Status OpenCatalog(const std::vector<catalog::Node>& nodes);
+  Status ReadServerParams();
+  void HealthLoop();
+  std::string NodeState(const catalog::Node& node) const;
+
+  Config config_;
+  std::unique_ptr<backend::ManagedCluster> managed_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  catalog::ShardMapHolder shard_map_;
+  frontend::FrontendContext context_;
+  std::vector<std::unique_ptr<frontend::Worker>> workers_;
+  std::unique_ptr<frontend::Listener> listener_;
+  std::unique_ptr<admin::AdminServer> admin_;
+
+  std::thread health_thread_;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex health_mu_;
+  std::map<int, bool> node_up_;  // GUARDED_BY(health_mu_)
+};
+
+// Splits a libpq DSN (keyword form or URI) into a catalog Node. Fails with 22023.
+Result<catalog::Node> NodeFromDsn(int id, const std::string& dsn);
+// The same connection with another database name, as keyword/value conninfo.
+Result<std::string> DsnWithDatabase(const std::string& dsn, const std::string& dbname);
+
+}  // namespace mosaic

@@ -1,0 +1,203 @@
+// Tests for admin/admin_server.h: a real server on a free loopback port, queried with
+// httplib::Client.
+#include "admin/admin_server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+
+namespace mosaic::admin {
+namespace {
+
+using Json = nlohmann::json;
+
+class AdminServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AdminHandlers handlers;
+    handlers.nodes = [] { return Json::array({{{"id", 1}, {"tier", "hot"}}}); };
+    handlers.metrics = [] { return std::string("# TYPE up gauge\nup 1\n"); };
+    Result<std::unique_ptr<AdminServer>> started = AdminServer::Start("127.0.0.1", 0, handlers);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started).value();
+    ASSERT_GT(server_->port(), 0);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_connection_timeout(2);
+    client_->set_read_timeout(5);
+  }
+
+  // Body of a JSON error response, checked to be one.
+  static std::string ErrorOf(const httplib::Result& res) {
+    EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+    Json body = Json::parse(res->body, nullptr, false);
+    EXPECT_TRUE(body.is_object() && body.contains("error")) << res->body;
+    return body.value("error", "");
+  }
+
+  std::unique_ptr<AdminServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(AdminServerTest, ServesNodesAsJson) {
+  httplib::Result res = client_->Get("/api/v1/nodes");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(Json::parse(res->body), Json::parse(R"([{"id": 1, "tier": "hot"}])"));
+}
+
+TEST_F(AdminServerTest, ServesMetricsAsPrometheusText) {
+  httplib::Result res = client_->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4");
+  EXPECT_EQ(res->body, "# TYPE up gauge\nup 1\n");
+}
+
+TEST_F(AdminServerTest, UnknownPathIs404Json) {
+  httplib::Result res = client_->Get("/api/v1/nope");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  EXPECT_NE(ErrorOf(res).find("/api/v1/nope"), std::string::npos);
+}
+
+TEST_F(AdminServerTest, OtherErrorsAreJsonToo) {
+  httplib::Result wrong_method = client_->Post("/api/v1/nodes", "{}", "application/json");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405);
+  ErrorOf(wrong_method);
+
+  httplib::Result unsupported = client_->Delete("/api/v1/nodes");
+  ASSERT_TRUE(unsupported);
+  EXPECT_GE(unsupported->status, 400);
+  ErrorOf(unsupported);
+}
+
+TEST_F(AdminServerTest, RoutesAddedAfterStartAreServed) {
+  server_->Get("/api/v1/echo", [](const std::map<std::string, std::string>& query) {
+    return std::pair<int, Json>(200, Json(query));
+  });
+  server_->Post("/api/v1/echo", [](const Json& body) {
+    return std::pair<int, Json>(201, Json{{"got", body}});
+  });
+  httplib::Result get = client_->Get("/api/v1/echo?tenant=acme&tenant=other&n=1");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(Json::parse(get->body), Json::parse(R"({"tenant": "acme", "n": "1"})"));
+
+  httplib::Result post = client_->Post("/api/v1/echo", R"({"a": [1, 2]})", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 201);
+  EXPECT_EQ(Json::parse(post->body), Json::parse(R"({"got": {"a": [1, 2]}})"));
+
+  httplib::Result empty = client_->Post("/api/v1/echo", "", "application/json");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(Json::parse(empty->body), Json::parse(R"({"got": {}})"));
+}
+
+TEST_F(AdminServerTest, MalformedPostBodyIs400) {
+  bool called = false;
+  server_->Post("/api/v1/migrations", [&called](const Json&) {
+    called = true;
+    return std::pair<int, Json>(200, Json::object());
+  });
+  httplib::Result res = client_->Post("/api/v1/migrations", "{\"tenant\": ", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  ErrorOf(res);
+  EXPECT_FALSE(called);
+}
+
+TEST_F(AdminServerTest, ThrowingHandlerIs500AndServerSurvives) {
+  server_->Get("/api/v1/boom",
+               [](const std::map<std::string, std::string>&) -> std::pair<int, Json> {
+                 throw std::runtime_error("kaboom");
+               });
+  server_->Post("/api/v1/boom", [](const Json& body) -> std::pair<int, Json> {
+    return {200, Json{{"n", body.at("missing").get<int>()}}};  // throws json::out_of_range
+  });
+  httplib::Result res = client_->Get("/api/v1/boom");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(ErrorOf(res), "kaboom");
+  httplib::Result post = client_->Post("/api/v1/boom", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 500);
+  ErrorOf(post);
+
+  httplib::Result after = client_->Get("/api/v1/nodes");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+}
+
+TEST_F(AdminServerTest, InvalidUtf8InHandlerOutputDoesNotFail) {
+  server_->Get("/api/v1/tenants", [](const std::map<std::string, std::string>&) {
+    return std::pair<int, Json>(200, Json::array({std::string("bad\xff")}));
+  });
+  httplib::Result res = client_->Get("/api/v1/tenants");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(Json::parse(res->body, nullptr, false).is_array());
+}
+
+TEST_F(AdminServerTest, RegistersRoutesWhileServing) {
+  std::atomic<bool> done{false};
+  std::thread registrar([&] {
+    for (int i = 0; i < 200; ++i) {
+      server_->Get("/api/v1/r" + std::to_string(i), [i](const std::map<std::string, std::string>&) {
+        return std::pair<int, Json>(200, Json(i));
+      });
+    }
+    done = true;
+  });
+  int served = 0;
+  while (!done || served == 0) {
+    httplib::Result res = client_->Get("/api/v1/nodes");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    ++served;
+  }
+  registrar.join();
+  httplib::Result last = client_->Get("/api/v1/r199");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->body, "199");
+}
+
+TEST_F(AdminServerTest, SecondServerOnSamePortFailsToStart) {
+  Result<std::unique_ptr<AdminServer>> second =
+      AdminServer::Start("127.0.0.1", server_->port(), AdminHandlers{});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().sqlstate(), "08000");
+}
+
+TEST_F(AdminServerTest, StopIsIdempotentAndClosesThePort) {
+  server_->Stop();
+  server_->Stop();
+  httplib::Result res = client_->Get("/api/v1/nodes");
+  EXPECT_FALSE(res);
+  server_.reset();  // the destructor stops again
+}
+
+TEST(AdminServerStartTest, UnsetHandlersAre404) {
+  Result<std::unique_ptr<AdminServer>> started =
+      AdminServer::Start("127.0.0.1", 0, AdminHandlers{});
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  httplib::Client client("127.0.0.1", started.value()->port());
+  httplib::Result res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
+TEST(AdminServerStartTest, UnbindableAddressFails) {
+  // 192.0.2.1 (TEST-NET-1) is not an address of this machine.
+  Result<std::unique_ptr<AdminServer>> started =
+      AdminServer::Start("192.0.2.1", 0, AdminHandlers{});
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().sqlstate(), "08000");
+}
+
+}  // namespace
+}  // namespace mosaic::admin
