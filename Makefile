@@ -1,0 +1,45 @@
+# Mosaic: thin wrapper over CMake, as DuckDB does.
+#   make          build build/mosaic
+#   make test     bootstrap, build, unit tests (also under ASan/UBSan), integration and e2e tests
+#   make demo     bootstrap, build, run the demo on 3 managed nodes
+#   make bench    bootstrap, build, run the benchmarks
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all build bootstrap test unit-test asan-test integration-test e2e-test demo bench clean
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+test: bootstrap build
+	$(MAKE) --no-print-directory unit-test asan-test integration-test e2e-test
+
+unit-test:
+	cd $(BUILD) && ctest -L unit --output-on-failure -j$(JOBS)
+
+asan-test:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMOSAIC_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS) --target mosaic_unit_tests
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure -j$(JOBS)
+
+integration-test:
+	cd $(BUILD) && ctest -L integration --output-on-failure
+
+e2e-test:
+	MOSAIC_BIN=$(abspath $(BUILD))/mosaic bash tests/e2e/run.sh
+
+demo: bootstrap build
+	$(BUILD)/mosaic demo
+
+bench: bootstrap build
+	bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

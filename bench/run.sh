@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `make bench`: micro-benchmarks of the data path. (The side-by-side pgbench comparison with
+# direct PostgreSQL and PgBouncer is bench/overhead.sh, added by the benchmark work.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+for b in "$BUILD"/bench/*_bench; do
+  echo "== $b"
+  "$b" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+done
+if [ -x bench/overhead.sh ]; then bash bench/overhead.sh; fi
