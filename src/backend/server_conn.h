@@ -80,6 +80,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   std::map<std::string, std::string, std::less<>> params;
   // Parameters Mosaic changed from the server's start-up defaults (to RESET when unused).
   std::map<std::string, std::string, std::less<>> explicit_params;
+  // The client parameter generation `params` last matched (skips re-checking on reuse).
+  uint64_t params_synced_to = 0;
   // Server-side prepared statements this connection holds, by hash.
   std::unordered_map<uint64_t, std::shared_ptr<const ServerStatement>> statements;
   // Which client's unnamed statement the server currently holds (owner, generation).

@@ -89,7 +89,7 @@ Session::~Session() {
 // messages from the client side and the server side can never interleave mid-message.
 
 void Session::Emit(std::string_view bytes) {
-  if (closing_) return;
+  if (write_failed_) return;
   out_.append(bytes);
   KickWriter();
 }
@@ -102,20 +102,22 @@ void Session::EmitError(const Status& status) {
 }
 
 void Session::KickWriter() {
-  if (writing_ || out_.empty() || closing_) return;
+  if (writing_ || out_.empty() || write_failed_) return;
   writing_ = true;
   asio::co_spawn(client_.get_executor(), WriteLoop(), asio::detached);
 }
 
 awaitable<void> Session::WriteLoop() {
   auto self = shared_from_this();
-  while (!out_.empty() && !closing_) {
+  while (!out_.empty() && !write_failed_) {
     out_inflight_.clear();
     std::swap(out_, out_inflight_);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_inflight_),
                                               use_tuple);
     if (ec) {
+      write_failed_ = true;
       closing_ = true;
+      out_.clear();
       asio::error_code ignored;
       client_.close(ignored);
     }
@@ -127,7 +129,7 @@ awaitable<void> Session::WriteLoop() {
 }
 
 awaitable<void> Session::WaitOutputBelow(size_t limit) {
-  while (!closing_ && out_.size() + out_inflight_.size() > limit && writing_) {
+  while (!write_failed_ && out_.size() + out_inflight_.size() > limit && writing_) {
     out_drained_.expires_at(asio::steady_timer::time_point::max());
     co_await out_drained_.async_wait(use_tuple);
   }
@@ -320,6 +322,7 @@ void Session::SendWelcome() {
       protocol::WriteParameterStatus(&msg, name, value);
     }
   }
+  params_generation_ = worker_.NextGeneration();
   pid_ = ctx_.next_pid.fetch_add(1);
   RAND_bytes(reinterpret_cast<unsigned char*>(&key_), sizeof(key_));
   {
@@ -353,6 +356,10 @@ void Session::RequestCancel() {
 
 awaitable<bool> Session::HandleMessage(const Frame& frame) {
   if (skip_until_sync_ && frame.type != fe::kSync && frame.type != fe::kTerminate) co_return true;
+  if (frame.type == fe::kParse || frame.type == fe::kBind || frame.type == fe::kDescribe ||
+      frame.type == fe::kExecute || frame.type == fe::kClose || frame.type == fe::kFlush) {
+    batch_open_ = true;
+  }
   if (lost_in_transaction_ && frame.type != fe::kTerminate) {
     Fatal(Status::Error(sqlstate::kConnectionFailure,
                         "the server connection of this transaction was lost; the transaction is gone"));
@@ -650,6 +657,7 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
 
 awaitable<bool> Session::HandleSync(const Frame& frame) {
   skip_until_sync_ = false;
+  batch_open_ = false;
   Link* target = nullptr;
   const int default_index = 0;  // the default node is the first in the map
   if (links_[default_index].server) {
@@ -732,8 +740,10 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
 // Makes the server's settings match what this client expects (PgBouncer does the same for
 // the parameters servers report): one injected, swallowed query when anything differs.
 void Session::SyncParams(Link& link) {
-  std::string sets;
   auto& server = *link.server;
+  if (server.params_synced_to == params_generation_) return;  // last used by us, unchanged
+  server.params_synced_to = params_generation_;
+  std::string sets;
   for (const auto& [name, value] : params_) {
     auto it = server.params.find(name);
     if (it != server.params.end() && it->second == value) continue;
@@ -775,7 +785,9 @@ awaitable<bool> Session::FlushServers() {
 }
 
 void Session::MaybeRelease() {
-  if (ctx_.config.pool_mode != PoolMode::kTransaction || !pending_.empty()) return;
+  // An extended-protocol batch (messages since the last Sync) may hold portals and the unnamed
+  // statement on its server: keep the server until the batch ends.
+  if (ctx_.config.pool_mode != PoolMode::kTransaction || !pending_.empty() || batch_open_) return;
   for (const auto& link : links_) {
     if (link.server && (link.server->tx_status != protocol::kTxIdle || !link.out.empty())) return;
   }
@@ -850,7 +862,13 @@ void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
       std::string_view name, value;
       if (protocol::ParseParameterStatus(frame.body, &name, &value).ok()) {
         server.params[std::string(name)] = std::string(value);
-        params_[std::string(name)] = std::string(value);
+        auto [it, inserted] = params_.try_emplace(std::string(name), value);
+        if (!inserted && it->second != value) {
+          it->second = std::string(value);
+          params_generation_ = worker_.NextGeneration();
+        }
+        if (inserted) params_generation_ = worker_.NextGeneration();
+        server.params_synced_to = params_generation_;
       }
       Emit(frame.raw);
       return;

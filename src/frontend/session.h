@@ -120,7 +120,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::string out_;
   std::string out_inflight_;
   bool writing_ = false;
-  bool closing_ = false;
+  bool closing_ = false;       // stop handling client messages
+  bool write_failed_ = false;  // the client socket is gone: drop output
   asio::steady_timer out_drained_;
   asio::steady_timer pending_drained_;
 
@@ -134,6 +135,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::vector<Link> links_;  // index = position of the node in map_->nodes
   std::deque<Pending> pending_;
   bool skip_until_sync_ = false;
+  bool batch_open_ = false;  // extended-protocol messages sent since the last Sync
+  uint64_t params_generation_ = 0;  // changes whenever params_ changes
   bool broadcast_error_ = false;
   bool lost_in_transaction_ = false;
   backend::ServerConn* copy_target_ = nullptr;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -1144,27 +1145,6 @@ TEST(CodecParseAuthentication, RoundTripAndMalformed) {
   }
 }
 
-// Parsers called on a default-constructed (null-data) view must fail cleanly, too.
-TEST(CodecParsers, NullEmptyBody) {
-  const std::string_view null_view;
-  EXPECT_TRUE(IsProtocolViolation(DoQuery(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoParse(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoBindHeader(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoBind(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoDescribe(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoClose(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoExecute(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoErrorFields(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoReadyForQuery(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoParameterStatus(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoAuthentication(null_view)));
-  EXPECT_TRUE(IsProtocolViolation(DoStartup(null_view)));
-  Framer f(Framer::Phase::kRegular, kMaxLen);
-  Frame frame;
-  size_t consumed = 0;
-  EXPECT_EQ(f.Next(null_view, &frame, &consumed), DecodeResult::kNeedMoreData);
-}
-
 // =====================================================================================
 // Encoder
 // =====================================================================================
@@ -1614,6 +1594,34 @@ TEST(CodecFuzz, MutatedValidMessagesNeverCrash) {
     ExactBuf framed(raw);
     DrainFramer(Framer::Phase::kRegular, 256, framed.view(), parsers);
   }
+}
+
+// Parsers called on a default-constructed (null-data) view must fail cleanly, too.
+//
+// KNOWN ISSUE (reported; left failing under the sanitizer build on purpose): MessageReader::
+// ReadCString (src/protocol/reader.h:44) calls memchr(data_.data() + pos_, '\0', remaining())
+// even when remaining() == 0; for a default-constructed std::string_view that is
+// memchr(nullptr, 0, 0), undefined behaviour (glibc declares the argument nonnull) that UBSan
+// reports as "null pointer passed as argument 1". Query, Parse, Bind, BindHeader, Execute and
+// ParameterStatus reach it. Frames produced by Framer never have a null body, so only direct
+// callers are exposed. Each parser runs in a forked child (EXPECT_EXIT) so that the sanitizer's
+// abort fails this test only instead of killing the whole mosaic_unit_tests process.
+TEST(CodecNullBodyDeathTest, ParsersRejectNullEmptyBody) {
+  for (const auto& [name, parse] : CheckedParsers()) {
+    EXPECT_EXIT(
+        {
+          const Status s = parse(std::string_view{});
+          std::exit(!s.ok() && s.sqlstate() == sqlstate::kProtocolViolation ? 0 : 3);
+        },
+        ::testing::ExitedWithCode(0), "")
+        << name;
+  }
+  Framer f(Framer::Phase::kRegular, kMaxLen);
+  Frame frame;
+  size_t consumed = 0;
+  EXPECT_EQ(f.Next(std::string_view{}, &frame, &consumed), DecodeResult::kNeedMoreData);
+  Framer st(Framer::Phase::kStartup, kMaxLen);
+  EXPECT_EQ(st.Next(std::string_view{}, &frame, &consumed), DecodeResult::kNeedMoreData);
 }
 
 }  // namespace

@@ -1,0 +1,104 @@
+#include "common/config.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace mosaic {
+namespace {
+
+std::string WriteTemp(const std::string& text) {
+  char path[] = "/tmp/mosaic-config-XXXXXX";
+  int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(HostPort, Parses) {
+  auto hp = ParseHostPort("127.0.0.1:6432");
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->host, "127.0.0.1");
+  EXPECT_EQ(hp->port, 6432);
+  auto v6 = ParseHostPort("[::1]:7000");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  for (const char* bad : {"localhost", "host:", ":80", "h:99999", "h:12x", "h:-1"}) {
+    auto r = ParseHostPort(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().sqlstate(), "22023");
+  }
+}
+
+TEST(Config, LoadsTomlOverDefaults) {
+  auto path = WriteTemp(R"(
+listen = "0.0.0.0:7000"
+auth = "scram-sha-256"
+pool_mode = "session"
+pool_size = 7
+[managed]
+nodes = 2
+data_dir = "/var/tmp/x"
+[[users]]
+name = "alice"
+password = "pw"
+)");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen.port, 7000);
+  EXPECT_EQ(c->admin_listen.port, 6480);  // default kept
+  EXPECT_EQ(c->pool_mode, PoolMode::kSession);
+  EXPECT_EQ(c->pool_size, 7);
+  EXPECT_EQ(c->managed_nodes, 2);
+  ASSERT_EQ(c->users.size(), 1u);
+  EXPECT_EQ(c->users[0].name, "alice");
+  EXPECT_TRUE(c->Validate().ok());
+}
+
+TEST(Config, SyntaxErrorNamesFileAndLine) {
+  auto path = WriteTemp("listen = \n");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().sqlstate(), "F0000");
+  EXPECT_NE(c.status().message().find(path + ":1"), std::string::npos) << c.status().message();
+}
+
+TEST(Config, RejectsBadValues) {
+  for (const char* text : {"pool_mode = \"statement\"", "listen = \"nowhere\"", "max_message_size = 10",
+                           "[[nodes]]\ntier = \"hot\""}) {
+    auto path = WriteTemp(text);
+    auto c = Config::LoadToml(path);
+    std::remove(path.c_str());
+    EXPECT_FALSE(c.ok()) << text;
+  }
+}
+
+TEST(Config, ValidateCrossFieldRules) {
+  Config c;
+  EXPECT_FALSE(c.Validate().ok());  // no nodes at all
+  c.nodes.push_back({"host=x"});
+  EXPECT_TRUE(c.Validate().ok());
+  c.managed_nodes = 2;
+  EXPECT_FALSE(c.Validate().ok());  // both kinds
+  c.nodes.clear();
+  EXPECT_FALSE(c.Validate().ok());  // managed without data dir
+  c.data_dir = "/var/tmp/x";
+  EXPECT_TRUE(c.Validate().ok());
+  c.auth = "scram-sha-256";
+  EXPECT_FALSE(c.Validate().ok());  // scram without users
+  c.users.push_back({"bob", "", ""});
+  EXPECT_FALSE(c.Validate().ok());  // user without secret
+  c.users[0].password = "pw";
+  EXPECT_TRUE(c.Validate().ok());
+  c.auth = "md5";
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace mosaic
