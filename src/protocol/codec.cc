@@ -86,8 +86,8 @@ Status ParseQuery(std::string_view body, QueryMessage* out) {
 
 Status ParseParse(std::string_view body, ParseMessage* out) {
   MessageReader r(body);
-  int16_t count = 0;
-  if (!r.ReadCString(&out->name) || !r.ReadCString(&out->query) || !r.ReadInt16(&count) || count < 0) {
+  uint16_t count = 0;
+  if (!r.ReadCString(&out->name) || !r.ReadCString(&out->query) || !r.ReadUint16(&count)) {
     return Malformed("Parse");
   }
   out->param_types.resize(static_cast<size_t>(count));
@@ -106,8 +106,8 @@ Status ParseBindHeader(std::string_view body, BindHeader* out) {
 
 namespace {
 bool ReadFormats(MessageReader& r, std::vector<int16_t>* formats) {
-  int16_t count = 0;
-  if (!r.ReadInt16(&count) || count < 0) return false;
+  uint16_t count = 0;
+  if (!r.ReadUint16(&count)) return false;
   formats->resize(static_cast<size_t>(count));
   for (auto& f : *formats) {
     if (!r.ReadInt16(&f) || (f != 0 && f != 1)) return false;
@@ -122,8 +122,8 @@ Status ParseBind(std::string_view body, BindMessage* out) {
       !ReadFormats(r, &out->param_formats)) {
     return Malformed("Bind");
   }
-  int16_t count = 0;
-  if (!r.ReadInt16(&count) || count < 0) return Malformed("Bind");
+  uint16_t count = 0;
+  if (!r.ReadUint16(&count)) return Malformed("Bind");
   out->params.resize(static_cast<size_t>(count));
   for (auto& param : out->params) {
     int32_t len = 0;

@@ -31,6 +31,13 @@ class MessageReader {
     pos_ += 2;
     return true;
   }
+  // PostgreSQL sends counts (parameters, formats) as unsigned 16-bit values.
+  bool ReadUint16(uint16_t* out) {
+    int16_t v = 0;
+    if (!ReadInt16(&v)) return false;
+    *out = static_cast<uint16_t>(v);
+    return true;
+  }
   bool ReadInt32(int32_t* out) {
     if (remaining() < 4) return false;
     auto p = reinterpret_cast<const unsigned char*>(data_.data() + pos_);

@@ -141,8 +141,10 @@ def pytest_configure(config):
 class Mosaic:
     """One `mosaic serve` process with managed nodes under a fresh /var/tmp dir."""
 
-    def __init__(self, nodes=3, config_text=None, extra_args=(), name="mosaic"):
+    def __init__(self, nodes=3, config_text=None, extra_args=(), name="mosaic",
+                 probe_user="mosaic", probe_password=None):
         self.num_nodes = nodes
+        self.probe_user, self.probe_password = probe_user, probe_password
         self.base_dir = tempfile.mkdtemp(prefix=f"mosaic-e2e-{name}-", dir="/var/tmp")
         # managed PostgreSQL runs as OS user postgres: it must be able to traverse this
         os.chmod(self.base_dir, 0o755)
@@ -194,7 +196,8 @@ class Mosaic:
             try:
                 with socket.create_connection((self.host, self.port), timeout=1):
                     pass
-                r = self.psql("select 1", timeout=10)
+                r = self.psql("select 1", user=self.probe_user, password=self.probe_password,
+                              timeout=10)
                 if r.returncode == 0 and r.stdout.strip() == "1":
                     return self
                 last_err = r.stderr

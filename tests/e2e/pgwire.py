@@ -161,9 +161,11 @@ class Result:
         self.errors = []     # list of field dicts
         self.notices = []
         self.status = None   # ReadyForQuery transaction status: 'I', 'T', 'E'
+        self.param_status = []  # ParameterStatus (name, value) received in between
 
     def types(self):
-        return "".join(t for t, _ in self.messages)
+        """Message type letters, leaving out asynchronous ParameterStatus messages."""
+        return "".join(t for t, _ in self.messages if t != "S")
 
 
 class PgConn:
@@ -172,6 +174,7 @@ class PgConn:
         self.sock.settimeout(timeout)
         self.buf = b""
         self.params = {}
+        self.startup_params = {}
         self.backend_pid = None
         self.backend_key = None
 
@@ -272,6 +275,7 @@ class PgConn:
                 res.notices.append(parse_error_fields(p))
             elif t == "Z":
                 res.status = chr(p[0])
+                self.startup_params = dict(self.params)
                 return res
             else:
                 raise ProtocolError(f"unexpected message {t!r} during startup")
@@ -290,6 +294,10 @@ class PgConn:
                 res.errors.append(parse_error_fields(p))
             elif t == "N":
                 res.notices.append(parse_error_fields(p))
+            elif t == "S":
+                k, v, _ = p.split(b"\x00", 2)
+                res.param_status.append((k.decode(), v.decode()))
+                self.params[k.decode()] = v.decode()
             elif t == "Z":
                 res.status = chr(p[0])
                 return res

@@ -1,0 +1,376 @@
+"""The PostgreSQL v3 protocol on raw sockets: special startup requests, malformed
+messages, cancellation, and the extended protocol written by hand."""
+
+import struct
+import threading
+import time
+
+import psycopg2
+import pytest
+
+import pgwire
+from pgwire import (PgConn, bind_msg, close_msg, describe_msg, execute_msg, parse_msg,
+                    sync_msg)
+
+
+def raw(mosaic, timeout=15):
+    return PgConn(mosaic.host, mosaic.port, timeout=timeout)
+
+
+def started(mosaic, **kw):
+    c = raw(mosaic)
+    res = c.startup(**kw)
+    assert res.status == "I"
+    return c
+
+
+def expect_fatal_08p01_and_close(c):
+    """Read until an ErrorResponse; it must be FATAL 08P01, and then the socket closes."""
+    while True:
+        t, p = c.read_msg()
+        if t == "E":
+            fields = pgwire.parse_error_fields(p)
+            break
+        assert t in ("N", "S"), f"unexpected message {t!r} before the error"
+    assert fields.get("S") == "FATAL", fields
+    assert fields.get("C") == "08P01", fields
+    assert c.wait_closed(5), "server did not close the connection after a FATAL error"
+    return fields
+
+
+def assert_server_alive(mosaic, pre_existing):
+    cur = pre_existing.cursor()
+    cur.execute("SELECT 'old conn ok'")
+    assert cur.fetchone() == ("old conn ok",)
+    pre_existing.rollback()
+    fresh = mosaic.connect()
+    cur = fresh.cursor()
+    cur.execute("SELECT 'new conn ok'")
+    assert cur.fetchone() == ("new conn ok",)
+    fresh.close()
+
+
+# ---------------------------------------------------------------- startup requests
+
+def test_ssl_request_refused_then_plain_startup(mosaic):
+    c = raw(mosaic)
+    try:
+        c.send(pgwire.ssl_request())
+        assert c.recv_exact(1) == b"N"
+        res = c.startup()
+        assert res.status == "I"
+        assert "server_version" in c.params, c.params
+        assert c.backend_pid is not None, "no BackendKeyData"
+        r = c.simple("SELECT 6 * 7")
+        assert r.errors == [] and r.rows == [["42"]] and r.tags == ["SELECT 1"]
+    finally:
+        c.close()
+
+
+def test_gssenc_request_refused(mosaic):
+    c = raw(mosaic)
+    try:
+        c.send(pgwire.gssenc_request())
+        assert c.recv_exact(1) == b"N"
+        # the connection stays usable for a normal startup
+        c.startup()
+        r = c.simple("SELECT 'gss-less'")
+        assert r.rows == [["gss-less"]]
+    finally:
+        c.close()
+
+
+def test_ssl_then_gssenc_then_startup(mosaic):
+    c = raw(mosaic)
+    try:
+        c.send(pgwire.gssenc_request())
+        assert c.recv_exact(1) == b"N"
+        c.send(pgwire.ssl_request())
+        assert c.recv_exact(1) == b"N"
+        c.startup()
+        assert c.simple("SELECT 1").rows == [["1"]]
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- malformed messages
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(b"Q" + struct.pack("!i", 2), id="query-length-2"),
+    pytest.param(pgwire.message("z", b"garbage"), id="unknown-type-z"),
+    pytest.param(b"Q" + struct.pack("!i", 0x7FFFFFFF) + b"SELECT 1", id="oversized-length"),
+    pytest.param(b"Q" + struct.pack("!i", -1), id="negative-length"),
+])
+def test_malformed_message_fatal_08p01(mosaic, bad):
+    before = mosaic.connect()
+    c = started(mosaic)
+    try:
+        c.send(bad)
+        expect_fatal_08p01_and_close(c)
+    finally:
+        c.close()
+    assert mosaic.alive(), "mosaic process died"
+    assert_server_alive(mosaic, before)
+    before.close()
+
+
+def test_malformed_message_mid_transaction(mosaic, table_name):
+    """A protocol violation inside an open transaction kills that client only, and
+    its transaction is rolled back on the server (the server connection is not
+    handed to another client with the transaction still open)."""
+    setup = mosaic.connect()
+    setup.autocommit = True
+    setup.cursor().execute(f"CREATE TABLE {table_name} (id int)")
+    c = started(mosaic)
+    try:
+        r = c.simple(f"BEGIN; INSERT INTO {table_name} VALUES (1)")
+        assert r.status == "T", r.errors
+        c.send(pgwire.message("z", b""))
+        expect_fatal_08p01_and_close(c)
+    finally:
+        c.close()
+    cur = setup.cursor()
+    for _ in range(5):  # whichever server connection we get, the insert is not visible
+        cur.execute(f"SELECT count(*) FROM {table_name}")
+        assert cur.fetchone()[0] == 0
+    setup.close()
+
+
+# ---------------------------------------------------------------- cancellation
+
+def test_cancel_request_psycopg2(mosaic):
+    conn = mosaic.connect()
+    outcome = {}
+
+    def run():
+        cur = conn.cursor()
+        t0 = time.monotonic()
+        try:
+            cur.execute("SELECT pg_sleep(30)")
+            outcome["result"] = "completed"
+        except psycopg2.Error as e:
+            outcome["error"] = e
+        outcome["elapsed"] = time.monotonic() - t0
+
+    th = threading.Thread(target=run)
+    th.start()
+    time.sleep(1.0)
+    t_cancel = time.monotonic()
+    conn.cancel()
+    th.join(10)
+    assert not th.is_alive(), "query still running 10 s after the cancel request"
+    assert "error" in outcome, outcome
+    assert outcome["error"].pgcode == "57014", outcome["error"]
+    assert time.monotonic() - t_cancel < 3.0 + 0.5
+    assert outcome["elapsed"] < 5.0
+    conn.rollback()
+    cur = conn.cursor()
+    cur.execute("SELECT 'after cancel'")
+    assert cur.fetchone() == ("after cancel",)
+    conn.close()
+
+
+def test_cancel_request_raw_keys(mosaic):
+    """CancelRequest with the BackendKeyData Mosaic sent: a wrong key cancels
+    nothing, the right key cancels the running query with 57014."""
+    c = started(mosaic)
+    try:
+        assert c.backend_pid is not None and c.backend_key is not None
+        c.send(pgwire.query_msg("SELECT pg_sleep(8)"))
+        time.sleep(0.5)
+        # wrong key: ignored (the query must keep running)
+        bad = raw(mosaic)
+        bad.send(pgwire.cancel_request(c.backend_pid, c.backend_key ^ 0x5A5A5A5A))
+        assert bad.wait_closed(5)
+        bad.close()
+        time.sleep(1.0)
+        c.sock.settimeout(0.2)
+        try:
+            data = c.sock.recv(1, 0x02)  # MSG_PEEK: anything arrived?
+        except OSError:
+            data = b""
+        assert data == b"", "a cancel request with a wrong key cancelled the query"
+        c.sock.settimeout(15)
+        t0 = time.monotonic()
+        good = raw(mosaic)
+        good.send(pgwire.cancel_request(c.backend_pid, c.backend_key))
+        assert good.wait_closed(5)
+        good.close()
+        r = c.read_until_ready()
+        assert time.monotonic() - t0 < 3.0
+        assert [e["C"] for e in r.errors] == ["57014"], r.errors
+        assert r.status == "I"
+        assert c.simple("SELECT 'still here'").rows == [["still here"]]
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- extended protocol
+
+def prepare(c, name, sql, types=()):
+    c.send(parse_msg(name, sql, types) + sync_msg())
+    r = c.read_until_ready()
+    assert r.errors == [], r.errors
+    assert r.types() == "1Z", r.types()
+    assert r.status == "I"
+    # a ParameterStatus may arrive at any time, but must not change what this
+    # client's session looks like (it changed no setting)
+    for k, v in r.param_status:
+        assert v == c.startup_params.get(k), (k, v, c.startup_params.get(k))
+
+
+def bind_execute(c, name, params):
+    c.send(bind_msg("", name, params) + execute_msg("", 0) + sync_msg())
+    return c.read_until_ready()
+
+
+def test_extended_named_statement_across_transactions_concurrently(mosaic):
+    """Two clients prepare different statements under the same name "s1" once, then
+    Bind/Execute them in many separate transactions at the same time. With
+    transaction pooling each transaction may run on another server connection, so
+    Mosaic must make "s1" mean the right statement for each client every time."""
+    iterations = 1000
+    factors = {0: 2, 1: 3}
+    clients = [started(mosaic) for _ in factors]
+    noise_stop = threading.Event()
+    errors = []
+
+    for i, c in enumerate(clients):
+        prepare(c, "s1", f"SELECT $1::int * {factors[i]}, $2::text || '-{i}', pg_backend_pid()")
+
+    backends = {0: set(), 1: set()}
+
+    def worker(i):
+        c = clients[i]
+        try:
+            for k in range(iterations):
+                r = bind_execute(c, "s1", (k, f"v{k}"))
+                if r.errors or r.rows != [[str(k * factors[i]), f"v{k}-{i}", r.rows[0][2]]] \
+                        or r.status != "I" or r.tags != ["SELECT 1"]:
+                    errors.append((i, k, r.types(), r.rows, r.errors))
+                    return
+                backends[i].add(r.rows[0][2])
+                changed = [(n, v) for n, v in r.param_status if v != c.startup_params.get(n)]
+                if changed:
+                    errors.append((i, k, "session parameters changed", changed))
+                    return
+                if k % 50 == 25:  # an explicit transaction in between
+                    t = c.simple("BEGIN; SELECT 1; COMMIT")
+                    if t.errors:
+                        errors.append((i, k, "simple", t.errors))
+                        return
+        except Exception as e:  # noqa: BLE001
+            errors.append((i, "exception", repr(e)))
+
+    def noise():
+        # other clients keep taking and returning server connections
+        n = started(mosaic)
+        try:
+            while not noise_stop.is_set():
+                n.simple("BEGIN; SELECT pg_sleep(0.002); COMMIT")
+        finally:
+            n.close()
+
+    noisers = [threading.Thread(target=noise) for _ in range(3)]
+    for t in noisers:
+        t.start()
+    workers = [threading.Thread(target=worker, args=(i,)) for i in factors]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(90)
+    noise_stop.set()
+    for t in noisers:
+        t.join(10)
+    alive = [t for t in workers if t.is_alive()]
+    for c in clients:
+        c.close()
+    assert not alive, "extended-protocol loop hung"
+    assert not errors, errors[:5]
+    print("server backends used per client:", {i: len(b) for i, b in backends.items()})
+
+
+def test_extended_pipeline_without_intermediate_sync(mosaic):
+    c = started(mosaic)
+    try:
+        prepare(c, "sq", "SELECT $1::int * $1::int")
+        batch = b""
+        for k in range(20):
+            batch += bind_msg("", "sq", (k,)) + execute_msg("", 0)
+        c.send(batch + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == []
+        assert r.rows == [[str(k * k)] for k in range(20)]
+        assert r.types() == "2DC" * 20 + "Z"
+        # unnamed statement, Describe, portal with row limit
+        c.send(parse_msg("", "SELECT g FROM generate_series(1, 5) g") + bind_msg("p1", "")
+               + describe_msg("P", "p1") + execute_msg("p1", 2) + execute_msg("p1", 0)
+               + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == []
+        assert r.types() == "12TDDsDDDCZ", r.types()
+        assert r.rows == [["1"], ["2"], ["3"], ["4"], ["5"]]
+    finally:
+        c.close()
+
+
+def test_close_statement_then_bind_26000(mosaic):
+    c = started(mosaic)
+    try:
+        prepare(c, "s1", "SELECT $1::int + 1")
+        r = bind_execute(c, "s1", (41,))
+        assert r.rows == [["42"]], r.errors
+        c.send(close_msg("S", "s1") + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [] and r.types() == "3Z", (r.types(), r.errors)
+        r = bind_execute(c, "s1", (1,))
+        assert [e["C"] for e in r.errors] == ["26000"], r.errors
+        assert r.rows == []
+        assert r.status == "I"
+        # the name is free again and the connection works
+        prepare(c, "s1", "SELECT $1::int + 100")
+        r = bind_execute(c, "s1", (1,))
+        assert r.rows == [["101"]], r.errors
+        # closing a statement that does not exist is not an error
+        c.send(close_msg("S", "never_prepared") + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [] and r.types() == "3Z"
+    finally:
+        c.close()
+
+
+def test_parse_same_name_twice_42p05(mosaic):
+    c = started(mosaic)
+    try:
+        prepare(c, "s1", "SELECT 1")
+        c.send(parse_msg("s1", "SELECT 2") + sync_msg())
+        r = c.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["42P05"], r.errors
+        assert r.status == "I"
+        # the original statement is untouched
+        r = bind_execute(c, "s1", ())
+        assert r.rows == [["1"]], r.errors
+        # an unnamed statement can be replaced freely
+        c.send(parse_msg("", "SELECT 3") + parse_msg("", "SELECT 4") + bind_msg("", "")
+               + execute_msg() + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [] and r.rows == [["4"]]
+    finally:
+        c.close()
+
+
+def test_extended_error_skips_until_sync(mosaic):
+    c = started(mosaic)
+    try:
+        c.send(parse_msg("", "SELECT 1/(g - $1::int) FROM generate_series(1, 2) g")
+               + bind_msg("", "", (1,)) + execute_msg()
+               + parse_msg("", "SELECT 'skipped'") + bind_msg("", "") + execute_msg()
+               + sync_msg())
+        r = c.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["22012"]
+        assert r.rows == []
+        assert r.types() == "12EZ", r.types()
+        assert r.status == "I"
+        assert c.simple("SELECT 'ok'").rows == [["ok"]]
+    finally:
+        c.close()
