@@ -48,6 +48,7 @@ class MessageReader {
   }
   // Reads a NUL-terminated string; the view excludes the NUL and points into the body.
   bool ReadCString(std::string_view* out) {
+    if (remaining() == 0) return false;  // also keeps a null data() away from memchr
     const void* nul = std::memchr(data_.data() + pos_, '\0', remaining());
     if (nul == nullptr) return false;
     size_t len = static_cast<const char*>(nul) - (data_.data() + pos_);

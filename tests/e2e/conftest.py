@@ -142,9 +142,10 @@ class Mosaic:
     """One `mosaic serve` process with managed nodes under a fresh /var/tmp dir."""
 
     def __init__(self, nodes=3, config_text=None, extra_args=(), name="mosaic",
-                 probe_user="mosaic", probe_password=None):
+                 ready_check=None):
         self.num_nodes = nodes
-        self.probe_user, self.probe_password = probe_user, probe_password
+        # ready_check(m) -> (ready, error text); default: psql "select 1" as user mosaic
+        self.ready_check = ready_check or psql_ready
         self.base_dir = tempfile.mkdtemp(prefix=f"mosaic-e2e-{name}-", dir="/var/tmp")
         # managed PostgreSQL runs as OS user postgres: it must be able to traverse this
         os.chmod(self.base_dir, 0o755)
@@ -196,11 +197,9 @@ class Mosaic:
             try:
                 with socket.create_connection((self.host, self.port), timeout=1):
                     pass
-                r = self.psql("select 1", user=self.probe_user, password=self.probe_password,
-                              timeout=10)
-                if r.returncode == 0 and r.stdout.strip() == "1":
+                ready, last_err = self.ready_check(self)
+                if ready:
                     return self
-                last_err = r.stderr
             except (OSError, subprocess.TimeoutExpired) as e:
                 last_err = str(e)
             time.sleep(0.25)
@@ -331,6 +330,11 @@ class Mosaic:
         if password is not None:
             env["PGPASSWORD"] = password
         return env
+
+
+def psql_ready(m):
+    r = m.psql("select 1", timeout=10)
+    return r.returncode == 0 and r.stdout.strip() == "1", r.stderr
 
 
 def _pid_alive(pid):

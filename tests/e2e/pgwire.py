@@ -202,6 +202,30 @@ class PgConn:
             raise ProtocolError(f"bad length {ln} for message {t!r}")
         return t, self.recv_exact(ln - 4)
 
+    def pending_messages(self, wait=0.5):
+        """Messages that arrive within `wait` seconds, without blocking longer
+        (incomplete trailing bytes stay buffered)."""
+        old = self.sock.gettimeout()
+        self.sock.settimeout(wait)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.buf += chunk
+        except socket.timeout:
+            pass
+        finally:
+            self.sock.settimeout(old)
+        out = []
+        while len(self.buf) >= 5:
+            (ln,) = struct.unpack("!i", self.buf[1:5])
+            if len(self.buf) < 1 + ln:
+                break
+            out.append((chr(self.buf[0]), self.buf[5:1 + ln]))
+            self.buf = self.buf[1 + ln:]
+        return out
+
     def wait_closed(self, timeout=5.0):
         """True if the server closes the socket (EOF or reset) within timeout.
 

@@ -21,9 +21,7 @@ password = "pässwörd with spaces"
 
 @pytest.fixture(scope="module")
 def scram_mosaic():
-    # the readiness probe (psql select 1) must authenticate as a configured user
-    m = Mosaic(nodes=1, config_text=SCRAM_CONFIG, name="scram",
-               probe_user="alice", probe_password="s3cret")
+    m = Mosaic(nodes=1, config_text=SCRAM_CONFIG, name="scram", ready_check=scram_ready)
     try:
         m.start()
     except Exception:
@@ -31,6 +29,25 @@ def scram_mosaic():
         raise
     yield m
     finish(m)
+
+
+def scram_ready(m):
+    """Ready when Mosaic answers a startup as alice with the PostgreSQL protocol:
+    either it authenticates, or it sends an ErrorResponse. Whether authentication
+    is right is what the tests below check (so a broken SCRAM fails them rather
+    than timing out the fixture)."""
+    if "mosaic listening on" not in m.log_text():
+        return False, "no 'mosaic listening' line in the log yet"
+    c = pgwire.PgConn(m.host, m.port, timeout=5)
+    try:
+        c.startup(user="alice", password="s3cret")
+        return True, None
+    except pgwire.ServerError as e:
+        return True, str(e)
+    except (OSError, EOFError, pgwire.ProtocolError) as e:
+        return False, repr(e)
+    finally:
+        c.close()
 
 
 def test_scram_psql_right_password(scram_mosaic):

@@ -168,3 +168,17 @@ def test_unknown_database(mosaic):
         assert c.wait_closed(5)
     finally:
         c.close()
+
+
+def test_multiple_statements_one_string(mosaic, table_name):
+    assert mosaic.psql(f"CREATE TABLE {table_name} (a int)").returncode == 0
+    # several DML/SELECT statements in one simple query run in order, as one implicit
+    # transaction (an error rolls the whole string back)
+    r = mosaic.psql(f"INSERT INTO {table_name} VALUES (1); INSERT INTO {table_name} VALUES (2); "
+                    f"SELECT sum(a) FROM {table_name}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "3"
+    r = mosaic.psql(f"INSERT INTO {table_name} VALUES (10); SELECT 1/0")
+    assert r.returncode != 0 and "division by zero" in r.stderr
+    r = mosaic.psql(f"SELECT sum(a) FROM {table_name}")
+    assert r.stdout.strip() == "3", "the failed string's INSERT was not rolled back"

@@ -195,3 +195,71 @@ def test_set_local_in_transaction(conn):
     cur.execute("SHOW TimeZone")
     assert cur.fetchone()[0] != "America/St_Johns"
     conn.rollback()
+
+
+def test_session_setting_kept_and_not_leaked(mosaic):
+    """A session-level SET (outside any transaction) must stick to its client for
+    its next transactions, even though transaction pooling may run them on other
+    server connections, and must never show up in other clients' sessions."""
+    b = mosaic.connect()
+    b.autocommit = True
+    bcur = b.cursor()
+    bcur.execute("SHOW TimeZone")
+    default_tz = bcur.fetchone()[0]
+    assert default_tz != "Pacific/Chatham"
+
+    a = mosaic.connect()
+    a.autocommit = True
+    acur = a.cursor()
+    acur.execute("SET TimeZone = 'Pacific/Chatham'")
+    acur.execute("SET application_name = 'client_a'")
+    for i in range(30):
+        acur.execute("SELECT current_setting('TimeZone'), current_setting('application_name')")
+        assert acur.fetchone() == ("Pacific/Chatham", "client_a"), f"iteration {i}"
+        bcur.execute("SELECT current_setting('TimeZone'), current_setting('application_name')")
+        got = bcur.fetchone()
+        assert got[0] == default_tz and got[1] != "client_a", f"leak into another client: {got}"
+        if i % 10 == 9:  # fresh clients too
+            c = mosaic.connect()
+            c.autocommit = True
+            ccur = c.cursor()
+            ccur.execute("SHOW TimeZone")
+            assert ccur.fetchone()[0] == default_tz
+            c.close()
+    acur.execute("RESET TimeZone")
+    acur.execute("SHOW TimeZone")
+    assert acur.fetchone()[0] == default_tz
+    a.close()
+    b.close()
+
+
+def test_copy_in_and_out(conn, table_name):
+    import io
+    cur = conn.cursor()
+    cur.execute(f"CREATE TABLE {table_name} (id int, name text)")
+    conn.commit()
+    data = "".join(f"{i}\tname {i}\n" for i in range(1, 2001))
+    cur.copy_expert(f"COPY {table_name} FROM STDIN", io.StringIO(data))
+    conn.commit()
+    cur.execute(f"SELECT count(*), sum(id) FROM {table_name}")
+    assert cur.fetchone() == (2000, 2001000)
+    out = io.StringIO()
+    cur.copy_expert(f"COPY (SELECT * FROM {table_name} ORDER BY id) TO STDOUT", out)
+    assert out.getvalue() == data
+    conn.commit()
+    # a COPY that fails mid-stream leaves nothing and the connection usable
+    with pytest.raises(psycopg2.errors.InvalidTextRepresentation):
+        cur.copy_expert(f"COPY {table_name} FROM STDIN", io.StringIO("5000\tok\nnot_a_number\tx\n"))
+    conn.rollback()
+    cur.execute(f"SELECT count(*) FROM {table_name} WHERE id = 5000")
+    assert cur.fetchone() == (0,)
+    conn.rollback()
+
+
+def test_large_parameter(conn):
+    cur = conn.cursor()
+    big = "abcdefghij" * 500_000  # 5 MB in one Query message
+    cur.execute("SELECT length(%s), md5(%s)", (big, big))
+    import hashlib
+    assert cur.fetchone() == (len(big), hashlib.md5(big.encode()).hexdigest())
+    conn.rollback()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# End-to-end tests of Mosaic with real clients (psql, pgbench, psycopg2, node-postgres,
+# raw protocol sockets). Usage: bash tests/e2e/run.sh [extra pytest args]
+# Expects build/mosaic to be built; runs as root on Debian 12 with postgresql-15,
+# postgresql-client-15, python3-psycopg2, python3-pytest, nodejs and npm installed.
+set -euo pipefail
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$E2E_DIR/../.." && pwd)"
+cd "$REPO_ROOT"
+
+PYTHON=/usr/bin/python3
+MOSAIC_BIN="${MOSAIC_BIN:-$REPO_ROOT/build/mosaic}"
+export MOSAIC_BIN
+
+if [[ ! -x "$MOSAIC_BIN" ]]; then
+  echo "e2e: $MOSAIC_BIN not found; build it first (cmake -S . -B build && cmake --build build)" >&2
+  exit 2
+fi
+
+# node-postgres for tests/e2e/node
+if [[ ! -d "$E2E_DIR/node/node_modules/pg" ]]; then
+  echo "e2e: installing node modules in tests/e2e/node"
+  if [[ -f "$E2E_DIR/node/package-lock.json" ]]; then
+    (cd "$E2E_DIR/node" && npm ci --no-audit --no-fund)
+  else
+    (cd "$E2E_DIR/node" && npm install --no-audit --no-fund)
+  fi
+fi
+
+set +e
+"$PYTHON" -m pytest -q -p no:cacheprovider "$E2E_DIR" "$@"
+status=$?
+set -e
+exit "$status"
