@@ -18,7 +18,7 @@ DecodeResult Framer::Next(std::string_view buf, Frame* frame, size_t* consumed) 
   if (buf.size() < header) return DecodeResult::kNeedMoreData;
   const char type = phase_ == Phase::kStartup ? 0 : buf[0];
   const uint32_t length = LoadBigEndian32(buf.data() + header - 4);
-  const uint32_t limit = phase_ == Phase::kStartup ? kMaxStartupPacketLength : max_length_;
+  const uint32_t limit = phase_ == Phase::kStartup ? kMaxStartupPacketLength + 4 : max_length_;
   if (length < 4 || length > limit) {
     error_ = length < 4 ? fmt::format("invalid message length {}", length)
                         : fmt::format("message of {} bytes exceeds the limit of {} bytes", length, limit);

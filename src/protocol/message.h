@@ -11,7 +11,8 @@ inline constexpr int32_t kSslRequestCode = 80877103;
 inline constexpr int32_t kGssEncRequestCode = 80877104;
 inline constexpr int32_t kCancelRequestCode = 80877102;
 
-// Largest startup packet PostgreSQL accepts (MAX_STARTUP_PACKET_LENGTH).
+// Largest startup packet payload PostgreSQL accepts (MAX_STARTUP_PACKET_LENGTH), not counting
+// the length word.
 inline constexpr uint32_t kMaxStartupPacketLength = 10000;
 
 // Messages sent by the client (frontend).

@@ -10,6 +10,7 @@ REPO_ROOT="$(cd "$E2E_DIR/../.." && pwd)"
 cd "$REPO_ROOT"
 
 PYTHON=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 MOSAIC_BIN="${MOSAIC_BIN:-$REPO_ROOT/build/mosaic}"
 export MOSAIC_BIN
 

@@ -4,7 +4,7 @@ import psycopg2
 import pytest
 
 import pgwire
-from conftest import Mosaic, finish
+from harness import Mosaic, finish
 
 SCRAM_CONFIG = """\
 auth = "scram-sha-256"

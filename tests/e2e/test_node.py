@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import E2E_DIR
+from harness import E2E_DIR
 
 NODE_DIR = os.path.join(E2E_DIR, "node")
 
