@@ -181,7 +181,6 @@ awaitable<void> Session::Run() {
   auto self = shared_from_this();
   in_.resize(kReadChunk);
   if (co_await Startup()) {
-    framer_.set_phase(protocol::Framer::Phase::kRegular);
     Frame frame;
     while (!closing_ && co_await NextFrame(&frame)) {
       if (!co_await HandleMessage(frame)) break;
@@ -233,8 +232,10 @@ awaitable<bool> Session::Startup() {
     co_return false;
   }
   user_ = std::string(user);
-  if (!co_await Authenticate(user)) co_return false;
+  // Copy what we keep of the packet now: reading the SASL messages reuses its buffer.
   AcceptStartupParams(packet);
+  framer_.set_phase(protocol::Framer::Phase::kRegular);  // SASL messages are typed
+  if (!co_await Authenticate(user_)) co_return false;
   SendWelcome();
   co_return true;
 }
