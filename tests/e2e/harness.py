@@ -120,7 +120,7 @@ class Mosaic:
         os.chmod(self.base_dir, 0o755)
         self.data_dir = os.path.join(self.base_dir, "data")
         self.log_path = os.path.join(self.base_dir, "mosaic.log")
-        ports = allocate_ports(2 + nodes)
+        ports = allocate_ports(3 + nodes)
         self.host = HOST
         self.port, self.admin_port = ports[0], ports[1]
         self.node_base_port = ports[2]
