@@ -46,6 +46,7 @@ struct ServerStatement {
   std::vector<int32_t> param_types;
   std::string server_name;  // "mosaic_<hash>"
   uint64_t hash = 0;
+  bool ddl = false;  // a schema change: every node must run it
 };
 
 class ServerConn : public std::enable_shared_from_this<ServerConn> {

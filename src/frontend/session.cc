@@ -39,8 +39,9 @@ std::string Literal(std::string_view v) {
   return out;
 }
 
-std::shared_ptr<const ServerStatement> MakeStatement(const protocol::ParseMessage& parse) {
+std::shared_ptr<const ServerStatement> MakeStatement(const protocol::ParseMessage& parse, bool ddl) {
   auto stmt = std::make_shared<ServerStatement>();
+  stmt->ddl = ddl;
   stmt->query = std::string(parse.query);
   stmt->param_types = parse.param_types;
   XXH64_state_t* state = XXH64_createState();
@@ -376,8 +377,7 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
     case fe::kDescribe:
       co_return co_await HandleDescribe(frame);
     case fe::kExecute:
-      worker_.counters().Add(worker_.counters().statements_total);
-      co_return co_await ForwardToDefault(frame.raw, Op::kExecute);
+      co_return co_await HandleExecute(frame);
     case fe::kClose:
       co_return co_await HandleClose(frame);
     case fe::kSync:
@@ -511,10 +511,9 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     co_return false;
   }
   const sql::Classification c = sql::Classify(parse.query);
-  if (c.kind == sql::StatementKind::kDdl || c.kind == sql::StatementKind::kMixed) {
-    SkipUntilSync(Status::Unsupported(
-        "schema changes (DDL) over the extended query protocol are not supported yet: "
-        "send them as simple queries so that every node applies them"));
+  if (c.kind == sql::StatementKind::kMixed) {
+    SkipUntilSync(Status::Error(sqlstate::kSyntaxError,
+                                "cannot insert multiple commands into a prepared statement"));
     co_return true;
   }
   if (c.kind == sql::StatementKind::kTransaction && LinkedCount() > 1) {
@@ -535,7 +534,7 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     co_return true;
   }
   Link& l = *link.value();
-  auto stmt = MakeStatement(parse);
+  auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);
   if (parse.name.empty()) {
     unnamed_ = stmt;
     unnamed_generation_ = worker_.NextGeneration();
@@ -604,7 +603,54 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     l.out.append(frame.raw);
   }
   Push({.op = Op::kBind, .server = l.server.get()});
+  const auto& bound = stmt ? stmt : unnamed_;
+  if (bound && bound->ddl) {
+    ddl_portals_[std::string(bind.portal)] = bound->query;
+  } else if (!ddl_portals_.empty()) {
+    ddl_portals_.erase(std::string(bind.portal));
+  }
   co_return true;
+}
+
+awaitable<bool> Session::HandleExecute(const Frame& frame) {
+  worker_.counters().Add(worker_.counters().statements_total);
+  protocol::ExecuteMessage e;
+  if (auto s = protocol::ParseExecute(frame.body, &e); !s.ok()) {
+    Fatal(s);
+    co_return false;
+  }
+  auto ddl = ddl_portals_.find(std::string(e.portal));
+  if (ddl == ddl_portals_.end()) co_return co_await ForwardToDefault(frame.raw, Op::kExecute);
+  const std::string sql = std::move(ddl->second);
+  ddl_portals_.erase(ddl);
+  broadcast_error_ = false;
+  if (!co_await ForwardToDefault(frame.raw, Op::kExecute)) co_return false;
+  // A server holds its replies until Sync or Flush: ask for them now.
+  if (links_[0].server) links_[0].out.append(std::string_view("H\0\0\0\4", 5));
+  if (!co_await FlushServers()) co_return false;
+  co_await WaitPendingDrained();
+  if (!broadcast_error_ && !skip_until_sync_) co_await ReplicateDdl(sql);
+  co_return !closing_;
+}
+
+awaitable<void> Session::ReplicateDdl(const std::string& sql) {
+  worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
+  std::string query;
+  protocol::WriteQuery(&query, sql);
+  for (size_t i = 1; i < map_->nodes.size() && !broadcast_error_ && !closing_; ++i) {
+    auto link = co_await LinkNode(map_->nodes[i]);
+    if (!link.ok()) {
+      SkipUntilSync(link.status());
+      co_return;
+    }
+    Link& l = *link.value();
+    l.server->unnamed_owner = nullptr;
+    l.out.append(query);
+    Push({.op = Op::kQuery, .server = l.server.get(), .forward = false, .forward_rfq = false});
+    if (!co_await FlushServers()) co_return;
+    co_await WaitPendingDrained();
+  }
+  if (broadcast_error_) skip_until_sync_ = true;  // the client's Sync still gets its answer
 }
 
 awaitable<bool> Session::HandleDescribe(const Frame& frame) {
@@ -659,6 +705,7 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
 awaitable<bool> Session::HandleSync(const Frame& frame) {
   skip_until_sync_ = false;
   batch_open_ = false;
+  ddl_portals_.clear();
   Link* target = nullptr;
   const int default_index = 0;  // the default node is the first in the map
   if (links_[default_index].server) {

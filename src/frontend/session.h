@@ -77,6 +77,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> HandleDescribe(const protocol::Frame& frame);
   asio::awaitable<bool> HandleClose(const protocol::Frame& frame);
   asio::awaitable<bool> HandleSync(const protocol::Frame& frame);
+  asio::awaitable<bool> HandleExecute(const protocol::Frame& frame);
+  // Runs `sql` as a simple query on every node but the default one, after the default node
+  // ran it; their replies are swallowed except errors.
+  asio::awaitable<void> ReplicateDdl(const std::string& sql);
   asio::awaitable<bool> Broadcast(const protocol::Frame& frame, const std::vector<int>& nodes);
   // Forwards `raw` to the default node, expecting `op` back.
   asio::awaitable<bool> ForwardToDefault(std::string_view raw, Op op);
@@ -143,6 +147,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
 
   std::unordered_map<std::string, std::shared_ptr<const backend::ServerStatement>> statements_;
   std::shared_ptr<const backend::ServerStatement> unnamed_;
+  // Portals bound to a DDL statement -> its text, to replay on the other nodes at Execute.
+  std::unordered_map<std::string, std::string> ddl_portals_;
   uint64_t unnamed_generation_ = 0;
 };
 

@@ -458,3 +458,69 @@ def test_client_vanishing_mid_query_no_stray_results(mosaic):
             time.sleep(0.02)
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------- DDL over the extended protocol
+
+def _exists_on_every_node(mosaic, table):
+    found = []
+    for node in mosaic.nodes():
+        c = mosaic.connect_node(node)
+        with c.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+            found.append(cur.fetchone()[0])
+        c.close()
+    return found
+
+
+def test_extended_protocol_ddl_reaches_every_node(mosaic, table_name):
+    c = started(mosaic)
+    try:
+        # Unnamed statement, as psycopg 3 and JDBC send every query.
+        c.send(parse_msg("", f"CREATE TABLE {table_name} (id int PRIMARY KEY)") + bind_msg("", "")
+               + describe_msg("P", "") + execute_msg("", 0) + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [], r.errors
+        assert r.types() == "12nCZ", r.types()
+        assert r.status == "I"
+        assert _exists_on_every_node(mosaic, table_name) == [True, True, True]
+        # A named DDL statement run twice: the second run fails on the first node and the
+        # other nodes are not touched again.
+        c.send(parse_msg("ddl", f"ALTER TABLE {table_name} ADD COLUMN v text") + sync_msg())
+        assert c.read_until_ready().errors == []
+        c.send(bind_msg("", "ddl") + execute_msg("", 0) + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [] and r.types() == "2CZ", (r.types(), r.errors)
+        c.send(bind_msg("", "ddl") + execute_msg("", 0) + sync_msg())
+        r = c.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["42701"], r.errors  # duplicate column
+        assert r.status == "I"
+        for node in mosaic.nodes():
+            n = mosaic.connect_node(node)
+            with n.cursor() as cur:
+                cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = %s",
+                            (table_name,))
+                assert cur.fetchone()[0] == 2
+            n.close()
+        # Rows still go to the first node only, through the same connection.
+        c.send(parse_msg("", f"INSERT INTO {table_name} VALUES (1, 'a')") + bind_msg("", "")
+               + execute_msg("", 0) + sync_msg())
+        assert c.read_until_ready().errors == []
+    finally:
+        c.close()
+
+
+def test_extended_protocol_ddl_inside_a_transaction_rolls_back_everywhere(mosaic, table_name):
+    c = started(mosaic)
+    try:
+        c.send(pgwire.query_msg("BEGIN"))
+        assert c.read_until_ready().status == "T"
+        c.send(parse_msg("", f"CREATE TABLE {table_name} (id int)") + bind_msg("", "")
+               + execute_msg("", 0) + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [] and r.status == "T", r.errors
+        c.send(pgwire.query_msg("ROLLBACK"))
+        assert c.read_until_ready().status == "I"
+        assert _exists_on_every_node(mosaic, table_name) == [False, False, False]
+    finally:
+        c.close()
