@@ -96,6 +96,7 @@ Status FromTable(const toml::table& t, Config* c) {
   c->max_message_size = static_cast<uint32_t>(max_message);
   Take(t, "query_wait_timeout_ms", &c->query_wait_timeout_ms);
   Take(t, "connect_timeout_s", &c->connect_timeout_s);
+  Take(t, "max_prepared_statements", &c->max_prepared_statements);
   Take(t, "catalog", &c->catalog_dsn);
   Take(t, "log_level", &c->log_level);
   if (const auto* managed = t["managed"].as_table()) {
@@ -139,6 +140,7 @@ Status Config::Validate() const {
   }
   if (pool_size < 1 || pool_size > 10000) return ConfigError("pool_size must be in 1..10000");
   if (workers < 0 || workers > 64) return ConfigError("workers must be in 0..64");
+  if (max_prepared_statements < 1) return ConfigError("max_prepared_statements must be at least 1");
   return Status::OK();
 }
 

@@ -550,6 +550,7 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kParseComplete)});
     co_return true;
   }
+  MakeRoomForStatement(l);
   l.server->statements[stmt->hash] = stmt;
   protocol::WriteParse(&l.out, stmt->server_name, stmt->query, stmt->param_types);
   Push({.op = Op::kParse, .server = l.server.get(), .parsed = stmt, .client_name = std::string(parse.name)});
@@ -559,9 +560,22 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
 void Session::EnsurePrepared(Link& link, const std::shared_ptr<const ServerStatement>& stmt) {
   auto it = link.server->statements.find(stmt->hash);
   if (it != link.server->statements.end() && SameStatement(*it->second, *stmt)) return;
+  MakeRoomForStatement(link);
   link.server->statements[stmt->hash] = stmt;
   protocol::WriteParse(&link.out, stmt->server_name, stmt->query, stmt->param_types);
   Push({.op = Op::kParse, .server = link.server.get(), .forward = false, .parsed = stmt});
+}
+
+// Keeps a server's prepared statements under max_prepared_statements by closing one. Any
+// client still using it gets it re-prepared by EnsurePrepared at its next Bind or Describe:
+// the server runs messages in order, so nothing already sent is affected.
+void Session::MakeRoomForStatement(Link& link) {
+  auto& statements = link.server->statements;
+  if (statements.size() < static_cast<size_t>(ctx_.config.max_prepared_statements)) return;
+  auto victim = statements.begin();
+  protocol::WriteClose(&link.out, 'S', victim->second->server_name);
+  statements.erase(victim);
+  Push({.op = Op::kClose, .server = link.server.get(), .forward = false});
 }
 
 void Session::EnsureUnnamed(Link& link) {

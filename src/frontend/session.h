@@ -90,6 +90,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void SyncParams(Link& link);
   void EnsurePrepared(Link& link, const std::shared_ptr<const backend::ServerStatement>& stmt);
   void EnsureUnnamed(Link& link);
+  void MakeRoomForStatement(Link& link);
   asio::awaitable<bool> FlushServers();
   void MaybeRelease();
   void ReleaseAll(bool reusable);

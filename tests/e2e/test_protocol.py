@@ -524,3 +524,27 @@ def test_extended_protocol_ddl_inside_a_transaction_rolls_back_everywhere(mosaic
         assert _exists_on_every_node(mosaic, table_name) == [False, False, False]
     finally:
         c.close()
+
+
+def test_server_statement_cache_is_bounded_and_refills(mosaic_factory):
+    """With max_prepared_statements = 3, ten named statements still all work: the server
+    connection closes some and Mosaic re-prepares them when they are used again."""
+    m = mosaic_factory(nodes=1, config_text="max_prepared_statements = 3\npool_size = 1\nworkers = 1\n")
+    c = started(m)
+    try:
+        for i in range(10):
+            prepare(c, f"s{i}", f"SELECT $1::int * {i + 1}", (23,))
+        for round_ in range(3):
+            for i in range(10):
+                c.send(bind_msg("", f"s{i}", [str(round_ + 2)]) + execute_msg("", 0) + sync_msg())
+                r = c.read_until_ready()
+                assert r.errors == [], r.errors
+                assert r.rows == [[str((round_ + 2) * (i + 1))]]
+        # One worker, one server connection: this query runs on the connection that served
+        # all of the above, and shows what it holds prepared.
+        c.send(pgwire.query_msg("SELECT count(*) FROM pg_prepared_statements"))
+        r = c.read_until_ready()
+        assert r.errors == []
+        assert 1 <= int(r.rows[0][0]) <= 3, r.rows
+    finally:
+        c.close()
