@@ -38,7 +38,8 @@ e2e-test:
 demo: bootstrap build
 	$(BUILD)/mosaic demo
 
-bench: bootstrap build
+bench: build
+	@bash scripts/bootstrap.sh bench
 	bash bench/run.sh
 
 clean:

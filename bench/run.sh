@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: micro-benchmarks of the data path. (The side-by-side pgbench comparison with
-# direct PostgreSQL and PgBouncer is bench/overhead.sh, added by the benchmark work.)
+# `make bench`: micro-benchmarks of the data path, then the side-by-side pgbench comparison
+# with direct PostgreSQL and PgBouncer (bench/overhead.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

@@ -13,6 +13,9 @@ PACKAGES=(
   python3 python3-psycopg2 python3-pytest nodejs npm curl procps
 )
 
+# `bootstrap.sh bench` also installs what the benchmarks compare against and plot with.
+if [ "${1:-}" = bench ]; then PACKAGES+=(pgbouncer gnuplot-nox); fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

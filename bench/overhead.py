@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+"""Mosaic's cost on the data path, side by side with direct PostgreSQL and PgBouncer.
+
+Starts one managed node (through Mosaic), PgBouncer (transaction pooling, same pool size) in
+front of the same node, loads pgbench data (scale 10), then runs every scenario against its
+targets in alternating order (A B C A B C ...) so that drift on this shared machine hits all
+alike. Prints median TPS and p50/p99 latency per target with the ratios, writes
+bench/results/overhead-<date>.json and rewrites docs/benchmarks.md (table + plot).
+
+Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 10), MOSAIC_BIN.
+"""
+import datetime
+import glob
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOSAIC_BIN = os.environ.get("MOSAIC_BIN", os.path.join(REPO, "build", "mosaic"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+POOL_SIZE = 20
+
+# name, pgbench arguments, targets
+SCENARIOS = [
+    ("select c1", ["-S", "-c", "1", "-j", "1"], ["direct", "pgbouncer", "mosaic"]),
+    ("select c16", ["-S", "-c", "16", "-j", "2"], ["direct", "pgbouncer", "mosaic"]),
+    ("select prepared c16", ["-S", "-M", "prepared", "-c", "16", "-j", "2"], ["direct", "mosaic"]),
+    ("simple-update c8", ["-N", "-c", "8", "-j", "2"], ["direct", "pgbouncer", "mosaic"]),
+    ("select c500", ["-S", "-c", "500", "-j", "2"], ["pgbouncer", "mosaic"]),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def percentile(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, int(round(p / 100.0 * (len(values) - 1)))))
+    return values[k]
+
+
+def run_pgbench(port, args, logdir):
+    for f in glob.glob(os.path.join(logdir, "pgb*")):
+        os.remove(f)
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic", "-T", str(SECONDS),
+           "-n", "-l", "--log-prefix", os.path.join(logdir, "pgb")] + args + ["mosaic"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS * 4 + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    tps = None
+    failed = 0
+    for line in out.stdout.splitlines():
+        if line.startswith("tps ="):
+            tps = float(line.split()[2])
+        if line.startswith("number of failed transactions:"):
+            failed = int(line.split(":")[1].split()[0])
+    lat = []
+    for f in glob.glob(os.path.join(logdir, "pgb*")):
+        with open(f) as fh:
+            for row in fh:
+                parts = row.split()
+                if len(parts) >= 3:
+                    lat.append(int(parts[2]))
+    return {"tps": tps, "failed": failed, "p50_ms": percentile(lat, 50) / 1000.0,
+            "p99_ms": percentile(lat, 99) / 1000.0}
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Stack:
+    """Mosaic on one managed node, and PgBouncer in front of the same node."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mosaic-bench-", dir="/var/tmp")
+        os.chmod(self.dir, 0o755)
+        self.mosaic_port, self.admin_port, self.node_port, self.bouncer_port = (
+            free_port(), free_port(), free_port(), free_port())
+        self.procs = []
+
+    def start(self):
+        log = open(os.path.join(self.dir, "mosaic.log"), "wb")
+        self.mosaic = subprocess.Popen(
+            [MOSAIC_BIN, "serve", "--managed-nodes", "1", "--data-dir", os.path.join(self.dir, "data"),
+             "--node-base-port", str(self.node_port), "--listen", f"127.0.0.1:{self.mosaic_port}",
+             "--admin-listen", f"127.0.0.1:{self.admin_port}", "--pool-size", str(POOL_SIZE)],
+            stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(self.mosaic)
+        wait_port(self.mosaic_port)
+        wait_port(self.node_port)
+        ini = os.path.join(self.dir, "pgbouncer.ini")
+        users = os.path.join(self.dir, "userlist.txt")
+        with open(users, "w") as f:
+            f.write('"mosaic" ""\n')
+        with open(ini, "w") as f:
+            f.write(f"""[databases]
+mosaic = host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.bouncer_port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {users}
+pool_mode = transaction
+default_pool_size = {POOL_SIZE}
+max_client_conn = 2000
+logfile = {os.path.join(self.dir, 'pgbouncer.log')}
+""")
+        for p in (ini, users):
+            os.chmod(p, 0o644)
+        cmd = ["pgbouncer", ini]
+        if os.geteuid() == 0:  # PgBouncer refuses to run as root
+            shutil.chown(self.dir, "postgres")
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        self.bouncer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(self.bouncer)
+        wait_port(self.bouncer_port)
+
+    def port(self, target):
+        return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port}[target]
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def version(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def main():
+    stack = Stack()
+    try:
+        stack.start()
+        init = subprocess.run(["pgbench", "-h", "127.0.0.1", "-p", str(stack.node_port), "-U", "mosaic",
+                               "-i", "-s", "10", "-q", "mosaic"], capture_output=True, text=True)
+        if init.returncode != 0:
+            raise RuntimeError(init.stderr)
+        logdir = os.path.join(stack.dir, "logs")
+        os.makedirs(logdir)
+        runs = {}
+        mosaic_rss_500 = []
+        for rnd in range(ROUNDS):
+            for name, args, targets in SCENARIOS:
+                for target in targets:
+                    if name == "select c500" and target == "mosaic":
+                        before = rss_kib(stack.mosaic.pid)
+                    r = run_pgbench(stack.port(target), args, logdir)
+                    if name == "select c500" and target == "mosaic":
+                        mosaic_rss_500.append(max(before, rss_kib(stack.mosaic.pid)))
+                    runs.setdefault((name, target), []).append(r)
+                    print(f"round {rnd + 1}/{ROUNDS} {name:22s} {target:9s} tps={r['tps']:.0f} "
+                          f"p50={r['p50_ms']:.3f}ms p99={r['p99_ms']:.3f}ms failed={r['failed']}",
+                          flush=True)
+    finally:
+        stack.stop()
+    report(runs, mosaic_rss_500)
+
+
+def report(runs, mosaic_rss_500):
+    rows = []
+    for name, args, targets in SCENARIOS:
+        med = {}
+        for t in targets:
+            rs = runs[(name, t)]
+            med[t] = {"tps": statistics.median(r["tps"] for r in rs),
+                      "p50_ms": statistics.median(r["p50_ms"] for r in rs),
+                      "p99_ms": statistics.median(r["p99_ms"] for r in rs),
+                      "failed": sum(r["failed"] for r in rs), "rounds": [r["tps"] for r in rs]}
+        row = {"scenario": name, "pgbench": " ".join(args), "targets": med}
+        if "direct" in med:
+            row["mosaic_vs_direct"] = med["mosaic"]["tps"] / med["direct"]["tps"]
+            row["mosaic_added_p50_us"] = (med["mosaic"]["p50_ms"] - med["direct"]["p50_ms"]) * 1000
+        if "pgbouncer" in med:
+            row["mosaic_vs_pgbouncer"] = med["mosaic"]["tps"] / med["pgbouncer"]["tps"]
+        rows.append(row)
+    c16 = next(r for r in rows if r["scenario"] == "select c16")["targets"]["mosaic"]["tps"]
+    c500 = next(r for r in rows if r["scenario"] == "select c500")["targets"]["mosaic"]["tps"]
+    summary = {"mosaic_c500_vs_c16": c500 / c16,
+               "mosaic_rss_mib_500_clients": max(mosaic_rss_500) / 1024 if mosaic_rss_500 else None}
+    table = render_table(rows, summary)
+    print("\n" + table)
+    date = datetime.date.today().isoformat()
+    machine = {"cpus": os.cpu_count(), "kernel": platform.release(),
+               "postgres": version(["/usr/lib/postgresql/15/bin/postgres", "--version"]),
+               "pgbouncer": version(["pgbouncer", "--version"]), "pgbench": version(["pgbench", "--version"])}
+    result = {"date": date, "rounds": ROUNDS, "seconds": SECONDS, "pool_size": POOL_SIZE,
+              "machine": machine, "rows": rows, "summary": summary}
+    out = os.path.join(REPO, "bench", "results", f"overhead-{date}.json")
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    plot = plot_png(rows, date)
+    write_doc(table, machine, date, plot)
+    print(f"\nwrote {out} and docs/benchmarks.md")
+
+
+def fmt_ratio(v):
+    return "" if v is None else f"{v:.2f}"
+
+
+def render_table(rows, summary):
+    lines = ["| scenario | target | median TPS | p50 ms | p99 ms | failed | Mosaic/direct | Mosaic/PgBouncer |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        for t, m in row["targets"].items():
+            is_m = t == "mosaic"
+            lines.append(f"| {row['scenario']} | {t} | {m['tps']:.0f} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} | "
+                         f"{m['failed']} | {fmt_ratio(row.get('mosaic_vs_direct')) if is_m else ''} | "
+                         f"{fmt_ratio(row.get('mosaic_vs_pgbouncer')) if is_m else ''} |")
+    c1 = next(r for r in rows if r["scenario"] == "select c1")
+    lines.append("")
+    lines.append(f"- Mosaic adds {c1['mosaic_added_p50_us']:.0f} µs to the median latency of direct at -c 1.")
+    lines.append(f"- Mosaic at -c 500 reaches {summary['mosaic_c500_vs_c16']:.2f} of its -c 16 TPS; "
+                 f"RSS with 500 clients: {summary['mosaic_rss_mib_500_clients']:.1f} MiB.")
+    return "\n".join(lines)
+
+
+def plot_png(rows, date):
+    if shutil.which("gnuplot") is None:
+        return None
+    data = os.path.join(tempfile.gettempdir(), "mosaic-bench.dat")
+    with open(data, "w") as f:
+        for row in rows:
+            t = row["targets"]
+            vals = [t.get(k, {}).get("tps", 0) for k in ("direct", "pgbouncer", "mosaic")]
+            f.write(f"\"{row['scenario']}\" {vals[0]:.0f} {vals[1]:.0f} {vals[2]:.0f}\n")
+    png = os.path.join(REPO, "docs", "benchmarks.png")
+    script = f"""set terminal png size 900,450
+set output '{png}'
+set title 'Median TPS, {date} (pgbench scale 10, 2 cores)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid border -1
+set ylabel 'TPS'
+set key top right
+plot '{data}' using 2:xtic(1) title 'direct', '' using 3 title 'PgBouncer', '' using 4 title 'Mosaic'
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=False)
+    return "benchmarks.png" if os.path.exists(png) else None
+
+
+def write_doc(table, machine, date, plot):
+    path = os.path.join(REPO, "docs", "benchmarks.md")
+    old = open(path).read() if os.path.exists(path) else ""
+    marker = "<!-- notes below are kept by bench/overhead.py -->"
+    notes = old[old.index(marker):] if marker in old else marker + "\n"
+    doc = f"""# Benchmarks
+
+Mosaic's cost on the data path, measured by `make bench` (`bench/overhead.py`) on {date}.
+One managed PostgreSQL 15 node; PgBouncer in transaction pooling with the same pool size
+({POOL_SIZE}) in front of the same node; pgbench scale 10; {ROUNDS} rounds of {SECONDS} s per
+target, targets alternating (A B C A B C …); medians.
+
+Machine: {machine['cpus']} cores, kernel {machine['kernel']}; {machine['postgres']};
+{machine['pgbouncer']}; {machine['pgbench']}.
+
+{table}
+
+{"![median TPS](" + plot + ")" if plot else ""}
+
+Commands: `pgbench -h 127.0.0.1 -p PORT -U mosaic -T {SECONDS} -n -l <scenario args> mosaic`,
+scenario arguments as in the table's first column (`-S` select-only, `-N` simple-update,
+`-j 2` threads except at `-c 1`). Raw numbers: `bench/results/overhead-{date}.json`.
+
+{notes}"""
+    with open(path, "w") as f:
+        f.write(doc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
