@@ -492,12 +492,9 @@ awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& n
 }
 
 awaitable<bool> Session::ForwardToDefault(std::string_view raw, Op op) {
-  auto link = co_await LinkNode(map_->DefaultNode());
-  if (!link.ok()) {
-    SkipUntilSync(link.status());
-    co_return true;
-  }
-  Link& l = *link.value();
+  Link* link = co_await LinkDefault();
+  if (link == nullptr) co_return true;
+  Link& l = *link;
   l.out.append(raw);
   if (op == Op::kExecute || op == Op::kQuery) copy_target_ = l.server.get();
   Push({.op = op, .server = l.server.get()});
@@ -528,12 +525,9 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
                                 fmt::format("prepared statement \"{}\" already exists", parse.name)));
     co_return true;
   }
-  auto link = co_await LinkNode(map_->DefaultNode());
-  if (!link.ok()) {
-    SkipUntilSync(link.status());
-    co_return true;
-  }
-  Link& l = *link.value();
+  Link* link = co_await LinkDefault();
+  if (link == nullptr) co_return true;
+  Link& l = *link;
   auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);
   if (parse.name.empty()) {
     unnamed_ = stmt;
@@ -587,6 +581,21 @@ void Session::EnsureUnnamed(Link& link) {
   Push({.op = Op::kParse, .server = link.server.get(), .forward = false});
 }
 
+std::shared_ptr<const ServerStatement> Session::FindStatement(std::string_view name) {
+  auto it = statements_.find(std::string(name));
+  if (it != statements_.end()) return it->second;
+  SkipUntilSync(Status::Error(sqlstate::kInvalidSqlStatementName,
+                              fmt::format("prepared statement \"{}\" does not exist", name)));
+  return nullptr;
+}
+
+awaitable<Session::Link*> Session::LinkDefault() {
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (link.ok()) co_return link.value();
+  SkipUntilSync(link.status());
+  co_return nullptr;
+}
+
 awaitable<bool> Session::HandleBind(const Frame& frame) {
   protocol::BindHeader bind;
   if (auto s = protocol::ParseBindHeader(frame.body, &bind); !s.ok()) {
@@ -594,21 +603,10 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     co_return false;
   }
   std::shared_ptr<const ServerStatement> stmt;
-  if (!bind.statement.empty()) {
-    auto it = statements_.find(std::string(bind.statement));
-    if (it == statements_.end()) {
-      SkipUntilSync(Status::Error(sqlstate::kInvalidSqlStatementName,
-                                  fmt::format("prepared statement \"{}\" does not exist", bind.statement)));
-      co_return true;
-    }
-    stmt = it->second;
-  }
-  auto link = co_await LinkNode(map_->DefaultNode());
-  if (!link.ok()) {
-    SkipUntilSync(link.status());
-    co_return true;
-  }
-  Link& l = *link.value();
+  if (!bind.statement.empty() && !(stmt = FindStatement(bind.statement))) co_return true;
+  Link* link = co_await LinkDefault();
+  if (link == nullptr) co_return true;
+  Link& l = *link;
   if (stmt) {
     EnsurePrepared(l, stmt);
     protocol::WriteBindRenamed(&l.out, bind.portal, stmt->server_name, bind.rest);
@@ -674,21 +672,10 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
     co_return false;
   }
   std::shared_ptr<const ServerStatement> stmt;
-  if (d.kind == 'S' && !d.name.empty()) {
-    auto it = statements_.find(std::string(d.name));
-    if (it == statements_.end()) {
-      SkipUntilSync(Status::Error(sqlstate::kInvalidSqlStatementName,
-                                  fmt::format("prepared statement \"{}\" does not exist", d.name)));
-      co_return true;
-    }
-    stmt = it->second;
-  }
-  auto link = co_await LinkNode(map_->DefaultNode());
-  if (!link.ok()) {
-    SkipUntilSync(link.status());
-    co_return true;
-  }
-  Link& l = *link.value();
+  if (d.kind == 'S' && !d.name.empty() && !(stmt = FindStatement(d.name))) co_return true;
+  Link* link = co_await LinkDefault();
+  if (link == nullptr) co_return true;
+  Link& l = *link;
   if (stmt) {
     EnsurePrepared(l, stmt);
     protocol::WriteDescribe(&l.out, 'S', stmt->server_name);

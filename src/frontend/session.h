@@ -85,6 +85,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Forwards `raw` to the default node, expecting `op` back.
   asio::awaitable<bool> ForwardToDefault(std::string_view raw, Op op);
 
+  // The client's named statement, or nullptr after reporting 26000 (skipping to Sync).
+  std::shared_ptr<const backend::ServerStatement> FindStatement(std::string_view name);
+  // The default node's link, or nullptr after reporting why not (skipping to Sync).
+  asio::awaitable<Link*> LinkDefault();
+
   // Server links.
   asio::awaitable<Result<Link*>> LinkNode(const catalog::Node& node);
   void SyncParams(Link& link);
