@@ -104,6 +104,22 @@ void Session::EmitError(const Status& status) {
 
 void Session::KickWriter() {
   if (writing_ || out_.empty() || write_failed_) return;
+  // Most replies fit the socket buffer: write them now, without a trip through the event loop.
+  // Only what the socket does not take waits for the writer coroutine.
+  asio::error_code ec;
+  const size_t n = client_.write_some(asio::buffer(out_), ec);
+  if (!ec && n == out_.size()) {
+    out_.clear();
+    out_drained_.cancel();
+    return;
+  }
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    write_failed_ = true;
+    closing_ = true;
+    out_.clear();
+    return;
+  }
+  out_.erase(0, n);
   writing_ = true;
   asio::co_spawn(client_.get_executor(), WriteLoop(), asio::detached);
 }
@@ -180,6 +196,8 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
 
 awaitable<void> Session::Run() {
   auto self = shared_from_this();
+  asio::error_code nb_error;
+  client_.non_blocking(true, nb_error);  // lets KickWriter write without blocking
   in_.resize(kReadChunk);
   if (co_await Startup()) {
     Frame frame;
