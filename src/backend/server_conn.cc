@@ -84,6 +84,7 @@ awaitable<Result<std::shared_ptr<ServerConn>>> ServerConn::Connect(
     ::close(fd);
     co_return ConnectError(node, ec.message());
   }
+  conn->socket_.non_blocking(true, ec);
   for (const char* name : kReportedParams) {
     if (const char* v = PQparameterStatus(conn->pg_, name)) conn->params[name] = v;
   }
@@ -137,8 +138,16 @@ awaitable<Status> ServerConn::Write(std::string_view bytes) {
     co_return Status::Error(sqlstate::kConnectionFailure,
                             fmt::format("connection to node {} is closed", node_id_));
   }
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
-                                            use_tuple);
+  // Try the write now: a statement almost always fits the socket buffer, and then the caller
+  // goes on without a trip through the event loop.
+  asio::error_code ec;
+  size_t n = socket_.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && n == bytes.size()) co_return Status::OK();
+  if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
+    bytes.remove_prefix(n);
+    std::tie(ec, n) = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
+                                                 use_tuple);
+  }
   if (ec) {
     Close();
     co_return Status::Error(sqlstate::kConnectionFailure,
