@@ -90,6 +90,7 @@ Status ParseParse(std::string_view body, ParseMessage* out) {
   if (!r.ReadCString(&out->name) || !r.ReadCString(&out->query) || !r.ReadUint16(&count)) {
     return Malformed("Parse");
   }
+  if (r.remaining() < size_t{count} * 4) return Malformed("Parse");  // before allocating
   out->param_types.resize(static_cast<size_t>(count));
   for (auto& type : out->param_types) {
     if (!r.ReadInt32(&type)) return Malformed("Parse");
@@ -108,6 +109,7 @@ namespace {
 bool ReadFormats(MessageReader& r, std::vector<int16_t>* formats) {
   uint16_t count = 0;
   if (!r.ReadUint16(&count)) return false;
+  if (r.remaining() < size_t{count} * 2) return false;  // before allocating
   formats->resize(static_cast<size_t>(count));
   for (auto& f : *formats) {
     if (!r.ReadInt16(&f) || (f != 0 && f != 1)) return false;
@@ -124,6 +126,7 @@ Status ParseBind(std::string_view body, BindMessage* out) {
   }
   uint16_t count = 0;
   if (!r.ReadUint16(&count)) return Malformed("Bind");
+  if (r.remaining() < size_t{count} * 4) return Malformed("Bind");  // each has a length word
   out->params.resize(static_cast<size_t>(count));
   for (auto& param : out->params) {
     int32_t len = 0;
@@ -279,8 +282,9 @@ void WriteErrorResponse(std::string* out, Severity severity, std::string_view sq
 }
 
 void WriteErrorWithSeverity(std::string* out, const ErrorFields& f, Severity severity) {
+  const bool notice = severity == Severity::kNotice || severity == Severity::kWarning;
   MessageWriter w(out);
-  w.Begin(be::kErrorResponse);
+  w.Begin(notice ? be::kNoticeResponse : be::kErrorResponse);
   w.Byte('S').CString(SeverityName(severity));
   w.Byte('V').CString(SeverityName(severity));
   w.Byte('C').CString(f.code);

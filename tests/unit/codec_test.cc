@@ -1668,3 +1668,36 @@ TEST(CodecNullBodyDeathTest, ParsersRejectNullEmptyBody) {
 
 }  // namespace
 }  // namespace mosaic::protocol
+
+namespace mosaic::protocol {
+namespace {
+
+TEST(CodecRegression, WriteErrorWithSeverityNoticeIsANoticeResponse) {
+  ErrorFields f;
+  f.severity = "FATAL";
+  f.code = "57P01";
+  f.message = "terminating connection";
+  std::string out;
+  WriteErrorWithSeverity(&out, f, Severity::kNotice);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out[0], be::kNoticeResponse);
+  ErrorFields back;
+  ASSERT_TRUE(ParseErrorFields(std::string_view(out).substr(5), &back).ok());
+  EXPECT_EQ(back.severity, "NOTICE");
+  EXPECT_EQ(back.code, "57P01");
+}
+
+TEST(CodecRegression, CountsLargerThanTheBodyFailBeforeAllocating) {
+  // 65535 claimed parameters in a few bytes: malformed, whatever the count says.
+  std::string parse = std::string("s\0q\0", 4) + std::string("\xff\xff", 2);
+  ParseMessage p;
+  EXPECT_EQ(ParseParse(parse, &p).sqlstate(), "08P01");
+  EXPECT_TRUE(p.param_types.empty());
+  std::string bind = std::string("\0\0", 2) + std::string("\0\0", 2) + std::string("\xff\xff", 2);
+  BindMessage b;
+  EXPECT_EQ(ParseBind(bind, &b).sqlstate(), "08P01");
+  EXPECT_TRUE(b.params.empty());
+}
+
+}  // namespace
+}  // namespace mosaic::protocol
