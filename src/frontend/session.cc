@@ -380,11 +380,6 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
       frame.type == fe::kExecute || frame.type == fe::kClose || frame.type == fe::kFlush) {
     batch_open_ = true;
   }
-  if (lost_in_transaction_ && frame.type != fe::kTerminate) {
-    Fatal(Status::Error(sqlstate::kConnectionFailure,
-                        "the server connection of this transaction was lost; the transaction is gone"));
-    co_return false;
-  }
   switch (frame.type) {
     case fe::kQuery:
       co_return co_await HandleQuery(frame);
@@ -431,15 +426,11 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   worker_.counters().Add(worker_.counters().statements_total);
   const sql::Classification c = sql::Classify(q.sql);
   switch (c.kind) {
-    case sql::StatementKind::kMixed: {
-      EmitError(Status::Unsupported(
+    case sql::StatementKind::kMixed:
+      FailQuery(Status::Unsupported(
           "a query string mixing schema changes (DDL) with other statements cannot be routed: "
           "DDL runs on every node, other statements on the node holding the rows; send them separately"));
-      std::string rfq;
-      protocol::WriteReadyForQuery(&rfq, TxStatus());
-      Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
       co_return true;
-    }
     case sql::StatementKind::kDdl: {
       std::vector<int> all;
       for (const auto& node : map_->nodes) all.push_back(node.id);
@@ -464,10 +455,7 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   copy_target_ = nullptr;
   auto link = co_await LinkNode(map_->DefaultNode());
   if (!link.ok()) {
-    EmitError(link.status());
-    std::string rfq;
-    protocol::WriteReadyForQuery(&rfq, TxStatus());
-    Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+    FailQuery(link.status());
     co_return true;
   }
   Link& l = *link.value();
@@ -490,7 +478,7 @@ awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& n
     const catalog::Node* node = map_->FindNode(id);
     auto link = co_await LinkNode(*node);
     if (!link.ok()) {
-      EmitError(link.status());
+      QueueError(link.status());
       break;
     }
     Link& l = *link.value();
@@ -746,11 +734,22 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
   co_return true;
 }
 
-void Session::SkipUntilSync(const Status& status) {
+void Session::QueueError(const Status& status) {
   std::string err;
   protocol::WriteError(&err, status);
   worker_.counters().Add(worker_.counters().errors_total);
   Push({.op = Op::kSynthetic, .synthetic = std::move(err)});
+}
+
+void Session::FailQuery(const Status& status) {
+  QueueError(status);
+  std::string rfq;
+  protocol::WriteReadyForQuery(&rfq, TxStatus());
+  Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+}
+
+void Session::SkipUntilSync(const Status& status) {
+  QueueError(status);
   skip_until_sync_ = true;
 }
 
@@ -1029,7 +1028,6 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
   log::warn("client {}: {}", pid_, why.message());
   if (in_transaction) {
     // The transaction died with the server; its fate cannot be reported truthfully here.
-    lost_in_transaction_ = true;
     Fatal(Status::Error(sqlstate::kConnectionFailure,
                         fmt::format("{}; the open transaction was rolled back", why.message())));
     pending_drained_.cancel();

@@ -110,6 +110,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void Undo(const Pending& p);
   void Emit(std::string_view bytes);
   void EmitError(const Status& status);
+  // Sends an error to the client after every reply still owed to it.
+  void QueueError(const Status& status);
+  // Answers a simple Query with an error and ReadyForQuery, in order with earlier replies.
+  void FailQuery(const Status& status);
+  // Reports an extended-protocol error and ignores messages up to the next Sync.
   void SkipUntilSync(const Status& status);
   asio::awaitable<void> WaitPendingDrained();
 
@@ -148,7 +153,6 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool batch_open_ = false;  // extended-protocol messages sent since the last Sync
   uint64_t params_generation_ = 0;  // changes whenever params_ changes
   bool broadcast_error_ = false;
-  bool lost_in_transaction_ = false;
   backend::ServerConn* copy_target_ = nullptr;
 
   std::unordered_map<std::string, std::shared_ptr<const backend::ServerStatement>> statements_;

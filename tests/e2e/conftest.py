@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from harness import TEST_TIMEOUT, Mosaic, conn_registry, finish
+from harness import TEST_TIMEOUT, Mosaic, conn_registry, finish, serving
 
 
 @pytest.fixture(autouse=True)
@@ -64,14 +64,8 @@ def mosaic_factory():
 @pytest.fixture(scope="session")
 def mosaic():
     """The shared instance: 3 managed nodes, trust auth, transaction pooling."""
-    m = Mosaic(nodes=3, name="shared")
-    try:
-        m.start()
-    except Exception:
-        m.cleanup()
-        raise
-    yield m
-    finish(m)
+    with serving(Mosaic(nodes=3, name="shared")) as m:
+        yield m
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Environment knobs:
   MOSAIC_E2E_TEST_TIMEOUT per-test watchdog in seconds (default 120)
 """
 
+import contextlib
 import json
 import os
 import random
@@ -322,3 +323,16 @@ def finish(instance):
                          f"log tail:\n{instance.log_tail()}")
     finally:
         instance.cleanup()
+
+
+@contextlib.contextmanager
+def serving(instance):
+    """Starts `instance`, yields it, and finishes it (exit code 0 checked); a failed start
+    still removes what it left."""
+    try:
+        instance.start()
+    except Exception:
+        instance.cleanup()
+        raise
+    yield instance
+    finish(instance)

@@ -4,7 +4,7 @@ import psycopg2
 import pytest
 
 import pgwire
-from harness import Mosaic, finish
+from harness import Mosaic, serving
 
 SCRAM_CONFIG = """\
 auth = "scram-sha-256"
@@ -21,14 +21,9 @@ password = "pässwörd with spaces"
 
 @pytest.fixture(scope="module")
 def scram_mosaic():
-    m = Mosaic(nodes=1, config_text=SCRAM_CONFIG, name="scram", ready_check=scram_ready)
-    try:
-        m.start()
-    except Exception:
-        m.cleanup()
-        raise
-    yield m
-    finish(m)
+    with serving(Mosaic(nodes=1, config_text=SCRAM_CONFIG, name="scram",
+                        ready_check=scram_ready)) as m:
+        yield m
 
 
 def scram_ready(m):

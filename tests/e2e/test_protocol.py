@@ -548,3 +548,19 @@ def test_server_statement_cache_is_bounded_and_refills(mosaic_factory):
         assert 1 <= int(r.rows[0][0]) <= 3, r.rows
     finally:
         c.close()
+
+
+def test_refusal_of_a_pipelined_query_keeps_reply_order(mosaic):
+    """An error Mosaic raises itself comes after the replies to earlier queries still in
+    flight, not ahead of them."""
+    c = started(mosaic)
+    try:
+        c.send(pgwire.query_msg("SELECT 41 + 1 FROM pg_sleep(0.2)")
+               + pgwire.query_msg("CREATE TABLE never (a int); INSERT INTO never VALUES (1)"))
+        first = c.read_until_ready()
+        assert first.errors == [] and first.rows == [["42"]], (first.errors, first.rows)
+        second = c.read_until_ready()
+        assert [e["C"] for e in second.errors] == ["0A000"], second.errors
+        assert second.status == "I"
+    finally:
+        c.close()
