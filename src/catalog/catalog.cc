@@ -108,7 +108,7 @@ std::string TextAt(const PGresult* res, int row, int col) {
   return std::string(PQgetvalue(res, row, col), PQgetlength(res, row, col));
 }
 
-std::optional<std::string> NullableTextAt(const PGresult* res, int row, int col) {
+[[maybe_unused]] std::optional<std::string> NullableTextAt(const PGresult* res, int row, int col) {
   if (PQgetisnull(res, row, col)) return std::nullopt;
   return TextAt(res, row, col);
 }
@@ -244,17 +244,18 @@ Node NodeAt(const PGresult* r, int i) {
 }
 
 Table TableAt(const PGresult* r, int i) {
-  return Table{IntAt<int64_t>(r, i, 0), TextAt(r, i, 1), TextAt(r, i, 2), TextAt(r, i, 3),
-               TextAt(r, i, 4) == "t",  IntAt<int64_t>(r, i, 5)};
+  Table t;
+  t.id = IntAt<int64_t>(r, i, 0);
+  t.schema = TextAt(r, i, 1);
+  t.name = TextAt(r, i, 2);
+  t.tenant_column = TextAt(r, i, 3);
+  t.kind = TextAt(r, i, 4) == "t" ? TableKind::kReference
+           : t.tenant_column.empty() ? TableKind::kSingleTenant
+                                     : TableKind::kDistributed;
+  return t;
 }
 
 Tenant TenantAt(const PGresult* r, int i) { return Tenant{TextAt(r, i, 0), TextAt(r, i, 1)}; }
-
-Placement PlacementAt(const PGresult* r, int i) {
-  return Placement{IntAt<int64_t>(r, i, 0),   TextAt(r, i, 1),        TextAt(r, i, 2),
-                   NullableTextAt(r, i, 3),   NullableTextAt(r, i, 4), IntAt<int>(r, i, 5),
-                   IntAt<int64_t>(r, i, 6)};
-}
 
 template <typename Row>
 Status LoadRows(PGconn* conn, const std::string& sql, Row (*row_at)(const PGresult*, int),
@@ -283,12 +284,7 @@ Status LoadInto(PGconn* conn, ShardMap& map) {
     s = LoadRows(conn, "SELECT key, profile FROM mosaic.tenants ORDER BY key", TenantAt,
                  map.tenants);
   }
-  if (s.ok()) {
-    s = LoadRows(conn,
-                 "SELECT table_group, tenant, range_column, lower, upper, node_id, version "
-                 "FROM mosaic.placements ORDER BY table_group, tenant, lower NULLS FIRST",
-                 PlacementAt, map.placements);
-  }
+  // TODO(distribution): load layouts (catalog schema v2).
   return s;
 }
 
@@ -357,6 +353,7 @@ Result<std::shared_ptr<const ShardMap>> Catalog::Load() {
     Status s = InTransaction(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                              [&] { return LoadInto(conn, *map); });
     if (!s.ok()) return s;
+    map->BuildIndex();
     return std::shared_ptr<const ShardMap>(std::move(map));
   });
 }

@@ -3,6 +3,7 @@
 #include "catalog/shard_map.h"
 
 #include <libpq-fe.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cassert>
@@ -108,6 +109,14 @@ const Node* ShardMap::FindNode(int id) const {
 }
 
 const Table* ShardMap::FindTable(std::string_view schema, std::string_view name) const {
+  if (!table_index_.empty()) {
+    std::string key;
+    key.reserve(schema.size() + name.size() + 1);
+    key.append(schema).push_back('\0');
+    key.append(name);
+    auto found = table_index_.find(key);
+    return found == table_index_.end() ? nullptr : found->second;
+  }
   auto it = std::find_if(tables.begin(), tables.end(), [&](const Table& t) {
     return t.schema == schema && t.name == name;
   });
@@ -118,6 +127,101 @@ const Node& ShardMap::DefaultNode() const {
   assert(!nodes.empty());
   return *std::min_element(nodes.begin(), nodes.end(),
                            [](const Node& a, const Node& b) { return a.id < b.id; });
+}
+
+namespace {
+
+std::string LayoutKey(std::string_view tenant, int64_t table_id) {
+  std::string key(tenant);
+  key.push_back('\0');
+  key.append(reinterpret_cast<const char*>(&table_id), sizeof(table_id));
+  return key;
+}
+
+}  // namespace
+
+int ShardMap::TenantHomeNode(std::string_view tenant) const {
+  if (tenant.empty()) return DefaultNode().id;
+  const uint64_t h = XXH64(tenant.data(), tenant.size(), 0);
+  if (!tenant_hash_nodes.empty()) return tenant_hash_nodes[h % tenant_hash_nodes.size()];
+  return nodes[h % nodes.size()].id;
+}
+
+const Layout* ShardMap::FindLayout(int64_t table_id, std::string_view tenant) const {
+  if (layout_index_.empty()) return nullptr;
+  auto it = layout_index_.find(LayoutKey(tenant, table_id));
+  return it == layout_index_.end() ? nullptr : it->second;
+}
+
+const std::vector<const Layout*>& ShardMap::LayoutsOfTable(int64_t table_id) const {
+  static const std::vector<const Layout*> kNone;
+  auto it = table_layouts_.find(table_id);
+  return it == table_layouts_.end() ? kNone : it->second;
+}
+
+void ShardMap::BuildIndex() {
+  layout_index_.clear();
+  table_layouts_.clear();
+  table_index_.clear();
+  for (const Table& t : tables) {
+    std::string key = t.schema;
+    key.push_back('\0');
+    key.append(t.name);
+    table_index_[key] = &t;
+  }
+  layout_index_.reserve(layouts.size());
+  for (const Layout& layout : layouts) {
+    for (int64_t table : layout.table_ids) {
+      layout_index_[LayoutKey(layout.tenant, table)] = &layout;
+      table_layouts_[table].push_back(&layout);
+    }
+  }
+}
+
+int Table::ColumnIndex(std::string_view column) const {
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i].name == column) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const Column* Table::FindColumn(std::string_view column) const {
+  int i = ColumnIndex(column);
+  return i < 0 ? nullptr : &columns[static_cast<size_t>(i)];
+}
+
+const Range& Layout::RangeFor(std::string_view key) const {
+  // The first range whose upper bound is above the key (the last one is unbounded).
+  size_t lo = 0, hi = ranges.size() - 1;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (ranges[mid].upper && key >= std::string_view(ranges[mid].upper_key)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return ranges[lo];
+}
+
+void Layout::RangesBetween(const std::optional<std::string>& lo, bool lo_inclusive,
+                           const std::optional<std::string>& hi, bool hi_inclusive,
+                           std::vector<int>* out) const {
+  out->clear();
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const Range& r = ranges[i];
+    // The range [r.lower, r.upper) misses [lo, hi] when it ends at or before lo, or starts after hi.
+    if (lo && r.upper) {
+      if (std::string_view(r.upper_key) < std::string_view(*lo)) continue;
+      if (std::string_view(r.upper_key) == std::string_view(*lo)) continue;  // upper is exclusive
+    }
+    if (hi && r.lower) {
+      const int c = std::string_view(r.lower_key).compare(*hi);
+      if (c > 0 || (c == 0 && !hi_inclusive)) continue;
+    }
+    (void)lo_inclusive;
+    out->push_back(static_cast<int>(i));
+  }
 }
 
 std::string ShardMap::RedactDsn(std::string_view dsn) {

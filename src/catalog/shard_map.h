@@ -12,7 +12,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include "router/keys.h"
 
 namespace mosaic::catalog {
 
@@ -28,52 +31,104 @@ struct Node {
   double capacity = 1.0;     // relative weight for balancing
 };
 
-// A table Mosaic routes.
+enum class TableKind : uint8_t {
+  kSingleTenant,  // no tenant column: all such tables together are the implicit tenant ""
+  kDistributed,   // rows belong to the tenant named by `tenant_column`
+  kReference,     // a full copy on every node: reads go to one node, writes to all
+};
+
+struct Column {
+  std::string name;
+  std::string type;   // pg_type.typname ("int4", "text", "timestamptz", ...)
+  uint32_t type_oid = 0;
+};
+
+// A table Mosaic routes. Tables are discovered from the nodes' system catalogs (created through
+// Mosaic or not); a table unknown to the map is treated as single-tenant.
 struct Table {
   int64_t id = 0;
   std::string schema = "public";
   std::string name;
-  std::string tenant_column;  // "" = single-tenant table (the whole table is one tenant)
-  bool reference = false;     // copied to every node
-  int64_t table_group = 0;
+  TableKind kind = TableKind::kSingleTenant;
+  std::string tenant_column;    // kDistributed only
+  std::vector<Column> columns;  // in attnum order, dropped columns omitted
+
+  // Index into `columns`, or -1.
+  int ColumnIndex(std::string_view column) const;
+  const Column* FindColumn(std::string_view column) const;
 };
 
 struct Tenant {
-  std::string key;  // tenant id as text; "" is the implicit tenant of single-tenant tables
+  std::string key;  // canonical tenant key (router::CanonicalTenant); "" is the implicit tenant
   std::string profile;
 };
 
-// (table group, tenant, range) -> node.
-struct Placement {
-  int64_t table_group = 0;
-  std::string tenant;
-  std::string range_column;
-  std::optional<std::string> lower, upper;  // [lower, upper) as text; nullopt = unbounded
+// One range of a layout: rows whose range-column key k has lower_key <= k < upper_key.
+struct Range {
+  std::optional<std::string> lower, upper;  // boundary text as the operator gave it; nullopt = unbounded
+  std::string lower_key, upper_key;         // router::EncodeKey of the boundaries ("" if unbounded)
   int node_id = 0;
-  int64_t version = 0;  // shard-map version that created this placement
+  int64_t version = 0;  // shard-map version that created this range
+};
+
+// How one tenant's table group is split: the tables share the range column and boundaries.
+// A (tenant, table) without a layout lives whole on the tenant's home node.
+struct Layout {
+  int64_t id = 0;
+  std::string tenant;              // canonical tenant key; "" = the implicit tenant
+  std::vector<int64_t> table_ids;  // the table group
+  std::string column;              // range column (same name in every table of the group)
+  router::KeyType key_type = router::KeyType::kUnsupported;
+  std::vector<Range> ranges;       // ascending, contiguous; first lower and last upper unbounded
+
+  // The range holding `key` (an encoded key). REQUIRES: !ranges.empty().
+  const Range& RangeFor(std::string_view key) const;
+  // Indexes of the ranges that may hold keys in [lo, hi] (encoded; nullopt = unbounded), with
+  // the bounds inclusive or exclusive as given.
+  void RangesBetween(const std::optional<std::string>& lo, bool lo_inclusive,
+                     const std::optional<std::string>& hi, bool hi_inclusive,
+                     std::vector<int>* out) const;
 };
 
 // One shard-map version. Immutable once published: share it as shared_ptr<const ShardMap>.
+// The indexes point into the vectors: a copy must call BuildIndex() again before use.
 // All lookups are O(n) scans that never allocate; the vectors are small (control-plane sized).
 struct ShardMap {
   int64_t version = 0;  // 0 = nothing loaded yet; catalogs start at 1
   std::vector<Node> nodes;  // ordered by id when loaded from the catalog
   std::vector<Table> tables;
   std::vector<Tenant> tenants;
-  std::vector<Placement> placements;
+  std::vector<Layout> layouts;
+  // Node ids new tenants are hashed over, fixed when the catalog was created so that adding
+  // nodes never moves a tenant by itself (moving is the migration service's job). Empty = all.
+  std::vector<int> tenant_hash_nodes;
 
   // Returns the node with this id, or nullptr. The pointer lives as long as this map.
   const Node* FindNode(int id) const;
   // Returns the table schema.name, or nullptr. Names are compared exactly (already folded).
   const Table* FindTable(std::string_view schema, std::string_view name) const;
-  // The node holding every table's rows until placements exist: the node with the lowest id.
-  // REQUIRES: !nodes.empty().
+  // The node holding the implicit tenant (single-tenant tables) until it is laid out, and the
+  // node reference tables are read from: the node with the lowest id. REQUIRES: !nodes.empty().
   const Node& DefaultNode() const;
+  // The node a tenant without a layout lives on: xxh64 of its canonical key over
+  // tenant_hash_nodes (the implicit tenant "": the default node). Deterministic.
+  int TenantHomeNode(std::string_view tenant) const;
+  // The layout splitting (table, tenant), or nullptr. O(1) after BuildIndex().
+  const Layout* FindLayout(int64_t table_id, std::string_view tenant) const;
+  // Layouts of `table` for any tenant (for statements that do not pin a tenant).
+  const std::vector<const Layout*>& LayoutsOfTable(int64_t table_id) const;
+  // Builds the lookup indexes. Call once after filling the vectors and before publishing.
+  void BuildIndex();
   // Returns `dsn` without its password (and sslpassword), for display in APIs and logs.
   // Accepts keyword/value conninfo ("host=x password=secret") and URIs
   // ("postgresql://u:secret@h/db"). A DSN libpq cannot parse yields a fixed placeholder, so a
   // secret is never echoed back.
   static std::string RedactDsn(std::string_view dsn);
+
+ private:
+  std::unordered_map<std::string, const Table*> table_index_;     // schema + '\0' + name
+  std::unordered_map<std::string, const Layout*> layout_index_;  // tenant + '\0' + table id
+  std::unordered_map<int64_t, std::vector<const Layout*>> table_layouts_;
 };
 
 // Holds the current ShardMap. Thread-safe: any number of readers may call Snapshot() while a

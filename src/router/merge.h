@@ -1,0 +1,101 @@
+// Merger: combines the results of one SELECT run on several nodes into the result one PostgreSQL
+// holding all the rows would return.
+//
+// The router rewrites the statement for the nodes (see router/rewrite) and describes here how to
+// put the pieces back together: which node columns are output columns, which are partial
+// aggregates to combine (count/sum/min/max/avg as sum+count), the GROUP BY columns, HAVING
+// conditions on aggregates, DISTINCT, the sort order (node results arrive sorted by it: merged
+// k-way; after aggregation: sorted again), LIMIT/OFFSET.
+//
+// Values are in text format (the merger refuses binary-format results with 0A000 unless it only
+// concatenates). Comparison and arithmetic follow PostgreSQL for the type OIDs in the
+// RowDescription: int2/int4/int8/oid, numeric (exact decimal: sum exact, avg with PostgreSQL's
+// division scale), float4/float8 (NaN sorts last, shortest round-trip output), text/varchar/
+// bpchar/name (C collation: bytes), bool, date, timestamp, timestamptz, time, uuid, and NULL
+// (NULLS LAST for ASC, FIRST for DESC unless given). Other types: equality and DISTINCT work
+// bytewise; ordering or min/max on them is refused with 0A000.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "protocol/message.h"
+#include "sql/analysis.h"
+
+namespace mosaic::router {
+
+struct MergeSpec {
+  enum class Agg : uint8_t {
+    kNone,   // a plain value: a group key when aggregating, else passed through
+    kCount,  // partial counts (int8): summed
+    kSum,    // partial sums: summed in the column's type (int8 / numeric / float8 / float4 / money is refused)
+    kMin,
+    kMax,
+    kAvg,    // `column` holds the partial sum, `count_column` the partial count; output numeric
+             // (for integer/numeric sums) or float8 (for float sums), with the output type fixed up
+             // in the RowDescription
+  };
+  struct Output {
+    int column = 0;         // node result column
+    Agg agg = Agg::kNone;
+    int count_column = -1;  // kAvg only
+  };
+  struct Having {           // `agg(...) op value` evaluated per merged group; all must hold
+    int column = 0;         // node column with the partial aggregate
+    Agg agg = Agg::kCount;
+    int count_column = -1;  // kAvg
+    sql::PredOp op = sql::PredOp::kEq;  // kEq kNe kLt kLe kGt kGe
+    std::optional<std::string> value;   // text of the constant; nullopt = NULL (never true)
+  };
+  struct Sort {
+    int output = 0;  // index into `outputs` (after aggregation) — the merger sorts output rows
+    bool descending = false;
+    bool nulls_first = false;  // already resolved from the default
+  };
+
+  std::vector<Output> outputs;  // the columns the client sees, in order; the rest are hidden
+  bool aggregate = false;       // combine rows into groups (one group when group_by is empty)
+  std::vector<int> group_by;    // indexes into outputs (group keys are always output columns)
+  std::vector<Having> having;
+  bool distinct = false;        // on all outputs
+  std::vector<Sort> order_by;
+  bool presorted = true;        // without aggregation/distinct, node results are sorted by order_by
+  std::optional<int64_t> limit;  // nullopt = no limit
+  int64_t offset = 0;
+};
+
+class Merger {
+ public:
+  Merger(MergeSpec spec, int sources);
+
+  // Feeds one backend message of node `source`: RowDescription, DataRow or CommandComplete
+  // (others are ignored). A RowDescription seen first from any source fixes the columns; a later
+  // one with a different column count is an internal error (XX000).
+  Status Add(int source, char type, std::string_view body);
+
+  // True once every source sent its CommandComplete.
+  bool complete() const;
+
+  // The RowDescription the client sees (hidden columns dropped, avg outputs typed numeric/float8),
+  // as a whole message; "" before any RowDescription arrived. For Describe of a scattered portal.
+  std::string ClientRowDescription() const;
+
+  // Writes the merged DataRows and a CommandComplete ("SELECT n") to `out`, preceded by the
+  // client RowDescription when `with_description`. Fails (0A000 / 22003 numeric overflow / ...)
+  // without writing anything. Call once, after complete().
+  Status Finish(std::string* out, bool with_description);
+
+  // Rows buffered so far (memory accounting).
+  size_t buffered_rows() const;
+  size_t buffered_bytes() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mosaic::router

@@ -1,0 +1,211 @@
+// Analysis: what the router (and later the monitor) needs to know about one SQL statement,
+// computed once per statement *shape* and cached.
+//
+// A shape is the statement text with every literal replaced by a slot (see sql/lexer.h): two
+// statements that differ only in their constants share one Analysis. Values are therefore never
+// stored here; they are referenced as ValueRef — a literal slot (index into the literals the
+// lexer extracted from *this* execution's text), a parameter ($n, filled from Bind), NULL, or
+// "something else" (an expression the router cannot evaluate, e.g. now() or a column).
+//
+// Plain data, immutable once built; shared between threads as shared_ptr<const Analysis>.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mosaic::sql {
+
+// Where a value comes from at execution time.
+struct ValueRef {
+  enum class Kind : uint8_t {
+    kLiteral,  // literals[index] of the lexer's output for this execution (a string or number)
+    kParam,    // bound parameter $index (1-based, as written in the SQL)
+    kNull,     // the NULL keyword
+    kOther,    // anything else: an expression, a column, a function call, DEFAULT
+  };
+  Kind kind = Kind::kOther;
+  int index = -1;
+  bool negate = false;   // "-5": literal slot holds "5", the value is its negation
+  std::string cast;      // explicit cast as written, lowercased, e.g. "date", "int8"; "" if none
+};
+
+enum class PredOp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe, kIn, kBetween, kIsNull, kIsNotNull };
+
+// One restriction on one column of one table reference: `column op values`.
+// kIn has n values, kBetween two (low, high), kIsNull/kIsNotNull none, the rest one.
+// `col op const` and `const op col` are both normalised to the column on the left
+// (`5 < x` becomes `x > 5`).
+struct Predicate {
+  int table = -1;          // index into Analysis::tables (the table reference it restricts)
+  std::string column;      // unqualified column name, folded as PostgreSQL folds identifiers
+  PredOp op = PredOp::kEq;
+  std::vector<ValueRef> values;
+  bool negated = false;    // NOT BETWEEN / NOT IN: kept for the monitor, the router ignores it
+};
+
+// The AND/OR structure of a WHERE (or JOIN ... ON) clause, as far as it restricts tables.
+// A leaf is a Predicate; anything the analyzer does not understand is kOpaque (it restricts
+// nothing the router can use: treat as "true" for pruning, never as "false").
+struct BoolExpr {
+  enum class Kind : uint8_t { kAnd, kOr, kNot, kPred, kOpaque };
+  Kind kind = Kind::kOpaque;
+  std::vector<BoolExpr> children;  // kAnd / kOr / kNot (one child)
+  int predicate = -1;              // kPred: index into Analysis::predicates
+};
+
+// A table referenced by the statement (each FROM item / target is one reference, so a
+// self-join has two).
+struct TableRef {
+  std::string schema;  // "" when unqualified
+  std::string name;    // folded
+  std::string alias;   // "" when none
+  // Predicates that every row of this reference contributing to the result satisfies:
+  // WHERE conjuncts and inner-join ON conjuncts of the query level it appears in; for the
+  // nullable side of an outer join only that join's ON clause. Index into Analysis::filters.
+  int filter = -1;     // -1: nothing restricts it
+  bool in_subquery = false;  // appears in a subquery, CTE or set-operation branch
+};
+
+// `left.column = right.column` between two table references (inner join conditions and WHERE
+// equalities, at any level).
+struct JoinPair {
+  int left_table = -1, right_table = -1;
+  std::string left_column, right_column;
+};
+
+enum class StatementType : uint8_t {
+  kEmpty,
+  kSelect,        // SELECT / VALUES / TABLE without side effects
+  kSelectForUpdate,  // SELECT ... FOR UPDATE/SHARE (a read that locks: routed like a write)
+  kInsert,
+  kUpdate,
+  kDelete,
+  kCopyFrom,      // COPY table FROM STDIN
+  kCopyTo,        // COPY table/query TO STDOUT
+  kDdl,           // CREATE/ALTER/DROP TABLE, INDEX, ..., TRUNCATE, COMMENT, GRANT, REVOKE
+  kMaintenance,   // VACUUM, ANALYZE, CLUSTER, REINDEX: run on every node
+  kBegin,         // BEGIN, START TRANSACTION
+  kCommit,        // COMMIT, END
+  kRollback,      // ROLLBACK, ABORT
+  kSavepoint,     // SAVEPOINT, RELEASE, ROLLBACK TO
+  kSet,           // SET, RESET, SET LOCAL (session settings)
+  kShow,
+  kUtility,       // anything else (EXPLAIN, LISTEN, DISCARD, PREPARE/EXECUTE/DEALLOCATE, DO, CALL, ...)
+  kTwoPhase,      // PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED
+};
+
+// One output column of a SELECT's top level, for merging results of several nodes.
+struct TargetColumn {
+  enum class Agg : uint8_t { kNone, kCount, kCountStar, kSum, kMin, kMax, kAvg, kOtherAgg };
+  Agg agg = Agg::kNone;
+  bool agg_distinct = false;  // count(DISTINCT x) etc.
+  bool contains_agg = false;  // an expression with an aggregate inside (e.g. sum(x)+1, round(avg(x)))
+  bool is_star = false;       // "*" or "t.*" (expands to several output columns)
+  std::string column;         // plain column reference's column name, "" otherwise
+  std::string name;           // output name: alias, or PostgreSQL's default name ("count", column, "?column?")
+  int text_begin = -1, text_end = -1;  // byte range of the target expression in the statement text
+  int arg_begin = -1, arg_end = -1;    // aggregates: byte range of the argument (count/sum/avg/min/max)
+};
+
+// A sort key of the top-level ORDER BY, resolved to an output column when possible.
+struct SortKey {
+  int target = -1;        // index into Analysis::targets when the key is an output column (by
+                          // ordinal, by output name, or by an identical expression); -1 otherwise
+  bool descending = false;
+  std::optional<bool> nulls_first;  // as written; nullopt = default (NULLS LAST for ASC, FIRST for DESC)
+  int text_begin = -1, text_end = -1;
+};
+
+// One conjunct of a HAVING clause of the form `aggregate(arg) op constant` (or `constant op
+// aggregate`, normalised to the aggregate on the left).
+struct HavingCond {
+  TargetColumn::Agg agg = TargetColumn::Agg::kCount;  // kCountStar for count(*)
+  bool agg_distinct = false;
+  int arg_begin = -1, arg_end = -1;  // byte range of the argument (-1 for count(*))
+  PredOp op = PredOp::kEq;           // kEq kNe kLt kLe kGt kGe
+  ValueRef value;
+};
+
+struct InsertRow {
+  std::vector<ValueRef> values;  // one per target column (Analysis::insert_columns)
+  int text_begin = -1, text_end = -1;  // byte range of "(...)" of this row in the text
+};
+
+struct Analysis {
+  StatementType type = StatementType::kEmpty;
+  bool parse_error = false;  // libpg_query could not parse it: let the node report the error
+  std::string error;         // the parser's message when parse_error
+
+  std::vector<TableRef> tables;
+  std::vector<Predicate> predicates;
+  std::vector<BoolExpr> filters;  // TableRef::filter indexes this
+  std::vector<JoinPair> joins;
+  bool has_outer_join = false;
+
+  // Shape of a SELECT's top level (what merging needs).
+  bool simple_select = false;  // one SELECT level over one FROM list: no CTE, set operation,
+                               // window function, subquery in FROM/WHERE/targets, DISTINCT ON,
+                               // FOR UPDATE, or SELECT without FROM
+  std::vector<TargetColumn> targets;
+  bool has_aggregates = false;
+  std::vector<int> group_by;     // indexes into targets; group keys not among the targets make
+  bool group_by_unresolved = false;  // this true (the router then refuses to scatter)
+  int group_by_begin = -1, group_by_end = -1;  // byte range of the whole GROUP BY clause
+  bool has_having = false;
+  int having_begin = -1, having_end = -1;       // byte range of the HAVING clause (incl. keyword)
+  std::vector<HavingCond> having;  // its conjuncts, when every one is `aggregate op constant`
+  bool having_unsupported = false; // HAVING of any other form (the router refuses to scatter it)
+  bool distinct = false;         // SELECT DISTINCT (not DISTINCT ON)
+  bool distinct_on = false;
+  std::vector<SortKey> order_by;
+  int order_by_begin = -1, order_by_end = -1;   // byte range of the ORDER BY clause (incl. keywords)
+  std::optional<ValueRef> limit;   // LIMIT value (kNull for LIMIT ALL / LIMIT NULL)
+  std::optional<ValueRef> offset;
+  int limit_begin = -1, limit_end = -1;  // byte range covering the LIMIT and OFFSET clauses
+  int targets_begin = -1, targets_end = -1;  // byte range of the target list
+  int from_begin = -1;  // byte offset of the FROM keyword (-1 if none)
+  bool locking = false;  // FOR UPDATE/SHARE anywhere
+
+  // INSERT: target columns (explicit list, or empty = the table's columns in order), rows.
+  std::vector<std::string> insert_columns;
+  bool insert_has_column_list = false;
+  std::vector<InsertRow> insert_rows;   // VALUES rows; empty for INSERT ... SELECT / DEFAULT VALUES
+  bool insert_select = false;           // INSERT ... SELECT
+  bool on_conflict = false;
+  bool returning = false;
+  int values_begin = -1, values_end = -1;  // byte range from the first row's "(" to the last row's ")"
+
+  // UPDATE: the columns assigned (SET a = ..., b = ...).
+  std::vector<std::string> update_columns;
+
+  // COPY: the table (tables[0]), its column list (empty = all), options.
+  std::vector<std::string> copy_columns;
+  std::string copy_format = "text";  // "text", "csv" or "binary"
+  char copy_delimiter = '\t';        // '\t' for text, ',' for csv unless DELIMITER given
+  std::string copy_null = "\\N";     // "\\N" for text, "" for csv unless NULL given
+  bool copy_header = false;
+  char copy_quote = '"';
+  char copy_escape = '"';
+  bool copy_query = false;           // COPY (query) TO STDOUT
+  bool copy_stdio = true;            // FROM STDIN / TO STDOUT (false: a server-side file or program)
+
+  // DDL.
+  bool ddl_creates_table = false;    // CREATE TABLE (incl. AS / LIKE), ALTER TABLE, DROP TABLE ...:
+  bool ddl_changes_tables = false;   // anything that may change which tables/columns exist
+  bool ddl_concurrently = false;     // CREATE/DROP INDEX CONCURRENTLY (cannot run in a transaction)
+  // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
+  // and its ValueRef arguments.
+  std::string mosaic_function;
+  std::vector<ValueRef> mosaic_args;
+
+  // Statement-level flags the router needs.
+  bool has_volatile_functions = false;  // nextval(), random(), now() in targets/values: writes must not be duplicated
+  int max_param = 0;                    // highest $n used
+  // ORDER BY / GROUP BY ordinals and other literals whose *value* changes the meaning of the
+  // shape: literal slots whose text must equal the text seen when this analysis was built.
+  std::vector<std::pair<int, std::string>> structural_literals;
+};
+
+}  // namespace mosaic::sql
