@@ -7,6 +7,7 @@
 #include "common/async.h"
 #include <atomic>
 #include <future>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,14 @@ struct FrontendContext {
   std::mutex cancel_mu;
   std::map<int32_t, CancelTarget> cancel_targets;
   std::atomic<int32_t> next_pid{1};
+
+  // Control-plane work a session may need; set by App. Blocking (catalog and node I/O): a
+  // session runs them off its worker thread. Each returns once the new shard map is published.
+  // Re-reads the tables and their columns from the nodes (after DDL that may change them).
+  std::function<Status()> refresh_tables;
+  // mosaic.create_reference_table('t'): copies the table's rows to every node and marks it a
+  // reference table. Returns what the SELECT shows (e.g. "t").
+  std::function<Result<std::string>(const std::string& table)> create_reference_table;
 };
 
 class Worker {
