@@ -21,6 +21,8 @@
 #include "catalog/shard_map.h"
 #include "common/status.h"
 #include "protocol/codec.h"
+#include "sql/analysis.h"
+#include "sql/lexer.h"
 
 namespace mosaic::backend {
 
@@ -47,6 +49,9 @@ struct ServerStatement {
   std::string server_name;  // "mosaic_<hash>"
   uint64_t hash = 0;
   bool ddl = false;  // a schema change: every node must run it
+  // The statement's analysis and the literals of its text (set by the session that parsed it).
+  std::shared_ptr<const sql::Analysis> analysis;
+  std::vector<sql::Literal> literals;
 };
 
 class ServerConn : public std::enable_shared_from_this<ServerConn> {

@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "common/log.h"
+#include "frontend/session_internal.h"
 #include "protocol/reader.h"
 #include "sql/classifier.h"
 
@@ -405,6 +406,15 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
     case fe::kCopyData:
     case fe::kCopyDone:
     case fe::kCopyFail:
+      if (copy_in_) {
+        if (frame.type == fe::kCopyData) {
+          CopyInData(frame.body);
+          co_return true;
+        }
+        std::string_view message = frame.body;
+        if (!message.empty() && message.back() == '\0') message.remove_suffix(1);
+        co_return co_await CopyInEnd(frame.type == fe::kCopyFail, message);
+      }
       // Outside COPY these are ignored, as PostgreSQL does.
       if (Link* link = FindLink(copy_target_)) link->out.append(frame.raw);
       co_return true;
@@ -424,7 +434,9 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
     co_return false;
   }
   worker_.counters().Add(worker_.counters().statements_total);
+  RefreshMap();
   const sql::Classification c = sql::Classify(q.sql);
+  if (c.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw);
   switch (c.kind) {
     case sql::StatementKind::kMixed:
       FailQuery(Status::Unsupported(
@@ -435,35 +447,63 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
       std::vector<int> all;
       for (const auto& node : map_->nodes) all.push_back(node.id);
       worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
-      co_return co_await Broadcast(frame, all);
+      const bool ok = co_await Broadcast(frame, all);
+      if (!broadcast_error_) co_await RefreshTables();
+      co_return ok;
     }
-    case sql::StatementKind::kTransaction:
-      if (LinkedCount() > 1) {
-        std::vector<int> linked;
-        for (size_t i = 0; i < links_.size(); ++i) {
-          if (links_[i].server) linked.push_back(map_->nodes[i].id);
-        }
-        co_return co_await Broadcast(frame, linked);
-      }
-      break;
-    case sql::StatementKind::kBegin:
-      begin_text_ = std::string(q.sql);
-      break;
     default:
       break;
   }
+  // Several statements in one string: they run as one implicit transaction on the node they
+  // all route to. Strings whose statements route to different nodes are refused.
+  std::vector<std::string_view> parts;
+  if (!sql::SplitStatements(q.sql, &parts)) co_return co_await RouteQuery(q.sql, frame.raw);
+  int node = -1;
+  for (std::string_view part : parts) {
+    auto analysis = worker_.analysis_cache().Get(part, &lexed_);
+    const sql::Analysis& a = *analysis;
+    if (a.parse_error || a.type == sql::StatementType::kEmpty || a.type == sql::StatementType::kSet ||
+        a.type == sql::StatementType::kShow || a.type == sql::StatementType::kBegin ||
+        a.type == sql::StatementType::kCommit || a.type == sql::StatementType::kRollback ||
+        a.type == sql::StatementType::kSavepoint || a.type == sql::StatementType::kUtility) {
+      continue;  // follows the others
+    }
+    router::Bound bound;
+    bound.literals = &lexed_.literals;
+    auto route = router::Plan(*map_, a, bound);
+    int here = -1;
+    if (route.ok() && route.value().nodes.size() == 1 && !route.value().all_nodes) here = route.value().nodes[0];
+    if (here < 0 || (node >= 0 && here != node)) {
+      FailQuery(Status::Unsupported(
+          "a query string with several statements is supported only when they all run on one node; "
+          "these need several nodes: send the statements one at a time"));
+      co_return true;
+    }
+    node = here;
+  }
+  if (node < 0) node = map_->DefaultNode().id;
   copy_target_ = nullptr;
-  auto link = co_await LinkNode(map_->DefaultNode());
+  auto link = co_await LinkNode(*map_->FindNode(node));
   if (!link.ok()) {
     FailQuery(link.status());
     co_return true;
   }
   Link& l = *link.value();
-  l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
+  l.server->unnamed_owner = nullptr;
   l.out.append(frame.raw);
+  if (TxStatus() != protocol::kTxIdle) l.wrote = true;
   copy_target_ = l.server.get();
   Push({.op = Op::kQuery, .server = l.server.get()});
   co_return true;
+}
+
+void Session::RefreshMap() {
+  if (LinkedCount() != 0 || tx_block_) return;
+  auto current = ctx_.shard_map->Snapshot();
+  if (current == map_) return;
+  map_ = std::move(current);
+  links_.clear();
+  links_.resize(map_->nodes.size());
 }
 
 // Runs a simple query on several nodes one after another: the first node's results reach the
@@ -498,7 +538,7 @@ awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& n
 }
 
 awaitable<bool> Session::ForwardToDefault(std::string_view raw, Op op) {
-  Link* link = co_await LinkDefault();
+  Link* link = co_await LinkBatch();
   if (link == nullptr) co_return true;
   Link& l = *link;
   l.out.append(raw);
@@ -531,10 +571,16 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
                                 fmt::format("prepared statement \"{}\" already exists", parse.name)));
     co_return true;
   }
-  Link* link = co_await LinkDefault();
+  Link* link = co_await LinkBatch();
   if (link == nullptr) co_return true;
   Link& l = *link;
   auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);
+  {
+    auto analysis = worker_.analysis_cache().Get(parse.query, &lexed_);
+    auto mutable_stmt = std::const_pointer_cast<ServerStatement>(stmt);
+    mutable_stmt->analysis = std::move(analysis);
+    mutable_stmt->literals = lexed_.literals;
+  }
   if (parse.name.empty()) {
     unnamed_ = stmt;
     unnamed_generation_ = worker_.NextGeneration();
@@ -595,6 +641,28 @@ std::shared_ptr<const ServerStatement> Session::FindStatement(std::string_view n
   return nullptr;
 }
 
+bool Session::Routable(const sql::Analysis& a) {
+  using T = sql::StatementType;
+  if (a.parse_error || !a.mosaic_function.empty()) return false;
+  return a.type == T::kSelect || a.type == T::kSelectForUpdate || a.type == T::kInsert ||
+         a.type == T::kUpdate || a.type == T::kDelete || a.type == T::kCopyTo || a.type == T::kCopyFrom;
+}
+
+Session::Link* Session::PortalLink(std::string_view portal) {
+  auto it = portal_links_.find(std::string(portal));
+  if (it == portal_links_.end() || it->second >= links_.size() || !links_[it->second].server) return nullptr;
+  return &links_[it->second];
+}
+
+awaitable<Session::Link*> Session::LinkBatch() {
+  // Statements without rows to route follow the batch (or the transaction) where it already is.
+  if (batch_link_ < links_.size() && links_[batch_link_].server) co_return &links_[batch_link_];
+  for (auto& link : links_) {
+    if (link.server && link.server->tx_status != protocol::kTxIdle) co_return &link;
+  }
+  co_return co_await LinkDefault();
+}
+
 awaitable<Session::Link*> Session::LinkDefault() {
   auto link = co_await LinkNode(map_->DefaultNode());
   if (link.ok()) co_return link.value();
@@ -610,8 +678,61 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
   }
   std::shared_ptr<const ServerStatement> stmt;
   if (!bind.statement.empty() && !(stmt = FindStatement(bind.statement))) co_return true;
-  Link* link = co_await LinkDefault();
-  if (link == nullptr) co_return true;
+  Link* link = nullptr;
+  const auto& target_stmt = stmt ? stmt : unnamed_;
+  bool write = false;
+  if (target_stmt && target_stmt->analysis && Routable(*target_stmt->analysis)) {
+    protocol::BindMessage full;
+    if (auto s = protocol::ParseBind(frame.body, &full); !s.ok()) {
+      Fatal(s);
+      co_return false;
+    }
+    router::Bound bound;
+    bound.literals = &target_stmt->literals;
+    bound.params.resize(full.params.size());
+    for (size_t i = 0; i < full.params.size(); ++i) {
+      auto& p = bound.params[i];
+      p.null = !full.params[i].has_value();
+      if (!p.null) p.bytes = *full.params[i];
+      const int16_t format = full.param_formats.empty() ? 0
+                             : full.param_formats.size() == 1 ? full.param_formats[0]
+                             : (i < full.param_formats.size() ? full.param_formats[i] : 0);
+      p.binary = format == 1;
+      if (i < target_stmt->param_types.size()) p.type_oid = static_cast<uint32_t>(target_stmt->param_types[i]);
+    }
+    auto route = router::Plan(*map_, *target_stmt->analysis, bound);
+    if (!route.ok()) {
+      SkipUntilSync(route.status());
+      co_return true;
+    }
+    if (route.value().nodes.size() != 1) {
+      SkipUntilSync(Status::Unsupported(
+          "this statement needs several nodes, which Mosaic runs only over the simple query "
+          "protocol for now; filter it to one tenant or range, or send it as a simple query"));
+      co_return true;
+    }
+    write = route.value().write;
+    auto result = co_await LinkNode(*map_->FindNode(route.value().nodes[0]));
+    if (!result.ok()) {
+      SkipUntilSync(result.status());
+      co_return true;
+    }
+    link = result.value();
+  } else {
+    link = co_await LinkBatch();
+    if (link == nullptr) co_return true;
+  }
+  const size_t index = static_cast<size_t>(link - links_.data());
+  if (batch_link_ != SIZE_MAX && batch_link_ != index && !pending_.empty()) {
+    // The batch moves to another node: PostgreSQL skips to Sync after an error, so what ran
+    // before must have succeeded before this node starts.
+    if (!co_await FlushServers()) co_return false;
+    co_await WaitPendingDrained();
+    if (skip_until_sync_ || !link->server) co_return true;
+  }
+  batch_link_ = index;
+  if (write && TxStatus() != protocol::kTxIdle) link->wrote = true;
+  portal_links_[std::string(bind.portal)] = index;
   Link& l = *link;
   if (stmt) {
     EnsurePrepared(l, stmt);
@@ -638,7 +759,15 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
     co_return false;
   }
   auto ddl = ddl_portals_.find(std::string(e.portal));
-  if (ddl == ddl_portals_.end()) co_return co_await ForwardToDefault(frame.raw, Op::kExecute);
+  if (ddl == ddl_portals_.end()) {
+    if (Link* l = PortalLink(e.portal)) {
+      l->out.append(frame.raw);
+      copy_target_ = l->server.get();
+      Push({.op = Op::kExecute, .server = l->server.get()});
+      co_return true;
+    }
+    co_return co_await ForwardToDefault(frame.raw, Op::kExecute);
+  }
   const std::string sql = std::move(ddl->second);
   ddl_portals_.erase(ddl);
   broadcast_error_ = false;
@@ -679,7 +808,14 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   }
   std::shared_ptr<const ServerStatement> stmt;
   if (d.kind == 'S' && !d.name.empty() && !(stmt = FindStatement(d.name))) co_return true;
-  Link* link = co_await LinkDefault();
+  if (d.kind == 'P') {
+    if (Link* l = PortalLink(d.name)) {
+      l->out.append(frame.raw);
+      Push({.op = Op::kDescribe, .server = l->server.get()});
+      co_return true;
+    }
+  }
+  Link* link = co_await LinkBatch();
   if (link == nullptr) co_return true;
   Link& l = *link;
   if (stmt) {
@@ -706,6 +842,15 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
     co_return true;
   }
   if (c.kind == 'S') unnamed_.reset();
+  if (c.kind == 'P') {
+    Link* l = PortalLink(c.name);
+    portal_links_.erase(std::string(c.name));
+    if (l != nullptr) {
+      l->out.append(frame.raw);
+      Push({.op = Op::kClose, .server = l->server.get()});
+      co_return true;
+    }
+  }
   co_return co_await ForwardToDefault(frame.raw, Op::kClose);
 }
 
@@ -713,6 +858,19 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
   skip_until_sync_ = false;
   batch_open_ = false;
   ddl_portals_.clear();
+  batch_link_ = SIZE_MAX;
+  if (LinkedCount() > 1) {
+    // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
+    for (auto& link : links_) {
+      if (!link.server) continue;
+      link.out.append(frame.raw);
+      Push({.op = Op::kSync, .server = link.server.get(), .forward = false, .forward_rfq = false});
+    }
+    Push({.op = Op::kRfq});
+    if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
+    co_return true;
+  }
+  if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
   Link* target = nullptr;
   const int default_index = 0;  // the default node is the first in the map
   if (links_[default_index].server) {
@@ -769,6 +927,7 @@ char Session::TxStatus() const {
     if (link.server->tx_status == protocol::kTxFailed) return protocol::kTxFailed;
     if (link.server->tx_status == protocol::kTxInBlock) status = protocol::kTxInBlock;
   }
+  if (tx_block_) status = protocol::kTxInBlock;
   return status;
 }
 
@@ -799,6 +958,10 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
     // This node joins a transaction already open on others.
     protocol::WriteQuery(&link.out, begin_text_);
     Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+    for (const auto& savepoint : savepoint_log_) {
+      protocol::WriteQuery(&link.out, savepoint);
+      Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+    }
   }
   co_return &link;
 }
@@ -853,7 +1016,10 @@ awaitable<bool> Session::FlushServers() {
 void Session::MaybeRelease() {
   // An extended-protocol batch (messages since the last Sync) may hold portals and the unnamed
   // statement on its server: keep the server until the batch ends.
-  if (ctx_.config.pool_mode != PoolMode::kTransaction || !pending_.empty() || batch_open_) return;
+  if (ctx_.config.pool_mode != PoolMode::kTransaction || !pending_.empty() || batch_open_ || tx_block_ ||
+      copy_in_) {
+    return;
+  }
   for (const auto& link : links_) {
     if (link.server && (link.server->tx_status != protocol::kTxIdle || !link.out.empty())) return;
   }
@@ -879,8 +1045,14 @@ void Session::Push(Pending p) {
 }
 
 void Session::EmitSynthetics() {
-  while (!pending_.empty() && pending_.front().op == Op::kSynthetic) {
-    Emit(pending_.front().synthetic);
+  while (!pending_.empty() && (pending_.front().op == Op::kSynthetic || pending_.front().op == Op::kRfq)) {
+    if (pending_.front().op == Op::kRfq) {
+      std::string rfq;
+      protocol::WriteReadyForQuery(&rfq, TxStatus());
+      Emit(rfq);
+    } else {
+      Emit(pending_.front().synthetic);
+    }
     pending_.pop_front();
   }
   if (pending_.empty()) pending_drained_.cancel();
@@ -943,12 +1115,32 @@ void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
       break;
   }
   EmitSynthetics();
-  if (pending_.empty() || pending_.front().server != &server) {
+  // The reply belongs to the first entry of this server. Entries of other servers ahead of it
+  // may be passed over only if they cannot put anything of theirs in between (parts of a
+  // gather, or replies Mosaic swallows): that is what lets several nodes answer in parallel.
+  auto it = pending_.begin();
+  for (; it != pending_.end(); ++it) {
+    if (it->server == &server) break;
+    const bool silent = it->op == Op::kGather || (it->server != nullptr && !it->forward && !it->forward_rfq);
+    if (!silent) {
+      it = pending_.end();
+      break;
+    }
+  }
+  if (it == pending_.end()) {
     // Nothing expected from this server: only a dying server talks out of turn.
     if (frame.type == be::kErrorResponse) server.Close();
     return;
   }
-  Pending& p = pending_.front();
+  Pending& p = *it;
+  if (frame.type == be::kErrorResponse) errored_servers_.push_back(&server);
+  if (p.op == Op::kGather) {
+    if (GatherFrame(p, server, frame)) {
+      pending_.erase(it);
+      EmitSynthetics();
+    }
+    return;
+  }
   if (frame.type == be::kErrorResponse) {
     protocol::ErrorFields fields;
     if (protocol::ParseErrorFields(frame.body, &fields).ok() && fields.severity != "ERROR") {
@@ -962,7 +1154,7 @@ void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
     broadcast_error_ = true;
     if (p.op == Op::kQuery || p.op == Op::kSync) return;  // ReadyForQuery ends these
     Pending failed = std::move(p);
-    pending_.pop_front();
+    pending_.erase(it);
     Undo(failed);
     DropAfterError(server);
     EmitSynthetics();
@@ -976,7 +1168,7 @@ void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
     }
     server.tx_status = status;
     if (p.forward_rfq) Emit(frame.raw);
-    pending_.pop_front();
+    pending_.erase(it);
     EmitSynthetics();
     MaybeRelease();
     return;
@@ -995,7 +1187,7 @@ void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
     default: break;
   }
   if (done) {
-    pending_.pop_front();
+    pending_.erase(it);
     EmitSynthetics();
   }
 }
@@ -1014,6 +1206,11 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->server != &server) {
       ++it;
+      continue;
+    }
+    if (it->op == Op::kGather) {
+      if (it->gather->error.empty()) protocol::WriteError(&it->gather->error, why);
+      it = pending_.erase(it);
       continue;
     }
     had_pending = true;

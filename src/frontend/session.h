@@ -21,6 +21,9 @@
 #include "backend/server_conn.h"
 #include "frontend/worker.h"
 #include "protocol/codec.h"
+#include "router/merge.h"
+#include "router/router.h"
+#include "sql/analyzer.h"
 
 namespace mosaic::frontend {
 
@@ -44,7 +47,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   enum class Op : uint8_t {
     kParse, kBind, kDescribe, kExecute, kClose, kSync, kQuery,  // complete on their reply
     kSynthetic,  // no server: `synthetic` bytes go to the client when this reaches the head
+    kRfq,        // no server: a ReadyForQuery with the session's status at the time it is sent
+    kGather,     // one node's part of a statement run on several nodes, up to its ReadyForQuery:
+                 // replies go to `gather`, entries of one gather complete in any order
   };
+  struct Gather;
   struct Pending {
     Op op;
     backend::ServerConn* server = nullptr;
@@ -53,10 +60,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     std::string synthetic;
     std::shared_ptr<const backend::ServerStatement> parsed;  // kParse: undone on error
     std::string client_name;                                 // kParse: the client's name
+    std::shared_ptr<Gather> gather;                          // kGather
+    int source = 0;                                          // kGather: index of the node's part
   };
   struct Link {
     std::shared_ptr<backend::ServerConn> server;
-    std::string out;  // bytes waiting to be written to the server
+    std::string out;     // bytes waiting to be written to the server
+    bool wrote = false;  // changed rows in the open transaction (decides two-phase commit)
   };
 
   // Startup and authentication. Return false when the connection must end.
@@ -78,6 +88,36 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> HandleClose(const protocol::Frame& frame);
   asio::awaitable<bool> HandleSync(const protocol::Frame& frame);
   asio::awaitable<bool> HandleExecute(const protocol::Frame& frame);
+  // Routing (session_route.cc).
+  // Runs one statement of a simple Query: decides where it goes and sends it. `raw` is the
+  // client's Query message when it holds exactly this statement (pass-through), else empty.
+  asio::awaitable<bool> RouteQuery(std::string_view sql, std::string_view raw);
+  // Runs `sql` on each node of `nodes` in parallel and combines the replies into one result for
+  // the client (merge for SELECT, summed counts for writes, streamed COPY TO).
+  asio::awaitable<void> Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
+                                std::shared_ptr<Gather> gather);
+  // Emits a finished gather's result (rows and CommandComplete, or its error).
+  void FinishGather(Gather& g);
+  // Commits (or rolls back) the open transaction on every linked node: two-phase commit when
+  // more than one node wrote. Emits CommandComplete (and errors) but no ReadyForQuery.
+  asio::awaitable<void> EndTransaction(bool commit, bool implicit);
+  // Handles a reply belonging to a gather entry; true when it completed the entry (its
+  // ReadyForQuery).
+  bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
+  // Takes the newest shard map when no server is linked (so links stay valid).
+  void RefreshMap();
+  // Starts a COPY FROM STDIN that routes each row to its node.
+  asio::awaitable<bool> StartCopyIn(const sql::Analysis& a, std::string_view sql, const router::Route& route);
+  void CopyInData(std::string_view data);
+  asio::awaitable<bool> CopyInEnd(bool fail, std::string_view fail_message);
+  // After DDL that may change tables: re-reads them (off the worker thread) and takes the new map.
+  asio::awaitable<void> RefreshTables();
+  // SELECT mosaic.<function>(...).
+  asio::awaitable<void> MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed);
+  // Runs `fn` on a helper thread and resumes on this session's executor with its result.
+  template <typename T>
+  asio::awaitable<T> OffThread(std::function<T()> fn);
+
   // Runs `sql` as a simple query on every node but the default one, after the default node
   // ran it; their replies are swallowed except errors.
   asio::awaitable<void> ReplicateDdl(const std::string& sql);
@@ -89,6 +129,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::shared_ptr<const backend::ServerStatement> FindStatement(std::string_view name);
   // The default node's link, or nullptr after reporting why not (skipping to Sync).
   asio::awaitable<Link*> LinkDefault();
+  // The link the current extended-protocol batch (or transaction) runs on, else the default.
+  asio::awaitable<Link*> LinkBatch();
+  // The link a portal was bound on, or nullptr.
+  Link* PortalLink(std::string_view portal);
+  // Whether statements of this kind are routed by their rows (vs. following the batch).
+  static bool Routable(const sql::Analysis& a);
 
   // Server links.
   asio::awaitable<Result<Link*>> LinkNode(const catalog::Node& node);
@@ -160,6 +206,17 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Portals bound to a DDL statement -> its text, to replay on the other nodes at Execute.
   std::unordered_map<std::string, std::string> ddl_portals_;
   uint64_t unnamed_generation_ = 0;
+
+  // Routing state.
+  sql::Lexed lexed_;  // reused for every statement
+  bool tx_block_ = false;  // the client opened a transaction block (BEGIN) not yet ended
+  std::vector<std::string> savepoint_log_;  // SAVEPOINT/RELEASE/ROLLBACK TO of the open block
+  std::unordered_map<std::string, size_t> portal_links_;  // extended protocol: portal -> link index
+  size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on
+  uint64_t gid_counter_ = 0;
+  struct CopyIn;
+  std::unique_ptr<CopyIn> copy_in_;
+  std::vector<const backend::ServerConn*> errored_servers_;  // servers that sent an error (2PC)
 };
 
 }  // namespace mosaic::frontend

@@ -18,6 +18,7 @@
 #include "catalog/shard_map.h"
 #include "common/config.h"
 #include "frontend/scram.h"
+#include "sql/analyzer.h"
 
 namespace mosaic::frontend {
 
@@ -29,6 +30,8 @@ struct WorkerCounters {
   std::atomic<int64_t> statements_total{0}; // Query and Execute messages
   std::atomic<int64_t> errors_total{0};     // ErrorResponses sent to clients
   std::atomic<int64_t> ddl_broadcasts_total{0};
+  std::atomic<int64_t> multi_node_statements_total{0};  // statements run on several nodes
+  std::atomic<int64_t> two_phase_commits_total{0};
   void Add(std::atomic<int64_t>& c, int64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
 };
 
@@ -78,6 +81,8 @@ class Worker {
 
   // Runs `fn` on the worker thread and returns its pool statistics (for the admin thread).
   std::map<int, backend::PoolStats> CollectPoolStats();
+  // Statement analyses by shape, shared by this worker's sessions. Worker thread only.
+  sql::AnalysisCache& analysis_cache() { return analysis_cache_; }
 
  private:
   int index_;
@@ -88,6 +93,7 @@ class Worker {
   std::map<int, std::unique_ptr<backend::NodePool>> pools_;
   WorkerCounters counters_;
   uint64_t generation_ = 0;
+  sql::AnalysisCache analysis_cache_;
 };
 
 }  // namespace mosaic::frontend

@@ -375,6 +375,16 @@ void WriteClose(std::string* out, char kind, std::string_view name) {
 
 void WriteSync(std::string* out) { WriteEmpty(out, fe::kSync); }
 
+void WriteCopyData(std::string* out, std::string_view data) {
+  MessageWriter w(out);
+  w.Begin(fe::kCopyData).Bytes(data).End();
+}
+
+void WriteCopyFail(std::string* out, std::string_view message) {
+  MessageWriter w(out);
+  w.Begin(fe::kCopyFail).CString(message).End();
+}
+
 void WriteStartup(std::string* out, const std::vector<std::pair<std::string, std::string>>& params) {
   MessageWriter w(out);
   w.Begin(0).Int32(kProtocolVersion3);

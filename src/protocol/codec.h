@@ -164,6 +164,8 @@ void WriteBindRenamed(std::string* out, std::string_view portal, std::string_vie
 void WriteDescribe(std::string* out, char kind, std::string_view name);
 void WriteClose(std::string* out, char kind, std::string_view name);
 void WriteSync(std::string* out);
+void WriteCopyData(std::string* out, std::string_view data);
+void WriteCopyFail(std::string* out, std::string_view message);
 void WriteStartup(std::string* out, const std::vector<std::pair<std::string, std::string>>& params);
 void WriteCancelRequest(std::string* out, int32_t pid, int32_t key);
 

@@ -113,4 +113,21 @@ Classification Classify(std::string_view sql) {
   return result;
 }
 
+bool SplitStatements(std::string_view sql, std::vector<std::string_view>* parts) {
+  parts->clear();
+  const std::string copy(sql);
+  PgQuerySplitResult split = pg_query_split_with_scanner(copy.c_str());
+  if (split.error != nullptr) {
+    pg_query_free_split_result(split);
+    return false;
+  }
+  for (int i = 0; i < split.n_stmts; ++i) {
+    const PgQuerySplitStmt* part = split.stmts[i];
+    std::string_view text = sql.substr(static_cast<size_t>(part->stmt_location), static_cast<size_t>(part->stmt_len));
+    if (KindOf(text) != StatementKind::kEmpty) parts->push_back(text);
+  }
+  pg_query_free_split_result(split);
+  return true;
+}
+
 }  // namespace mosaic::sql

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 namespace mosaic::sql {
 
@@ -28,6 +29,10 @@ struct Classification {
 // Classifies a query string. Thread-safe; never fails (unparseable text is kOrdinary and left
 // for the node to reject with its own syntax error).
 Classification Classify(std::string_view sql);
+
+// Splits a query string into its statements (views into `sql`, without the ';'), skipping empty
+// ones. False if the scanner fails (unterminated quote...): the caller treats it as one statement.
+bool SplitStatements(std::string_view sql, std::vector<std::string_view>* parts);
 
 // The lowercased first keyword of `sql` (after whitespace, comments and opening parentheses),
 // at most 31 characters; "" if none. Exposed for tests.

@@ -1,0 +1,46 @@
+// Session internals shared by session.cc and session_route.cc.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frontend/session.h"
+#include "router/merge.h"
+#include "router/router.h"
+
+namespace mosaic::frontend {
+
+// The combined reply of one statement run on several nodes.
+struct Session::Gather {
+  enum class Mode : uint8_t { kMerge, kWrite, kCopyOut, kCopyIn };
+  Mode mode = Mode::kMerge;
+  std::unique_ptr<router::Merger> merger;
+  std::string error;        // the first ErrorResponse from any node (whole message)
+  Status merge_error;
+  std::string description;  // kWrite: the first RowDescription (RETURNING)
+  std::string rows;         // kWrite: DataRows (RETURNING), in arrival order
+  std::string tag;          // command tag without its count ("INSERT 0", "UPDATE", "COPY")
+  int64_t count = 0;
+  bool copy_started = false;
+};
+
+struct Session::CopyIn {
+  std::shared_ptr<Gather> gather;
+  std::unique_ptr<router::RowRouter> router;
+  std::vector<size_t> links;        // link index per target node
+  std::vector<std::string> out;     // pending rows per target (CopyData payload)
+  std::vector<int> node_ids;
+  bool csv = false;
+  char delimiter = '\t';
+  char quote = '"';
+  char escape = '"';
+  std::string null_string = "\\N";
+  bool header_pending = false;
+  bool ended = false;  // saw the "\." end marker
+  bool implicit = false;
+  std::string partial;  // bytes of an unfinished row
+  Status error;
+};
+
+}  // namespace mosaic::frontend

@@ -1,0 +1,793 @@
+// Session routing: where each statement runs, scatter-gather over several nodes, COPY FROM
+// routing, and ending transactions that span nodes.
+// GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
+// frame allocator); the allocation and deallocation are asio's own matched pair.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <thread>
+
+#include "common/log.h"
+#include "frontend/session.h"
+#include "frontend/session_internal.h"
+#include "protocol/reader.h"
+#include "router/rewrite.h"
+
+namespace mosaic::frontend {
+
+using asio::awaitable;
+using backend::ServerConn;
+using protocol::Frame;
+namespace be = protocol::be;
+using sql::StatementType;
+
+namespace {
+
+std::string CommandCompleteMessage(std::string_view tag) {
+  std::string s;
+  protocol::WriteCommandComplete(&s, tag);
+  return s;
+}
+
+// "UPDATE 3" -> ("UPDATE", 3); "INSERT 0 5" -> ("INSERT 0", 5).
+std::pair<std::string, int64_t> SplitTag(std::string_view tag) {
+  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+  size_t space = tag.rfind(' ');
+  if (space == std::string_view::npos) return {std::string(tag), 0};
+  int64_t n = 0;
+  std::string_view num = tag.substr(space + 1);
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
+  if (ec != std::errc() || p != num.data() + num.size()) return {std::string(tag), 0};
+  return {std::string(tag.substr(0, space)), n};
+}
+
+// Unescapes one field of COPY text format. nullopt = NULL.
+std::optional<std::string> TextField(std::string_view f, std::string_view null_string) {
+  if (f == null_string) return std::nullopt;
+  std::string out;
+  out.reserve(f.size());
+  for (size_t i = 0; i < f.size(); ++i) {
+    char c = f[i];
+    if (c != '\\' || i + 1 >= f.size()) {
+      out.push_back(c);
+      continue;
+    }
+    char n = f[++i];
+    switch (n) {
+      case 'b': out.push_back('\b'); break;
+      case 'f': out.push_back('\f'); break;
+      case 'n': out.push_back('\n'); break;
+      case 'r': out.push_back('\r'); break;
+      case 't': out.push_back('\t'); break;
+      case 'v': out.push_back('\v'); break;
+      case 'x': {
+        int v = 0, digits = 0;
+        while (digits < 2 && i + 1 < f.size() && std::isxdigit(static_cast<unsigned char>(f[i + 1]))) {
+          char h = f[++i];
+          v = v * 16 + (std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+          ++digits;
+        }
+        if (digits == 0) out.push_back('x');
+        else out.push_back(static_cast<char>(v));
+        break;
+      }
+      default:
+        if (n >= '0' && n <= '7') {
+          int v = n - '0';
+          for (int k = 0; k < 2 && i + 1 < f.size() && f[i + 1] >= '0' && f[i + 1] <= '7'; ++k) v = v * 8 + (f[++i] - '0');
+          out.push_back(static_cast<char>(v));
+        } else {
+          out.push_back(n);
+        }
+    }
+  }
+  return out;
+}
+
+// Splits one CSV record into raw fields; quoted fields are unquoted. `quoted[i]` tells whether
+// field i was quoted (an unquoted field equal to the NULL string is NULL).
+void CsvFields(std::string_view row, char delim, char quote, char escape,
+               std::vector<std::string>* fields, std::vector<bool>* quoted) {
+  fields->clear();
+  quoted->clear();
+  std::string cur;
+  bool in_quotes = false, was_quoted = false;
+  for (size_t i = 0; i < row.size(); ++i) {
+    char c = row[i];
+    if (in_quotes) {
+      if (c == escape && i + 1 < row.size() && row[i + 1] == quote && (escape != quote || true)) {
+        if (escape == quote) {
+          cur.push_back(quote);
+          ++i;
+          continue;
+        }
+        cur.push_back(row[++i]);
+        continue;
+      }
+      if (c == quote) {
+        in_quotes = false;
+        continue;
+      }
+      cur.push_back(c);
+      continue;
+    }
+    if (c == quote) {
+      in_quotes = true;
+      was_quoted = true;
+      continue;
+    }
+    if (c == delim) {
+      fields->push_back(std::move(cur));
+      quoted->push_back(was_quoted);
+      cur.clear();
+      was_quoted = false;
+      continue;
+    }
+    cur.push_back(c);
+  }
+  fields->push_back(std::move(cur));
+  quoted->push_back(was_quoted);
+}
+
+}  // namespace
+
+template <typename T>
+awaitable<T> Session::OffThread(std::function<T()> fn) {
+  auto self = shared_from_this();
+  auto timer = std::make_shared<asio::steady_timer>(client_.get_executor(), asio::steady_timer::time_point::max());
+  auto result = std::make_shared<std::optional<T>>();
+  std::thread([fn = std::move(fn), timer, result, ex = client_.get_executor()]() mutable {
+    T r = fn();
+    asio::post(ex, [timer, result, r = std::move(r)]() mutable {
+      *result = std::move(r);
+      timer->cancel();
+    });
+  }).detach();
+  while (!result->has_value()) co_await timer->async_wait(use_tuple);
+  co_return std::move(**result);
+}
+
+awaitable<void> Session::RefreshTables() {
+  if (!ctx_.refresh_tables) co_return;
+  Status s = co_await OffThread<Status>(ctx_.refresh_tables);
+  if (!s.ok()) log::warn("refreshing tables after DDL failed: {}", s.message());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simple-protocol statements
+
+awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view raw) {
+  auto analysis = worker_.analysis_cache().Get(sql_text, &lexed_);
+  const sql::Analysis& a = *analysis;
+  std::string query_msg;
+  if (raw.empty()) {
+    protocol::WriteQuery(&query_msg, sql_text);
+    raw = query_msg;
+  }
+  auto forward_to = [&](Link& l) {
+    l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
+    l.out.append(raw);
+    copy_target_ = l.server.get();
+    Push({.op = Op::kQuery, .server = l.server.get()});
+  };
+  auto forward_default = [&]() -> awaitable<bool> {
+    // Statements without tables (SET, SHOW, utility, syntax errors) run on a node already in
+    // the transaction, else on the default node.
+    Link* target = nullptr;
+    for (auto& link : links_) {
+      if (link.server && (target == nullptr || link.server->tx_status == protocol::kTxFailed)) target = &link;
+    }
+    if (target == nullptr) {
+      auto link = co_await LinkNode(map_->DefaultNode());
+      if (!link.ok()) {
+        FailQuery(link.status());
+        co_return true;
+      }
+      target = link.value();
+    }
+    forward_to(*target);
+    co_return true;
+  };
+  copy_target_ = nullptr;
+  if (a.parse_error) co_return co_await forward_default();
+
+  switch (a.type) {
+    case StatementType::kEmpty:
+    case StatementType::kSet:
+    case StatementType::kShow:
+    case StatementType::kUtility:
+    case StatementType::kTwoPhase:
+      co_return co_await forward_default();
+    case StatementType::kBegin: {
+      begin_text_ = std::string(sql_text);
+      tx_block_ = true;
+      Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("BEGIN")});
+      Push({.op = Op::kRfq});
+      co_return true;
+    }
+    case StatementType::kCommit:
+    case StatementType::kRollback:
+      co_await EndTransaction(a.type == StatementType::kCommit, /*implicit=*/false);
+      Push({.op = Op::kRfq});
+      MaybeRelease();
+      co_return !closing_;
+    case StatementType::kSavepoint: {
+      if (LinkedCount() == 0) {
+        auto link = co_await LinkNode(map_->DefaultNode());
+        if (!link.ok()) {
+          FailQuery(link.status());
+          co_return true;
+        }
+      }
+      std::vector<int> linked;
+      for (size_t i = 0; i < links_.size(); ++i) {
+        if (links_[i].server) linked.push_back(map_->nodes[i].id);
+      }
+      Frame f;
+      f.raw = raw;
+      const bool ok = co_await Broadcast(f, linked);
+      if (!broadcast_error_) savepoint_log_.push_back(std::string(sql_text));
+      co_return ok;
+    }
+    case StatementType::kMaintenance: {
+      std::vector<int> all;
+      for (const auto& node : map_->nodes) all.push_back(node.id);
+      Frame f;
+      f.raw = raw;
+      co_return co_await Broadcast(f, all);
+    }
+    case StatementType::kDdl: {
+      worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
+      std::vector<int> all;
+      for (const auto& node : map_->nodes) all.push_back(node.id);
+      Frame f;
+      f.raw = raw;
+      const bool implicit = TxStatus() == protocol::kTxIdle && !a.ddl_concurrently && map_->nodes.size() > 1;
+      if (!implicit) {
+        const bool ok = co_await Broadcast(f, all);
+        for (auto& link : links_) {
+          if (link.server && TxStatus() != protocol::kTxIdle) link.wrote = true;
+        }
+        if (!broadcast_error_ && a.ddl_changes_tables) co_await RefreshTables();
+        co_return ok;
+      }
+      // Outside a transaction block: one transaction per node, committed on all (two-phase)
+      // or rolled back on all, so a DDL that fails on one node changes none.
+      tx_block_ = true;
+      broadcast_error_ = false;
+      bool first = true;
+      for (int id : all) {
+        auto link = co_await LinkNode(*map_->FindNode(id));
+        if (!link.ok()) {
+          QueueError(link.status());
+          broadcast_error_ = true;
+          break;
+        }
+        Link& l = *link.value();
+        l.server->unnamed_owner = nullptr;
+        l.out.append(raw);
+        l.wrote = true;
+        Push({.op = Op::kQuery, .server = l.server.get(), .forward = first, .forward_rfq = false});
+        first = false;
+        if (!co_await FlushServers()) co_return false;
+        co_await WaitPendingDrained();
+        if (broadcast_error_ || closing_) break;
+      }
+      const bool ok = !broadcast_error_;
+      co_await EndTransaction(ok, /*implicit=*/true);
+      Push({.op = Op::kRfq});
+      MaybeRelease();
+      if (ok && a.ddl_changes_tables) co_await RefreshTables();
+      co_return !closing_;
+    }
+    default:
+      break;
+  }
+
+  if (!a.mosaic_function.empty()) {
+    co_await MosaicFunction(a, lexed_);
+    co_return !closing_;
+  }
+
+  // Reads and writes of rows.
+  if (TxStatus() == protocol::kTxFailed) co_return co_await forward_default();  // 25P02 from the node
+  router::Bound bound;
+  bound.literals = &lexed_.literals;
+  auto planned = router::Plan(*map_, a, bound);
+  if (!planned.ok()) {
+    worker_.counters().Add(worker_.counters().errors_total);
+    FailQuery(planned.status());
+    co_return true;
+  }
+  const router::Route& route = planned.value();
+  const bool in_tx = TxStatus() != protocol::kTxIdle;
+
+  if (route.nodes.size() == 1) {
+    auto link = co_await LinkNode(*map_->FindNode(route.nodes[0]));
+    if (!link.ok()) {
+      FailQuery(link.status());
+      co_return true;
+    }
+    if (route.write && in_tx) link.value()->wrote = true;
+    forward_to(*link.value());
+    co_return true;
+  }
+
+  // Several nodes.
+  worker_.counters().Add(worker_.counters().multi_node_statements_total);
+  if (a.type == StatementType::kCopyFrom) co_return co_await StartCopyIn(a, sql_text, route);
+  auto gather = std::make_shared<Gather>();
+  std::vector<std::string> sqls;
+  if (a.type == StatementType::kSelect) {
+    auto scatter = router::RewriteSelect(sql_text, a, bound, *map_);
+    if (!scatter.ok()) {
+      FailQuery(scatter.status());
+      co_return true;
+    }
+    gather->mode = Gather::Mode::kMerge;
+    gather->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec),
+                                                      static_cast<int>(route.nodes.size()));
+    sqls.assign(route.nodes.size(), scatter.value().sql);
+  } else if (a.type == StatementType::kCopyTo) {
+    if (a.copy_query) {
+      FailQuery(Status::Unsupported("COPY (query) TO STDOUT over several nodes is not supported; COPY the table, or filter the query to one tenant"));
+      co_return true;
+    }
+    gather->mode = Gather::Mode::kCopyOut;
+    sqls.assign(route.nodes.size(), std::string(sql_text));
+  } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
+             a.type == StatementType::kDelete) {
+    gather->mode = Gather::Mode::kWrite;
+    for (size_t i = 0; i < route.nodes.size(); ++i) {
+      sqls.push_back(route.insert_rows.empty() ? std::string(sql_text)
+                                               : router::InsertWithRows(sql_text, a, route.insert_rows[i]));
+    }
+  } else {
+    FailQuery(Status::Unsupported(
+        "this statement would run on several nodes and Mosaic cannot combine its results (e.g. "
+        "SELECT ... FOR UPDATE over several nodes); filter it to one tenant or range"));
+    co_return true;
+  }
+
+  const bool implicit = route.write && !in_tx;
+  if (implicit) tx_block_ = true;  // one transaction per node, committed together below
+  co_await Scatter(route.nodes, sqls, gather);
+  if (route.write) {
+    for (int id : route.nodes) {
+      for (size_t i = 0; i < map_->nodes.size(); ++i) {
+        if (map_->nodes[i].id == id && links_[i].server) links_[i].wrote = true;
+      }
+    }
+  }
+  const bool failed = !gather->error.empty() || !gather->merge_error.ok();
+  if (implicit) {
+    // Results are held until the commit succeeded, so a failed commit is not reported after
+    // rows that were never committed.
+    co_await EndTransaction(!failed, /*implicit=*/true);
+    if (!broadcast_error_ || failed) FinishGather(*gather);
+  } else {
+    FinishGather(*gather);
+  }
+  Push({.op = Op::kRfq});
+  MaybeRelease();
+  co_return !closing_;
+}
+
+awaitable<void> Session::Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
+                                 std::shared_ptr<Gather> gather) {
+  // Earlier replies first: the gathered result is emitted after them.
+  co_await WaitPendingDrained();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto link = co_await LinkNode(*map_->FindNode(nodes[i]));
+    if (!link.ok()) {
+      if (gather->error.empty()) protocol::WriteError(&gather->error, link.status());
+      continue;
+    }
+    Link& l = *link.value();
+    l.server->unnamed_owner = nullptr;
+    protocol::WriteQuery(&l.out, sqls[i]);
+    Push({.op = Op::kGather, .server = l.server.get(), .forward = false, .forward_rfq = false,
+          .gather = gather, .source = static_cast<int>(i)});
+  }
+  if (!co_await FlushServers()) co_return;
+  co_await WaitPendingDrained();
+}
+
+void Session::FinishGather(Gather& g) {
+  if (!g.error.empty()) {
+    worker_.counters().Add(worker_.counters().errors_total);
+    Emit(g.error);
+    return;
+  }
+  if (!g.merge_error.ok()) {
+    EmitError(g.merge_error);
+    return;
+  }
+  std::string out;
+  switch (g.mode) {
+    case Gather::Mode::kMerge: {
+      Status s = g.merger->Finish(&out, /*with_description=*/true);
+      if (!s.ok()) {
+        EmitError(s);
+        return;
+      }
+      break;
+    }
+    case Gather::Mode::kWrite:
+      out = g.description + g.rows;
+      protocol::WriteCommandComplete(&out, fmt::format("{} {}", g.tag, g.count));
+      break;
+    case Gather::Mode::kCopyOut:
+      if (g.copy_started) protocol::WriteEmpty(&out, be::kCopyDone);
+      protocol::WriteCommandComplete(&out, fmt::format("COPY {}", g.count));
+      break;
+    case Gather::Mode::kCopyIn:
+      protocol::WriteCommandComplete(&out, fmt::format("COPY {}", g.count));
+      break;
+  }
+  Emit(out);
+}
+
+// A reply of one node's part of a gathered statement.
+bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
+  Gather& g = *p.gather;
+  switch (frame.type) {
+    case be::kErrorResponse: {
+      if (g.error.empty()) {
+        protocol::ErrorFields fields;
+        if (protocol::ParseErrorFields(frame.body, &fields).ok() && fields.severity != "ERROR") {
+          protocol::WriteErrorWithSeverity(&g.error, fields, protocol::Severity::kError);
+        } else {
+          g.error.assign(frame.raw);
+        }
+      }
+      broadcast_error_ = true;
+      return false;
+    }
+    case be::kReadyForQuery: {
+      char status = protocol::kTxIdle;
+      if (!protocol::ParseReadyForQuery(frame.body, &status).ok()) {
+        server.Close();
+        return false;
+      }
+      server.tx_status = status;
+      return true;
+    }
+    case be::kRowDescription:
+      if (g.mode == Gather::Mode::kMerge) {
+        if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+      } else if (g.description.empty()) {
+        g.description.assign(frame.raw);
+      }
+      return false;
+    case be::kDataRow:
+      if (g.mode == Gather::Mode::kMerge) {
+        if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+      } else {
+        g.rows.append(frame.raw);
+      }
+      return false;
+    case be::kCommandComplete:
+      if (g.mode == Gather::Mode::kMerge) {
+        if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+      } else {
+        auto [tag, n] = SplitTag(frame.body);
+        if (g.tag.empty()) g.tag = tag;
+        g.count += n;
+      }
+      return false;
+    case be::kCopyOutResponse:
+    case be::kCopyInResponse:
+      if (!g.copy_started) {
+        g.copy_started = true;
+        Emit(frame.raw);
+      }
+      return false;
+    case be::kCopyData:
+      Emit(frame.raw);
+      return false;
+    default:
+      return false;  // CopyDone, EmptyQueryResponse, ParseComplete, ...
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
+  std::vector<Link*> linked, writers;
+  for (auto& link : links_) {
+    if (!link.server) continue;
+    linked.push_back(&link);
+    if (link.wrote) writers.push_back(&link);
+  }
+  const bool failed = TxStatus() == protocol::kTxFailed;
+  auto finish = [&](std::string_view tag) {
+    tx_block_ = false;
+    savepoint_log_.clear();
+    for (auto& link : links_) link.wrote = false;
+    if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(tag)});
+  };
+  broadcast_error_ = false;
+  if (linked.empty()) {
+    finish(commit ? "COMMIT" : "ROLLBACK");
+    co_return;
+  }
+  auto send_all = [&](const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text) {
+    for (Link* l : targets) {
+      std::string sql = text(*l);
+      if (sql.empty()) continue;
+      protocol::WriteQuery(&l->out, sql);
+      Push({.op = Op::kQuery, .server = l->server.get(), .forward = false, .forward_rfq = false});
+    }
+  };
+  if (!commit || failed || writers.size() <= 1) {
+    // One phase. With one writer, commit the readers first: the outcome is the writer's.
+    std::vector<Link*> order;
+    for (Link* l : linked) {
+      if (!l->wrote) order.push_back(l);
+    }
+    for (Link* l : writers) order.push_back(l);
+    const std::string text = commit && !failed ? "COMMIT" : "ROLLBACK";
+    send_all(order, [&](Link&) { return text; });
+    co_await FlushServers();
+    co_await WaitPendingDrained();
+    finish(failed ? "ROLLBACK" : text);
+    co_return;
+  }
+  // Two-phase commit: prepare every writer, then commit them all.
+  worker_.counters().Add(worker_.counters().two_phase_commits_total);
+  const std::string gid = fmt::format("mosaic_{}_{}_{}", getpid(), pid_, ++gid_counter_);
+  errored_servers_.clear();
+  send_all(linked, [&](Link& l) {
+    return l.wrote ? fmt::format("PREPARE TRANSACTION '{}'", gid) : std::string("COMMIT");
+  });
+  co_await FlushServers();
+  co_await WaitPendingDrained();
+  if (broadcast_error_) {
+    std::vector<Link*> prepared;
+    for (Link* l : writers) {
+      if (l->server && std::find(errored_servers_.begin(), errored_servers_.end(), l->server.get()) == errored_servers_.end()) {
+        prepared.push_back(l);
+      }
+    }
+    send_all(prepared, [&](Link&) { return fmt::format("ROLLBACK PREPARED '{}'", gid); });
+    co_await FlushServers();
+    co_await WaitPendingDrained();
+    tx_block_ = false;
+    savepoint_log_.clear();
+    for (auto& link : links_) link.wrote = false;
+    broadcast_error_ = true;
+    co_return;
+  }
+  send_all(writers, [&](Link&) { return fmt::format("COMMIT PREPARED '{}'", gid); });
+  co_await FlushServers();
+  co_await WaitPendingDrained();
+  if (broadcast_error_) {
+    log::error("transaction {} was prepared on every node but COMMIT PREPARED failed on some; "
+               "it stays prepared there until resolved (SELECT * FROM pg_prepared_xacts)", gid);
+  }
+  finish("COMMIT");
+}
+
+// ---------------------------------------------------------------------------------------------
+// COPY FROM STDIN over several nodes
+
+awaitable<bool> Session::StartCopyIn(const sql::Analysis& a, std::string_view sql_text, const router::Route& route) {
+  if (a.copy_format == "binary") {
+    FailQuery(Status::Unsupported("COPY FROM in binary format into a table split over several nodes is not supported; use text or CSV"));
+    co_return true;
+  }
+  if (!a.copy_stdio || route.tables.empty() || route.tables[0] == nullptr) {
+    FailQuery(Status::Unsupported("COPY FROM a server file into a table split over several nodes is not supported; use COPY FROM STDIN"));
+    co_return true;
+  }
+  const catalog::Table& table = *route.tables[0];
+  auto copy = std::make_unique<CopyIn>();
+  copy->gather = std::make_shared<Gather>();
+  copy->gather->mode = Gather::Mode::kCopyIn;
+  copy->router = std::make_unique<router::RowRouter>(*map_, table);
+  std::vector<std::string> columns = a.copy_columns;
+  if (columns.empty()) {
+    for (const auto& c : table.columns) columns.push_back(c.name);
+  }
+  copy->router->SetColumns(columns);
+  copy->csv = a.copy_format == "csv";
+  copy->delimiter = a.copy_delimiter;
+  copy->quote = a.copy_quote;
+  copy->escape = a.copy_escape;
+  copy->null_string = a.copy_null;
+  copy->header_pending = a.copy_header;
+  copy->implicit = TxStatus() == protocol::kTxIdle;
+  if (copy->implicit) tx_block_ = true;
+  co_await WaitPendingDrained();
+  for (int id : route.nodes) {
+    auto link = co_await LinkNode(*map_->FindNode(id));
+    if (!link.ok()) {
+      copy.reset();
+      if (tx_block_ && TxStatus() != protocol::kTxFailed) co_await EndTransaction(false, true);
+      FailQuery(link.status());
+      co_return true;
+    }
+    Link& l = *link.value();
+    l.wrote = true;
+    l.server->unnamed_owner = nullptr;
+    protocol::WriteQuery(&l.out, sql_text);
+    Push({.op = Op::kGather, .server = l.server.get(), .forward = false, .forward_rfq = false,
+          .gather = copy->gather, .source = static_cast<int>(copy->links.size())});
+    copy->links.push_back(static_cast<size_t>(&l - links_.data()));
+    copy->node_ids.push_back(id);
+  }
+  copy->out.resize(copy->links.size());
+  copy_in_ = std::move(copy);
+  co_return co_await FlushServers();
+}
+
+void Session::CopyInData(std::string_view data) {
+  CopyIn& c = *copy_in_;
+  c.partial.append(data);
+  std::string_view buf = c.partial;
+  size_t start = 0;
+  std::vector<std::string> fields;
+  std::vector<bool> quoted;
+  while (!c.ended && c.error.ok()) {
+    // Find the end of the next record: a newline outside quotes (CSV) / any newline (text).
+    size_t end = std::string_view::npos;
+    if (c.csv) {
+      bool in_quotes = false;
+      for (size_t i = start; i < buf.size(); ++i) {
+        if (buf[i] == c.quote) in_quotes = !in_quotes;
+        else if (buf[i] == '\n' && !in_quotes) {
+          end = i;
+          break;
+        }
+      }
+    } else {
+      end = buf.find('\n', start);
+    }
+    if (end == std::string_view::npos) break;
+    std::string_view line = buf.substr(start, end - start);
+    std::string_view record = line;
+    if (!record.empty() && record.back() == '\r') record.remove_suffix(1);
+    const size_t next = end + 1;
+    if (record == "\\.") {
+      c.ended = true;
+      start = next;
+      break;
+    }
+    if (c.header_pending) {
+      c.header_pending = false;
+      for (auto& o : c.out) o.append(buf.substr(start, next - start));
+      start = next;
+      continue;
+    }
+    Result<int> node = 0;
+    if (c.csv) {
+      CsvFields(record, c.delimiter, c.quote, c.escape, &fields, &quoted);
+      node = c.router->Route([&](int i) -> std::optional<std::string> {
+        if (static_cast<size_t>(i) >= fields.size()) return std::nullopt;
+        if (!quoted[static_cast<size_t>(i)] && fields[static_cast<size_t>(i)] == c.null_string) return std::nullopt;
+        return fields[static_cast<size_t>(i)];
+      });
+    } else {
+      // Split on the delimiter; only the needed fields are unescaped.
+      std::vector<std::string_view> raw_fields;
+      size_t pos = 0;
+      while (true) {
+        size_t d = record.find(c.delimiter, pos);
+        raw_fields.push_back(record.substr(pos, d == std::string_view::npos ? std::string_view::npos : d - pos));
+        if (d == std::string_view::npos) break;
+        pos = d + 1;
+      }
+      node = c.router->Route([&](int i) -> std::optional<std::string> {
+        if (static_cast<size_t>(i) >= raw_fields.size()) return std::nullopt;
+        return TextField(raw_fields[static_cast<size_t>(i)], c.null_string);
+      });
+    }
+    if (!node.ok()) {
+      c.error = node.status();
+      break;
+    }
+    size_t k = 0;
+    while (k < c.node_ids.size() && c.node_ids[k] != node.value()) ++k;
+    if (k == c.node_ids.size()) {
+      c.error = Status::Internal(fmt::format("COPY row routed to node {} outside the statement's nodes", node.value()));
+      break;
+    }
+    c.out[k].append(buf.substr(start, next - start));
+    start = next;
+  }
+  c.partial.erase(0, start);
+  if (c.ended) c.partial.clear();
+  for (size_t k = 0; k < c.out.size(); ++k) {
+    if (c.out[k].empty()) continue;
+    Link& l = links_[c.links[k]];
+    if (l.server) {
+      protocol::WriteCopyData(&l.out, c.out[k]);
+    }
+    c.out[k].clear();
+  }
+}
+
+awaitable<bool> Session::CopyInEnd(bool fail, std::string_view fail_message) {
+  CopyIn& c = *copy_in_;
+  if (!fail && c.error.ok() && !c.partial.empty() && !c.ended) {
+    c.partial.push_back('\n');  // the last row may lack its newline
+    CopyInData("");
+  }
+  const bool abort = fail || !c.error.ok();
+  for (size_t k = 0; k < c.links.size(); ++k) {
+    Link& l = links_[c.links[k]];
+    if (!l.server) continue;
+    if (abort) {
+      protocol::WriteCopyFail(&l.out, fail ? fail_message : c.error.message());
+    } else {
+      protocol::WriteEmpty(&l.out, protocol::fe::kCopyDone);
+    }
+  }
+  if (!co_await FlushServers()) co_return false;
+  co_await WaitPendingDrained();
+  auto copy = std::move(copy_in_);
+  Gather& g = *copy->gather;
+  if (!copy->error.ok()) {
+    g.error.clear();
+    protocol::WriteError(&g.error, copy->error);
+  }
+  const bool failed = !g.error.empty();
+  if (copy->implicit) {
+    co_await EndTransaction(!failed, /*implicit=*/true);
+    if (!broadcast_error_ || failed) FinishGather(g);
+  } else {
+    FinishGather(g);
+  }
+  Push({.op = Op::kRfq});
+  MaybeRelease();
+  co_return !closing_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SELECT mosaic.<function>(...)
+
+awaitable<void> Session::MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed) {
+  router::Bound bound;
+  bound.literals = &lexed.literals;
+  if (a.mosaic_function != "create_reference_table") {
+    FailQuery(Status::Error("42883", fmt::format("function mosaic.{} does not exist", a.mosaic_function)));
+    co_return;
+  }
+  if (TxStatus() != protocol::kTxIdle) {
+    FailQuery(Status::Unsupported("mosaic.create_reference_table cannot run inside a transaction block"));
+    co_return;
+  }
+  std::optional<std::string> table;
+  if (a.mosaic_args.size() == 1) table = bound.Text(a.mosaic_args[0]);
+  if (!table) {
+    FailQuery(Status::Error("42883", "mosaic.create_reference_table takes one argument: the table name as a string constant"));
+    co_return;
+  }
+  if (!ctx_.create_reference_table) {
+    FailQuery(Status::Unsupported("reference tables are not available in this configuration"));
+    co_return;
+  }
+  co_await WaitPendingDrained();
+  auto fn = ctx_.create_reference_table;
+  std::string name = *table;
+  auto result = co_await OffThread<Result<std::string>>([fn, name] { return fn(name); });
+  if (!result.ok()) {
+    FailQuery(result.status());
+    co_return;
+  }
+  map_ = ctx_.shard_map->Snapshot();
+  links_.resize(map_->nodes.size());
+  std::string out;
+  protocol::WriteTextRowDescription(&out, {"create_reference_table"});
+  protocol::WriteDataRow(&out, {std::string_view()});
+  protocol::WriteCommandComplete(&out, "SELECT 1");
+  Push({.op = Op::kSynthetic, .synthetic = std::move(out)});
+  Push({.op = Op::kRfq});
+}
+
+}  // namespace mosaic::frontend

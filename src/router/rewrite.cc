@@ -1,0 +1,293 @@
+// Statement rewrites for scatter-gather: text edits over the analysis's byte ranges.
+#include "router/rewrite.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace mosaic::router {
+namespace {
+
+using sql::Analysis;
+using sql::TargetColumn;
+using Agg = MergeSpec::Agg;
+
+struct Edit {
+  int begin, end;
+  std::string text;
+};
+
+std::string Apply(std::string_view sql, std::vector<Edit> edits) {
+  std::stable_sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  std::string out;
+  size_t pos = 0;
+  for (const auto& e : edits) {
+    out.append(sql.substr(pos, static_cast<size_t>(e.begin) - pos));
+    out.append(e.text);
+    pos = static_cast<size_t>(std::max(e.end, static_cast<int>(pos)));
+  }
+  out.append(sql.substr(pos));
+  return out;
+}
+
+std::string_view Slice(std::string_view sql, int begin, int end) {
+  if (begin < 0 || end < begin || static_cast<size_t>(end) > sql.size()) return {};
+  return sql.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin));
+}
+
+std::string QuoteIdent(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+Status Refuse(std::string_view why) {
+  return Status::Unsupported(fmt::format("this SELECT reads several nodes and {}", why));
+}
+
+// A LIMIT/OFFSET value as an integer; nullopt for LIMIT ALL / NULL.
+Result<std::optional<int64_t>> IntValue(const sql::ValueRef& v, const Bound& bound, std::string_view clause) {
+  if (v.kind == sql::ValueRef::Kind::kNull) return std::optional<int64_t>();
+  if (v.kind == sql::ValueRef::Kind::kParam && v.index >= 1 &&
+      static_cast<size_t>(v.index) <= bound.params.size() && bound.params[static_cast<size_t>(v.index) - 1].null) {
+    return std::optional<int64_t>();
+  }
+  auto text = bound.Text(v);
+  if (!text) return Refuse(fmt::format("its {} is not a constant Mosaic can read", clause));
+  int64_t n = 0;
+  std::string_view t = *text;
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+  if (ec != std::errc() || p != t.data() + t.size()) {
+    return Refuse(fmt::format("its {} value \"{}\" is not an integer", clause, t));
+  }
+  if (n < 0) {
+    return Status::Error(clause == "LIMIT" ? "2201W" : "2201X",
+                         fmt::format("{} must not be negative", clause));
+  }
+  return std::optional<int64_t>(n);
+}
+
+// How many output columns a star target expands to, or -1 if unknown.
+int StarWidth(const Analysis& a, const catalog::ShardMap& map) {
+  if (a.tables.size() != 1) return -1;
+  const catalog::Table* t = ResolveTable(map, a.tables[0]);
+  if (t == nullptr || t->columns.empty()) return -1;
+  return static_cast<int>(t->columns.size());
+}
+
+}  // namespace
+
+Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, const Bound& bound,
+                                    const catalog::ShardMap& map) {
+  ScatterSelect out;
+  MergeSpec& spec = out.spec;
+  if (!a.simple_select) {
+    return Refuse(
+        "has a shape Mosaic cannot combine yet (CTE, set operation, window function, subquery, "
+        "DISTINCT ON or no FROM); filter it to one tenant or range so it runs on one node");
+  }
+  if (a.distinct_on) return Refuse("uses DISTINCT ON");
+  std::vector<Edit> edits;
+  std::vector<std::string> hidden;  // expressions appended to the target list
+
+  // Node column of each target.
+  std::vector<int> position(a.targets.size(), -1);
+  int columns = 0;
+  bool has_star = false;
+  for (size_t i = 0; i < a.targets.size(); ++i) {
+    position[i] = columns;
+    if (a.targets[i].is_star) {
+      has_star = true;
+      int width = StarWidth(a, map);
+      if (width < 0) {
+        columns = -1;
+        break;
+      }
+      columns += width;
+    } else {
+      columns += 1;
+    }
+  }
+  const bool needs_positions = a.has_aggregates || !a.order_by.empty() || a.distinct || a.has_having;
+  if (columns < 0) {
+    if (needs_positions) return Refuse("selects * over several tables together with ORDER BY, DISTINCT or aggregates; list the columns");
+    // Plain concatenation (maybe with LIMIT): outputs = every node column.
+  }
+  auto add_hidden = [&](std::string expr) {
+    hidden.push_back(std::move(expr));
+    return columns + static_cast<int>(hidden.size()) - 1;
+  };
+
+  if (a.has_aggregates) {
+    spec.aggregate = true;
+    if (a.group_by_unresolved) return Refuse("groups by an expression that is not an output column");
+    if (a.having_unsupported) return Refuse("has a HAVING condition other than `aggregate op constant`");
+    if (has_star) return Refuse("mixes * with aggregates");
+    for (size_t i = 0; i < a.targets.size(); ++i) {
+      const TargetColumn& t = a.targets[i];
+      MergeSpec::Output o;
+      o.column = position[i];
+      if (t.agg_distinct) return Refuse(fmt::format("uses an aggregate over DISTINCT values (\"{}\")", t.name));
+      switch (t.agg) {
+        case TargetColumn::Agg::kNone: {
+          if (t.contains_agg) return Refuse(fmt::format("computes an expression over aggregates (\"{}\")", t.name));
+          const bool grouped = std::find(a.group_by.begin(), a.group_by.end(), static_cast<int>(i)) != a.group_by.end();
+          if (!grouped) return Refuse(fmt::format("has output column \"{}\" that is neither grouped nor aggregated", t.name));
+          o.agg = Agg::kNone;
+          break;
+        }
+        case TargetColumn::Agg::kCount:
+        case TargetColumn::Agg::kCountStar:
+          o.agg = Agg::kCount;
+          break;
+        case TargetColumn::Agg::kSum: o.agg = Agg::kSum; break;
+        case TargetColumn::Agg::kMin: o.agg = Agg::kMin; break;
+        case TargetColumn::Agg::kMax: o.agg = Agg::kMax; break;
+        case TargetColumn::Agg::kAvg: {
+          std::string_view arg = Slice(sql, t.arg_begin, t.arg_end);
+          if (arg.empty()) return Refuse("uses avg() in a form Mosaic cannot rewrite");
+          o.agg = Agg::kAvg;
+          std::string text = fmt::format("sum({})", arg);
+          // Keep the output name: add the alias PostgreSQL would have used unless one is written.
+          size_t after = static_cast<size_t>(t.text_end);
+          while (after < sql.size() && (sql[after] == ' ' || sql[after] == '\n' || sql[after] == '\t' || sql[after] == '\r')) ++after;
+          const bool aliased = after < static_cast<size_t>(a.targets_end) && sql[after] != ',';
+          if (!aliased) text += " AS " + QuoteIdent(t.name);
+          edits.push_back({t.text_begin, t.text_end, std::move(text)});
+          o.count_column = add_hidden(fmt::format("count({})", arg));
+          break;
+        }
+        case TargetColumn::Agg::kOtherAgg:
+          return Refuse(fmt::format("uses an aggregate Mosaic cannot combine across nodes (\"{}\")", t.name));
+      }
+      spec.outputs.push_back(o);
+    }
+    for (int g : a.group_by) spec.group_by.push_back(g);
+    for (const auto& h : a.having) {
+      MergeSpec::Having mh;
+      mh.op = h.op;
+      auto value = bound.Text(h.value);
+      if (!value && h.value.kind != sql::ValueRef::Kind::kNull) return Refuse("has a HAVING value Mosaic cannot read");
+      mh.value = value;
+      std::string_view arg = Slice(sql, h.arg_begin, h.arg_end);
+      if (h.agg_distinct) return Refuse("has HAVING over an aggregate of DISTINCT values");
+      switch (h.agg) {
+        case TargetColumn::Agg::kCountStar:
+          mh.agg = Agg::kCount;
+          mh.column = add_hidden("count(*)");
+          break;
+        case TargetColumn::Agg::kCount:
+          mh.agg = Agg::kCount;
+          mh.column = add_hidden(fmt::format("count({})", arg));
+          break;
+        case TargetColumn::Agg::kSum:
+          mh.agg = Agg::kSum;
+          mh.column = add_hidden(fmt::format("sum({})", arg));
+          break;
+        case TargetColumn::Agg::kMin:
+          mh.agg = Agg::kMin;
+          mh.column = add_hidden(fmt::format("min({})", arg));
+          break;
+        case TargetColumn::Agg::kMax:
+          mh.agg = Agg::kMax;
+          mh.column = add_hidden(fmt::format("max({})", arg));
+          break;
+        case TargetColumn::Agg::kAvg:
+          mh.agg = Agg::kAvg;
+          mh.column = add_hidden(fmt::format("sum({})", arg));
+          mh.count_column = add_hidden(fmt::format("count({})", arg));
+          break;
+        default:
+          return Refuse("has HAVING over an aggregate Mosaic cannot combine");
+      }
+      if (arg.empty() && h.agg != TargetColumn::Agg::kCountStar) return Refuse("has HAVING in a form Mosaic cannot rewrite");
+      spec.having.push_back(std::move(mh));
+    }
+    if (a.has_having) edits.push_back({a.having_begin, a.having_end, " "});
+    for (const auto& k : a.order_by) {
+      if (k.target < 0) return Refuse("orders aggregated results by an expression that is not an output column");
+      spec.order_by.push_back({k.target, k.descending, k.nulls_first.value_or(k.descending)});
+    }
+    spec.presorted = false;
+    spec.distinct = a.distinct;
+    // Every node must return all its groups: LIMIT/OFFSET apply after merging.
+    if (a.limit || a.offset) edits.push_back({a.limit_begin, a.limit_end, " "});
+  } else {
+    if (columns >= 0) {
+      for (int c = 0; c < columns; ++c) spec.outputs.push_back({c, Agg::kNone, -1});
+    }
+    for (const auto& k : a.order_by) {
+      int output = -1;
+      if (k.target >= 0) {
+        output = position[static_cast<size_t>(k.target)];
+        if (a.targets[static_cast<size_t>(k.target)].is_star) output = -1;
+      }
+      if (output < 0) {
+        std::string_view expr = Slice(sql, k.text_begin, k.text_end);
+        if (expr.empty()) return Refuse("orders by an expression Mosaic cannot locate");
+        if (a.distinct) return Refuse("uses DISTINCT with ORDER BY on an expression that is not selected");
+        output = add_hidden(std::string(expr));
+        spec.outputs.push_back({output, Agg::kNone, -1});
+      }
+      spec.order_by.push_back({output, k.descending, k.nulls_first.value_or(k.descending)});
+    }
+    spec.presorted = !a.distinct;
+    spec.distinct = a.distinct;
+    if (!hidden.empty()) spec.visible_outputs = columns;
+    if (a.limit || a.offset) {
+      std::optional<int64_t> limit;
+      int64_t offset = 0;
+      if (a.limit) {
+        auto l = IntValue(*a.limit, bound, "LIMIT");
+        if (!l.ok()) return l.status();
+        limit = l.value();
+      }
+      if (a.offset) {
+        auto o = IntValue(*a.offset, bound, "OFFSET");
+        if (!o.ok()) return o.status();
+        offset = o.value().value_or(0);
+      }
+      spec.limit = limit;
+      spec.offset = offset;
+      std::string node_limit = limit ? fmt::format(" LIMIT {} ", *limit + offset) : std::string(" ");
+      if (a.distinct) node_limit = " ";  // duplicates across nodes: every node returns all
+      edits.push_back({a.limit_begin, a.limit_end, std::move(node_limit)});
+    }
+  }
+  if (spec.aggregate && a.limit) {
+    auto l = IntValue(*a.limit, bound, "LIMIT");
+    if (!l.ok()) return l.status();
+    spec.limit = l.value();
+  }
+  if (spec.aggregate && a.offset) {
+    auto o = IntValue(*a.offset, bound, "OFFSET");
+    if (!o.ok()) return o.status();
+    spec.offset = o.value().value_or(0);
+  }
+  if (!hidden.empty()) {
+    std::string extra;
+    for (size_t i = 0; i < hidden.size(); ++i) extra += fmt::format(", {} AS mosaic_h{}", hidden[i], i + 1);
+    edits.push_back({a.targets_end, a.targets_end, std::move(extra)});
+  }
+  out.sql = Apply(sql, std::move(edits));
+  return out;
+}
+
+std::string InsertWithRows(std::string_view sql, const Analysis& a, const std::vector<int>& rows) {
+  std::string text;
+  for (int r : rows) {
+    const auto& row = a.insert_rows[static_cast<size_t>(r)];
+    if (!text.empty()) text += ", ";
+    text.append(Slice(sql, row.text_begin, row.text_end));
+  }
+  return Apply(sql, {{a.values_begin, a.values_end, std::move(text)}});
+}
+
+}  // namespace mosaic::router

@@ -1,0 +1,693 @@
+// Placement pruning: filter trees to key sets, key sets to ranges and nodes.
+#include "router/router.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "router/keys.h"
+
+namespace mosaic::router {
+namespace {
+
+using catalog::Layout;
+using catalog::ShardMap;
+using catalog::Table;
+using catalog::TableKind;
+using sql::Analysis;
+using sql::BoolExpr;
+using sql::PredOp;
+using sql::Predicate;
+using sql::ValueRef;
+
+// A value resolved for pruning: unknown (cannot be evaluated here), NULL, or an encoded key.
+struct KeyValue {
+  enum class Kind : uint8_t { kUnknown, kNull, kKey } kind = Kind::kUnknown;
+  std::string key;
+};
+
+// A set of keys: everything, or a union of intervals plus (maybe) NULL.
+struct KeySet {
+  struct Interval {
+    std::optional<std::string> lo, hi;  // nullopt = unbounded
+    bool lo_inclusive = true, hi_inclusive = true;
+    bool IsPoint() const { return lo && hi && *lo == *hi && lo_inclusive && hi_inclusive; }
+  };
+  bool all = true;
+  std::vector<Interval> intervals;  // meaningful when !all; empty and !null = nothing
+  bool null = false;
+
+  static KeySet All() { return KeySet{}; }
+  static KeySet None() { return KeySet{.all = false}; }
+  static KeySet Null() { return KeySet{.all = false, .null = true}; }
+  static KeySet Point(std::string key) {
+    KeySet s{.all = false};
+    s.intervals.push_back({key, key, true, true});
+    return s;
+  }
+  bool Empty() const { return !all && intervals.empty() && !null; }
+};
+
+// Lower bound comparison: which of two lower bounds is tighter (larger)?
+// Returns <0 if a is looser than b.
+int CompareLower(const KeySet::Interval& a, const KeySet::Interval& b) {
+  if (!a.lo && !b.lo) return 0;
+  if (!a.lo) return -1;
+  if (!b.lo) return 1;
+  int c = a.lo->compare(*b.lo);
+  if (c != 0) return c;
+  if (a.lo_inclusive == b.lo_inclusive) return 0;
+  return a.lo_inclusive ? -1 : 1;  // exclusive is tighter
+}
+
+int CompareUpper(const KeySet::Interval& a, const KeySet::Interval& b) {
+  if (!a.hi && !b.hi) return 0;
+  if (!a.hi) return 1;
+  if (!b.hi) return -1;
+  int c = a.hi->compare(*b.hi);
+  if (c != 0) return c;
+  if (a.hi_inclusive == b.hi_inclusive) return 0;
+  return a.hi_inclusive ? 1 : -1;
+}
+
+bool NonEmpty(const KeySet::Interval& i) {
+  if (!i.lo || !i.hi) return true;
+  int c = i.lo->compare(*i.hi);
+  return c < 0 || (c == 0 && i.lo_inclusive && i.hi_inclusive);
+}
+
+KeySet Intersect(const KeySet& a, const KeySet& b) {
+  if (a.all) return b;
+  if (b.all) return a;
+  KeySet out = KeySet::None();
+  out.null = a.null && b.null;
+  for (const auto& x : a.intervals) {
+    for (const auto& y : b.intervals) {
+      KeySet::Interval r;
+      const auto& lo = CompareLower(x, y) >= 0 ? x : y;
+      const auto& hi = CompareUpper(x, y) <= 0 ? x : y;
+      r.lo = lo.lo;
+      r.lo_inclusive = lo.lo_inclusive;
+      r.hi = hi.hi;
+      r.hi_inclusive = hi.hi_inclusive;
+      if (NonEmpty(r)) out.intervals.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+KeySet Union(KeySet a, const KeySet& b) {
+  if (a.all || b.all) return KeySet::All();
+  a.null = a.null || b.null;
+  a.intervals.insert(a.intervals.end(), b.intervals.begin(), b.intervals.end());
+  return a;
+}
+
+// Resolves values of one column for pruning.
+class ValueEncoder {
+ public:
+  virtual ~ValueEncoder() = default;
+  virtual KeyValue Encode(const ValueRef& v) const = 0;
+};
+
+std::optional<std::string> BinaryIntText(std::string_view bytes) {
+  if (bytes.size() != 2 && bytes.size() != 4 && bytes.size() != 8) return std::nullopt;
+  int64_t v = static_cast<int8_t>(bytes[0]);
+  for (size_t i = 1; i < bytes.size(); ++i) v = (v << 8) | static_cast<uint8_t>(bytes[i]);
+  return std::to_string(v);
+}
+
+class KeyEncoder : public ValueEncoder {
+ public:
+  KeyEncoder(const Bound& bound, KeyType type, bool tenant) : bound_(bound), type_(type), tenant_(tenant) {}
+
+  KeyValue Encode(const ValueRef& v) const override {
+    KeyValue out;
+    if (v.kind == ValueRef::Kind::kNull) {
+      out.kind = KeyValue::Kind::kNull;
+      return out;
+    }
+    if (v.kind == ValueRef::Kind::kParam) {
+      if (v.index < 1 || static_cast<size_t>(v.index) > bound_.params.size()) return out;
+      const Bound::Param& p = bound_.params[static_cast<size_t>(v.index) - 1];
+      if (p.null) {
+        out.kind = KeyValue::Kind::kNull;
+        return out;
+      }
+      if (p.binary) {
+        if (tenant_) {
+          std::optional<std::string> text;
+          if (p.type_oid == 20 || p.type_oid == 21 || p.type_oid == 23) {
+            text = BinaryIntText(p.bytes);
+          } else if (p.type_oid == 25 || p.type_oid == 1043) {
+            text = std::string(p.bytes);
+          }
+          if (!text) return out;
+          return FromText(*text);
+        }
+        auto key = EncodeBinaryKey(type_, p.type_oid, p.bytes);
+        if (!key.ok()) return out;
+        out.kind = KeyValue::Kind::kKey;
+        out.key = std::move(key.value());
+        return out;
+      }
+      return FromText(std::string(p.bytes));
+    }
+    auto text = bound_.Text(v);
+    if (!text) return out;
+    return FromText(*text);
+  }
+
+ private:
+  KeyValue FromText(const std::string& text) const {
+    KeyValue out;
+    auto key = tenant_ ? CanonicalTenant(type_, text) : EncodeKey(type_, text);
+    if (!key.ok()) return out;  // let PostgreSQL report the bad value
+    out.kind = KeyValue::Kind::kKey;
+    out.key = std::move(key.value());
+    return out;
+  }
+
+  const Bound& bound_;
+  KeyType type_;
+  bool tenant_;
+};
+
+KeySet PredicateSet(const Predicate& p, const ValueEncoder& enc) {
+  if (p.negated) return KeySet::All();
+  auto point = [&](const ValueRef& v) -> KeySet {
+    KeyValue k = enc.Encode(v);
+    if (k.kind == KeyValue::Kind::kUnknown) return KeySet::All();
+    if (k.kind == KeyValue::Kind::kNull) return KeySet::None();  // x = NULL is never true
+    return KeySet::Point(std::move(k.key));
+  };
+  auto bound = [&](const ValueRef& v, bool upper, bool inclusive) -> KeySet {
+    KeyValue k = enc.Encode(v);
+    if (k.kind == KeyValue::Kind::kUnknown) return KeySet::All();
+    if (k.kind == KeyValue::Kind::kNull) return KeySet::None();
+    KeySet s = KeySet::None();
+    KeySet::Interval i;
+    if (upper) {
+      i.hi = std::move(k.key);
+      i.hi_inclusive = inclusive;
+    } else {
+      i.lo = std::move(k.key);
+      i.lo_inclusive = inclusive;
+    }
+    s.intervals.push_back(std::move(i));
+    return s;
+  };
+  switch (p.op) {
+    case PredOp::kEq:
+      return p.values.size() == 1 ? point(p.values[0]) : KeySet::All();
+    case PredOp::kIn: {
+      KeySet s = KeySet::None();
+      for (const auto& v : p.values) {
+        s = Union(std::move(s), point(v));
+        if (s.all) break;
+      }
+      return s;
+    }
+    case PredOp::kLt: return p.values.size() == 1 ? bound(p.values[0], true, false) : KeySet::All();
+    case PredOp::kLe: return p.values.size() == 1 ? bound(p.values[0], true, true) : KeySet::All();
+    case PredOp::kGt: return p.values.size() == 1 ? bound(p.values[0], false, false) : KeySet::All();
+    case PredOp::kGe: return p.values.size() == 1 ? bound(p.values[0], false, true) : KeySet::All();
+    case PredOp::kBetween:
+      if (p.values.size() != 2) return KeySet::All();
+      return Intersect(bound(p.values[0], false, true), bound(p.values[1], true, true));
+    case PredOp::kIsNull:
+      return KeySet::Null();
+    case PredOp::kNe:
+    case PredOp::kIsNotNull:
+      return KeySet::All();
+  }
+  return KeySet::All();
+}
+
+KeySet Eval(const Analysis& a, const BoolExpr& e, int table, std::string_view column, const ValueEncoder& enc) {
+  switch (e.kind) {
+    case BoolExpr::Kind::kPred: {
+      if (e.predicate < 0 || static_cast<size_t>(e.predicate) >= a.predicates.size()) return KeySet::All();
+      const Predicate& p = a.predicates[static_cast<size_t>(e.predicate)];
+      if (p.table != table || p.column != column) return KeySet::All();
+      return PredicateSet(p, enc);
+    }
+    case BoolExpr::Kind::kAnd: {
+      KeySet s = KeySet::All();
+      for (const auto& c : e.children) {
+        s = Intersect(s, Eval(a, c, table, column, enc));
+        if (s.Empty()) break;
+      }
+      return s;
+    }
+    case BoolExpr::Kind::kOr: {
+      KeySet s = KeySet::None();
+      for (const auto& c : e.children) {
+        s = Union(std::move(s), Eval(a, c, table, column, enc));
+        if (s.all) break;
+      }
+      return s;
+    }
+    case BoolExpr::Kind::kNot:
+    case BoolExpr::Kind::kOpaque:
+      return KeySet::All();
+  }
+  return KeySet::All();
+}
+
+KeySet TableColumnSet(const Analysis& a, int table, std::string_view column, const ValueEncoder& enc) {
+  const auto& ref = a.tables[static_cast<size_t>(table)];
+  if (ref.filter < 0 || static_cast<size_t>(ref.filter) >= a.filters.size()) return KeySet::All();
+  return Eval(a, a.filters[static_cast<size_t>(ref.filter)], table, column, enc);
+}
+
+void AddNode(std::vector<int>* nodes, int id) {
+  if (std::find(nodes->begin(), nodes->end(), id) == nodes->end()) nodes->push_back(id);
+}
+
+// Nodes holding the ranges of `layout` that intersect `keys`.
+void LayoutNodes(const Layout& layout, const KeySet& keys, std::vector<int>* nodes) {
+  if (keys.all) {
+    for (const auto& r : layout.ranges) AddNode(nodes, r.node_id);
+    return;
+  }
+  if (keys.null) AddNode(nodes, layout.ranges.back().node_id);  // NULL sorts after every value
+  std::vector<int> hits;
+  for (const auto& i : keys.intervals) {
+    layout.RangesBetween(i.lo, i.lo_inclusive, i.hi, i.hi_inclusive, &hits);
+    for (int h : hits) AddNode(nodes, layout.ranges[static_cast<size_t>(h)].node_id);
+  }
+}
+
+KeyType ColumnKeyType(const Table& t, std::string_view column) {
+  const catalog::Column* c = t.FindColumn(column);
+  return c ? KeyTypeFromName(c->type) : KeyType::kUnsupported;
+}
+
+std::string_view TypeName(sql::StatementType t) {
+  switch (t) {
+    case sql::StatementType::kInsert: return "INSERT";
+    case sql::StatementType::kUpdate: return "UPDATE";
+    case sql::StatementType::kDelete: return "DELETE";
+    default: return "statement";
+  }
+}
+
+struct RefInfo {
+  const Table* table = nullptr;  // nullptr: unknown relation (lives on the default node)
+  bool reference = false;
+  bool tenants_known = false;        // distributed: a finite set of tenants
+  std::vector<std::string> tenants;  // canonical keys when tenants_known
+  std::vector<int> nodes;
+};
+
+bool FiniteTenants(const KeySet& s, std::vector<std::string>* out) {
+  if (s.all) return false;
+  out->clear();
+  for (const auto& i : s.intervals) {
+    if (!i.IsPoint()) return false;
+    if (std::find(out->begin(), out->end(), *i.lo) == out->end()) out->push_back(*i.lo);
+  }
+  return true;  // s.null: no row has a NULL tenant (refused on insert), so it adds nothing
+}
+
+}  // namespace
+
+std::optional<std::string> Bound::Text(const ValueRef& v) const {
+  switch (v.kind) {
+    case ValueRef::Kind::kLiteral: {
+      if (literals == nullptr || v.index < 0 || static_cast<size_t>(v.index) >= literals->size()) return std::nullopt;
+      const std::string& value = (*literals)[static_cast<size_t>(v.index)].value;
+      if (!v.negate) return value;
+      return "-" + value;
+    }
+    case ValueRef::Kind::kParam: {
+      if (v.index < 1 || static_cast<size_t>(v.index) > params.size()) return std::nullopt;
+      const Param& p = params[static_cast<size_t>(v.index) - 1];
+      if (p.null || p.binary) return std::nullopt;
+      return std::string(p.bytes);
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+const Table* ResolveTable(const ShardMap& map, const sql::TableRef& ref) {
+  return map.FindTable(ref.schema.empty() ? std::string_view("public") : std::string_view(ref.schema), ref.name);
+}
+
+RowRouter::RowRouter(const ShardMap& map, const Table& table) : map_(map), table_(table) {}
+
+void RowRouter::SetColumns(const std::vector<std::string>& columns) {
+  columns_ = columns;
+  needed_.assign(columns.size(), false);
+  tenant_index_ = -1;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (table_.kind == TableKind::kDistributed && columns[i] == table_.tenant_column) {
+      tenant_index_ = static_cast<int>(i);
+      needed_[i] = true;
+    }
+    for (const Layout* layout : map_.LayoutsOfTable(table_.id)) {
+      if (layout->column == columns[i]) needed_[i] = true;
+    }
+  }
+}
+
+bool RowRouter::NeedsColumn(int index) const {
+  return index >= 0 && static_cast<size_t>(index) < needed_.size() && needed_[static_cast<size_t>(index)];
+}
+
+Result<int> RowRouter::RouteWith(const std::optional<std::string>& tenant_text,
+                                 const std::function<std::optional<std::string>(int)>& value) {
+  std::string tenant;
+  if (table_.kind == TableKind::kDistributed) {
+    if (!tenant_text) {
+      return Status::Unsupported(fmt::format(
+          "a row of distributed table \"{}\" needs a value for its tenant column \"{}\" (NULL or missing)",
+          table_.name, table_.tenant_column));
+    }
+    auto canonical = CanonicalTenant(ColumnKeyType(table_, table_.tenant_column), *tenant_text);
+    if (!canonical.ok()) return canonical.status();
+    tenant = std::move(canonical.value());
+  }
+  const Layout* layout = map_.FindLayout(table_.id, tenant);
+  if (layout == nullptr) return map_.TenantHomeNode(tenant);
+  int index = -1;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (columns_[i] == layout->column) index = static_cast<int>(i);
+  }
+  if (index < 0) {
+    return Status::Unsupported(fmt::format(
+        "a row of \"{}\" must give its range column \"{}\" explicitly: the table is split into ranges "
+        "of it and a default value cannot be routed",
+        table_.name, layout->column));
+  }
+  std::optional<std::string> v = value(index);
+  if (!v) return layout->ranges.back().node_id;  // NULL sorts after every value
+  auto key = EncodeKey(layout->key_type, *v);
+  if (!key.ok()) return key.status();
+  return layout->RangeFor(key.value()).node_id;
+}
+
+Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
+  Route route;
+  using T = sql::StatementType;
+  route.write = a.type == T::kInsert || a.type == T::kUpdate || a.type == T::kDelete ||
+                a.type == T::kCopyFrom || a.type == T::kSelectForUpdate || a.locking;
+
+  if (a.type == T::kDdl || a.type == T::kMaintenance) {
+    route.all_nodes = true;
+    for (const auto& n : map.nodes) route.nodes.push_back(n.id);
+    return route;
+  }
+
+  std::vector<RefInfo> refs(a.tables.size());
+  // Tenant sets first (they propagate over joins), then nodes.
+  for (size_t i = 0; i < a.tables.size(); ++i) {
+    RefInfo& info = refs[i];
+    info.table = ResolveTable(map, a.tables[i]);
+    route.tables.push_back(info.table);
+    if (info.table == nullptr) continue;
+    if (info.table->kind == TableKind::kReference) {
+      info.reference = true;
+    } else if (info.table->kind == TableKind::kDistributed) {
+      KeyEncoder enc(bound, ColumnKeyType(*info.table, info.table->tenant_column), /*tenant=*/true);
+      KeySet s = TableColumnSet(a, static_cast<int>(i), info.table->tenant_column, enc);
+      info.tenants_known = FiniteTenants(s, &info.tenants);
+    }
+  }
+  // Equality joins on tenant columns share what is known about the tenants.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const auto& j : a.joins) {
+      if (j.left_table < 0 || j.right_table < 0) continue;
+      RefInfo& l = refs[static_cast<size_t>(j.left_table)];
+      RefInfo& r = refs[static_cast<size_t>(j.right_table)];
+      if (!l.table || !r.table || l.table->kind != TableKind::kDistributed ||
+          r.table->kind != TableKind::kDistributed || j.left_column != l.table->tenant_column ||
+          j.right_column != r.table->tenant_column) {
+        continue;
+      }
+      if (l.tenants_known && !r.tenants_known) {
+        r.tenants_known = true;
+        r.tenants = l.tenants;
+        changed = true;
+      } else if (r.tenants_known && !l.tenants_known) {
+        l.tenants_known = true;
+        l.tenants = r.tenants;
+        changed = true;
+      }
+    }
+  }
+
+  std::vector<int> all_nodes;
+  for (const auto& n : map.nodes) all_nodes.push_back(n.id);
+  bool any_sharded = false;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    RefInfo& info = refs[i];
+    if (info.reference) continue;
+    any_sharded = true;
+    if (info.table == nullptr) {
+      AddNode(&info.nodes, map.DefaultNode().id);
+      continue;
+    }
+    const Table& t = *info.table;
+    auto add_tenant = [&](const std::string& tenant) {
+      const Layout* layout = map.FindLayout(t.id, tenant);
+      if (layout == nullptr) {
+        AddNode(&info.nodes, map.TenantHomeNode(tenant));
+        return;
+      }
+      KeyEncoder enc(bound, layout->key_type, /*tenant=*/false);
+      LayoutNodes(*layout, TableColumnSet(a, static_cast<int>(i), layout->column, enc), &info.nodes);
+    };
+    if (t.kind == TableKind::kSingleTenant) {
+      add_tenant("");
+    } else if (info.tenants_known) {
+      for (const auto& tenant : info.tenants) add_tenant(tenant);
+    } else {
+      info.nodes = all_nodes;
+    }
+  }
+
+  // Union of the nodes; reference tables are on every node and follow the others.
+  for (const auto& info : refs) {
+    for (int n : info.nodes) AddNode(&route.nodes, n);
+  }
+  std::sort(route.nodes.begin(), route.nodes.end());
+
+  // Writes.
+  const bool writes_table = a.type == T::kInsert || a.type == T::kUpdate || a.type == T::kDelete;
+  if (writes_table && !refs.empty() && refs[0].reference) {
+    // A reference table is written on every node.
+    route.nodes = all_nodes;
+    if (refs.size() > 1) {
+      for (size_t i = 1; i < refs.size(); ++i) {
+        if (!refs[i].reference) {
+          return Status::Unsupported(fmt::format(
+              "{} of reference table \"{}\" reading other non-reference tables is not supported",
+              TypeName(a.type), a.tables[0].name));
+        }
+      }
+    }
+    return route;
+  }
+  if (a.type == T::kUpdate && !refs.empty() && refs[0].table != nullptr) {
+    const Table& t = *refs[0].table;
+    for (const auto& col : a.update_columns) {
+      if (t.kind == TableKind::kDistributed && col == t.tenant_column) {
+        return Status::Unsupported(fmt::format(
+            "UPDATE of the tenant column \"{}\" of \"{}\" would move rows to another tenant's "
+            "placement; moving rows is the online migration service's job (not supported yet)",
+            col, t.name));
+      }
+      for (const Layout* layout : map.LayoutsOfTable(t.id)) {
+        if (layout->column != col) continue;
+        const bool applies = t.kind == TableKind::kSingleTenant || !refs[0].tenants_known ||
+                             std::find(refs[0].tenants.begin(), refs[0].tenants.end(), layout->tenant) !=
+                                 refs[0].tenants.end();
+        if (!applies) continue;
+        return Status::Unsupported(fmt::format(
+            "UPDATE of range column \"{}\" of \"{}\" could move rows to a range on another node; "
+            "moving rows is the online migration service's job (not supported yet)",
+            col, t.name));
+      }
+    }
+  }
+  if (a.type == T::kInsert && !refs.empty()) {
+    const RefInfo& target = refs[0];
+    if (target.table != nullptr && (target.table->kind == TableKind::kDistributed ||
+                                    !map.LayoutsOfTable(target.table->id).empty())) {
+      if (a.insert_select || a.insert_rows.empty()) {
+        if (a.insert_select && route.nodes.size() == 1 && target.table->kind == TableKind::kSingleTenant) {
+          // handled below as a single-node statement
+        } else {
+          return Status::Unsupported(fmt::format(
+              "INSERT into \"{}\" needs VALUES rows Mosaic can route (INSERT ... SELECT and DEFAULT "
+              "VALUES into a distributed or split table are not supported)",
+              target.table->name));
+        }
+      } else {
+        std::vector<std::string> columns = a.insert_columns;
+        if (!a.insert_has_column_list) {
+          for (const auto& c : target.table->columns) columns.push_back(c.name);
+        }
+        RowRouter rows(map, *target.table);
+        rows.SetColumns(columns);
+        std::vector<int> row_nodes;
+        for (const auto& row : a.insert_rows) {
+          Status value_error;
+          auto node = rows.Route([&](int i) -> std::optional<std::string> {
+            if (static_cast<size_t>(i) >= row.values.size()) return std::nullopt;
+            const ValueRef& v = row.values[static_cast<size_t>(i)];
+            if (v.kind == ValueRef::Kind::kNull) return std::nullopt;
+            if (v.kind == ValueRef::Kind::kParam) {
+              if (v.index >= 1 && static_cast<size_t>(v.index) <= bound.params.size()) {
+                const Bound::Param& p = bound.params[static_cast<size_t>(v.index) - 1];
+                if (p.null) return std::nullopt;
+                if (p.binary) {
+                  if (auto text = BinaryIntText(p.bytes); text && (p.type_oid == 20 || p.type_oid == 21 || p.type_oid == 23)) return text;
+                  value_error = Status::Unsupported("routing a row by a binary-format parameter of this type is not supported; send it in text format");
+                  return std::string();
+                }
+              }
+            }
+            auto text = bound.Text(v);
+            if (!text) {
+              value_error = Status::Unsupported(fmt::format(
+                  "INSERT into \"{}\": the value of column \"{}\" must be a constant or a parameter for Mosaic to route the row",
+                  target.table->name, columns[static_cast<size_t>(i)]));
+              return std::string();
+            }
+            return text;
+          });
+          if (!value_error.ok()) return value_error;
+          if (!node.ok()) return node.status();
+          row_nodes.push_back(node.value());
+        }
+        std::vector<int> nodes;
+        for (int n : row_nodes) AddNode(&nodes, n);
+        std::sort(nodes.begin(), nodes.end());
+        // Other tables the INSERT reads (e.g. in RETURNING subqueries) must be on the same node.
+        for (size_t i = 1; i < refs.size(); ++i) {
+          for (int n : refs[i].nodes) {
+            if (std::find(nodes.begin(), nodes.end(), n) == nodes.end() || nodes.size() > 1) {
+              return Status::Unsupported("an INSERT reading other tables must stay on one node");
+            }
+          }
+        }
+        route.nodes = nodes;
+        if (nodes.size() > 1) {
+          route.insert_rows.resize(nodes.size());
+          for (size_t r = 0; r < row_nodes.size(); ++r) {
+            size_t k = static_cast<size_t>(std::find(nodes.begin(), nodes.end(), row_nodes[r]) - nodes.begin());
+            route.insert_rows[k].push_back(static_cast<int>(r));
+          }
+        }
+        return route;
+      }
+    }
+  }
+
+  if (!any_sharded) {
+    route.reference_only = true;
+    route.nodes = {map.DefaultNode().id};
+    return route;
+  }
+
+  // A statement over several tables may run on several nodes only if every row it combines is
+  // on the same node: all sharded tables joined on their tenant columns and, for tenants split
+  // into ranges, all in the same table group and joined on its range column.
+  if (route.nodes.size() > 1) {
+    std::vector<size_t> sharded;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (!refs[i].reference) sharded.push_back(i);
+    }
+    if (sharded.size() > 1) {
+      const std::string why_prefix = fmt::format(
+          "{} combines rows of several tables on {} nodes", TypeName(a.type) == "statement" ? "the query" : TypeName(a.type),
+          route.nodes.size());
+      // Connected on tenant columns?
+      std::vector<int> group(refs.size());
+      for (size_t i = 0; i < group.size(); ++i) group[i] = static_cast<int>(i);
+      auto find = [&](int x) {
+        while (group[static_cast<size_t>(x)] != x) x = group[static_cast<size_t>(x)];
+        return x;
+      };
+      for (const auto& j : a.joins) {
+        if (j.left_table < 0 || j.right_table < 0) continue;
+        const RefInfo& l = refs[static_cast<size_t>(j.left_table)];
+        const RefInfo& r = refs[static_cast<size_t>(j.right_table)];
+        if (!l.table || !r.table || l.table->kind != TableKind::kDistributed ||
+            r.table->kind != TableKind::kDistributed || j.left_column != l.table->tenant_column ||
+            j.right_column != r.table->tenant_column) {
+          continue;
+        }
+        group[static_cast<size_t>(find(j.left_table))] = find(j.right_table);
+      }
+      bool all_single = true;
+      for (size_t i : sharded) {
+        all_single = all_single && refs[i].table && refs[i].table->kind == TableKind::kSingleTenant;
+      }
+      for (size_t i : sharded) {
+        if (all_single) break;  // single-tenant tables are all one (implicit) tenant
+        if (!refs[i].table || refs[i].table->kind != TableKind::kDistributed ||
+            find(static_cast<int>(i)) != find(static_cast<int>(sharded[0]))) {
+          return Status::Unsupported(why_prefix +
+                                     " without joining them on their tenant columns; the rows may "
+                                     "be on different nodes (filter every table by one tenant, or "
+                                     "join on the tenant column)");
+        }
+      }
+      // Range-split tenants: the tables must share a layout and be joined on its column.
+      for (size_t i : sharded) {
+        const Table& t = *refs[i].table;
+        std::vector<const Layout*> layouts;
+        if (t.kind == TableKind::kSingleTenant) {
+          if (const Layout* l = map.FindLayout(t.id, "")) layouts.push_back(l);
+        } else if (refs[i].tenants_known) {
+          for (const auto& tenant : refs[i].tenants) {
+            if (const Layout* l = map.FindLayout(t.id, tenant)) layouts.push_back(l);
+          }
+        } else {
+          layouts = map.LayoutsOfTable(t.id);
+        }
+        for (const Layout* layout : layouts) {
+          for (size_t k : sharded) {
+            const Table& other = *refs[k].table;
+            if (std::find(layout->table_ids.begin(), layout->table_ids.end(), other.id) ==
+                layout->table_ids.end()) {
+              return Status::Unsupported(fmt::format(
+                  "{}: \"{}\" and \"{}\" are not split together for tenant {} (lay them out as one "
+                  "table group to join them across nodes)",
+                  why_prefix, t.name, other.name, layout->tenant.empty() ? "(single-tenant)" : layout->tenant));
+            }
+            if (k == i) continue;
+            bool joined = false;
+            for (const auto& j : a.joins) {
+              if ((j.left_table == static_cast<int>(i) && j.right_table == static_cast<int>(k) &&
+                   j.left_column == layout->column && j.right_column == layout->column) ||
+                  (j.left_table == static_cast<int>(k) && j.right_table == static_cast<int>(i) &&
+                   j.left_column == layout->column && j.right_column == layout->column)) {
+                joined = true;
+              }
+            }
+            if (!joined) {
+              return Status::Unsupported(fmt::format(
+                  "{}: \"{}\" and \"{}\" are split into ranges of \"{}\" for tenant {} but not joined "
+                  "on it, so matching rows may be on different nodes",
+                  why_prefix, t.name, other.name, layout->column, layout->tenant));
+            }
+          }
+        }
+      }
+    }
+    if (a.type == T::kInsert) {
+      return Status::Unsupported("INSERT ... SELECT reading rows on several nodes is not supported");
+    }
+  }
+  return route;
+}
+
+}  // namespace mosaic::router

@@ -1,0 +1,94 @@
+// Router: which nodes a statement must run on, from its Analysis, the values bound for this
+// execution and the shard map. Pure and allocation-light; runs on the data path for every
+// statement that is not a plain pass-through.
+//
+// Pruning: for each table reference, its filter tree restricts the tenant column (distributed
+// tables) and the range column of the tenant's layout (if the table is laid out) to sets of
+// points and intervals of order-preserving keys (router/keys.h); equality joins on tenant
+// columns carry a restriction from one table to another. A table reference that can be pruned to
+// nothing useful touches every node that may hold its rows. The statement's nodes are the union.
+// Anything the router cannot prove correct is refused with 0A000 and the reason.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catalog/shard_map.h"
+#include "common/status.h"
+#include "sql/analysis.h"
+#include "sql/lexer.h"
+
+namespace mosaic::router {
+
+// The values a statement's ValueRefs resolve to in one execution.
+struct Bound {
+  const std::vector<sql::Literal>* literals = nullptr;
+  struct Param {
+    bool null = true;
+    bool binary = false;
+    std::string_view bytes;
+    uint32_t type_oid = 0;  // from Parse; 0 = unspecified
+  };
+  std::vector<Param> params;  // params[0] is $1
+
+  // The text of a literal or text-format parameter; nullopt for NULL, kOther or a binary
+  // parameter. `negate` of a literal is applied.
+  std::optional<std::string> Text(const sql::ValueRef& v) const;
+};
+
+struct Route {
+  std::vector<int> nodes;  // node ids, ascending, non-empty
+  bool write = false;      // the statement changes rows (INSERT/UPDATE/DELETE/COPY FROM/locking read)
+  bool reference_only = false;  // reads only reference tables (or no table): any one node answers
+  bool all_nodes = false;  // DDL/maintenance: runs everywhere
+  // INSERT ... VALUES whose rows go to different nodes: the row indexes (Analysis::insert_rows)
+  // for each node in `nodes`, same order. Empty when all rows go to one node.
+  std::vector<std::vector<int>> insert_rows;
+  // Tables touched (for the monitor and for logging).
+  std::vector<const catalog::Table*> tables;
+};
+
+// Plans `a` against `map`. Errors: 0A000 refusals with the reason; 22P02 and friends for values
+// that can never be valid keys in a write (a read with such a value goes everywhere and lets
+// PostgreSQL report it).
+Result<Route> Plan(const catalog::ShardMap& map, const sql::Analysis& a, const Bound& bound);
+
+// Resolves a table reference as PostgreSQL would with search_path "public" (unqualified names
+// are looked up in schema public). nullptr for tables Mosaic does not know (treated as
+// single-tenant).
+const catalog::Table* ResolveTable(const catalog::ShardMap& map, const sql::TableRef& ref);
+
+// Row routing for INSERT and COPY into one table: resolves tenant and layout once per tenant.
+class RowRouter {
+ public:
+  RowRouter(const catalog::ShardMap& map, const catalog::Table& table);
+  // Column positions of the tenant column and every range column the table may need, in the
+  // row being routed. `columns` are the row's column names in order.
+  void SetColumns(const std::vector<std::string>& columns);
+  // Names of the columns whose values Route() needs (tenant column, range columns).
+  bool NeedsColumn(int index) const;
+  // The node for a row given its values (index = position in `columns`; nullopt = NULL).
+  // `value(i)` is called only for needed columns.
+  template <typename ValueFn>
+  Result<int> Route(ValueFn&& value) {
+    std::optional<std::string> tenant;
+    if (tenant_index_ >= 0) tenant = value(tenant_index_);
+    return RouteWith(tenant, [&](int i) { return value(i); });
+  }
+
+ private:
+  Result<int> RouteWith(const std::optional<std::string>& tenant_text,
+                        const std::function<std::optional<std::string>(int)>& value);
+
+  const catalog::ShardMap& map_;
+  const catalog::Table& table_;
+  std::vector<std::string> columns_;
+  int tenant_index_ = -1;
+  std::vector<bool> needed_;
+};
+
+}  // namespace mosaic::router
