@@ -348,7 +348,7 @@ class Side:
     def run(self, sql) -> Outcome:
         try:
             conn = self.get()
-        except psycopg2.Error as e:
+        except Exception as e:  # psycopg2.Error, or the admin API down (node sides)
             return Outcome(ok=False, broken=True, message=f"cannot connect: {e}")
         fired = threading.Event()
 
@@ -547,6 +547,9 @@ class Runner:
                 fail(f"{side}: the statement returned no result set")
                 return
         first = subj if subj is not None else ref
+        if subj is not None and ref is not None and subj.columns != ref.columns:
+            fail(f"columns differ: {label} {subj.columns}, reference {ref.columns}")
+            return
         if len(rec.types) != len(first.columns):
             failures.append(Failure(rec.where, rec.sql,
                                     f"bad test file: {len(rec.types)} type letters for "
@@ -559,9 +562,6 @@ class Runner:
                                         f"type oid {oid}, declared {letter!r}", subj, ref))
                 return
         if subj is not None and ref is not None:
-            if subj.columns != ref.columns:
-                fail(f"columns differ: {label} {subj.columns}, reference {ref.columns}")
-                return
             a, b = arrange(subj.rows, rec.sort), arrange(ref.rows, rec.sort)
             if a != b:
                 fail("results differ" + _first_difference(a, b))

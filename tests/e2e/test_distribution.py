@@ -171,55 +171,48 @@ def test_totals_through_mosaic_equal_node_sums(dist):
             n.close()
 
 
-def _flatten(obj, prefix=""):
-    """{"range": {"upper": x}} -> {"range.upper": x, "upper": x}; for tolerant key lookups."""
-    out = {}
-    for k, v in obj.items():
-        if isinstance(v, dict):
-            for k2, v2 in _flatten(v, f"{prefix}{k}.").items():
-                out[k2] = v2
-                out.setdefault(k2.rsplit(".", 1)[-1], v2)
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _first(d, *keys):
     for k in keys:
-        if k in d:
+        if d.get(k) is not None:
             return d[k]
     return None
 
 
-def _placements(dist, table):
+def _range_rows(data):
+    """The ranges of a placements answer, one dict per range: {"shard_map_version": v,
+    "placements": [{"tables": [...], "column": c, "ranges": [{"lower", "upper", "node",
+    "version"}, ...]}, ...]} (a placement given as one flat range is accepted too)."""
+    items = data if isinstance(data, list) else _first(data, "placements")
+    assert isinstance(items, list), f"no list of placements in {data}"
+    rows = []
+    for item in items:
+        if isinstance(item.get("ranges"), list):
+            for r in item["ranges"]:
+                rows.append({**{k: v for k, v in item.items() if k != "ranges"}, **r,
+                             "placement_version": item.get("version")})
+        else:
+            rows.append(item)
+    return rows
+
+
+@pytest.mark.parametrize("table", ["pgbench_accounts", "pgbench_history"])
+def test_placements_api_shows_ranges(dist, table):
+    require_init(dist)
     path = "/api/v1/placements?" + urllib.parse.urlencode({"table": table})
     try:
         status, body = dist.admin_get(path)
     except urllib.error.HTTPError as e:
         status, body = e.code, e.read().decode(errors="replace")
     assert status == 200, f"GET {path}: {status} {body}"
-    data = json.loads(body)
-    items = data if isinstance(data, list) else _first(data, "placements", "items", "data")
-    assert isinstance(items, list), f"no list of placements in {body}"
-    return [_flatten(p) for p in items], body
-
-
-@pytest.mark.parametrize("table", ["pgbench_accounts", "pgbench_history"])
-def test_placements_api_shows_ranges(dist, table):
-    require_init(dist)
-    placements, body = _placements(dist, table)
     ranges = []
-    for p in placements:
-        assert _first(p, "table", "table_name") in (None, table, f"public.{table}"), body
-        node = _first(p, "node", "node_id")
-        if isinstance(node, dict):  # pragma: no cover (flattened already)
-            node = node.get("id")
-        lower = _first(p, "lower", "range_lower", "range.lower", "from")
-        upper = _first(p, "upper", "range_upper", "range.upper", "to")
-        ranges.append((None if lower is None else str(lower), None if upper is None else str(upper),
-                       int(node)))
-        assert _first(p, "version", "shard_map_version", "map_version") is not None, \
-            f"placement without a shard-map version: {p}"
+    for r in _range_rows(json.loads(body)):
+        tables = r.get("tables") or [r.get("table")]
+        assert table in tables or f"public.{table}" in tables, f"{r} in\n{body}"
+        lower, upper = r.get("lower"), r.get("upper")
+        ranges.append((None if lower is None else str(lower),
+                       None if upper is None else str(upper), int(_first(r, "node", "node_id"))))
+        assert _first(r, "version", "placement_version") is not None, \
+            f"a range without a shard-map version: {r}"
     want = [(None if lo is None else str(lo), None if up is None else str(up), node)
             for lo, up, node in RANGES]
     assert sorted(ranges, key=lambda x: x[2]) == want, f"placements of {table}:\n{body}"
