@@ -4,12 +4,16 @@
 
 #include <libpq-fe.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <utility>
 
+#include "catalog/pg_client.h"
 #include "common/log.h"
 
 namespace mosaic::catalog {
@@ -19,82 +23,19 @@ namespace {
 constexpr int64_t kSchemaLockKey = 0x4d6f73616963'0001;
 constexpr int64_t kShardMapLockKey = 0x4d6f73616963'0002;
 
-struct PgConnCloser {
-  void operator()(PGconn* conn) const { PQfinish(conn); }
-};
-struct PgResultClearer {
-  void operator()(PGresult* res) const { PQclear(res); }
-};
-using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
-using PgResultPtr = std::unique_ptr<PGresult, PgResultClearer>;
-using Params = std::vector<std::optional<std::string>>;  // nullopt = SQL NULL
-
-std::string Trimmed(const char* message) {
-  std::string s = message != nullptr ? message : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-Status ConnectionError(PGconn* conn, std::string_view what) {
-  return Status(sqlstate::kConnectionFailure,
-                std::string(what) + ": " + Trimmed(PQerrorMessage(conn)));
-}
-
-// Keeps the server's SQLSTATE so callers can tell, say, a check violation from a lost server.
-Status QueryError(PGconn* conn, const PGresult* res, std::string_view sql) {
-  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  std::string message = res != nullptr ? Trimmed(PQresultErrorMessage(res))
-                                       : Trimmed(PQerrorMessage(conn));
-  size_t start = std::min(sql.find_first_not_of(" \n"), sql.size());
-  std::string head(sql.substr(start, 60));
-  for (char& c : head) c = c == '\n' ? ' ' : c;
-  return Status(state != nullptr ? std::string_view(state) : sqlstate::kConnectionFailure,
-                "catalog query failed (" + head + "...): " + message);
-}
-
-// Runs `sql`. Without params it may hold several statements (simple query protocol).
-Result<PgResultPtr> Exec(PGconn* conn, const std::string& sql, const Params& params = {}) {
-  PgResultPtr res;
-  if (params.empty()) {
-    res.reset(PQexec(conn, sql.c_str()));
-  } else {
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    res.reset(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                           values.data(), nullptr, nullptr, 0));
-  }
-  ExecStatusType st = res != nullptr ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return QueryError(conn, res.get(), sql);
-  return res;
-}
-
-Status Run(PGconn* conn, const std::string& sql, const Params& params = {}) {
-  auto res = Exec(conn, sql, params);
-  return res.ok() ? Status::OK() : res.status();
-}
-
-// Runs `body` between `begin_sql` and COMMIT; rolls back if anything fails.
-template <typename Body>
-Status InTransaction(PGconn* conn, const std::string& begin_sql, Body&& body) {
-  if (Status s = Run(conn, begin_sql); !s.ok()) return s;
-  Status s = body();
-  if (s.ok()) s = Run(conn, "COMMIT");
-  if (!s.ok()) (void)Run(conn, "ROLLBACK");
-  return s;
-}
+using pg::Exec;
+using pg::InTransaction;
+using pg::IntAt;
+using pg::NullableTextAt;
+using pg::Params;
+using pg::Run;
+using pg::TextAt;
+using PgConn = pg::Conn;
+using pg::ConnectionError;
+using pg::Trimmed;
 
 Status LockForTransaction(PGconn* conn, int64_t key) {
   return Run(conn, "SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")");
-}
-
-// Column readers. Values come from typed columns, so text parsing cannot fail in practice;
-// a malformed value reads as 0.
-template <typename Int>
-Int IntAt(const PGresult* res, int row, int col) {
-  const char* text = PQgetvalue(res, row, col);
-  Int value = 0;
-  std::from_chars(text, text + PQgetlength(res, row, col), value);
-  return value;
 }
 
 double DoubleAt(const PGresult* res, int row, int col) {
@@ -102,15 +43,6 @@ double DoubleAt(const PGresult* res, int row, int col) {
   double value = 0;
   std::from_chars(text, text + PQgetlength(res, row, col), value);
   return value;
-}
-
-std::string TextAt(const PGresult* res, int row, int col) {
-  return std::string(PQgetvalue(res, row, col), PQgetlength(res, row, col));
-}
-
-[[maybe_unused]] std::optional<std::string> NullableTextAt(const PGresult* res, int row, int col) {
-  if (PQgetisnull(res, row, col)) return std::nullopt;
-  return TextAt(res, row, col);
 }
 
 std::string DoubleText(double value) {
@@ -243,15 +175,38 @@ Node NodeAt(const PGresult* r, int i) {
               TextAt(r, i, 4),     TextAt(r, i, 5), TextAt(r, i, 6), DoubleAt(r, i, 7)};
 }
 
+std::string ColumnsJson(const std::vector<Column>& columns) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Column& c : columns) {
+    out.push_back({{"name", c.name}, {"type", c.type}, {"oid", c.type_oid}});
+  }
+  return out.dump();
+}
+
+// The catalog wrote this JSON itself; anything unexpected in it reads as no columns.
+std::vector<Column> ColumnsFromJson(std::string_view text) {
+  std::vector<Column> columns;
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) return columns;
+  for (const auto& c : parsed) {
+    if (!c.is_object()) continue;
+    columns.push_back(Column{c.value("name", ""), c.value("type", ""), c.value("oid", 0u)});
+  }
+  return columns;
+}
+
+// Columns: id, schema_name, table_name, tenant_column, kind, columns.
+constexpr std::string_view kTableColumns =
+    "id, schema_name, table_name, coalesce(tenant_column, ''), kind, columns::text";
+
 Table TableAt(const PGresult* r, int i) {
   Table t;
   t.id = IntAt<int64_t>(r, i, 0);
   t.schema = TextAt(r, i, 1);
   t.name = TextAt(r, i, 2);
   t.tenant_column = TextAt(r, i, 3);
-  t.kind = TextAt(r, i, 4) == "t" ? TableKind::kReference
-           : t.tenant_column.empty() ? TableKind::kSingleTenant
-                                     : TableKind::kDistributed;
+  t.kind = TableKindFromName(TextAt(r, i, 4));
+  t.columns = ColumnsFromJson(TextAt(r, i, 5));
   return t;
 }
 
@@ -266,6 +221,80 @@ Status LoadRows(PGconn* conn, const std::string& sql, Row (*row_at)(const PGresu
   return Status::OK();
 }
 
+std::vector<int64_t> IdsFromCsv(std::string_view csv) {
+  std::vector<int64_t> ids;
+  while (!csv.empty()) {
+    size_t comma = std::min(csv.find(','), csv.size());
+    int64_t id = 0;
+    std::from_chars(csv.data(), csv.data() + comma, id);
+    ids.push_back(id);
+    csv.remove_prefix(std::min(comma + 1, csv.size()));
+  }
+  return ids;
+}
+
+Layout LayoutAt(const PGresult* r, int i) {
+  Layout l;
+  l.id = IntAt<int64_t>(r, i, 0);
+  l.tenant = TextAt(r, i, 1);
+  l.column = TextAt(r, i, 2);
+  l.column_type = TextAt(r, i, 3);
+  l.key_type = router::KeyTypeFromName(l.column_type);
+  l.version = IntAt<int64_t>(r, i, 4);
+  l.table_ids = IdsFromCsv(TextAt(r, i, 5));
+  return l;
+}
+
+Result<std::string> BoundaryKey(const Layout& layout, const std::optional<std::string>& text) {
+  if (!text) return std::string();
+  auto key = router::EncodeKey(layout.key_type, *text);
+  if (!key.ok()) {
+    return Status::Internal("layout " + std::to_string(layout.id) + ": stored boundary \"" +
+                            *text + "\" does not encode: " + key.status().message());
+  }
+  return std::move(key).value();
+}
+
+// Fills the ranges of `layouts` (ordered by id) from mosaic.ranges, encoding their boundaries.
+Status LoadRanges(PGconn* conn, std::vector<Layout>& layouts) {
+  auto res = Exec(conn,
+                  "SELECT layout_id, lower, upper, node_id, version FROM mosaic.ranges "
+                  "ORDER BY layout_id, ordinal");
+  if (!res.ok()) return res.status();
+  const PGresult* r = res->get();
+  auto layout = layouts.begin();
+  for (int i = 0; i < PQntuples(r); ++i) {
+    const int64_t id = IntAt<int64_t>(r, i, 0);
+    while (layout != layouts.end() && layout->id < id) ++layout;
+    if (layout == layouts.end() || layout->id != id) continue;  // cannot happen (foreign key)
+    Range range;
+    range.lower = NullableTextAt(r, i, 1);
+    range.upper = NullableTextAt(r, i, 2);
+    range.node_id = IntAt<int>(r, i, 3);
+    range.version = IntAt<int64_t>(r, i, 4);
+    auto lower = BoundaryKey(*layout, range.lower);
+    if (!lower.ok()) return lower.status();
+    auto upper = BoundaryKey(*layout, range.upper);
+    if (!upper.ok()) return upper.status();
+    range.lower_key = std::move(lower).value();
+    range.upper_key = std::move(upper).value();
+    layout->ranges.push_back(std::move(range));
+  }
+  return Status::OK();
+}
+
+Status LoadTenantHashNodes(PGconn* conn, ShardMap& map) {
+  auto res = Exec(conn, "SELECT value::text FROM mosaic.settings WHERE name = 'tenant_hash_nodes'");
+  if (!res.ok()) return res.status();
+  if (PQntuples(res->get()) == 0) return Status::OK();
+  nlohmann::json ids = nlohmann::json::parse(TextAt(res->get(), 0, 0), nullptr, false);
+  if (!ids.is_array()) return Status::Internal("setting tenant_hash_nodes is not an array");
+  for (const auto& id : ids) {
+    if (id.is_number_integer()) map.tenant_hash_nodes.push_back(id.get<int>());
+  }
+  return Status::OK();
+}
+
 Status LoadInto(PGconn* conn, ShardMap& map) {
   auto version = Exec(conn, "SELECT coalesce(max(version), 0) FROM mosaic.shard_map");
   if (!version.ok()) return version.status();
@@ -275,17 +304,167 @@ Status LoadInto(PGconn* conn, ShardMap& map) {
                       "FROM mosaic.nodes ORDER BY id",
                       NodeAt, map.nodes);
   if (s.ok()) {
-    s = LoadRows(conn,
-                 "SELECT id, schema_name, table_name, coalesce(tenant_column, ''), reference, "
-                 "table_group FROM mosaic.tables ORDER BY id",
+    s = LoadRows(conn, "SELECT " + std::string(kTableColumns) + " FROM mosaic.tables ORDER BY id",
                  TableAt, map.tables);
   }
   if (s.ok()) {
     s = LoadRows(conn, "SELECT key, profile FROM mosaic.tenants ORDER BY key", TenantAt,
                  map.tenants);
   }
-  // TODO(distribution): load layouts (catalog schema v2).
+  if (s.ok()) {
+    s = LoadRows(conn,
+                 "SELECT l.id, l.tenant, l.range_column, l.key_type, l.version, "
+                 "(SELECT coalesce(string_agg(table_id::text, ',' ORDER BY table_id), '') "
+                 " FROM mosaic.layout_tables WHERE layout_id = l.id) "
+                 "FROM mosaic.layouts l ORDER BY l.id",
+                 LayoutAt, map.layouts);
+  }
+  if (s.ok()) s = LoadRanges(conn, map.layouts);
+  if (s.ok()) s = LoadTenantHashNodes(conn, map);
   return s;
+}
+
+// Fixes tenant_hash_nodes to `nodes` unless already set; true if it was set now.
+Result<bool> FixTenantHashNodes(PGconn* conn, const std::vector<Node>& nodes) {
+  if (nodes.empty()) return false;
+  nlohmann::json ids = nlohmann::json::array();
+  for (const Node& n : nodes) ids.push_back(n.id);
+  auto res = Exec(conn,
+                  "INSERT INTO mosaic.settings (name, value) VALUES ('tenant_hash_nodes', $1) "
+                  "ON CONFLICT (name) DO NOTHING RETURNING name",
+                  {ids.dump()});
+  if (!res.ok()) return res.status();
+  return PQntuples(res->get()) > 0;
+}
+
+// Removes tables from layouts they no longer fit (kind, range column), then layouts without
+// tables. Returns how many memberships and layouts went.
+Result<int> PruneLayouts(PGconn* conn) {
+  auto memberships = Exec(conn, R"sql(
+DELETE FROM mosaic.layout_tables lt USING mosaic.layouts l, mosaic.tables t
+WHERE lt.layout_id = l.id AND lt.table_id = t.id AND (
+  t.kind = 'reference' OR (t.kind = 'single') <> (l.tenant = '')
+  OR NOT t.columns @> jsonb_build_array(
+    jsonb_build_object('name', l.range_column, 'type', l.key_type)))
+RETURNING lt.table_id)sql");
+  if (!memberships.ok()) return memberships.status();
+  auto layouts = Exec(conn,
+                      "DELETE FROM mosaic.layouts l WHERE NOT EXISTS "
+                      "(SELECT 1 FROM mosaic.layout_tables lt WHERE lt.layout_id = l.id) "
+                      "RETURNING l.id");
+  if (!layouts.ok()) return layouts.status();
+  return PQntuples(memberships->get()) + PQntuples(layouts->get());
+}
+
+std::string QualifiedText(std::string_view schema, std::string_view name) {
+  return std::string(schema) + "." + std::string(name);
+}
+
+// The kind and tenant column `d` gets, given the row the catalog has for it (if any).
+std::pair<TableKind, std::string> DecideKind(const DiscoveredTable& d, const Table* existing) {
+  if (d.reference || (existing != nullptr && existing->kind == TableKind::kReference)) {
+    return {TableKind::kReference, ""};
+  }
+  for (const Column& c : d.columns) {
+    if (c.name == d.tenant_column) return {TableKind::kDistributed, d.tenant_column};
+  }
+  return {TableKind::kSingleTenant, ""};
+}
+
+// Inserts or updates `d`; returns what changed ("" if nothing) for the version's reason.
+Result<std::string> UpsertTable(PGconn* conn, const DiscoveredTable& d, const Table* existing) {
+  auto [kind, tenant_column] = DecideKind(d, existing);
+  if (existing != nullptr && existing->kind == kind && existing->tenant_column == tenant_column &&
+      existing->columns == d.columns) {
+    return std::string();
+  }
+  std::optional<std::string> tenant = tenant_column.empty()
+                                          ? std::nullopt
+                                          : std::optional<std::string>(tenant_column);
+  Params params = {d.schema, d.name, tenant, std::string(TableKindName(kind)), ColumnsJson(d.columns)};
+  Status s = Run(conn,
+                 "INSERT INTO mosaic.tables (schema_name, table_name, tenant_column, kind, columns) "
+                 "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (schema_name, table_name) DO "
+                 "UPDATE SET tenant_column = excluded.tenant_column, kind = excluded.kind, "
+                 "columns = excluded.columns",
+                 params);
+  if (!s.ok()) return s;
+  return (existing == nullptr ? "+" : "~") + QualifiedText(d.schema, d.name);
+}
+
+Status SyncTablesLocked(PGconn* conn, const std::vector<DiscoveredTable>& tables) {
+  std::vector<Table> current;
+  Status s = LoadRows(conn,
+                      "SELECT " + std::string(kTableColumns) + " FROM mosaic.tables FOR UPDATE",
+                      TableAt, current);
+  if (!s.ok()) return s;
+  std::map<std::string, const Table*> by_name;
+  for (const Table& t : current) by_name[QualifiedText(t.schema, t.name)] = &t;
+  std::string reason;
+  for (const DiscoveredTable& d : tables) {
+    const std::string name = QualifiedText(d.schema, d.name);
+    auto found = by_name.find(name);
+    auto changed = UpsertTable(conn, d, found == by_name.end() ? nullptr : found->second);
+    if (!changed.ok()) return changed.status();
+    if (!changed->empty()) reason += " " + *changed;
+    if (found != by_name.end()) by_name.erase(found);
+  }
+  for (const auto& [name, table] : by_name) {  // gone from the nodes
+    s = Run(conn, "DELETE FROM mosaic.tables WHERE id = $1", {std::to_string(table->id)});
+    if (!s.ok()) return s;
+    reason += " -" + name;
+  }
+  auto pruned = PruneLayouts(conn);
+  if (!pruned.ok()) return pruned.status();
+  if (reason.empty() && *pruned == 0) return Status::OK();
+  auto version = InsertShardMapVersion(conn, "tables:" + (reason.empty() ? " layouts pruned" : reason));
+  return version.ok() ? Status::OK() : version.status();
+}
+
+std::string IdArray(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (int64_t id : ids) out += (out.size() > 1 ? "," : "") + std::to_string(id);
+  return out + "}";
+}
+
+Status InsertRanges(PGconn* conn, const std::string& layout_id, const Layout& layout,
+                    int64_t version) {
+  for (size_t i = 0; i < layout.ranges.size(); ++i) {
+    const Range& r = layout.ranges[i];
+    Status s = Run(conn,
+                   "INSERT INTO mosaic.ranges (layout_id, ordinal, lower, upper, node_id, version) "
+                   "VALUES ($1, $2, $3, $4, $5, $6)",
+                   {layout_id, std::to_string(i), r.lower, r.upper, std::to_string(r.node_id),
+                    std::to_string(version)});
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Result<int64_t> ReplaceLayoutLocked(PGconn* conn, const Layout& layout) {
+  const std::string tables = IdArray(layout.table_ids);
+  auto version = InsertShardMapVersion(
+      conn, "layout of tenant '" + layout.tenant + "' for tables " + tables + " on " + layout.column);
+  if (!version.ok()) return version.status();
+  Status s = Run(conn,
+                 "DELETE FROM mosaic.layout_tables WHERE tenant = $1 AND table_id = ANY($2::bigint[])",
+                 {layout.tenant, tables});
+  if (!s.ok()) return s;
+  auto inserted = Exec(conn,
+                       "INSERT INTO mosaic.layouts (tenant, range_column, key_type, version) "
+                       "VALUES ($1, $2, $3, $4) RETURNING id",
+                       {layout.tenant, layout.column, layout.column_type, std::to_string(*version)});
+  if (!inserted.ok()) return inserted.status();
+  const std::string id = TextAt(inserted->get(), 0, 0);
+  s = Run(conn,
+          "INSERT INTO mosaic.layout_tables (layout_id, table_id, tenant) "
+          "SELECT $1, unnest($2::bigint[]), $3",
+          {id, tables, layout.tenant});
+  if (s.ok()) s = InsertRanges(conn, id, layout, *version);
+  if (!s.ok()) return s;
+  auto pruned = PruneLayouts(conn);  // the tables' previous layouts, if now empty
+  if (!pruned.ok()) return pruned.status();
+  return *version;
 }
 
 // Runs `op` (a whole transaction); if it failed because the connection is gone, reconnects and
@@ -339,8 +518,66 @@ Status Catalog::RegisterNodes(const std::vector<Node>& nodes) {
         if (!row_changed.ok()) return row_changed.status();
         if (*row_changed) changed.push_back(node.id);
       }
-      if (changed.empty()) return Status::OK();
-      auto version = InsertShardMapVersion(conn, "registered nodes " + JoinIds(changed));
+      auto fixed = FixTenantHashNodes(conn, nodes);
+      if (!fixed.ok()) return fixed.status();
+      if (changed.empty() && !*fixed) return Status::OK();
+      auto version = InsertShardMapVersion(
+          conn, changed.empty() ? "tenant_hash_nodes fixed" : "registered nodes " + JoinIds(changed));
+      return version.ok() ? Status::OK() : version.status();
+    });
+  });
+}
+
+Status Catalog::SyncTables(const std::vector<DiscoveredTable>& tables) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&] {
+    return InTransaction(conn, "BEGIN", [&]() -> Status {
+      if (Status s = LockForTransaction(conn, kShardMapLockKey); !s.ok()) return s;
+      return SyncTablesLocked(conn, tables);
+    });
+  });
+}
+
+Result<int64_t> Catalog::ReplaceLayout(const Layout& layout) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&]() -> Result<int64_t> {
+    int64_t version = 0;
+    Status s = InTransaction(conn, "BEGIN", [&]() -> Status {
+      if (Status st = LockForTransaction(conn, kShardMapLockKey); !st.ok()) return st;
+      auto replaced = ReplaceLayoutLocked(conn, layout);
+      if (!replaced.ok()) return replaced.status();
+      version = *replaced;
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    return version;
+  });
+}
+
+Status Catalog::MarkReferenceTable(int64_t table_id) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&] {
+    return InTransaction(conn, "BEGIN", [&]() -> Status {
+      if (Status s = LockForTransaction(conn, kShardMapLockKey); !s.ok()) return s;
+      auto table = Exec(conn,
+                        "SELECT schema_name || '.' || table_name, kind = 'reference' "
+                        "FROM mosaic.tables WHERE id = $1 FOR UPDATE",
+                        {std::to_string(table_id)});
+      if (!table.ok()) return table.status();
+      if (PQntuples(table->get()) == 0) {
+        return Status(std::string_view("42P01"), "table " + std::to_string(table_id) +
+                                                     " is not in the catalog");
+      }
+      if (TextAt(table->get(), 0, 1) == "t") return Status::OK();
+      Status s = Run(conn,
+                     "UPDATE mosaic.tables SET kind = 'reference', tenant_column = NULL "
+                     "WHERE id = $1",
+                     {std::to_string(table_id)});
+      if (!s.ok()) return s;
+      auto pruned = PruneLayouts(conn);
+      if (!pruned.ok()) return pruned.status();
+      auto version = InsertShardMapVersion(
+          conn, "reference table " + TextAt(table->get(), 0, 0));
       return version.ok() ? Status::OK() : version.status();
     });
   });

@@ -20,6 +20,15 @@ struct pg_conn;  // PGconn from <libpq-fe.h>
 
 namespace mosaic::catalog {
 
+// A table found in a node's system catalogs, with what the configuration says about it.
+struct DiscoveredTable {
+  std::string schema;
+  std::string name;
+  std::vector<Column> columns;  // attnum order, dropped columns omitted
+  std::string tenant_column;    // the tenant column configured for this table ("tenant_id"...)
+  bool reference = false;       // the configuration lists it as a reference table
+};
+
 // One connection to the catalog database. Not thread-safe: use one Catalog per thread, or
 // serialise calls. Several Catalogs (several routers) may share one catalog database: schema
 // upgrades and shard-map version bumps are serialised with advisory locks. A call that fails
@@ -48,13 +57,36 @@ class Catalog {
   int schema_version() const { return schema_version_; }
 
   // Inserts nodes whose id is unknown; for known ids updates dsn, host, port, dbname and user
-  // (tier and capacity are operator settings and are left alone). Never deletes. Bumps the
-  // shard-map version, in the same transaction, iff some row changed. All or nothing.
+  // (tier and capacity are operator settings and are left alone). Never deletes. The first call
+  // with nodes also fixes tenant_hash_nodes to the ids it registers, for good. Bumps the
+  // shard-map version, in the same transaction, iff something changed. All or nothing.
   Status RegisterNodes(const std::vector<Node>& nodes);
 
+  // Makes the catalog's tables exactly `tables` (keyed by schema and name). A table's kind:
+  // reference if the catalog already says so or the table says `reference`; else distributed
+  // if it has a column named `tenant_column`; else single-tenant. Tables not in `tables` are
+  // removed with their layouts; a table leaves a layout whose tenant no longer fits its kind or
+  // whose range column it no longer has (same name and type); layouts left without tables are
+  // removed. Bumps the shard-map version iff anything changed. All or nothing.
+  Status SyncTables(const std::vector<DiscoveredTable>& tables);
+
+  // Stores `layout` (tenant, table_ids, column, column_type, ranges with lower, upper and
+  // node_id) as a new layout under a new shard-map version, which it returns. The tables leave
+  // any layout of the same tenant they were in (a table has at most one layout per tenant);
+  // layouts left without tables are removed. Ids and versions in `layout` are ignored.
+  // REQUIRES: the layout was validated (ascending ranges, known tables and nodes); the catalog
+  // still enforces the references (23503 for an unknown table or node). All or nothing.
+  Result<int64_t> ReplaceLayout(const Layout& layout);
+
+  // Marks table `table_id` a reference table (and drops its layouts). Bumps the shard-map version
+  // iff it was not one already. 42P01 if there is no such table.
+  Status MarkReferenceTable(int64_t table_id);
+
   // Reads the whole catalog, from one consistent snapshot, into a new immutable ShardMap:
-  // nodes ordered by id, tables by id, tenants by key, placements by (table group, tenant).
-  // Its version is the current shard-map version (>= 1).
+  // nodes ordered by id, tables by id (kind, tenant column, columns), tenants by key, layouts by
+  // id (ranges by ordinal, keys encoded with the range column's key type), tenant_hash_nodes;
+  // indexes built. Its version is the current shard-map version (>= 1). Fails with XX000 if a
+  // stored boundary no longer encodes.
   Result<std::shared_ptr<const ShardMap>> Load();
 
   // Records a new shard-map version with `reason` in its own transaction and returns it.

@@ -60,8 +60,51 @@ CREATE TABLE mosaic.shard_map (
 INSERT INTO mosaic.shard_map (version, reason) VALUES (1, 'catalog created');
 )sql";
 
+// Version 2: table kinds and columns; layouts (a tenant's table group split into ranges of a
+// range column) replace v1's placements; settings (tenant_hash_nodes).
+constexpr std::string_view kV2Sql = R"sql(
+ALTER TABLE mosaic.tables
+  ADD COLUMN kind text NOT NULL DEFAULT 'single'
+    CHECK (kind IN ('single', 'distributed', 'reference')),
+  ADD COLUMN columns jsonb NOT NULL DEFAULT '[]';
+UPDATE mosaic.tables SET kind = CASE
+  WHEN reference THEN 'reference'
+  WHEN coalesce(tenant_column, '') <> '' THEN 'distributed'
+  ELSE 'single' END;
+ALTER TABLE mosaic.tables DROP COLUMN reference, DROP COLUMN table_group;
+DROP TABLE mosaic.placements;
+CREATE TABLE mosaic.layouts (
+  id           bigserial PRIMARY KEY,
+  tenant       text NOT NULL,   -- canonical tenant key; '' = the implicit tenant
+  range_column text NOT NULL,
+  key_type     text NOT NULL,   -- pg_type.typname of the range column
+  version      bigint NOT NULL  -- shard-map version that created the layout
+);
+CREATE TABLE mosaic.layout_tables (
+  layout_id bigint NOT NULL REFERENCES mosaic.layouts (id) ON DELETE CASCADE,
+  table_id  bigint NOT NULL REFERENCES mosaic.tables (id) ON DELETE CASCADE,
+  tenant    text NOT NULL,      -- the layout's tenant: a table has one layout per tenant
+  PRIMARY KEY (layout_id, table_id),
+  UNIQUE (table_id, tenant)
+);
+CREATE TABLE mosaic.ranges (
+  layout_id bigint NOT NULL REFERENCES mosaic.layouts (id) ON DELETE CASCADE,
+  ordinal   int NOT NULL,
+  lower     text NULL,          -- boundary text as given; NULL = unbounded
+  upper     text NULL,
+  node_id   int NOT NULL REFERENCES mosaic.nodes (id),
+  version   bigint NOT NULL,
+  PRIMARY KEY (layout_id, ordinal)
+);
+CREATE TABLE mosaic.settings (
+  name  text PRIMARY KEY,
+  value jsonb NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "nodes, tables, tenants, placements, shard_map", kV1Sql},
+    {2, "table kinds and columns, layouts, ranges, settings", kV2Sql},
 };
 
 }  // namespace

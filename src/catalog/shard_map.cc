@@ -178,6 +178,24 @@ void ShardMap::BuildIndex() {
   }
 }
 
+std::string_view TableKindName(TableKind kind) {
+  switch (kind) {
+    case TableKind::kDistributed:
+      return "distributed";
+    case TableKind::kReference:
+      return "reference";
+    case TableKind::kSingleTenant:
+      break;
+  }
+  return "single";
+}
+
+TableKind TableKindFromName(std::string_view name) {
+  if (name == "distributed") return TableKind::kDistributed;
+  if (name == "reference") return TableKind::kReference;
+  return TableKind::kSingleTenant;
+}
+
 int Table::ColumnIndex(std::string_view column) const {
   for (size_t i = 0; i < columns.size(); ++i) {
     if (columns[i].name == column) return static_cast<int>(i);
@@ -234,6 +252,47 @@ std::string ShardMap::RedactDsn(std::string_view dsn) {
   std::string redacted = IsUri(dsn) ? RedactUri(dsn) : RebuildWithoutSecrets(options);
   PQconninfoFree(options);
   return redacted;
+}
+
+Result<TableName> ParseTableName(std::string_view text) {
+  auto invalid = [&] {
+    return Status(std::string_view("42602"), "invalid table name \"" + std::string(text) + "\"");
+  };
+  std::vector<std::string> parts(1);
+  bool quoted_part = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      size_t end = i + 1;
+      for (; end < text.size(); ++end) {
+        if (text[end] != '"') {
+          parts.back() += text[end];
+        } else if (end + 1 < text.size() && text[end + 1] == '"') {
+          parts.back() += '"';
+          ++end;
+        } else {
+          break;
+        }
+      }
+      if (end >= text.size()) return invalid();  // unterminated quote
+      i = end;
+      quoted_part = true;
+    } else if (c == '.') {
+      if (parts.back().empty() && !quoted_part) return invalid();
+      parts.emplace_back();
+      quoted_part = false;
+    } else if (c == ' ' || c == '\t') {
+      return invalid();
+    } else {
+      parts.back() += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+  }
+  if (parts.size() > 2 || (parts.back().empty() && !quoted_part)) return invalid();
+  for (const std::string& part : parts) {
+    if (part.empty()) return invalid();
+  }
+  if (parts.size() == 1) return TableName{"public", parts[0]};
+  return TableName{parts[0], parts[1]};
 }
 
 ShardMapHolder::ShardMapHolder() : current_(std::make_shared<const ShardMap>()) {}

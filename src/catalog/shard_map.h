@@ -37,10 +37,17 @@ enum class TableKind : uint8_t {
   kReference,     // a full copy on every node: reads go to one node, writes to all
 };
 
+// "single", "distributed", "reference": the kind's name in the catalog and the APIs.
+std::string_view TableKindName(TableKind kind);
+// The kind named `name`; single-tenant for anything else.
+TableKind TableKindFromName(std::string_view name);
+
 struct Column {
   std::string name;
   std::string type;   // pg_type.typname ("int4", "text", "timestamptz", ...)
   uint32_t type_oid = 0;
+
+  bool operator==(const Column&) const = default;
 };
 
 // A table Mosaic routes. Tables are discovered from the nodes' system catalogs (created through
@@ -79,6 +86,8 @@ struct Layout {
   std::vector<int64_t> table_ids;  // the table group
   std::string column;              // range column (same name in every table of the group)
   router::KeyType key_type = router::KeyType::kUnsupported;
+  std::string column_type;         // pg_type.typname of the range column (key_type comes from it)
+  int64_t version = 0;             // shard-map version that created the layout
   std::vector<Range> ranges;       // ascending, contiguous; first lower and last upper unbounded
 
   // The range holding `key` (an encoded key). REQUIRES: !ranges.empty().
@@ -130,6 +139,15 @@ struct ShardMap {
   std::unordered_map<std::string, const Layout*> layout_index_;  // tenant + '\0' + table id
   std::unordered_map<int64_t, std::vector<const Layout*>> table_layouts_;
 };
+
+// A table name as PostgreSQL reads it: "orders", "app.Orders", "\"Odd Name\".t". Unquoted parts
+// are folded to lower case, quoted ones kept ("" inside quotes is a quote); no schema means
+// "public". Fails with 42602 (invalid_name) unless it is one or two non-empty identifiers.
+struct TableName {
+  std::string schema;
+  std::string name;
+};
+Result<TableName> ParseTableName(std::string_view text);
 
 // Holds the current ShardMap. Thread-safe: any number of readers may call Snapshot() while a
 // writer calls Publish(); readers never wait for a writer to build a map, and a snapshot stays

@@ -15,10 +15,12 @@ namespace {
 
 using mosaic::testing::TestPostgres;
 
-// A second schema version for upgrade tests; version 1 is the real one.
-const Migration kAddZone = {2, "add nodes.zone",
+// The real migrations plus one more version, for upgrade tests.
+constexpr int kZoneVersion = 3;
+const Migration kAddZone = {kZoneVersion, "add nodes.zone",
                             "ALTER TABLE mosaic.nodes ADD COLUMN zone text NOT NULL DEFAULT ''"};
-const Migration kTwoVersions[] = {Migrations()[0], kAddZone};
+const Migration kWithZone[] = {Migrations()[0], Migrations()[1], kAddZone};
+static_assert(std::size(kWithZone) == kZoneVersion);
 
 class CatalogTest : public ::testing::Test {
  protected:
@@ -50,6 +52,11 @@ class CatalogTest : public ::testing::Test {
     PQfinish(conn);
     return out;
   }
+
+  // Opens `dbname` with TwoNodes() and ThreeTables() registered and loads it into `map`;
+  // nullptr (the test failed) on error. Defined below ThreeTables().
+  static std::unique_ptr<Catalog> OpenWithTables(const std::string& dbname,
+                                                 std::shared_ptr<const ShardMap>* map);
 
   static int64_t LoadedVersion(Catalog& catalog) {
     auto map = catalog.Load();
@@ -222,36 +229,74 @@ TEST_F(CatalogTest, ReconnectsAfterServerRestart) {
 }
 
 TEST_F(CatalogTest, MigrationsApplyToAnEmptyDatabase) {
-  auto catalog = MustOpen("cat_migrate_empty", kTwoVersions);
+  auto catalog = MustOpen("cat_migrate_empty", kWithZone);
   ASSERT_NE(catalog, nullptr);
-  EXPECT_EQ(catalog->schema_version(), 2);
-  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), "2");
+  EXPECT_EQ(catalog->schema_version(), kZoneVersion);
+  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), "3");
   EXPECT_EQ(Scalar("cat_migrate_empty",
                    "SELECT count(*) FROM information_schema.columns "
                    "WHERE table_schema = 'mosaic' AND table_name = 'nodes' AND column_name = 'zone'"),
             "1");
 }
 
-TEST_F(CatalogTest, MigrationsUpgradeAVersion1CatalogKeepingItsData) {
-  auto v1 = MustOpen("cat_migrate_v1", std::span(kTwoVersions, 1));
-  ASSERT_NE(v1, nullptr);
-  ASSERT_EQ(v1->schema_version(), 1);
-  ASSERT_TRUE(v1->RegisterNodes(TwoNodes()).ok());
-  int64_t version = LoadedVersion(*v1);
+TEST_F(CatalogTest, MigrationsUpgradeACurrentCatalogKeepingItsData) {
+  auto current = MustOpen("cat_migrate_zone");
+  ASSERT_NE(current, nullptr);
+  ASSERT_TRUE(current->RegisterNodes(TwoNodes()).ok());
+  int64_t version = LoadedVersion(*current);
 
-  auto v2 = MustOpen("cat_migrate_v1", kTwoVersions);
-  ASSERT_NE(v2, nullptr);
-  EXPECT_EQ(v2->schema_version(), 2);
-  EXPECT_EQ(Scalar("cat_migrate_v1", "SELECT zone FROM mosaic.nodes WHERE id = 2"), "");
-  auto map = v2->Load();
+  auto zoned = MustOpen("cat_migrate_zone", kWithZone);
+  ASSERT_NE(zoned, nullptr);
+  EXPECT_EQ(zoned->schema_version(), kZoneVersion);
+  EXPECT_EQ(Scalar("cat_migrate_zone", "SELECT zone FROM mosaic.nodes WHERE id = 2"), "");
+  auto map = zoned->Load();
   ASSERT_TRUE(map.ok());
   EXPECT_EQ((*map)->nodes.size(), 2u);
   EXPECT_EQ((*map)->version, version);
 }
 
+// A catalog written by the first release: nodes and v1 table rows (a reference table, a table
+// with a tenant column, a plain one) come through the upgrade to v2 with their kinds.
+TEST_F(CatalogTest, UpgradeFromVersion1ConvertsTablesToKinds) {
+  auto v1 = MustOpen("cat_v1_v2", Migrations().first(1));
+  ASSERT_NE(v1, nullptr);
+  ASSERT_EQ(v1->schema_version(), 1);
+  // Rows as the first release wrote them (this binary's RegisterNodes needs v2's settings).
+  ASSERT_EQ(Scalar("cat_v1_v2",
+                   "INSERT INTO mosaic.nodes (id, dsn) VALUES (1, 'host=a'), (2, 'host=b') "
+                   "RETURNING 1"),
+            "1");
+  ASSERT_EQ(Scalar("cat_v1_v2",
+                   "INSERT INTO mosaic.tables (schema_name, table_name, tenant_column, reference) "
+                   "VALUES ('public', 'countries', NULL, true), ('public', 'orders', 'org_id', "
+                   "false), ('public', 'notes', NULL, false) RETURNING 1"),
+            "1");
+
+  auto v2 = MustOpen("cat_v1_v2");
+  ASSERT_NE(v2, nullptr);
+  EXPECT_EQ(v2->schema_version(), LatestSchemaVersion());
+  EXPECT_EQ(Scalar("cat_v1_v2", "SELECT to_regclass('mosaic.placements') IS NULL"), "t");
+  auto map = v2->Load();
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  ASSERT_EQ((*map)->tables.size(), 3u);
+  EXPECT_EQ((*map)->FindTable("public", "countries")->kind, TableKind::kReference);
+  const Table* orders = (*map)->FindTable("public", "orders");
+  EXPECT_EQ(orders->kind, TableKind::kDistributed);
+  EXPECT_EQ(orders->tenant_column, "org_id");
+  EXPECT_EQ((*map)->FindTable("public", "notes")->kind, TableKind::kSingleTenant);
+  EXPECT_EQ((*map)->nodes.size(), 2u);
+  EXPECT_TRUE((*map)->layouts.empty());
+  // Nodes registered before v2 get fixed as hash nodes on the first registration after it.
+  EXPECT_TRUE((*map)->tenant_hash_nodes.empty());
+  ASSERT_TRUE(v2->RegisterNodes(TwoNodes()).ok());
+  auto again = v2->Load();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->tenant_hash_nodes, (std::vector<int>{1, 2}));
+}
+
 TEST_F(CatalogTest, OpenRefusesACatalogFromANewerMosaic) {
-  ASSERT_NE(MustOpen("cat_newer", kTwoVersions), nullptr);
-  auto old = Catalog::Open(Dsn("cat_newer"), std::span(kTwoVersions, 1));
+  ASSERT_NE(MustOpen("cat_newer", kWithZone), nullptr);
+  auto old = Catalog::Open(Dsn("cat_newer"), Migrations());
   ASSERT_FALSE(old.ok());
   EXPECT_NE(old.status().message().find("newer"), std::string::npos) << old.status().ToString();
 }
@@ -268,7 +313,217 @@ TEST_F(CatalogTest, FailedMigrationLeavesTheCatalogUntouched) {
 
   auto fixed = MustOpen("cat_broken");
   ASSERT_NE(fixed, nullptr);
-  EXPECT_EQ(fixed->schema_version(), 1);
+  EXPECT_EQ(fixed->schema_version(), LatestSchemaVersion());
+}
+
+DiscoveredTable Discovered(const std::string& name, std::vector<Column> columns,
+                           bool reference = false) {
+  return DiscoveredTable{.schema = "public", .name = name, .columns = std::move(columns),
+                         .tenant_column = "tenant_id", .reference = reference};
+}
+
+const Column kTenant{"tenant_id", "int8", 20};
+const Column kId{"id", "int4", 23};
+const Column kDay{"day", "date", 1082};
+
+std::vector<DiscoveredTable> ThreeTables() {
+  return {Discovered("orders", {kTenant, kId, kDay}), Discovered("items", {kTenant, kDay}),
+          Discovered("accounts", {kId, kDay}), Discovered("countries", {kId}, true)};
+}
+
+TEST_F(CatalogTest, SyncTablesAddsClassifiesAndBumpsOnlyOnChange) {
+  auto catalog = MustOpen("cat_sync");
+  ASSERT_NE(catalog, nullptr);
+  ASSERT_TRUE(catalog->RegisterNodes(TwoNodes()).ok());
+  int64_t before = LoadedVersion(*catalog);
+  ASSERT_TRUE(catalog->SyncTables(ThreeTables()).ok());
+  auto map = catalog->Load();
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_EQ((*map)->version, before + 1);
+  ASSERT_EQ((*map)->tables.size(), 4u);
+  const Table* orders = (*map)->FindTable("public", "orders");
+  ASSERT_NE(orders, nullptr);
+  EXPECT_EQ(orders->kind, TableKind::kDistributed);
+  EXPECT_EQ(orders->tenant_column, "tenant_id");
+  EXPECT_EQ(orders->columns, (std::vector<Column>{kTenant, kId, kDay}));
+  EXPECT_EQ((*map)->FindTable("public", "accounts")->kind, TableKind::kSingleTenant);
+  EXPECT_EQ((*map)->FindTable("public", "accounts")->tenant_column, "");
+  EXPECT_EQ((*map)->FindTable("public", "countries")->kind, TableKind::kReference);
+
+  ASSERT_TRUE(catalog->SyncTables(ThreeTables()).ok());
+  EXPECT_EQ(LoadedVersion(*catalog), before + 1);  // nothing changed
+
+  // A reference table stays one without the configuration saying so; a new column is seen.
+  auto tables = ThreeTables();
+  tables[3].reference = false;
+  tables[2].columns.push_back(Column{"note", "text", 25});
+  ASSERT_TRUE(catalog->SyncTables(tables).ok());
+  map = catalog->Load();
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ((*map)->version, before + 2);
+  EXPECT_EQ((*map)->FindTable("public", "countries")->kind, TableKind::kReference);
+  EXPECT_EQ((*map)->FindTable("public", "accounts")->columns.size(), 3u);
+}
+
+std::unique_ptr<Catalog> CatalogTest::OpenWithTables(const std::string& dbname,
+                                                     std::shared_ptr<const ShardMap>* map) {
+  auto catalog = MustOpen(dbname);
+  if (catalog == nullptr) return nullptr;
+  Status s = catalog->RegisterNodes(TwoNodes());
+  if (s.ok()) s = catalog->SyncTables(ThreeTables());
+  auto loaded = catalog->Load();
+  if (s.ok() && !loaded.ok()) s = loaded.status();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return nullptr;
+  *map = *loaded;
+  return catalog;
+}
+
+// A layout of tenant 42 over orders and items on "day", split at 2024-01-01 and 2024-07-01.
+Layout DayLayout(const ShardMap& map, std::string tenant = "42") {
+  Layout l;
+  l.tenant = std::move(tenant);
+  l.table_ids = {map.FindTable("public", "orders")->id, map.FindTable("public", "items")->id};
+  l.column = "day";
+  l.column_type = "date";
+  l.key_type = router::KeyType::kDate;
+  l.ranges = {Range{.upper = "2024-01-01", .node_id = 1},
+              Range{.lower = "2024-01-01", .upper = "2024-07-01", .node_id = 2},
+              Range{.lower = "2024-07-01", .node_id = 1}};
+  return l;
+}
+
+std::string Key(const std::string& date) {
+  return router::EncodeKey(router::KeyType::kDate, date).value();
+}
+
+TEST_F(CatalogTest, LayoutsRoundTripWithEncodedKeys) {
+  Result<std::shared_ptr<const ShardMap>> map = std::shared_ptr<const ShardMap>();
+  auto catalog = OpenWithTables("cat_layouts", &*map);
+  ASSERT_NE(catalog, nullptr);
+  auto version = catalog->ReplaceLayout(DayLayout(**map));
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(*version, (*map)->version + 1);
+
+  map = catalog->Load();
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_EQ((*map)->version, *version);
+  ASSERT_EQ((*map)->layouts.size(), 1u);
+  const Layout& l = (*map)->layouts[0];
+  EXPECT_EQ(l.tenant, "42");
+  EXPECT_EQ(l.column, "day");
+  EXPECT_EQ(l.column_type, "date");
+  EXPECT_EQ(l.key_type, router::KeyType::kDate);
+  EXPECT_EQ(l.version, *version);
+  const int64_t orders = (*map)->FindTable("public", "orders")->id;
+  const int64_t items = (*map)->FindTable("public", "items")->id;
+  EXPECT_EQ(l.table_ids, (std::vector<int64_t>{std::min(orders, items), std::max(orders, items)}));
+  ASSERT_EQ(l.ranges.size(), 3u);
+  EXPECT_EQ(l.ranges[0].lower, std::nullopt);
+  EXPECT_EQ(l.ranges[0].upper, "2024-01-01");
+  EXPECT_EQ(l.ranges[0].lower_key, "");
+  EXPECT_EQ(l.ranges[0].upper_key, Key("2024-01-01"));
+  EXPECT_EQ(l.ranges[1].lower_key, Key("2024-01-01"));
+  EXPECT_EQ(l.ranges[1].upper_key, Key("2024-07-01"));
+  EXPECT_EQ(l.ranges[1].node_id, 2);
+  EXPECT_EQ(l.ranges[1].version, *version);
+  EXPECT_EQ(l.ranges[2].upper, std::nullopt);
+  EXPECT_EQ((*map)->FindLayout(orders, "42"), &l);
+  EXPECT_EQ((*map)->FindLayout(items, "42"), &l);
+  EXPECT_EQ((*map)->FindLayout(orders, "7"), nullptr);
+  EXPECT_EQ(l.RangeFor(Key("2024-03-15")).node_id, 2);
+}
+
+TEST_F(CatalogTest, ReplacingALayoutTakesTheTablesOutOfTheOldOne) {
+  Result<std::shared_ptr<const ShardMap>> map = std::shared_ptr<const ShardMap>();
+  auto catalog = OpenWithTables("cat_replace", &*map);
+  ASSERT_NE(catalog, nullptr);
+  ASSERT_TRUE(catalog->ReplaceLayout(DayLayout(**map)).ok());
+  ASSERT_TRUE(catalog->ReplaceLayout(DayLayout(**map, "7")).ok());  // another tenant: kept apart
+  Layout orders_only = DayLayout(**map);
+  orders_only.table_ids.resize(1);
+  orders_only.ranges = {Range{.node_id = 2}};
+  ASSERT_TRUE(catalog->ReplaceLayout(orders_only).ok());
+
+  map = catalog->Load();
+  ASSERT_TRUE(map.ok());
+  ASSERT_EQ((*map)->layouts.size(), 3u);
+  const int64_t orders = (*map)->FindTable("public", "orders")->id;
+  const int64_t items = (*map)->FindTable("public", "items")->id;
+  const Layout* o = (*map)->FindLayout(orders, "42");
+  const Layout* i = (*map)->FindLayout(items, "42");
+  ASSERT_TRUE(o && i);
+  EXPECT_NE(o, i);
+  EXPECT_EQ(o->ranges.size(), 1u);
+  EXPECT_EQ(i->ranges.size(), 3u);
+  EXPECT_EQ(i->table_ids, std::vector<int64_t>{items});
+  EXPECT_EQ((*map)->LayoutsOfTable(orders).size(), 2u);  // tenants 42 and 7
+
+  // Replacing the last table of a layout removes the layout.
+  Layout items_only = DayLayout(**map);
+  items_only.table_ids = {items};
+  ASSERT_TRUE(catalog->ReplaceLayout(items_only).ok());
+  EXPECT_EQ(Scalar("cat_replace", "SELECT count(*) FROM mosaic.layouts WHERE tenant = '42'"), "2");
+}
+
+TEST_F(CatalogTest, SyncTablesDropsLayoutsOfRemovedOrChangedTables) {
+  Result<std::shared_ptr<const ShardMap>> map = std::shared_ptr<const ShardMap>();
+  auto catalog = OpenWithTables("cat_prune", &*map);
+  ASSERT_NE(catalog, nullptr);
+  ASSERT_TRUE(catalog->ReplaceLayout(DayLayout(**map)).ok());
+  const int64_t items = (*map)->FindTable("public", "items")->id;
+
+  // orders is dropped on the nodes: it leaves the catalog and its layout.
+  auto tables = ThreeTables();
+  tables.erase(tables.begin());
+  ASSERT_TRUE(catalog->SyncTables(tables).ok());
+  map = catalog->Load();
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ((*map)->FindTable("public", "orders"), nullptr);
+  ASSERT_EQ((*map)->layouts.size(), 1u);
+  EXPECT_EQ((*map)->layouts[0].table_ids, std::vector<int64_t>{items});
+
+  // items loses its range column: the layout has no table left and goes.
+  int64_t version = (*map)->version;
+  tables[0].columns = {kTenant};
+  ASSERT_TRUE(catalog->SyncTables(tables).ok());
+  map = catalog->Load();
+  ASSERT_TRUE(map.ok());
+  EXPECT_TRUE((*map)->layouts.empty());
+  EXPECT_EQ((*map)->version, version + 1);
+  EXPECT_EQ(Scalar("cat_prune", "SELECT count(*) FROM mosaic.ranges"), "0");
+}
+
+TEST_F(CatalogTest, TenantHashNodesStayFixedWhenNodesAreAdded) {
+  auto catalog = MustOpen("cat_hash_nodes");
+  ASSERT_NE(catalog, nullptr);
+  ASSERT_TRUE(catalog->RegisterNodes(TwoNodes()).ok());
+  std::vector<Node> three = TwoNodes();
+  three.push_back(Node{.id = 3, .dsn = "host=10.0.0.3 dbname=app", .host = "10.0.0.3",
+                       .port = 5432, .dbname = "app", .user = "u"});
+  ASSERT_TRUE(catalog->RegisterNodes(three).ok());
+  auto map = catalog->Load();
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ((*map)->nodes.size(), 3u);
+  EXPECT_EQ((*map)->tenant_hash_nodes, (std::vector<int>{1, 2}));
+  for (const char* tenant : {"1", "2", "42", "acme", "x"}) {
+    EXPECT_NE((*map)->TenantHomeNode(tenant), 3) << tenant;
+  }
+}
+
+TEST_F(CatalogTest, MarkReferenceTable) {
+  Result<std::shared_ptr<const ShardMap>> map = std::shared_ptr<const ShardMap>();
+  auto catalog = OpenWithTables("cat_reference", &*map);
+  ASSERT_NE(catalog, nullptr);
+  const Table* accounts = (*map)->FindTable("public", "accounts");
+  ASSERT_TRUE(catalog->MarkReferenceTable(accounts->id).ok());
+  EXPECT_EQ(LoadedVersion(*catalog), (*map)->version + 1);
+  ASSERT_TRUE(catalog->MarkReferenceTable(accounts->id).ok());
+  auto after = catalog->Load();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)->version, (*map)->version + 1);  // already one: no new version
+  EXPECT_EQ((*after)->FindTable("public", "accounts")->kind, TableKind::kReference);
+  EXPECT_EQ(catalog->MarkReferenceTable(9999).sqlstate(), "42P01");
 }
 
 // Pure migration-list logic: no server.
@@ -279,21 +534,21 @@ TEST(CatalogMigrations, BuiltInListIsValidAndContiguous) {
 }
 
 TEST(CatalogMigrations, PendingIsTheSuffixAfterTheStoredVersion) {
-  auto all = PendingMigrations(kTwoVersions, 0);
+  auto all = PendingMigrations(kWithZone, 0);
   ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->size(), 2u);
-  auto one = PendingMigrations(kTwoVersions, 1);
-  ASSERT_TRUE(one.ok());
-  ASSERT_EQ(one->size(), 1u);
-  EXPECT_EQ((*one)[0].version, 2);
-  auto none = PendingMigrations(kTwoVersions, 2);
+  EXPECT_EQ(all->size(), 3u);
+  auto last = PendingMigrations(kWithZone, 2);
+  ASSERT_TRUE(last.ok());
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ((*last)[0].version, kZoneVersion);
+  auto none = PendingMigrations(kWithZone, 3);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
 }
 
 TEST(CatalogMigrations, PendingRejectsNewerOrInvalidVersions) {
-  EXPECT_FALSE(PendingMigrations(kTwoVersions, 3).ok());
-  EXPECT_FALSE(PendingMigrations(kTwoVersions, -1).ok());
+  EXPECT_FALSE(PendingMigrations(kWithZone, 4).ok());
+  EXPECT_FALSE(PendingMigrations(kWithZone, -1).ok());
   const Migration gap[] = {{1, "a", "SELECT 1"}, {3, "c", "SELECT 1"}};
   EXPECT_FALSE(ValidateMigrations(gap).ok());
   EXPECT_FALSE(PendingMigrations(gap, 0).ok());
