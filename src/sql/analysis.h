@@ -101,12 +101,15 @@ struct TargetColumn {
   enum class Agg : uint8_t { kNone, kCount, kCountStar, kSum, kMin, kMax, kAvg, kOtherAgg };
   Agg agg = Agg::kNone;
   bool agg_distinct = false;  // count(DISTINCT x) etc.
-  bool contains_agg = false;  // an expression with an aggregate inside (e.g. sum(x)+1, round(avg(x)))
+  bool contains_agg = false;  // an expression with an aggregate inside (e.g. sum(x)+1, round(avg(x)));
+                              // false when the target is itself the aggregate (agg != kNone)
   bool is_star = false;       // "*" or "t.*" (expands to several output columns)
   std::string column;         // plain column reference's column name, "" otherwise
   std::string name;           // output name: alias, or PostgreSQL's default name ("count", column, "?column?")
-  int text_begin = -1, text_end = -1;  // byte range of the target expression in the statement text
-  int arg_begin = -1, arg_end = -1;    // aggregates: byte range of the argument (count/sum/avg/min/max)
+  int text_begin = -1, text_end = -1;  // byte range of the target expression in the statement text,
+                                       // without "AS alias"
+  int arg_begin = -1, arg_end = -1;    // aggregates: byte range of the argument (count/sum/avg/min/max),
+                                       // without DISTINCT; -1 for count(*)
 };
 
 // A sort key of the top-level ORDER BY, resolved to an output column when possible.
@@ -115,7 +118,7 @@ struct SortKey {
                           // ordinal, by output name, or by an identical expression); -1 otherwise
   bool descending = false;
   std::optional<bool> nulls_first;  // as written; nullopt = default (NULLS LAST for ASC, FIRST for DESC)
-  int text_begin = -1, text_end = -1;
+  int text_begin = -1, text_end = -1;  // the key expression, without ASC/DESC/USING/NULLS
 };
 
 // One conjunct of a HAVING clause of the form `aggregate(arg) op constant` (or `constant op
@@ -133,15 +136,21 @@ struct InsertRow {
   int text_begin = -1, text_end = -1;  // byte range of "(...)" of this row in the text
 };
 
+// Byte ranges (begin inclusive, end exclusive) are offsets into the text given to Analyze() /
+// AnalysisCache::Get(). AnalysisCache moves them when a cached shape is reused for a text whose
+// literals have other lengths (sql/analyzer.cc ForEachOffset lists every range field: a new
+// range field must be added there).
 struct Analysis {
   StatementType type = StatementType::kEmpty;
   bool parse_error = false;  // libpg_query could not parse it: let the node report the error
   std::string error;         // the parser's message when parse_error
 
+  // Every table reference. For INSERT/UPDATE/DELETE/COPY tables[0] is the target; for DDL and
+  // maintenance the tables the statement names come first, then those of its query.
   std::vector<TableRef> tables;
   std::vector<Predicate> predicates;
   std::vector<BoolExpr> filters;  // TableRef::filter indexes this
-  std::vector<JoinPair> joins;
+  std::vector<JoinPair> joins;   // from top-level conjuncts of WHERE/ON (not under OR/NOT), USING
   bool has_outer_join = false;
 
   // Shape of a SELECT's top level (what merging needs).
@@ -192,8 +201,10 @@ struct Analysis {
   bool copy_stdio = true;            // FROM STDIN / TO STDOUT (false: a server-side file or program)
 
   // DDL.
-  bool ddl_creates_table = false;    // CREATE TABLE (incl. AS / LIKE), ALTER TABLE, DROP TABLE ...:
-  bool ddl_changes_tables = false;   // anything that may change which tables/columns exist
+  bool ddl_creates_table = false;    // CREATE [FOREIGN] TABLE (incl. AS / LIKE), SELECT ... INTO
+  bool ddl_changes_tables = false;   // anything that may change which tables/columns exist: the
+                                     // above, ALTER TABLE, DROP/RENAME of tables, views, schemas
+                                     // or columns, CREATE VIEW/EXTENSION, DROP OWNED
   bool ddl_concurrently = false;     // CREATE/DROP INDEX CONCURRENTLY (cannot run in a transaction)
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.
@@ -201,7 +212,8 @@ struct Analysis {
   std::vector<ValueRef> mosaic_args;
 
   // Statement-level flags the router needs.
-  bool has_volatile_functions = false;  // nextval(), random(), now() in targets/values: writes must not be duplicated
+  bool has_volatile_functions = false;  // nextval(), random(), now(), CURRENT_TIMESTAMP, gen_random_uuid()
+                                        // ... anywhere in the statement: writes must not be duplicated
   int max_param = 0;                    // highest $n used
   // ORDER BY / GROUP BY ordinals and other literals whose *value* changes the meaning of the
   // shape: literal slots whose text must equal the text seen when this analysis was built.

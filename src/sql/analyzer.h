@@ -30,8 +30,11 @@ class AnalysisCache {
   explicit AnalysisCache(size_t capacity = 4096);
 
   // Lexes `sql` into `*lexed` (its literals are what the returned analysis's literal ValueRefs
-  // refer to) and returns the analysis of its shape, parsing only when the shape is new (or a
-  // structural literal differs). Never null.
+  // refer to) and returns the analysis of its shape, parsing only when the shape is new, a
+  // structural literal differs, or the analysis has byte ranges and the text's whitespace
+  // layout differs from the cached one's. Byte ranges of the result are always offsets into
+  // `sql`: when only literal lengths differ, a hit returns a copy with the ranges moved.
+  // Never null.
   std::shared_ptr<const Analysis> Get(std::string_view sql, Lexed* lexed);
 
   size_t hits() const { return hits_; }
@@ -40,8 +43,13 @@ class AnalysisCache {
 
  private:
   struct Entry {
-    uint64_t hash;
+    uint64_t hash = 0;
     std::shared_ptr<const Analysis> analysis;
+    // The text the analysis was built from, for reusing its byte ranges: its gap layout, its
+    // literals' spans, and the analysis's largest byte offset (-1: it has no byte ranges).
+    uint64_t layout = 0;
+    std::vector<std::pair<int, int>> spans;
+    int max_offset = -1;
   };
   size_t capacity_;
   std::list<Entry> lru_;  // front = most recent

@@ -1,0 +1,1612 @@
+// Statement analysis: libpg_query's JSON parse tree walked into an Analysis, and the shape cache.
+//
+// The walk never throws out of Analyze(): the tree comes from libpg_query, and anything of an
+// unexpected form becomes "opaque"/kOther rather than an error. Byte ranges are computed with the
+// shape lexer's tokens (sql/lexer.h), because the parse tree carries only start locations.
+#include "sql/analyzer.h"
+
+#include <pg_query.h>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+namespace mosaic::sql {
+namespace {
+
+using Json = nlohmann::json;
+
+// ---- Reading the parse tree ------------------------------------------------------------------
+
+const Json& EmptyArray() {
+  static const Json kEmpty = Json::array();
+  return kEmpty;
+}
+
+const Json* Get(const Json& o, const char* key) {
+  if (!o.is_object()) return nullptr;
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &*it;
+}
+
+std::string_view Str(const Json& o, const char* key) {
+  const Json* v = Get(o, key);
+  return v && v->is_string() ? std::string_view(v->get_ref<const std::string&>()) : "";
+}
+
+int Int(const Json& o, const char* key, int dflt) {
+  const Json* v = Get(o, key);
+  return v && v->is_number_integer() ? v->get<int>() : dflt;
+}
+
+bool Flag(const Json& o, const char* key) {
+  const Json* v = Get(o, key);
+  return v && v->is_boolean() && v->get<bool>();
+}
+
+const Json& Items(const Json& o, const char* key) {
+  const Json* v = Get(o, key);
+  return v && v->is_array() ? *v : EmptyArray();
+}
+
+// A node is {"TypeName": {fields}}.
+std::string_view TypeOf(const Json& node) {
+  return node.is_object() && node.size() == 1 ? std::string_view(node.begin().key()) : "";
+}
+const Json& Body(const Json& node) { return node.begin().value(); }
+
+// The sval of a {"String": {"sval": ...}} node ("" for anything else).
+std::string_view StringOf(const Json& node) {
+  return TypeOf(node) == "String" ? Str(Body(node), "sval") : "";
+}
+
+// The last component of a qualified name list (funcname, typeName.names).
+std::string_view LastName(const Json& names) {
+  return names.is_array() && !names.empty() ? StringOf(names.back()) : "";
+}
+
+// funcname of a FuncCall when unqualified or pg_catalog-qualified; "" otherwise.
+std::string_view BuiltinName(const Json& func) {
+  const Json& names = Items(func, "funcname");
+  if (names.size() == 2 && StringOf(names[0]) != "pg_catalog") return "";
+  return names.size() <= 2 ? LastName(names) : "";
+}
+
+std::string Lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return out;
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// ---- Function knowledge -----------------------------------------------------------------------
+
+TargetColumn::Agg AggregateOf(const Json& func) {
+  using Agg = TargetColumn::Agg;
+  if (Get(func, "over")) return Agg::kNone;  // a window function, not an aggregate
+  const std::string_view name = BuiltinName(func);
+  const bool plain = Items(func, "args").size() == 1 && !Get(func, "agg_order") &&
+                     !Get(func, "agg_filter") && !Flag(func, "agg_within_group") &&
+                     !Flag(func, "func_variadic");
+  if (name == "count" && Flag(func, "agg_star")) {
+    return Get(func, "agg_filter") ? Agg::kOtherAgg : Agg::kCountStar;
+  }
+  static constexpr std::array<std::pair<std::string_view, Agg>, 5> kMergeable = {{
+      {"count", Agg::kCount}, {"sum", Agg::kSum}, {"min", Agg::kMin}, {"max", Agg::kMax},
+      {"avg", Agg::kAvg}}};
+  for (const auto& [n, agg] : kMergeable) {
+    if (name == n) return plain ? agg : Agg::kOtherAgg;
+  }
+  static constexpr std::array<std::string_view, 31> kOther = {
+      "array_agg", "string_agg", "bool_and", "bool_or", "every", "bit_and", "bit_or", "bit_xor",
+      "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "xmlagg", "stddev",
+      "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp", "corr", "covar_pop",
+      "covar_samp", "regr_count", "regr_slope", "regr_intercept", "percentile_cont",
+      "percentile_disc", "mode", "range_agg", "range_intersect_agg", "any_value"};
+  if (std::find(kOther.begin(), kOther.end(), name) != kOther.end() ||
+      name.substr(0, 5) == "regr_" || Flag(func, "agg_star") || Flag(func, "agg_distinct") ||
+      Get(func, "agg_order") || Get(func, "agg_filter") || Flag(func, "agg_within_group")) {
+    return Agg::kOtherAgg;
+  }
+  return Agg::kNone;
+}
+
+bool IsVolatileFunction(std::string_view name) {
+  static constexpr std::array<std::string_view, 14> kNames = {
+      "nextval", "currval", "setval", "lastval", "random", "random_normal", "now",
+      "clock_timestamp", "statement_timestamp", "transaction_timestamp", "timeofday",
+      "gen_random_uuid", "txid_current", "pg_current_xact_id"};
+  return std::find(kNames.begin(), kNames.end(), name) != kNames.end() ||
+         name.substr(0, 13) == "uuid_generate";
+}
+
+// CURRENT_TIMESTAMP and friends are now() in disguise.
+bool IsVolatileValueFunction(std::string_view op) {
+  return op.find("TIME") != std::string_view::npos || op == "SVFOP_CURRENT_DATE";
+}
+
+std::optional<PredOp> ComparisonOp(std::string_view op) {
+  if (op == "=") return PredOp::kEq;
+  if (op == "<>" || op == "!=") return PredOp::kNe;
+  if (op == "<") return PredOp::kLt;
+  if (op == "<=") return PredOp::kLe;
+  if (op == ">") return PredOp::kGt;
+  if (op == ">=") return PredOp::kGe;
+  return std::nullopt;
+}
+
+// `a op b` as `b op' a`.
+PredOp Commute(PredOp op) {
+  switch (op) {
+    case PredOp::kLt: return PredOp::kGt;
+    case PredOp::kLe: return PredOp::kGe;
+    case PredOp::kGt: return PredOp::kLt;
+    case PredOp::kGe: return PredOp::kLe;
+    default: return op;
+  }
+}
+
+// The lowercased type name of a TypeName body as pg_catalog spells it ("int8", "date", "int4[]").
+std::string CastName(const Json& type_name) {
+  std::string name = Lowered(LastName(Items(type_name, "names")));
+  if (!Items(type_name, "arrayBounds").empty()) name += "[]";
+  return name;
+}
+
+// PostgreSQL's FigureColnameInternal: the default output name of an expression, with its
+// strength (0 none, 1 weak guess, 2 good name).
+int FigureName(const Json& node, std::string* name) {
+  const std::string_view type = TypeOf(node);
+  if (type.empty()) return 0;
+  const Json& b = Body(node);
+  auto set = [&](std::string_view n) {
+    name->assign(n);
+    return 2;
+  };
+  if (type == "ColumnRef") {
+    std::string_view last;
+    for (const Json& f : Items(b, "fields")) {
+      if (TypeOf(f) == "String") last = StringOf(f);
+    }
+    return last.empty() ? 0 : set(last);
+  }
+  if (type == "A_Indirection") {
+    const Json& ind = Items(b, "indirection");
+    for (auto it = ind.rbegin(); it != ind.rend(); ++it) {
+      if (TypeOf(*it) == "String") return set(StringOf(*it));
+    }
+    return Get(b, "arg") ? FigureName(b["arg"], name) : 0;
+  }
+  if (type == "FuncCall") return set(LastName(Items(b, "funcname")));
+  if (type == "A_Expr") return Str(b, "kind") == "AEXPR_NULLIF" ? set("nullif") : 0;
+  if (type == "TypeCast" || type == "CollateClause") {
+    const int strength = Get(b, "arg") ? FigureName(b["arg"], name) : 0;
+    if (type == "TypeCast" && strength <= 1 && Get(b, "typeName")) {
+      name->assign(LastName(Items(b["typeName"], "names")));
+      return 1;
+    }
+    return strength;
+  }
+  if (type == "GroupingFunc") return set("grouping");
+  if (type == "SubLink") {
+    const std::string_view kind = Str(b, "subLinkType");
+    if (kind == "EXISTS_SUBLINK") return set("exists");
+    if (kind == "ARRAY_SUBLINK") return set("array");
+    if ((kind == "EXPR_SUBLINK" || kind == "MULTIEXPR_SUBLINK") && Get(b, "subselect")) {
+      const Json& sub = b["subselect"];
+      if (TypeOf(sub) == "SelectStmt") {
+        const Json& targets = Items(Body(sub), "targetList");
+        if (!targets.empty() && TypeOf(targets[0]) == "ResTarget") {
+          const std::string_view alias = Str(Body(targets[0]), "name");
+          if (!alias.empty()) return set(alias);
+        }
+      }
+    }
+    return 0;
+  }
+  if (type == "CaseExpr") {
+    const int strength = Get(b, "defresult") ? FigureName(b["defresult"], name) : 0;
+    if (strength <= 1) {
+      name->assign("case");
+      return 1;
+    }
+    return strength;
+  }
+  if (type == "A_ArrayExpr") return set("array");
+  if (type == "RowExpr") return set("row");
+  if (type == "CoalesceExpr") return set("coalesce");
+  if (type == "MinMaxExpr") return set(Str(b, "op") == "IS_GREATEST" ? "greatest" : "least");
+  if (type == "SQLValueFunction") {
+    std::string_view op = Str(b, "op");
+    if (op.substr(0, 6) == "SVFOP_") op.remove_prefix(6);
+    if (op.size() > 2 && op.substr(op.size() - 2) == "_N") op.remove_suffix(2);
+    name->assign(Lowered(op));
+    return 2;
+  }
+  if (type == "XmlExpr") {
+    std::string_view op = Str(b, "op");
+    if (op == "IS_DOCUMENT" || op.substr(0, 3) != "IS_") return 0;
+    op.remove_prefix(3);
+    name->assign(Lowered(op));
+    return 2;
+  }
+  if (type == "XmlSerialize") return set("xmlserialize");
+  return 0;
+}
+
+std::string FigureColname(const Json& node) {
+  std::string name;
+  if (FigureName(node, &name) == 0) name = "?column?";
+  return name;
+}
+
+// ---- Scopes -----------------------------------------------------------------------------------
+
+// The names visible at one query level: FROM items (tables or not) and CTEs.
+struct Scope {
+  struct Name {
+    std::string name, schema;  // schema only for unaliased tables
+    int table = -1;            // -1: a FROM item that is not a table (subquery, function, CTE)
+  };
+  const Scope* parent = nullptr;
+  std::vector<Name> names;
+  std::vector<std::string> ctes;
+  int items = 0;        // FROM items (leaves of joins)
+  int only_table = -1;  // the table when the level's FROM is exactly one table
+
+  bool IsCte(std::string_view name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      if (std::find(s->ctes.begin(), s->ctes.end(), name) != s->ctes.end()) return true;
+    }
+    return false;
+  }
+};
+
+// Where a table sits in its level's FROM clause, for its filter: whether WHERE (and inner-join
+// ON clauses) restrict it, and the ON clauses of the joins above it that do.
+struct Placement {
+  int table = -1;
+  bool where_applies = true;
+  std::vector<int> path;  // indexes into FromState::quals
+};
+
+struct FromState {
+  std::vector<Placement> placements;
+  std::vector<const Json*> quals;  // ON clause of each join (null for none)
+  std::vector<int> inner;          // joins whose ON restricts the whole level
+  struct Using {
+    const Json* larg;
+    const Json* rarg;
+    const Json* columns;
+  };
+  std::vector<Using> usings;
+};
+
+// ---- Tokens of the statement text -------------------------------------------------------------
+
+struct Tok {
+  Token t;
+  int depth = 0;  // parenthesis/bracket depth; an opening and its closing token have the outer one
+};
+
+// ---- The walk ---------------------------------------------------------------------------------
+
+class Walker {
+ public:
+  Walker(std::string_view sql, const std::vector<Literal>& literals, Analysis* a)
+      : sql_(sql), lits_(literals), a_(a) {}
+
+  void Statement(const Json& raw);
+
+ private:
+  // Statements.
+  void Dml(const Json& node, const Scope* parent, bool in_sub);
+  void Select(const Json& s, const Scope* parent, bool in_sub, bool top);
+  void Insert(const Json& s, const Scope* parent, bool in_sub, bool top);
+  void UpdateOrDelete(const Json& s, bool update, const Scope* parent, bool in_sub);
+  void Copy(const Json& s);
+  void With(const Json* with, Scope* sc);
+  void Utility(std::string_view type, const Json& s);
+
+  // FROM clauses, filters and joins.
+  void FromItem(const Json& node, Scope* sc, bool in_sub, bool where_applies,
+                const std::vector<int>& path, FromState* fs);
+  int AddTable(const Json& rv, bool in_sub);
+  void Register(Scope* sc, std::string name, std::string schema, int table);
+  void FinishLevel(Scope* sc, FromState* fs, const Json* where);
+  void UsingSide(const Json& node, std::string_view column, std::vector<int>* out);
+  int AddFilter(BoolExpr e);
+
+  BoolExpr Bool(const Json& e, const Scope* sc, bool conjunct);
+  BoolExpr Leaf(int table, std::string_view column, PredOp op, std::vector<ValueRef> values,
+                bool negated);
+  BoolExpr Opaque(const Json& e, const Scope* sc);
+  bool Resolve(const Json& node, const Scope* sc, int* table, std::string* column) const;
+  ValueRef Value(const Json& node) const;
+  bool ValuesOf(const Json& list, std::vector<ValueRef>* out) const;
+  bool ValueOne(const Json& node, std::vector<ValueRef>* out) const;
+  void Visit(const Json& node, const Scope* sc);
+  void Scan(const Json& node);
+
+  // The top level of a SELECT.
+  void TopSelect(const Json& s, const Scope& sc);
+  void Targets(const Json& s);
+  void GroupBy(const Json& s, const Scope& sc);
+  void Having(const Json& s);
+  void OrderBy(const Json& s, const Scope& sc);
+  void Limit(const Json& s);
+  int ResolveTarget(const Json& expr, const Json& targets, const Scope& sc, bool names_first);
+  bool SameExpr(const Json& a, const Json& b, const Scope& sc) const;
+  bool ContainsAgg(const Json& node) const;
+
+  // Byte ranges from tokens.
+  void Tokenize();
+  int TokAt(int offset) const;
+  bool Kw(int i, std::string_view kw) const;
+  bool IsClauseKeyword(int i) const;
+  int NextClause(int i) const;
+  int ClauseEnd(int i) const { return toks_[NextClause(i) - 1].t.end; }
+  std::vector<std::pair<int, int>> Split(int from, int to) const;
+  void ArgRange(int func_location, int* begin, int* end) const;
+  void ValuesRanges();
+
+  std::string_view sql_;
+  const std::vector<Literal>& lits_;
+  Analysis* a_;
+  int stmt_begin_ = 0, stmt_end_ = 0;
+  std::vector<Tok> toks_;
+  int stop_ = 0;  // index of the first token after the statement (its ';' or the end)
+  std::unordered_map<const Json*, int> table_of_;  // RangeVar body -> Analysis::tables index
+  bool has_sublink_ = false, has_window_ = false;
+};
+
+// Generic pre-pass over the whole tree: parameters, volatile functions, windows, sublinks.
+void Walker::Scan(const Json& node) {
+  if (node.is_array()) {
+    for (const Json& n : node) Scan(n);
+    return;
+  }
+  if (!node.is_object()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string& key = it.key();
+    const Json& v = it.value();
+    if (key == "ParamRef") {
+      a_->max_param = std::max(a_->max_param, Int(v, "number", 0));
+    } else if (key == "FuncCall") {
+      if (IsVolatileFunction(BuiltinName(v))) a_->has_volatile_functions = true;
+      if (Get(v, "over")) has_window_ = true;
+    } else if (key == "SQLValueFunction") {
+      if (IsVolatileValueFunction(Str(v, "op"))) a_->has_volatile_functions = true;
+    } else if (key == "SubLink" || key == "RangeSubselect") {
+      has_sublink_ = true;
+    }
+    Scan(v);
+  }
+}
+
+void Walker::Statement(const Json& raw) {
+  stmt_begin_ = Int(raw, "stmt_location", 0);
+  const int len = Int(raw, "stmt_len", 0);
+  stmt_end_ = len > 0 ? stmt_begin_ + len : static_cast<int>(sql_.size());
+  const Json* node = Get(raw, "stmt");
+  if (!node || TypeOf(*node).empty()) {
+    a_->type = StatementType::kEmpty;
+    return;
+  }
+  Scan(*node);
+  const std::string_view type = TypeOf(*node);
+  const Json& s = Body(*node);
+  if (type == "SelectStmt") {
+    Select(s, nullptr, false, true);
+    if (Get(s, "intoClause")) {
+      a_->type = StatementType::kDdl;
+      a_->ddl_creates_table = a_->ddl_changes_tables = true;
+    } else {
+      a_->type = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
+    }
+  } else if (type == "InsertStmt") {
+    a_->type = StatementType::kInsert;
+    Insert(s, nullptr, false, true);
+  } else if (type == "UpdateStmt" || type == "DeleteStmt") {
+    a_->type = type == "UpdateStmt" ? StatementType::kUpdate : StatementType::kDelete;
+    UpdateOrDelete(s, type == "UpdateStmt", nullptr, false);
+  } else if (type == "CopyStmt") {
+    Copy(s);
+  } else {
+    Utility(type, s);
+  }
+}
+
+// A data-modifying or SELECT statement nested in another (CTE body, COPY query).
+void Walker::Dml(const Json& node, const Scope* parent, bool in_sub) {
+  const std::string_view type = TypeOf(node);
+  if (type == "SelectStmt") {
+    Select(Body(node), parent, in_sub, false);
+  } else if (type == "InsertStmt") {
+    Insert(Body(node), parent, in_sub, false);
+  } else if (type == "UpdateStmt" || type == "DeleteStmt") {
+    UpdateOrDelete(Body(node), type == "UpdateStmt", parent, in_sub);
+  }
+}
+
+void Walker::With(const Json* with, Scope* sc) {
+  if (!with) return;
+  const bool recursive = Flag(*with, "recursive");
+  const Json& ctes = Items(*with, "ctes");
+  if (recursive) {
+    for (const Json& c : ctes) sc->ctes.emplace_back(Str(Body(c), "ctename"));
+  }
+  for (const Json& c : ctes) {
+    const Json& cte = Body(c);
+    if (const Json* q = Get(cte, "ctequery")) Dml(*q, sc, true);
+    if (!recursive) sc->ctes.emplace_back(Str(cte, "ctename"));
+  }
+}
+
+void Walker::Select(const Json& s, const Scope* parent, bool in_sub, bool top) {
+  Scope sc;
+  sc.parent = parent;
+  With(Get(s, "withClause"), &sc);
+  if (Items(s, "lockingClause").size() > 0) a_->locking = true;
+  if (Str(s, "op") != "" && Str(s, "op") != "SETOP_NONE") {
+    if (const Json* l = Get(s, "larg")) Select(*l, &sc, true, false);  // SelectStmt bodies
+    if (const Json* r = Get(s, "rarg")) Select(*r, &sc, true, false);
+    for (const char* key : {"sortClause", "limitCount", "limitOffset"}) {
+      if (const Json* v = Get(s, key)) Visit(*v, &sc);
+    }
+    return;
+  }
+  FromState fs;
+  for (const Json& item : Items(s, "fromClause")) FromItem(item, &sc, in_sub, true, {}, &fs);
+  FinishLevel(&sc, &fs, Get(s, "whereClause"));
+  for (const char* key : {"valuesLists", "targetList", "groupClause", "havingClause",
+                          "sortClause", "distinctClause", "limitCount", "limitOffset",
+                          "windowClause"}) {
+    if (const Json* v = Get(s, key)) Visit(*v, &sc);
+  }
+  if (top) TopSelect(s, sc);
+}
+
+void Walker::Insert(const Json& s, const Scope* parent, bool in_sub, bool top) {
+  Scope sc;
+  sc.parent = parent;
+  if (const Json* rel = Get(s, "relation")) AddTable(*rel, in_sub);
+  With(Get(s, "withClause"), &sc);
+  if (top) {
+    for (const Json& c : Items(s, "cols")) {
+      if (TypeOf(c) == "ResTarget") a_->insert_columns.emplace_back(Str(Body(c), "name"));
+    }
+    a_->insert_has_column_list = !a_->insert_columns.empty();
+    a_->on_conflict = Get(s, "onConflictClause") != nullptr;
+    a_->returning = !Items(s, "returningList").empty();
+  }
+  if (const Json* sel = Get(s, "selectStmt"); sel && TypeOf(*sel) == "SelectStmt") {
+    const Json& body = Body(*sel);
+    const Json& rows = Items(body, "valuesLists");
+    if (!rows.empty() && !Get(body, "fromClause")) {
+      for (const Json& row : rows) {
+        const Json& items = TypeOf(row) == "List" ? Items(Body(row), "items") : EmptyArray();
+        Visit(items, &sc);
+        if (!top) continue;
+        InsertRow r;
+        for (const Json& v : items) r.values.push_back(Value(v));
+        a_->insert_rows.push_back(std::move(r));
+      }
+      if (top) ValuesRanges();
+    } else {
+      if (top) a_->insert_select = true;
+      Select(body, &sc, in_sub, false);
+    }
+  }
+  for (const char* key : {"onConflictClause", "returningList"}) {
+    if (const Json* v = Get(s, key)) Visit(*v, &sc);
+  }
+}
+
+void Walker::UpdateOrDelete(const Json& s, bool update, const Scope* parent, bool in_sub) {
+  Scope sc;
+  sc.parent = parent;
+  FromState fs;
+  if (const Json* rel = Get(s, "relation")) {
+    const int t = AddTable(*rel, in_sub);
+    fs.placements.push_back({t, true, {}});
+    const Json* alias = Get(*rel, "alias");
+    Register(&sc, std::string(alias ? Str(*alias, "aliasname") : Str(*rel, "relname")),
+             std::string(alias ? "" : Str(*rel, "schemaname")), t);
+  }
+  With(Get(s, "withClause"), &sc);
+  for (const Json& item : Items(s, update ? "fromClause" : "usingClause")) {
+    FromItem(item, &sc, in_sub, true, {}, &fs);
+  }
+  FinishLevel(&sc, &fs, Get(s, "whereClause"));
+  for (const Json& t : Items(s, "targetList")) {
+    if (TypeOf(t) != "ResTarget") continue;
+    if (parent == nullptr && update) a_->update_columns.emplace_back(Str(Body(t), "name"));
+    if (const Json* v = Get(Body(t), "val")) Visit(*v, &sc);
+  }
+  if (parent == nullptr) a_->returning = !Items(s, "returningList").empty();
+  if (const Json* r = Get(s, "returningList")) Visit(*r, &sc);
+}
+
+void Walker::Copy(const Json& s) {
+  a_->type = Flag(s, "is_from") ? StatementType::kCopyFrom : StatementType::kCopyTo;
+  if (const Json* rel = Get(s, "relation")) AddTable(*rel, false);
+  if (const Json* q = Get(s, "query")) {
+    a_->copy_query = true;
+    Dml(*q, nullptr, false);
+  }
+  for (const Json& c : Items(s, "attlist")) a_->copy_columns.emplace_back(StringOf(c));
+  a_->copy_stdio = !Flag(s, "is_program") && Str(s, "filename").empty();
+  std::optional<char> delimiter, quote, escape;
+  std::optional<std::string> null;
+  for (const Json& o : Items(s, "options")) {
+    if (TypeOf(o) != "DefElem") continue;
+    const Json& d = Body(o);
+    const std::string_view name = Str(d, "defname");
+    const Json* arg = Get(d, "arg");
+    const std::string_view sval = arg ? StringOf(*arg) : "";
+    if (name == "format") {
+      a_->copy_format = Lowered(sval);
+    } else if (name == "delimiter" && !sval.empty()) {
+      delimiter = sval[0];
+    } else if (name == "null") {
+      null = std::string(sval);
+    } else if (name == "quote" && !sval.empty()) {
+      quote = sval[0];
+    } else if (name == "escape" && !sval.empty()) {
+      escape = sval[0];
+    } else if (name == "header") {
+      // HEADER alone, HEADER true/on/1/match; false/off/0 turn it off.
+      bool on = true;
+      if (arg && TypeOf(*arg) == "Boolean") on = Flag(Body(*arg), "boolval");
+      if (arg && TypeOf(*arg) == "Integer") on = Int(Body(*arg), "ival", 0) != 0;
+      if (!sval.empty()) on = !(IEquals(sval, "false") || IEquals(sval, "off") || sval == "0");
+      a_->copy_header = on;
+    }
+  }
+  const bool csv = a_->copy_format == "csv";
+  a_->copy_delimiter = delimiter.value_or(csv ? ',' : '\t');
+  a_->copy_null = null.value_or(csv ? "" : "\\N");
+  a_->copy_quote = quote.value_or('"');
+  a_->copy_escape = escape.value_or(a_->copy_quote);
+}
+
+// Everything that is not SELECT/INSERT/UPDATE/DELETE/COPY.
+void Walker::Utility(std::string_view type, const Json& s) {
+  if (type == "TransactionStmt") {
+    const std::string_view kind = Str(s, "kind");
+    if (kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START") {
+      a_->type = StatementType::kBegin;
+    } else if (kind == "TRANS_STMT_COMMIT") {
+      a_->type = StatementType::kCommit;
+    } else if (kind == "TRANS_STMT_ROLLBACK") {
+      a_->type = StatementType::kRollback;
+    } else if (kind == "TRANS_STMT_SAVEPOINT" || kind == "TRANS_STMT_RELEASE" ||
+               kind == "TRANS_STMT_ROLLBACK_TO") {
+      a_->type = StatementType::kSavepoint;
+    } else {
+      a_->type = StatementType::kTwoPhase;
+    }
+    return;
+  }
+  if (type == "VariableSetStmt") {
+    a_->type = StatementType::kSet;
+    return;
+  }
+  if (type == "VariableShowStmt") {
+    a_->type = StatementType::kShow;
+    return;
+  }
+  if (type == "CallStmt") {
+    // CALL mosaic.fn(...) is the same request as SELECT mosaic.fn(...).
+    if (const Json* f = Get(s, "funccall")) {
+      const Json& names = Items(*f, "funcname");
+      if (names.size() == 2 && StringOf(names[0]) == "mosaic") {
+        a_->mosaic_function = std::string(StringOf(names[1]));
+        for (const Json& arg : Items(*f, "args")) a_->mosaic_args.push_back(Value(arg));
+      }
+    }
+    a_->type = StatementType::kUtility;
+    return;
+  }
+  const bool maintenance = type == "VacuumStmt" || type == "ClusterStmt" || type == "ReindexStmt";
+  static constexpr std::array<std::string_view, 13> kDdl = {
+      "IndexStmt", "RenameStmt", "TruncateStmt", "CommentStmt", "GrantStmt", "GrantRoleStmt",
+      "DefineStmt", "ViewStmt", "RuleStmt", "CompositeTypeStmt", "SecLabelStmt",
+      "ReassignOwnedStmt", "ImportForeignSchemaStmt"};
+  const bool ddl = type.substr(0, 6) == "Create" || type.substr(0, 5) == "Alter" ||
+                   type.substr(0, 4) == "Drop" ||
+                   std::find(kDdl.begin(), kDdl.end(), type) != kDdl.end();
+  if (!maintenance && !ddl) {
+    a_->type = StatementType::kUtility;
+    return;
+  }
+  a_->type = maintenance ? StatementType::kMaintenance : StatementType::kDdl;
+  // The tables a DDL or maintenance statement names (every RangeVar outside its queries), then
+  // those of its queries (CREATE TABLE AS, CREATE VIEW), marked in_subquery.
+  std::function<void(const Json&)> collect = [&](const Json& n) {
+    if (n.is_array()) {
+      for (const Json& x : n) collect(x);
+    } else if (n.is_object()) {
+      if (Get(n, "relname") && Get(n, "relpersistence")) {
+        AddTable(n, false);
+        return;
+      }
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        if (it.key() != "SelectStmt" && it.key() != "query") collect(it.value());
+      }
+    }
+  };
+  collect(s);
+  Visit(s, nullptr);
+  static constexpr std::array<std::string_view, 6> kRelationKinds = {
+      "OBJECT_TABLE", "OBJECT_FOREIGN_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_SCHEMA",
+      "OBJECT_COLUMN"};
+  auto one_of = [](std::string_view v, const auto& set) {
+    return std::find(set.begin(), set.end(), v) != set.end();
+  };
+  if (type == "CreateStmt" || type == "CreateForeignTableStmt" || type == "CreateTableAsStmt") {
+    a_->ddl_creates_table = Str(s, "objtype") != "OBJECT_MATVIEW";
+    a_->ddl_changes_tables = true;
+  } else if (type == "DropStmt") {
+    a_->ddl_changes_tables = one_of(Str(s, "removeType"), kRelationKinds);
+    a_->ddl_concurrently = Flag(s, "concurrent");
+    if (Str(s, "removeType") == "OBJECT_TABLE") {
+      for (const Json& obj : Items(s, "objects")) {
+        if (TypeOf(obj) != "List") continue;
+        const Json& parts = Items(Body(obj), "items");
+        if (parts.empty()) continue;
+        TableRef t;
+        t.name = std::string(StringOf(parts.back()));
+        if (parts.size() >= 2) t.schema = std::string(StringOf(parts[parts.size() - 2]));
+        a_->tables.push_back(std::move(t));
+      }
+    }
+  } else if (type == "RenameStmt") {
+    a_->ddl_changes_tables = one_of(Str(s, "renameType"), kRelationKinds);
+  } else if (type == "AlterObjectSchemaStmt") {
+    a_->ddl_changes_tables = one_of(Str(s, "objectType"), kRelationKinds);
+  } else if (type == "AlterTableStmt" || type == "ViewStmt" || type == "DropOwnedStmt" ||
+             type == "CreateExtensionStmt") {
+    a_->ddl_changes_tables = true;
+  } else if (type == "CreateSchemaStmt") {
+    a_->ddl_changes_tables = !Items(s, "schemaElts").empty();
+  } else if (type == "IndexStmt") {
+    a_->ddl_concurrently = Flag(s, "concurrent");
+  } else if (type == "ReindexStmt") {
+    for (const Json& p : Items(s, "params")) {
+      if (TypeOf(p) == "DefElem" && Str(Body(p), "defname") == "concurrently") {
+        a_->ddl_concurrently = true;
+      }
+    }
+  }
+}
+
+// ---- FROM clauses -----------------------------------------------------------------------------
+
+int Walker::AddTable(const Json& rv, bool in_sub) {
+  TableRef t;
+  t.schema = std::string(Str(rv, "schemaname"));
+  t.name = std::string(Str(rv, "relname"));
+  if (const Json* alias = Get(rv, "alias")) t.alias = std::string(Str(*alias, "aliasname"));
+  t.in_subquery = in_sub;
+  a_->tables.push_back(std::move(t));
+  const int index = static_cast<int>(a_->tables.size()) - 1;
+  table_of_[&rv] = index;
+  return index;
+}
+
+void Walker::Register(Scope* sc, std::string name, std::string schema, int table) {
+  sc->names.push_back({std::move(name), std::move(schema), table});
+  sc->only_table = ++sc->items == 1 ? table : -1;
+}
+
+void Walker::FromItem(const Json& node, Scope* sc, bool in_sub, bool where_applies,
+                      const std::vector<int>& path, FromState* fs) {
+  const std::string_view type = TypeOf(node);
+  if (type.empty()) return;
+  const Json& b = Body(node);
+  const Json* alias = Get(b, "alias");
+  const std::string alias_name(alias ? Str(*alias, "aliasname") : "");
+  if (type == "RangeVar") {
+    const std::string_view rel = Str(b, "relname");
+    if (Str(b, "schemaname").empty() && sc->IsCte(rel)) {
+      Register(sc, alias ? alias_name : std::string(rel), "", -1);
+      return;
+    }
+    const int t = AddTable(b, in_sub);
+    fs->placements.push_back({t, where_applies, path});
+    Register(sc, alias ? alias_name : std::string(rel),
+             alias ? "" : std::string(Str(b, "schemaname")), t);
+  } else if (type == "RangeTableSample") {
+    if (const Json* rel = Get(b, "relation")) FromItem(*rel, sc, in_sub, where_applies, path, fs);
+    for (const char* key : {"args", "repeatable"}) {
+      if (const Json* v = Get(b, key)) Visit(*v, sc);
+    }
+  } else if (type == "JoinExpr") {
+    const std::string_view kind = Str(b, "jointype");
+    const int q = static_cast<int>(fs->quals.size());
+    fs->quals.push_back(Get(b, "quals"));
+    std::vector<int> with_on = path;
+    with_on.push_back(q);
+    const Json* l = Get(b, "larg");
+    const Json* r = Get(b, "rarg");
+    const bool left_nullable = kind == "JOIN_RIGHT" || kind == "JOIN_FULL";
+    const bool right_nullable = kind == "JOIN_LEFT" || kind == "JOIN_FULL";
+    if (left_nullable || right_nullable) a_->has_outer_join = true;
+    if (!left_nullable && !right_nullable) fs->inner.push_back(q);
+    // A preserved side is not restricted by ON; a nullable side only by ON (and the ON clauses
+    // above it); a FULL join's sides by neither.
+    auto side = [&](const Json* n, bool nullable, bool other_nullable) {
+      if (!n) return;
+      if (!nullable) {
+        FromItem(*n, sc, in_sub, where_applies, other_nullable ? path : with_on, fs);
+      } else {
+        FromItem(*n, sc, in_sub, false, other_nullable ? path : with_on, fs);
+      }
+    };
+    side(l, left_nullable, right_nullable);
+    side(r, right_nullable, left_nullable);
+    if (const Json* u = Get(b, "usingClause"); u && l && r) fs->usings.push_back({l, r, u});
+    if (alias) Register(sc, alias_name, "", -1);
+  } else {
+    // RangeSubselect, RangeFunction, RangeTableFunc, ...: not a table, but may hold tables.
+    if (const Json* sub = Get(b, "subquery")) Dml(*sub, sc, true);
+    for (const char* key : {"functions", "docexpr", "rowexpr", "columns"}) {
+      if (const Json* v = Get(b, key)) Visit(*v, sc);
+    }
+    Register(sc, alias_name, "", -1);
+  }
+}
+
+int Walker::AddFilter(BoolExpr e) {
+  a_->filters.push_back(std::move(e));
+  return static_cast<int>(a_->filters.size()) - 1;
+}
+
+// All of `parts` ANDed (one part as itself). kOpaque when empty.
+BoolExpr AndOf(std::vector<BoolExpr> parts) {
+  if (parts.size() == 1) return std::move(parts[0]);
+  BoolExpr e;
+  if (parts.empty()) return e;
+  e.kind = BoolExpr::Kind::kAnd;
+  e.children = std::move(parts);
+  return e;
+}
+
+void Walker::FinishLevel(Scope* sc, FromState* fs, const Json* where) {
+  std::vector<BoolExpr> ons;
+  ons.reserve(fs->quals.size());
+  for (const Json* q : fs->quals) ons.push_back(q ? Bool(*q, sc, true) : BoolExpr{});
+  std::optional<BoolExpr> w;
+  if (where) w = Bool(*where, sc, true);
+  for (const auto& u : fs->usings) {
+    for (const Json& c : *u.columns) {
+      const std::string_view col = StringOf(c);
+      std::vector<int> left, right;
+      UsingSide(*u.larg, col, &left);
+      UsingSide(*u.rarg, col, &right);
+      for (int l : left) {
+        for (int r : right) a_->joins.push_back({l, r, std::string(col), std::string(col)});
+      }
+    }
+  }
+  int level_filter = -2;  // -2: not built yet
+  std::vector<std::pair<std::vector<int>, int>> by_path;
+  for (const Placement& p : fs->placements) {
+    int& filter = a_->tables[p.table].filter;
+    if (p.where_applies) {
+      if (level_filter == -2) {
+        std::vector<BoolExpr> parts;
+        if (w) parts.push_back(*w);
+        for (int q : fs->inner) {
+          if (fs->quals[q]) parts.push_back(ons[q]);
+        }
+        level_filter = parts.empty() ? -1 : AddFilter(AndOf(std::move(parts)));
+      }
+      filter = level_filter;
+      continue;
+    }
+    auto known = std::find_if(by_path.begin(), by_path.end(),
+                              [&](const auto& e) { return e.first == p.path; });
+    if (known != by_path.end()) {
+      filter = known->second;
+      continue;
+    }
+    std::vector<BoolExpr> parts;
+    for (int q : p.path) {
+      if (fs->quals[q]) parts.push_back(ons[q]);
+    }
+    filter = parts.empty() ? -1 : AddFilter(AndOf(std::move(parts)));
+    by_path.emplace_back(p.path, filter);
+  }
+}
+
+// The tables of one side of a USING join that supply `column`.
+void Walker::UsingSide(const Json& node, std::string_view column, std::vector<int>* out) {
+  const std::string_view type = TypeOf(node);
+  if (type == "RangeVar") {
+    auto it = table_of_.find(&Body(node));
+    if (it != table_of_.end()) out->push_back(it->second);
+  } else if (type == "JoinExpr") {
+    const Json& b = Body(node);
+    const Json& using_cols = Items(b, "usingClause");
+    const bool has = std::any_of(using_cols.begin(), using_cols.end(),
+                                 [&](const Json& c) { return StringOf(c) == column; });
+    if (!has || Str(b, "jointype") != "JOIN_INNER") return;
+    if (const Json* l = Get(b, "larg")) UsingSide(*l, column, out);
+    if (const Json* r = Get(b, "rarg")) UsingSide(*r, column, out);
+  }
+}
+
+// ---- Predicates -------------------------------------------------------------------------------
+
+bool Walker::Resolve(const Json& node, const Scope* sc, int* table, std::string* column) const {
+  if (TypeOf(node) != "ColumnRef" || !sc) return false;
+  const Json& fields = Items(Body(node), "fields");
+  if (fields.empty() || fields.size() > 3) return false;
+  for (const Json& f : fields) {
+    if (TypeOf(f) != "String") return false;  // t.* or an indirection
+  }
+  *column = std::string(StringOf(fields.back()));
+  if (fields.size() == 1) {
+    *table = sc->only_table;
+    return *table >= 0;
+  }
+  const std::string_view qual = StringOf(fields[fields.size() - 2]);
+  const std::string_view schema = fields.size() == 3 ? StringOf(fields[0]) : "";
+  for (const Scope* s = sc; s; s = s->parent) {
+    for (const Scope::Name& n : s->names) {
+      if (n.name != qual || (!schema.empty() && n.schema != schema)) continue;
+      *table = n.table;
+      return n.table >= 0;
+    }
+  }
+  return false;
+}
+
+ValueRef Walker::Value(const Json& node) const {
+  ValueRef v;
+  const std::string_view type = TypeOf(node);
+  if (type.empty()) return v;
+  const Json& b = Body(node);
+  if (type == "ParamRef") {
+    v.kind = ValueRef::Kind::kParam;
+    v.index = Int(b, "number", 0);
+  } else if (type == "A_Const") {
+    if (Flag(b, "isnull")) {
+      v.kind = ValueRef::Kind::kNull;
+      return v;
+    }
+    const int loc = Int(b, "location", -1);
+    auto it = std::lower_bound(lits_.begin(), lits_.end(), loc,
+                               [](const Literal& l, int x) { return l.begin < x; });
+    if (it != lits_.end() && it->begin == loc) {
+      v.kind = ValueRef::Kind::kLiteral;
+      v.index = static_cast<int>(it - lits_.begin());
+    } else if (loc >= 0 && loc < static_cast<int>(sql_.size()) && sql_[loc] == '-' &&
+               it != lits_.end()) {
+      // PostgreSQL folds "-5" into one constant located at the '-'.
+      int pos = loc + 1;
+      const Token next = NextToken(sql_, &pos);
+      if (next.begin == it->begin) {
+        v.kind = ValueRef::Kind::kLiteral;
+        v.index = static_cast<int>(it - lits_.begin());
+        v.negate = true;
+      }
+    }
+  } else if (type == "TypeCast") {
+    if (const Json* arg = Get(b, "arg")) v = Value(*arg);
+    if (v.kind == ValueRef::Kind::kOther || !v.cast.empty()) return ValueRef{};
+    if (const Json* tn = Get(b, "typeName")) v.cast = CastName(*tn);
+  } else if (type == "A_Expr" && Str(b, "kind") == "AEXPR_OP" && !Get(b, "lexpr") &&
+             LastName(Items(b, "name")) == "-" && Get(b, "rexpr")) {
+    v = Value(b["rexpr"]);  // "-$1"
+    if (v.kind != ValueRef::Kind::kParam || v.negate) return ValueRef{};
+    v.negate = true;
+  }
+  return v;
+}
+
+bool Walker::ValuesOf(const Json& list, std::vector<ValueRef>* out) const {
+  for (const Json& item : list) {
+    out->push_back(Value(item));
+    if (out->back().kind == ValueRef::Kind::kOther) return false;
+  }
+  return !out->empty();
+}
+
+bool Walker::ValueOne(const Json& node, std::vector<ValueRef>* out) const {
+  out->push_back(Value(node));
+  return out->back().kind != ValueRef::Kind::kOther;
+}
+
+BoolExpr Walker::Leaf(int table, std::string_view column, PredOp op, std::vector<ValueRef> values,
+                      bool negated) {
+  Predicate p;
+  p.table = table;
+  p.column = std::string(column);
+  p.op = op;
+  p.values = std::move(values);
+  p.negated = negated;
+  a_->predicates.push_back(std::move(p));
+  BoolExpr e;
+  e.kind = BoolExpr::Kind::kPred;
+  e.predicate = static_cast<int>(a_->predicates.size()) - 1;
+  return e;
+}
+
+BoolExpr Walker::Opaque(const Json& e, const Scope* sc) {
+  Visit(e, sc);
+  return BoolExpr{};
+}
+
+BoolExpr Walker::Bool(const Json& e, const Scope* sc, bool conjunct) {
+  const std::string_view type = TypeOf(e);
+  if (type.empty()) return BoolExpr{};
+  const Json& b = Body(e);
+  if (type == "BoolExpr") {
+    const std::string_view op = Str(b, "boolop");
+    BoolExpr out;
+    out.kind = op == "AND_EXPR"  ? BoolExpr::Kind::kAnd
+               : op == "OR_EXPR" ? BoolExpr::Kind::kOr
+                                 : BoolExpr::Kind::kNot;
+    for (const Json& arg : Items(b, "args")) {
+      out.children.push_back(Bool(arg, sc, conjunct && out.kind == BoolExpr::Kind::kAnd));
+    }
+    return out;
+  }
+  int table = -1;
+  std::string column;
+  if (type == "NullTest") {
+    if (!Get(b, "arg") || !Resolve(b["arg"], sc, &table, &column)) return Opaque(e, sc);
+    const bool is_null = Str(b, "nulltesttype") == "IS_NULL";
+    return Leaf(table, column, is_null ? PredOp::kIsNull : PredOp::kIsNotNull, {}, false);
+  }
+  if (type != "A_Expr" || !Get(b, "lexpr") || !Get(b, "rexpr")) return Opaque(e, sc);
+  const std::string_view kind = Str(b, "kind");
+  const std::string_view op = LastName(Items(b, "name"));
+  const Json& lhs = b["lexpr"];
+  const Json& rhs = b["rexpr"];
+  std::vector<ValueRef> values;
+  if (kind == "AEXPR_OP") {
+    const std::optional<PredOp> cmp = ComparisonOp(op);
+    if (!cmp) return Opaque(e, sc);
+    int rtable = -1;
+    std::string rcolumn;
+    const bool lcol = Resolve(lhs, sc, &table, &column);
+    const bool rcol = Resolve(rhs, sc, &rtable, &rcolumn);
+    if (lcol && rcol) {
+      if (conjunct && *cmp == PredOp::kEq && table != rtable) {
+        a_->joins.push_back({table, rtable, column, rcolumn});
+      }
+      return BoolExpr{};
+    }
+    if (lcol && ValueOne(rhs, &values)) {
+      return Leaf(table, column, *cmp, std::move(values), false);
+    }
+    values.clear();
+    if (rcol && ValueOne(lhs, &values)) {
+      return Leaf(rtable, rcolumn, Commute(*cmp), std::move(values), false);
+    }
+    return Opaque(e, sc);
+  }
+  if (!Resolve(lhs, sc, &table, &column)) return Opaque(e, sc);
+  if (kind == "AEXPR_IN" && TypeOf(rhs) == "List" &&
+      ValuesOf(Items(Body(rhs), "items"), &values)) {
+    return Leaf(table, column, PredOp::kIn, std::move(values), op == "<>");
+  }
+  if (kind == "AEXPR_OP_ANY" && op == "=" && TypeOf(rhs) == "A_ArrayExpr" &&
+      ValuesOf(Items(Body(rhs), "elements"), &values)) {
+    return Leaf(table, column, PredOp::kIn, std::move(values), false);
+  }
+  if ((kind == "AEXPR_BETWEEN" || kind == "AEXPR_NOT_BETWEEN") && TypeOf(rhs) == "List" &&
+      Items(Body(rhs), "items").size() == 2 && ValuesOf(Items(Body(rhs), "items"), &values)) {
+    return Leaf(table, column, PredOp::kBetween, std::move(values),
+                kind == "AEXPR_NOT_BETWEEN");
+  }
+  return Opaque(e, sc);
+}
+
+// Walks an expression for subqueries (new levels whose tables are in_subquery).
+void Walker::Visit(const Json& node, const Scope* sc) {
+  if (node.is_array()) {
+    for (const Json& n : node) Visit(n, sc);
+    return;
+  }
+  if (!node.is_object()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "SubLink") {
+      if (const Json* sub = Get(it.value(), "subselect")) Dml(*sub, sc, true);
+      if (const Json* t = Get(it.value(), "testexpr")) Visit(*t, sc);
+    } else if (key == "SelectStmt" || key == "InsertStmt" || key == "UpdateStmt" ||
+               key == "DeleteStmt") {
+      Dml(node, sc, true);
+    } else {
+      Visit(it.value(), sc);
+    }
+  }
+}
+
+// ---- The top level of a SELECT ----------------------------------------------------------------
+
+bool Walker::ContainsAgg(const Json& node) const {
+  if (node.is_array()) {
+    return std::any_of(node.begin(), node.end(), [&](const Json& n) { return ContainsAgg(n); });
+  }
+  if (!node.is_object()) return false;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (it.key() == "SubLink") continue;
+    if (it.key() == "FuncCall" && AggregateOf(it.value()) != TargetColumn::Agg::kNone) return true;
+    if (ContainsAgg(it.value())) return true;
+  }
+  return false;
+}
+
+bool Walker::SameExpr(const Json& a, const Json& b, const Scope& sc) const {
+  if (TypeOf(a) == "ColumnRef" && TypeOf(b) == "ColumnRef") {
+    int ta = -1, tb = -1;
+    std::string ca, cb;
+    if (Resolve(a, &sc, &ta, &ca) && Resolve(b, &sc, &tb, &cb)) return ta == tb && ca == cb;
+    return Items(Body(a), "fields") == Items(Body(b), "fields");
+  }
+  if (a.type() != b.type()) return false;
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!SameExpr(a[i], b[i], sc)) return false;
+    }
+    return true;
+  }
+  if (!a.is_object()) return a == b;
+  size_t na = 0;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (it.key() == "location") continue;
+    ++na;
+    const Json* other = Get(b, it.key().c_str());
+    if (!other || !SameExpr(it.value(), *other, sc)) return false;
+  }
+  size_t nb = 0;
+  for (auto it = b.begin(); it != b.end(); ++it) nb += it.key() != "location";
+  return na == nb;
+}
+
+// The target a GROUP BY / ORDER BY key denotes: by ordinal (recorded as a structural literal),
+// by output name, or by an identical expression. -1 if none.
+int Walker::ResolveTarget(const Json& expr, const Json& targets, const Scope& sc,
+                          bool names_first) {
+  const ValueRef v = Value(expr);
+  if (TypeOf(expr) == "A_Const") {
+    if (v.kind != ValueRef::Kind::kLiteral || v.negate ||
+        lits_[v.index].kind != Literal::Kind::kNumber) {
+      return -1;
+    }
+    const std::string& text = lits_[v.index].value;
+    a_->structural_literals.emplace_back(v.index, text);
+    const bool star = std::any_of(a_->targets.begin(), a_->targets.end(),
+                                  [](const TargetColumn& t) { return t.is_star; });
+    if (star || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {
+      return -1;
+    }
+    const int ordinal = std::stoi(text);
+    return ordinal >= 1 && ordinal <= static_cast<int>(a_->targets.size()) ? ordinal - 1 : -1;
+  }
+  auto by_name = [&]() {
+    const Json& fields = TypeOf(expr) == "ColumnRef" ? Items(Body(expr), "fields") : EmptyArray();
+    if (fields.size() != 1 || TypeOf(fields[0]) != "String") return -1;
+    for (size_t i = 0; i < a_->targets.size(); ++i) {
+      if (!a_->targets[i].is_star && a_->targets[i].name == StringOf(fields[0])) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  };
+  auto by_expr = [&]() {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const Json* val = Get(Body(targets[i]), "val");
+      if (val && SameExpr(expr, *val, sc)) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  if (names_first) {
+    const int n = by_name();
+    return n >= 0 ? n : by_expr();
+  }
+  const int e = by_expr();
+  return e >= 0 ? e : by_name();
+}
+
+void Walker::TopSelect(const Json& s, const Scope& sc) {
+  const Json& distinct = Items(s, "distinctClause");
+  a_->distinct = distinct.size() == 1 && distinct[0].is_object() && distinct[0].empty();
+  a_->distinct_on = !distinct.empty() && !a_->distinct;
+  Tokenize();
+  Targets(s);
+  for (int i = 0; i < stop_; ++i) {
+    if (Kw(i, "from") && IsClauseKeyword(i)) {
+      a_->from_begin = toks_[i].t.begin;
+      break;
+    }
+  }
+  GroupBy(s, sc);
+  Having(s);
+  OrderBy(s, sc);
+  Limit(s);
+  a_->has_aggregates = a_->has_aggregates || a_->has_having;
+  a_->simple_select = !Items(s, "fromClause").empty() && !Get(s, "withClause") && !has_window_ &&
+                      !has_sublink_ && !a_->distinct_on && !a_->locking &&
+                      !Get(s, "intoClause") && Get(s, "valuesLists") == nullptr &&
+                      Str(s, "limitOption") != "LIMIT_OPTION_WITH_TIES";
+  for (const Json& item : Items(s, "fromClause")) {
+    const std::string_view t = TypeOf(item);
+    if (t != "RangeVar" && t != "JoinExpr") a_->simple_select = false;
+  }
+  for (const TargetColumn& t : a_->targets) {
+    if (t.text_begin < 0) a_->simple_select = false;  // e.g. a parenthesised SELECT
+  }
+  // SELECT mosaic.fn(args): a request to Mosaic itself.
+  const Json& targets = Items(s, "targetList");
+  if (targets.size() == 1 && !Get(s, "fromClause")) {
+    const Json* val = Get(Body(targets[0]), "val");
+    if (val && TypeOf(*val) == "FuncCall") {
+      const Json& names = Items(Body(*val), "funcname");
+      if (names.size() == 2 && StringOf(names[0]) == "mosaic") {
+        a_->mosaic_function = std::string(StringOf(names[1]));
+        for (const Json& arg : Items(Body(*val), "args")) a_->mosaic_args.push_back(Value(arg));
+      }
+    }
+  }
+}
+
+void Walker::Targets(const Json& s) {
+  const Json& targets = Items(s, "targetList");
+  for (const Json& t : targets) {
+    TargetColumn col;
+    const Json& rt = Body(t);
+    const Json* val = Get(rt, "val");
+    if (val && TypeOf(*val) == "ColumnRef") {
+      const Json& fields = Items(Body(*val), "fields");
+      col.is_star = !fields.empty() && TypeOf(fields.back()) == "A_Star";
+      if (!col.is_star && !fields.empty()) col.column = std::string(StringOf(fields.back()));
+    } else if (val && TypeOf(*val) == "FuncCall") {
+      col.agg = AggregateOf(Body(*val));
+      col.agg_distinct = col.agg != TargetColumn::Agg::kNone && Flag(Body(*val), "agg_distinct");
+      if (col.agg != TargetColumn::Agg::kNone) {
+        col.contains_agg = ContainsAgg(Items(Body(*val), "args"));
+        if (col.agg != TargetColumn::Agg::kOtherAgg && col.agg != TargetColumn::Agg::kCountStar) {
+          ArgRange(Int(Body(*val), "location", -1), &col.arg_begin, &col.arg_end);
+        }
+      }
+    }
+    if (val && col.agg == TargetColumn::Agg::kNone) col.contains_agg = ContainsAgg(*val);
+    a_->has_aggregates |= col.agg != TargetColumn::Agg::kNone || col.contains_agg;
+    const std::string_view alias = Str(rt, "name");
+    col.name = !alias.empty() ? std::string(alias) : val ? FigureColname(*val) : "?column?";
+    a_->targets.push_back(std::move(col));
+  }
+  // Text ranges: the target list runs from after SELECT [DISTINCT [ON (...)] | ALL] to the next
+  // clause; each target is one depth-0 comma-separated piece, without its alias.
+  const int select = [&] {
+    for (int i = 0; i < stop_; ++i) {
+      if (toks_[i].depth == 0 && Kw(i, "select")) return i;
+    }
+    return -1;
+  }();
+  if (select < 0 || targets.empty()) return;
+  int first = select + 1;
+  if (first < stop_ && Kw(first, "all")) ++first;
+  if (first < stop_ && Kw(first, "distinct")) {
+    ++first;
+    if (first < stop_ && Kw(first, "on")) {
+      ++first;
+      while (first < stop_ && !(toks_[first].depth == 0 && sql_[toks_[first].t.begin] == ')')) {
+        ++first;
+      }
+      ++first;
+    }
+  }
+  const int end = NextClause(select);
+  if (first >= end) return;
+  a_->targets_begin = toks_[first].t.begin;
+  a_->targets_end = toks_[end - 1].t.end;
+  const auto pieces = Split(first, end);
+  if (pieces.size() != targets.size()) return;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    auto [b, e] = pieces[i];
+    if (!Str(Body(targets[i]), "name").empty() && e - b >= 2) {
+      --e;  // the alias
+      if (e - b >= 2 && Kw(e - 1, "as")) --e;
+    }
+    a_->targets[i].text_begin = toks_[b].t.begin;
+    a_->targets[i].text_end = toks_[e - 1].t.end;
+  }
+}
+
+void Walker::GroupBy(const Json& s, const Scope& sc) {
+  const Json& keys = Items(s, "groupClause");
+  if (keys.empty()) return;
+  for (int i = 0; i < stop_; ++i) {
+    if (toks_[i].depth == 0 && Kw(i, "group") && IsClauseKeyword(i)) {
+      a_->group_by_begin = toks_[i].t.begin;
+      a_->group_by_end = ClauseEnd(i);
+      break;
+    }
+  }
+  const Json& targets = Items(s, "targetList");
+  for (const Json& key : keys) {
+    const int t = TypeOf(key) == "GroupingSet" ? -1 : ResolveTarget(key, targets, sc, false);
+    if (t < 0) {
+      a_->group_by_unresolved = true;
+    } else {
+      a_->group_by.push_back(t);
+    }
+  }
+}
+
+void Walker::Having(const Json& s) {
+  const Json* having = Get(s, "havingClause");
+  if (!having) return;
+  a_->has_having = true;
+  for (int i = 0; i < stop_; ++i) {
+    if (Kw(i, "having") && IsClauseKeyword(i)) {
+      a_->having_begin = toks_[i].t.begin;
+      a_->having_end = ClauseEnd(i);
+      break;
+    }
+  }
+  std::vector<const Json*> conjuncts;
+  if (TypeOf(*having) == "BoolExpr" && Str(Body(*having), "boolop") == "AND_EXPR") {
+    for (const Json& arg : Items(Body(*having), "args")) conjuncts.push_back(&arg);
+  } else {
+    conjuncts.push_back(having);
+  }
+  for (const Json* c : conjuncts) {
+    std::optional<PredOp> op;
+    if (TypeOf(*c) == "A_Expr" && Str(Body(*c), "kind") == "AEXPR_OP") {
+      op = ComparisonOp(LastName(Items(Body(*c), "name")));
+    }
+    const Json* l = op ? Get(Body(*c), "lexpr") : nullptr;
+    const Json* r = op ? Get(Body(*c), "rexpr") : nullptr;
+    if (l && r && TypeOf(*l) != "FuncCall") {
+      std::swap(l, r);
+      *op = Commute(*op);
+    }
+    HavingCond h;
+    if (l && r && TypeOf(*l) == "FuncCall") {
+      h.agg = AggregateOf(Body(*l));
+      h.value = Value(*r);
+    }
+    if (!l || !r || TypeOf(*l) != "FuncCall" || h.agg == TargetColumn::Agg::kNone ||
+        h.agg == TargetColumn::Agg::kOtherAgg || h.value.kind == ValueRef::Kind::kOther) {
+      a_->having_unsupported = true;
+      a_->having.clear();
+      return;
+    }
+    h.agg_distinct = Flag(Body(*l), "agg_distinct");
+    h.op = *op;
+    if (h.agg != TargetColumn::Agg::kCountStar) {
+      ArgRange(Int(Body(*l), "location", -1), &h.arg_begin, &h.arg_end);
+    }
+    a_->having.push_back(std::move(h));
+  }
+}
+
+void Walker::OrderBy(const Json& s, const Scope& sc) {
+  const Json& keys = Items(s, "sortClause");
+  if (keys.empty()) return;
+  int order = -1;
+  for (int i = 0; i < stop_; ++i) {
+    if (toks_[i].depth == 0 && Kw(i, "order") && IsClauseKeyword(i)) {
+      order = i;
+      break;
+    }
+  }
+  std::vector<std::pair<int, int>> pieces;
+  if (order >= 0 && order + 2 < stop_) {
+    a_->order_by_begin = toks_[order].t.begin;
+    a_->order_by_end = ClauseEnd(order);
+    pieces = Split(order + 2, NextClause(order));
+  }
+  const Json& targets = Items(s, "targetList");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (TypeOf(keys[i]) != "SortBy") continue;
+    const Json& sb = Body(keys[i]);
+    SortKey k;
+    const std::string_view dir = Str(sb, "sortby_dir");
+    k.descending = dir == "SORTBY_DESC";
+    const std::string_view nulls = Str(sb, "sortby_nulls");
+    if (nulls == "SORTBY_NULLS_FIRST") k.nulls_first = true;
+    if (nulls == "SORTBY_NULLS_LAST") k.nulls_first = false;
+    if (const Json* node = Get(sb, "node")) k.target = ResolveTarget(*node, targets, sc, true);
+    if (dir == "SORTBY_USING") {
+      const std::string_view op = LastName(Items(sb, "useOp"));
+      k.descending = op == ">";
+      if (op != "<" && op != ">") k.target = -1;
+    }
+    if (pieces.size() == keys.size()) {
+      auto [b, e] = pieces[i];
+      if (e - b >= 3 && Kw(e - 2, "nulls")) e -= 2;
+      if (e - b >= 2 && (Kw(e - 1, "asc") || Kw(e - 1, "desc"))) {
+        --e;
+      } else if (e - b >= 3 && Kw(e - 2, "using")) {
+        e -= 2;
+      }
+      k.text_begin = toks_[b].t.begin;
+      k.text_end = toks_[e - 1].t.end;
+    }
+    a_->order_by.push_back(std::move(k));
+  }
+  a_->has_aggregates |= ContainsAgg(keys);
+}
+
+void Walker::Limit(const Json& s) {
+  if (const Json* c = Get(s, "limitCount")) a_->limit = Value(*c);
+  if (const Json* o = Get(s, "limitOffset")) a_->offset = Value(*o);
+  if (!a_->limit && !a_->offset) return;
+  for (int i = 0; i < stop_; ++i) {
+    if (toks_[i].depth != 0 || !IsClauseKeyword(i)) continue;
+    if (Kw(i, "limit") || Kw(i, "offset") || Kw(i, "fetch")) {
+      if (a_->limit_begin < 0) a_->limit_begin = toks_[i].t.begin;
+      a_->limit_end = ClauseEnd(i);
+    }
+  }
+}
+
+// ---- Tokens -----------------------------------------------------------------------------------
+
+void Walker::Tokenize() {
+  int pos = stmt_begin_;
+  int depth = 0;
+  const std::string_view text = sql_.substr(0, stmt_end_);
+  for (;;) {
+    const Token t = NextToken(text, &pos);
+    if (t.kind == Token::Kind::kEnd || t.kind == Token::Kind::kError) break;
+    const char c = sql_[t.begin];
+    const bool punct = t.kind == Token::Kind::kPunct && t.end - t.begin == 1;
+    if (punct && (c == ')' || c == ']') && depth > 0) --depth;
+    toks_.push_back({t, depth});
+    if (punct && (c == '(' || c == '[')) ++depth;
+  }
+  stop_ = static_cast<int>(toks_.size());
+  for (int i = 0; i < stop_; ++i) {
+    if (toks_[i].depth == 0 && toks_[i].t.kind == Token::Kind::kPunct &&
+        sql_[toks_[i].t.begin] == ';') {
+      stop_ = i;
+      break;
+    }
+  }
+}
+
+int Walker::TokAt(int offset) const {
+  auto it = std::lower_bound(toks_.begin(), toks_.begin() + stop_, offset,
+                             [](const Tok& t, int x) { return t.t.begin < x; });
+  return it != toks_.begin() + stop_ && it->t.begin == offset
+             ? static_cast<int>(it - toks_.begin())
+             : -1;
+}
+
+bool Walker::Kw(int i, std::string_view kw) const {
+  const Token& t = toks_[i].t;
+  return t.kind == Token::Kind::kIdent && IEquals(sql_.substr(t.begin, t.end - t.begin), kw);
+}
+
+// A depth-0 reserved word that starts a clause of the top SELECT (not an alias, a qualified
+// name's part, IS DISTINCT FROM or WITHIN GROUP).
+bool Walker::IsClauseKeyword(int i) const {
+  if (toks_[i].depth != 0 || toks_[i].t.kind != Token::Kind::kIdent) return false;
+  if (i > 0 && (Kw(i - 1, "as") || sql_[toks_[i - 1].t.begin] == '.')) return false;
+  static constexpr std::array<std::string_view, 15> kClauses = {
+      "from", "into", "where", "group", "having", "window", "order", "limit", "offset", "fetch",
+      "for", "union", "intersect", "except", "returning"};
+  const std::string_view w = sql_.substr(toks_[i].t.begin, toks_[i].t.end - toks_[i].t.begin);
+  if (!std::any_of(kClauses.begin(), kClauses.end(), [&](std::string_view k) { return IEquals(w, k); })) {
+    return false;
+  }
+  if (IEquals(w, "from") && i > 0 && Kw(i - 1, "distinct")) return false;
+  if (IEquals(w, "group") && i > 0 && Kw(i - 1, "within")) return false;
+  return true;
+}
+
+// Index of the next clause keyword after token i (or the statement's end).
+int Walker::NextClause(int i) const {
+  for (int j = i + 1; j < stop_; ++j) {
+    if (IsClauseKeyword(j)) return j;
+  }
+  return stop_;
+}
+
+// Token index ranges [from, to) split at commas of from's depth.
+std::vector<std::pair<int, int>> Walker::Split(int from, int to) const {
+  std::vector<std::pair<int, int>> out;
+  if (from >= to) return out;
+  const int depth = toks_[from].depth;
+  int start = from;
+  for (int i = from; i < to; ++i) {
+    if (toks_[i].depth == depth && toks_[i].t.kind == Token::Kind::kPunct &&
+        sql_[toks_[i].t.begin] == ',') {
+      if (i > start) out.emplace_back(start, i);
+      start = i + 1;
+    }
+  }
+  if (to > start) out.emplace_back(start, to);
+  return out;
+}
+
+// The byte range of the (single) argument of the call whose name starts at func_location.
+void Walker::ArgRange(int func_location, int* begin, int* end) const {
+  int i = TokAt(func_location);
+  if (i < 0) return;
+  const int depth = toks_[i].depth;
+  while (i < stop_ && !(toks_[i].depth == depth && sql_[toks_[i].t.begin] == '(')) ++i;
+  int first = i + 1;
+  if (first < stop_ && (Kw(first, "distinct") || Kw(first, "all"))) ++first;
+  int last = first;
+  while (last < stop_ && toks_[last].depth > depth) ++last;
+  if (last >= stop_ || first >= last) return;
+  *begin = toks_[first].t.begin;
+  *end = toks_[last - 1].t.end;
+}
+
+// VALUES (...), (...): each row's parenthesised range.
+void Walker::ValuesRanges() {
+  Tokenize();
+  int i = 0;
+  while (i < stop_ && !(toks_[i].depth == 0 && Kw(i, "values"))) ++i;
+  std::vector<std::pair<int, int>> rows;
+  for (++i; i < stop_ && toks_[i].depth == 0 && sql_[toks_[i].t.begin] == '(';) {
+    int j = i + 1;
+    while (j < stop_ && toks_[j].depth > 0) ++j;
+    if (j >= stop_) break;
+    rows.emplace_back(toks_[i].t.begin, toks_[j].t.end);
+    i = j + 1;
+    if (i < stop_ && sql_[toks_[i].t.begin] == ',' && toks_[i].t.kind == Token::Kind::kPunct) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  if (rows.size() != a_->insert_rows.size() || rows.empty()) return;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    a_->insert_rows[r].text_begin = rows[r].first;
+    a_->insert_rows[r].text_end = rows[r].second;
+  }
+  a_->values_begin = rows.front().first;
+  a_->values_end = rows.back().second;
+}
+
+// ---- Rebasing cached byte ranges --------------------------------------------------------------
+
+// Calls f on every byte offset field of `a`.
+template <typename F>
+void ForEachOffset(Analysis* a, F f) {
+  for (TargetColumn& t : a->targets) {
+    f(t.text_begin), f(t.text_end), f(t.arg_begin), f(t.arg_end);
+  }
+  for (SortKey& k : a->order_by) f(k.text_begin), f(k.text_end);
+  for (HavingCond& h : a->having) f(h.arg_begin), f(h.arg_end);
+  for (InsertRow& r : a->insert_rows) f(r.text_begin), f(r.text_end);
+  for (int* p : {&a->group_by_begin, &a->group_by_end, &a->having_begin, &a->having_end,
+                 &a->order_by_begin, &a->order_by_end, &a->limit_begin, &a->limit_end,
+                 &a->targets_begin, &a->targets_end, &a->from_begin, &a->values_begin,
+                 &a->values_end}) {
+    f(*p);
+  }
+}
+
+int MaxOffset(const Analysis& a) {
+  int max = -1;
+  ForEachOffset(const_cast<Analysis*>(&a), [&](int& o) { max = std::max(max, o); });
+  return max;
+}
+
+}  // namespace
+
+std::shared_ptr<const Analysis> Analyze(std::string_view sql, const std::vector<Literal>& literals) {
+  auto a = std::make_shared<Analysis>();
+  const std::string text(sql);  // libpg_query wants a NUL-terminated string
+  PgQueryParseResult r = pg_query_parse(text.c_str());
+  if (r.error) {
+    a->type = StatementType::kUtility;
+    a->parse_error = true;
+    a->error = r.error->message ? r.error->message : "syntax error";
+    pg_query_free_parse_result(r);
+    return a;
+  }
+  const Json tree = Json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false);
+  pg_query_free_parse_result(r);
+  if (tree.is_discarded()) {
+    a->type = StatementType::kUtility;
+    a->parse_error = true;
+    a->error = "statement analysis failed: unreadable parse tree";
+    return a;
+  }
+  try {
+    const Json& stmts = Items(tree, "stmts");
+    if (stmts.empty()) {
+      a->type = StatementType::kEmpty;
+      return a;
+    }
+    Walker w(sql, literals, a.get());
+    w.Statement(stmts[0]);
+  } catch (const std::exception& e) {
+    // Only a malformed tree (a libpg_query bug) gets here; don't let it take the router down.
+    *a = Analysis{};
+    a->type = StatementType::kUtility;
+    a->parse_error = true;
+    a->error = std::string("statement analysis failed: ") + e.what();
+  }
+  return a;
+}
+
+AnalysisCache::AnalysisCache(size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+
+std::shared_ptr<const Analysis> AnalysisCache::Get(std::string_view sql, Lexed* lexed) {
+  Lex(sql, lexed);
+  const std::vector<Literal>& lits = lexed->literals;
+  auto fill = [&](Entry* e) {
+    e->hash = lexed->shape_hash;
+    e->layout = lexed->layout_hash;
+    e->analysis = Analyze(sql, lits);
+    e->max_offset = MaxOffset(*e->analysis);
+    e->spans.clear();
+    for (const Literal& l : lits) e->spans.emplace_back(l.begin, l.end);
+  };
+  auto found = map_.find(lexed->shape_hash);
+  if (found == map_.end()) {
+    ++misses_;
+    lru_.emplace_front();
+    fill(&lru_.front());
+    map_.emplace(lexed->shape_hash, lru_.begin());
+    if (map_.size() > capacity_) {
+      map_.erase(lru_.back().hash);
+      lru_.pop_back();
+    }
+    return lru_.front().analysis;
+  }
+  lru_.splice(lru_.begin(), lru_, found->second);
+  Entry& e = lru_.front();
+  bool usable = e.spans.size() == lits.size() && (e.max_offset < 0 || e.layout == lexed->layout_hash);
+  for (const auto& [slot, text] : e.analysis->structural_literals) {
+    usable = usable && slot < static_cast<int>(lits.size()) && lits[slot].value == text;
+  }
+  if (!usable) {
+    ++misses_;
+    fill(&e);
+    return e.analysis;
+  }
+  ++hits_;
+  // Byte ranges after a literal whose length differs from the cached text's move with it.
+  size_t first = 0;
+  while (first < lits.size() &&
+         lits[first].end - lits[first].begin == e.spans[first].second - e.spans[first].first) {
+    ++first;
+  }
+  if (first == lits.size() || e.max_offset < e.spans[first].second) return e.analysis;
+  auto copy = std::make_shared<Analysis>(*e.analysis);
+  ForEachOffset(copy.get(), [&](int& o) {
+    if (o < 0) return;
+    int delta = 0;
+    for (size_t i = 0; i < lits.size() && e.spans[i].second <= o; ++i) {
+      delta += (lits[i].end - lits[i].begin) - (e.spans[i].second - e.spans[i].first);
+    }
+    o += delta;
+  });
+  return copy;
+}
+
+}  // namespace mosaic::sql
