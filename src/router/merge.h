@@ -14,9 +14,23 @@
 // bpchar/name (C collation: bytes), bool, date, timestamp, timestamptz, time, uuid, and NULL
 // (NULLS LAST for ASC, FIRST for DESC unless given). Other types: equality and DISTINCT work
 // bytewise; ordering or min/max on them is refused with 0A000.
+//
+// Memory: every row is buffered until Finish (results larger than memory are not spilled; the
+// caller watches buffered_bytes()). Without aggregation, DISTINCT or a re-sort, a source keeps at
+// most OFFSET + LIMIT rows and drops the rest.
+// Order: unsorted results are concatenated in source order; ORDER BY ties keep source order.
+// Aggregation: groups compare by typed equality (numeric 1.0 = 1.00, NULL = NULL); a group's plain
+// columns show the first value seen. Sums: int8 (22003 "bigint out of range" on overflow),
+// numeric exact (scale = max input scale), float4/float8 in their own precision (22003 on
+// overflow), NULL partials ignored. avg = summed sum / summed count, numeric division as
+// PostgreSQL's numeric_div (select_div_scale), NULL when the count is 0.
+// Values are inspected only through the RowDescription's type OIDs: a query that needs them
+// (aggregate, DISTINCT, ORDER BY, HAVING) fails with XX000 if rows came without a RowDescription.
+// Not thread-safe; one Merger per scattered statement.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,7 +71,8 @@ struct MergeSpec {
     bool nulls_first = false;  // already resolved from the default
   };
 
-  std::vector<Output> outputs;  // the columns the client sees, in order; the rest are hidden
+  std::vector<Output> outputs;  // the columns the client sees, in order; the rest are hidden.
+                                // Empty without aggregation: every node column, in order.
   bool aggregate = false;       // combine rows into groups (one group when group_by is empty)
   std::vector<int> group_by;    // indexes into outputs (group keys are always output columns)
   std::vector<Having> having;
@@ -66,6 +81,9 @@ struct MergeSpec {
   bool presorted = true;        // without aggregation/distinct, node results are sorted by order_by
   std::optional<int64_t> limit;  // nullopt = no limit
   int64_t offset = 0;
+  // Only the first `visible_outputs` outputs reach the client (-1 = all); the rest are hidden
+  // sort keys (ORDER BY expressions that are not output columns).
+  int visible_outputs = -1;
 };
 
 class Merger {
@@ -89,7 +107,7 @@ class Merger {
   // without writing anything. Call once, after complete().
   Status Finish(std::string* out, bool with_description);
 
-  // Rows buffered so far (memory accounting).
+  // Rows buffered so far and the bytes holding them (memory accounting).
   size_t buffered_rows() const;
   size_t buffered_bytes() const;
 

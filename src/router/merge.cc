@@ -1,0 +1,697 @@
+#include "router/merge.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "protocol/codec.h"
+#include "protocol/reader.h"
+#include "router/decimal.h"
+#include "router/value.h"
+
+namespace mosaic::router {
+namespace {
+
+using Agg = MergeSpec::Agg;
+using protocol::MessageReader;
+using protocol::MessageWriter;
+
+struct Field {
+  std::string name;
+  int32_t table_oid = 0;
+  int16_t attnum = 0;
+  uint32_t type_oid = 0;
+  int16_t typlen = 0;
+  int32_t typmod = 0;
+  int16_t format = 0;
+};
+
+struct Cell {
+  uint32_t off;  // from the start of the row's body
+  int32_t len;   // -1: NULL
+};
+
+// Rows kept as their DataRow bodies back to back, with each value's position.
+struct Table {
+  int ncols = 0;
+  std::string arena;
+  std::vector<size_t> row_start;
+  std::vector<Cell> cells;  // ncols per row
+
+  size_t rows() const { return row_start.size(); }
+  std::string_view Body(size_t r) const {
+    size_t end = r + 1 < rows() ? row_start[r + 1] : arena.size();
+    return std::string_view(arena).substr(row_start[r], end - row_start[r]);
+  }
+  std::optional<std::string_view> Value(size_t r, int c) const {
+    const Cell& cell = cells[r * static_cast<size_t>(ncols) + static_cast<size_t>(c)];
+    if (cell.len < 0) return std::nullopt;
+    return std::string_view(arena).substr(row_start[r] + cell.off, static_cast<size_t>(cell.len));
+  }
+  size_t bytes() const { return arena.size() + cells.size() * sizeof(Cell) + row_start.size() * sizeof(size_t); }
+
+  // Appends one DataRow body. REQUIRES: ncols set.
+  Status Append(std::string_view body) {
+    MessageReader reader(body);
+    int16_t n = 0;
+    if (!reader.ReadInt16(&n) || n != ncols) {
+      return Status::Internal("DataRow with " + std::to_string(n) + " columns, expected " + std::to_string(ncols));
+    }
+    size_t first = cells.size();
+    for (int c = 0; c < ncols; ++c) {
+      int32_t len = 0;
+      std::string_view bytes;
+      uint32_t off = static_cast<uint32_t>(body.size() - reader.remaining() + 4);
+      if (!reader.ReadInt32(&len) || (len >= 0 && !reader.ReadBytes(static_cast<size_t>(len), &bytes))) {
+        cells.resize(first);
+        return Status::Internal("malformed DataRow from a node");
+      }
+      cells.push_back(Cell{off, len < 0 ? -1 : len});
+    }
+    row_start.push_back(arena.size());
+    arena.append(body);
+    return Status::OK();
+  }
+  void AppendValues(const std::vector<std::optional<std::string>>& values) {
+    std::string body;
+    MessageWriter w(&body);
+    w.Int16(static_cast<int16_t>(values.size()));
+    for (const auto& v : values) {
+      if (v) {
+        w.Int32(static_cast<int32_t>(v->size())).Bytes(*v);
+      } else {
+        w.Int32(-1);
+      }
+    }
+    Status s = Append(body);
+    (void)s;  // built here with ncols values: cannot fail
+  }
+};
+
+struct RowRef {
+  uint32_t table;
+  uint32_t row;
+};
+
+Status Unsupported(std::string what, uint32_t oid) {
+  return Status::Unsupported("cannot merge " + what + " of type oid " + std::to_string(oid) + " across nodes");
+}
+
+Status BigintOutOfRange() { return Status::Error("22003", "bigint out of range"); }
+
+// How partial sums of one column are added up.
+enum class SumKind : uint8_t { kInt, kNumeric, kFloat4, kFloat8 };
+
+// One aggregate to combine per group: an output's or a HAVING condition's.
+struct AggSpec {
+  Agg agg = Agg::kCount;
+  int column = 0;
+  int count_column = -1;
+  uint32_t input_oid = 0;   // type of the partial values
+  uint32_t result_oid = 0;  // type of the combined value
+  SumKind sum = SumKind::kInt;
+};
+
+struct AggState {
+  bool has = false;
+  int64_t count = 0;  // kCount total; kAvg count
+  int64_t i = 0;
+  Decimal dec;
+  double d = 0;
+  float f = 0;
+  std::optional<std::string> best;  // kMin/kMax
+  std::string best_key;
+};
+
+Status AddInt(int64_t* acc, std::string_view text) {
+  auto v = value::ParseInt64(text, "bigint");
+  if (!v.ok()) return v.status();
+  if (__builtin_add_overflow(*acc, *v, acc)) return BigintOutOfRange();
+  return Status::OK();
+}
+
+template <typename F>
+Status AddFloat(F* acc, std::string_view text) {
+  auto v = value::ParseFloat8(text);
+  if (!v.ok()) return v.status();
+  F x = static_cast<F>(*v);
+  F sum = *acc + x;
+  if (std::isinf(sum) && !std::isinf(*acc) && !std::isinf(x)) {
+    return Status::Error("22003", "value out of range: overflow");
+  }
+  *acc = sum;
+  return Status::OK();
+}
+
+Status AddSum(const AggSpec& spec, AggState* st, std::string_view text) {
+  st->has = true;
+  switch (spec.sum) {
+    case SumKind::kInt: return AddInt(&st->i, text);
+    case SumKind::kFloat4: return AddFloat(&st->f, text);
+    case SumKind::kFloat8: return AddFloat(&st->d, text);
+    case SumKind::kNumeric: {
+      auto v = Decimal::Parse(text);
+      if (!v.ok()) return v.status();
+      st->dec = Decimal::Add(st->dec, *v);
+      return Status::OK();
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::optional<std::string>> Finalize(const AggSpec& spec, const AggState& st) {
+  using Out = std::optional<std::string>;
+  switch (spec.agg) {
+    case Agg::kCount:
+      return Out(std::to_string(st.count));
+    case Agg::kMin:
+    case Agg::kMax:
+      return st.best;
+    case Agg::kSum:
+      if (!st.has) return Out();
+      switch (spec.sum) {
+        case SumKind::kInt: return Out(std::to_string(st.i));
+        case SumKind::kNumeric: return Out(st.dec.ToString());
+        case SumKind::kFloat4: return Out(value::FormatFloat4(st.f));
+        case SumKind::kFloat8: return Out(value::FormatFloat8(st.d));
+      }
+      return Out();
+    case Agg::kAvg: {
+      if (!st.has || st.count == 0) return Out();
+      if (spec.sum == SumKind::kFloat8) return Out(value::FormatFloat8(st.d / static_cast<double>(st.count)));
+      auto q = Decimal::Divide(st.dec, Decimal::FromInt(st.count));
+      if (!q.ok()) return q.status();
+      return Out(q->ToString());
+    }
+    case Agg::kNone:
+      break;
+  }
+  return Out();
+}
+
+// Whether `value op constant` holds, comparing as the aggregate's result type.
+Result<bool> HavingHolds(uint32_t oid, std::string_view value, sql::PredOp op, std::string_view constant) {
+  // Integers compare numerically with any numeric constant (count(*) > 1.5).
+  if (value::IsIntegerOid(oid)) oid = value::kNumericOid;
+  auto a = value::SortKey(oid, value);
+  if (!a.ok()) return a.status();
+  auto b = value::SortKey(oid, constant);
+  if (!b.ok()) return b.status();
+  int c = a->compare(*b);
+  switch (op) {
+    case sql::PredOp::kEq: return c == 0;
+    case sql::PredOp::kNe: return c != 0;
+    case sql::PredOp::kLt: return c < 0;
+    case sql::PredOp::kLe: return c <= 0;
+    case sql::PredOp::kGt: return c > 0;
+    case sql::PredOp::kGe: return c >= 0;
+    default: return Status::Unsupported("unsupported HAVING operator in a merged query");
+  }
+}
+
+void AppendEqualityKey(std::string* key, uint32_t oid, std::optional<std::string_view> v) {
+  if (!v) {
+    key->push_back('\0');
+    return;
+  }
+  std::string k = value::EqualityKey(oid, *v);
+  key->push_back('\1');
+  uint32_t n = static_cast<uint32_t>(k.size());
+  key->append(reinterpret_cast<const char*>(&n), sizeof n);
+  key->append(k);
+}
+
+}  // namespace
+
+struct Merger::Impl {
+  MergeSpec spec;
+  std::vector<Table> sources;
+  std::vector<bool> done;
+  std::vector<Field> fields;
+  bool have_description = false;
+  int ncols = -1;
+  size_t cap = std::numeric_limits<size_t>::max();  // rows kept per source
+
+  Status AddDescription(std::string_view body);
+  void SetColumns(int n);
+  // The outputs the client sees: a prefix of spec.outputs.
+  size_t visible() const {
+    size_t n = spec.outputs.size();
+    return spec.visible_outputs < 0 ? n : std::min(n, static_cast<size_t>(spec.visible_outputs));
+  }
+  Status Validate() const;
+  Status Aggregate(Table* out, std::vector<uint32_t>* types) const;
+  Result<std::vector<AggSpec>> AggSpecs() const;
+  void WriteDescription(std::string* out) const;
+};
+
+Status Merger::Impl::AddDescription(std::string_view body) {
+  MessageReader r(body);
+  int16_t n = 0;
+  if (!r.ReadInt16(&n) || n < 0) return Status::Internal("malformed RowDescription from a node");
+  if (ncols >= 0 && n != ncols) {
+    return Status::Internal("nodes returned different column counts (" + std::to_string(n) + " and " +
+                            std::to_string(ncols) + ")");
+  }
+  if (have_description) return Status::OK();
+  std::vector<Field> parsed(static_cast<size_t>(n));
+  for (Field& f : parsed) {
+    std::string_view name;
+    int32_t type = 0;
+    if (!r.ReadCString(&name) || !r.ReadInt32(&f.table_oid) || !r.ReadInt16(&f.attnum) || !r.ReadInt32(&type) ||
+        !r.ReadInt16(&f.typlen) || !r.ReadInt32(&f.typmod) || !r.ReadInt16(&f.format)) {
+      return Status::Internal("malformed RowDescription from a node");
+    }
+    f.name = std::string(name);
+    f.type_oid = static_cast<uint32_t>(type);
+  }
+  fields = std::move(parsed);
+  have_description = true;
+  SetColumns(n);
+  return Status::OK();
+}
+
+void Merger::Impl::SetColumns(int n) {
+  ncols = n;
+  for (Table& t : sources) t.ncols = n;
+  // No outputs listed for a plain query: every node column is an output.
+  if (spec.outputs.empty() && !spec.aggregate) {
+    for (int c = 0; c < n; ++c) spec.outputs.push_back({c, Agg::kNone, -1});
+  }
+}
+
+Status Merger::Impl::Validate() const {
+  auto column_ok = [&](int c) { return c >= 0 && c < ncols; };
+  auto bad = [] { return Status::Internal("merge spec refers to a column the nodes did not return"); };
+  const int nout = static_cast<int>(spec.outputs.size());
+  for (const auto& o : spec.outputs) {
+    if (!column_ok(o.column) || (o.agg == Agg::kAvg && !column_ok(o.count_column))) return bad();
+  }
+  for (const auto& h : spec.having) {
+    if (!column_ok(h.column) || (h.agg == Agg::kAvg && !column_ok(h.count_column))) return bad();
+  }
+  for (int g : spec.group_by) {
+    if (g < 0 || g >= nout) return bad();
+  }
+  for (const auto& s : spec.order_by) {
+    if (s.output < 0 || s.output >= nout) return bad();
+  }
+  return Status::OK();
+}
+
+Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
+  std::vector<AggSpec> specs;
+  auto add = [&](Agg agg, int column, int count_column) -> Status {
+    AggSpec a;
+    a.agg = agg;
+    a.column = column;
+    a.count_column = count_column;
+    a.input_oid = have_description ? fields[static_cast<size_t>(column)].type_oid : value::kInt8Oid;
+    a.result_oid = a.input_oid;
+    const uint32_t t = a.input_oid;
+    switch (agg) {
+      case Agg::kCount:
+        a.result_oid = value::kInt8Oid;
+        break;
+      case Agg::kSum:
+      case Agg::kAvg:
+        if (value::IsIntegerOid(t)) {
+          a.sum = agg == Agg::kAvg ? SumKind::kNumeric : SumKind::kInt;
+        } else if (t == value::kNumericOid) {
+          a.sum = SumKind::kNumeric;
+        } else if (value::IsFloatOid(t)) {
+          a.sum = t == value::kFloat4Oid && agg == Agg::kSum ? SumKind::kFloat4 : SumKind::kFloat8;
+        } else {
+          return Unsupported(agg == Agg::kSum ? "sum()" : "avg()", t);
+        }
+        if (agg == Agg::kAvg) a.result_oid = a.sum == SumKind::kFloat8 ? value::kFloat8Oid : value::kNumericOid;
+        break;
+      case Agg::kMin:
+      case Agg::kMax:
+        if (!value::HasSortKey(t)) return Unsupported("min()/max()", t);
+        break;
+      case Agg::kNone:
+        break;
+    }
+    specs.push_back(a);
+    return Status::OK();
+  };
+  for (const auto& o : spec.outputs) {
+    if (o.agg == Agg::kNone) continue;
+    if (Status s = add(o.agg, o.column, o.count_column); !s.ok()) return s;
+  }
+  for (const auto& h : spec.having) {
+    if (h.agg == Agg::kNone) return Status::Internal("HAVING condition without an aggregate");
+    if (Status s = add(h.agg, h.column, h.count_column); !s.ok()) return s;
+  }
+  return specs;
+}
+
+// Combines the node rows into one row per group (in order of first appearance), HAVING applied.
+Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
+  auto specs_or = AggSpecs();
+  if (!specs_or.ok()) return specs_or.status();
+  const std::vector<AggSpec>& specs = *specs_or;
+  auto oid_of = [&](int column) { return have_description ? fields[static_cast<size_t>(column)].type_oid : 0u; };
+
+  struct Group {
+    std::vector<std::optional<std::string>> plain;  // kNone outputs: the first value seen
+    std::vector<AggState> acc;
+  };
+  std::vector<Group> groups;
+  std::unordered_map<std::string, size_t> index;
+  std::string key;
+  for (const Table& t : sources) {
+    for (size_t r = 0; r < t.rows(); ++r) {
+      key.clear();
+      for (int g : spec.group_by) {
+        int column = spec.outputs[static_cast<size_t>(g)].column;
+        AppendEqualityKey(&key, oid_of(column), t.Value(r, column));
+      }
+      auto [it, inserted] = index.try_emplace(key, groups.size());
+      if (inserted) {
+        Group g;
+        for (const auto& o : spec.outputs) {
+          auto v = t.Value(r, o.column);
+          g.plain.push_back(o.agg == Agg::kNone && v ? std::optional<std::string>(*v) : std::nullopt);
+        }
+        g.acc.resize(specs.size());
+        groups.push_back(std::move(g));
+      }
+      Group& group = groups[it->second];
+      for (size_t a = 0; a < specs.size(); ++a) {
+        const AggSpec& s = specs[a];
+        AggState& st = group.acc[a];
+        auto v = t.Value(r, s.column);
+        Status status;
+        switch (s.agg) {
+          case Agg::kCount:
+            if (v) status = AddInt(&st.count, *v);
+            break;
+          case Agg::kSum:
+            if (v) status = AddSum(s, &st, *v);
+            break;
+          case Agg::kAvg:
+            if (v) status = AddSum(s, &st, *v);
+            if (auto c = t.Value(r, s.count_column); c && status.ok()) status = AddInt(&st.count, *c);
+            break;
+          case Agg::kMin:
+          case Agg::kMax: {
+            if (!v) break;
+            auto k = value::SortKey(s.input_oid, *v);
+            if (!k.ok()) return k.status();
+            int c = st.best ? k->compare(st.best_key) : 0;
+            if (!st.best || (s.agg == Agg::kMin ? c < 0 : c > 0)) {
+              st.best = std::string(*v);
+              st.best_key = std::move(k).value();
+            }
+            break;
+          }
+          case Agg::kNone:
+            break;
+        }
+        if (!status.ok()) return status;
+      }
+    }
+  }
+  // Without GROUP BY an aggregate returns one row even over no rows.
+  if (groups.empty() && spec.group_by.empty()) {
+    groups.push_back(Group{std::vector<std::optional<std::string>>(spec.outputs.size()),
+                           std::vector<AggState>(specs.size())});
+  }
+
+  out->ncols = static_cast<int>(spec.outputs.size());
+  types->clear();
+  for (size_t i = 0, a = 0; i < spec.outputs.size(); ++i) {
+    const auto& o = spec.outputs[i];
+    types->push_back(o.agg == Agg::kNone ? oid_of(o.column) : specs[a++].result_oid);
+  }
+  const size_t having_base = specs.size() - spec.having.size();
+  std::vector<std::optional<std::string>> values;
+  for (const Group& g : groups) {
+    bool keep = true;
+    for (size_t h = 0; h < spec.having.size() && keep; ++h) {
+      const AggSpec& s = specs[having_base + h];
+      auto v = Finalize(s, g.acc[having_base + h]);
+      if (!v.ok()) return v.status();
+      if (!*v || !spec.having[h].value) {
+        keep = false;
+        break;
+      }
+      auto holds = HavingHolds(s.result_oid, **v, spec.having[h].op, *spec.having[h].value);
+      if (!holds.ok()) return holds.status();
+      keep = *holds;
+    }
+    if (!keep) continue;
+    values.clear();
+    for (size_t i = 0, a = 0; i < spec.outputs.size(); ++i) {
+      if (spec.outputs[i].agg == Agg::kNone) {
+        values.push_back(g.plain[i]);
+        continue;
+      }
+      auto v = Finalize(specs[a], g.acc[a]);
+      if (!v.ok()) return v.status();
+      values.push_back(std::move(v).value());
+      ++a;
+    }
+    out->AppendValues(values);
+  }
+  return Status::OK();
+}
+
+void Merger::Impl::WriteDescription(std::string* out) const {
+  MessageWriter w(out);
+  w.Begin(protocol::be::kRowDescription).Int16(static_cast<int16_t>(visible()));
+  for (size_t i = 0; i < visible(); ++i) {
+    const auto& o = spec.outputs[i];
+    Field f = fields[static_cast<size_t>(o.column)];
+    if (o.agg == Agg::kAvg) {
+      bool is_float = value::IsFloatOid(f.type_oid);
+      f.type_oid = is_float ? value::kFloat8Oid : value::kNumericOid;
+      f.typlen = is_float ? 8 : -1;
+      f.typmod = -1;
+    }
+    w.CString(f.name).Int32(f.table_oid).Int16(f.attnum).Int32(static_cast<int32_t>(f.type_oid));
+    w.Int16(f.typlen).Int32(f.typmod).Int16(f.format);
+  }
+  w.End();
+}
+
+Merger::Merger(MergeSpec spec, int sources) : impl_(std::make_shared<Impl>()) {
+  impl_->sources.resize(static_cast<size_t>(std::max(sources, 0)));
+  impl_->done.resize(impl_->sources.size(), false);
+  const MergeSpec& s = spec;
+  // Without aggregation, DISTINCT or a re-sort, no source can contribute past OFFSET + LIMIT.
+  if (!s.aggregate && !s.distinct && s.limit && (s.order_by.empty() || s.presorted)) {
+    int64_t keep = std::max<int64_t>(*s.limit, 0);
+    int64_t off = std::max<int64_t>(s.offset, 0);
+    impl_->cap = keep > std::numeric_limits<int64_t>::max() - off ? std::numeric_limits<size_t>::max()
+                                                                  : static_cast<size_t>(keep + off);
+  }
+  impl_->spec = std::move(spec);
+}
+
+Status Merger::Add(int source, char type, std::string_view body) {
+  Impl& m = *impl_;
+  if (source < 0 || static_cast<size_t>(source) >= m.sources.size()) {
+    return Status::Internal("merge input from unknown node " + std::to_string(source));
+  }
+  Table& t = m.sources[static_cast<size_t>(source)];
+  switch (type) {
+    case protocol::be::kRowDescription:
+      return m.AddDescription(body);
+    case protocol::be::kDataRow: {
+      if (m.ncols < 0) {
+        // No RowDescription (yet): the first row fixes the column count.
+        MessageReader r(body);
+        int16_t n = 0;
+        if (!r.ReadInt16(&n) || n < 0) return Status::Internal("malformed DataRow from a node");
+        m.SetColumns(n);
+      }
+      if (t.rows() >= m.cap) return Status::OK();
+      return t.Append(body);
+    }
+    case protocol::be::kCommandComplete:
+      m.done[static_cast<size_t>(source)] = true;
+      return Status::OK();
+    default:
+      return Status::OK();
+  }
+}
+
+bool Merger::complete() const {
+  return std::all_of(impl_->done.begin(), impl_->done.end(), [](bool d) { return d; });
+}
+
+std::string Merger::ClientRowDescription() const {
+  std::string out;
+  if (impl_->have_description && impl_->Validate().ok()) impl_->WriteDescription(&out);
+  return out;
+}
+
+Status Merger::Finish(std::string* out, bool with_description) {
+  Impl& m = *impl_;
+  const MergeSpec& spec = m.spec;
+  if (!complete()) return Status::Internal("merge finished before every node completed");
+  size_t total_rows = buffered_rows();
+  if (m.ncols >= 0) {  // else nothing arrived at all: an empty result
+    if (Status s = m.Validate(); !s.ok()) return s;
+  }
+  const bool inspect = spec.aggregate || spec.distinct || !spec.order_by.empty() || !spec.having.empty();
+  if (inspect) {
+    for (const Field& f : m.fields) {
+      if (f.format != 0) return Status::Unsupported("cannot merge binary-format results across nodes");
+    }
+    if (!m.have_description && total_rows > 0) {
+      return Status::Internal("cannot merge results without their RowDescription");
+    }
+  }
+
+  // The rows to emit, as references into `tables`, with the node column of each output.
+  std::vector<Table> aggregated(1);
+  const std::vector<Table>* tables = &m.sources;
+  std::vector<int> colmap;
+  std::vector<uint32_t> types;
+  std::vector<RowRef> rows;
+  if (spec.aggregate) {
+    if (Status s = m.Aggregate(&aggregated[0], &types); !s.ok()) return s;
+    tables = &aggregated;
+    for (size_t i = 0; i < spec.outputs.size(); ++i) colmap.push_back(static_cast<int>(i));
+  } else {
+    for (const auto& o : spec.outputs) {
+      colmap.push_back(o.column);
+      types.push_back(m.have_description ? m.fields[static_cast<size_t>(o.column)].type_oid : 0);
+    }
+  }
+  std::vector<size_t> segment_end;  // per table: end of its rows in `rows`
+  for (size_t t = 0; t < tables->size(); ++t) {
+    for (size_t r = 0; r < (*tables)[t].rows(); ++r) rows.push_back(RowRef{static_cast<uint32_t>(t), static_cast<uint32_t>(r)});
+    segment_end.push_back(rows.size());
+  }
+  auto value_of = [&](const RowRef& ref, size_t output) {
+    return (*tables)[ref.table].Value(ref.row, colmap[output]);
+  };
+
+  if (!spec.order_by.empty() && !rows.empty()) {
+    const size_t nk = spec.order_by.size();
+    std::vector<std::optional<std::string>> keys(rows.size() * nk);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      for (size_t k = 0; k < nk; ++k) {
+        size_t output = static_cast<size_t>(spec.order_by[k].output);
+        auto v = value_of(rows[i], output);
+        if (!v) continue;
+        auto key = value::SortKey(types[output], *v);
+        if (!key.ok()) {
+          if (key.status().sqlstate() == sqlstate::kFeatureNotSupported) {
+            return Unsupported("ORDER BY", types[output]);
+          }
+          return key.status();
+        }
+        keys[i * nk + k] = std::move(key).value();
+      }
+    }
+    auto less = [&](size_t a, size_t b) {
+      for (size_t k = 0; k < nk; ++k) {
+        const auto& ka = keys[a * nk + k];
+        const auto& kb = keys[b * nk + k];
+        const auto& sort = spec.order_by[k];
+        if (!ka || !kb) {
+          if (!ka && !kb) continue;
+          return sort.nulls_first ? !ka : !kb;
+        }
+        int c = ka->compare(*kb);
+        if (c != 0) return sort.descending ? c > 0 : c < 0;
+      }
+      return false;
+    };
+    std::vector<size_t> order;
+    order.reserve(rows.size());
+    if (!spec.aggregate && spec.presorted) {
+      // k-way merge of the sorted node results; ties go to the lower node index.
+      std::vector<size_t> pos(tables->size()), end = segment_end;
+      for (size_t t = 0; t < tables->size(); ++t) pos[t] = t == 0 ? 0 : segment_end[t - 1];
+      auto after = [&](size_t a, size_t b) { return less(pos[b], pos[a]) || (!less(pos[a], pos[b]) && a > b); };
+      std::priority_queue<size_t, std::vector<size_t>, decltype(after)> heap(after);
+      for (size_t t = 0; t < tables->size(); ++t) {
+        if (pos[t] < end[t]) heap.push(t);
+      }
+      while (!heap.empty()) {
+        size_t t = heap.top();
+        heap.pop();
+        order.push_back(pos[t]++);
+        if (pos[t] < end[t]) heap.push(t);
+      }
+    } else {
+      for (size_t i = 0; i < rows.size(); ++i) order.push_back(i);
+      std::stable_sort(order.begin(), order.end(), less);
+    }
+    std::vector<RowRef> sorted;
+    sorted.reserve(rows.size());
+    for (size_t i : order) sorted.push_back(rows[i]);
+    rows = std::move(sorted);
+  }
+
+  const size_t nvisible = m.visible();
+  if (spec.distinct) {
+    std::unordered_set<std::string> seen;
+    std::vector<RowRef> unique;
+    std::string key;
+    for (const RowRef& ref : rows) {
+      key.clear();
+      for (size_t o = 0; o < nvisible; ++o) AppendEqualityKey(&key, types[o], value_of(ref, o));
+      if (seen.insert(key).second) unique.push_back(ref);
+    }
+    rows = std::move(unique);
+  }
+
+  size_t begin = std::min(rows.size(), static_cast<size_t>(std::max<int64_t>(spec.offset, 0)));
+  size_t end = rows.size();
+  if (spec.limit) end = begin + std::min(end - begin, static_cast<size_t>(std::max<int64_t>(*spec.limit, 0)));
+
+  std::string buf;
+  if (with_description && m.have_description) m.WriteDescription(&buf);
+  // Rows that are exactly the visible outputs go out as they came.
+  bool identity = !tables->empty() && static_cast<int>(nvisible) == (*tables)[0].ncols;
+  for (size_t o = 0; o < nvisible && identity; ++o) identity = colmap[o] == static_cast<int>(o);
+  for (size_t i = begin; i < end; ++i) {
+    const RowRef& ref = rows[i];
+    const Table& t = (*tables)[ref.table];
+    MessageWriter w(&buf);
+    w.Begin(protocol::be::kDataRow);
+    if (identity) {
+      w.Bytes(t.Body(ref.row));
+    } else {
+      w.Int16(static_cast<int16_t>(nvisible));
+      for (size_t o = 0; o < nvisible; ++o) {
+        auto v = t.Value(ref.row, colmap[o]);
+        if (v) {
+          w.Int32(static_cast<int32_t>(v->size())).Bytes(*v);
+        } else {
+          w.Int32(-1);
+        }
+      }
+    }
+    w.End();
+  }
+  protocol::WriteCommandComplete(&buf, "SELECT " + std::to_string(end - begin));
+  out->append(buf);
+  return Status::OK();
+}
+
+size_t Merger::buffered_rows() const {
+  size_t n = 0;
+  for (const Table& t : impl_->sources) n += t.rows();
+  return n;
+}
+
+size_t Merger::buffered_bytes() const {
+  size_t n = 0;
+  for (const Table& t : impl_->sources) n += t.bytes();
+  return n;
+}
+
+}  // namespace mosaic::router

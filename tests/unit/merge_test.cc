@@ -1,0 +1,496 @@
+#include "router/merge.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/codec.h"
+#include "protocol/reader.h"
+
+namespace mosaic::router {
+namespace {
+
+using Agg = MergeSpec::Agg;
+using Row = std::vector<std::optional<std::string>>;
+constexpr std::nullopt_t N = std::nullopt;
+
+constexpr uint32_t kInt8 = 20, kInt4 = 23, kText = 25, kFloat4 = 700, kFloat8 = 701, kBpchar = 1042, kDate = 1082,
+                   kTimestampTz = 1184, kInterval = 1186, kNumeric = 1700, kBool = 16, kJson = 114;
+
+struct Col {
+  std::string name;
+  uint32_t oid;
+  int16_t format = 0;
+};
+
+std::string RowDescriptionBody(const std::vector<Col>& cols) {
+  std::string msg;
+  protocol::MessageWriter w(&msg);
+  w.Begin(protocol::be::kRowDescription).Int16(static_cast<int16_t>(cols.size()));
+  for (const Col& c : cols) {
+    w.CString(c.name).Int32(1234).Int16(1).Int32(static_cast<int32_t>(c.oid)).Int16(-1).Int32(-1).Int16(c.format);
+  }
+  w.End();
+  return msg.substr(5);
+}
+
+std::string DataRowBody(const Row& row) {
+  std::vector<std::optional<std::string_view>> values;
+  for (const auto& v : row) values.push_back(v ? std::optional<std::string_view>(*v) : std::nullopt);
+  std::string msg;
+  protocol::WriteDataRow(&msg, values);
+  return msg.substr(5);
+}
+
+struct Field {
+  std::string name;
+  uint32_t oid;
+  int16_t typlen;
+};
+
+struct Output {
+  std::vector<Field> fields;
+  std::vector<Row> rows;
+  std::string tag;
+};
+
+Output Decode(const std::string& bytes) {
+  Output out;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    char type = bytes[pos];
+    uint32_t len = protocol::LoadBigEndian32(bytes.data() + pos + 1);
+    protocol::MessageReader r(std::string_view(bytes).substr(pos + 5, len - 4));
+    pos += 1 + len;
+    if (type == protocol::be::kRowDescription) {
+      int16_t n = 0;
+      EXPECT_TRUE(r.ReadInt16(&n));
+      for (int i = 0; i < n; ++i) {
+        std::string_view name;
+        int32_t table = 0, oid = 0, typmod = 0;
+        int16_t attnum = 0, typlen = 0, format = 0;
+        EXPECT_TRUE(r.ReadCString(&name) && r.ReadInt32(&table) && r.ReadInt16(&attnum) && r.ReadInt32(&oid) &&
+                    r.ReadInt16(&typlen) && r.ReadInt32(&typmod) && r.ReadInt16(&format));
+        out.fields.push_back(Field{std::string(name), static_cast<uint32_t>(oid), typlen});
+      }
+    } else if (type == protocol::be::kDataRow) {
+      int16_t n = 0;
+      EXPECT_TRUE(r.ReadInt16(&n));
+      Row row;
+      for (int i = 0; i < n; ++i) {
+        int32_t l = 0;
+        EXPECT_TRUE(r.ReadInt32(&l));
+        std::string_view v;
+        if (l < 0) {
+          row.push_back(N);
+        } else {
+          EXPECT_TRUE(r.ReadBytes(static_cast<size_t>(l), &v));
+          row.push_back(std::string(v));
+        }
+      }
+      EXPECT_TRUE(r.AtEnd());
+      out.rows.push_back(row);
+    } else if (type == protocol::be::kCommandComplete) {
+      std::string_view tag;
+      EXPECT_TRUE(r.ReadCString(&tag));
+      out.tag = std::string(tag);
+    } else {
+      ADD_FAILURE() << "unexpected message " << type;
+    }
+  }
+  return out;
+}
+
+// Feeds each source's RowDescription, rows and CommandComplete, then finishes.
+Status Merge(const MergeSpec& spec, const std::vector<Col>& cols, const std::vector<std::vector<Row>>& sources,
+             Output* result, Merger** keep = nullptr) {
+  static thread_local std::optional<Merger> merger;
+  merger.emplace(spec, static_cast<int>(sources.size()));
+  for (size_t s = 0; s < sources.size(); ++s) {
+    int src = static_cast<int>(s);
+    if (!cols.empty()) {
+      EXPECT_TRUE(merger->Add(src, protocol::be::kRowDescription, RowDescriptionBody(cols)).ok());
+    }
+    for (const Row& row : sources[s]) {
+      Status st = merger->Add(src, protocol::be::kDataRow, DataRowBody(row));
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    EXPECT_TRUE(merger->Add(src, protocol::be::kCommandComplete, std::string("SELECT 1\0", 9)).ok());
+  }
+  if (keep) *keep = &*merger;
+  std::string out = "unchanged";
+  Status st = merger->Finish(&out, true);
+  if (!st.ok()) {
+    EXPECT_EQ(out, "unchanged");  // nothing written on failure
+    return st;
+  }
+  EXPECT_EQ(out.substr(0, 9), "unchanged");
+  *result = Decode(out.substr(9));
+  return st;
+}
+
+Output MustMerge(const MergeSpec& spec, const std::vector<Col>& cols, const std::vector<std::vector<Row>>& sources) {
+  Output out;
+  Status st = Merge(spec, cols, sources, &out);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return out;
+}
+
+MergeSpec Plain(std::vector<int> columns) {
+  MergeSpec spec;
+  for (int c : columns) spec.outputs.push_back({c});
+  return spec;
+}
+
+MergeSpec Aggregate(std::vector<MergeSpec::Output> outputs, std::vector<int> group_by = {}) {
+  MergeSpec spec;
+  spec.outputs = std::move(outputs);
+  spec.aggregate = true;
+  spec.group_by = std::move(group_by);
+  return spec;
+}
+
+MergeSpec::Sort Asc(int output) { return {output, false, false}; }
+MergeSpec::Sort Desc(int output) { return {output, true, true}; }
+
+TEST(MergeTest, ConcatenatesInSourceOrder) {
+  Output out = MustMerge(Plain({0, 1}), {{"id", kInt4}, {"name", kText}},
+                         {{{"1", "a"}, {"2", N}}, {}, {{"3", "c"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"1", "a"}, {"2", N}, {"3", "c"}}));
+  EXPECT_EQ(out.tag, "SELECT 3");
+  ASSERT_EQ(out.fields.size(), 2u);
+  EXPECT_EQ(out.fields[1].name, "name");
+  EXPECT_EQ(out.fields[1].oid, kText);
+}
+
+TEST(MergeTest, DropsHiddenColumns) {
+  Output out = MustMerge(Plain({1}), {{"id", kInt4}, {"name", kText}}, {{{"1", "a"}}, {{"2", "b"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"a"}, {"b"}}));
+  ASSERT_EQ(out.fields.size(), 1u);
+  EXPECT_EQ(out.fields[0].name, "name");
+}
+
+TEST(MergeTest, NoOutputsMeansEveryColumn) {
+  Output out = MustMerge(MergeSpec{}, {{"a", kInt4}, {"b", kText}}, {{{"1", "x"}}, {{"2", N}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"1", "x"}, {"2", N}}));
+  EXPECT_EQ(out.fields.size(), 2u);
+}
+
+TEST(MergeTest, HiddenSortKeysAreNotSent) {
+  // SELECT name FROM t ORDER BY id: the node returns (name, id), the client sees name.
+  MergeSpec spec = Plain({0, 1});
+  spec.visible_outputs = 1;
+  spec.order_by = {Asc(1)};
+  Output out = MustMerge(spec, {{"name", kText}, {"id", kInt8}}, {{{"b", "2"}, {"d", "4"}}, {{"a", "1"}, {"c", "3"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"a"}, {"b"}, {"c"}, {"d"}}));
+  ASSERT_EQ(out.fields.size(), 1u);
+  EXPECT_EQ(out.fields[0].name, "name");
+  // DISTINCT compares the visible columns only.
+  spec.distinct = true;
+  spec.presorted = false;
+  Output d = MustMerge(spec, {{"name", kText}, {"id", kInt8}}, {{{"b", "2"}, {"a", "4"}}, {{"a", "1"}}});
+  EXPECT_EQ(d.rows, (std::vector<Row>{{"a"}, {"b"}}));
+  // After aggregation: ORDER BY count(*) without selecting it.
+  MergeSpec agg = Aggregate({{0}, {1, Agg::kCount}}, {0});
+  agg.visible_outputs = 1;
+  agg.order_by = {Desc(1)};
+  Output a = MustMerge(agg, {{"g", kText}, {"count", kInt8}}, {{{"x", "1"}, {"y", "5"}}, {{"x", "1"}, {"z", "3"}}});
+  EXPECT_EQ(a.rows, (std::vector<Row>{{"y"}, {"z"}, {"x"}}));
+}
+
+TEST(MergeTest, KWayMergeAscendingNullsLastTiesBySource) {
+  MergeSpec spec = Plain({0, 1});
+  spec.order_by = {Asc(0)};
+  Output out = MustMerge(spec, {{"k", kInt4}, {"src", kText}},
+                         {{{"1", "s0"}, {"3", "s0"}, {"10", "s0"}, {N, "s0"}},
+                          {{"2", "s1"}, {"3", "s1"}, {"4", "s1"}},
+                          {{"-5", "s2"}, {N, "s2"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"-5", "s2"}, {"1", "s0"}, {"2", "s1"}, {"3", "s0"}, {"3", "s1"}, {"4", "s1"},
+                                         {"10", "s0"}, {N, "s0"}, {N, "s2"}}));
+  EXPECT_EQ(out.tag, "SELECT 9");
+}
+
+TEST(MergeTest, KWayMergeDescendingNullsFirstOnTwoKeys) {
+  MergeSpec spec = Plain({0, 1});
+  spec.order_by = {Desc(0), Asc(1)};
+  Output out = MustMerge(spec, {{"d", kDate}, {"n", kNumeric}},
+                         {{{N, "1"}, {"2024-01-05", "1.5"}, {"0044-03-15 BC", "1"}},
+                          {{"2024-01-05", "1.25"}, {"1999-12-31", "10"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{N, "1"}, {"2024-01-05", "1.25"}, {"2024-01-05", "1.5"}, {"1999-12-31", "10"},
+                                         {"0044-03-15 BC", "1"}}));
+}
+
+TEST(MergeTest, LimitOffsetAndPerSourceCap) {
+  MergeSpec spec = Plain({0});
+  spec.order_by = {Asc(0)};
+  spec.limit = 3;
+  spec.offset = 2;
+  std::vector<Row> a, b;
+  for (int i = 0; i < 10; ++i) {
+    a.push_back({std::to_string(2 * i)});
+    b.push_back({std::to_string(2 * i + 1)});
+  }
+  Merger* merger = nullptr;
+  Output out;
+  ASSERT_TRUE(Merge(spec, {{"k", kInt8}}, {a, b}, &out, &merger).ok());
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"2"}, {"3"}, {"4"}}));
+  EXPECT_EQ(out.tag, "SELECT 3");
+  EXPECT_EQ(merger->buffered_rows(), 10u);  // 5 per source: no source contributes past OFFSET + LIMIT
+  EXPECT_GT(merger->buffered_bytes(), 0u);
+
+  spec.limit = 0;
+  EXPECT_EQ(MustMerge(spec, {{"k", kInt8}}, {a, b}).tag, "SELECT 0");
+  spec.limit = std::nullopt;
+  spec.offset = 19;
+  EXPECT_EQ(MustMerge(spec, {{"k", kInt8}}, {a, b}).rows, (std::vector<Row>{{"19"}}));
+}
+
+TEST(MergeTest, UnsortedInputIsSortedStably) {
+  MergeSpec spec = Plain({0, 1});
+  spec.order_by = {Asc(0)};
+  spec.presorted = false;
+  Output out = MustMerge(spec, {{"t", kBpchar}, {"i", kInt4}},
+                         {{{"b", "1"}, {"a ", "2"}, {"B", "3"}}, {{"a", "4"}, {N, "5"}, {"b  ", "6"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"B", "3"}, {"a ", "2"}, {"a", "4"}, {"b", "1"}, {"b  ", "6"}, {N, "5"}}));
+}
+
+TEST(MergeTest, SortsFloatsTimestampsAndBools) {
+  MergeSpec spec = Plain({0});
+  spec.order_by = {Asc(0)};
+  spec.presorted = false;
+  Output f = MustMerge(spec, {{"f", kFloat8}}, {{{"NaN"}, {"1e+20"}, {"-0"}}, {{"-Infinity"}, {"Infinity"}, {"0.5"}}});
+  EXPECT_EQ(f.rows, (std::vector<Row>{{"-Infinity"}, {"-0"}, {"0.5"}, {"1e+20"}, {"Infinity"}, {"NaN"}}));
+  Output t = MustMerge(spec, {{"t", kTimestampTz}},
+                       {{{"2024-01-05 10:00:00+02"}, {"infinity"}}, {{"2024-01-05 09:30:00+00"}, {"-infinity"}}});
+  EXPECT_EQ(t.rows, (std::vector<Row>{{"-infinity"}, {"2024-01-05 10:00:00+02"}, {"2024-01-05 09:30:00+00"}, {"infinity"}}));
+  Output b = MustMerge(spec, {{"b", kBool}}, {{{"t"}, {"f"}}, {{N}, {"f"}}});
+  EXPECT_EQ(b.rows, (std::vector<Row>{{"f"}, {"f"}, {"t"}, {N}}));
+}
+
+TEST(MergeTest, OrderingUnsupportedTypesIsRefused) {
+  MergeSpec spec = Plain({0});
+  spec.order_by = {Asc(0)};
+  Output out;
+  Status st = Merge(spec, {{"i", kInterval}}, {{{"1 day"}}, {{"2 days"}}}, &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.sqlstate(), "0A000");
+  EXPECT_NE(st.message().find("1186"), std::string::npos) << st.message();
+}
+
+TEST(MergeTest, DistinctUsesTypedEquality) {
+  MergeSpec spec = Plain({0, 1});
+  spec.distinct = true;
+  Output out = MustMerge(spec, {{"n", kNumeric}, {"j", kJson}},
+                         {{{"1.0", "{}"}, {N, "{}"}, {"2", "{}"}}, {{"1.00", "{}"}, {N, "{}"}, {"2", "{ }"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"1.0", "{}"}, {N, "{}"}, {"2", "{}"}, {"2", "{ }"}}));
+
+  spec.order_by = {Desc(0)};
+  spec.limit = 2;
+  Output sorted = MustMerge(spec, {{"n", kNumeric}, {"j", kJson}}, {{{N, "{}"}, {"2", "{}"}}, {{N, "{}"}, {"1", "{}"}}});
+  EXPECT_EQ(sorted.rows, (std::vector<Row>{{N, "{}"}, {"2", "{}"}}));
+}
+
+
+TEST(MergeTest, CountAndIntegerSum) {
+  MergeSpec spec = Aggregate({{0, Agg::kCount}, {1, Agg::kSum}, {2, Agg::kSum}});
+  Output out = MustMerge(spec, {{"count", kInt8}, {"sum", kInt8}, {"s2", kInt8}},
+                         {{{"3", "10", N}}, {{"4", N, N}}, {{"0", "-3", N}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"7", "7", N}}));
+  EXPECT_EQ(out.tag, "SELECT 1");
+}
+
+TEST(MergeTest, UngroupedAggregateOverNoRows) {
+  MergeSpec spec = Aggregate({{0, Agg::kCount}, {1, Agg::kSum}, {1, Agg::kAvg, 0}, {1, Agg::kMax}});
+  Output out = MustMerge(spec, {{"count", kInt8}, {"sum", kInt8}}, {{}, {}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"0", N, N, N}}));
+  // Not even a RowDescription arrived (e.g. every node returned nothing).
+  Output bare = MustMerge(spec, {}, {{}, {}});
+  EXPECT_EQ(bare.rows, (std::vector<Row>{{"0", N, N, N}}));
+  // With GROUP BY, no rows stay no rows.
+  Output grouped = MustMerge(Aggregate({{1}, {0, Agg::kCount}}, {0}), {{"count", kInt8}, {"g", kText}}, {{}, {}});
+  EXPECT_TRUE(grouped.rows.empty());
+  EXPECT_EQ(grouped.tag, "SELECT 0");
+}
+
+TEST(MergeTest, NumericAndFloatSums) {
+  Output n = MustMerge(Aggregate({{0, Agg::kSum}}), {{"sum", kNumeric}}, {{{"1.5"}}, {{"2.25"}}, {{"-0.75"}}, {{N}}});
+  EXPECT_EQ(n.rows, (std::vector<Row>{{"3.00"}}));
+  Output big = MustMerge(Aggregate({{0, Agg::kSum}}), {{"sum", kNumeric}},
+                         {{{"99999999999999999999999999999"}}, {{"0.000000000000000000001"}}});
+  EXPECT_EQ(big.rows, (std::vector<Row>{{"99999999999999999999999999999.000000000000000000001"}}));
+  Output f = MustMerge(Aggregate({{0, Agg::kSum}}), {{"sum", kFloat8}}, {{{"0.1"}}, {{"0.2"}}});
+  EXPECT_EQ(f.rows, (std::vector<Row>{{"0.30000000000000004"}}));
+  Output e = MustMerge(Aggregate({{0, Agg::kSum}}), {{"sum", kFloat8}}, {{{"1e+20"}}, {{"1"}}});
+  EXPECT_EQ(e.rows, (std::vector<Row>{{"1e+20"}}));
+  Output inf = MustMerge(Aggregate({{0, Agg::kSum}}), {{"sum", kFloat8}}, {{{"Infinity"}}, {{"1"}}, {{"NaN"}}});
+  EXPECT_EQ(inf.rows, (std::vector<Row>{{"NaN"}}));
+  Output f4 = MustMerge(Aggregate({{0, Agg::kSum}}), {{"sum", kFloat4}}, {{{"0.1"}}, {{"0.2"}}});
+  EXPECT_EQ(f4.rows, (std::vector<Row>{{"0.3"}}));
+  Output overflow;
+  Status st = Merge(Aggregate({{0, Agg::kSum}}), {{"sum", kFloat8}}, {{{"1e308"}}, {{"1e308"}}}, &overflow);
+  EXPECT_EQ(st.sqlstate(), "22003");
+}
+
+TEST(MergeTest, BigintOverflowFails) {
+  Output out;
+  Status st = Merge(Aggregate({{0, Agg::kSum}}), {{"sum", kInt8}}, {{{"9223372036854775807"}}, {{"1"}}}, &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.sqlstate(), "22003");
+  EXPECT_EQ(st.message(), "bigint out of range");
+  st = Merge(Aggregate({{0, Agg::kCount}}), {{"count", kInt8}}, {{{"9223372036854775807"}}, {{"1"}}}, &out);
+  EXPECT_EQ(st.sqlstate(), "22003");
+}
+
+TEST(MergeTest, AvgPrintsWhatPostgresPrints) {
+  MergeSpec spec = Aggregate({{0, Agg::kAvg, 1}});
+  const std::vector<Col> ints = {{"avg", kInt8}, {"count", kInt8}};
+  EXPECT_EQ(MustMerge(spec, ints, {{{"1", "1"}}, {{"2", "1"}}}).rows, (std::vector<Row>{{"1.5000000000000000"}}));
+  EXPECT_EQ(MustMerge(spec, ints, {{{"30", "2"}}, {{"30", "1"}}}).rows, (std::vector<Row>{{"20.0000000000000000"}}));
+  EXPECT_EQ(MustMerge(spec, ints, {{{"1", "1"}}, {{"0", "2"}}}).rows, (std::vector<Row>{{"0.33333333333333333333"}}));
+  EXPECT_EQ(MustMerge(spec, ints, {{{N, "0"}}, {{N, "0"}}}).rows, (std::vector<Row>{{N}}));
+  // Integer partial sums beyond int8 are summed exactly.
+  EXPECT_EQ(MustMerge(spec, ints, {{{"9223372036854775807", "1"}}, {{"9223372036854775807", "1"}}}).rows,
+            (std::vector<Row>{{"9223372036854775807"}}));  // quotient weight 4: scale 0
+  const std::vector<Col> numerics = {{"avg", kNumeric}, {"count", kInt8}};
+  EXPECT_EQ(MustMerge(spec, numerics, {{{"1.5", "1"}}, {{"2.25", "1"}}}).rows,
+            (std::vector<Row>{{"1.8750000000000000"}}));
+  EXPECT_EQ(MustMerge(spec, numerics, {{{"3.75", "2"}}, {{"-0.75", "1"}}}).rows,
+            (std::vector<Row>{{"1.00000000000000000000"}}));
+  const std::vector<Col> floats = {{"avg", kFloat8}, {"count", kInt8}};
+  EXPECT_EQ(MustMerge(spec, floats, {{{"1", "1"}}, {{"2", "1"}}}).rows, (std::vector<Row>{{"1.5"}}));
+  EXPECT_EQ(MustMerge(spec, floats, {{{"0.1", "1"}}, {{"0.2", "2"}}}).rows, (std::vector<Row>{{"0.10000000000000002"}}));
+}
+
+TEST(MergeTest, AvgOutputIsRetypedInTheRowDescription) {
+  MergeSpec spec = Aggregate({{0, Agg::kAvg, 1}, {2, Agg::kAvg, 1}, {1, Agg::kCount}});
+  Merger merger(spec, 1);
+  EXPECT_EQ(merger.ClientRowDescription(), "");
+  ASSERT_TRUE(merger.Add(0, 'T', RowDescriptionBody({{"avg", kInt8}, {"count", kInt8}, {"f", kFloat4}})).ok());
+  Output d = Decode(merger.ClientRowDescription());
+  ASSERT_EQ(d.fields.size(), 3u);
+  EXPECT_EQ(d.fields[0].name, "avg");
+  EXPECT_EQ(d.fields[0].oid, kNumeric);
+  EXPECT_EQ(d.fields[0].typlen, -1);
+  EXPECT_EQ(d.fields[1].oid, kFloat8);
+  EXPECT_EQ(d.fields[1].typlen, 8);
+  EXPECT_EQ(d.fields[2].oid, kInt8);
+  EXPECT_FALSE(merger.complete());
+  ASSERT_TRUE(merger.Add(0, 'C', std::string("SELECT 0\0", 9)).ok());
+  EXPECT_TRUE(merger.complete());
+  std::string out;
+  ASSERT_TRUE(merger.Finish(&out, false).ok());
+  Output rows = Decode(out);
+  EXPECT_TRUE(rows.fields.empty());
+  EXPECT_EQ(rows.rows, (std::vector<Row>{{N, N, "0"}}));
+}
+
+TEST(MergeTest, MinMaxAreTyped) {
+  MergeSpec spec = Aggregate({{0, Agg::kMin}, {0, Agg::kMax}, {1, Agg::kMin}, {1, Agg::kMax}, {2, Agg::kMax}, {3, Agg::kMin}});
+  Output out = MustMerge(spec, {{"t", kText}, {"d", kDate}, {"n", kNumeric}, {"x", kInt4}},
+                         {{{"b", "2024-01-05", "9.5", N}}, {{"B", "0044-03-15 BC", "10", N}}, {{N, N, "10.00", N}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"B", "b", "0044-03-15 BC", "2024-01-05", "10", N}}));
+  Output refused;
+  Status st = Merge(Aggregate({{0, Agg::kMax}}), {{"j", kJson}}, {{{"{}"}}}, &refused);
+  EXPECT_EQ(st.sqlstate(), "0A000");
+}
+
+TEST(MergeTest, GroupByAcrossSourcesWithNullGroups) {
+  // SELECT g, count(*), sum(x) ... GROUP BY g
+  MergeSpec spec = Aggregate({{0}, {1, Agg::kCount}, {2, Agg::kSum}}, {0});
+  const std::vector<Col> cols = {{"g", kText}, {"count", kInt8}, {"sum", kNumeric}};
+  Output out = MustMerge(spec, cols,
+                         {{{"a", "2", "1.5"}, {N, "1", "1"}}, {{"a", "3", "2.50"}, {"b", "1", N}, {N, "4", "2"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"a", "5", "4.00"}, {N, "5", "3"}, {"b", "1", N}}));
+  EXPECT_EQ(out.tag, "SELECT 3");
+
+  // Numeric group keys: 1.0 and 1.00 are one group (shown as first seen).
+  MergeSpec num = Aggregate({{0}, {1, Agg::kCount}}, {0});
+  Output n = MustMerge(num, {{"n", kNumeric}, {"count", kInt8}}, {{{"1.0", "1"}}, {{"1.00", "2"}, {"2", "1"}}});
+  EXPECT_EQ(n.rows, (std::vector<Row>{{"1.0", "3"}, {"2", "1"}}));
+}
+
+TEST(MergeTest, HavingDistinctOrderAndLimitAfterAggregation) {
+  // SELECT g, count(*) ... GROUP BY g HAVING count(*) > 2 ORDER BY count(*) DESC LIMIT 2
+  MergeSpec spec = Aggregate({{0}, {1, Agg::kCount}}, {0});
+  MergeSpec::Having having;
+  having.column = 1;
+  having.agg = Agg::kCount;
+  having.op = sql::PredOp::kGt;
+  having.value = "2";
+  spec.having = {having};
+  spec.order_by = {Desc(1)};
+  spec.limit = 2;
+  const std::vector<Col> cols = {{"g", kText}, {"count", kInt8}};
+  const std::vector<std::vector<Row>> data = {{{"a", "1"}, {"b", "2"}, {"c", "5"}}, {{"a", "1"}, {"b", "2"}, {"d", "3"}}};
+  EXPECT_EQ(MustMerge(spec, cols, data).rows, (std::vector<Row>{{"c", "5"}, {"b", "4"}}));
+
+  // HAVING avg(x) >= 1.5 compares numerically; NULL constants never hold.
+  MergeSpec avg = Aggregate({{0}, {2, Agg::kAvg, 1}}, {0});
+  MergeSpec::Having h2;
+  h2.column = 2;
+  h2.agg = Agg::kAvg;
+  h2.count_column = 1;
+  h2.op = sql::PredOp::kGe;
+  h2.value = "1.5";
+  avg.having = {h2};
+  const std::vector<Col> cols3 = {{"g", kText}, {"count", kInt8}, {"sum", kInt8}};
+  EXPECT_EQ(MustMerge(avg, cols3, {{{"a", "1", "1"}, {"b", "1", "3"}}, {{"a", "1", "2"}, {"b", "1", "0"}}}).rows,
+            (std::vector<Row>{{"a", "1.5000000000000000"}, {"b", "1.5000000000000000"}}));
+  avg.having[0].value = std::nullopt;
+  EXPECT_TRUE(MustMerge(avg, cols3, {{{"a", "1", "1"}}}).rows.empty());
+
+  // count(*) > 1.5 against an integer result.
+  spec.having[0].value = "3.5";
+  spec.limit = std::nullopt;
+  EXPECT_EQ(MustMerge(spec, cols, data).rows, (std::vector<Row>{{"c", "5"}, {"b", "4"}}));
+
+  // DISTINCT over aggregated outputs: SELECT DISTINCT count(*) ... GROUP BY g (g hidden is not
+  // expressible: group keys are outputs), so distinct pairs stay.
+  MergeSpec distinct = Aggregate({{1, Agg::kCount}}, {});
+  distinct.distinct = true;
+  EXPECT_EQ(MustMerge(distinct, cols, data).rows, (std::vector<Row>{{"14"}}));
+}
+
+TEST(MergeTest, BinaryResultsOnlyConcatenate) {
+  std::vector<Col> cols = {{"k", kInt4, 1}};
+  std::string four("\0\0\0\4", 4);
+  Output concat = MustMerge(Plain({0}), cols, {{{four}}, {{four}}});
+  EXPECT_EQ(concat.rows.size(), 2u);
+  MergeSpec sorted = Plain({0});
+  sorted.order_by = {Asc(0)};
+  Output out;
+  Status st = Merge(sorted, cols, {{{four}}, {{four}}}, &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.sqlstate(), "0A000");
+  EXPECT_EQ(st.message(), "cannot merge binary-format results across nodes");
+  EXPECT_EQ(Merge(Aggregate({{0, Agg::kCount}}), cols, {{{four}}}, &out).sqlstate(), "0A000");
+}
+
+TEST(MergeTest, MalformedInputIsAnInternalError) {
+  Merger merger(Plain({0}), 2);
+  ASSERT_TRUE(merger.Add(0, 'T', RowDescriptionBody({{"a", kInt4}})).ok());
+  EXPECT_EQ(merger.Add(1, 'T', RowDescriptionBody({{"a", kInt4}, {"b", kInt4}})).sqlstate(), "XX000");
+  EXPECT_EQ(merger.Add(0, 'D', DataRowBody({"1", "2"})).sqlstate(), "XX000");
+  EXPECT_EQ(merger.Add(0, 'D', std::string("\0\1\0\0\0\5ab", 8)).sqlstate(), "XX000");
+  EXPECT_EQ(merger.Add(2, 'D', DataRowBody({"1"})).sqlstate(), "XX000");
+  EXPECT_TRUE(merger.Add(0, 'N', "ignored").ok());
+  EXPECT_EQ(merger.buffered_rows(), 0u);
+  std::string out;
+  EXPECT_EQ(merger.Finish(&out, false).sqlstate(), "XX000");  // not complete
+  // A spec naming a column the nodes did not return.
+  Output o;
+  EXPECT_EQ(Merge(Plain({3}), {{"a", kInt4}}, {{{"1"}}}, &o).sqlstate(), "XX000");
+}
+
+TEST(MergeTest, ValuesThatDoNotParseAreReported) {
+  MergeSpec spec = Plain({0});
+  spec.order_by = {Asc(0)};
+  Output out;
+  Status st = Merge(spec, {{"k", kInt4}}, {{{"abc"}}}, &out);
+  EXPECT_EQ(st.sqlstate(), "22P02");
+}
+
+}  // namespace
+}  // namespace mosaic::router
