@@ -469,6 +469,7 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
       continue;  // follows the others
     }
     router::Bound bound;
+    bound.utc = SessionUtc();
     bound.literals = &lexed_.literals;
     auto route = router::Plan(*map_, a, bound);
     int here = -1;
@@ -688,6 +689,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       co_return false;
     }
     router::Bound bound;
+    bound.utc = SessionUtc();
     bound.literals = &target_stmt->literals;
     bound.params.resize(full.params.size());
     for (size_t i = 0; i < full.params.size(); ++i) {

@@ -104,19 +104,23 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Handles a reply belonging to a gather entry; true when it completed the entry (its
   // ReadyForQuery).
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
+  // Whether the client's TimeZone is UTC (timestamptz keys without an offset can be routed).
+  bool SessionUtc() const;
   // Takes the newest shard map when no server is linked (so links stay valid).
   void RefreshMap();
   // Starts a COPY FROM STDIN that routes each row to its node.
   asio::awaitable<bool> StartCopyIn(const sql::Analysis& a, std::string_view sql, const router::Route& route);
   void CopyInData(std::string_view data);
   asio::awaitable<bool> CopyInEnd(bool fail, std::string_view fail_message);
+  // Makes new sequences on every linked node hand out disjoint values (node k: k, k+64, ...).
+  asio::awaitable<void> StripeSequences();
   // After DDL that may change tables: re-reads them (off the worker thread) and takes the new map.
   asio::awaitable<void> RefreshTables();
   // SELECT mosaic.<function>(...).
   asio::awaitable<void> MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed);
   // Runs `fn` on a helper thread and resumes on this session's executor with its result.
   template <typename T>
-  asio::awaitable<T> OffThread(std::function<T()> fn);
+  asio::awaitable<T> OffThread(const std::function<T()>& job);
 
   // Runs `sql` as a simple query on every node but the default one, after the default node
   // ran it; their replies are swallowed except errors.

@@ -23,6 +23,11 @@ struct Session::Gather {
   std::string tag;          // command tag without its count ("INSERT 0", "UPDATE", "COPY")
   int64_t count = 0;
   bool copy_started = false;
+  bool replicated = false;  // kWrite to a reference table: every node reports the same rows once
+  // kCopyOut WITH HEADER: each node's first row is its header; the client gets one.
+  bool copy_header = false;
+  bool header_sent = false;
+  std::vector<bool> header_seen;  // per source
 };
 
 struct Session::CopyIn {

@@ -26,6 +26,8 @@ using sql::StatementType;
 
 namespace {
 
+constexpr int kSequenceStride = 64;  // at most 64 nodes hand out sequence values
+
 std::string CommandCompleteMessage(std::string_view tag) {
   std::string s;
   protocol::WriteCommandComplete(&s, tag);
@@ -135,7 +137,10 @@ void CsvFields(std::string_view row, char delim, char quote, char escape,
 }  // namespace
 
 template <typename T>
-awaitable<T> Session::OffThread(std::function<T()> fn) {
+awaitable<T> Session::OffThread(const std::function<T()>& job) {
+  // `job` is copied before the first suspension (GCC 12 mishandles by-value parameters of
+  // class type in coroutines when a temporary is passed).
+  std::function<T()> fn = job;
   auto self = shared_from_this();
   auto timer = std::make_shared<asio::steady_timer>(client_.get_executor(), asio::steady_timer::time_point::max());
   auto result = std::make_shared<std::optional<T>>();
@@ -150,9 +155,15 @@ awaitable<T> Session::OffThread(std::function<T()> fn) {
   co_return std::move(**result);
 }
 
+bool Session::SessionUtc() const {
+  auto it = params_.find("TimeZone");
+  return it == params_.end() || router::IsUtcZone(it->second);
+}
+
 awaitable<void> Session::RefreshTables() {
   if (!ctx_.refresh_tables) co_return;
-  Status s = co_await OffThread<Status>(ctx_.refresh_tables);
+  const std::function<Status()> job = ctx_.refresh_tables;
+  Status s = co_await OffThread<Status>(job);
   if (!s.ok()) log::warn("refreshing tables after DDL failed: {}", s.message());
 }
 
@@ -251,6 +262,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         for (auto& link : links_) {
           if (link.server && TxStatus() != protocol::kTxIdle) link.wrote = true;
         }
+        if (!broadcast_error_ && TxStatus() == protocol::kTxInBlock) co_await StripeSequences();
         if (!broadcast_error_ && a.ddl_changes_tables) co_await RefreshTables();
         co_return ok;
       }
@@ -276,6 +288,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         co_await WaitPendingDrained();
         if (broadcast_error_ || closing_) break;
       }
+      if (!broadcast_error_) co_await StripeSequences();
       const bool ok = !broadcast_error_;
       co_await EndTransaction(ok, /*implicit=*/true);
       Push({.op = Op::kRfq});
@@ -295,6 +308,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   // Reads and writes of rows.
   if (TxStatus() == protocol::kTxFailed) co_return co_await forward_default();  // 25P02 from the node
   router::Bound bound;
+    bound.utc = SessionUtc();
   bound.literals = &lexed_.literals;
   auto planned = router::Plan(*map_, a, bound);
   if (!planned.ok()) {
@@ -337,10 +351,14 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       co_return true;
     }
     gather->mode = Gather::Mode::kCopyOut;
+    gather->copy_header = a.copy_header;
+    gather->header_seen.assign(route.nodes.size(), false);
     sqls.assign(route.nodes.size(), std::string(sql_text));
   } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
              a.type == StatementType::kDelete) {
     gather->mode = Gather::Mode::kWrite;
+    gather->replicated = !route.tables.empty() && route.tables[0] != nullptr &&
+                         route.tables[0]->kind == catalog::TableKind::kReference;
     for (size_t i = 0; i < route.nodes.size(); ++i) {
       sqls.push_back(route.insert_rows.empty() ? std::string(sql_text)
                                                : router::InsertWithRows(sql_text, a, route.insert_rows[i]));
@@ -459,14 +477,14 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
     case be::kRowDescription:
       if (g.mode == Gather::Mode::kMerge) {
         if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
-      } else if (g.description.empty()) {
+      } else if (g.description.empty() && (!g.replicated || p.source == 0)) {
         g.description.assign(frame.raw);
       }
       return false;
     case be::kDataRow:
       if (g.mode == Gather::Mode::kMerge) {
         if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
-      } else {
+      } else if (!g.replicated || p.source == 0) {
         g.rows.append(frame.raw);
       }
       return false;
@@ -476,7 +494,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       } else {
         auto [tag, n] = SplitTag(frame.body);
         if (g.tag.empty()) g.tag = tag;
-        g.count += n;
+        if (!g.replicated || p.source == 0) g.count += n;
       }
       return false;
     case be::kCopyOutResponse:
@@ -487,11 +505,51 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       }
       return false;
     case be::kCopyData:
+      if (g.copy_header && static_cast<size_t>(p.source) < g.header_seen.size() &&
+          !g.header_seen[static_cast<size_t>(p.source)]) {
+        g.header_seen[static_cast<size_t>(p.source)] = true;
+        if (g.header_sent) return false;
+        g.header_sent = true;
+      }
       Emit(frame.raw);
       return false;
     default:
       return false;  // CopyDone, EmptyQueryResponse, ParseComplete, ...
   }
+}
+
+// Sequences (serial and identity columns) must never hand out the same value on two nodes: each
+// new sequence on the node at position k (1-based, by node id) is made to yield k, k+64, k+128...
+// Sequences already striped (increment != 1) or already used are left alone.
+awaitable<void> Session::StripeSequences() {
+  if (map_->nodes.size() < 2) co_return;
+  for (size_t i = 0; i < links_.size(); ++i) {
+    Link& l = links_[i];
+    if (!l.server) continue;
+    const std::string sql = fmt::format(R"sql(DO $mosaic$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT c.oid::regclass AS seq, d.refobjid::regclass AS tab, a.attname, d.deptype
+             FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid
+             LEFT JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+             LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            WHERE c.relkind = 'S' AND s.seqincrement = 1 AND pg_sequence_last_value(c.oid) IS NULL
+              AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  LOOP
+    IF r.deptype = 'i' THEN
+      EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET INCREMENT BY {0} RESTART WITH {1}', r.tab, r.attname);
+    ELSE
+      EXECUTE format('ALTER SEQUENCE %s INCREMENT BY {0} RESTART WITH {1}', r.seq);
+    END IF;
+  END LOOP;
+END
+$mosaic$)sql",
+                                        kSequenceStride, i + 1);
+    protocol::WriteQuery(&l.out, sql);
+    Push({.op = Op::kQuery, .server = l.server.get(), .forward = false, .forward_rfq = false});
+  }
+  if (!co_await FlushServers()) co_return;
+  co_await WaitPendingDrained();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,7 +647,7 @@ awaitable<bool> Session::StartCopyIn(const sql::Analysis& a, std::string_view sq
   auto copy = std::make_unique<CopyIn>();
   copy->gather = std::make_shared<Gather>();
   copy->gather->mode = Gather::Mode::kCopyIn;
-  copy->router = std::make_unique<router::RowRouter>(*map_, table);
+  copy->router = std::make_unique<router::RowRouter>(*map_, table, SessionUtc());
   std::vector<std::string> columns = a.copy_columns;
   if (columns.empty()) {
     for (const auto& c : table.columns) columns.push_back(c.name);
@@ -753,6 +811,7 @@ awaitable<bool> Session::CopyInEnd(bool fail, std::string_view fail_message) {
 
 awaitable<void> Session::MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed) {
   router::Bound bound;
+    bound.utc = SessionUtc();
   bound.literals = &lexed.literals;
   if (a.mosaic_function != "create_reference_table") {
     FailQuery(Status::Error("42883", fmt::format("function mosaic.{} does not exist", a.mosaic_function)));
@@ -775,7 +834,8 @@ awaitable<void> Session::MosaicFunction(const sql::Analysis& a, const sql::Lexed
   co_await WaitPendingDrained();
   auto fn = ctx_.create_reference_table;
   std::string name = *table;
-  auto result = co_await OffThread<Result<std::string>>([fn, name] { return fn(name); });
+  const std::function<Result<std::string>()> job = [fn, name] { return fn(name); };
+  auto result = co_await OffThread<Result<std::string>>(job);
   if (!result.ok()) {
     FailQuery(result.status());
     co_return;

@@ -16,17 +16,66 @@ constexpr const char* kSchema[] = {
     "order_date date NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, PRIMARY KEY (tenant_id, order_id))",
 };
 
-// A few whale tenants and many small ones, as in a real SaaS fleet.
-constexpr const char* kData[] = {
-    "INSERT INTO tenants SELECT t, 'tenant-' || t, CASE WHEN t <= 3 THEN 'enterprise' ELSE 'starter' END "
-    "FROM generate_series(1, 50) t",
-    "INSERT INTO users SELECT t, u, 'user' || u || '@tenant' || t || '.example' "
-    "FROM generate_series(1, 50) t, generate_series(1, CASE WHEN t <= 3 THEN 2000 ELSE 40 END) u",
-    "INSERT INTO orders SELECT t, o, 1 + o % CASE WHEN t <= 3 THEN 2000 ELSE 40 END, "
-    "date '2024-01-01' + (o % 365), round((10 + (o * 7919) % 990)::numeric, 2), "
-    "(ARRAY['new','paid','shipped','refunded'])[1 + o % 4] "
-    "FROM generate_series(1, 50) t, generate_series(1, CASE WHEN t <= 3 THEN 20000 ELSE 200 END) o",
-};
+// A few whale tenants (1-3) and many small ones, as in a real SaaS fleet.
+constexpr int kTenants = 50;
+int UsersOf(int tenant) { return tenant <= 3 ? 2000 : 40; }
+int OrdersOf(int tenant) { return tenant <= 3 ? 20000 : 200; }
+constexpr const char* kStatus[] = {"new", "paid", "shipped", "refunded"};
+
+// Streams rows through COPY FROM STDIN, which Mosaic routes row by row to each tenant's node.
+template <typename RowFn>
+Status CopyRows(PGconn* conn, const char* copy_sql, RowFn&& rows) {
+  PGresult* res = PQexec(conn, copy_sql);
+  const bool started = PQresultStatus(res) == PGRES_COPY_IN;
+  PQclear(res);
+  if (!started) return Status::Error(sqlstate::kInternalError, PQerrorMessage(conn));
+  std::string buf;
+  bool ok = true;
+  rows([&](const std::string& line) {
+    buf += line;
+    buf += '\n';
+    if (buf.size() > (1 << 16)) {
+      ok = ok && PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) == 1;
+      buf.clear();
+    }
+  });
+  if (!buf.empty()) ok = ok && PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) == 1;
+  ok = PQputCopyEnd(conn, ok ? nullptr : "client error") == 1 && ok;
+  res = PQgetResult(conn);
+  ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  while ((res = PQgetResult(conn)) != nullptr) PQclear(res);
+  return ok ? Status::OK() : Status::Error(sqlstate::kInternalError, PQerrorMessage(conn));
+}
+
+Status LoadRows(PGconn* conn) {
+  Status s = CopyRows(conn, "COPY tenants (tenant_id, name, plan) FROM STDIN", [](auto&& emit) {
+    for (int t = 1; t <= kTenants; ++t) {
+      emit(fmt::format("{}\ttenant-{}\t{}", t, t, t <= 3 ? "enterprise" : "starter"));
+    }
+  });
+  if (!s.ok()) return s;
+  s = CopyRows(conn, "COPY users (tenant_id, user_id, email) FROM STDIN", [](auto&& emit) {
+    for (int t = 1; t <= kTenants; ++t) {
+      for (int u = 1; u <= UsersOf(t); ++u) emit(fmt::format("{}\t{}\tuser{}@tenant{}.example", t, u, u, t));
+    }
+  });
+  if (!s.ok()) return s;
+  return CopyRows(conn, "COPY orders (tenant_id, order_id, user_id, order_date, amount, status) FROM STDIN",
+                  [](auto&& emit) {
+                    for (int t = 1; t <= kTenants; ++t) {
+                      for (int o = 1; o <= OrdersOf(t); ++o) {
+                        const int day = o % 365;  // 2024-01-01 + day
+                        static const int kMonthDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+                        int month = 0, d = day;
+                        while (d >= kMonthDays[month]) d -= kMonthDays[month++];
+                        const long cents = (10 + (static_cast<long>(o) * 7919) % 990) * 100;
+                        emit(fmt::format("{}\t{}\t{}\t2024-{:02}-{:02}\t{}.{:02}\t{}", t, o, 1 + o % UsersOf(t),
+                                         month + 1, d + 1, cents / 100, cents % 100, kStatus[o % 4]));
+                      }
+                    }
+                  });
+}
 
 Status Exec(PGconn* conn, const char* sql) {
   PGresult* res = PQexec(conn, sql);
@@ -57,9 +106,7 @@ Status LoadDemoData(const App& app, const Config& config) {
   const bool empty = PQresultStatus(res) == PGRES_TUPLES_OK && std::string(PQgetvalue(res, 0, 0)) == "0";
   PQclear(res);
   if (empty) {
-    for (const char* sql : kData) {
-      if (auto s = Exec(conn, sql); !s.ok()) return s;
-    }
+    if (auto s = LoadRows(conn); !s.ok()) return s;
   }
   std::cout << fmt::format(
                    "\nMosaic demo is running on {} managed PostgreSQL nodes (data in {}).\n"

@@ -162,6 +162,7 @@ class KeyEncoder : public ValueEncoder {
  private:
   KeyValue FromText(const std::string& text) const {
     KeyValue out;
+    if (type_ == KeyType::kTimestampTz && !bound_.utc && !HasZone(text)) return out;  // unknown
     auto key = tenant_ ? CanonicalTenant(type_, text) : EncodeKey(type_, text);
     if (!key.ok()) return out;  // let PostgreSQL report the bad value
     out.kind = KeyValue::Kind::kKey;
@@ -337,7 +338,25 @@ const Table* ResolveTable(const ShardMap& map, const sql::TableRef& ref) {
   return map.FindTable(ref.schema.empty() ? std::string_view("public") : std::string_view(ref.schema), ref.name);
 }
 
-RowRouter::RowRouter(const ShardMap& map, const Table& table) : map_(map), table_(table) {}
+RowRouter::RowRouter(const ShardMap& map, const Table& table, bool utc) : map_(map), table_(table), utc_(utc) {}
+
+bool HasZone(std::string_view text) {
+  // After the date part (which has '-' separators), a sign, 'Z' or a zone name.
+  for (size_t i = 10; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+' || c == '-' || c == 'Z' || c == 'z') return true;
+    if (std::isalpha(static_cast<unsigned char>(c)) && c != 'T' && c != 't') return true;
+  }
+  return false;
+}
+
+bool IsUtcZone(std::string_view zone) {
+  std::string z;
+  for (char c : zone) z.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return z == "utc" || z == "etc/utc" || z == "gmt" || z == "etc/gmt" || z == "uct" || z == "etc/uct" ||
+         z == "zulu" || z == "etc/zulu" || z == "universal" || z == "etc/universal" || z == "z" ||
+         z == "gmt0" || z == "etc/gmt0" || z == "etc/gmt+0" || z == "etc/gmt-0" || z == "greenwich";
+}
 
 void RowRouter::SetColumns(const std::vector<std::string>& columns) {
   columns_ = columns;
@@ -385,6 +404,12 @@ Result<int> RowRouter::RouteWith(const std::optional<std::string>& tenant_text,
   }
   std::optional<std::string> v = value(index);
   if (!v) return layout->ranges.back().node_id;  // NULL sorts after every value
+  if (layout->key_type == KeyType::kTimestampTz && !utc_ && !HasZone(*v)) {
+    return Status::Unsupported(fmt::format(
+        "the timestamptz value \"{}\" for range column \"{}\" has no time zone offset and the "
+        "session's TimeZone is not UTC; write the offset (e.g. '{}+00') so Mosaic can route the row",
+        *v, layout->column, *v));
+  }
   auto key = EncodeKey(layout->key_type, *v);
   if (!key.ok()) return key.status();
   return layout->RangeFor(key.value()).node_id;
@@ -533,7 +558,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
         if (!a.insert_has_column_list) {
           for (const auto& c : target.table->columns) columns.push_back(c.name);
         }
-        RowRouter rows(map, *target.table);
+        RowRouter rows(map, *target.table, bound.utc);
         rows.SetColumns(columns);
         std::vector<int> row_nodes;
         for (const auto& row : a.insert_rows) {

@@ -34,6 +34,9 @@ struct Bound {
     uint32_t type_oid = 0;  // from Parse; 0 = unspecified
   };
   std::vector<Param> params;  // params[0] is $1
+  // The session's TimeZone is UTC: timestamptz text without an offset can be keyed. Otherwise
+  // such values restrict nothing (reads go to every candidate range) and rows cannot be routed.
+  bool utc = true;
 
   // The text of a literal or text-format parameter; nullopt for NULL, kOther or a binary
   // parameter. `negate` of a literal is applied.
@@ -57,6 +60,11 @@ struct Route {
 // PostgreSQL report it).
 Result<Route> Plan(const catalog::ShardMap& map, const sql::Analysis& a, const Bound& bound);
 
+// Whether a timestamptz text names its offset or zone ("...+02", "...Z", "... UTC").
+bool HasZone(std::string_view text);
+// Whether a TimeZone setting is UTC.
+bool IsUtcZone(std::string_view zone);
+
 // Resolves a table reference as PostgreSQL would with search_path "public" (unqualified names
 // are looked up in schema public). nullptr for tables Mosaic does not know (treated as
 // single-tenant).
@@ -65,7 +73,7 @@ const catalog::Table* ResolveTable(const catalog::ShardMap& map, const sql::Tabl
 // Row routing for INSERT and COPY into one table: resolves tenant and layout once per tenant.
 class RowRouter {
  public:
-  RowRouter(const catalog::ShardMap& map, const catalog::Table& table);
+  RowRouter(const catalog::ShardMap& map, const catalog::Table& table, bool utc = true);
   // Column positions of the tenant column and every range column the table may need, in the
   // row being routed. `columns` are the row's column names in order.
   void SetColumns(const std::vector<std::string>& columns);
@@ -86,6 +94,7 @@ class RowRouter {
 
   const catalog::ShardMap& map_;
   const catalog::Table& table_;
+  bool utc_ = true;
   std::vector<std::string> columns_;
   int tenant_index_ = -1;
   std::vector<bool> needed_;
