@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <toml++/toml.h>
 
@@ -76,6 +77,38 @@ Status ReadUsers(const toml::table& t, Config* c) {
   return Status::OK();
 }
 
+// "orders" -> "public.orders"; a qualified name stays as it is.
+std::string QualifiedTableName(std::string_view name) {
+  return name.find('.') == std::string_view::npos ? "public." + std::string(name) : std::string(name);
+}
+
+Status ReadDistribution(const toml::table& t, Config* c) {
+  Take(t, "tenant_column", &c->tenant_column);
+  if (c->tenant_column.empty()) return ConfigError("tenant_column must not be empty");
+  if (const auto* refs = t["reference_tables"].as_array()) {
+    for (const auto& item : *refs) {
+      auto name = item.value<std::string>();
+      if (!name || name->empty()) return ConfigError("reference_tables must be a list of table names");
+      c->reference_tables.push_back(QualifiedTableName(*name));
+    }
+  } else if (t.contains("reference_tables")) {
+    return ConfigError("reference_tables must be a list of table names");
+  }
+  const auto* tables = t["tables"].as_table();
+  if (tables == nullptr) {
+    return t.contains("tables") ? ConfigError("[tables] must be a table of [tables.\"schema.name\"]")
+                                : Status::OK();
+  }
+  for (const auto& [key, value] : *tables) {
+    const auto* entry = value.as_table();
+    if (entry == nullptr) return ConfigError(fmt::format("tables.\"{}\" must be a table", key.str()));
+    TableConfig table;
+    Take(*entry, "tenant_column", &table.tenant_column);
+    c->tables[QualifiedTableName(key.str())] = std::move(table);
+  }
+  return Status::OK();
+}
+
 Status FromTable(const toml::table& t, Config* c) {
   if (auto s = ReadListen(t, "listen", &c->listen); !s.ok()) return s;
   if (auto s = ReadListen(t, "admin_listen", &c->admin_listen); !s.ok()) return s;
@@ -105,6 +138,7 @@ Status FromTable(const toml::table& t, Config* c) {
     Take(*managed, "base_port", &c->node_base_port);
   }
   if (auto s = ReadNodes(t, c); !s.ok()) return s;
+  if (auto s = ReadDistribution(t, c); !s.ok()) return s;
   return ReadUsers(t, c);
 }
 
@@ -120,6 +154,18 @@ Result<Config> Config::LoadToml(const std::string& path) {
                                    e.source().begin.column, e.description()));
   }
   return c;
+}
+
+std::string Config::TenantColumnFor(std::string_view schema, std::string_view name) const {
+  auto it = tables.find(fmt::format("{}.{}", schema, name));
+  return it != tables.end() && !it->second.tenant_column.empty() ? it->second.tenant_column
+                                                                 : tenant_column;
+}
+
+bool Config::IsReferenceTable(std::string_view schema, std::string_view name) const {
+  const std::string qualified = fmt::format("{}.{}", schema, name);
+  return std::find(reference_tables.begin(), reference_tables.end(), qualified) !=
+         reference_tables.end();
 }
 
 Status Config::Validate() const {

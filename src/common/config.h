@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -33,6 +35,11 @@ struct NodeConfig {
   double capacity = 1.0;
 };
 
+// Per-table settings, from [tables."schema.name"] in the TOML file.
+struct TableConfig {
+  std::string tenant_column;  // "" = the global default
+};
+
 struct Config {
   HostPort listen{"127.0.0.1", 6432};
   HostPort admin_listen{"127.0.0.1", 6480};
@@ -55,6 +62,17 @@ struct Config {
   std::string catalog_dsn;           // "" = mosaic_catalog on the first node
 
   std::string log_level = "info";
+
+  // Distribution. Table names are "schema.name" (a bare name means schema public), as stored
+  // in the catalog: already folded, compared exactly.
+  std::string tenant_column = "tenant_id";        // a table with this column is distributed
+  std::map<std::string, TableConfig> tables;      // per-table overrides, by "schema.name"
+  std::vector<std::string> reference_tables;      // "schema.name" of tables copied to every node
+
+  // The tenant column configured for schema.name (its override, else `tenant_column`).
+  std::string TenantColumnFor(std::string_view schema, std::string_view name) const;
+  // True if `reference_tables` lists schema.name.
+  bool IsReferenceTable(std::string_view schema, std::string_view name) const;
 
   // Loads a TOML file (keys as in docs/operations.md) over the defaults.
   static Result<Config> LoadToml(const std::string& path);

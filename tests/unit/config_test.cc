@@ -79,6 +79,43 @@ TEST(Config, RejectsBadValues) {
   }
 }
 
+TEST(Config, DistributionSettings) {
+  auto path = WriteTemp(R"(
+tenant_column = "org"
+reference_tables = ["countries", "geo.cities"]
+[tables."public.orders"]
+tenant_column = "org_id"
+[tables.events]
+tenant_column = "account"
+)");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->TenantColumnFor("public", "orders"), "org_id");
+  EXPECT_EQ(c->TenantColumnFor("public", "events"), "account");  // bare name: schema public
+  EXPECT_EQ(c->TenantColumnFor("public", "other"), "org");
+  EXPECT_EQ(c->TenantColumnFor("app", "orders"), "org");
+  EXPECT_TRUE(c->IsReferenceTable("public", "countries"));
+  EXPECT_TRUE(c->IsReferenceTable("geo", "cities"));
+  EXPECT_FALSE(c->IsReferenceTable("public", "cities"));
+}
+
+TEST(Config, DistributionDefaults) {
+  Config c;
+  EXPECT_EQ(c.TenantColumnFor("public", "orders"), "tenant_id");
+  EXPECT_FALSE(c.IsReferenceTable("public", "orders"));
+}
+
+TEST(Config, RejectsBadDistributionSettings) {
+  for (const char* text : {"reference_tables = \"countries\"", "reference_tables = [1]",
+                           "tenant_column = \"\"", "tables = 3", "[tables]\norders = 1"}) {
+    auto path = WriteTemp(text);
+    auto c = Config::LoadToml(path);
+    std::remove(path.c_str());
+    EXPECT_FALSE(c.ok()) << text;
+  }
+}
+
 TEST(Config, ValidateCrossFieldRules) {
   Config c;
   EXPECT_FALSE(c.Validate().ok());  // no nodes at all
