@@ -79,10 +79,16 @@ Status App::Start() {
   if (auto s = StartNodes(&nodes); !s.ok()) return s;
   if (auto s = OpenCatalog(nodes); !s.ok()) return s;
   if (auto s = ReadServerParams(); !s.ok()) return s;
+  control_ = std::make_unique<admin::ControlPlane>(config_, *catalog_, shard_map_);
+  if (auto s = control_->RefreshTables(); !s.ok()) return s;
 
   if (config_.workers == 0) config_.workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   context_.config = config_;
   context_.shard_map = &shard_map_;
+  context_.refresh_tables = [this] { return control_->RefreshTables(); };
+  context_.create_reference_table = [this](const std::string& table) {
+    return control_->CreateReferenceTable(table);
+  };
   for (const auto& user : config_.users) {
     if (!user.scram_verifier.empty()) {
       auto v = frontend::ScramVerifier::Parse(user.scram_verifier);
@@ -107,6 +113,7 @@ Status App::Start() {
   auto admin = admin::AdminServer::Start(config_.admin_listen.host, config_.admin_listen.port, handlers);
   if (!admin.ok()) return admin.status();
   admin_ = std::move(admin.value());
+  control_->AddRoutes(*admin_);
   health_thread_ = std::thread([this] { HealthLoop(); });
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",
             config_.listen.host, listener_->port(), config_.admin_listen.host, admin_->port(),
@@ -190,6 +197,7 @@ void App::Stop() {
   for (auto& w : workers_) w->Stop();
   listener_.reset();
   workers_.clear();
+  control_.reset();
   catalog_.reset();
   if (managed_) managed_->Stop();
 }

@@ -1,6 +1,7 @@
 // App: `mosaic serve` put together. Starts (in order) managed nodes or checks the given ones,
-// opens the catalog and publishes the first shard-map snapshot, starts the workers, the client
-// listener, the admin API and the node health checker; stops them in reverse order.
+// opens the catalog and publishes the first shard-map snapshot, discovers the tables, starts
+// the workers, the client listener, the admin API and the node health checker; stops them in
+// reverse order.
 //
 // Startup may block (initdb, catalog); nothing here runs on the data path.
 #pragma once
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "admin/control_plane.h"
 #include "backend/managed_node.h"
 #include "catalog/catalog.h"
 #include "catalog/shard_map.h"
@@ -48,6 +50,7 @@ class App {
   Config config_;
   std::unique_ptr<backend::ManagedCluster> managed_;
   std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<admin::ControlPlane> control_;  // owns all use of catalog_ after startup
   catalog::ShardMapHolder shard_map_;
   frontend::FrontendContext context_;
   std::vector<std::unique_ptr<frontend::Worker>> workers_;

@@ -1,5 +1,5 @@
 // The `mosaic` binary: `serve` runs the router, `demo` runs it on managed nodes with sample
-// data. Command-line parsing and signal handling live here; everything else is in App.
+// data, `layout set|show` calls a running router's layout API. Command-line parsing and signal handling live here; everything else is in App.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "main/app.h"
 #include "main/demo.h"
+#include "main/layout_cli.h"
 
 namespace {
 
@@ -134,7 +135,45 @@ int main(int argc, char** argv) {
   AddServeOptions(demo, &demo_opts);
   demo->add_option("--duration", demo_duration, "exit after S seconds (default: run until Ctrl-C)");
 
+  auto* layout = cli.add_subcommand("layout", "pin or show where tables' rows live (admin API)");
+  layout->require_subcommand(1);
+  mosaic::LayoutSetArgs set_args;
+  std::string set_table, set_tables, set_tenant;
+  auto* set = layout->add_subcommand("set", "lay out a table (or table group) for a tenant");
+  set->add_option("--admin", set_args.admin, "HOST:PORT of the router's admin API (default 127.0.0.1:6480)");
+  auto* table_opt = set->add_option("--table", set_table, "the table to lay out");
+  auto* tables_opt = set->add_option("--tables", set_tables, "a table group: tables laid out together, comma-separated");
+  table_opt->excludes(tables_opt);
+  auto* tenant_opt = set->add_option("--tenant", set_tenant, "the tenant (omit for single-tenant tables)");
+  set->add_option("--column", set_args.column, "the range column")->required();
+  set->add_option("--range", set_args.ranges, "UPPER:NODE, ascending; the last one :NODE (repeatable)")->required();
+
+  mosaic::LayoutShowArgs show_args;
+  std::string show_table, show_tenant;
+  auto* show = layout->add_subcommand("show", "list placements: node and range per table and tenant");
+  show->add_option("--admin", show_args.admin, "HOST:PORT of the router's admin API (default 127.0.0.1:6480)");
+  auto* show_table_opt = show->add_option("--table", show_table, "only this table");
+  auto* show_tenant_opt = show->add_option("--tenant", show_tenant, "only this tenant (distributed tables)");
+
   CLI11_PARSE(cli, argc, argv);
+  if (set->parsed()) {
+    if (table_opt->count() == 0 && tables_opt->count() == 0) {
+      std::cerr << "mosaic layout set: give --table or --tables\n";
+      return 2;
+    }
+    if (table_opt->count() > 0) {
+      set_args.tables = {set_table};
+    } else {
+      for (const auto& name : CLI::detail::split(set_tables, ',')) set_args.tables.push_back(name);
+    }
+    if (tenant_opt->count() > 0) set_args.tenant = set_tenant;
+    return mosaic::RunLayoutSet(set_args);
+  }
+  if (show->parsed()) {
+    if (show_table_opt->count() > 0) show_args.table = show_table;
+    if (show_tenant_opt->count() > 0) show_args.tenant = show_tenant;
+    return mosaic::RunLayoutShow(show_args);
+  }
   if (serve->parsed()) return Serve(serve_opts, serve_duration, false);
   if (demo_opts.managed_nodes < 0 && demo_opts.nodes.empty()) demo_opts.managed_nodes = 3;
   if (demo_opts.data_dir.empty() && demo_opts.nodes.empty()) demo_opts.data_dir = "/var/tmp/mosaic-demo";
