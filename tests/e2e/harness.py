@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import psycopg2
@@ -251,6 +252,17 @@ class Mosaic:
                                     timeout=timeout) as r:
             return r.status, r.read().decode()
 
+    def admin_post(self, path, body, timeout=60):
+        """POST `body` as JSON to the admin API; (HTTP status, parsed JSON reply), errors too."""
+        req = urllib.request.Request(f"http://{self.host}:{self.admin_port}{path}",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        return _json_reply(req, timeout)
+
+    def admin_get_json(self, path, timeout=60):
+        """GET from the admin API; (HTTP status, parsed JSON reply), errors too."""
+        return _json_reply(f"http://{self.host}:{self.admin_port}{path}", timeout)
+
     def nodes(self):
         status, body = self.admin_get("/api/v1/nodes")
         assert status == 200, body
@@ -300,6 +312,14 @@ class Mosaic:
         if password is not None:
             env["PGPASSWORD"] = password
         return env
+
+
+def _json_reply(request, timeout):
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
 
 
 def psql_ready(m):
