@@ -150,3 +150,34 @@ TEST(ShardMapHolder, ConcurrentReadersSeeWholeIncreasingVersions) {
 
 }  // namespace
 }  // namespace mosaic::catalog
+
+namespace mosaic::catalog {
+namespace {
+
+TEST(ParseTableName, FoldsUnquotedAndKeepsQuotedParts) {
+  auto plain = ParseTableName("Orders");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->schema, "public");
+  EXPECT_EQ(plain->name, "orders");
+  auto qualified = ParseTableName("App.\"Odd \"\"Name\"\"\"");
+  ASSERT_TRUE(qualified.ok());
+  EXPECT_EQ(qualified->schema, "app");
+  EXPECT_EQ(qualified->name, "Odd \"Name\"");
+  for (const char* bad : {"", "a.b.c", ".t", "t.", "\"open", "two words", "\"\""}) {
+    auto r = ParseTableName(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().sqlstate(), "42602") << bad;
+    }
+  }
+}
+
+TEST(TableKindName, RoundTrips) {
+  for (TableKind k : {TableKind::kSingleTenant, TableKind::kDistributed, TableKind::kReference}) {
+    EXPECT_EQ(TableKindFromName(TableKindName(k)), k);
+  }
+  EXPECT_EQ(TableKindName(TableKind::kSingleTenant), "single");
+}
+
+}  // namespace
+}  // namespace mosaic::catalog
