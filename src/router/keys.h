@@ -36,20 +36,30 @@ std::string_view KeyTypeName(KeyType type);
 // as an order-preserving key. Accepts what PostgreSQL's input functions accept for the common
 // forms: integers with sign and surrounding spaces; numerics with exponent; dates "YYYY-MM-DD"
 // (and ISO timestamps' date part); timestamps "YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]][Z|±HH[:MM]]";
-// uuids with or without hyphens/braces, any case. Fails with 22P02 (invalid_text_representation)
-// or 22008 (datetime out of range) naming the type when the text is not a valid value.
+// uuids with or without hyphens/braces, any case. Fails as PostgreSQL's input function would:
+// 22P02 (invalid_text_representation) naming the type for integers, numerics and uuids, 22003
+// for integers beyond int8, 22007 (invalid_datetime_format) for malformed dates/timestamps and
+// 22008 (datetime_field_overflow) for bad fields or out-of-range values. 0A000 for kUnsupported.
+// Dates take only the date part of a timestamp; timestamps (without time zone) ignore an offset.
 Result<std::string> EncodeKey(KeyType type, std::string_view text);
 
 // Encodes a binary-format parameter of the given type OID (int2/int4/int8/date/timestamp/
 // timestamptz/uuid/text/varchar; numeric binary is decoded too) as the key of `type`.
-// Fails with 22P03 (invalid_binary_representation) on a wrong length, 0A000 if unsupported.
+// Conversions are made only when lossless: int2/int4/int8 for int or numeric keys, an integral
+// numeric for int keys, date for timestamp keys, timestamp <-> timestamptz (zone-less values are
+// UTC to the router). A text-like parameter (text/varchar/bpchar/name/unknown) is read as text.
+// Fails with 22P03 (invalid_binary_representation) on a wrong length, 0A000 otherwise.
 Result<std::string> EncodeBinaryKey(KeyType type, uint32_t param_oid, std::string_view bytes);
 
 // The canonical text of a tenant value of column type `type`: integers without leading zeros or
-// '+', uuids lowercase hyphenated, text unchanged. Tenant keys in the catalog are canonical text.
+// '+', uuids lowercase hyphenated, text unchanged (bpchar without trailing spaces), numerics
+// without trailing fractional zeros, dates/timestamps in ISO output form, unsupported types
+// trimmed. Tenant keys in the catalog are canonical text. Fails as EncodeKey does.
 Result<std::string> CanonicalTenant(KeyType type, std::string_view text);
 
-// Renders an encoded key back to PostgreSQL's text form (for APIs and logs).
+// Renders an encoded key back to PostgreSQL's text form (for APIs and logs): numerics without
+// trailing zeros (the key does not keep the scale), timestamptz in UTC ("+00"). A key that is
+// not of `type` renders as "<invalid key \x...>".
 std::string DecodeKeyForDisplay(KeyType type, std::string_view key);
 
 }  // namespace mosaic::router

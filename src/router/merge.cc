@@ -652,7 +652,11 @@ Status Merger::Finish(std::string* out, bool with_description) {
   size_t end = rows.size();
   if (spec.limit) end = begin + std::min(end - begin, static_cast<size_t>(std::max<int64_t>(*spec.limit, 0)));
 
-  std::string buf;
+  // Nothing can fail from here on: write straight to `out`, sized once.
+  size_t estimate = 64;
+  for (size_t i = begin; i < end; ++i) estimate += 5 + (*tables)[rows[i].table].Body(rows[i].row).size();
+  out->reserve(out->size() + estimate);
+  std::string& buf = *out;
   if (with_description && m.have_description) m.WriteDescription(&buf);
   // Rows that are exactly the visible outputs go out as they came.
   bool identity = !tables->empty() && static_cast<int>(nvisible) == (*tables)[0].ncols;
@@ -678,7 +682,6 @@ Status Merger::Finish(std::string* out, bool with_description) {
     w.End();
   }
   protocol::WriteCommandComplete(&buf, "SELECT " + std::to_string(end - begin));
-  out->append(buf);
   return Status::OK();
 }
 
