@@ -169,6 +169,8 @@ void ShardMap::BuildIndex() {
     key.append(t.name);
     table_index_[key] = &t;
   }
+  spread_ = !layouts.empty() && nodes.size() > 1;
+  for (const Table& t : tables) spread_ = spread_ || (t.kind != TableKind::kSingleTenant && nodes.size() > 1);
   layout_index_.reserve(layouts.size());
   for (const Layout& layout : layouts) {
     for (int64_t table : layout.table_ids) {

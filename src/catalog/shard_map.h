@@ -128,6 +128,9 @@ struct ShardMap {
   const std::vector<const Layout*>& LayoutsOfTable(int64_t table_id) const;
   // Builds the lookup indexes. Call once after filling the vectors and before publishing.
   void BuildIndex();
+  // Whether rows may live anywhere but the default node (distributed or reference tables, or
+  // layouts exist). Set by BuildIndex().
+  bool spread() const { return spread_; }
   // Returns `dsn` without its password (and sslpassword), for display in APIs and logs.
   // Accepts keyword/value conninfo ("host=x password=secret") and URIs
   // ("postgresql://u:secret@h/db"). A DSN libpq cannot parse yields a fixed placeholder, so a
@@ -138,6 +141,7 @@ struct ShardMap {
   std::unordered_map<std::string, const Table*> table_index_;     // schema + '\0' + name
   std::unordered_map<std::string, const Layout*> layout_index_;  // tenant + '\0' + table id
   std::unordered_map<int64_t, std::vector<const Layout*>> table_layouts_;
+  bool spread_ = false;
 };
 
 // A table name as PostgreSQL reads it: "orders", "app.Orders", "\"Odd Name\".t". Unquoted parts

@@ -704,7 +704,9 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     }
     auto route = router::Plan(*map_, *target_stmt->analysis, bound);
     if (!route.ok()) {
-      SkipUntilSync(route.status());
+      SkipUntilSync(route.status().sqlstate() == router::kUnknownRelation
+                        ? Status::Unsupported(route.status().message())
+                        : route.status());
       co_return true;
     }
     if (route.value().nodes.size() != 1) {
@@ -958,7 +960,7 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
   SyncParams(link);
   if (in_tx != protocol::kTxIdle) {
     // This node joins a transaction already open on others.
-    protocol::WriteQuery(&link.out, begin_text_);
+    protocol::WriteQuery(&link.out, implicit_tx_ ? std::string_view("BEGIN") : std::string_view(begin_text_));
     Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
     for (const auto& savepoint : savepoint_log_) {
       protocol::WriteQuery(&link.out, savepoint);

@@ -112,6 +112,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> StartCopyIn(const sql::Analysis& a, std::string_view sql, const router::Route& route);
   void CopyInData(std::string_view data);
   asio::awaitable<bool> CopyInEnd(bool fail, std::string_view fail_message);
+  // Opens Mosaic's own transaction block around one statement that writes on several nodes
+  // (BEGIN on nodes already linked; nodes linked later join with BEGIN too).
+  void BeginImplicit();
   // Makes new sequences on every linked node hand out disjoint values (node k: k, k+64, ...).
   asio::awaitable<void> StripeSequences();
   // After DDL that may change tables: re-reads them (off the worker thread) and takes the new map.
@@ -214,6 +217,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Routing state.
   sql::Lexed lexed_;  // reused for every statement
   bool tx_block_ = false;  // the client opened a transaction block (BEGIN) not yet ended
+  bool implicit_tx_ = false;  // the block is Mosaic's own, around one multi-node statement
   std::vector<std::string> savepoint_log_;  // SAVEPOINT/RELEASE/ROLLBACK TO of the open block
   std::unordered_map<std::string, size_t> portal_links_;  // extended protocol: portal -> link index
   size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on

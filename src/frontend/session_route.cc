@@ -268,7 +268,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       }
       // Outside a transaction block: one transaction per node, committed on all (two-phase)
       // or rolled back on all, so a DDL that fails on one node changes none.
-      tx_block_ = true;
+      BeginImplicit();
       broadcast_error_ = false;
       bool first = true;
       for (int id : all) {
@@ -311,6 +311,34 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     bound.utc = SessionUtc();
   bound.literals = &lexed_.literals;
   auto planned = router::Plan(*map_, a, bound);
+  if (!planned.ok() && planned.status().sqlstate() == router::kUnknownRelation) {
+    // A relation the map does not know: if the default node does not know it either, let the
+    // node report 42P01; if it exists there (a view, sequence, ...), refuse.
+    std::string probe = "SELECT 1 FROM pg_catalog.pg_class WHERE false";
+    for (const auto& ref : a.tables) {
+      if (router::ResolveTable(*map_, ref) != nullptr) continue;
+      std::string name = ref.schema.empty() ? ref.name : ref.schema + "." + ref.name;
+      std::string quoted;
+      for (char ch : name) {
+        if (ch == '\'') quoted.push_back('\'');
+        quoted.push_back(ch);
+      }
+      probe += fmt::format(" OR oid = pg_catalog.to_regclass('{}')", quoted);
+    }
+    probe = "SELECT 1 FROM pg_catalog.pg_class WHERE " + probe.substr(probe.find("false"));
+    auto check = std::make_shared<Gather>();
+    check->mode = Gather::Mode::kWrite;
+    const std::vector<int> probe_nodes{map_->DefaultNode().id};
+    const std::vector<std::string> probe_sql{probe};
+    co_await Scatter(probe_nodes, probe_sql, check);
+    if (check->error.empty() && check->rows.empty()) {
+      if (TxStatus() == protocol::kTxIdle) MaybeRelease();
+      co_return co_await forward_default();
+    }
+    FailQuery(Status::Unsupported(planned.status().message()));
+    MaybeRelease();
+    co_return true;
+  }
   if (!planned.ok()) {
     worker_.counters().Add(worker_.counters().errors_total);
     FailQuery(planned.status());
@@ -371,7 +399,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   }
 
   const bool implicit = route.write && !in_tx;
-  if (implicit) tx_block_ = true;  // one transaction per node, committed together below
+  if (implicit) BeginImplicit();  // one transaction per node, committed together below
   co_await Scatter(route.nodes, sqls, gather);
   if (route.write) {
     for (int id : route.nodes) {
@@ -555,6 +583,16 @@ $mosaic$)sql",
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
+void Session::BeginImplicit() {
+  tx_block_ = true;
+  implicit_tx_ = true;
+  for (auto& link : links_) {
+    if (!link.server || link.server->tx_status != protocol::kTxIdle) continue;
+    protocol::WriteQuery(&link.out, "BEGIN");
+    Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+  }
+}
+
 awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   std::vector<Link*> linked, writers;
   for (auto& link : links_) {
@@ -565,6 +603,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   const bool failed = TxStatus() == protocol::kTxFailed;
   auto finish = [&](std::string_view tag) {
     tx_block_ = false;
+    implicit_tx_ = false;
     savepoint_log_.clear();
     for (auto& link : links_) link.wrote = false;
     if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(tag)});
@@ -616,6 +655,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     co_await FlushServers();
     co_await WaitPendingDrained();
     tx_block_ = false;
+    implicit_tx_ = false;
     savepoint_log_.clear();
     for (auto& link : links_) link.wrote = false;
     broadcast_error_ = true;
@@ -660,7 +700,7 @@ awaitable<bool> Session::StartCopyIn(const sql::Analysis& a, std::string_view sq
   copy->null_string = a.copy_null;
   copy->header_pending = a.copy_header;
   copy->implicit = TxStatus() == protocol::kTxIdle;
-  if (copy->implicit) tx_block_ = true;
+  if (copy->implicit) BeginImplicit();
   co_await WaitPendingDrained();
   for (int id : route.nodes) {
     auto link = co_await LinkNode(*map_->FindNode(id));

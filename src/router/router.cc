@@ -474,6 +474,16 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     if (info.reference) continue;
     any_sharded = true;
     if (info.table == nullptr) {
+      const auto& ref = a.tables[i];
+      const bool system = ref.schema == "pg_catalog" || ref.schema == "information_schema" ||
+                          (ref.schema.empty() && ref.name.starts_with("pg_"));
+      if (map.spread() && !system) {
+        return Status::Error(kUnknownRelation, fmt::format(
+            "relation \"{}\" is not a table Mosaic routes (a view, sequence, temporary or foreign "
+            "table, or a table created behind Mosaic's back), so it cannot tell which nodes hold its "
+            "rows; query the tables themselves",
+            ref.name));
+      }
       AddNode(&info.nodes, map.DefaultNode().id);
       continue;
     }

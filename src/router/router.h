@@ -55,6 +55,11 @@ struct Route {
   std::vector<const catalog::Table*> tables;
 };
 
+// SQLSTATE of the refusal for a relation the shard map does not know while rows are spread over
+// nodes: the session checks whether it exists at all (42P01 from the node) or is a view, sequence,
+// temporary or foreign table (refused with 0A000). Never sent to a client as is.
+inline constexpr std::string_view kUnknownRelation = "42P01";
+
 // Plans `a` against `map`. Errors: 0A000 refusals with the reason; 22P02 and friends for values
 // that can never be valid keys in a write (a read with such a value goes everywhere and lets
 // PostgreSQL report it).

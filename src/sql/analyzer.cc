@@ -95,15 +95,19 @@ bool IEquals(std::string_view a, std::string_view b) {
 
 // ---- Function knowledge -----------------------------------------------------------------------
 
-TargetColumn::Agg AggregateOf(const Json& func) {
+// `filter_ok`: count/sum/min/max with a FILTER clause count as mergeable (an output column keeps
+// its text, FILTER included, on every node; avg is rewritten from its argument and would lose it).
+TargetColumn::Agg AggregateOf(const Json& func, bool filter_ok = false) {
   using Agg = TargetColumn::Agg;
   if (Get(func, "over")) return Agg::kNone;  // a window function, not an aggregate
   const std::string_view name = BuiltinName(func);
+  const bool filtered = Get(func, "agg_filter") != nullptr;
+  const bool filter_allowed = !filtered || (filter_ok && name != "avg");
   const bool plain = Items(func, "args").size() == 1 && !Get(func, "agg_order") &&
-                     !Get(func, "agg_filter") && !Flag(func, "agg_within_group") &&
+                     filter_allowed && !Flag(func, "agg_within_group") &&
                      !Flag(func, "func_variadic");
   if (name == "count" && Flag(func, "agg_star")) {
-    return Get(func, "agg_filter") ? Agg::kOtherAgg : Agg::kCountStar;
+    return filter_allowed ? Agg::kCountStar : Agg::kOtherAgg;
   }
   static constexpr std::array<std::pair<std::string_view, Agg>, 5> kMergeable = {{
       {"count", Agg::kCount}, {"sum", Agg::kSum}, {"min", Agg::kMin}, {"max", Agg::kMax},
@@ -1184,7 +1188,7 @@ void Walker::Targets(const Json& s) {
       col.is_star = !fields.empty() && TypeOf(fields.back()) == "A_Star";
       if (!col.is_star && !fields.empty()) col.column = std::string(StringOf(fields.back()));
     } else if (val && TypeOf(*val) == "FuncCall") {
-      col.agg = AggregateOf(Body(*val));
+      col.agg = AggregateOf(Body(*val), /*filter_ok=*/true);
       col.agg_distinct = col.agg != TargetColumn::Agg::kNone && Flag(Body(*val), "agg_distinct");
       if (col.agg != TargetColumn::Agg::kNone) {
         col.contains_agg = ContainsAgg(Items(Body(*val), "args"));
