@@ -247,7 +247,7 @@ nlohmann::json App::NodesJson() const {
 
 std::string App::MetricsText() const {
   admin::MetricsWriter m;
-  int64_t clients = 0, clients_total = 0, statements = 0, errors = 0, ddl = 0;
+  int64_t clients = 0, clients_total = 0, statements = 0, errors = 0, ddl = 0, multi = 0, two_phase = 0;
   std::map<int, backend::PoolStats> pools;
   for (const auto& w : workers_) {
     auto& c = w->counters();
@@ -256,6 +256,8 @@ std::string App::MetricsText() const {
     statements += c.statements_total.load(std::memory_order_relaxed);
     errors += c.errors_total.load(std::memory_order_relaxed);
     ddl += c.ddl_broadcasts_total.load(std::memory_order_relaxed);
+    multi += c.multi_node_statements_total.load(std::memory_order_relaxed);
+    two_phase += c.two_phase_commits_total.load(std::memory_order_relaxed);
     for (const auto& [id, s] : w->CollectPoolStats()) {
       auto& t = pools[id];
       t.total += s.total;
@@ -271,6 +273,8 @@ std::string App::MetricsText() const {
   m.Counter("mosaic_statements_total", "Statements received (Query and Execute messages).", static_cast<double>(statements));
   m.Counter("mosaic_errors_total", "ErrorResponses sent to clients.", static_cast<double>(errors));
   m.Counter("mosaic_ddl_broadcasts_total", "DDL statements run on every node.", static_cast<double>(ddl));
+  m.Counter("mosaic_multi_node_statements_total", "Statements run on several nodes (scatter-gather, split writes, routed COPY).", static_cast<double>(multi));
+  m.Counter("mosaic_two_phase_commits_total", "Transactions committed with two-phase commit.", static_cast<double>(two_phase));
   auto map = shard_map_.Snapshot();
   m.Gauge("mosaic_shard_map_version", "Shard-map version the router uses.", static_cast<double>(map->version));
   for (const auto& node : map->nodes) {
