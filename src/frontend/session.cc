@@ -710,11 +710,12 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       co_return true;
     }
     if (route.value().nodes.size() != 1) {
-      SkipUntilSync(Status::Unsupported(
-          "this statement needs several nodes, which Mosaic runs only over the simple query "
-          "protocol for now; filter it to one tenant or range, or send it as a simple query"));
+      portal_links_.erase(std::string(bind.portal));
+      ddl_portals_.erase(std::string(bind.portal));
+      BindScatter(*target_stmt->analysis, route.value(), bound, *target_stmt, bind.portal, bind.rest);
       co_return true;
     }
+    scatter_portals_.erase(std::string(bind.portal));
     write = route.value().write;
     auto result = co_await LinkNode(*map_->FindNode(route.value().nodes[0]));
     if (!result.ok()) {
@@ -761,6 +762,19 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   if (auto s = protocol::ParseExecute(frame.body, &e); !s.ok()) {
     Fatal(s);
     co_return false;
+  }
+  if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
+    auto portal = sp->second;
+    scatter_portals_.erase(sp);
+    co_await RunScatterPortal(*portal);
+    if (portal->failed) {
+      if (!portal->error_sent) FinishGather(*portal->gather, false);  // emits the error
+      portal->error_sent = true;
+      skip_until_sync_ = true;
+      co_return !closing_;
+    }
+    FinishGather(*portal->gather, /*with_description=*/false);
+    co_return !closing_;
   }
   auto ddl = ddl_portals_.find(std::string(e.portal));
   if (ddl == ddl_portals_.end()) {
@@ -813,6 +827,25 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   std::shared_ptr<const ServerStatement> stmt;
   if (d.kind == 'S' && !d.name.empty() && !(stmt = FindStatement(d.name))) co_return true;
   if (d.kind == 'P') {
+    if (auto sp = scatter_portals_.find(std::string(d.name)); sp != scatter_portals_.end()) {
+      auto portal = sp->second;
+      co_await RunScatterPortal(*portal);
+      if (portal->failed) {
+        if (!portal->error_sent) FinishGather(*portal->gather, false);  // emits the error
+        portal->error_sent = true;
+        skip_until_sync_ = true;
+        co_return !closing_;
+      }
+      std::string description;
+      if (portal->gather->mode == Gather::Mode::kMerge) {
+        description = portal->gather->merger->ClientRowDescription();
+      } else {
+        description = portal->gather->description;
+      }
+      if (description.empty()) protocol::WriteEmpty(&description, be::kNoData);
+      Push({.op = Op::kSynthetic, .synthetic = std::move(description)});
+      co_return !closing_;
+    }
     if (Link* l = PortalLink(d.name)) {
       l->out.append(frame.raw);
       Push({.op = Op::kDescribe, .server = l->server.get()});
@@ -846,6 +879,10 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
     co_return true;
   }
   if (c.kind == 'S') unnamed_.reset();
+  if (c.kind == 'P' && scatter_portals_.erase(std::string(c.name)) > 0) {
+    Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kCloseComplete)});
+    co_return true;
+  }
   if (c.kind == 'P') {
     Link* l = PortalLink(c.name);
     portal_links_.erase(std::string(c.name));
@@ -863,6 +900,7 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
   batch_open_ = false;
   ddl_portals_.clear();
   batch_link_ = SIZE_MAX;
+  if (TxStatus() == protocol::kTxIdle) scatter_portals_.clear();
   if (LinkedCount() > 1) {
     // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
     for (auto& link : links_) {
@@ -1035,6 +1073,7 @@ void Session::ReleaseAll(bool reusable) {
     if (!links_[i].server) continue;
     const bool clean = reusable && pending_.empty() && links_[i].out.empty();
     if (copy_target_ == links_[i].server.get()) copy_target_ = nullptr;
+    held_.erase(links_[i].server.get());
     worker_.pool(map_->nodes[i]).Release(std::move(links_[i].server), clean);
     links_[i].out.clear();
   }
@@ -1063,6 +1102,21 @@ void Session::EmitSynthetics() {
 }
 
 awaitable<void> Session::WaitPendingDrained() {
+  // A server holds the replies to extended-protocol messages until Sync or Flush: ask for them,
+  // or the wait would never end.
+  bool flushed = false;
+  for (auto& link : links_) {
+    if (!link.server) continue;
+    for (const auto& p : pending_) {
+      if (p.server == link.server.get() && (p.op == Op::kParse || p.op == Op::kBind || p.op == Op::kDescribe ||
+                                            p.op == Op::kExecute || p.op == Op::kClose)) {
+        link.out.append(std::string_view("H\0\0\0\4", 5));
+        flushed = true;
+        break;
+      }
+    }
+  }
+  if (flushed) co_await FlushServers();
   while (!pending_.empty() && !closing_) {
     pending_drained_.expires_at(asio::steady_timer::time_point::max());
     co_await pending_drained_.async_wait(use_tuple);
@@ -1119,23 +1173,69 @@ void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
       break;
   }
   EmitSynthetics();
-  // The reply belongs to the first entry of this server. Entries of other servers ahead of it
-  // may be passed over only if they cannot put anything of theirs in between (parts of a
-  // gather, or replies Mosaic swallows): that is what lets several nodes answer in parallel.
-  auto it = pending_.begin();
-  for (; it != pending_.end(); ++it) {
-    if (it->server == &server) break;
-    const bool silent = it->op == Op::kGather || (it->server != nullptr && !it->forward && !it->forward_rfq);
-    if (!silent) {
-      it = pending_.end();
-      break;
-    }
+  // Replies of a server whose turn has not come (an entry of another server that relays to the
+  // client is ahead) wait in held_, in order, and are replayed when it comes.
+  auto held = held_.find(&server);
+  if (held != held_.end() && !held->second.empty()) {
+    held->second.emplace_back(frame.raw);
+    ReplayHeld();
+    return;
   }
+  bool blocked = false;
+  auto it = FirstEntry(server, &blocked);
   if (it == pending_.end()) {
     // Nothing expected from this server: only a dying server talks out of turn.
     if (frame.type == be::kErrorResponse) server.Close();
     return;
   }
+  if (blocked) {
+    held_[&server].emplace_back(frame.raw);
+    return;
+  }
+  Dispatch(server, it, frame);
+  ReplayHeld();
+}
+
+// The first pending entry of `server`; *blocked when an entry ahead of it relays to the client.
+// Entries of other servers may be passed over only if they cannot put anything of theirs in
+// between (parts of a gather, or replies Mosaic swallows): that is what lets several nodes
+// answer in parallel.
+std::deque<Session::Pending>::iterator Session::FirstEntry(const ServerConn& server, bool* blocked) {
+  *blocked = false;
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->server == &server) return it;
+    const bool silent = it->op == Op::kGather || (it->server != nullptr && !it->forward && !it->forward_rfq);
+    if (!silent) *blocked = true;
+  }
+  return pending_.end();
+}
+
+void Session::ReplayHeld() {
+  if (replaying_) return;
+  replaying_ = true;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& [server, frames] : held_) {
+      if (frames.empty()) continue;
+      bool blocked = false;
+      auto it = FirstEntry(*server, &blocked);
+      if (blocked) continue;
+      std::string raw = std::move(frames.front());
+      frames.pop_front();
+      progress = true;
+      if (it == pending_.end()) continue;  // its entries went away (server closed)
+      Frame f;
+      f.type = raw[0];
+      f.raw = raw;
+      f.body = std::string_view(raw).substr(5);
+      Dispatch(*const_cast<ServerConn*>(server), it, f);
+      break;  // held_ and pending_ may have changed: rescan
+    }
+  }
+  replaying_ = false;
+}
+
+void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, const Frame& frame) {
   Pending& p = *it;
   if (frame.type == be::kErrorResponse) errored_servers_.push_back(&server);
   if (p.op == Op::kGather) {
@@ -1202,6 +1302,7 @@ awaitable<void> Session::OnServerBatchDone(ServerConn&) {
 }
 
 void Session::OnServerClosed(ServerConn& server, const Status& why) {
+  held_.erase(&server);
   Link* link = FindLink(&server);
   if (link == nullptr) return;
   const bool in_transaction = server.tx_status != protocol::kTxIdle;

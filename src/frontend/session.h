@@ -52,6 +52,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
                  // replies go to `gather`, entries of one gather complete in any order
   };
   struct Gather;
+  struct ScatterPortal;
   struct Pending {
     Op op;
     backend::ServerConn* server = nullptr;
@@ -97,7 +98,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<void> Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
                                 std::shared_ptr<Gather> gather);
   // Emits a finished gather's result (rows and CommandComplete, or its error).
-  void FinishGather(Gather& g);
+  void FinishGather(Gather& g, bool with_description = true);
+  // Extended protocol over several nodes: prepares the portal at Bind (false after reporting
+  // an error), runs it at Describe/Execute.
+  bool BindScatter(const sql::Analysis& a, const router::Route& route, const router::Bound& bound,
+                   const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest);
+  asio::awaitable<void> RunScatterPortal(ScatterPortal& portal);
   // Commits (or rolls back) the open transaction on every linked node: two-phase commit when
   // more than one node wrote. Emits CommandComplete (and errors) but no ReadyForQuery.
   asio::awaitable<void> EndTransaction(bool commit, bool implicit);
@@ -158,6 +164,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
 
   // Responses.
   void Push(Pending p);
+  std::deque<Pending>::iterator FirstEntry(const backend::ServerConn& server, bool* blocked);
+  void Dispatch(backend::ServerConn& server, std::deque<Pending>::iterator it, const protocol::Frame& frame);
+  void ReplayHeld();
   void EmitSynthetics();
   void DropAfterError(backend::ServerConn& server);
   void Undo(const Pending& p);
@@ -224,7 +233,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   uint64_t gid_counter_ = 0;
   struct CopyIn;
   std::unique_ptr<CopyIn> copy_in_;
-  std::vector<const backend::ServerConn*> errored_servers_;  // servers that sent an error (2PC)
+  std::unordered_map<std::string, std::shared_ptr<ScatterPortal>> scatter_portals_;
+  std::vector<const backend::ServerConn*> errored_servers_;
+  // Replies held until their server's turn (see OnServerMessage), and a re-entry guard.
+  std::unordered_map<const backend::ServerConn*, std::deque<std::string>> held_;
+  bool replaying_ = false;  // servers that sent an error (2PC)
 };
 
 }  // namespace mosaic::frontend

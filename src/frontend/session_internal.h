@@ -30,6 +30,20 @@ struct Session::Gather {
   std::vector<bool> header_seen;  // per source
 };
 
+// A portal bound (extended protocol) to a statement that runs on several nodes. Nothing is sent
+// at Bind: the scatter runs at the portal's Describe or Execute, whichever comes first.
+struct Session::ScatterPortal {
+  std::vector<int> nodes;
+  std::vector<std::string> sqls;       // per node
+  std::vector<int32_t> param_types;
+  std::string bind_rest;               // parameter formats and values, result formats
+  std::shared_ptr<Gather> gather;      // mode and merger set at Bind
+  bool write = false;
+  bool ran = false;
+  bool failed = false;
+  bool error_sent = false;  // the client already has the error
+};
+
 struct Session::CopyIn {
   std::shared_ptr<Gather> gather;
   std::unique_ptr<router::RowRouter> router;

@@ -442,7 +442,7 @@ awaitable<void> Session::Scatter(const std::vector<int>& nodes, const std::vecto
   co_await WaitPendingDrained();
 }
 
-void Session::FinishGather(Gather& g) {
+void Session::FinishGather(Gather& g, bool with_description) {
   if (!g.error.empty()) {
     worker_.counters().Add(worker_.counters().errors_total);
     Emit(g.error);
@@ -455,7 +455,7 @@ void Session::FinishGather(Gather& g) {
   std::string out;
   switch (g.mode) {
     case Gather::Mode::kMerge: {
-      Status s = g.merger->Finish(&out, /*with_description=*/true);
+      Status s = g.merger->Finish(&out, with_description);
       if (!s.ok()) {
         EmitError(s);
         return;
@@ -463,7 +463,7 @@ void Session::FinishGather(Gather& g) {
       break;
     }
     case Gather::Mode::kWrite:
-      out = g.description + g.rows;
+      out = (with_description ? g.description : std::string()) + g.rows;
       protocol::WriteCommandComplete(&out, fmt::format("{} {}", g.tag, g.count));
       break;
     case Gather::Mode::kCopyOut:
@@ -578,6 +578,85 @@ $mosaic$)sql",
   }
   if (!co_await FlushServers()) co_return;
   co_await WaitPendingDrained();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extended protocol over several nodes
+
+bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, const router::Bound& bound,
+                          const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest) {
+  auto sp = std::make_shared<ScatterPortal>();
+  sp->nodes = route.nodes;
+  sp->param_types = stmt.param_types;
+  sp->bind_rest = std::string(bind_rest);
+  sp->write = route.write;
+  sp->gather = std::make_shared<Gather>();
+  if (a.type == StatementType::kSelect) {
+    auto scatter = router::RewriteSelect(stmt.query, a, bound, *map_);
+    if (!scatter.ok()) {
+      SkipUntilSync(scatter.status());
+      return false;
+    }
+    sp->gather->mode = Gather::Mode::kMerge;
+    sp->gather->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec),
+                                                          static_cast<int>(route.nodes.size()));
+    sp->sqls.assign(route.nodes.size(), scatter.value().sql);
+  } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
+             a.type == StatementType::kDelete) {
+    sp->gather->mode = Gather::Mode::kWrite;
+    sp->gather->replicated = !route.tables.empty() && route.tables[0] != nullptr &&
+                             route.tables[0]->kind == catalog::TableKind::kReference;
+    for (size_t i = 0; i < route.nodes.size(); ++i) {
+      sp->sqls.push_back(route.insert_rows.empty() ? stmt.query
+                                                   : router::InsertWithRows(stmt.query, a, route.insert_rows[i]));
+    }
+  } else {
+    SkipUntilSync(Status::Unsupported(
+        "this statement would run on several nodes and Mosaic cannot combine its results over the "
+        "extended protocol (COPY, SELECT ... FOR UPDATE); filter it to one tenant or range"));
+    return false;
+  }
+  scatter_portals_[std::string(portal)] = std::move(sp);
+  std::string bind_complete;
+  protocol::WriteEmpty(&bind_complete, be::kBindComplete);
+  Push({.op = Op::kSynthetic, .synthetic = std::move(bind_complete)});
+  return true;
+}
+
+awaitable<void> Session::RunScatterPortal(ScatterPortal& sp) {
+  if (sp.ran) co_return;
+  sp.ran = true;
+  worker_.counters().Add(worker_.counters().multi_node_statements_total);
+  co_await WaitPendingDrained();
+  const bool implicit = sp.write && TxStatus() == protocol::kTxIdle;
+  if (implicit) BeginImplicit();
+  for (size_t i = 0; i < sp.nodes.size(); ++i) {
+    auto link = co_await LinkNode(*map_->FindNode(sp.nodes[i]));
+    if (!link.ok()) {
+      if (sp.gather->error.empty()) protocol::WriteError(&sp.gather->error, link.status());
+      continue;
+    }
+    Link& l = *link.value();
+    l.server->unnamed_owner = nullptr;  // our Parse replaces the server's unnamed statement
+    if (sp.write) l.wrote = true;
+    protocol::WriteParse(&l.out, "", sp.sqls[i], sp.param_types);
+    protocol::WriteBindRenamed(&l.out, "", "", sp.bind_rest);
+    protocol::WriteDescribe(&l.out, 'P', "");
+    protocol::WriteExecute(&l.out, "", 0);
+    protocol::WriteSync(&l.out);
+    Push({.op = Op::kGather, .server = l.server.get(), .forward = false, .forward_rfq = false,
+          .gather = sp.gather, .source = static_cast<int>(i)});
+  }
+  if (!co_await FlushServers()) co_return;
+  co_await WaitPendingDrained();
+  sp.failed = !sp.gather->error.empty() || !sp.gather->merge_error.ok();
+  if (implicit) {
+    co_await EndTransaction(!sp.failed, /*implicit=*/true);
+    if (broadcast_error_ && !sp.failed) {
+      sp.failed = true;  // the commit failed; its error went to the client already
+      sp.error_sent = true;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -375,6 +375,11 @@ void WriteClose(std::string* out, char kind, std::string_view name) {
 
 void WriteSync(std::string* out) { WriteEmpty(out, fe::kSync); }
 
+void WriteExecute(std::string* out, std::string_view portal, int32_t max_rows) {
+  MessageWriter w(out);
+  w.Begin(fe::kExecute).CString(portal).Int32(max_rows).End();
+}
+
 void WriteCopyData(std::string* out, std::string_view data) {
   MessageWriter w(out);
   w.Begin(fe::kCopyData).Bytes(data).End();

@@ -164,6 +164,7 @@ void WriteBindRenamed(std::string* out, std::string_view portal, std::string_vie
 void WriteDescribe(std::string* out, char kind, std::string_view name);
 void WriteClose(std::string* out, char kind, std::string_view name);
 void WriteSync(std::string* out);
+void WriteExecute(std::string* out, std::string_view portal, int32_t max_rows);
 void WriteCopyData(std::string* out, std::string_view data);
 void WriteCopyFail(std::string* out, std::string_view message);
 void WriteStartup(std::string* out, const std::vector<std::pair<std::string, std::string>>& params);
