@@ -499,9 +499,17 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
 }
 
 void Session::RefreshMap() {
-  if (LinkedCount() != 0 || tx_block_) return;
   auto current = ctx_.shard_map->Snapshot();
   if (current == map_) return;
+  bool same_nodes = current->nodes.size() == map_->nodes.size();
+  for (size_t i = 0; same_nodes && i < current->nodes.size(); ++i) {
+    same_nodes = current->nodes[i].id == map_->nodes[i].id;
+  }
+  if (same_nodes) {
+    map_ = std::move(current);  // links_ stay valid: they are indexed by node position
+    return;
+  }
+  if (LinkedCount() != 0 || tx_block_) return;  // node list changed: wait until nothing is linked
   map_ = std::move(current);
   links_.clear();
   links_.resize(map_->nodes.size());
@@ -554,6 +562,7 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     Fatal(s);
     co_return false;
   }
+  RefreshMap();
   const sql::Classification c = sql::Classify(parse.query);
   if (c.kind == sql::StatementKind::kMixed) {
     SkipUntilSync(Status::Error(sqlstate::kSyntaxError,
@@ -677,6 +686,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     Fatal(s);
     co_return false;
   }
+  RefreshMap();
   std::shared_ptr<const ServerStatement> stmt;
   if (!bind.statement.empty() && !(stmt = FindStatement(bind.statement))) co_return true;
   Link* link = nullptr;

@@ -35,7 +35,7 @@ struct Session::Gather {
 struct Session::ScatterPortal {
   std::vector<int> nodes;
   std::vector<std::string> sqls;       // per node
-  std::vector<int32_t> param_types;
+  std::vector<std::vector<int32_t>> param_types;  // per node
   std::string bind_rest;               // parameter formats and values, result formats
   std::shared_ptr<Gather> gather;      // mode and merger set at Bind
   bool write = false;

@@ -165,6 +165,7 @@ awaitable<void> Session::RefreshTables() {
   const std::function<Status()> job = ctx_.refresh_tables;
   Status s = co_await OffThread<Status>(job);
   if (!s.ok()) log::warn("refreshing tables after DDL failed: {}", s.message());
+  RefreshMap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -587,7 +588,6 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
                           const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest) {
   auto sp = std::make_shared<ScatterPortal>();
   sp->nodes = route.nodes;
-  sp->param_types = stmt.param_types;
   sp->bind_rest = std::string(bind_rest);
   sp->write = route.write;
   sp->gather = std::make_shared<Gather>();
@@ -601,9 +601,11 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
     sp->gather->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec),
                                                           static_cast<int>(route.nodes.size()));
     sp->sqls.assign(route.nodes.size(), scatter.value().sql);
+    sp->param_types.assign(route.nodes.size(), stmt.param_types);
   } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
              a.type == StatementType::kDelete) {
     sp->gather->mode = Gather::Mode::kWrite;
+    sp->param_types.assign(route.nodes.size(), stmt.param_types);
     sp->gather->replicated = !route.tables.empty() && route.tables[0] != nullptr &&
                              route.tables[0]->kind == catalog::TableKind::kReference;
     for (size_t i = 0; i < route.nodes.size(); ++i) {
@@ -615,6 +617,25 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
         "this statement would run on several nodes and Mosaic cannot combine its results over the "
         "extended protocol (COPY, SELECT ... FOR UPDATE); filter it to one tenant or range"));
     return false;
+  }
+  // Parameters a node's text no longer uses (LIMIT folded into a constant, rows of other nodes)
+  // cannot have their type inferred there: declare them text (they are bound but unused).
+  const int n = static_cast<int>(bound.params.size());
+  for (size_t i = 0; i < sp->sqls.size(); ++i) {
+    std::vector<bool> used(static_cast<size_t>(n) + 1, false);
+    const std::string& text = sp->sqls[i];
+    for (size_t k = 0; k + 1 < text.size(); ++k) {
+      if (text[k] != '$' || !std::isdigit(static_cast<unsigned char>(text[k + 1]))) continue;
+      int v = 0;
+      size_t j = k + 1;
+      while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j])) && v <= n) v = v * 10 + (text[j++] - '0');
+      if (v >= 1 && v <= n) used[static_cast<size_t>(v)] = true;
+    }
+    auto& types = sp->param_types[i];
+    types.resize(static_cast<size_t>(n), 0);
+    for (int k = 1; k <= n; ++k) {
+      if (!used[static_cast<size_t>(k)] && types[static_cast<size_t>(k) - 1] == 0) types[static_cast<size_t>(k) - 1] = 25;
+    }
   }
   scatter_portals_[std::string(portal)] = std::move(sp);
   std::string bind_complete;
@@ -639,7 +660,7 @@ awaitable<void> Session::RunScatterPortal(ScatterPortal& sp) {
     Link& l = *link.value();
     l.server->unnamed_owner = nullptr;  // our Parse replaces the server's unnamed statement
     if (sp.write) l.wrote = true;
-    protocol::WriteParse(&l.out, "", sp.sqls[i], sp.param_types);
+    protocol::WriteParse(&l.out, "", sp.sqls[i], sp.param_types[i]);
     protocol::WriteBindRenamed(&l.out, "", "", sp.bind_rest);
     protocol::WriteDescribe(&l.out, 'P', "");
     protocol::WriteExecute(&l.out, "", 0);
@@ -959,8 +980,7 @@ awaitable<void> Session::MosaicFunction(const sql::Analysis& a, const sql::Lexed
     FailQuery(result.status());
     co_return;
   }
-  map_ = ctx_.shard_map->Snapshot();
-  links_.resize(map_->nodes.size());
+  RefreshMap();
   std::string out;
   protocol::WriteTextRowDescription(&out, {"create_reference_table"});
   protocol::WriteDataRow(&out, {std::string_view()});

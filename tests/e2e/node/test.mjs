@@ -134,3 +134,53 @@ test('named prepared statement on a pool of 5 with 50 concurrent queries', async
     await pool2.end();
   }
 });
+
+test('statements over several nodes via the extended protocol: merged exactly, written atomically', async () => {
+  const dist = `node_dist_${suffix}`;
+  const c = new Client(connection);
+  await c.connect();
+  try {
+    await c.query(`CREATE TABLE ${dist} (tenant_id int NOT NULL, id int NOT NULL, amount numeric(10,2), tag text)`);
+    // 24 tenants spread over the 3 nodes by their hash; one multi-row INSERT with parameters
+    const values = [];
+    const params = [];
+    for (let t = 1; t <= 24; t++) {
+      for (let k = 0; k < 3; k++) {
+        const id = t * 10 + k;
+        params.push(`($${values.length + 1}, $${values.length + 2}, $${values.length + 3}, $${values.length + 4})`);
+        values.push(t, id, (id % 7) + 0.25, k === 0 ? 'a' : 'b');
+      }
+    }
+    const ins = await c.query({ text: `INSERT INTO ${dist} VALUES ${params.join(', ')}`, values });
+    assert.equal(ins.rowCount, 72);
+    // k-way merge with LIMIT/OFFSET from Bind parameters
+    const page = await c.query({ text: `SELECT id FROM ${dist} ORDER BY id DESC LIMIT $1 OFFSET $2`, values: [5, 3] });
+    assert.deepEqual(page.rows.map((r) => r.id), [232, 231, 230, 222, 221]);
+    // aggregates: exact numeric sum and PostgreSQL's avg scale; GROUP BY + HAVING with a parameter
+    let sum = 0;
+    for (let i = 2; i < values.length; i += 4) sum += values[i] * 100;
+    const agg = await c.query({ text: `SELECT count(*), sum(amount), avg(amount) FROM ${dist} WHERE id >= $1`, values: [0] });
+    assert.equal(agg.rows[0].count, '72');
+    assert.equal(agg.rows[0].sum, (sum / 100).toFixed(2));
+    assert.equal(agg.fields[2].dataTypeID, 1700);
+    assert.match(agg.rows[0].avg, /^\d+\.\d{16}$/);
+    const grouped = await c.query({ text: `SELECT tag, count(*) FROM ${dist} GROUP BY tag HAVING count(*) > $1 ORDER BY tag`, values: [10] });
+    assert.deepEqual(grouped.rows, [{ tag: 'a', count: '24' }, { tag: 'b', count: '48' }]);
+    // a transaction writing on several nodes commits on all of them
+    await c.query('BEGIN');
+    for (let t = 1; t <= 24; t++) {
+      await c.query({ text: `UPDATE ${dist} SET amount = amount + $1 WHERE tenant_id = $2`, values: [1, t] });
+    }
+    await c.query('COMMIT');
+    const after = await c.query({ text: `SELECT sum(amount) FROM ${dist} WHERE tag = $1 OR tag = $2`, values: ['a', 'b'] });
+    assert.equal(after.rows[0].sum, ((sum + 7200) / 100).toFixed(2));
+    // an error on one node fails the statement and the session goes on
+    await assert.rejects(c.query({ text: `SELECT id / (id - $1) FROM ${dist}`, values: [100] }), (e) => e.code === '22012');
+    const del = await c.query({ text: `DELETE FROM ${dist} WHERE id > $1 RETURNING id`, values: [0] });
+    assert.equal(del.rowCount, 72);
+    assert.equal(del.rows.length, 72);
+  } finally {
+    await c.query(`DROP TABLE IF EXISTS ${dist}`);
+    await c.end();
+  }
+});
