@@ -776,13 +776,7 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
     auto portal = sp->second;
     scatter_portals_.erase(sp);
-    co_await RunScatterPortal(*portal);
-    if (portal->failed) {
-      if (!portal->error_sent) FinishGather(*portal->gather, false);  // emits the error
-      portal->error_sent = true;
-      skip_until_sync_ = true;
-      co_return !closing_;
-    }
+    if (!co_await RunScatterPortal(*portal)) co_return !closing_;
     FinishGather(*portal->gather, /*with_description=*/false);
     co_return !closing_;
   }
@@ -839,13 +833,7 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   if (d.kind == 'P') {
     if (auto sp = scatter_portals_.find(std::string(d.name)); sp != scatter_portals_.end()) {
       auto portal = sp->second;
-      co_await RunScatterPortal(*portal);
-      if (portal->failed) {
-        if (!portal->error_sent) FinishGather(*portal->gather, false);  // emits the error
-        portal->error_sent = true;
-        skip_until_sync_ = true;
-        co_return !closing_;
-      }
+      if (!co_await RunScatterPortal(*portal)) co_return !closing_;
       std::string description;
       if (portal->gather->mode == Gather::Mode::kMerge) {
         description = portal->gather->merger->ClientRowDescription();

@@ -103,7 +103,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // an error), runs it at Describe/Execute.
   bool BindScatter(const sql::Analysis& a, const router::Route& route, const router::Bound& bound,
                    const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest);
-  asio::awaitable<void> RunScatterPortal(ScatterPortal& portal);
+  // False after reporting the portal's error (the batch then skips to Sync).
+  asio::awaitable<bool> RunScatterPortal(ScatterPortal& portal);
+  asio::awaitable<void> RunScatterPortalOnce(ScatterPortal& portal);
   // Commits (or rolls back) the open transaction on every linked node: two-phase commit when
   // more than one node wrote. Emits CommandComplete (and errors) but no ReadyForQuery.
   asio::awaitable<void> EndTransaction(bool commit, bool implicit);

@@ -644,7 +644,16 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   return true;
 }
 
-awaitable<void> Session::RunScatterPortal(ScatterPortal& sp) {
+awaitable<bool> Session::RunScatterPortal(ScatterPortal& sp) {
+  co_await RunScatterPortalOnce(sp);
+  if (!sp.failed) co_return true;
+  if (!sp.error_sent) FinishGather(*sp.gather, false);  // emits the error
+  sp.error_sent = true;
+  skip_until_sync_ = true;
+  co_return false;
+}
+
+awaitable<void> Session::RunScatterPortalOnce(ScatterPortal& sp) {
   if (sp.ran) co_return;
   sp.ran = true;
   worker_.counters().Add(worker_.counters().multi_node_statements_total);
