@@ -12,6 +12,7 @@ Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 10), MOSAIC_BIN.
 import datetime
 import glob
 import json
+import urllib.request
 import os
 import platform
 import shutil
@@ -35,6 +36,8 @@ SCENARIOS = [
     ("select prepared c16", ["-S", "-M", "prepared", "-c", "16", "-j", "2"], ["direct", "mosaic"]),
     ("simple-update c8", ["-N", "-c", "8", "-j", "2"], ["direct", "pgbouncer", "mosaic"]),
     ("select c500", ["-S", "-c", "500", "-j", "2"], ["pgbouncer", "mosaic"]),
+    # pgbench_accounts (and pgbench_history) split on aid over 3 managed nodes, vs. one node
+    ("select c16 split3", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-split3"]),
 ]
 
 
@@ -108,6 +111,8 @@ class Stack:
         os.chmod(self.dir, 0o755)
         self.mosaic_port, self.admin_port, self.node_port, self.bouncer_port = (
             free_port(), free_port(), free_port(), free_port())
+        self.split_port, self.split_admin = free_port(), free_port()
+        self.split_node_base = free_port() + 100
         self.procs = []
 
     def start(self):
@@ -118,8 +123,16 @@ class Stack:
              "--admin-listen", f"127.0.0.1:{self.admin_port}", "--pool-size", str(POOL_SIZE)],
             stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(self.mosaic)
+        split_log = open(os.path.join(self.dir, "mosaic-split3.log"), "wb")
+        self.split = subprocess.Popen(
+            [MOSAIC_BIN, "serve", "--managed-nodes", "3", "--data-dir", os.path.join(self.dir, "data-split3"),
+             "--node-base-port", str(self.split_node_base), "--listen", f"127.0.0.1:{self.split_port}",
+             "--admin-listen", f"127.0.0.1:{self.split_admin}", "--pool-size", str(POOL_SIZE)],
+            stdout=split_log, stderr=subprocess.STDOUT)
+        self.procs.append(self.split)
         wait_port(self.mosaic_port)
         wait_port(self.node_port)
+        wait_port(self.split_port)
         ini = os.path.join(self.dir, "pgbouncer.ini")
         users = os.path.join(self.dir, "userlist.txt")
         with open(users, "w") as f:
@@ -149,7 +162,27 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
         wait_port(self.bouncer_port)
 
     def port(self, target):
-        return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port}[target]
+        return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port,
+                "mosaic-split3": self.split_port}[target]
+
+    def init_split(self, scale):
+        """pgbench tables through the 3-node Mosaic, pgbench_accounts + pgbench_history laid out
+        on aid in three equal ranges before the data is generated (so rows land in place)."""
+        base = ["pgbench", "-h", "127.0.0.1", "-p", str(self.split_port), "-U", "mosaic", "-q"]
+        r = subprocess.run(base + ["-i", "-I", "dt", "mosaic"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+        third = scale * 100000 // 3
+        layout = {"tables": ["pgbench_accounts", "pgbench_history"], "tenant": None, "column": "aid",
+                  "ranges": [{"upper": str(third + 1), "node": 1}, {"upper": str(2 * third + 1), "node": 2},
+                             {"node": 3}]}
+        req = urllib.request.Request(f"http://127.0.0.1:{self.split_admin}/api/v1/layout",
+                                     data=json.dumps(layout).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=60).read()
+        r = subprocess.run(base + ["-i", "-I", "gvp", "-s", str(scale), "mosaic"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
 
     def stop(self):
         for p in reversed(self.procs):
@@ -177,6 +210,7 @@ def main():
                                "-i", "-s", "10", "-q", "mosaic"], capture_output=True, text=True)
         if init.returncode != 0:
             raise RuntimeError(init.stderr)
+        stack.init_split(10)
         logdir = os.path.join(stack.dir, "logs")
         os.makedirs(logdir)
         runs = {}
@@ -214,6 +248,8 @@ def report(runs, mosaic_rss_500):
             row["mosaic_added_p50_us"] = (med["mosaic"]["p50_ms"] - med["direct"]["p50_ms"]) * 1000
         if "pgbouncer" in med:
             row["mosaic_vs_pgbouncer"] = med["mosaic"]["tps"] / med["pgbouncer"]["tps"]
+        if "mosaic-split3" in med:
+            row["split3_vs_one_node"] = med["mosaic-split3"]["tps"] / med["mosaic"]["tps"]
         rows.append(row)
     c16 = next(r for r in rows if r["scenario"] == "select c16")["targets"]["mosaic"]["tps"]
     c500 = next(r for r in rows if r["scenario"] == "select c500")["targets"]["mosaic"]["tps"]
@@ -251,6 +287,10 @@ def render_table(rows, summary):
     c1 = next(r for r in rows if r["scenario"] == "select c1")
     lines.append("")
     lines.append(f"- Mosaic adds {c1['mosaic_added_p50_us']:.0f} µs to the median latency of direct at -c 1.")
+    split = next((r for r in rows if "split3_vs_one_node" in r), None)
+    if split:
+        lines.append(f"- Mosaic with pgbench_accounts split over 3 nodes reaches {split['split3_vs_one_node']:.2f} "
+                     f"of Mosaic on one node (`-S -c 16`).")
     lines.append(f"- Mosaic at -c 500 reaches {summary['mosaic_c500_vs_c16']:.2f} of its -c 16 TPS; "
                  f"RSS with 500 clients: {summary['mosaic_rss_mib_500_clients']:.1f} MiB.")
     return "\n".join(lines)
@@ -288,7 +328,8 @@ def write_doc(table, machine, date, plot):
     doc = f"""# Benchmarks
 
 Mosaic's cost on the data path, measured by `make bench` (`bench/overhead.py`) on {date}.
-One managed PostgreSQL 15 node; PgBouncer in transaction pooling with the same pool size
+One managed PostgreSQL 15 node (the `split3` row: a second Mosaic on 3 managed nodes with
+pgbench_accounts split on aid in three equal ranges); PgBouncer in transaction pooling with the same pool size
 ({POOL_SIZE}) in front of the same node; pgbench scale 10; {ROUNDS} rounds of {SECONDS} s per
 target, targets alternating (A B C A B C …); medians.
 
