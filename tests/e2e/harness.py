@@ -69,6 +69,19 @@ def allocate_ports(count):
 
 # ------------------------------------------------------------------ watchdog
 
+def cut_connection(conn):
+    """Shuts down the socket of a psycopg2 connection (wakes a libpq call waiting for a reply
+    that never comes)."""
+    try:
+        s = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        finally:
+            s.close()
+    except Exception:
+        pass
+
+
 class ConnRegistry:
     """psycopg2 connections opened by a test, so the per-test watchdog can cut
     them (shutdown of the socket wakes a libpq call blocked on a hung server)."""
@@ -85,16 +98,8 @@ class ConnRegistry:
         with self.lock:
             conns = list(self.conns)
         for c in conns:
-            try:
-                if c.closed:
-                    continue
-                s = socket.socket(fileno=os.dup(c.fileno()))
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                finally:
-                    s.close()
-            except Exception:
-                pass
+            if not c.closed:
+                cut_connection(c)
 
     def close_all(self):
         with self.lock:

@@ -319,15 +319,8 @@ STATEMENT_TIMEOUT = float(os.environ.get("MOSAIC_SQL_STATEMENT_TIMEOUT", "30"))
 
 
 def _cut(conn):
-    """Shut down the socket of `conn` (wakes a libpq call waiting for a reply that never comes)."""
-    try:
-        s = socket.socket(fileno=os.dup(conn.fileno()))
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        finally:
-            s.close()
-    except Exception:
-        pass
+    from harness import cut_connection
+    cut_connection(conn)
 
 
 class Side:
