@@ -402,7 +402,7 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
       }
       co_return true;
     case fe::kFunctionCall:
-      co_return co_await ForwardToDefault(frame.raw, Op::kQuery);
+      co_return co_await ForwardToBatch(frame.raw, Op::kQuery);
     case fe::kCopyData:
     case fe::kCopyDone:
     case fe::kCopyFail:
@@ -435,8 +435,11 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   }
   worker_.counters().Add(worker_.counters().statements_total);
   RefreshMap();
+  // One lexer pass gives the shape (for the analysis cache) and the statement count.
+  auto analysis = worker_.analysis_cache().Get(q.sql, &lexed_);
+  if (lexed_.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   const sql::Classification c = sql::Classify(q.sql);
-  if (c.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw);
+  if (c.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   switch (c.kind) {
     case sql::StatementKind::kMixed:
       FailQuery(Status::Unsupported(
@@ -457,7 +460,7 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   // Several statements in one string: they run as one implicit transaction on the node they
   // all route to. Strings whose statements route to different nodes are refused.
   std::vector<std::string_view> parts;
-  if (!sql::SplitStatements(q.sql, &parts)) co_return co_await RouteQuery(q.sql, frame.raw);
+  if (!sql::SplitStatements(q.sql, &parts)) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   int node = -1;
   for (std::string_view part : parts) {
     auto analysis = worker_.analysis_cache().Get(part, &lexed_);
@@ -546,7 +549,7 @@ awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& n
   co_return !closing_;
 }
 
-awaitable<bool> Session::ForwardToDefault(std::string_view raw, Op op) {
+awaitable<bool> Session::ForwardToBatch(std::string_view raw, Op op) {
   Link* link = co_await LinkBatch();
   if (link == nullptr) co_return true;
   Link& l = *link;
@@ -788,12 +791,12 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
       Push({.op = Op::kExecute, .server = l->server.get()});
       co_return true;
     }
-    co_return co_await ForwardToDefault(frame.raw, Op::kExecute);
+    co_return co_await ForwardToBatch(frame.raw, Op::kExecute);
   }
   const std::string sql = std::move(ddl->second);
   ddl_portals_.erase(ddl);
   broadcast_error_ = false;
-  if (!co_await ForwardToDefault(frame.raw, Op::kExecute)) co_return false;
+  if (!co_await ForwardToBatch(frame.raw, Op::kExecute)) co_return false;
   // A server holds its replies until Sync or Flush: ask for them now.
   if (links_[0].server) links_[0].out.append(std::string_view("H\0\0\0\4", 5));
   if (!co_await FlushServers()) co_return false;
@@ -890,7 +893,7 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
       co_return true;
     }
   }
-  co_return co_await ForwardToDefault(frame.raw, Op::kClose);
+  co_return co_await ForwardToBatch(frame.raw, Op::kClose);
 }
 
 awaitable<bool> Session::HandleSync(const Frame& frame) {

@@ -92,7 +92,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Routing (session_route.cc).
   // Runs one statement of a simple Query: decides where it goes and sends it. `raw` is the
   // client's Query message when it holds exactly this statement (pass-through), else empty.
-  asio::awaitable<bool> RouteQuery(std::string_view sql, std::string_view raw);
+  // `a` is the analysis of `sql`, and lexed_ holds its literals.
+  asio::awaitable<bool> RouteQuery(std::string_view sql, std::string_view raw, const sql::Analysis& a);
   // Runs `sql` on each node of `nodes` in parallel and combines the replies into one result for
   // the client (merge for SELECT, summed counts for writes, streamed COPY TO).
   asio::awaitable<void> Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
@@ -137,8 +138,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // ran it; their replies are swallowed except errors.
   asio::awaitable<void> ReplicateDdl(const std::string& sql);
   asio::awaitable<bool> Broadcast(const protocol::Frame& frame, const std::vector<int>& nodes);
-  // Forwards `raw` to the default node, expecting `op` back.
-  asio::awaitable<bool> ForwardToDefault(std::string_view raw, Op op);
+  // Forwards `raw` to the batch's node (LinkBatch), expecting `op` back.
+  asio::awaitable<bool> ForwardToBatch(std::string_view raw, Op op);
 
   // The client's named statement, or nullptr after reporting 26000 (skipping to Sync).
   std::shared_ptr<const backend::ServerStatement> FindStatement(std::string_view name);

@@ -100,13 +100,9 @@ void CsvFields(std::string_view row, char delim, char quote, char escape,
   for (size_t i = 0; i < row.size(); ++i) {
     char c = row[i];
     if (in_quotes) {
-      if (c == escape && i + 1 < row.size() && row[i + 1] == quote && (escape != quote || true)) {
-        if (escape == quote) {
-          cur.push_back(quote);
-          ++i;
-          continue;
-        }
-        cur.push_back(row[++i]);
+      if (c == escape && i + 1 < row.size() && row[i + 1] == quote) {
+        cur.push_back(quote);  // "" (or the ESCAPE character before a quote) is a literal quote
+        ++i;
         continue;
       }
       if (c == quote) {
@@ -171,9 +167,7 @@ awaitable<void> Session::RefreshTables() {
 // ---------------------------------------------------------------------------------------------
 // Simple-protocol statements
 
-awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view raw) {
-  auto analysis = worker_.analysis_cache().Get(sql_text, &lexed_);
-  const sql::Analysis& a = *analysis;
+awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view raw, const sql::Analysis& a) {
   std::string query_msg;
   if (raw.empty()) {
     protocol::WriteQuery(&query_msg, sql_text);

@@ -554,16 +554,15 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     const RefInfo& target = refs[0];
     if (target.table != nullptr && (target.table->kind == TableKind::kDistributed ||
                                     !map.LayoutsOfTable(target.table->id).empty())) {
-      if (a.insert_select || a.insert_rows.empty()) {
-        if (a.insert_select && route.nodes.size() == 1 && target.table->kind == TableKind::kSingleTenant) {
-          // handled below as a single-node statement
-        } else {
-          return Status::Unsupported(fmt::format(
-              "INSERT into \"{}\" needs VALUES rows Mosaic can route (INSERT ... SELECT and DEFAULT "
-              "VALUES into a distributed or split table are not supported)",
-              target.table->name));
-        }
-      } else {
+      const bool single_node_select =
+          a.insert_select && route.nodes.size() == 1 && target.table->kind == TableKind::kSingleTenant;
+      if ((a.insert_select || a.insert_rows.empty()) && !single_node_select) {
+        return Status::Unsupported(fmt::format(
+            "INSERT into \"{}\" needs VALUES rows Mosaic can route (INSERT ... SELECT and DEFAULT "
+            "VALUES into a distributed or split table are not supported)",
+            target.table->name));
+      }
+      if (!a.insert_select && !a.insert_rows.empty()) {
         std::vector<std::string> columns = a.insert_columns;
         if (!a.insert_has_column_list) {
           for (const auto& c : target.table->columns) columns.push_back(c.name);
