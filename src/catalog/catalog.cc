@@ -611,4 +611,59 @@ Result<int64_t> Catalog::BumpVersion(const std::string& reason) {
   });
 }
 
+Result<int64_t> Catalog::StartIncarnation(const std::string& router_id) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&]() -> Result<int64_t> {
+    auto res = Exec(conn,
+                    "INSERT INTO mosaic.routers AS r (id, incarnation) VALUES ($1, 1) "
+                    "ON CONFLICT (id) DO UPDATE SET incarnation = r.incarnation + 1, "
+                    "started_at = now() RETURNING incarnation",
+                    {router_id});
+    if (!res.ok()) return res.status();
+    return IntAt<int64_t>(res->get(), 0, 0);
+  });
+}
+
+Result<std::vector<std::string>> Catalog::Decisions(const std::string& gid_prefix) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&]() -> Result<std::vector<std::string>> {
+    auto res = Exec(conn,
+                    "SELECT gid FROM mosaic.transactions WHERE left(gid, length($1)) = $1 "
+                    "ORDER BY gid",
+                    {gid_prefix});
+    if (!res.ok()) return res.status();
+    std::vector<std::string> gids;
+    for (int i = 0; i < PQntuples(res->get()); ++i) gids.push_back(TextAt(res->get(), i, 0));
+    return gids;
+  });
+}
+
+Result<bool> Catalog::DecideOutcome(const std::string& gid) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&]() -> Result<bool> {
+    if (Status s = Run(conn,
+                       "INSERT INTO mosaic.transactions (gid, outcome) VALUES ($1, 'abort') "
+                       "ON CONFLICT (gid) DO NOTHING",
+                       {gid});
+        !s.ok()) {
+      return s;
+    }
+    auto res = Exec(conn, "SELECT outcome FROM mosaic.transactions WHERE gid = $1", {gid});
+    if (!res.ok()) return res.status();
+    return PQntuples(res->get()) > 0 && TextAt(res->get(), 0, 0) == "commit";
+  });
+}
+
+Status Catalog::ForgetDecisions(const std::vector<std::string>& gids) {
+  if (gids.empty()) return Status::OK();
+  nlohmann::json list = gids;
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&] {
+    return Run(conn,
+               "DELETE FROM mosaic.transactions "
+               "WHERE gid IN (SELECT jsonb_array_elements_text($1::jsonb))",
+               {list.dump()});
+  });
+}
+
 }  // namespace mosaic::catalog

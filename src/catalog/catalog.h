@@ -92,6 +92,19 @@ class Catalog {
   // Records a new shard-map version with `reason` in its own transaction and returns it.
   Result<int64_t> BumpVersion(const std::string& reason);
 
+  // Two-phase commit (see frontend/two_phase.h for who writes the decisions).
+  // Records one more start of router `router_id` and returns its incarnation: 1 on the first
+  // start, then 2, 3... Part of the router's transaction ids, so ids never repeat across restarts.
+  Result<int64_t> StartIncarnation(const std::string& router_id);
+  // The transaction ids with a recorded outcome (commit or abort) that start with `gid_prefix`.
+  Result<std::vector<std::string>> Decisions(const std::string& gid_prefix);
+  // The outcome of `gid` for the recovery pass: true (commit) if the session recorded its commit
+  // decision; otherwise records 'abort' (so the session can no longer record a commit) and
+  // returns false.
+  Result<bool> DecideOutcome(const std::string& gid);
+  // Deletes the outcomes of `gids` (transactions resolved on every node).
+  Status ForgetDecisions(const std::vector<std::string>& gids);
+
  private:
   struct ConnCloser {
     void operator()(pg_conn* conn) const;

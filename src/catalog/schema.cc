@@ -102,9 +102,28 @@ CREATE TABLE mosaic.settings (
 );
 )sql";
 
+// Version 3: two-phase commit. Each router records an incarnation per start (part of its
+// transaction ids) and one outcome per multi-node transaction: 'commit', written by the session
+// after every node prepared and before any COMMIT PREPARED, or 'abort', written by the recovery
+// pass before it rolls back a prepared transaction that has no row. The primary key makes the
+// first writer win, so a late commit can never follow a rollback.
+constexpr std::string_view kV3Sql = R"sql(
+CREATE TABLE mosaic.routers (
+  id          text PRIMARY KEY,
+  incarnation bigint NOT NULL,
+  started_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE mosaic.transactions (
+  gid        text PRIMARY KEY,  -- the PREPARE TRANSACTION identifier
+  outcome    text NOT NULL DEFAULT 'commit' CHECK (outcome IN ('commit', 'abort')),
+  decided_at timestamptz NOT NULL DEFAULT now()
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "nodes, tables, tenants, placements, shard_map", kV1Sql},
     {2, "table kinds and columns, layouts, ranges, settings", kV2Sql},
+    {3, "routers and two-phase commit decisions", kV3Sql},
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <toml++/toml.h>
 
@@ -132,6 +133,8 @@ Status FromTable(const toml::table& t, Config* c) {
   Take(t, "max_prepared_statements", &c->max_prepared_statements);
   Take(t, "catalog", &c->catalog_dsn);
   Take(t, "log_level", &c->log_level);
+  Take(t, "router_id", &c->router_id);
+  Take(t, "two_phase_recovery_interval_s", &c->two_phase_recovery_interval_s);
   if (const auto* managed = t["managed"].as_table()) {
     Take(*managed, "nodes", &c->managed_nodes);
     Take(*managed, "data_dir", &c->data_dir);
@@ -187,6 +190,14 @@ Status Config::Validate() const {
   if (pool_size < 1 || pool_size > 10000) return ConfigError("pool_size must be in 1..10000");
   if (workers < 0 || workers > 64) return ConfigError("workers must be in 0..64");
   if (max_prepared_statements < 1) return ConfigError("max_prepared_statements must be at least 1");
+  if (router_id.empty() || router_id.size() > 32 ||
+      !std::all_of(router_id.begin(), router_id.end(),
+                   [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-'; })) {
+    return ConfigError(fmt::format("router_id must be 1..32 characters of A-Z, a-z, 0-9 and '-', not \"{}\"", router_id));
+  }
+  if (two_phase_recovery_interval_s < 1 || two_phase_recovery_interval_s > 86400) {
+    return ConfigError("two_phase_recovery_interval_s must be in 1..86400");
+  }
   return Status::OK();
 }
 

@@ -63,6 +63,15 @@ struct Config {
 
   std::string log_level = "info";
 
+  // Two-phase commit. The router id is part of every transaction id this router prepares, so
+  // its recovery pass finds its own in-doubt transactions after a crash: keep it stable across
+  // restarts, and give each router sharing a catalog its own ([A-Za-z0-9-], 1..32 characters).
+  std::string router_id = "r1";
+  int two_phase_recovery_interval_s = 30;  // how often the recovery pass runs (and at start-up)
+  // Testing only (--test-fault POINT:N): kill the process with SIGKILL at POINT of the N-th
+  // two-phase commit. Points: prepare-some, prepare-all, decision, commit-some.
+  std::string test_fault;
+
   // Distribution. Table names are "schema.name" (a bare name means schema public), as stored
   // in the catalog: already folded, compared exactly.
   std::string tenant_column = "tenant_id";        // a table with this column is distributed

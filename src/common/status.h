@@ -17,12 +17,14 @@ namespace sqlstate {
 inline constexpr std::string_view kSuccess = "00000";
 inline constexpr std::string_view kConnectionException = "08000";
 inline constexpr std::string_view kConnectionFailure = "08006";
+inline constexpr std::string_view kTransactionResolutionUnknown = "08007";
 inline constexpr std::string_view kProtocolViolation = "08P01";
 inline constexpr std::string_view kFeatureNotSupported = "0A000";
 inline constexpr std::string_view kInvalidParameterValue = "22023";
 inline constexpr std::string_view kInvalidAuthorization = "28000";
 inline constexpr std::string_view kInvalidPassword = "28P01";
 inline constexpr std::string_view kSyntaxError = "42601";
+inline constexpr std::string_view kUndefinedObject = "42704";
 inline constexpr std::string_view kUndefinedDatabase = "3D000";
 inline constexpr std::string_view kInvalidSqlStatementName = "26000";
 inline constexpr std::string_view kInvalidCursorName = "34000";

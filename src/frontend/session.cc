@@ -1246,6 +1246,13 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     }
     return;
   }
+  if (frame.type == be::kErrorResponse && p.quiet) {
+    protocol::ErrorFields fields;
+    (void)protocol::ParseErrorFields(frame.body, &fields);
+    log::warn("client {}: node {}: {}", pid_, server.node_id(), fields.message);
+    quiet_failed_ = true;
+    return;  // its ReadyForQuery ends the entry
+  }
   if (frame.type == be::kErrorResponse) {
     protocol::ErrorFields fields;
     if (protocol::ParseErrorFields(frame.body, &fields).ok() && fields.severity != "ERROR") {
@@ -1316,6 +1323,11 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
     }
     if (it->op == Op::kGather) {
       if (it->gather->error.empty()) protocol::WriteError(&it->gather->error, why);
+      it = pending_.erase(it);
+      continue;
+    }
+    if (it->quiet) {
+      quiet_failed_ = true;
       it = pending_.erase(it);
       continue;
     }

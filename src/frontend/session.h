@@ -56,8 +56,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   struct Pending {
     Op op;
     backend::ServerConn* server = nullptr;
-    bool forward = true;      // relay replies (errors are always relayed)
+    bool forward = true;      // relay replies (errors are relayed unless `quiet`)
     bool forward_rfq = true;  // relay the ReadyForQuery that ends a kQuery / kSync
+    bool quiet = false;       // kQuery: an error or a lost server sets quiet_failed_ instead
     std::string synthetic;
     std::shared_ptr<const backend::ServerStatement> parsed;  // kParse: undone on error
     std::string client_name;                                 // kParse: the client's name
@@ -234,6 +235,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::unordered_map<std::string, size_t> portal_links_;  // extended protocol: portal -> link index
   size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on
   uint64_t gid_counter_ = 0;
+  bool quiet_failed_ = false;  // a quiet entry failed (see Pending::quiet)
   struct CopyIn;
   std::unique_ptr<CopyIn> copy_in_;
   std::unordered_map<std::string, std::shared_ptr<ScatterPortal>> scatter_portals_;

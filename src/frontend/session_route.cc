@@ -738,40 +738,101 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     finish(failed ? "ROLLBACK" : text);
     co_return;
   }
-  // Two-phase commit: prepare every writer, then commit them all.
+  // Two-phase commit (frontend/two_phase.h): prepare every writer, record the decision, then
+  // commit them all. Until the decision is recorded any failure rolls back everywhere; after it
+  // the transaction is committed and what a node misses, the recovery pass finishes.
   worker_.counters().Add(worker_.counters().two_phase_commits_total);
-  const std::string gid = fmt::format("mosaic_{}_{}_{}", getpid(), pid_, ++gid_counter_);
-  errored_servers_.clear();
-  send_all(linked, [&](Link& l) {
+  TwoPhaseContext& tp = ctx_.two_phase;
+  const std::string gid = fmt::format("{}{}_{}", tp.gid_prefix, pid_, ++gid_counter_);
+  const int64_t fault_at = tp.faults.NextCommit();
+  auto fault = [&](FaultPoint point) {
+    if (tp.faults.Hits(point, fault_at)) FaultInjector::Fire(point, gid);
+  };
+  auto run = [&](const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text,
+                 bool quiet) -> awaitable<void> {
+    for (Link* l : targets) {
+      if (!l->server) continue;
+      protocol::WriteQuery(&l->out, text(*l));
+      Push({.op = Op::kQuery, .server = l->server.get(), .forward = false, .forward_rfq = false,
+            .quiet = quiet});
+    }
+    co_await FlushServers();
+    co_await WaitPendingDrained();
+  };
+  auto reset = [&] {
+    tx_block_ = false;
+    implicit_tx_ = false;
+    savepoint_log_.clear();
+    for (auto& link : links_) link.wrote = false;
+    tp.in_flight.Remove(gid);
+  };
+  auto prepare = [&](Link& l) {
     return l.wrote ? fmt::format("PREPARE TRANSACTION '{}'", gid) : std::string("COMMIT");
-  });
-  co_await FlushServers();
-  co_await WaitPendingDrained();
+  };
+  auto rollback_prepared = [&](Link&) { return fmt::format("ROLLBACK PREPARED '{}'", gid); };
+  auto commit_prepared = [&](Link&) { return fmt::format("COMMIT PREPARED '{}'", gid); };
+
+  const std::vector<Link*> first_writer{writers.front()};
+  tp.in_flight.Add(gid);
+  errored_servers_.clear();
+  if (tp.faults.Hits(FaultPoint::kPrepareSome, fault_at)) {
+    co_await run(first_writer, prepare, false);
+    fault(FaultPoint::kPrepareSome);
+  }
+  co_await run(linked, prepare, false);
   if (broadcast_error_) {
+    // Some node could not prepare (its error went to the client): roll back the others.
     std::vector<Link*> prepared;
     for (Link* l : writers) {
       if (l->server && std::find(errored_servers_.begin(), errored_servers_.end(), l->server.get()) == errored_servers_.end()) {
         prepared.push_back(l);
       }
     }
-    send_all(prepared, [&](Link&) { return fmt::format("ROLLBACK PREPARED '{}'", gid); });
-    co_await FlushServers();
-    co_await WaitPendingDrained();
-    tx_block_ = false;
-    implicit_tx_ = false;
-    savepoint_log_.clear();
-    for (auto& link : links_) link.wrote = false;
+    quiet_failed_ = false;
+    co_await run(prepared, rollback_prepared, true);
+    if (quiet_failed_) {
+      log::warn("client {}: transaction {} stays prepared on a node until the recovery pass "
+                "rolls it back", pid_, gid);
+    }
+    reset();
     broadcast_error_ = true;
     co_return;
   }
-  send_all(writers, [&](Link&) { return fmt::format("COMMIT PREPARED '{}'", gid); });
-  co_await FlushServers();
-  co_await WaitPendingDrained();
-  if (broadcast_error_) {
-    log::error("transaction {} was prepared on every node but COMMIT PREPARED failed on some; "
-               "it stays prepared there until resolved (SELECT * FROM pg_prepared_xacts)", gid);
+  fault(FaultPoint::kPrepareAll);
+
+  Status decided = co_await worker_.decision_log().Record(gid);
+  if (!decided.ok()) {
+    if (decided.sqlstate() != sqlstate::kTransactionResolutionUnknown) {
+      quiet_failed_ = false;
+      co_await run(writers, rollback_prepared, true);
+    }
+    // Unknown: the decision may be in the catalog; leave the prepared transactions to the
+    // recovery pass, which goes by the catalog.
+    log::error("client {}: transaction {}: {}", pid_, gid, decided.message());
+    EmitError(decided.sqlstate() == sqlstate::kTransactionResolutionUnknown
+                  ? Status::Error(decided.sqlstate(),
+                                  fmt::format("{}; transaction {} is committed or rolled back by the recovery pass, "
+                                              "by what the catalog recorded", decided.message(), gid))
+                  : decided);
+    reset();
+    broadcast_error_ = true;
+    co_return;
   }
-  finish("COMMIT");
+  fault(FaultPoint::kDecision);
+
+  quiet_failed_ = false;
+  if (tp.faults.Hits(FaultPoint::kCommitSome, fault_at)) {
+    co_await run(first_writer, commit_prepared, true);
+    fault(FaultPoint::kCommitSome);
+  }
+  co_await run(writers, commit_prepared, true);
+  if (quiet_failed_) {
+    log::warn("client {}: transaction {} is committed; a node missed COMMIT PREPARED and the "
+              "recovery pass will finish it there", pid_, gid);
+  }
+  reset();
+  broadcast_error_ = false;
+  if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("COMMIT")});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ void Worker::Stop() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
     for (auto& [id, pool] : pools_) pool->CloseAll();
+    decision_log_.reset();
   });
   work_.reset();
   io_.stop();
@@ -41,6 +42,14 @@ backend::NodePool& Worker::pool(const catalog::Node& node) {
              .first;
   }
   return *it->second;
+}
+
+DecisionLog& Worker::decision_log() {
+  if (!decision_log_) {
+    decision_log_ = std::make_unique<DecisionLog>(io_.get_executor(), context_.two_phase,
+                                                  context_.config.connect_timeout_s);
+  }
+  return *decision_log_;
 }
 
 std::map<int, backend::PoolStats> Worker::CollectPoolStats() {

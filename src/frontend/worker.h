@@ -18,6 +18,7 @@
 #include "catalog/shard_map.h"
 #include "common/config.h"
 #include "frontend/scram.h"
+#include "frontend/two_phase.h"
 #include "sql/analyzer.h"
 
 namespace mosaic::frontend {
@@ -60,6 +61,9 @@ struct FrontendContext {
   // mosaic.create_reference_table('t'): copies the table's rows to every node and marks it a
   // reference table. Returns what the SELECT shows (e.g. "t").
   std::function<Result<std::string>(const std::string& table)> create_reference_table;
+
+  // Two-phase commit: transaction-id prefix, catalog, in-flight ids, test faults.
+  TwoPhaseContext two_phase;
 };
 
 class Worker {
@@ -83,6 +87,8 @@ class Worker {
   std::map<int, backend::PoolStats> CollectPoolStats();
   // Statement analyses by shape, shared by this worker's sessions. Worker thread only.
   sql::AnalysisCache& analysis_cache() { return analysis_cache_; }
+  // Records two-phase commit decisions for this worker's sessions. Worker thread only.
+  DecisionLog& decision_log();
 
  private:
   int index_;
@@ -94,6 +100,7 @@ class Worker {
   WorkerCounters counters_;
   uint64_t generation_ = 0;
   sql::AnalysisCache analysis_cache_;
+  std::unique_ptr<DecisionLog> decision_log_;  // created on first use
 };
 
 }  // namespace mosaic::frontend

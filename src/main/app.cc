@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include "admin/metrics.h"
+#include "catalog/two_phase_recovery.h"
 #include "common/log.h"
 
 namespace mosaic {
@@ -79,6 +80,7 @@ Status App::Start() {
   if (auto s = StartNodes(&nodes); !s.ok()) return s;
   if (auto s = OpenCatalog(nodes); !s.ok()) return s;
   if (auto s = ReadServerParams(); !s.ok()) return s;
+  if (auto s = StartTwoPhase(); !s.ok()) return s;
   control_ = std::make_unique<admin::ControlPlane>(config_, *catalog_, shard_map_);
   if (auto s = control_->RefreshTables(); !s.ok()) return s;
 
@@ -115,6 +117,7 @@ Status App::Start() {
   admin_ = std::move(admin.value());
   control_->AddRoutes(*admin_);
   health_thread_ = std::thread([this] { HealthLoop(); });
+  recovery_thread_ = std::thread([this] { RecoveryLoop(); });
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",
             config_.listen.host, listener_->port(), config_.admin_listen.host, admin_->port(),
             shard_map_.Snapshot()->nodes.size(), workers_.size(),
@@ -156,6 +159,7 @@ Status App::OpenCatalog(const std::vector<catalog::Node>& nodes) {
     if (!d.ok()) return d.status();
     dsn = d.value();
   }
+  catalog_dsn_ = dsn;
   auto catalog = catalog::Catalog::Open(dsn);
   if (!catalog.ok()) return catalog.status();
   catalog_ = std::move(catalog.value());
@@ -189,9 +193,64 @@ Status App::ReadServerParams() {
   return Status::OK();
 }
 
+// Two-phase commit set-up: a new incarnation of this router (its transaction ids never repeat
+// an earlier start's), then one recovery pass over what earlier starts left prepared, before
+// any client can connect.
+Status App::StartTwoPhase() {
+  auto faults = frontend::FaultInjector::Parse(config_.test_fault);
+  if (!faults.ok()) return faults.status();
+  auto incarnation = catalog_->StartIncarnation(config_.router_id);
+  if (!incarnation.ok()) return incarnation.status();
+  auto& tp = context_.two_phase;
+  tp.faults = faults.value();
+  tp.gid_prefix = fmt::format("{}{}_", catalog::TwoPhasePrefix(config_.router_id), *incarnation);
+  tp.catalog.id = 0;
+  tp.catalog.dsn = catalog_dsn_;
+  if (tp.faults.armed()) log::warn("test fault injection is armed: {}", config_.test_fault);
+  RecoverOnce(*catalog_);
+  return Status::OK();
+}
+
+void App::RecoverOnce(catalog::Catalog& catalog) {
+  auto result = catalog::RecoverPreparedTransactions(
+      catalog, shard_map_.Snapshot()->nodes, catalog::TwoPhasePrefix(config_.router_id),
+      [this](const std::string& gid) { return context_.two_phase.in_flight.Contains(gid); });
+  if (!result.ok()) {
+    log::warn("two-phase recovery: {}", result.status().message());
+    return;
+  }
+  recovered_commits_ += result->committed;
+  recovered_rollbacks_ += result->rolled_back;
+  for (const auto& e : result->errors) log::warn("two-phase recovery: {}", e);
+  if (result->committed + result->rolled_back > 0) {
+    log::info("two-phase recovery: committed {}, rolled back {} prepared transaction(s)",
+              result->committed, result->rolled_back);
+  }
+}
+
+void App::RecoveryLoop() {
+  std::unique_ptr<catalog::Catalog> catalog;  // this thread's own connection
+  while (!stopping_) {
+    for (int i = 0; i < config_.two_phase_recovery_interval_s * 10 && !stopping_; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (stopping_) break;
+    if (!catalog) {
+      auto opened = catalog::Catalog::Open(catalog_dsn_);
+      if (!opened.ok()) {
+        log::warn("two-phase recovery: {}", opened.status().message());
+        continue;
+      }
+      catalog = std::move(opened.value());
+    }
+    RecoverOnce(*catalog);
+  }
+}
+
 void App::Stop() {
   if (stopping_.exchange(true)) return;
   if (health_thread_.joinable()) health_thread_.join();
+  if (recovery_thread_.joinable()) recovery_thread_.join();
   if (admin_) admin_->Stop();
   if (listener_) listener_->Stop();
   for (auto& w : workers_) w->Stop();
@@ -275,6 +334,10 @@ std::string App::MetricsText() const {
   m.Counter("mosaic_ddl_broadcasts_total", "DDL statements run on every node.", static_cast<double>(ddl));
   m.Counter("mosaic_multi_node_statements_total", "Statements run on several nodes (scatter-gather, split writes, routed COPY).", static_cast<double>(multi));
   m.Counter("mosaic_two_phase_commits_total", "Transactions committed with two-phase commit.", static_cast<double>(two_phase));
+  m.Counter("mosaic_two_phase_recovered_total", "Prepared transactions the recovery pass finished, by outcome.",
+            static_cast<double>(recovered_commits_.load()), {{"outcome", "commit"}});
+  m.Counter("mosaic_two_phase_recovered_total", "Prepared transactions the recovery pass finished, by outcome.",
+            static_cast<double>(recovered_rollbacks_.load()), {{"outcome", "rollback"}});
   auto map = shard_map_.Snapshot();
   m.Gauge("mosaic_shard_map_version", "Shard-map version the router uses.", static_cast<double>(map->version));
   for (const auto& node : map->nodes) {

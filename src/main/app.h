@@ -1,7 +1,7 @@
 // App: `mosaic serve` put together. Starts (in order) managed nodes or checks the given ones,
 // opens the catalog and publishes the first shard-map snapshot, discovers the tables, starts
-// the workers, the client listener, the admin API and the node health checker; stops them in
-// reverse order.
+// the workers, the client listener, the admin API, the node health checker and the two-phase
+// recovery pass; stops them in reverse order.
 //
 // Startup may block (initdb, catalog); nothing here runs on the data path.
 #pragma once
@@ -44,6 +44,10 @@ class App {
   Status StartNodes(std::vector<catalog::Node>* nodes);
   Status OpenCatalog(const std::vector<catalog::Node>& nodes);
   Status ReadServerParams();
+  Status StartTwoPhase();
+  // One two-phase recovery pass (catalog/two_phase_recovery.h) with `catalog`.
+  void RecoverOnce(catalog::Catalog& catalog);
+  void RecoveryLoop();
   void HealthLoop();
   std::string NodeState(const catalog::Node& node) const;
 
@@ -57,7 +61,11 @@ class App {
   std::unique_ptr<frontend::Listener> listener_;
   std::unique_ptr<admin::AdminServer> admin_;
 
+  std::string catalog_dsn_;
   std::thread health_thread_;
+  std::thread recovery_thread_;
+  std::atomic<int64_t> recovered_commits_{0};
+  std::atomic<int64_t> recovered_rollbacks_{0};
   std::atomic<bool> stopping_{false};
   mutable std::mutex health_mu_;
   std::map<int, bool> node_up_;  // GUARDED_BY(health_mu_)

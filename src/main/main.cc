@@ -18,6 +18,7 @@ namespace {
 
 struct CliOverrides {
   std::string config_file, listen, admin_listen, data_dir, catalog, pool_mode, auth, log_level, database;
+  std::string router_id, test_fault;
   std::vector<std::string> nodes;
   int managed_nodes = -1, node_base_port = -1, pool_size = -1, workers = -1;
 };
@@ -37,6 +38,9 @@ void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
   cmd->add_option("--auth", o->auth, "trust (default) or scram-sha-256 (users from the config file)");
   cmd->add_option("--database", o->database, "database name clients connect to (default mosaic)");
   cmd->add_option("--log-level", o->log_level, "trace, debug, info (default), warn, error");
+  cmd->add_option("--router-id", o->router_id, "this router's identity in two-phase commit ids (default r1)");
+  // Testing only: not shown in --help.
+  cmd->add_option("--test-fault", o->test_fault, "")->group("");
 }
 
 mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
@@ -68,6 +72,8 @@ mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
   if (!o.auth.empty()) c.auth = o.auth;
   if (!o.database.empty()) c.database = o.database;
   if (!o.log_level.empty()) c.log_level = o.log_level;
+  if (!o.router_id.empty()) c.router_id = o.router_id;
+  if (!o.test_fault.empty()) c.test_fault = o.test_fault;
   if (auto s = c.Validate(); !s.ok()) return s;
   return c;
 }

@@ -16,10 +16,10 @@ namespace {
 using mosaic::testing::TestPostgres;
 
 // The real migrations plus one more version, for upgrade tests.
-constexpr int kZoneVersion = 3;
+constexpr int kZoneVersion = 4;
 const Migration kAddZone = {kZoneVersion, "add nodes.zone",
                             "ALTER TABLE mosaic.nodes ADD COLUMN zone text NOT NULL DEFAULT ''"};
-const Migration kWithZone[] = {Migrations()[0], Migrations()[1], kAddZone};
+const Migration kWithZone[] = {Migrations()[0], Migrations()[1], Migrations()[2], kAddZone};
 static_assert(std::size(kWithZone) == kZoneVersion);
 
 class CatalogTest : public ::testing::Test {
@@ -232,7 +232,7 @@ TEST_F(CatalogTest, MigrationsApplyToAnEmptyDatabase) {
   auto catalog = MustOpen("cat_migrate_empty", kWithZone);
   ASSERT_NE(catalog, nullptr);
   EXPECT_EQ(catalog->schema_version(), kZoneVersion);
-  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), "3");
+  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), "4");
   EXPECT_EQ(Scalar("cat_migrate_empty",
                    "SELECT count(*) FROM information_schema.columns "
                    "WHERE table_schema = 'mosaic' AND table_name = 'nodes' AND column_name = 'zone'"),
