@@ -13,11 +13,11 @@ std::string TwoPhasePrefix(const std::string& router_id) { return "mosaic_" + ro
 
 namespace {
 
-// Resolves this router's prepared transactions on one node; adds every gid it saw prepared to
-// `seen` (whether resolved now or not).
+// Resolves this router's prepared transactions on one node; adds the gids it leaves prepared
+// there to `left`.
 void RecoverNode(Catalog& catalog, const Node& node, const std::string& gid_prefix,
                  const std::function<bool(const std::string&)>& in_flight,
-                 std::set<std::string>* seen, RecoveryResult* out) {
+                 std::set<std::string>* left, RecoveryResult* out) {
   const std::string who = fmt::format("node {}", node.id);
   auto conn = pg::ConnectNode(node);
   if (!conn.ok()) {
@@ -35,13 +35,14 @@ void RecoverNode(Catalog& catalog, const Node& node, const std::string& gid_pref
   }
   for (int i = 0; i < PQntuples(listed->get()); ++i) {
     const std::string gid = pg::TextAt(listed->get(), i, 0);
-    seen->insert(gid);
     if (in_flight && in_flight(gid)) {
+      left->insert(gid);
       ++out->in_flight;
       continue;
     }
     auto decided = catalog.DecideOutcome(gid);
     if (!decided.ok()) {
+      left->insert(gid);
       out->errors.push_back(decided.status().message());
       continue;
     }
@@ -50,6 +51,7 @@ void RecoverNode(Catalog& catalog, const Node& node, const std::string& gid_pref
     Status s = pg::Run(conn->get(), sql, {}, who);
     if (!s.ok()) {
       if (s.sqlstate() == sqlstate::kUndefinedObject) continue;  // resolved meanwhile (by its session)
+      left->insert(gid);
       out->errors.push_back(s.message());
       continue;
     }
@@ -66,12 +68,12 @@ Result<RecoveryResult> RecoverPreparedTransactions(
   auto decisions = catalog.Decisions(gid_prefix);
   if (!decisions.ok()) return decisions.status();
   RecoveryResult out;
-  std::set<std::string> seen;
-  for (const Node& node : nodes) RecoverNode(catalog, node, gid_prefix, in_flight, &seen, &out);
+  std::set<std::string> left;  // still prepared somewhere after this pass
+  for (const Node& node : nodes) RecoverNode(catalog, node, gid_prefix, in_flight, &left, &out);
   if (!out.errors.empty()) return out;  // a node we could not list may still hold some
   std::vector<std::string> done;
   for (const auto& gid : *decisions) {
-    if (!seen.count(gid) && !(in_flight && in_flight(gid))) done.push_back(gid);
+    if (!left.count(gid) && !(in_flight && in_flight(gid))) done.push_back(gid);
   }
   if (Status s = catalog.ForgetDecisions(done); !s.ok()) {
     out.errors.push_back(s.message());

@@ -39,7 +39,8 @@ std::string TwoPhasePrefix(const std::string& router_id);
 // `in_flight(gid)` says whether the running router still owns a transaction (may be empty:
 // nothing is in flight, as at start-up). Order matters, and is: read the decisions, then list
 // each node's prepared transactions, resolve them, and delete the decisions read first that no
-// node still holds prepared (a decision written after the read is never deleted by this pass).
+// node still holds prepared after the pass (a decision written after the read is never deleted
+// by this pass, so a session's decision cannot vanish before its nodes were listed).
 // Fails only if the catalog cannot be read; node failures are listed in `errors` and the pass
 // goes on (the next pass retries).
 Result<RecoveryResult> RecoverPreparedTransactions(

@@ -16,11 +16,14 @@ namespace {
 using mosaic::testing::TestPostgres;
 
 // The real migrations plus one more version, for upgrade tests.
-constexpr int kZoneVersion = 4;
+const int kZoneVersion = static_cast<int>(Migrations().size()) + 1;
 const Migration kAddZone = {kZoneVersion, "add nodes.zone",
                             "ALTER TABLE mosaic.nodes ADD COLUMN zone text NOT NULL DEFAULT ''"};
-const Migration kWithZone[] = {Migrations()[0], Migrations()[1], Migrations()[2], kAddZone};
-static_assert(std::size(kWithZone) == kZoneVersion);
+const std::vector<Migration> kWithZone = [] {
+  std::vector<Migration> all(Migrations().begin(), Migrations().end());
+  all.push_back(kAddZone);
+  return all;
+}();
 
 class CatalogTest : public ::testing::Test {
  protected:
@@ -232,7 +235,8 @@ TEST_F(CatalogTest, MigrationsApplyToAnEmptyDatabase) {
   auto catalog = MustOpen("cat_migrate_empty", kWithZone);
   ASSERT_NE(catalog, nullptr);
   EXPECT_EQ(catalog->schema_version(), kZoneVersion);
-  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), "4");
+  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"),
+            std::to_string(kZoneVersion));
   EXPECT_EQ(Scalar("cat_migrate_empty",
                    "SELECT count(*) FROM information_schema.columns "
                    "WHERE table_schema = 'mosaic' AND table_name = 'nodes' AND column_name = 'zone'"),
@@ -536,18 +540,18 @@ TEST(CatalogMigrations, BuiltInListIsValidAndContiguous) {
 TEST(CatalogMigrations, PendingIsTheSuffixAfterTheStoredVersion) {
   auto all = PendingMigrations(kWithZone, 0);
   ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->size(), 3u);
-  auto last = PendingMigrations(kWithZone, 2);
+  EXPECT_EQ(all->size(), static_cast<size_t>(kZoneVersion));
+  auto last = PendingMigrations(kWithZone, kZoneVersion - 1);
   ASSERT_TRUE(last.ok());
   ASSERT_EQ(last->size(), 1u);
   EXPECT_EQ((*last)[0].version, kZoneVersion);
-  auto none = PendingMigrations(kWithZone, 3);
+  auto none = PendingMigrations(kWithZone, kZoneVersion);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
 }
 
 TEST(CatalogMigrations, PendingRejectsNewerOrInvalidVersions) {
-  EXPECT_FALSE(PendingMigrations(kWithZone, 4).ok());
+  EXPECT_FALSE(PendingMigrations(kWithZone, kZoneVersion + 1).ok());
   EXPECT_FALSE(PendingMigrations(kWithZone, -1).ok());
   const Migration gap[] = {{1, "a", "SELECT 1"}, {3, "c", "SELECT 1"}};
   EXPECT_FALSE(ValidateMigrations(gap).ok());

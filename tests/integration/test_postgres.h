@@ -118,7 +118,8 @@ class TestPostgres {
       pid_ = Spawn({std::string(kBinDir) + "/postgres", "-D", DataDir(), "-p",
                     std::to_string(port_), "-c", "listen_addresses=127.0.0.1", "-c",
                     "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                    "-c", "full_page_writes=off", "-c", "shared_buffers=32MB"},
+                    "-c", "full_page_writes=off", "-c", "shared_buffers=32MB",
+                    "-c", "max_prepared_transactions=16"},
                    /*die_with_parent=*/true);
       if (pid_ > 0 && WaitReady()) return "";
       Stop();  // lost a race for the port, most likely: try another one

@@ -137,5 +137,31 @@ TEST(Config, ValidateCrossFieldRules) {
   EXPECT_FALSE(c.Validate().ok());
 }
 
+TEST(Config, RouterIdAndRecoveryInterval) {
+  Config c;
+  c.nodes.push_back({"host=x"});
+  EXPECT_EQ(c.router_id, "r1");
+  for (const char* good : {"r1", "eu-west-2", "A9"}) {
+    c.router_id = good;
+    EXPECT_TRUE(c.Validate().ok()) << good;
+  }
+  // '_' separates the parts of a transaction id; quotes would end its SQL literal
+  for (const char* bad : {"", "r_1", "r'1", "r 1", "abcdefghijklmnopqrstuvwxyz0123456789"}) {
+    c.router_id = bad;
+    auto s = c.Validate();
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("router_id"), std::string::npos) << s.message();
+  }
+  c.router_id = "r1";
+  c.two_phase_recovery_interval_s = 0;
+  EXPECT_FALSE(c.Validate().ok());
+  auto path = WriteTemp("router_id = \"r7\"\ntwo_phase_recovery_interval_s = 5\n[[nodes]]\ndsn = \"host=x\"\n");
+  auto loaded = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->router_id, "r7");
+  EXPECT_EQ(loaded->two_phase_recovery_interval_s, 5);
+}
+
 }  // namespace
 }  // namespace mosaic
