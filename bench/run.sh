@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: micro-benchmarks of the data path, then the side-by-side pgbench comparison
-# with direct PostgreSQL and PgBouncer (bench/overhead.sh).
+# with direct PostgreSQL and PgBouncer (bench/overhead.sh), then TPC-B with two-phase commit
+# (bench/two_phase.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -9,3 +10,5 @@ for b in "$BUILD"/bench/*_bench; do
   "$b" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 done
 if [ -x bench/overhead.sh ]; then bash bench/overhead.sh; fi
+# pgbench TPC-B over one node vs. three split nodes (two-phase commit)
+/usr/bin/python3 bench/two_phase.py

@@ -158,3 +158,68 @@ def test_crash_during_two_phase_commit_keeps_invariants(tpcb, point):
     r = pgbench(m, "-n", "-c", "4", "-t", "20")
     assert "number of failed transactions: 0 (0.000%)" in r.stdout, r.stdout + r.stderr
     m.history = check_invariants(m, m.history + 80, 0, f"{point}: after the crashes")
+
+
+def node_conns(m):
+    out = {}
+    for n in m.nodes():
+        c = m.connect_node(n)
+        c.autocommit = True
+        out[n["id"]] = c
+    return out
+
+
+def test_a_transaction_reads_its_own_writes_on_every_node(tpcb):
+    m = tpcb
+    aids = (1, 150001, 250001)  # nodes 1, 2, 3
+    c = m.connect()
+    cur = c.cursor()
+    cur.execute("SELECT aid, abalance FROM pgbench_accounts WHERE aid IN %s ORDER BY aid", (aids,))
+    before = dict(cur.fetchall())
+    c.commit()
+    cur.execute("UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid IN %s", (aids,))
+    assert cur.rowcount == 3
+    cur.execute("SELECT aid, abalance FROM pgbench_accounts WHERE aid IN %s ORDER BY aid", (aids,))
+    assert dict(cur.fetchall()) == {a: b + 7 for a, b in before.items()}
+    # not visible outside the transaction, on any node, before COMMIT
+    for node, nc in node_conns(m).items():
+        ncur = nc.cursor()
+        ncur.execute("SELECT aid, abalance FROM pgbench_accounts WHERE aid IN %s", (aids,))
+        for aid, bal in ncur.fetchall():
+            assert bal == before[aid], f"node {node} shows an uncommitted write"
+    c.rollback()
+    cur.execute("SELECT aid, abalance FROM pgbench_accounts WHERE aid IN %s ORDER BY aid", (aids,))
+    assert dict(cur.fetchall()) == before
+    c.commit()
+    c.close()
+
+
+def test_reference_table_writes_reach_every_node_or_none(tpcb):
+    m = tpcb
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute("CREATE TABLE ref_codes (code int PRIMARY KEY, label text)")
+    cur.execute("SELECT mosaic.create_reference_table('ref_codes')")
+    before = metric(m, "mosaic_two_phase_commits_total")
+    cur.execute("INSERT INTO ref_codes VALUES (1, 'one')")
+    assert metric(m, "mosaic_two_phase_commits_total") == before + 1
+    nodes = node_conns(m)
+    for node, nc in nodes.items():
+        ncur = nc.cursor()
+        ncur.execute("SELECT code, label FROM ref_codes")
+        assert ncur.fetchall() == [(1, "one")], f"node {node}"
+    # a row that only node 3 has makes the insert fail there: no node may keep it
+    nodes[3].cursor().execute("INSERT INTO ref_codes VALUES (2, 'only on node 3')")
+    with pytest.raises(Exception) as failed:
+        cur.execute("INSERT INTO ref_codes VALUES (2, 'two')")
+    assert getattr(failed.value, "pgcode", None) == "23505", failed.value
+    for node, nc in nodes.items():
+        ncur = nc.cursor()
+        ncur.execute("SELECT label FROM ref_codes WHERE code = 2")
+        assert ncur.fetchall() == ([("only on node 3",)] if node == 3 else []), f"node {node}"
+        ncur.execute("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()")
+        assert ncur.fetchone() == (0,), f"node {node}"
+    nodes[3].cursor().execute("DELETE FROM ref_codes WHERE code = 2")
+    cur.execute("DROP TABLE ref_codes")
+    c.close()
