@@ -52,7 +52,7 @@ struct Config {
   int workers = 0;                   // event-loop threads; 0 = one per core
   uint32_t max_message_size = 256u << 20;
   int query_wait_timeout_ms = 30000;  // how long a client waits for a free server connection
-  int connect_timeout_s = 5;
+  int connect_timeout_s = 15;        // to open a server connection (PgBouncer's server_connect_timeout is 15 s too)
   int max_prepared_statements = 256;  // per server connection; more are closed and re-prepared
 
   int managed_nodes = 0;             // > 0: Mosaic runs its own PostgreSQL clusters
