@@ -6,6 +6,8 @@
 #include <charconv>
 #include <toml++/toml.h>
 
+#include "advisor/profile_toml.h"
+
 namespace mosaic {
 
 Result<HostPort> ParseHostPort(std::string_view text) {
@@ -139,6 +141,9 @@ Status FromTable(const toml::table& t, Config* c) {
   }
   if (auto s = ReadNodes(t, c); !s.ok()) return s;
   if (auto s = ReadDistribution(t, c); !s.ok()) return s;
+  auto profiles = advisor::ReadProfilesToml(t);
+  if (!profiles.ok()) return profiles.status();
+  c->profiles = std::move(profiles).value();
   return ReadUsers(t, c);
 }
 

@@ -137,5 +137,25 @@ TEST(Config, ValidateCrossFieldRules) {
   EXPECT_FALSE(c.Validate().ok());
 }
 
+TEST(Config, ReadsStorageProfiles) {
+  auto path = WriteTemp(R"(
+[profiles.whale]
+degree = "fine"
+[tenant_profiles]
+"42" = "whale"
+)");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->profiles.ForTenant("42").MaxRanges(), 64);
+  EXPECT_EQ(c->profiles.ForTenant("7").name, "default");
+  path = WriteTemp("[profiles.whale]\ndegree = \"huge\"\n");
+  auto bad = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().sqlstate(), "F0000");
+  EXPECT_EQ(bad.status().message().rfind("profiles.whale.degree:", 0), 0u) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace mosaic
