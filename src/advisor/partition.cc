@@ -91,6 +91,14 @@ double MaxPartLoad(std::span<const Segment> segments, const std::vector<size_t>&
   return std::max(best, part);
 }
 
+Partition PartitionWithin(std::span<const Segment> segments, double bound, const PartitionLimits& limits) {
+  Prefix p(segments);
+  Partition out;
+  if (!Greedy(p, bound, limits, true, &out.cuts)) return OptimalPartition(segments, limits);
+  out.max_load = MaxPartLoad(segments, out.cuts);
+  return out;
+}
+
 Partition OptimalPartition(std::span<const Segment> segments, const PartitionLimits& limits) {
   Partition out = Solve(segments, limits, true);
   if (out.limits_met) return out;

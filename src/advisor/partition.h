@@ -43,6 +43,11 @@ struct Partition {
 // (relative 1e-12). An empty `segments` gives one (empty) part.
 Partition OptimalPartition(std::span<const Segment> segments, const PartitionLimits& limits);
 
+// The fewest parts, each at most `bound` and within the size limits (each part as long as they
+// allow). If that takes more than limits.max_parts parts, or bound is below the optimum, returns
+// OptimalPartition(segments, limits) instead.
+Partition PartitionWithin(std::span<const Segment> segments, double bound, const PartitionLimits& limits);
+
 // The heaviest part's load of a given partition (cuts as in Partition::cuts).
 double MaxPartLoad(std::span<const Segment> segments, const std::vector<size_t>& cuts);
 
