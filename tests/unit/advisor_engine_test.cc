@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <random>
 
+#include "admin/layout_api.h"
+#include "advisor/advice_json.h"
 #include "advisor/key_distribution.h"
 #include "router/keys.h"
 
@@ -376,6 +379,90 @@ TEST(Engine, WhatIfOfTheCurrentLayoutIsTheCurrentMetrics) {
   const Metrics piled = EvaluateLayouts(map, background, in, {one});
   EXPECT_GT(piled.node_load.at(1), piled.node_load.at(2));
   EXPECT_DOUBLE_EQ(piled.single_node_share, 1.0);
+}
+
+TEST(AdviceJson, RendersThePlan) {
+  const ShardMap map = MakeMap();
+  const Plan plan = PlanTenant(map, EvenBackground(map), DateTenant("1"), Profile{});
+  ASSERT_FALSE(plan.actions.empty());
+  const nlohmann::json j = AdviceJson(plan);
+  EXPECT_EQ(j["tenant"], "1");
+  EXPECT_EQ(j["profile"], "default");
+  EXPECT_EQ(j["summary"], plan.summary);
+  EXPECT_DOUBLE_EQ(j["current"]["imbalance"].get<double>(), plan.current.imbalance);
+  EXPECT_DOUBLE_EQ(j["predicted"]["single_node_share"].get<double>(), plan.predicted.single_node_share);
+  ASSERT_EQ(j["predicted"]["node_load_share"].size(), 3u);
+  EXPECT_EQ(j["predicted"]["node_load_share"][0]["node"], 1);
+  const auto& a = j["actions"][0];
+  EXPECT_EQ(a["action"], "split");
+  EXPECT_EQ(a["tables"], nlohmann::json::array({"public.orders"}));
+  EXPECT_EQ(a["column"], "created_at");
+  EXPECT_EQ(a["ranges"][0]["lower"], nullptr);
+  EXPECT_EQ(a["ranges"].back()["upper"], nullptr);
+  EXPECT_TRUE(a["ranges"][0]["upper"].is_string());
+  EXPECT_TRUE(a["ranges"][0]["node"].is_number_integer());
+  EXPECT_EQ(a["reason"], plan.actions[0].reason);
+  EXPECT_DOUBLE_EQ(a["predicted"]["bytes_to_move"].get<double>(), plan.actions[0].bytes_to_move);
+  EXPECT_EQ(AdviceJson(PlanTenant(map, EvenBackground(map), DateTenant(""), Profile{}))["tenant"], nullptr);
+}
+
+// The plan's layouts are accepted by the layout API as they are.
+TEST(AdviceJson, LayoutRequestPassesTheLayoutApi) {
+  const ShardMap map = MakeMap();
+  for (const TenantInput& in : {DateTenant("1"), CustomerTenant("2")}) {
+    const Plan plan = PlanTenant(map, EvenBackground(map), in, Profile{});
+    ASSERT_EQ(plan.layouts.size(), 1u);
+    const nlohmann::json body = LayoutRequestJson(map, plan.layouts[0]);
+    auto parsed = admin::ParseLayoutRequest(body, map);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString() << " " << body.dump();
+    ASSERT_EQ(parsed->ranges.size(), plan.layouts[0].ranges.size());
+    for (size_t r = 0; r < parsed->ranges.size(); ++r) {
+      EXPECT_EQ(parsed->ranges[r].upper_key, plan.layouts[0].ranges[r].upper_key) << r;
+      EXPECT_EQ(parsed->ranges[r].node_id, plan.layouts[0].ranges[r].node_id);
+    }
+  }
+}
+
+// Random tenants: plans are deterministic, layouts well-formed and within the profile, and the
+// what-if of the planned layouts gives the plan's own prediction.
+TEST(Engine, RandomTenantsGiveWellFormedPlans) {
+  std::mt19937 rng(2026);
+  const ShardMap map = MakeMap();
+  int planned = 0;
+  for (int round = 0; round < 60; ++round) {
+    TenantInput in = rng() % 2 == 0 ? DateTenant("1", 0.2 + rng() % 50 / 10.0) : CustomerTenant("2");
+    for (auto& b : in.workload.heat[0].buckets) b.weight *= 1 + rng() % 7;
+    Profile profile;
+    profile.degree = rng() % 4 == 0 ? ShardingDegree::kFine : ShardingDegree::kCoarse;
+    if (rng() % 3 == 0) profile.max_shard_bytes = 500'000'000 + rng() % 2'000'000'000;
+    std::vector<NodeLoad> background;
+    for (const auto& n : map.nodes) background.push_back({n.id, 50.0 + rng() % 300, 1e9 * (1 + rng() % 4)});
+    const Plan a = PlanTenant(map, background, in, profile);
+    const Plan b = PlanTenant(map, background, in, profile);
+    ASSERT_EQ(a.summary, b.summary) << round;
+    ASSERT_EQ(a.layouts.size(), b.layouts.size());
+    for (const Layout& l : a.layouts) {
+      ASSERT_FALSE(l.ranges.empty());
+      EXPECT_LE(static_cast<int>(l.ranges.size()), profile.MaxRanges());
+      EXPECT_TRUE(l.ranges.front().lower_key.empty());
+      EXPECT_TRUE(l.ranges.back().upper_key.empty());
+      for (size_t r = 0; r + 1 < l.ranges.size(); ++r) {
+        EXPECT_EQ(l.ranges[r].upper_key, l.ranges[r + 1].lower_key);
+        EXPECT_LT(l.ranges[r].lower_key, l.ranges[r].upper_key);
+        EXPECT_NE(map.FindNode(l.ranges[r].node_id), nullptr);
+      }
+    }
+    if (!a.actions.empty()) {
+      ++planned;
+      const Metrics whatif = EvaluateLayouts(map, background, in, a.layouts);
+      EXPECT_NEAR(whatif.imbalance, a.predicted.imbalance, 1e-9) << round;
+      EXPECT_NEAR(whatif.single_node_share, a.predicted.single_node_share, 1e-9) << round;
+    } else {
+      EXPECT_EQ(a.predicted.imbalance, a.current.imbalance);
+    }
+  }
+  EXPECT_GT(planned, 20);  // the checks above saw real plans
+  EXPECT_LT(planned, 60);  // and some windows not worth a plan
 }
 
 }  // namespace
