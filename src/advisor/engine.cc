@@ -683,15 +683,21 @@ Metrics Evaluate(const Model& m, const std::vector<Placement>& placements, const
     auto it = m.background.find(n.id);
     node[n.id] = it == m.background.end() ? std::pair(0.0, 0.0) : std::pair(it->second.cost, it->second.bytes);
   }
+  std::map<int, NodeLoad> own;
   for (size_t i = 0; i < m.tables.size(); ++i) {
     const TableModel& t = m.tables[i];
     const Placement& p = placements[i];
     for (size_t r = 0; r < p.nodes.size(); ++r) {
       const std::string lo = p.Lower(r), hi = p.Upper(r);
       const double bytes = t.bytes * t.Share(p.column, lo, hi, false);
+      const double cost = t.cost * t.Share(p.column, lo, hi, true);
       if (!node.contains(p.nodes[r])) continue;
-      node[p.nodes[r]].first += t.cost * t.Share(p.column, lo, hi, true);
+      node[p.nodes[r]].first += cost;
       node[p.nodes[r]].second += bytes;
+      NodeLoad& mine = own[p.nodes[r]];
+      mine.node_id = p.nodes[r];
+      mine.cost += cost;
+      mine.bytes += bytes;
       const auto on = BytesOn(t, before[i], p.column, lo, hi);
       auto it = on.find(p.nodes[r]);
       out.bytes_to_move += std::max(0.0, bytes - (it == on.end() ? 0 : it->second));
@@ -704,6 +710,7 @@ Metrics Evaluate(const Model& m, const std::vector<Placement>& placements, const
     const double share = m.CapacityShare(n);
     if (share > 0) out.imbalance = std::max(out.imbalance, l / share);
   }
+  for (const auto& [id, load] : own) out.tenant_load.push_back(load);
   double all = 0, single = 0, reads = 0, reads_single = 0, writes = 0, writes_single = 0;
   for (const StatementStats* s : m.statements) {
     const double p = SingleNodeProbability(m, *s, placements), w = s->Weight();
@@ -807,9 +814,12 @@ Action MakeAction(const ActionContext& c, const GroupPlan& g, ActionKind kind, s
   if (kind == ActionKind::kSplit) {
     const auto& hot = *std::max_element(a.from.begin(), a.from.end(), [](auto& x, auto& y) { return x.load < y.load; });
     const auto& top = *std::max_element(a.ranges.begin(), a.ranges.end(), [](auto& x, auto& y) { return x.load < y.load; });
-    what = fmt::format("{}; range {} carries {:.0f}% of the group's load; split into {} ranges, the heaviest "
-                       "{} with {:.0f}%", g.column_reason, RangeText(hot), share(hot.load), a.ranges.size(),
-                       RangeText(top), share(top.load));
+    const std::string source = a.from.size() == 1 && !a.from[0].lower && !a.from[0].upper
+                                   ? "the whole group is on one node"
+                                   : fmt::format("range {} carries {:.0f}% of the group's load", RangeText(hot),
+                                                 share(hot.load));
+    what = fmt::format("{}; {}; split into {} ranges, the heaviest, {}, carries {:.0f}% of the group's load",
+                       g.column_reason, source, a.ranges.size(), RangeText(top), share(top.load));
   } else if (kind == ActionKind::kMerge) {
     double load = 0;
     for (const auto& r : a.from) load += r.load;
@@ -1032,6 +1042,57 @@ Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, co
   }
   plan.summary = fmt::format("{} action{}: {}{}", plan.actions.size(), plan.actions.size() == 1 ? "" : "s", numbers, why);
   return plan;
+}
+
+std::vector<Plan> PlanFleet(const ShardMap& map, const std::vector<NodeLoad>& node_totals,
+                            const std::vector<TenantInput>& tenants, const ProfileSet& profiles,
+                            const EngineOptions& options) {
+  std::map<int, NodeLoad> totals;
+  for (const auto& n : node_totals) {
+    totals[n.node_id].node_id = n.node_id;
+    totals[n.node_id].cost += n.cost;
+    totals[n.node_id].bytes += n.bytes;
+  }
+  struct Order { double cost, bytes; const TenantInput* in; };
+  std::vector<Order> order;
+  for (const auto& in : tenants) {
+    Order o{0, 0, &in};
+    for (const auto& s : in.workload.statements) o.cost += s.Weight();
+    for (const auto& s : in.stats) o.bytes += s.bytes;
+    order.push_back(o);
+  }
+  std::sort(order.begin(), order.end(), [](const Order& a, const Order& b) {
+    if (a.cost != b.cost) return a.cost > b.cost;
+    if (a.bytes != b.bytes) return a.bytes > b.bytes;
+    return a.in->tenant < b.in->tenant;
+  });
+  std::vector<Plan> plans;
+  for (const Order& o : order) {
+    const TenantInput& in = *o.in;
+    // The tenant's own load (a plan against no background), taken out of the totals.
+    const Metrics own = EvaluateCurrent(map, {}, in, options);
+    std::map<int, NodeLoad> rest = totals;
+    for (const auto& l : own.tenant_load) {
+      rest[l.node_id].node_id = l.node_id;
+      rest[l.node_id].cost = std::max(0.0, rest[l.node_id].cost - l.cost);
+      rest[l.node_id].bytes = std::max(0.0, rest[l.node_id].bytes - l.bytes);
+    }
+    std::vector<NodeLoad> background;
+    for (const auto& [id, l] : rest) background.push_back(l);
+    std::string catalog_profile;
+    for (const auto& t : map.tenants) {
+      if (t.key == in.tenant) catalog_profile = t.profile;
+    }
+    Plan plan = PlanTenant(map, background, in, profiles.ForTenant(in.tenant, catalog_profile), options);
+    for (const auto& l : plan.predicted.tenant_load) {
+      rest[l.node_id].node_id = l.node_id;
+      rest[l.node_id].cost += l.cost;
+      rest[l.node_id].bytes += l.bytes;
+    }
+    totals = std::move(rest);
+    plans.push_back(std::move(plan));
+  }
+  return plans;
 }
 
 Metrics EvaluateLayouts(const ShardMap& map, const std::vector<NodeLoad>& background, const TenantInput& input,

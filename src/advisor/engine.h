@@ -74,6 +74,7 @@ struct Metrics {
   double single_node_share_writes = 1;
   double cross_node_statements = 0;    // expected calls that touch several nodes
   double bytes_to_move = 0;            // against the current shard map
+  std::vector<NodeLoad> tenant_load;   // the tenant's own cost and bytes on each node, by node id
 };
 
 struct Action {
@@ -108,6 +109,16 @@ struct Plan {
 // REQUIRES: map.BuildIndex() was called; !map.nodes.empty().
 Plan PlanTenant(const catalog::ShardMap& map, const std::vector<NodeLoad>& background,
                 const TenantInput& input, const Profile& profile, const EngineOptions& options = {});
+
+// Plans a fleet: tenants one after another against one cluster. `node_totals` is everything on
+// each node (all tenants included): each tenant's background is the totals less its own current
+// load, and its predicted load replaces the current one before the next tenant is planned.
+// Tenants are planned heaviest first (statement cost, then bytes, then key); each with
+// profiles.ForTenant(tenant, its profile in map.tenants). Returns the plans in that order.
+// REQUIRES: as PlanTenant.
+std::vector<Plan> PlanFleet(const catalog::ShardMap& map, const std::vector<NodeLoad>& node_totals,
+                            const std::vector<TenantInput>& tenants, const ProfileSet& profiles,
+                            const EngineOptions& options = {});
 
 // What-if: the metrics of the tenant if its tables were laid out as `layouts` (tables not in
 // any of them: whole on their home node), against the same window. bytes_to_move is measured

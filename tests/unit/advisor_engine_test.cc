@@ -381,6 +381,36 @@ TEST(Engine, WhatIfOfTheCurrentLayoutIsTheCurrentMetrics) {
   EXPECT_DOUBLE_EQ(piled.single_node_share, 1.0);
 }
 
+TEST(Engine, FleetPlansHeaviestFirstAgainstTheUpdatedCluster) {
+  const ShardMap map = MakeMap();
+  const std::vector<TenantInput> tenants = {CustomerTenant("2"), DateTenant("1", 2)};
+  // The totals: an even background plus both tenants where they are now.
+  std::map<int, NodeLoad> totals;
+  for (const auto& l : EvenBackground(map)) totals[l.node_id] = l;
+  for (const auto& in : tenants) {
+    for (const auto& l : EvaluateCurrent(map, {}, in).tenant_load) {
+      totals[l.node_id].cost += l.cost;
+      totals[l.node_id].bytes += l.bytes;
+    }
+  }
+  std::vector<NodeLoad> node_totals;
+  for (const auto& [id, l] : totals) node_totals.push_back(l);
+  ProfileSet profiles;
+  const std::vector<Plan> plans = PlanFleet(map, node_totals, tenants, profiles);
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0].tenant, "1");  // twice the cost of tenant 2
+  EXPECT_EQ(plans[1].tenant, "2");
+  EXPECT_FALSE(plans[0].actions.empty()) << plans[0].summary;
+  // The second tenant is planned against the cluster as the first plan leaves it, which the first
+  // plan already evened out: alone, tenant 2 would have been split.
+  EXPECT_NEAR(plans[1].current.imbalance, plans[0].predicted.imbalance, 1e-9);
+  EXPECT_LT(plans[1].current.imbalance, plans[0].current.imbalance);
+  EXPECT_TRUE(plans[1].actions.empty()) << plans[1].summary;
+  EXPECT_FALSE(PlanTenant(map, EvenBackground(map), tenants[0], Profile{}).actions.empty());
+  const auto again = PlanFleet(map, node_totals, tenants, profiles);
+  EXPECT_EQ(again[1].summary, plans[1].summary);
+}
+
 TEST(AdviceJson, RendersThePlan) {
   const ShardMap map = MakeMap();
   const Plan plan = PlanTenant(map, EvenBackground(map), DateTenant("1"), Profile{});
