@@ -13,7 +13,7 @@ Json RangesJson(const std::vector<PlannedRange>& ranges) {
   Json out = Json::array();
   for (const auto& r : ranges) {
     out.push_back({{"lower", Nullable(r.lower)}, {"upper", Nullable(r.upper)}, {"node", r.node_id},
-                   {"load", r.load}, {"bytes", r.bytes}});
+                   {"load", r.load}, {"bytes", r.bytes}, {"cost", r.cost}});
   }
   return out;
 }

@@ -10,7 +10,8 @@
 //   metrics: {"imbalance", "max_node_load", "single_node_share", "single_node_share_reads",
 //             "single_node_share_writes", "cross_node_statements", "bytes_to_move",
 //             "node_load_share": [{"node": id, "share": s}]}
-//   range:   {"lower": text | null, "upper": text | null, "node": id, "load": share, "bytes": n}
+//   range:   {"lower": text | null, "upper": text | null, "node": id, "load": share, "bytes": n,
+//             "cost": statement cost of the window in the range}
 // An action's "predicted" holds the tenant's imbalance and single-node share once the whole plan is
 // done, and the bytes this action moves.
 #pragma once

@@ -92,6 +92,20 @@ bool TenantJoin(const Model& m, const JoinPair& j) {
          j.left_column == l->table->tenant_column && j.right_column == r->table->tenant_column;
 }
 
+// Whether statement s touches a table of `group` (indexes into m.tables); with `only`, whether it
+// touches no known table outside it either.
+bool Touches(const Model& m, const StatementStats& s, const std::vector<size_t>& group, bool only = false) {
+  bool any = false;
+  for (const auto& t : s.tables) {
+    auto it = m.index.find(Qualified(t));
+    if (it == m.index.end()) continue;
+    const bool in = std::find(group.begin(), group.end(), it->second) != group.end();
+    if (only && !in) return false;
+    any = any || in;
+  }
+  return any;
+}
+
 Model BuildModel(const ShardMap& map, const std::vector<NodeLoad>& background, const TenantInput& input,
                  const EngineOptions& options) {
   Model m;
@@ -347,6 +361,46 @@ struct Segments {
   std::vector<Segment> segs;        // points.size() + 1
 };
 
+// Drops the candidate boundaries that more than max_boundary_crossing of the group's statement cost
+// would straddle (by the observed spans of its IN/range filters on `column`), as CockroachDB
+// rejects split points most requests span. Current boundaries (`keep`) stay.
+void DropCrossedPoints(const Model& m, const GroupPlan& g, const std::string& column,
+                       const std::vector<std::string>& keep, std::vector<std::string>& points) {
+  std::vector<double> crossing(points.size() + 1, 0);  // difference array over points
+  double total = 0;
+  for (const StatementStats* s : m.statements) {
+    if (!Touches(m, *s, g.tables)) continue;
+    total += s->Weight();
+    for (const auto& f : s->filters) {
+      if (f.column != column || f.spans.empty() || m.Find(f.table) == nullptr) continue;
+      double weight = 0;
+      for (const auto& span : f.spans) weight += span.weight;
+      for (const auto& span : f.spans) {
+        if (span.lower == span.upper || weight <= 0) continue;
+        // Points p with lower < p < upper.
+        const size_t a = static_cast<size_t>(std::upper_bound(points.begin(), points.end(), span.lower) - points.begin());
+        const size_t b = span.upper.empty() ? points.size()
+                                            : static_cast<size_t>(std::lower_bound(points.begin(), points.end(), span.upper) - points.begin());
+        if (a >= b) continue;
+        crossing[a] += s->Weight() * span.weight / weight;
+        crossing[b] -= s->Weight() * span.weight / weight;
+      }
+      break;  // one filter on the column per statement
+    }
+  }
+  if (total <= 0) return;
+  std::vector<std::string> kept;
+  double running = 0;
+  for (size_t i = 0; i < points.size(); ++i) {
+    running += crossing[i];
+    if (running <= m.options->max_boundary_crossing * total + 1e-12 * total ||
+        std::binary_search(keep.begin(), keep.end(), points[i])) {
+      kept.push_back(std::move(points[i]));
+    }
+  }
+  points = std::move(kept);
+}
+
 // Elementary segments of the group along `column`: between every key where some distribution of
 // the group's tables changes slope (and the current boundaries).
 Segments BuildSegments(const Model& m, const GroupPlan& g, const std::string& column) {
@@ -362,6 +416,8 @@ Segments BuildSegments(const Model& m, const GroupPlan& g, const std::string& co
   std::sort(out.points.begin(), out.points.end());
   out.points.erase(std::unique(out.points.begin(), out.points.end()), out.points.end());
   std::erase(out.points, std::string());
+  const bool same_column = g.current != nullptr && g.current->column == column;
+  DropCrossedPoints(m, g, column, same_column ? g.before.bounds : std::vector<std::string>{}, out.points);
   out.segs.assign(out.points.size() + 1, Segment{});
   for (size_t i : g.tables) {
     const TableModel& t = m.tables[i];
@@ -394,12 +450,7 @@ std::string FilterShareText(const Model& m, const std::vector<size_t>& group, co
   double total = 0, filtered = 0;
   std::map<FilterOp, double> by_op;
   for (const StatementStats* s : m.statements) {
-    bool touches = false;
-    for (const auto& t : s->tables) {
-      auto it = m.index.find(Qualified(t));
-      touches = touches || (it != m.index.end() && std::find(group.begin(), group.end(), it->second) != group.end());
-    }
-    if (!touches) continue;
+    if (!Touches(m, *s, group)) continue;
     total += s->Weight();
     for (const auto& f : s->filters) {
       if (f.column == column && f.op != FilterOp::kOther && m.Find(f.table) != nullptr) {
@@ -432,12 +483,7 @@ double ColumnScore(const Model& m, const GroupPlan& g, const std::string& column
   }
   double score = 0;
   for (const StatementStats* s : m.statements) {
-    bool inside = true;
-    for (const auto& t : s->tables) {
-      auto it = m.index.find(Qualified(t));
-      inside = inside && (it == m.index.end() || std::find(g.tables.begin(), g.tables.end(), it->second) != g.tables.end());
-    }
-    if (inside) score += s->Weight() * SingleNodeProbability(m, *s, placements);
+    if (Touches(m, *s, g.tables, true)) score += s->Weight() * SingleNodeProbability(m, *s, placements);
   }
   return score;
 }
@@ -763,6 +809,7 @@ std::vector<PlannedRange> Ranges(const Model& m, const GroupPlan& g, const Place
       const double cs = t.Share(p.column, pr.lower_key, pr.upper_key, true), bs = t.Share(p.column, pr.lower_key, pr.upper_key, false);
       pr.load += m.Load(t.cost * cs, t.bytes * bs);
       pr.bytes += t.bytes * bs;
+      pr.cost += t.cost * cs;
     }
     out.push_back(std::move(pr));
   }
@@ -818,8 +865,13 @@ Action MakeAction(const ActionContext& c, const GroupPlan& g, ActionKind kind, s
                                    ? "the whole group is on one node"
                                    : fmt::format("range {} carries {:.0f}% of the group's load", RangeText(hot),
                                                  share(hot.load));
-    what = fmt::format("{}; {}; split into {} ranges, the heaviest, {}, carries {:.0f}% of the group's load",
-                       g.column_reason, source, a.ranges.size(), RangeText(top), share(top.load));
+    const auto& hottest = *std::max_element(a.ranges.begin(), a.ranges.end(), [](auto& x, auto& y) { return x.cost < y.cost; });
+    double cost = 0;
+    for (const auto& r : a.ranges) cost += r.cost;
+    what = fmt::format("{}; {}; split into {} ranges: the hottest, {}, gets {:.0f}% of the statement cost, the "
+                       "heaviest, {}, carries {:.0f}% of the group's load",
+                       g.column_reason, source, a.ranges.size(), RangeText(hottest),
+                       cost > 0 ? 100 * hottest.cost / cost : 0.0, RangeText(top), share(top.load));
   } else if (kind == ActionKind::kMerge) {
     double load = 0;
     for (const auto& r : a.from) load += r.load;

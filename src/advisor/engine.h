@@ -50,6 +50,9 @@ struct EngineOptions {
   double min_move_gain = 0.02;          // a move must lower the heaviest node's imbalance this much
   double max_bytes_moved = 0;           // per plan; 0 = no bound
   double unknown_span_single_node = 0.5;  // P(single-node) of an IN/range filter without spans
+  // A key is no split point if more than this share of the group's statement cost has observed
+  // spans straddling it.
+  double max_boundary_crossing = 0.5;
 };
 
 enum class ActionKind : uint8_t { kSplit, kMove, kMerge };
@@ -62,6 +65,7 @@ struct PlannedRange {
   int node_id = 0;
   double load = 0;   // predicted share of the cluster's load
   double bytes = 0;  // predicted bytes of the group's tables in the range
+  double cost = 0;   // statement cost of the window that falls in the range
 };
 
 // How a placement of the tenant performs against the window.

@@ -97,6 +97,29 @@ struct TableStats {
   std::vector<ColumnDistribution> columns;
 };
 
+// The coarser form of the monitor's window, per (tenant, table), when statement shapes are not
+// linked to the columns they filter: totals, and per column how many statements filtered on it by
+// operator kind. StatementsFromActivity turns it into statement shapes.
+struct ColumnFilterCounts {
+  std::string column;
+  double eq = 0, in = 0, range = 0, other = 0;  // statements filtering on the column, by operator
+};
+
+struct TableActivity {
+  std::string table;
+  double statements = 0;  // in the window
+  double writes = 0;      // of which writes
+  double cost = 0;        // total cost; 0 = statements
+  std::vector<ColumnFilterCounts> columns;
+};
+
+// One single-table statement shape per (table, column, operator kind) with counted filters, and
+// one without a filter for the statements left; each split into a read and a write shape by the
+// table's write share, carrying the cost share of its count. A statement that filtered several
+// columns is counted once per column by the monitor: where a table's counts add up to more than
+// its statements they are scaled down to fit (the shapes then under-state multi-column filters).
+std::vector<StatementStats> StatementsFromActivity(const std::vector<TableActivity>& activity);
+
 // Everything the advisor knows of one tenant.
 struct TenantInput {
   std::string tenant;  // canonical tenant key; "" = the implicit tenant (single-tenant tables)
