@@ -7,6 +7,8 @@
 #include <charconv>
 #include <toml++/toml.h>
 
+#include "advisor/profile_toml.h"
+
 namespace mosaic {
 
 Result<HostPort> ParseHostPort(std::string_view text) {
@@ -142,6 +144,9 @@ Status FromTable(const toml::table& t, Config* c) {
   }
   if (auto s = ReadNodes(t, c); !s.ok()) return s;
   if (auto s = ReadDistribution(t, c); !s.ok()) return s;
+  auto profiles = advisor::ReadProfilesToml(t);
+  if (!profiles.ok()) return profiles.status();
+  c->profiles = std::move(profiles).value();
   return ReadUsers(t, c);
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "advisor/profile.h"
 #include "common/status.h"
 
 namespace mosaic {
@@ -77,6 +78,9 @@ struct Config {
   std::string tenant_column = "tenant_id";        // a table with this column is distributed
   std::map<std::string, TableConfig> tables;      // per-table overrides, by "schema.name"
   std::vector<std::string> reference_tables;      // "schema.name" of tables copied to every node
+
+  // Storage profiles ([profiles.NAME], [tenant_profiles]; see advisor/profile.h).
+  advisor::ProfileSet profiles;
 
   // The tenant column configured for schema.name (its override, else `tenant_column`).
   std::string TenantColumnFor(std::string_view schema, std::string_view name) const;

@@ -163,5 +163,25 @@ TEST(Config, RouterIdAndRecoveryInterval) {
   EXPECT_EQ(loaded->two_phase_recovery_interval_s, 5);
 }
 
+TEST(Config, ReadsStorageProfiles) {
+  auto path = WriteTemp(R"(
+[profiles.whale]
+degree = "fine"
+[tenant_profiles]
+"42" = "whale"
+)");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->profiles.ForTenant("42").MaxRanges(), 64);
+  EXPECT_EQ(c->profiles.ForTenant("7").name, "default");
+  path = WriteTemp("[profiles.whale]\ndegree = \"huge\"\n");
+  auto bad = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().sqlstate(), "F0000");
+  EXPECT_EQ(bad.status().message().rfind("profiles.whale.degree:", 0), 0u) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace mosaic
