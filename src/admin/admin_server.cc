@@ -64,18 +64,22 @@ struct AdminServer::Impl {
   std::mutex mu;
   RouteTable get_routes;   // guarded by mu
   RouteTable post_routes;  // guarded by mu
+  RouteTable put_routes;   // guarded by mu
 
   void Configure(AdminHandlers handlers);
   void AddRoute(RouteTable& table, const std::string& path, RawHandler handler);
-  void Dispatch(bool post, const httplib::Request& req, httplib::Response& res);
+  // A route whose request body is JSON (POST, PUT).
+  void AddBodyRoute(RouteTable& table, const std::string& path, PostHandler handler);
+  void Dispatch(RouteTable& routes, const httplib::Request& req, httplib::Response& res);
 };
 
 void AdminServer::Impl::Configure(AdminHandlers handlers) {
   server.set_socket_options(ReuseAddressOnly);
   server.set_payload_max_length(kMaxBodyBytes);
   server.set_keep_alive_timeout(kKeepAliveSeconds);
-  server.Get(".*", [this](const auto& req, auto& res) { Dispatch(false, req, res); });
-  server.Post(".*", [this](const auto& req, auto& res) { Dispatch(true, req, res); });
+  server.Get(".*", [this](const auto& req, auto& res) { Dispatch(get_routes, req, res); });
+  server.Post(".*", [this](const auto& req, auto& res) { Dispatch(post_routes, req, res); });
+  server.Put(".*", [this](const auto& req, auto& res) { Dispatch(put_routes, req, res); });
   // Errors httplib raises itself (other methods, oversized bodies...) get a JSON body too.
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty()) SendError(res, res.status, "HTTP " + std::to_string(res.status));
@@ -102,15 +106,15 @@ void AdminServer::Impl::AddRoute(RouteTable& table, const std::string& path, Raw
   table[path] = std::move(shared);
 }
 
-void AdminServer::Impl::Dispatch(bool post, const httplib::Request& req, httplib::Response& res) {
+void AdminServer::Impl::Dispatch(RouteTable& routes, const httplib::Request& req, httplib::Response& res) {
   std::shared_ptr<const RawHandler> handler;
   bool other_method = false;
   {
     std::lock_guard<std::mutex> lock(mu);
-    const RouteTable& table = post ? post_routes : get_routes;
-    const RouteTable& other = post ? get_routes : post_routes;
-    if (auto it = table.find(req.path); it != table.end()) handler = it->second;
-    other_method = other.contains(req.path);
+    if (auto it = routes.find(req.path); it != routes.end()) handler = it->second;
+    for (const RouteTable* other : {&get_routes, &post_routes, &put_routes}) {
+      if (other != &routes && other->contains(req.path)) other_method = true;
+    }
   }
   if (!handler) {
     if (other_method) return SendError(res, 405, "method not allowed: " + req.method);
@@ -177,8 +181,16 @@ void AdminServer::Get(const std::string& path, GetHandler handler) {
 }
 
 void AdminServer::Post(const std::string& path, PostHandler handler) {
-  impl_->AddRoute(
-      impl_->post_routes, path, [handler = std::move(handler)](const auto& req, auto& res) {
+  impl_->AddBodyRoute(impl_->post_routes, path, std::move(handler));
+}
+
+void AdminServer::Put(const std::string& path, PostHandler handler) {
+  impl_->AddBodyRoute(impl_->put_routes, path, std::move(handler));
+}
+
+void AdminServer::Impl::AddBodyRoute(RouteTable& table, const std::string& path, PostHandler handler) {
+  AddRoute(
+      table, path, [handler = std::move(handler)](const auto& req, auto& res) {
         Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
         if (body.is_discarded()) return SendError(res, 400, "request body is not valid JSON");
         auto [status, reply] = handler(body);

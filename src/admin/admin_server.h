@@ -64,6 +64,8 @@ class AdminServer {
   // path. Takes effect for requests that arrive after the call; safe while serving.
   void Get(const std::string& path, GetHandler handler);
   void Post(const std::string& path, PostHandler handler);
+  // A JSON PUT route: as Post.
+  void Put(const std::string& path, PostHandler handler);
 
  private:
   struct Impl;

@@ -28,7 +28,56 @@ std::optional<std::string> QueryValue(const std::map<std::string, std::string>& 
 
 ControlPlane::ControlPlane(const Config& config, catalog::Catalog& catalog,
                            catalog::ShardMapHolder& holder)
-    : config_(config), holder_(holder), catalog_(catalog) {}
+    : config_(config), holder_(holder), catalog_(catalog), profiles_(config.profiles) {}
+
+namespace {
+constexpr const char* kProfilesSetting = "profiles";
+}  // namespace
+
+Status ControlPlane::LoadProfiles() {
+  std::lock_guard lock(mu_);
+  auto stored = catalog_.Setting(kProfilesSetting);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return Status::OK();
+  auto parsed = advisor::ParseProfilesJson(nlohmann::json::parse(**stored, nullptr, false));
+  if (!parsed.ok()) {
+    return Status::Error(parsed.status().sqlstate(),
+                         "the storage profiles stored in the catalog are invalid: " + parsed.status().message());
+  }
+  profiles_ = std::move(parsed).value();
+  profiles_from_catalog_ = true;
+  log::info("storage profiles: {} profile(s) from the catalog (set through PUT /api/v1/profiles; "
+            "they take precedence over the config file)", profiles_.profiles.size());
+  return Status::OK();
+}
+
+advisor::ProfileSet ControlPlane::Profiles() {
+  std::lock_guard lock(mu_);
+  return profiles_;
+}
+
+std::pair<int, nlohmann::json> ControlPlane::ProfilesJson() {
+  std::lock_guard lock(mu_);
+  nlohmann::json out = advisor::ProfilesToJson(profiles_);
+  out["source"] = profiles_from_catalog_ ? "catalog" : "config";
+  return {200, out};
+}
+
+std::pair<int, nlohmann::json> ControlPlane::PutProfiles(const nlohmann::json& body) {
+  auto parsed = advisor::ParseProfilesJson(body);
+  if (!parsed.ok()) return {400, {{"error", parsed.status().message()}}};
+  nlohmann::json stored = advisor::ProfilesToJson(*parsed);
+  std::lock_guard lock(mu_);
+  if (Status s = catalog_.PutSetting(kProfilesSetting, stored.dump()); !s.ok()) {
+    return {503, {{"error", "cannot store the profiles in the catalog: " + s.message()}}};
+  }
+  profiles_ = std::move(parsed).value();
+  profiles_from_catalog_ = true;
+  log::info("storage profiles replaced: {} profile(s), {} tenant assignment(s)",
+            profiles_.profiles.size(), profiles_.tenant_profiles.size());
+  stored["source"] = "catalog";
+  return {200, stored};
+}
 
 Status ControlPlane::PublishLocked() {
   auto map = catalog_.Load();
@@ -127,6 +176,8 @@ void ControlPlane::AddRoutes(AdminServer& server) {
   server.Post("/api/v1/layout", [this](const Json& body) { return SetLayout(body); });
   server.Get("/api/v1/placements", [this](const auto& query) { return Placements(query); });
   server.Get("/api/v1/tables", [this](const auto&) { return Tables(); });
+  server.Get("/api/v1/profiles", [this](const auto&) { return ProfilesJson(); });
+  server.Put("/api/v1/profiles", [this](const Json& body) { return PutProfiles(body); });
 }
 
 }  // namespace mosaic::admin

@@ -1,6 +1,7 @@
 // ControlPlane: the operations that change what the shard map says about tables, and the admin
 // routes over them: table refresh (discovery on the default node), reference tables, the layout
-// API (POST /api/v1/layout, GET /api/v1/placements, GET /api/v1/tables).
+// API (POST /api/v1/layout, GET /api/v1/placements, GET /api/v1/tables); and the storage
+// profiles (GET/PUT /api/v1/profiles).
 //
 // Every operation blocks on the catalog and the nodes (synchronous libpq): call it from the
 // admin server's threads or off a worker's event loop, never on the data path. Operations are
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
+#include "advisor/profile.h"
 #include "catalog/catalog.h"
 #include "catalog/shard_map.h"
 #include "common/config.h"
@@ -50,6 +52,18 @@ class ControlPlane {
   // GET /api/v1/tables (admin::TablesJson).
   std::pair<int, nlohmann::json> Tables();
 
+  // Storage profiles. The config file's set applies until a PUT replaces it; a PUT is kept in
+  // the catalog (setting "profiles") and wins over the file from then on, across restarts.
+  // LoadProfiles reads the stored set, if any (at start-up). Thread-safe.
+  Status LoadProfiles();
+  advisor::ProfileSet Profiles();
+  // GET /api/v1/profiles: the set as advisor::ProfilesToJson writes it, plus "source"
+  // ("config" or "catalog").
+  std::pair<int, nlohmann::json> ProfilesJson();
+  // PUT /api/v1/profiles: replaces the whole set (the same JSON shape). 400 naming the field
+  // (advisor::ParseProfilesJson), 503 if the catalog cannot store it; 200 with the new set.
+  std::pair<int, nlohmann::json> PutProfiles(const nlohmann::json& body);
+
   // Adds the routes above to `server`.
   void AddRoutes(AdminServer& server);
 
@@ -61,6 +75,8 @@ class ControlPlane {
   catalog::ShardMapHolder& holder_;
   std::mutex mu_;
   catalog::Catalog& catalog_;  // GUARDED_BY(mu_)
+  advisor::ProfileSet profiles_;     // GUARDED_BY(mu_)
+  bool profiles_from_catalog_ = false;  // GUARDED_BY(mu_)
 };
 
 }  // namespace mosaic::admin

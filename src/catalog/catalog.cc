@@ -666,4 +666,24 @@ Status Catalog::ForgetDecisions(const std::vector<std::string>& gids) {
   });
 }
 
+Result<std::optional<std::string>> Catalog::Setting(const std::string& name) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&]() -> Result<std::optional<std::string>> {
+    auto res = Exec(conn, "SELECT value::text FROM mosaic.settings WHERE name = $1", {name});
+    if (!res.ok()) return res.status();
+    if (PQntuples(res->get()) == 0) return std::optional<std::string>();
+    return std::optional<std::string>(TextAt(res->get(), 0, 0));
+  });
+}
+
+Status Catalog::PutSetting(const std::string& name, const std::string& json_text) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&] {
+    return Run(conn,
+               "INSERT INTO mosaic.settings (name, value) VALUES ($1, $2::jsonb) "
+               "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+               {name, json_text});
+  });
+}
+
 }  // namespace mosaic::catalog

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -91,6 +92,11 @@ class Catalog {
 
   // Records a new shard-map version with `reason` in its own transaction and returns it.
   Result<int64_t> BumpVersion(const std::string& reason);
+
+  // A setting of mosaic.settings as JSON text; nullopt if it was never set.
+  Result<std::optional<std::string>> Setting(const std::string& name);
+  // Sets (inserts or replaces) setting `name` to the JSON `json_text`. 22P02 if it is not JSON.
+  Status PutSetting(const std::string& name, const std::string& json_text);
 
   // Two-phase commit (see frontend/two_phase.h for who writes the decisions).
   // Records one more start of router `router_id` and returns its incarnation: 1 on the first

@@ -83,6 +83,7 @@ Status App::Start() {
   if (auto s = StartTwoPhase(); !s.ok()) return s;
   control_ = std::make_unique<admin::ControlPlane>(config_, *catalog_, shard_map_);
   if (auto s = control_->RefreshTables(); !s.ok()) return s;
+  if (auto s = control_->LoadProfiles(); !s.ok()) return s;
 
   if (config_.workers == 0) config_.workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   context_.config = config_;
