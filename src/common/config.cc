@@ -137,6 +137,14 @@ Status FromTable(const toml::table& t, Config* c) {
     Take(*managed, "data_dir", &c->data_dir);
     Take(*managed, "base_port", &c->node_base_port);
   }
+  if (const auto* monitor = t["monitor"].as_table()) {
+    Take(*monitor, "enabled", &c->monitor.enabled);
+    Take(*monitor, "window_seconds", &c->monitor.window_seconds);
+    Take(*monitor, "memory_budget_mb", &c->monitor.memory_budget_mb);
+    int64_t checkpoint = c->monitor.checkpoint_seconds;
+    Take(*monitor, "checkpoint_seconds", &checkpoint);
+    c->monitor.checkpoint_seconds = static_cast<int>(std::clamp<int64_t>(checkpoint, -1, 1 << 30));
+  }
   if (auto s = ReadNodes(t, c); !s.ok()) return s;
   if (auto s = ReadDistribution(t, c); !s.ok()) return s;
   return ReadUsers(t, c);
@@ -187,6 +195,11 @@ Status Config::Validate() const {
   if (pool_size < 1 || pool_size > 10000) return ConfigError("pool_size must be in 1..10000");
   if (workers < 0 || workers > 64) return ConfigError("workers must be in 0..64");
   if (max_prepared_statements < 1) return ConfigError("max_prepared_statements must be at least 1");
+  if (monitor.window_seconds < 60 || monitor.window_seconds > 7 * 24 * 3600) {
+    return ConfigError("monitor.window_seconds must be in 60..604800");
+  }
+  if (monitor.memory_budget_mb < 1 || monitor.memory_budget_mb > 65536) return ConfigError("monitor.memory_budget_mb must be in 1..65536");
+  if (monitor.checkpoint_seconds < 0) return ConfigError("monitor.checkpoint_seconds must be 0 or more");
   return Status::OK();
 }
 

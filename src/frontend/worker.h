@@ -18,6 +18,7 @@
 #include "catalog/shard_map.h"
 #include "common/config.h"
 #include "frontend/scram.h"
+#include "monitor/monitor.h"
 #include "sql/analyzer.h"
 
 namespace mosaic::frontend {
@@ -60,6 +61,8 @@ struct FrontendContext {
   // mosaic.create_reference_table('t'): copies the table's rows to every node and marks it a
   // reference table. Returns what the SELECT shows (e.g. "t").
   std::function<Result<std::string>(const std::string& table)> create_reference_table;
+  // The query pattern monitor; nullptr when it is switched off (monitor.enabled = false).
+  monitor::Monitor* monitor = nullptr;
 };
 
 class Worker {
@@ -83,6 +86,8 @@ class Worker {
   std::map<int, backend::PoolStats> CollectPoolStats();
   // Statement analyses by shape, shared by this worker's sessions. Worker thread only.
   sql::AnalysisCache& analysis_cache() { return analysis_cache_; }
+  // This worker's end of the monitor, or nullptr when the monitor is off. Worker thread only.
+  monitor::Recorder* recorder() { return recorder_; }
 
  private:
   int index_;
@@ -94,6 +99,7 @@ class Worker {
   WorkerCounters counters_;
   uint64_t generation_ = 0;
   sql::AnalysisCache analysis_cache_;
+  monitor::Recorder* recorder_ = nullptr;  // owned by the monitor
 };
 
 }  // namespace mosaic::frontend

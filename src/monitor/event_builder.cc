@@ -126,6 +126,10 @@ void BuildEvent(const sql::Analysis& a, const router::Bound& bound, const router
   e->filter_count = 0;
   for (const sql::Predicate& p : a.predicates) {
     if (p.table < 0 || p.table >= e->table_count) continue;
+    // The tenant column names the tenant: it says nothing about the tenant's own access pattern.
+    const auto ti = static_cast<size_t>(p.table);
+    const catalog::Table* table = ti < route.tables.size() ? route.tables[ti] : nullptr;
+    if (table != nullptr && table->kind == catalog::TableKind::kDistributed && p.column == table->tenant_column) continue;
     AddPredicate(e, p, bound);
   }
   e->join_count = 0;

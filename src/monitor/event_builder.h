@@ -17,6 +17,7 @@
 namespace mosaic::monitor {
 
 // Fills `*e` (every field but unix_seconds, rows and latency_us, which are known at completion).
+// Filters on a distributed table's tenant column are left out (they name the tenant).
 void BuildEvent(const sql::Analysis& a, const router::Bound& bound, const router::Route& route,
                 uint64_t fingerprint, QueryEvent* e);
 

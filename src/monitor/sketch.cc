@@ -250,6 +250,7 @@ void TopValues::Add(std::string_view value, uint64_t count) {
   auto lightest = std::min_element(items_.begin(), items_.end(),
                                    [](const Item& a, const Item& b) { return a.count < b.count; });
   lightest->value.assign(value);
+  lightest->error = lightest->count;
   lightest->count += count;
 }
 
@@ -259,6 +260,7 @@ void TopValues::Merge(const TopValues& other, size_t capacity) {
     auto it = std::find_if(items_.begin(), items_.end(), [&](const Item& i) { return i.value == o.value; });
     if (it != items_.end()) {
       it->count += o.count;
+      it->error += o.error;
     } else {
       items_.push_back(o);
     }
@@ -274,6 +276,10 @@ void TopValues::Trim(size_t capacity) {
 
 std::vector<TopValues::Item> TopValues::Top(size_t n) const {
   std::vector<Item> out = items_;
+  for (Item& i : out) {
+    i.count -= i.error;
+    i.error = 0;
+  }
   std::sort(out.begin(), out.end(), [](const Item& a, const Item& b) {
     return a.count != b.count ? a.count > b.count : a.value < b.value;
   });
@@ -291,14 +297,16 @@ size_t TopValues::MemoryBytes() const {
 
 Json TopValues::ToJson() const {
   Json items = Json::array();
-  for (const Item& i : items_) items.push_back({i.value, i.count});
+  for (const Item& i : items_) items.push_back({i.value, i.count, i.error});
   return Json{{"total", total_}, {"items", std::move(items)}};
 }
 
 TopValues TopValues::FromJson(const Json& j) {
   TopValues t;
   t.total_ = j.at("total").get<uint64_t>();
-  for (const auto& i : j.at("items")) t.items_.push_back(Item{i.at(0).get<std::string>(), i.at(1).get<uint64_t>()});
+  for (const auto& i : j.at("items")) {
+    t.items_.push_back(Item{i.at(0).get<std::string>(), i.at(1).get<uint64_t>(), i.at(2).get<uint64_t>()});
+  }
   return t;
 }
 

@@ -86,7 +86,7 @@ class KeyHeat {
 
 class TopValues {
  public:
-  static constexpr size_t kMinuteCapacity = 8;
+  static constexpr size_t kMinuteCapacity = 16;
   static constexpr size_t kQueryCapacity = 32;
 
   void Add(std::string_view value, uint64_t count = 1);
@@ -94,9 +94,11 @@ class TopValues {
 
   struct Item {
     std::string value;
-    uint64_t count = 0;
+    uint64_t count = 0;  // an over-estimate: count - error is a lower bound of the true count
+    uint64_t error = 0;  // the count inherited from the value it evicted
   };
-  // Heaviest first.
+  // Heaviest first by guaranteed count (count - error), each with count set to that bound: a
+  // value that got in late by evicting others does not outrank values seen all along.
   std::vector<Item> Top(size_t n) const;
   uint64_t total() const { return total_; }
   size_t MemoryBytes() const;

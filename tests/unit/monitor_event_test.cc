@@ -15,7 +15,8 @@ struct Built {
   std::shared_ptr<const sql::Analysis> a;
   QueryEvent e;
 
-  explicit Built(std::string text, std::vector<std::string> params = {}) : sql(std::move(text)) {
+  explicit Built(std::string text, std::vector<std::string> params = {}, const catalog::Table* table = nullptr)
+      : sql(std::move(text)) {
     sql::Lex(sql, &lexed);
     a = sql::Analyze(sql, lexed.literals);
     router::Bound bound;
@@ -26,6 +27,7 @@ struct Built {
     route.nodes = {1, 3};
     route.tenant_known = true;
     route.tenant = "acme";
+    if (table != nullptr) route.tables = {table};
     BuildEvent(*a, bound, route, lexed.shape_hash, &e);
   }
   std::vector<std::string> storage_;
@@ -79,6 +81,16 @@ TEST(EventBuilderTest, BetweenJoinsAndTruncation) {
 
   Built long_value("SELECT * FROM t WHERE a = '" + std::string(100, 'x') + "'");
   EXPECT_EQ(long_value.e.filters[0].role, ValueRole::kNone);  // cut values are not keys
+}
+
+TEST(EventBuilderTest, LeavesOutTheTenantColumn) {
+  catalog::Table orders;
+  orders.name = "orders";
+  orders.kind = catalog::TableKind::kDistributed;
+  orders.tenant_column = "tenant_id";
+  Built b("SELECT * FROM orders WHERE tenant_id = 'acme' AND customer_id = 7", {}, &orders);
+  ASSERT_EQ(b.e.filter_count, 1);
+  EXPECT_EQ(b.e.filters[0].column.view(), "customer_id");
 }
 
 TEST(EventBuilderTest, RowsFromCommandTags) {
