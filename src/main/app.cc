@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include "admin/metrics.h"
+#include "admin/patterns_api.h"
 #include "common/log.h"
 
 namespace mosaic {
@@ -98,6 +99,7 @@ Status App::Start() {
       context_.verifiers[user.name] = frontend::ScramVerifier::FromPassword(user.password);
     }
   }
+  if (auto s = StartMonitor(); !s.ok()) return s;
   for (int i = 0; i < config_.workers; ++i) {
     workers_.push_back(std::make_unique<frontend::Worker>(i, context_));
   }
@@ -114,6 +116,7 @@ Status App::Start() {
   if (!admin.ok()) return admin.status();
   admin_ = std::move(admin.value());
   control_->AddRoutes(*admin_);
+  admin_->Get("/api/v1/patterns", [this](const auto& query) { return admin::PatternsRequest(monitor_.get(), query); });
   health_thread_ = std::thread([this] { HealthLoop(); });
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",
             config_.listen.host, listener_->port(), config_.admin_listen.host, admin_->port(),
@@ -156,6 +159,7 @@ Status App::OpenCatalog(const std::vector<catalog::Node>& nodes) {
     if (!d.ok()) return d.status();
     dsn = d.value();
   }
+  catalog_dsn_ = dsn;
   auto catalog = catalog::Catalog::Open(dsn);
   if (!catalog.ok()) return catalog.status();
   catalog_ = std::move(catalog.value());
@@ -197,6 +201,7 @@ void App::Stop() {
   for (auto& w : workers_) w->Stop();
   listener_.reset();
   workers_.clear();
+  StopMonitor();
   control_.reset();
   catalog_.reset();
   if (managed_) managed_->Stop();
@@ -291,6 +296,7 @@ std::string App::MetricsText() const {
       m.Counter("mosaic_node_restarts_total", "Automatic restarts of a managed node.", managed_->restarts(node.id), {{"node", id}});
     }
   }
+  if (monitor_) admin::WriteMonitorMetrics(*monitor_, m);
   return m.Finish();
 }
 

@@ -7,6 +7,7 @@
 
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "test_postgres.h"
 
@@ -16,11 +17,13 @@ namespace {
 using mosaic::testing::TestPostgres;
 
 // The real migrations plus one more version, for upgrade tests.
-constexpr int kZoneVersion = 3;
-const Migration kAddZone = {kZoneVersion, "add nodes.zone",
-                            "ALTER TABLE mosaic.nodes ADD COLUMN zone text NOT NULL DEFAULT ''"};
-const Migration kWithZone[] = {Migrations()[0], Migrations()[1], kAddZone};
-static_assert(std::size(kWithZone) == kZoneVersion);
+const int kZoneVersion = LatestSchemaVersion() + 1;
+std::vector<Migration> WithZoneMigrations() {
+  std::vector<Migration> m(Migrations().begin(), Migrations().end());
+  m.push_back({kZoneVersion, "add nodes.zone", "ALTER TABLE mosaic.nodes ADD COLUMN zone text NOT NULL DEFAULT ''"});
+  return m;
+}
+const std::vector<Migration> kWithZone = WithZoneMigrations();
 
 class CatalogTest : public ::testing::Test {
  protected:
@@ -219,6 +222,19 @@ TEST_F(CatalogTest, BumpVersionIsSerialisedAcrossCatalogs) {
   EXPECT_EQ(LoadedVersion(*first), start + 1 + 2 * kEach);
 }
 
+TEST_F(CatalogTest, MonitorCheckpointIsReplacedAndReadBack) {
+  auto catalog = MustOpen("cat_monitor");
+  ASSERT_NE(catalog, nullptr);
+  auto none = catalog->LoadMonitorCheckpoint(1);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(catalog->SaveMonitorCheckpoint(1, R"({"version": 1})").ok());
+  ASSERT_TRUE(catalog->SaveMonitorCheckpoint(1, R"({"version": 2})").ok());
+  auto saved = catalog->LoadMonitorCheckpoint(1);
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->value_or(""), R"({"version": 2})");
+}
+
 TEST_F(CatalogTest, ReconnectsAfterServerRestart) {
   auto catalog = MustOpen("cat_restart");
   ASSERT_NE(catalog, nullptr);
@@ -232,7 +248,7 @@ TEST_F(CatalogTest, MigrationsApplyToAnEmptyDatabase) {
   auto catalog = MustOpen("cat_migrate_empty", kWithZone);
   ASSERT_NE(catalog, nullptr);
   EXPECT_EQ(catalog->schema_version(), kZoneVersion);
-  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), "3");
+  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), std::to_string(kZoneVersion));
   EXPECT_EQ(Scalar("cat_migrate_empty",
                    "SELECT count(*) FROM information_schema.columns "
                    "WHERE table_schema = 'mosaic' AND table_name = 'nodes' AND column_name = 'zone'"),
@@ -536,12 +552,12 @@ TEST(CatalogMigrations, BuiltInListIsValidAndContiguous) {
 TEST(CatalogMigrations, PendingIsTheSuffixAfterTheStoredVersion) {
   auto all = PendingMigrations(kWithZone, 0);
   ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->size(), 3u);
-  auto last = PendingMigrations(kWithZone, 2);
+  EXPECT_EQ(all->size(), static_cast<size_t>(kZoneVersion));
+  auto last = PendingMigrations(kWithZone, kZoneVersion - 1);
   ASSERT_TRUE(last.ok());
   ASSERT_EQ(last->size(), 1u);
   EXPECT_EQ((*last)[0].version, kZoneVersion);
-  auto none = PendingMigrations(kWithZone, 3);
+  auto none = PendingMigrations(kWithZone, kZoneVersion);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
 }
