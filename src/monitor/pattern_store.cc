@@ -22,6 +22,7 @@ double Share(double part, double whole) { return whole > 0 ? std::round(part / w
 double Ms(double micros) { return std::round(micros) / 1000.0; }
 
 constexpr size_t kMapNodeBytes = 64;  // a hash-map node's overhead beyond the value, roughly
+constexpr size_t kMallocBytes = 16;   // malloc's own overhead per allocation
 
 size_t StringBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
@@ -363,8 +364,10 @@ size_t PatternStore::TenantBytes(const std::string& name, const TenantMinute& tm
   bytes += tm.tables.bucket_count() * sizeof(void*);
   for (const auto& [table, t] : tm.tables) {
     bytes += sizeof(TableStats) + kMapNodeBytes + StringBytes(table) + t.latency.MemoryBytes() +
-             t.columns.capacity() * sizeof(ColumnStats) + t.joins.capacity() * sizeof(JoinStats);
-    for (const ColumnStats& c : t.columns) bytes += StringBytes(c.name) + c.heat.MemoryBytes() + c.top.MemoryBytes();
+             t.columns.capacity() * sizeof(ColumnStats) + t.joins.capacity() * sizeof(JoinStats) + 4 * kMallocBytes;
+    for (const ColumnStats& c : t.columns) {
+      bytes += StringBytes(c.name) + c.heat.MemoryBytes() + c.top.MemoryBytes() + 2 * kMallocBytes;
+    }
     for (const JoinStats& j : t.joins) bytes += StringBytes(j.left) + StringBytes(j.right);
   }
   return bytes;
