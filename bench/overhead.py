@@ -135,24 +135,16 @@ class Stack:
             stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(self.mosaic)
         if USES_SPLIT:
-            split_log = open(os.path.join(self.dir, "mosaic-split3.log"), "wb")
-            self.split = subprocess.Popen(
-                [MOSAIC_BIN, "serve", "--managed-nodes", "3", "--data-dir", os.path.join(self.dir, "data-split3"),
-                 "--node-base-port", str(self.split_node_base), "--listen", f"127.0.0.1:{self.split_port}",
-                 "--admin-listen", f"127.0.0.1:{self.split_admin}", "--pool-size", str(POOL_SIZE)],
-                stdout=split_log, stderr=subprocess.STDOUT)
-            self.procs.append(self.split)
+            self.split = self.serve("mosaic-split3", self.split_port, self.split_admin,
+                                    ["--managed-nodes", "3", "--data-dir", os.path.join(self.dir, "data-split3"),
+                                     "--node-base-port", str(self.split_node_base)])
         wait_port(self.mosaic_port)
         wait_port(self.node_port)
         if USES_SPLIT:
             wait_port(self.split_port)
-        nomon_log = open(os.path.join(self.dir, "mosaic-nomon.log"), "wb")
-        self.nomon = subprocess.Popen(
-            [MOSAIC_BIN, "serve", "--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic",
-             "--monitor", "off", "--listen", f"127.0.0.1:{self.nomon_port}",
-             "--admin-listen", f"127.0.0.1:{self.nomon_admin}", "--pool-size", str(POOL_SIZE)],
-            stdout=nomon_log, stderr=subprocess.STDOUT)
-        self.procs.append(self.nomon)
+        self.nomon = self.serve("mosaic-nomon", self.nomon_port, self.nomon_admin,
+                                ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic",
+                                 "--monitor", "off"])
         wait_port(self.nomon_port)
         ini = os.path.join(self.dir, "pgbouncer.ini")
         users = os.path.join(self.dir, "userlist.txt")
@@ -181,6 +173,15 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
         self.bouncer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(self.bouncer)
         wait_port(self.bouncer_port)
+
+    def serve(self, name, port, admin_port, args):
+        """Another `mosaic serve` listening on `port`, logging to DIR/<name>.log."""
+        log = open(os.path.join(self.dir, f"{name}.log"), "wb")
+        proc = subprocess.Popen([MOSAIC_BIN, "serve", "--listen", f"127.0.0.1:{port}",
+                                 "--admin-listen", f"127.0.0.1:{admin_port}", "--pool-size", str(POOL_SIZE)] + args,
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
 
     def port(self, target):
         return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port,

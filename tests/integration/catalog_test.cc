@@ -563,7 +563,7 @@ TEST(CatalogMigrations, PendingIsTheSuffixAfterTheStoredVersion) {
 }
 
 TEST(CatalogMigrations, PendingRejectsNewerOrInvalidVersions) {
-  EXPECT_FALSE(PendingMigrations(kWithZone, 4).ok());
+  EXPECT_FALSE(PendingMigrations(kWithZone, kZoneVersion + 1).ok());
   EXPECT_FALSE(PendingMigrations(kWithZone, -1).ok());
   const Migration gap[] = {{1, "a", "SELECT 1"}, {3, "c", "SELECT 1"}};
   EXPECT_FALSE(ValidateMigrations(gap).ok());
