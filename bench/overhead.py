@@ -7,7 +7,11 @@ targets in alternating order (A B C A B C ...) so that drift on this shared mach
 alike. Prints median TPS and p50/p99 latency per target with the ratios, writes
 bench/results/overhead-<date>.json and rewrites docs/benchmarks.md (table + plot).
 
-Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 10), MOSAIC_BIN.
+The monitor row runs the same Mosaic (monitor on, the default) against a second Mosaic with
+`--monitor off` in front of the same node (sharing its catalog).
+
+Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 10), MOSAIC_BIN, BENCH_ONLY
+(comma-separated scenario names: run only those, print their medians, write no files).
 """
 import datetime
 import glob
@@ -38,7 +42,13 @@ SCENARIOS = [
     ("select c500", ["-S", "-c", "500", "-j", "2"], ["pgbouncer", "mosaic"]),
     # pgbench_accounts (and pgbench_history) split on aid over 3 managed nodes, vs. one node
     ("select c16 split3", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-split3"]),
+    # the query pattern monitor on (the default) vs off, same node
+    ("select c16 monitor", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-nomon"]),
 ]
+ONLY = [n for n in os.environ.get("BENCH_ONLY", "").split(",") if n]
+if ONLY:
+    SCENARIOS = [sc for sc in SCENARIOS if sc[0] in ONLY]
+USES_SPLIT = any("mosaic-split3" in sc[2] for sc in SCENARIOS)
 
 
 def free_port():
@@ -113,6 +123,7 @@ class Stack:
             free_port(), free_port(), free_port(), free_port())
         self.split_port, self.split_admin = free_port(), free_port()
         self.split_node_base = free_port() + 100
+        self.nomon_port, self.nomon_admin = free_port(), free_port()
         self.procs = []
 
     def start(self):
@@ -123,16 +134,18 @@ class Stack:
              "--admin-listen", f"127.0.0.1:{self.admin_port}", "--pool-size", str(POOL_SIZE)],
             stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(self.mosaic)
-        split_log = open(os.path.join(self.dir, "mosaic-split3.log"), "wb")
-        self.split = subprocess.Popen(
-            [MOSAIC_BIN, "serve", "--managed-nodes", "3", "--data-dir", os.path.join(self.dir, "data-split3"),
-             "--node-base-port", str(self.split_node_base), "--listen", f"127.0.0.1:{self.split_port}",
-             "--admin-listen", f"127.0.0.1:{self.split_admin}", "--pool-size", str(POOL_SIZE)],
-            stdout=split_log, stderr=subprocess.STDOUT)
-        self.procs.append(self.split)
+        if USES_SPLIT:
+            self.split = self.serve("mosaic-split3", self.split_port, self.split_admin,
+                                    ["--managed-nodes", "3", "--data-dir", os.path.join(self.dir, "data-split3"),
+                                     "--node-base-port", str(self.split_node_base)])
         wait_port(self.mosaic_port)
         wait_port(self.node_port)
-        wait_port(self.split_port)
+        if USES_SPLIT:
+            wait_port(self.split_port)
+        self.nomon = self.serve("mosaic-nomon", self.nomon_port, self.nomon_admin,
+                                ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic",
+                                 "--monitor", "off"])
+        wait_port(self.nomon_port)
         ini = os.path.join(self.dir, "pgbouncer.ini")
         users = os.path.join(self.dir, "userlist.txt")
         with open(users, "w") as f:
@@ -161,9 +174,18 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
         self.procs.append(self.bouncer)
         wait_port(self.bouncer_port)
 
+    def serve(self, name, port, admin_port, args):
+        """Another `mosaic serve` listening on `port`, logging to DIR/<name>.log."""
+        log = open(os.path.join(self.dir, f"{name}.log"), "wb")
+        proc = subprocess.Popen([MOSAIC_BIN, "serve", "--listen", f"127.0.0.1:{port}",
+                                 "--admin-listen", f"127.0.0.1:{admin_port}", "--pool-size", str(POOL_SIZE)] + args,
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
     def port(self, target):
         return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port,
-                "mosaic-split3": self.split_port}[target]
+                "mosaic-split3": self.split_port, "mosaic-nomon": self.nomon_port}[target]
 
     def init_split(self, scale):
         """pgbench tables through the 3-node Mosaic, pgbench_accounts + pgbench_history laid out
@@ -211,10 +233,11 @@ def main():
                                "-i", "-s", "10", "-q", "mosaic"], capture_output=True, text=True)
         if init.returncode != 0:
             raise RuntimeError(init.stderr)
-        stack.init_split(10)
+        if USES_SPLIT:
+            stack.init_split(10)
         # Let the loads settle (checkpoints, autovacuum) before measuring: on 2 cores a checkpoint
         # of four freshly loaded clusters stalls new server connections for seconds.
-        for port in [stack.node_port] + [stack.split_node_base + i for i in range(3)]:
+        for port in [stack.node_port] + ([stack.split_node_base + i for i in range(3)] if USES_SPLIT else []):
             subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic", "-d", "mosaic",
                             "-c", "CHECKPOINT"], capture_output=True, text=True)
         time.sleep(10)
@@ -257,7 +280,12 @@ def report(runs, mosaic_rss_500):
             row["mosaic_vs_pgbouncer"] = med["mosaic"]["tps"] / med["pgbouncer"]["tps"]
         if "mosaic-split3" in med:
             row["split3_vs_one_node"] = med["mosaic-split3"]["tps"] / med["mosaic"]["tps"]
+        if "mosaic-nomon" in med:
+            row["monitor_on_vs_off"] = med["mosaic"]["tps"] / med["mosaic-nomon"]["tps"]
         rows.append(row)
+    if ONLY:
+        print(json.dumps(rows, indent=2))
+        return
     c16 = next(r for r in rows if r["scenario"] == "select c16")["targets"]["mosaic"]["tps"]
     c500 = next(r for r in rows if r["scenario"] == "select c500")["targets"]["mosaic"]["tps"]
     summary = {"mosaic_c500_vs_c16": c500 / c16,
@@ -294,6 +322,10 @@ def render_table(rows, summary):
     c1 = next(r for r in rows if r["scenario"] == "select c1")
     lines.append("")
     lines.append(f"- Mosaic adds {c1['mosaic_added_p50_us']:.0f} µs to the median latency of direct at -c 1.")
+    mon = next((r for r in rows if "monitor_on_vs_off" in r), None)
+    if mon:
+        lines.append(f"- The query pattern monitor on reaches {mon['monitor_on_vs_off']:.3f} of the TPS with it off "
+                     f"(`{mon['pgbench']}`, same node, rounds alternating).")
     split = next((r for r in rows if "split3_vs_one_node" in r), None)
     if split:
         lines.append(f"- Mosaic with pgbench_accounts split over 3 nodes reaches {split['split3_vs_one_node']:.2f} "

@@ -48,6 +48,7 @@ struct ServerStatement {
   std::vector<int32_t> param_types;
   std::string server_name;  // "mosaic_<hash>"
   uint64_t hash = 0;
+  uint64_t shape_hash = 0;  // the lexer's shape hash of `query` (the monitor's fingerprint)
   bool ddl = false;  // a schema change: every node must run it
   // The statement's analysis and the literals of its text (set by the session that parsed it).
   std::shared_ptr<const sql::Analysis> analysis;

@@ -554,6 +554,26 @@ Result<int64_t> Catalog::ReplaceLayout(const Layout& layout) {
   });
 }
 
+Status Catalog::SaveMonitorCheckpoint(int id, const std::string& state) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&] {
+    return Run(conn,
+               "INSERT INTO mosaic.monitor_checkpoints (id, state) VALUES ($1, $2) "
+               "ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, saved_at = now()",
+               {std::to_string(id), state});
+  });
+}
+
+Result<std::optional<std::string>> Catalog::LoadMonitorCheckpoint(int id) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&]() -> Result<std::optional<std::string>> {
+    auto res = Exec(conn, "SELECT state FROM mosaic.monitor_checkpoints WHERE id = $1", {std::to_string(id)});
+    if (!res.ok()) return res.status();
+    if (PQntuples(res->get()) == 0) return std::optional<std::string>();
+    return std::optional<std::string>(TextAt(res->get(), 0, 0));
+  });
+}
+
 Status Catalog::MarkReferenceTable(int64_t table_id) {
   PGconn* conn = conn_.get();
   return WithReconnect(conn, [&] {

@@ -90,6 +90,11 @@ class Catalog {
   // stored boundary no longer encodes.
   Result<std::shared_ptr<const ShardMap>> Load();
 
+  // The query pattern monitor's checkpoint: replaces the stored state of router `id`, and reads
+  // it back (nullopt when none was saved).
+  Status SaveMonitorCheckpoint(int id, const std::string& state);
+  Result<std::optional<std::string>> LoadMonitorCheckpoint(int id);
+
   // Records a new shard-map version with `reason` in its own transaction and returns it.
   Result<int64_t> BumpVersion(const std::string& reason);
 

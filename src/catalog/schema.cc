@@ -120,10 +120,21 @@ CREATE TABLE mosaic.transactions (
 );
 )sql";
 
+// Version 4: the query pattern monitor's checkpoints: one row per router (id 1 for now), its windows as
+// JSON text (src/monitor/pattern_store.h Checkpoint), replaced at each checkpoint.
+constexpr std::string_view kMonitorCheckpointsSql = R"sql(
+CREATE TABLE mosaic.monitor_checkpoints (
+  id       int PRIMARY KEY,
+  saved_at timestamptz NOT NULL DEFAULT now(),
+  state    text NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "nodes, tables, tenants, placements, shard_map", kV1Sql},
     {2, "table kinds and columns, layouts, ranges, settings", kV2Sql},
     {3, "routers and two-phase commit decisions", kV3Sql},
+    {4, "monitor checkpoints", kMonitorCheckpointsSql},
 };
 
 }  // namespace

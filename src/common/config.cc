@@ -142,6 +142,14 @@ Status FromTable(const toml::table& t, Config* c) {
     Take(*managed, "data_dir", &c->data_dir);
     Take(*managed, "base_port", &c->node_base_port);
   }
+  if (const auto* monitor = t["monitor"].as_table()) {
+    Take(*monitor, "enabled", &c->monitor.enabled);
+    Take(*monitor, "window_seconds", &c->monitor.window_seconds);
+    Take(*monitor, "memory_budget_mb", &c->monitor.memory_budget_mb);
+    int64_t checkpoint = c->monitor.checkpoint_seconds;
+    Take(*monitor, "checkpoint_seconds", &checkpoint);
+    c->monitor.checkpoint_seconds = static_cast<int>(std::clamp<int64_t>(checkpoint, -1, 1 << 30));
+  }
   if (auto s = ReadNodes(t, c); !s.ok()) return s;
   if (auto s = ReadDistribution(t, c); !s.ok()) return s;
   auto profiles = advisor::ReadProfilesToml(t);
@@ -203,6 +211,11 @@ Status Config::Validate() const {
   if (two_phase_recovery_interval_s < 1 || two_phase_recovery_interval_s > 86400) {
     return ConfigError("two_phase_recovery_interval_s must be in 1..86400");
   }
+  if (monitor.window_seconds < 60 || monitor.window_seconds > 7 * 24 * 3600) {
+    return ConfigError("monitor.window_seconds must be in 60..604800");
+  }
+  if (monitor.memory_budget_mb < 1 || monitor.memory_budget_mb > 65536) return ConfigError("monitor.memory_budget_mb must be in 1..65536");
+  if (monitor.checkpoint_seconds < 0) return ConfigError("monitor.checkpoint_seconds must be 0 or more");
   return Status::OK();
 }
 

@@ -72,6 +72,13 @@ struct Config {
   // Testing only (--test-fault POINT:N): kill the process with SIGKILL at POINT of the N-th
   // two-phase commit. Points: prepare-some, prepare-all, decision, commit-some.
   std::string test_fault;
+  // The query pattern monitor ([monitor] in the TOML file).
+  struct Monitor {
+    bool enabled = true;
+    int64_t window_seconds = 24 * 3600;  // sliding window, in minute buckets
+    int64_t memory_budget_mb = 512;      // beyond it the lightest tenants are folded into "(other)"
+    int checkpoint_seconds = 60;         // checkpoints to the catalog (also on shutdown); 0 = only on shutdown
+  } monitor;
 
   // Distribution. Table names are "schema.name" (a bare name means schema public), as stored
   // in the catalog: already folded, compared exactly.

@@ -593,6 +593,7 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     auto mutable_stmt = std::const_pointer_cast<ServerStatement>(stmt);
     mutable_stmt->analysis = std::move(analysis);
     mutable_stmt->literals = lexed_.literals;
+    mutable_stmt->shape_hash = lexed_.shape_hash;
   }
   if (parse.name.empty()) {
     unnamed_ = stmt;
@@ -722,12 +723,18 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
                         : route.status());
       co_return true;
     }
+    const uint32_t monitor = MonitorBegin(*target_stmt->analysis, bound, route.value(), target_stmt->shape_hash,
+                                          target_stmt->query, target_stmt->literals);
     if (route.value().nodes.size() != 1) {
       portal_links_.erase(std::string(bind.portal));
       ddl_portals_.erase(std::string(bind.portal));
       BindScatter(*target_stmt->analysis, route.value(), bound, *target_stmt, bind.portal, bind.rest);
+      if (auto sp = scatter_portals_.find(std::string(bind.portal)); sp != scatter_portals_.end()) {
+        sp->second->gather->monitor = monitor;
+      }
       co_return true;
     }
+    portal_monitor_[std::string(bind.portal)] = monitor;
     scatter_portals_.erase(std::string(bind.portal));
     write = route.value().write;
     auto result = co_await LinkNode(*map_->FindNode(route.value().nodes[0]));
@@ -789,6 +796,9 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
       l->out.append(frame.raw);
       copy_target_ = l->server.get();
       Push({.op = Op::kExecute, .server = l->server.get()});
+      if (auto m = portal_monitor_.find(std::string(e.portal)); m != portal_monitor_.end()) {
+        pending_.back().monitor = std::exchange(m->second, 0);
+      }
       co_return true;
     }
     co_return co_await ForwardToBatch(frame.raw, Op::kExecute);
@@ -1284,6 +1294,10 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     EmitSynthetics();
     MaybeRelease();
     return;
+  }
+  if (p.monitor != 0 && frame.type == be::kCommandComplete) {
+    MonitorEndTag(p.monitor, frame.body);
+    p.monitor = 0;
   }
   if (p.forward) Emit(frame.raw);
   bool done = false;

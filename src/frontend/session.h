@@ -13,6 +13,8 @@
 #pragma once
 
 #include "common/async.h"
+#include <array>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -20,6 +22,7 @@
 
 #include "backend/server_conn.h"
 #include "frontend/worker.h"
+#include "monitor/event.h"
 #include "protocol/codec.h"
 #include "router/merge.h"
 #include "router/router.h"
@@ -64,6 +67,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     std::string client_name;                                 // kParse: the client's name
     std::shared_ptr<Gather> gather;                          // kGather
     int source = 0;                                          // kGather: index of the node's part
+    uint32_t monitor = 0;  // kQuery/kExecute: the monitor slot recorded at its CommandComplete
   };
   struct Link {
     std::shared_ptr<backend::ServerConn> server;
@@ -131,6 +135,15 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<void> RefreshTables();
   // SELECT mosaic.<function>(...).
   asio::awaitable<void> MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed);
+  // Monitor (session_monitor.cc). A statement's event is built when it is routed (what the
+  // session has then: analysis, values, route) and recorded when its CommandComplete arrives.
+  // Returns the slot's sequence number (0: not monitored). Allocation-free for known shapes.
+  uint32_t MonitorBegin(const sql::Analysis& a, const router::Bound& bound, const router::Route& route,
+                        uint64_t fingerprint, std::string_view sql_text, const std::vector<sql::Literal>& literals);
+  // Records slot `seq` (if it is still that statement's) with the rows of its command tag.
+  void MonitorEnd(uint32_t seq, int64_t rows);
+  void MonitorEndTag(uint32_t seq, std::string_view command_complete_body);
+
   // Runs `fn` on a helper thread and resumes on this session's executor with its result.
   template <typename T>
   asio::awaitable<T> OffThread(const std::function<T()>& job);
@@ -243,6 +256,16 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Replies held until their server's turn (see OnServerMessage), and a re-entry guard.
   std::unordered_map<const backend::ServerConn*, std::deque<std::string>> held_;
   bool replaying_ = false;  // servers that sent an error (2PC)
+
+  // Events of statements in flight (a pipeline deeper than the slots loses the oldest events).
+  struct MonitorSlot {
+    monitor::QueryEvent event;
+    uint32_t seq = 0;
+    std::chrono::steady_clock::time_point start;
+  };
+  std::array<MonitorSlot, 4> monitor_slots_;
+  uint32_t monitor_seq_ = 0;
+  std::unordered_map<std::string, uint32_t> portal_monitor_;  // extended protocol: portal -> slot
 };
 
 }  // namespace mosaic::frontend

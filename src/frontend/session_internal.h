@@ -28,6 +28,7 @@ struct Session::Gather {
   bool copy_header = false;
   bool header_sent = false;
   std::vector<bool> header_seen;  // per source
+  uint32_t monitor = 0;  // the monitor slot recorded when the result is emitted
 };
 
 // A portal bound (extended protocol) to a statement that runs on several nodes. Nothing is sent

@@ -28,6 +28,21 @@ namespace {
 
 constexpr int kSequenceStride = 64;  // at most 64 nodes hand out sequence values
 
+// The tag of the last CommandComplete among the protocol messages in `out` ("" if none).
+std::string_view LastCommandTag(std::string_view out) {
+  std::string_view tag;
+  for (size_t pos = 0; pos + 5 <= out.size();) {
+    const uint32_t len = (static_cast<uint32_t>(static_cast<unsigned char>(out[pos + 1])) << 24) |
+                         (static_cast<uint32_t>(static_cast<unsigned char>(out[pos + 2])) << 16) |
+                         (static_cast<uint32_t>(static_cast<unsigned char>(out[pos + 3])) << 8) |
+                         static_cast<uint32_t>(static_cast<unsigned char>(out[pos + 4]));
+    if (len < 4 || pos + 1 + len > out.size()) break;
+    if (out[pos] == be::kCommandComplete) tag = out.substr(pos + 5, len - 4);
+    pos += 1 + len;
+  }
+  return tag;
+}
+
 std::string CommandCompleteMessage(std::string_view tag) {
   std::string s;
   protocol::WriteCommandComplete(&s, tag);
@@ -350,6 +365,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     }
     if (route.write && in_tx) link.value()->wrote = true;
     forward_to(*link.value());
+    pending_.back().monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
     co_return true;
   }
 
@@ -357,6 +373,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   worker_.counters().Add(worker_.counters().multi_node_statements_total);
   if (a.type == StatementType::kCopyFrom) co_return co_await StartCopyIn(a, sql_text, route);
   auto gather = std::make_shared<Gather>();
+  gather->monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
   std::vector<std::string> sqls;
   if (a.type == StatementType::kSelect) {
     auto scatter = router::RewriteSelect(sql_text, a, bound, *map_);
@@ -470,6 +487,7 @@ void Session::FinishGather(Gather& g, bool with_description) {
       break;
   }
   Emit(out);
+  if (g.monitor != 0) MonitorEndTag(g.monitor, LastCommandTag(out));
 }
 
 // A reply of one node's part of a gathered statement.

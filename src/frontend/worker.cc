@@ -5,7 +5,10 @@
 namespace mosaic::frontend {
 
 Worker::Worker(int index, FrontendContext& context)
-    : index_(index), context_(context), work_(asio::make_work_guard(io_)) {}
+    : index_(index),
+      context_(context),
+      work_(asio::make_work_guard(io_)),
+      recorder_(context.monitor ? context.monitor->AddRecorder() : nullptr) {}
 
 Worker::~Worker() { Stop(); }
 

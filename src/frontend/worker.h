@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "frontend/scram.h"
 #include "frontend/two_phase.h"
+#include "monitor/monitor.h"
 #include "sql/analyzer.h"
 
 namespace mosaic::frontend {
@@ -64,6 +65,8 @@ struct FrontendContext {
 
   // Two-phase commit: transaction-id prefix, catalog, in-flight ids, test faults.
   TwoPhaseContext two_phase;
+  // The query pattern monitor; nullptr when it is switched off (monitor.enabled = false).
+  monitor::Monitor* monitor = nullptr;
 };
 
 class Worker {
@@ -89,6 +92,8 @@ class Worker {
   sql::AnalysisCache& analysis_cache() { return analysis_cache_; }
   // Records two-phase commit decisions for this worker's sessions. Worker thread only.
   DecisionLog& decision_log();
+  // This worker's end of the monitor, or nullptr when the monitor is off. Worker thread only.
+  monitor::Recorder* recorder() { return recorder_; }
 
  private:
   int index_;
@@ -101,6 +106,7 @@ class Worker {
   uint64_t generation_ = 0;
   sql::AnalysisCache analysis_cache_;
   std::unique_ptr<DecisionLog> decision_log_;  // created on first use
+  monitor::Recorder* recorder_ = nullptr;  // owned by the monitor
 };
 
 }  // namespace mosaic::frontend

@@ -5,6 +5,7 @@
 
 #include "admin/metrics.h"
 #include "catalog/two_phase_recovery.h"
+#include "admin/patterns_api.h"
 #include "common/log.h"
 
 namespace mosaic {
@@ -101,6 +102,7 @@ Status App::Start() {
       context_.verifiers[user.name] = frontend::ScramVerifier::FromPassword(user.password);
     }
   }
+  if (auto s = StartMonitor(); !s.ok()) return s;
   for (int i = 0; i < config_.workers; ++i) {
     workers_.push_back(std::make_unique<frontend::Worker>(i, context_));
   }
@@ -117,6 +119,7 @@ Status App::Start() {
   if (!admin.ok()) return admin.status();
   admin_ = std::move(admin.value());
   control_->AddRoutes(*admin_);
+  admin_->Get("/api/v1/patterns", [this](const auto& query) { return admin::PatternsRequest(monitor_.get(), query); });
   health_thread_ = std::thread([this] { HealthLoop(); });
   recovery_thread_ = std::thread([this] { RecoveryLoop(); });
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",
@@ -257,6 +260,7 @@ void App::Stop() {
   for (auto& w : workers_) w->Stop();
   listener_.reset();
   workers_.clear();
+  StopMonitor();
   control_.reset();
   catalog_.reset();
   if (managed_) managed_->Stop();
@@ -355,6 +359,7 @@ std::string App::MetricsText() const {
       m.Counter("mosaic_node_restarts_total", "Automatic restarts of a managed node.", managed_->restarts(node.id), {{"node", id}});
     }
   }
+  if (monitor_) admin::WriteMonitorMetrics(*monitor_, m);
   return m.Finish();
 }
 

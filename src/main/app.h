@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "frontend/listener.h"
 #include "frontend/worker.h"
+#include "monitor/monitor.h"
 
 namespace mosaic {
 
@@ -50,6 +51,11 @@ class App {
   void RecoveryLoop();
   void HealthLoop();
   std::string NodeState(const catalog::Node& node) const;
+  // The query pattern monitor (app_monitor.cc): created before the workers (each takes a
+  // recorder), its last checkpoint restored from the catalog; stopped after the workers, with a
+  // final checkpoint.
+  Status StartMonitor();
+  void StopMonitor();
 
   Config config_;
   std::unique_ptr<backend::ManagedCluster> managed_;
@@ -60,6 +66,9 @@ class App {
   std::vector<std::unique_ptr<frontend::Worker>> workers_;
   std::unique_ptr<frontend::Listener> listener_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::string catalog_dsn_;
+  std::unique_ptr<monitor::Monitor> monitor_;           // null when monitor.enabled = false
+  std::unique_ptr<catalog::Catalog> monitor_catalog_;   // the monitor thread's own connection
 
   std::string catalog_dsn_;
   std::thread health_thread_;

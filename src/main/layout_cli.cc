@@ -8,21 +8,16 @@
 #include <charconv>
 #include <iostream>
 
-#include "common/config.h"
+#include "main/admin_client.h"
 
 namespace mosaic {
 namespace {
 
 using Json = nlohmann::json;
 
-std::string Text(const Json& v) {
-  if (v.is_null()) return "";
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
-
 std::string Joined(const Json& list) {
   std::string out;
-  for (const auto& item : list) out += (out.empty() ? "" : ",") + Text(item);
+  for (const auto& item : list) out += (out.empty() ? "" : ",") + JsonText(item);
   return out;
 }
 
@@ -30,67 +25,23 @@ std::string RangeText(const Json& r) {
   const Json& lower = r.value("lower", Json());
   const Json& upper = r.value("upper", Json());
   return fmt::format("{}{}, {})", lower.is_null() ? "(" : "[",
-                     lower.is_null() ? "-infinity" : Text(lower),
-                     upper.is_null() ? "+infinity" : Text(upper));
+                     lower.is_null() ? "-infinity" : JsonText(lower),
+                     upper.is_null() ? "+infinity" : JsonText(upper));
 }
 
-using Row = std::vector<std::string>;
 
-void AddRows(const Json& p, std::vector<Row>& rows) {
+void AddRows(const Json& p, std::vector<TableRow>& rows) {
   const std::string kind = p.value("kind", "");
   const std::string tables = Joined(p.value("tables", Json::array()));
-  const std::string tenant = p.contains("tenant") && !p["tenant"].is_null() ? Text(p["tenant"]) : "-";
+  const std::string tenant = p.contains("tenant") && !p["tenant"].is_null() ? JsonText(p["tenant"]) : "-";
   if (p.contains("nodes")) {  // reference copies, or tenants hashed over nodes
     rows.push_back({tables, kind == "hash" ? "(each)" : tenant, kind, "", "", Joined(p["nodes"]), ""});
     return;
   }
   for (const auto& r : p.value("ranges", Json::array())) {
-    rows.push_back({tables, tenant, kind, Text(p.value("column", Json())), RangeText(r),
-                    Text(r.value("node", Json())), Text(r.value("version", Json()))});
+    rows.push_back({tables, tenant, kind, JsonText(p.value("column", Json())), RangeText(r),
+                    JsonText(r.value("node", Json())), JsonText(r.value("version", Json()))});
   }
-}
-
-std::string Render(const std::vector<Row>& rows) {
-  std::vector<size_t> width(rows.front().size(), 0);
-  for (const Row& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  std::string out;
-  for (const Row& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) line += fmt::format("{:<{}}  ", row[i], width[i]);
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
-}
-
-// Calls the admin API; prints the error and returns nullopt unless it answers 200.
-std::optional<Json> Call(const std::string& admin, const std::string& method,
-                         const std::string& path, const Json* body) {
-  auto address = ParseHostPort(admin);
-  if (!address.ok()) {
-    std::cerr << "mosaic layout: --admin " << address.status().message() << "\n";
-    return std::nullopt;
-  }
-  httplib::Client client(address->host, address->port);
-  client.set_connection_timeout(5);
-  client.set_read_timeout(120);  // a layout checks every node
-  auto res = method == "POST" ? client.Post(path, body->dump(), "application/json")
-                              : client.Get(path);
-  if (!res) {
-    std::cerr << "mosaic layout: cannot reach the admin API at " << admin << ": "
-              << httplib::to_string(res.error()) << "\n";
-    return std::nullopt;
-  }
-  Json reply = Json::parse(res->body, nullptr, false);
-  if (res->status != 200 || reply.is_discarded()) {
-    std::string message = !reply.is_discarded() && reply.contains("error") ? Text(reply["error"])
-                                                                           : res->body;
-    std::cerr << "mosaic layout: HTTP " << res->status << ": " << message << "\n";
-    return std::nullopt;
-  }
-  return reply;
 }
 
 }  // namespace
@@ -123,10 +74,10 @@ Result<Json> LayoutRequestBody(const LayoutSetArgs& args) {
 }
 
 std::string FormatPlacements(const Json& reply) {
-  std::vector<Row> rows = {{"TABLES", "TENANT", "KIND", "COLUMN", "RANGE", "NODE", "VERSION"}};
+  std::vector<TableRow> rows = {{"TABLES", "TENANT", "KIND", "COLUMN", "RANGE", "NODE", "VERSION"}};
   for (const auto& p : reply.value("placements", Json::array())) AddRows(p, rows);
-  return fmt::format("shard map version {}\n", Text(reply.value("shard_map_version", Json()))) +
-         Render(rows);
+  return fmt::format("shard map version {}\n", JsonText(reply.value("shard_map_version", Json()))) +
+         RenderTable(rows);
 }
 
 int RunLayoutSet(const LayoutSetArgs& args) {
@@ -135,7 +86,7 @@ int RunLayoutSet(const LayoutSetArgs& args) {
     std::cerr << "mosaic layout set: " << body.status().message() << "\n";
     return 2;
   }
-  auto reply = Call(args.admin, "POST", "/api/v1/layout", &*body);
+  auto reply = CallAdmin("mosaic layout", args.admin, "POST", "/api/v1/layout", &*body);
   if (!reply) return 1;
   std::cout << FormatPlacements(*reply);
   return 0;
@@ -146,7 +97,7 @@ int RunLayoutShow(const LayoutShowArgs& args) {
   if (args.table) params.emplace("table", *args.table);
   if (args.tenant) params.emplace("tenant", *args.tenant);
   const std::string path = httplib::append_query_params("/api/v1/placements", params);
-  auto reply = Call(args.admin, "GET", path, nullptr);
+  auto reply = CallAdmin("mosaic layout", args.admin, "GET", path, nullptr);
   if (!reply) return 1;
   std::cout << FormatPlacements(*reply);
   return 0;

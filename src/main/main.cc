@@ -1,5 +1,5 @@
 // The `mosaic` binary: `serve` runs the router, `demo` runs it on managed nodes with sample
-// data, `layout set|show` calls a running router's layout API. Command-line parsing and signal handling live here; everything else is in App.
+// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor. Command-line parsing and signal handling live here; everything else is in App.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -13,6 +13,7 @@
 #include "main/app.h"
 #include "main/demo.h"
 #include "main/layout_cli.h"
+#include "main/patterns_cli.h"
 
 namespace {
 
@@ -21,6 +22,8 @@ struct CliOverrides {
   std::string router_id, test_fault;
   std::vector<std::string> nodes;
   int managed_nodes = -1, node_base_port = -1, pool_size = -1, workers = -1;
+  std::string monitor;  // "on" / "off"
+  int64_t monitor_window = -1, monitor_checkpoint = -1;
 };
 
 void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
@@ -41,6 +44,9 @@ void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
   cmd->add_option("--router-id", o->router_id, "this router's identity in two-phase commit ids (default r1)");
   // Testing only: not shown in --help.
   cmd->add_option("--test-fault", o->test_fault, "")->group("");
+  cmd->add_option("--monitor", o->monitor, "on (default) or off: the query pattern monitor");
+  cmd->add_option("--monitor-window", o->monitor_window, "the monitor's sliding window in seconds (default 86400)");
+  cmd->add_option("--monitor-checkpoint", o->monitor_checkpoint, "seconds between monitor checkpoints (default 60)");
 }
 
 mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
@@ -74,6 +80,14 @@ mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
   if (!o.log_level.empty()) c.log_level = o.log_level;
   if (!o.router_id.empty()) c.router_id = o.router_id;
   if (!o.test_fault.empty()) c.test_fault = o.test_fault;
+  if (!o.monitor.empty()) {
+    if (o.monitor != "on" && o.monitor != "off") {
+      return mosaic::Status::Error(mosaic::sqlstate::kConfigFileError, "--monitor must be on or off");
+    }
+    c.monitor.enabled = o.monitor == "on";
+  }
+  if (o.monitor_window >= 0) c.monitor.window_seconds = o.monitor_window;
+  if (o.monitor_checkpoint >= 0) c.monitor.checkpoint_seconds = static_cast<int>(o.monitor_checkpoint);
   if (auto s = c.Validate(); !s.ok()) return s;
   return c;
 }
@@ -161,6 +175,16 @@ int main(int argc, char** argv) {
   auto* show_table_opt = show->add_option("--table", show_table, "only this table");
   auto* show_tenant_opt = show->add_option("--tenant", show_tenant, "only this tenant (distributed tables)");
 
+  mosaic::PatternsArgs patterns_args;
+  std::string patterns_tenant, patterns_table;
+  auto* patterns = cli.add_subcommand("patterns", "what tenants read and write: tables, columns, hot key ranges (admin API)");
+  patterns->add_option("--admin", patterns_args.admin, "HOST:PORT of the router's admin API (default 127.0.0.1:6480)");
+  auto* patterns_tenant_opt = patterns->add_option("--tenant", patterns_tenant, "one tenant's patterns (default: tenants by load)");
+  auto* patterns_table_opt = patterns->add_option("--table", patterns_table, "only this table (with --tenant)");
+  int64_t patterns_window = 0;
+  auto* patterns_window_opt = patterns->add_option("--window", patterns_window, "the last S seconds (default: the whole window)");
+  patterns->add_flag("--json", patterns_args.json, "print the API's JSON");
+
   CLI11_PARSE(cli, argc, argv);
   if (set->parsed()) {
     if (table_opt->count() == 0 && tables_opt->count() == 0) {
@@ -179,6 +203,12 @@ int main(int argc, char** argv) {
     if (show_table_opt->count() > 0) show_args.table = show_table;
     if (show_tenant_opt->count() > 0) show_args.tenant = show_tenant;
     return mosaic::RunLayoutShow(show_args);
+  }
+  if (patterns->parsed()) {
+    if (patterns_tenant_opt->count() > 0) patterns_args.tenant = patterns_tenant;
+    if (patterns_table_opt->count() > 0) patterns_args.table = patterns_table;
+    if (patterns_window_opt->count() > 0) patterns_args.window = patterns_window;
+    return mosaic::RunPatterns(patterns_args);
   }
   if (serve->parsed()) return Serve(serve_opts, serve_duration, false);
   if (demo_opts.managed_nodes < 0 && demo_opts.nodes.empty()) demo_opts.managed_nodes = 3;

@@ -313,6 +313,43 @@ bool FiniteTenants(const KeySet& s, std::vector<std::string>* out) {
   return true;  // s.null: no row has a NULL tenant (refused on insert), so it adds nothing
 }
 
+// Route::tenant: one known tenant over every distributed table reference, or the implicit
+// tenant when the statement reads no distributed table.
+void SetTenant(const std::vector<RefInfo>& refs, Route* route) {
+  route->tenant_known = false;
+  route->tenant.clear();
+  bool any = false;
+  for (const auto& r : refs) {
+    if (r.table == nullptr || r.table->kind != TableKind::kDistributed) continue;
+    if (!r.tenants_known || r.tenants.size() != 1 || (any && r.tenants[0] != route->tenant)) return;
+    route->tenant = r.tenants[0];
+    any = true;
+  }
+  route->tenant_known = true;
+}
+
+// The tenant of INSERT ... VALUES rows into a distributed table when every row names the same one.
+void SetInsertTenant(const Table& t, const std::vector<std::string>& columns, const sql::Analysis& a,
+                     const Bound& bound, Route* route) {
+  if (t.kind != TableKind::kDistributed) return;  // the implicit tenant, set by SetTenant
+  route->tenant_known = false;
+  const auto col = std::find(columns.begin(), columns.end(), t.tenant_column);
+  if (col == columns.end()) return;
+  const auto index = static_cast<size_t>(col - columns.begin());
+  std::string tenant;
+  for (size_t r = 0; r < a.insert_rows.size(); ++r) {
+    const auto& values = a.insert_rows[r].values;
+    if (index >= values.size()) return;
+    auto text = bound.Text(values[index]);
+    if (!text) return;
+    auto canonical = CanonicalTenant(ColumnKeyType(t, t.tenant_column), *text);
+    if (!canonical.ok() || (r > 0 && canonical.value() != tenant)) return;
+    tenant = std::move(canonical.value());
+  }
+  route->tenant = std::move(tenant);
+  route->tenant_known = !a.insert_rows.empty();
+}
+
 }  // namespace
 
 std::optional<std::string> Bound::Text(const ValueRef& v) const {
@@ -466,6 +503,8 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     }
   }
 
+  SetTenant(refs, &route);
+
   std::vector<int> all_nodes;
   for (const auto& n : map.nodes) all_nodes.push_back(n.id);
   bool any_sharded = false;
@@ -612,6 +651,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
           }
         }
         route.nodes = nodes;
+        SetInsertTenant(*target.table, columns, a, bound, &route);
         if (nodes.size() > 1) {
           route.insert_rows.resize(nodes.size());
           for (size_t r = 0; r < row_nodes.size(); ++r) {

@@ -53,6 +53,10 @@ struct Route {
   std::vector<std::vector<int>> insert_rows;
   // Tables touched (for the monitor and for logging).
   std::vector<const catalog::Table*> tables;
+  // The statement's one tenant (canonical key; "" = the implicit tenant of single-tenant tables),
+  // for the monitor. false when it may touch several tenants or the tenant is not known.
+  bool tenant_known = false;
+  std::string tenant;
 };
 
 // SQLSTATE of the refusal for a relation the shard map does not know while rows are spread over

@@ -7,6 +7,7 @@
 
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "test_postgres.h"
 
@@ -16,14 +17,13 @@ namespace {
 using mosaic::testing::TestPostgres;
 
 // The real migrations plus one more version, for upgrade tests.
-const int kZoneVersion = static_cast<int>(Migrations().size()) + 1;
-const Migration kAddZone = {kZoneVersion, "add nodes.zone",
-                            "ALTER TABLE mosaic.nodes ADD COLUMN zone text NOT NULL DEFAULT ''"};
-const std::vector<Migration> kWithZone = [] {
-  std::vector<Migration> all(Migrations().begin(), Migrations().end());
-  all.push_back(kAddZone);
-  return all;
-}();
+const int kZoneVersion = LatestSchemaVersion() + 1;
+std::vector<Migration> WithZoneMigrations() {
+  std::vector<Migration> m(Migrations().begin(), Migrations().end());
+  m.push_back({kZoneVersion, "add nodes.zone", "ALTER TABLE mosaic.nodes ADD COLUMN zone text NOT NULL DEFAULT ''"});
+  return m;
+}
+const std::vector<Migration> kWithZone = WithZoneMigrations();
 
 class CatalogTest : public ::testing::Test {
  protected:
@@ -222,6 +222,19 @@ TEST_F(CatalogTest, BumpVersionIsSerialisedAcrossCatalogs) {
   EXPECT_EQ(LoadedVersion(*first), start + 1 + 2 * kEach);
 }
 
+TEST_F(CatalogTest, MonitorCheckpointIsReplacedAndReadBack) {
+  auto catalog = MustOpen("cat_monitor");
+  ASSERT_NE(catalog, nullptr);
+  auto none = catalog->LoadMonitorCheckpoint(1);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(catalog->SaveMonitorCheckpoint(1, R"({"version": 1})").ok());
+  ASSERT_TRUE(catalog->SaveMonitorCheckpoint(1, R"({"version": 2})").ok());
+  auto saved = catalog->LoadMonitorCheckpoint(1);
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->value_or(""), R"({"version": 2})");
+}
+
 TEST_F(CatalogTest, ReconnectsAfterServerRestart) {
   auto catalog = MustOpen("cat_restart");
   ASSERT_NE(catalog, nullptr);
@@ -235,8 +248,7 @@ TEST_F(CatalogTest, MigrationsApplyToAnEmptyDatabase) {
   auto catalog = MustOpen("cat_migrate_empty", kWithZone);
   ASSERT_NE(catalog, nullptr);
   EXPECT_EQ(catalog->schema_version(), kZoneVersion);
-  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"),
-            std::to_string(kZoneVersion));
+  EXPECT_EQ(Scalar("cat_migrate_empty", "SELECT count(*) FROM mosaic.schema_version"), std::to_string(kZoneVersion));
   EXPECT_EQ(Scalar("cat_migrate_empty",
                    "SELECT count(*) FROM information_schema.columns "
                    "WHERE table_schema = 'mosaic' AND table_name = 'nodes' AND column_name = 'zone'"),

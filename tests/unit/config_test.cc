@@ -185,3 +185,32 @@ degree = "fine"
 
 }  // namespace
 }  // namespace mosaic
+
+namespace mosaic {
+namespace {
+
+TEST(Config, MonitorSettings) {
+  Config defaults;
+  EXPECT_TRUE(defaults.monitor.enabled);
+  EXPECT_EQ(defaults.monitor.window_seconds, 86400);
+  auto path = WriteTemp("[monitor]\nenabled = false\nwindow_seconds = 3600\nmemory_budget_mb = 64\ncheckpoint_seconds = 5\n");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->monitor.enabled);
+  EXPECT_EQ(c->monitor.window_seconds, 3600);
+  EXPECT_EQ(c->monitor.memory_budget_mb, 64);
+  EXPECT_EQ(c->monitor.checkpoint_seconds, 5);
+  Config bad = c.value();
+  bad.managed_nodes = 1;
+  bad.data_dir = "/tmp/x";
+  EXPECT_TRUE(bad.Validate().ok());
+  bad.monitor.window_seconds = 10;
+  EXPECT_NE(bad.Validate().message().find("monitor.window_seconds"), std::string::npos);
+  bad.monitor.window_seconds = 3600;
+  bad.monitor.memory_budget_mb = 0;
+  EXPECT_NE(bad.Validate().message().find("monitor.memory_budget_mb"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mosaic
