@@ -423,11 +423,13 @@ Segments BuildSegments(const Model& m, const GroupPlan& g, const std::string& co
     const TableModel& t = m.tables[i];
     const KeyDistribution* cd = t.Dist(column, true);
     const KeyDistribution* bd = t.Dist(column, false);
+    const std::vector<double> cb = cd == nullptr ? std::vector<double>() : cd->BelowEach(out.points);
+    const std::vector<double> bb = bd == nullptr ? std::vector<double>() : bd->BelowEach(out.points);
     double prev_c = 0, prev_b = 0;
     for (size_t s = 0; s < out.segs.size(); ++s) {
       const bool last = s == out.points.size();
-      const double c = cd == nullptr ? 1.0 : (last ? cd->total() : cd->Below(out.points[s])) / cd->total();
-      const double b = bd == nullptr ? 1.0 : (last ? bd->total() : bd->Below(out.points[s])) / bd->total();
+      const double c = cd == nullptr ? 1.0 : (last ? cd->total() : cb[s]) / cd->total();
+      const double b = bd == nullptr ? 1.0 : (last ? bd->total() : bb[s]) / bd->total();
       const double dc = std::max(0.0, c - prev_c), db = std::max(0.0, b - prev_b);
       prev_c = std::max(prev_c, c);
       prev_b = std::max(prev_b, b);
@@ -610,10 +612,11 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
   for (const StatementStats* s : m.statements) total += s->Weight();
   std::optional<ColumnInfo> best;
   double best_score = -1, current_score = -1;
+  std::map<std::string, GroupPlan> trials;
   for (const auto& c : candidates) {
     auto info = ValidColumn(m, g.tables, c);
     if (!info) continue;
-    GroupPlan trial = g;
+    GroupPlan& trial = trials.emplace(c, g).first->second;
     trial.column = info;
     PartitionGroup(m, profile, trial);
     const double score = ColumnScore(m, g, c, trial.bounds, before);
@@ -624,6 +627,7 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
       best_score < current_score + m.options->min_single_node_gain * total) {
     best = ValidColumn(m, g.tables, g.current->column);
   }
+  if (best) g = std::move(trials.at(best->name));  // partitioned already
   g.column = best;
   g.column_reason = best ? fmt::format("column {}: {}", best->name, FilterShareText(m, g.tables, best->name))
                          : "no column is a valid range column of the group (joins on different columns, or no "
@@ -1008,9 +1012,9 @@ Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, co
     for (size_t i : g.tables) exact = exact && m.tables[i].current == shared;
     g.current = exact ? shared : nullptr;
     ChooseColumn(m, profile, before, g);
-    if (g.column) {
+    if (g.column && g.load.empty()) {
       PartitionGroup(m, profile, g);
-    } else {
+    } else if (!g.column) {
       g.load = {0};
       g.bytes = {0};
       for (size_t i : g.tables) g.load[0] += m.Load(m.tables[i].cost, m.tables[i].bytes), g.bytes[0] += m.tables[i].bytes;

@@ -150,6 +150,24 @@ TEST(KeyDistribution, InterpolatesAndHoldsPointMasses) {
   EXPECT_NEAR(q.Fraction(Int(10), Int(11)), 1.0 / 3 + 1.0 / 30, 1e-9);
 }
 
+TEST(KeyDistribution, BelowEachIsBelow) {
+  std::mt19937 rng(3);
+  std::vector<HeatBucket> buckets;
+  for (int i = 0; i < 200; ++i) {
+    const int64_t lo = rng() % 1000, width = rng() % 3 == 0 ? 0 : rng() % 100;
+    buckets.push_back({Int(lo), Int(lo + width), 1.0 + rng() % 5});
+  }
+  const KeyDistribution d(buckets);
+  std::vector<std::string> keys = {""};
+  for (int64_t k = -5; k < 1200; k += 7) keys.push_back(Int(k));
+  keys.push_back(Int(1099));  // equal to a bucket end, and repeated
+  keys.push_back(Int(1099));
+  std::sort(keys.begin(), keys.end());
+  const std::vector<double> each = d.BelowEach(keys);
+  ASSERT_EQ(each.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) EXPECT_DOUBLE_EQ(each[i], d.Below(keys[i])) << i;
+}
+
 TEST(Engine, TenantHotOnDatesIsSplitByItsDateColumn) {
   const ShardMap map = MakeMap();
   const Plan plan = PlanTenant(map, EvenBackground(map), DateTenant("1"), Profile{});
