@@ -619,6 +619,10 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
     GroupPlan& trial = trials.emplace(c, g).first->second;
     trial.column = info;
     PartitionGroup(m, profile, trial);
+    // Unsplit, any column is as good: switching to one would skip the merge hysteresis of the
+    // current layout.
+    const bool is_current = g.current != nullptr && c == g.current->column;
+    if (trial.bounds.empty() && g.current != nullptr && !is_current && ValidColumn(m, g.tables, g.current->column)) continue;
     const double score = ColumnScore(m, g, c, trial.bounds, before);
     if (g.current != nullptr && c == g.current->column) current_score = score;
     if (score > best_score) best_score = score, best = info;
@@ -879,9 +883,12 @@ Action MakeAction(const ActionContext& c, const GroupPlan& g, ActionKind kind, s
   } else if (kind == ActionKind::kMerge) {
     double load = 0;
     for (const auto& r : a.from) load += r.load;
-    what = fmt::format("{}; {} neighbouring ranges carry {:.1f}% of the group's load together, below the merge "
-                       "threshold {:.1f}%", g.column_reason, a.from.size(), share(load),
-                       share((1 - m.options->merge_gap) * g.target));
+    const double threshold = (1 - m.options->merge_gap) * g.target;
+    what = load < threshold
+               ? fmt::format("{}; {} neighbouring ranges carry {:.1f}% of the group's load together, below the "
+                             "merge threshold {:.1f}%", g.column_reason, a.from.size(), share(load), share(threshold))
+               : fmt::format("{}; {} ranges become one with {:.1f}% of the group's load", g.column_reason,
+                             a.from.size(), share(load));
   } else {
     what = fmt::format("range {} carries {:.0f}% of the group's load; node {} -> node {}", RangeText(a.ranges[0]),
                        share(a.ranges[0].load), a.from[0].node_id, a.ranges[0].node_id);

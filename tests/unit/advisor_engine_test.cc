@@ -342,7 +342,8 @@ TEST(Engine, PreferredTierIsRespected) {
   for (const auto& l : hot.layouts) EXPECT_FALSE(l.ranges.empty());
 }
 
-TEST(Engine, ColdNeighboursAreMergedAndWarmOnesAreNot) {
+// Tenant 1's orders split by quarter: [-inf, Apr) and [Apr, Jul) on node 1, the rest on node 2.
+ShardMap MapWithQuarters() {
   ShardMap map = MakeMap();
   Layout l;
   l.id = 5;
@@ -362,15 +363,46 @@ TEST(Engine, ColdNeighboursAreMergedAndWarmOnesAreNot) {
   }
   map.layouts.push_back(l);
   map.BuildIndex();
-  // The tenant is a tiny share of a cluster whose node 3 is the busiest: its four ranges are cold.
-  std::vector<NodeLoad> background = {{1, 1000, 1e12}, {2, 1000, 1e12}, {3, 3000, 3e12}};
-  const Plan plan = PlanTenant(map, background, DateTenant("1", 0.01), Profile{});
+  return map;
+}
+
+// A cluster whose node 3 is the busiest, so that tenant 1's ranges are never worth moving there.
+const std::vector<NodeLoad> kBusyNode3 = {{1, 1000, 1e12}, {2, 1000, 1e12}, {3, 3000, 3e12}};
+
+TEST(Engine, ColdNeighboursAreMerged) {
+  const ShardMap map = MapWithQuarters();
+  // The tenant is a tiny share of the cluster: its four ranges are cold.
+  const Plan plan = PlanTenant(map, kBusyNode3, DateTenant("1", 0.01), Profile{});
   ASSERT_FALSE(plan.actions.empty()) << plan.summary;
-  for (const Action& a : plan.actions) EXPECT_EQ(a.kind, ActionKind::kMerge) << a.reason << " from " << a.from.size() << " to " << a.ranges.size();
+  for (const Action& a : plan.actions) EXPECT_EQ(a.kind, ActionKind::kMerge) << a.reason;
   EXPECT_NE(plan.actions[0].reason.find("below the merge threshold"), std::string::npos) << plan.actions[0].reason;
+  ASSERT_EQ(plan.layouts.size(), 1u);
+  EXPECT_EQ(plan.layouts[0].ranges.size(), 1u);
   // After the merge the plan is stable.
-  const Plan again = PlanTenant(Apply(map, plan), background, DateTenant("1", 0.01), Profile{});
+  const Plan again = PlanTenant(Apply(map, plan), kBusyNode3, DateTenant("1", 0.01), Profile{});
   EXPECT_TRUE(again.actions.empty()) << again.summary;
+}
+
+// The tenant as a whole carries about 0.15 of the cluster's load: below the split target (half a
+// fair node, 1/6) but above the merge threshold (0.8 of it). The cold quarters merge, the hot
+// one stays apart; without the gap everything would merge into one range.
+TEST(Engine, MergeOnlyWellBelowTheSplitTarget) {
+  const ShardMap map = MapWithQuarters();
+  const TenantInput in = DateTenant("1", 7);
+  double cost = 0;
+  for (const auto& s : in.workload.statements) cost += s.Weight();
+  const double tenant_load = 0.5 * cost / (5000 + cost) + 0.5 * in.stats[0].bytes / (5e12 + in.stats[0].bytes);
+  ASSERT_GT(tenant_load, 0.8 / 6);
+  ASSERT_LT(tenant_load, 1.0 / 6);
+  const Plan plan = PlanTenant(map, kBusyNode3, in, Profile{});
+  ASSERT_EQ(plan.layouts.size(), 1u) << plan.summary;
+  EXPECT_EQ(plan.layouts[0].ranges.size(), 2u) << plan.summary << " " << (plan.actions.empty() ? "" : plan.actions[0].reason);
+  for (const Action& a : plan.actions) EXPECT_EQ(a.kind, ActionKind::kMerge) << a.reason;
+  EngineOptions no_gap;
+  no_gap.merge_gap = 0;
+  const Plan flat = PlanTenant(map, kBusyNode3, in, Profile{}, no_gap);
+  ASSERT_EQ(flat.layouts.size(), 1u) << flat.summary;
+  EXPECT_EQ(flat.layouts[0].ranges.size(), 1u) << flat.summary;
 }
 
 TEST(Engine, WhatIfOfTheCurrentLayoutIsTheCurrentMetrics) {
