@@ -550,6 +550,20 @@ TEST(AdviceJson, RendersThePlan) {
   EXPECT_EQ(AdviceJson(PlanTenant(map, EvenBackground(map), DateTenant(""), Profile{}))["tenant"], nullptr);
 }
 
+TEST(AdviceText, ExplainsThePlan) {
+  const ShardMap map = MakeMap();
+  const Plan plan = PlanTenant(map, EvenBackground(map), DateTenant("1"), Profile{});
+  ASSERT_FALSE(plan.actions.empty());
+  const std::string text = ExplainPlan(plan);
+  EXPECT_EQ(text.rfind("tenant 1 (profile default): 1 action:", 0), 0u) << text;
+  EXPECT_NE(text.find("  now:       imbalance 2.00"), std::string::npos) << text;
+  EXPECT_NE(text.find("  predicted: imbalance "), std::string::npos) << text;
+  EXPECT_NE(text.find("  1. split public.orders on created_at: [-inf, 2026-"), std::string::npos) << text;
+  EXPECT_NE(text.find("     why: column created_at"), std::string::npos) << text;
+  const Plan none = PlanTenant(map, EvenBackground(map, 10000, 1e12), DateTenant("1"), Profile{});
+  EXPECT_EQ(ExplainPlan(none).find("predicted"), std::string::npos);
+}
+
 // The plan's layouts are accepted by the layout API as they are.
 TEST(AdviceJson, LayoutRequestPassesTheLayoutApi) {
   const ShardMap map = MakeMap();
