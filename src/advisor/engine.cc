@@ -607,6 +607,11 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
   for (size_t i : g.tables) {
     for (const auto& [c, d] : m.tables[i].heat) candidates.insert(c);
   }
+  for (const auto& j : m.joins) {
+    if (j.left_column == j.right_column && std::find(g.tables.begin(), g.tables.end(), m.Find(j.left_table) - m.tables.data()) != g.tables.end()) {
+      candidates.insert(j.left_column);
+    }
+  }
   if (g.current != nullptr) candidates.insert(g.current->column);
   double total = 0;
   for (const StatementStats* s : m.statements) total += s->Weight();

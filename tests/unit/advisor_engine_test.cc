@@ -10,6 +10,7 @@
 #include "admin/layout_api.h"
 #include "advisor/advice_json.h"
 #include "advisor/key_distribution.h"
+#include "advisor/patterns_input.h"
 #include "router/keys.h"
 
 namespace mosaic::advisor {
@@ -523,6 +524,69 @@ TEST(Engine, NoSplitPointInsideWhatMostStatementsScan) {
   const Plan cut = PlanTenant(map, EvenBackground(map), in, by_date, anywhere);
   EXPECT_TRUE(inside(cut)) << cut.summary;
   EXPECT_LT(cut.predicted.single_node_share, 0.5);
+}
+
+// The monitor's GET /api/v1/patterns?tenant=1 for a tenant reading orders by date, hot in Q4.
+const char* kPatterns = R"({"tenant": "1", "window_seconds": 3600, "tables": [
+  {"table": "orders", "statements": 3000, "reads": 2700, "writes": 300, "rows": 90000,
+   "latency_ms": {"p50": 2.0, "p99": 9.0},
+   "columns": [
+     {"column": "created_at", "filters": 2700, "by_op": {"eq": 0, "in": 0, "range": 2700, "other": 0},
+      "hot_ranges": [{"lower": "2026-10-01", "upper": "2026-11-30", "share": 0.9},
+                     {"lower": "2026-01-01", "upper": "2026-09-30", "share": 0.1}],
+      "top_values": [{"value": "2026-10-05", "share": 0.01}]},
+     {"column": "customer_id", "filters": 300, "by_op": {"eq": 300, "in": 0, "range": 0, "other": 0},
+      "hot_ranges": [], "top_values": [{"value": "17", "share": 0.5}, {"value": "not a number", "share": 0.5}]}],
+   "joins": [{"left": "orders.order_id", "right": "order_items.order_id", "count": 12}]}],
+  "fingerprints": []})";
+
+TEST(PatternsInput, ReadsTheMonitorsPatterns) {
+  const ShardMap map = MakeMap();
+  auto in = TenantInputFromPatterns(nlohmann::json::parse(kPatterns), map);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_EQ(in->tenant, "1");
+  double cost = 0, calls = 0;
+  for (const auto& s : in->workload.statements) cost += s.cost, calls += s.calls;
+  EXPECT_NEAR(calls, 3000, 1e-9);
+  EXPECT_NEAR(cost, 6000, 1e-9);  // statements x p50
+  ASSERT_EQ(in->workload.heat.size(), 2u);
+  const ColumnHeat& dates = in->workload.heat[0];
+  EXPECT_EQ(dates.column, "created_at");
+  ASSERT_EQ(dates.buckets.size(), 2u);  // hot ranges; top values only without them
+  EXPECT_EQ(dates.buckets[0].lower, Date("2026-10-01"));
+  EXPECT_GT(dates.buckets[0].upper, Date("2026-11-30"));  // inclusive upper -> just after it
+  EXPECT_LT(dates.buckets[0].upper, Date("2026-12-01"));
+  EXPECT_NEAR(dates.buckets[0].weight, 0.9 * 2700, 1e-9);
+  ASSERT_EQ(in->workload.heat[1].buckets.size(), 1u);  // "not a number" is left out
+  EXPECT_EQ(in->workload.heat[1].buckets[0].lower, Int(17));
+  ASSERT_EQ(in->workload.joins.size(), 1u);
+  EXPECT_EQ(in->workload.joins[0].right_table, "order_items");
+  EXPECT_EQ(in->workload.joins[0].right_column, "order_id");
+  // With the data statistics added: orders joins order_items on order_id, so the two could only be
+  // split on it, which no statement filters: every statement would cross nodes, so no plan.
+  in->stats.push_back({"orders", 1e6, 3e9, {Months("created_at"), Ids("customer_id", 100000), Ids("order_id", 1000000)}});
+  in->stats.push_back({"order_items", 4e6, 1e9, {Ids("order_id", 1000000)}});
+  EngineOptions narrow_scans;
+  narrow_scans.unknown_span_single_node = 0.9;
+  const Plan joined = PlanTenant(map, EvenBackground(map), *in, Profile{}, narrow_scans);
+  EXPECT_TRUE(joined.actions.empty());
+  EXPECT_NE(joined.summary.find("would cost too much locality"), std::string::npos) << joined.summary;
+  // Without the join, it plans orders by date.
+  in->workload.joins.clear();
+  const Plan plan = PlanTenant(map, EvenBackground(map), *in, Profile{}, narrow_scans);
+  ASSERT_FALSE(plan.actions.empty()) << plan.summary;
+  EXPECT_EQ(plan.actions[0].column, "created_at");
+  EXPECT_EQ(plan.actions[0].tables, std::vector<std::string>{"public.orders"});
+}
+
+TEST(PatternsInput, RejectsWhatIsNotPatterns) {
+  const ShardMap map = MakeMap();
+  for (const char* bad : {R"([])", R"({"tenant": "1"})", R"({"tables": [{"statements": 1}]})"}) {
+    auto in = TenantInputFromPatterns(nlohmann::json::parse(bad), map);
+    ASSERT_FALSE(in.ok()) << bad;
+    EXPECT_EQ(in.status().sqlstate(), "22023");
+    EXPECT_EQ(in.status().message().rfind("tables", 0), 0u) << in.status().message();
+  }
 }
 
 TEST(AdviceJson, RendersThePlan) {
