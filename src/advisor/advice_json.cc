@@ -1,6 +1,8 @@
 // Plan and metrics as JSON.
 #include "advisor/advice_json.h"
 
+#include <fmt/format.h>
+
 namespace mosaic::advisor {
 namespace {
 
@@ -55,6 +57,37 @@ Json AdviceJson(const Plan& plan) {
           {"current", MetricsJson(plan.current)},
           {"actions", actions},
           {"predicted", MetricsJson(plan.predicted)}};
+}
+
+namespace {
+
+std::string MetricsText(const Metrics& m) {
+  return fmt::format("imbalance {:.2f}, max node load {:.2f}, single-node share {:.2f} (reads {:.2f}, writes {:.2f})",
+                     m.imbalance, m.max_node_load, m.single_node_share, m.single_node_share_reads,
+                     m.single_node_share_writes);
+}
+
+}  // namespace
+
+std::string ExplainPlan(const Plan& plan) {
+  std::string out = fmt::format("tenant {} (profile {}): {}\n", plan.tenant.empty() ? "(implicit)" : plan.tenant,
+                                plan.profile, plan.summary);
+  out += "  now:       " + MetricsText(plan.current) + "\n";
+  if (plan.actions.empty()) return out;
+  out += fmt::format("  predicted: {}; {:.0f} bytes to move\n", MetricsText(plan.predicted), plan.predicted.bytes_to_move);
+  for (size_t i = 0; i < plan.actions.size(); ++i) {
+    const Action& a = plan.actions[i];
+    std::string ranges;
+    for (const auto& r : a.ranges) {
+      ranges += fmt::format("{}[{}, {}) -> node {}", ranges.empty() ? "" : ", ", r.lower.value_or("-inf"),
+                            r.upper.value_or("+inf"), r.node_id);
+    }
+    std::string tables;
+    for (const auto& t : a.tables) tables += (tables.empty() ? "" : ", ") + t;
+    out += fmt::format("  {}. {} {} on {}: {}\n     why: {}\n", i + 1, ActionKindName(a.kind), tables,
+                       a.column.empty() ? "(no column)" : a.column, ranges, a.reason);
+  }
+  return out;
 }
 
 Json LayoutRequestJson(const catalog::ShardMap& map, const catalog::Layout& layout) {

@@ -1,5 +1,5 @@
-// JSON renderings of the advisor's output, for `GET /api/v1/advice` and `mosaic advise --json`.
-// Pure functions; no I/O.
+// Renderings of the advisor's output: JSON for `GET /api/v1/advice` and `mosaic advise --json`,
+// text for `mosaic advise --explain`. Pure functions; no I/O.
 //
 //   {"tenant": "42" | null, "profile": "default", "summary": "...",
 //    "current":   {metrics},
@@ -26,6 +26,10 @@ namespace mosaic::advisor {
 nlohmann::json MetricsJson(const Metrics& metrics);
 nlohmann::json ActionJson(const Action& action);
 nlohmann::json AdviceJson(const Plan& plan);
+
+// The plan in words for `mosaic advise --explain`: the tenant and its profile, the summary, the
+// metrics now and predicted, then each action with its ranges (lower, upper -> node) and reason.
+std::string ExplainPlan(const Plan& plan);
 
 // A plan layout as the body of POST /api/v1/layout (admin/layout_api.h), table ids resolved
 // through `map` ("schema.name"; ids it does not know are left out), tenant null for "".

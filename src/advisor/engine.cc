@@ -423,11 +423,13 @@ Segments BuildSegments(const Model& m, const GroupPlan& g, const std::string& co
     const TableModel& t = m.tables[i];
     const KeyDistribution* cd = t.Dist(column, true);
     const KeyDistribution* bd = t.Dist(column, false);
+    const std::vector<double> cb = cd == nullptr ? std::vector<double>() : cd->BelowEach(out.points);
+    const std::vector<double> bb = bd == nullptr ? std::vector<double>() : bd->BelowEach(out.points);
     double prev_c = 0, prev_b = 0;
     for (size_t s = 0; s < out.segs.size(); ++s) {
       const bool last = s == out.points.size();
-      const double c = cd == nullptr ? 1.0 : (last ? cd->total() : cd->Below(out.points[s])) / cd->total();
-      const double b = bd == nullptr ? 1.0 : (last ? bd->total() : bd->Below(out.points[s])) / bd->total();
+      const double c = cd == nullptr ? 1.0 : (last ? cd->total() : cb[s]) / cd->total();
+      const double b = bd == nullptr ? 1.0 : (last ? bd->total() : bb[s]) / bd->total();
       const double dc = std::max(0.0, c - prev_c), db = std::max(0.0, b - prev_b);
       prev_c = std::max(prev_c, c);
       prev_b = std::max(prev_b, b);
@@ -605,17 +607,27 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
   for (size_t i : g.tables) {
     for (const auto& [c, d] : m.tables[i].heat) candidates.insert(c);
   }
+  for (const auto& j : m.joins) {
+    if (j.left_column == j.right_column && std::find(g.tables.begin(), g.tables.end(), m.Find(j.left_table) - m.tables.data()) != g.tables.end()) {
+      candidates.insert(j.left_column);
+    }
+  }
   if (g.current != nullptr) candidates.insert(g.current->column);
   double total = 0;
   for (const StatementStats* s : m.statements) total += s->Weight();
   std::optional<ColumnInfo> best;
   double best_score = -1, current_score = -1;
+  std::map<std::string, GroupPlan> trials;
   for (const auto& c : candidates) {
     auto info = ValidColumn(m, g.tables, c);
     if (!info) continue;
-    GroupPlan trial = g;
+    GroupPlan& trial = trials.emplace(c, g).first->second;
     trial.column = info;
     PartitionGroup(m, profile, trial);
+    // Unsplit, any column is as good: switching to one would skip the merge hysteresis of the
+    // current layout.
+    const bool is_current = g.current != nullptr && c == g.current->column;
+    if (trial.bounds.empty() && g.current != nullptr && !is_current && ValidColumn(m, g.tables, g.current->column)) continue;
     const double score = ColumnScore(m, g, c, trial.bounds, before);
     if (g.current != nullptr && c == g.current->column) current_score = score;
     if (score > best_score) best_score = score, best = info;
@@ -624,6 +636,7 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
       best_score < current_score + m.options->min_single_node_gain * total) {
     best = ValidColumn(m, g.tables, g.current->column);
   }
+  if (best) g = std::move(trials.at(best->name));  // partitioned already
   g.column = best;
   g.column_reason = best ? fmt::format("column {}: {}", best->name, FilterShareText(m, g.tables, best->name))
                          : "no column is a valid range column of the group (joins on different columns, or no "
@@ -875,9 +888,12 @@ Action MakeAction(const ActionContext& c, const GroupPlan& g, ActionKind kind, s
   } else if (kind == ActionKind::kMerge) {
     double load = 0;
     for (const auto& r : a.from) load += r.load;
-    what = fmt::format("{}; {} neighbouring ranges carry {:.1f}% of the group's load together, below the merge "
-                       "threshold {:.1f}%", g.column_reason, a.from.size(), share(load),
-                       share((1 - m.options->merge_gap) * g.target));
+    const double threshold = (1 - m.options->merge_gap) * g.target;
+    what = load < threshold
+               ? fmt::format("{}; {} neighbouring ranges carry {:.1f}% of the group's load together, below the "
+                             "merge threshold {:.1f}%", g.column_reason, a.from.size(), share(load), share(threshold))
+               : fmt::format("{}; {} ranges become one with {:.1f}% of the group's load", g.column_reason,
+                             a.from.size(), share(load));
   } else {
     what = fmt::format("range {} carries {:.0f}% of the group's load; node {} -> node {}", RangeText(a.ranges[0]),
                        share(a.ranges[0].load), a.from[0].node_id, a.ranges[0].node_id);
@@ -1008,9 +1024,9 @@ Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, co
     for (size_t i : g.tables) exact = exact && m.tables[i].current == shared;
     g.current = exact ? shared : nullptr;
     ChooseColumn(m, profile, before, g);
-    if (g.column) {
+    if (g.column && g.load.empty()) {
       PartitionGroup(m, profile, g);
-    } else {
+    } else if (!g.column) {
       g.load = {0};
       g.bytes = {0};
       for (size_t i : g.tables) g.load[0] += m.Load(m.tables[i].cost, m.tables[i].bytes), g.bytes[0] += m.tables[i].bytes;

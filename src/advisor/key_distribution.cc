@@ -78,7 +78,21 @@ double KeyDistribution::Below(std::string_view key) const {
   const auto it = std::upper_bound(points_.begin(), points_.end(), key,
                                    [](std::string_view k, const std::string& p) { return k < p; });
   if (it == points_.begin()) return 0;
-  const size_t j = static_cast<size_t>(it - points_.begin()) - 1;
+  return BelowFrom(static_cast<size_t>(it - points_.begin()) - 1, key);
+}
+
+std::vector<double> KeyDistribution::BelowEach(const std::vector<std::string>& keys) const {
+  std::vector<double> out;
+  out.reserve(keys.size());
+  size_t next = 0;  // the first point > the current key
+  for (const auto& key : keys) {
+    while (next < points_.size() && points_[next] <= key) ++next;
+    out.push_back(key.empty() || next == 0 ? 0.0 : BelowFrom(next - 1, key));
+  }
+  return out;
+}
+
+double KeyDistribution::BelowFrom(size_t j, std::string_view key) const {
   if (points_[j] == key) return below_[j];
   double base = below_[j] + at_[j];
   if (j + 1 < points_.size() && inside_[j] > 0) {

@@ -26,6 +26,8 @@ class KeyDistribution {
   double total() const { return total_; }
   // Weight of keys below `key` ("" = 0, the unbounded lower end).
   double Below(std::string_view key) const;
+  // Below() of each of `keys`, which must be ascending: one merge pass instead of a search each.
+  std::vector<double> BelowEach(const std::vector<std::string>& keys) const;
   // Weight in [lo, hi); lo "" = unbounded below, hi "" = unbounded above.
   double Between(std::string_view lo, std::string_view hi) const;
   // Between() as a share of the total (0 when empty).
@@ -35,6 +37,9 @@ class KeyDistribution {
   const std::vector<std::string>& points() const { return points_; }
 
  private:
+  // Below(key) given j, the index of the last point <= key (key > "").
+  double BelowFrom(size_t j, std::string_view key) const;
+
   std::vector<std::string> points_;   // ascending, unique
   std::vector<double> below_;         // weight strictly below points_[j]
   std::vector<double> at_;            // point mass at points_[j]

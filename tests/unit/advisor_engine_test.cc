@@ -10,6 +10,7 @@
 #include "admin/layout_api.h"
 #include "advisor/advice_json.h"
 #include "advisor/key_distribution.h"
+#include "advisor/patterns_input.h"
 #include "router/keys.h"
 
 namespace mosaic::advisor {
@@ -148,6 +149,24 @@ TEST(KeyDistribution, InterpolatesAndHoldsPointMasses) {
   auto q = KeyDistribution::FromQuantiles({Int(0), Int(10), Int(10), Int(20)});
   EXPECT_NEAR(q.Fraction("", Int(10)), 1.0 / 3, 1e-9);
   EXPECT_NEAR(q.Fraction(Int(10), Int(11)), 1.0 / 3 + 1.0 / 30, 1e-9);
+}
+
+TEST(KeyDistribution, BelowEachIsBelow) {
+  std::mt19937 rng(3);
+  std::vector<HeatBucket> buckets;
+  for (int i = 0; i < 200; ++i) {
+    const int64_t lo = rng() % 1000, width = rng() % 3 == 0 ? 0 : rng() % 100;
+    buckets.push_back({Int(lo), Int(lo + width), 1.0 + rng() % 5});
+  }
+  const KeyDistribution d(buckets);
+  std::vector<std::string> keys = {""};
+  for (int64_t k = -5; k < 1200; k += 7) keys.push_back(Int(k));
+  keys.push_back(Int(1099));  // equal to a bucket end, and repeated
+  keys.push_back(Int(1099));
+  std::sort(keys.begin(), keys.end());
+  const std::vector<double> each = d.BelowEach(keys);
+  ASSERT_EQ(each.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) EXPECT_DOUBLE_EQ(each[i], d.Below(keys[i])) << i;
 }
 
 TEST(Engine, TenantHotOnDatesIsSplitByItsDateColumn) {
@@ -324,7 +343,8 @@ TEST(Engine, PreferredTierIsRespected) {
   for (const auto& l : hot.layouts) EXPECT_FALSE(l.ranges.empty());
 }
 
-TEST(Engine, ColdNeighboursAreMergedAndWarmOnesAreNot) {
+// Tenant 1's orders split by quarter: [-inf, Apr) and [Apr, Jul) on node 1, the rest on node 2.
+ShardMap MapWithQuarters() {
   ShardMap map = MakeMap();
   Layout l;
   l.id = 5;
@@ -344,15 +364,46 @@ TEST(Engine, ColdNeighboursAreMergedAndWarmOnesAreNot) {
   }
   map.layouts.push_back(l);
   map.BuildIndex();
-  // The tenant is a tiny share of a cluster whose node 3 is the busiest: its four ranges are cold.
-  std::vector<NodeLoad> background = {{1, 1000, 1e12}, {2, 1000, 1e12}, {3, 3000, 3e12}};
-  const Plan plan = PlanTenant(map, background, DateTenant("1", 0.01), Profile{});
+  return map;
+}
+
+// A cluster whose node 3 is the busiest, so that tenant 1's ranges are never worth moving there.
+const std::vector<NodeLoad> kBusyNode3 = {{1, 1000, 1e12}, {2, 1000, 1e12}, {3, 3000, 3e12}};
+
+TEST(Engine, ColdNeighboursAreMerged) {
+  const ShardMap map = MapWithQuarters();
+  // The tenant is a tiny share of the cluster: its four ranges are cold.
+  const Plan plan = PlanTenant(map, kBusyNode3, DateTenant("1", 0.01), Profile{});
   ASSERT_FALSE(plan.actions.empty()) << plan.summary;
-  for (const Action& a : plan.actions) EXPECT_EQ(a.kind, ActionKind::kMerge) << a.reason << " from " << a.from.size() << " to " << a.ranges.size();
+  for (const Action& a : plan.actions) EXPECT_EQ(a.kind, ActionKind::kMerge) << a.reason;
   EXPECT_NE(plan.actions[0].reason.find("below the merge threshold"), std::string::npos) << plan.actions[0].reason;
+  ASSERT_EQ(plan.layouts.size(), 1u);
+  EXPECT_EQ(plan.layouts[0].ranges.size(), 1u);
   // After the merge the plan is stable.
-  const Plan again = PlanTenant(Apply(map, plan), background, DateTenant("1", 0.01), Profile{});
+  const Plan again = PlanTenant(Apply(map, plan), kBusyNode3, DateTenant("1", 0.01), Profile{});
   EXPECT_TRUE(again.actions.empty()) << again.summary;
+}
+
+// The tenant as a whole carries about 0.15 of the cluster's load: below the split target (half a
+// fair node, 1/6) but above the merge threshold (0.8 of it). The cold quarters merge, the hot
+// one stays apart; without the gap everything would merge into one range.
+TEST(Engine, MergeOnlyWellBelowTheSplitTarget) {
+  const ShardMap map = MapWithQuarters();
+  const TenantInput in = DateTenant("1", 7);
+  double cost = 0;
+  for (const auto& s : in.workload.statements) cost += s.Weight();
+  const double tenant_load = 0.5 * cost / (5000 + cost) + 0.5 * in.stats[0].bytes / (5e12 + in.stats[0].bytes);
+  ASSERT_GT(tenant_load, 0.8 / 6);
+  ASSERT_LT(tenant_load, 1.0 / 6);
+  const Plan plan = PlanTenant(map, kBusyNode3, in, Profile{});
+  ASSERT_EQ(plan.layouts.size(), 1u) << plan.summary;
+  EXPECT_EQ(plan.layouts[0].ranges.size(), 2u) << plan.summary << " " << (plan.actions.empty() ? "" : plan.actions[0].reason);
+  for (const Action& a : plan.actions) EXPECT_EQ(a.kind, ActionKind::kMerge) << a.reason;
+  EngineOptions no_gap;
+  no_gap.merge_gap = 0;
+  const Plan flat = PlanTenant(map, kBusyNode3, in, Profile{}, no_gap);
+  ASSERT_EQ(flat.layouts.size(), 1u) << flat.summary;
+  EXPECT_EQ(flat.layouts[0].ranges.size(), 1u) << flat.summary;
 }
 
 TEST(Engine, WhatIfOfTheCurrentLayoutIsTheCurrentMetrics) {
@@ -475,6 +526,69 @@ TEST(Engine, NoSplitPointInsideWhatMostStatementsScan) {
   EXPECT_LT(cut.predicted.single_node_share, 0.5);
 }
 
+// The monitor's GET /api/v1/patterns?tenant=1 for a tenant reading orders by date, hot in Q4.
+const char* kPatterns = R"({"tenant": "1", "window_seconds": 3600, "tables": [
+  {"table": "orders", "statements": 3000, "reads": 2700, "writes": 300, "rows": 90000,
+   "latency_ms": {"p50": 2.0, "p99": 9.0},
+   "columns": [
+     {"column": "created_at", "filters": 2700, "by_op": {"eq": 0, "in": 0, "range": 2700, "other": 0},
+      "hot_ranges": [{"lower": "2026-10-01", "upper": "2026-11-30", "share": 0.9},
+                     {"lower": "2026-01-01", "upper": "2026-09-30", "share": 0.1}],
+      "top_values": [{"value": "2026-10-05", "share": 0.01}]},
+     {"column": "customer_id", "filters": 300, "by_op": {"eq": 300, "in": 0, "range": 0, "other": 0},
+      "hot_ranges": [], "top_values": [{"value": "17", "share": 0.5}, {"value": "not a number", "share": 0.5}]}],
+   "joins": [{"left": "orders.order_id", "right": "order_items.order_id", "count": 12}]}],
+  "fingerprints": []})";
+
+TEST(PatternsInput, ReadsTheMonitorsPatterns) {
+  const ShardMap map = MakeMap();
+  auto in = TenantInputFromPatterns(nlohmann::json::parse(kPatterns), map);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_EQ(in->tenant, "1");
+  double cost = 0, calls = 0;
+  for (const auto& s : in->workload.statements) cost += s.cost, calls += s.calls;
+  EXPECT_NEAR(calls, 3000, 1e-9);
+  EXPECT_NEAR(cost, 6000, 1e-9);  // statements x p50
+  ASSERT_EQ(in->workload.heat.size(), 2u);
+  const ColumnHeat& dates = in->workload.heat[0];
+  EXPECT_EQ(dates.column, "created_at");
+  ASSERT_EQ(dates.buckets.size(), 2u);  // hot ranges; top values only without them
+  EXPECT_EQ(dates.buckets[0].lower, Date("2026-10-01"));
+  EXPECT_GT(dates.buckets[0].upper, Date("2026-11-30"));  // inclusive upper -> just after it
+  EXPECT_LT(dates.buckets[0].upper, Date("2026-12-01"));
+  EXPECT_NEAR(dates.buckets[0].weight, 0.9 * 2700, 1e-9);
+  ASSERT_EQ(in->workload.heat[1].buckets.size(), 1u);  // "not a number" is left out
+  EXPECT_EQ(in->workload.heat[1].buckets[0].lower, Int(17));
+  ASSERT_EQ(in->workload.joins.size(), 1u);
+  EXPECT_EQ(in->workload.joins[0].right_table, "order_items");
+  EXPECT_EQ(in->workload.joins[0].right_column, "order_id");
+  // With the data statistics added: orders joins order_items on order_id, so the two could only be
+  // split on it, which no statement filters: every statement would cross nodes, so no plan.
+  in->stats.push_back({"orders", 1e6, 3e9, {Months("created_at"), Ids("customer_id", 100000), Ids("order_id", 1000000)}});
+  in->stats.push_back({"order_items", 4e6, 1e9, {Ids("order_id", 1000000)}});
+  EngineOptions narrow_scans;
+  narrow_scans.unknown_span_single_node = 0.9;
+  const Plan joined = PlanTenant(map, EvenBackground(map), *in, Profile{}, narrow_scans);
+  EXPECT_TRUE(joined.actions.empty());
+  EXPECT_NE(joined.summary.find("would cost too much locality"), std::string::npos) << joined.summary;
+  // Without the join, it plans orders by date.
+  in->workload.joins.clear();
+  const Plan plan = PlanTenant(map, EvenBackground(map), *in, Profile{}, narrow_scans);
+  ASSERT_FALSE(plan.actions.empty()) << plan.summary;
+  EXPECT_EQ(plan.actions[0].column, "created_at");
+  EXPECT_EQ(plan.actions[0].tables, std::vector<std::string>{"public.orders"});
+}
+
+TEST(PatternsInput, RejectsWhatIsNotPatterns) {
+  const ShardMap map = MakeMap();
+  for (const char* bad : {R"([])", R"({"tenant": "1"})", R"({"tables": [{"statements": 1}]})"}) {
+    auto in = TenantInputFromPatterns(nlohmann::json::parse(bad), map);
+    ASSERT_FALSE(in.ok()) << bad;
+    EXPECT_EQ(in.status().sqlstate(), "22023");
+    EXPECT_EQ(in.status().message().rfind("tables", 0), 0u) << in.status().message();
+  }
+}
+
 TEST(AdviceJson, RendersThePlan) {
   const ShardMap map = MakeMap();
   const Plan plan = PlanTenant(map, EvenBackground(map), DateTenant("1"), Profile{});
@@ -498,6 +612,20 @@ TEST(AdviceJson, RendersThePlan) {
   EXPECT_EQ(a["reason"], plan.actions[0].reason);
   EXPECT_DOUBLE_EQ(a["predicted"]["bytes_to_move"].get<double>(), plan.actions[0].bytes_to_move);
   EXPECT_EQ(AdviceJson(PlanTenant(map, EvenBackground(map), DateTenant(""), Profile{}))["tenant"], nullptr);
+}
+
+TEST(AdviceText, ExplainsThePlan) {
+  const ShardMap map = MakeMap();
+  const Plan plan = PlanTenant(map, EvenBackground(map), DateTenant("1"), Profile{});
+  ASSERT_FALSE(plan.actions.empty());
+  const std::string text = ExplainPlan(plan);
+  EXPECT_EQ(text.rfind("tenant 1 (profile default): 1 action:", 0), 0u) << text;
+  EXPECT_NE(text.find("  now:       imbalance 2.00"), std::string::npos) << text;
+  EXPECT_NE(text.find("  predicted: imbalance "), std::string::npos) << text;
+  EXPECT_NE(text.find("  1. split public.orders on created_at: [-inf, 2026-"), std::string::npos) << text;
+  EXPECT_NE(text.find("     why: column created_at"), std::string::npos) << text;
+  const Plan none = PlanTenant(map, EvenBackground(map, 10000, 1e12), DateTenant("1"), Profile{});
+  EXPECT_EQ(ExplainPlan(none).find("predicted"), std::string::npos);
 }
 
 // The plan's layouts are accepted by the layout API as they are.

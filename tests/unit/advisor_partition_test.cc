@@ -119,6 +119,21 @@ TEST(OptimalPartition, SizeLimitForcesMoreParts) {
   EXPECT_EQ(over.parts(), 1u);
 }
 
+TEST(PartitionWithin, FewestPartsUnderTheBound) {
+  std::vector<Segment> s(8, Segment{1, 1, 1});
+  // A loose bound: two parts of four, not the eight the part count would allow.
+  Partition p = PartitionWithin(s, 4, {.max_parts = 8});
+  EXPECT_EQ(p.cuts, (std::vector<size_t>{4}));
+  EXPECT_DOUBLE_EQ(p.max_load, 4);
+  // The size limit still applies under a loose bound.
+  Partition sized = PartitionWithin(s, 8, {.max_parts = 8, .max_bytes = 3});
+  EXPECT_EQ(sized.cuts, (std::vector<size_t>{3, 6}));
+  // A bound below the optimum for the part count falls back to the optimum.
+  Partition tight = PartitionWithin(s, 1, {.max_parts = 2});
+  EXPECT_EQ(tight.cuts, (std::vector<size_t>{4}));
+  EXPECT_DOUBLE_EQ(tight.max_load, 4);
+}
+
 TEST(OptimalPartition, Deterministic) {
   std::mt19937 rng(7);
   std::vector<Segment> s(500);
