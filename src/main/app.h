@@ -15,6 +15,7 @@
 #include "admin/control_plane.h"
 #include "backend/managed_node.h"
 #include "catalog/catalog.h"
+#include "catalog/data_stats.h"
 #include "catalog/shard_map.h"
 #include "common/config.h"
 #include "frontend/listener.h"
@@ -67,10 +68,10 @@ class App {
   std::unique_ptr<frontend::Listener> listener_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::string catalog_dsn_;
+  catalog::DataStatsCache data_stats_;  // for GET /api/v1/advice
   std::unique_ptr<monitor::Monitor> monitor_;           // null when monitor.enabled = false
   std::unique_ptr<catalog::Catalog> monitor_catalog_;   // the monitor thread's own connection
 
-  std::string catalog_dsn_;
   std::thread health_thread_;
   std::thread recovery_thread_;
   std::atomic<int64_t> recovered_commits_{0};
