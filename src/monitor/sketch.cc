@@ -170,10 +170,11 @@ std::vector<KeyHeat::Range> KeyHeat::HotRanges(size_t max) const {
     out.push_back(Range{min_, max_, 1.0, total_rows > 0 ? 1.0 : 0.0});
     return out;
   }
-  constexpr int kBins = 32;
+  // 32 bins, or one per key when fewer keys lie between the ends (small integer domains).
+  const int kBins = static_cast<int>(std::min<long double>(32, static_cast<long double>(max_) - min_ + 1));
   const long double lo = static_cast<long double>(min_);
   const long double width = (static_cast<long double>(max_) - lo + 1) / kBins;
-  std::vector<double> stmts(kBins, 0), rows(kBins, 0);
+  std::vector<double> stmts(static_cast<size_t>(kBins), 0), rows(static_cast<size_t>(kBins), 0);
   // Each centroid's weight is spread over the keys it stands for: from halfway to its left
   // neighbour to halfway to its right one (the ends of the summary at the edges).
   for (size_t i = 0; i < centroids_.size(); ++i) {
@@ -193,6 +194,7 @@ std::vector<KeyHeat::Range> KeyHeat::HotRanges(size_t max) const {
   }
   auto bin_lower = [&](int b) { return static_cast<uint64_t>(lo + width * b); };
   const double hot = 1.5 / kBins;  // density well above the average bin's
+  if (kBins < 2) return {Range{min_, max_, 1.0, total_rows > 0 ? 1.0 : 0.0}};
   for (int b = 0; b < kBins;) {
     if (stmts[static_cast<size_t>(b)] / total_stmts <= hot) {
       ++b;
@@ -205,7 +207,7 @@ std::vector<KeyHeat::Range> KeyHeat::HotRanges(size_t max) const {
       r.row_share += total_rows > 0 ? rows[static_cast<size_t>(b)] / total_rows : 0;
       ++b;
     }
-    r.upper = b == kBins ? max_ : bin_lower(b) - 1;
+    r.upper = b == kBins ? max_ : std::max(r.lower, bin_lower(b) - 1);
     out.push_back(r);
   }
   if (out.empty()) out.push_back(Range{min_, max_, 1.0, total_rows > 0 ? 1.0 : 0.0});

@@ -78,6 +78,19 @@ TEST(KeyHeatTest, UniformAccessIsOneRangeOverAllKeys) {
   EXPECT_DOUBLE_EQ(ranges[0].share, 1.0);
 }
 
+TEST(KeyHeatTest, SmallDomainsGetOneBinPerKey) {
+  KeyHeat h;
+  for (int i = 0; i < 90; ++i) h.AddPoint(3, 1);
+  for (uint64_t v = 1; v <= 5; ++v) h.AddPoint(v, 1);
+  auto ranges = h.HotRanges();
+  ASSERT_FALSE(ranges.empty());
+  EXPECT_LE(ranges[0].lower, 3u);
+  EXPECT_GE(ranges[0].upper, 3u);
+  EXPECT_LE(ranges[0].upper - ranges[0].lower, 2u);
+  for (const auto& r : ranges) EXPECT_LE(r.lower, r.upper);
+  EXPECT_GT(ranges[0].share, 0.8);
+}
+
 TEST(KeyHeatTest, StaysBounded) {
   KeyHeat h;
   for (uint64_t v = 0; v < 100000; ++v) h.AddPoint(v * 7919 % 100003, 1);
