@@ -5,6 +5,7 @@
 
 #include "admin/metrics.h"
 #include "catalog/two_phase_recovery.h"
+#include "admin/advice_api.h"
 #include "admin/patterns_api.h"
 #include "common/log.h"
 
@@ -120,6 +121,10 @@ Status App::Start() {
   admin_ = std::move(admin.value());
   control_->AddRoutes(*admin_);
   admin_->Get("/api/v1/patterns", [this](const auto& query) { return admin::PatternsRequest(monitor_.get(), query); });
+  admin_->Get("/api/v1/advice", [this](const auto& query) {
+    admin::AdviceSources sources{monitor_.get(), &shard_map_, [this] { return control_->Profiles(); }, &data_stats_};
+    return admin::AdviceRequest(sources, query);
+  });
   health_thread_ = std::thread([this] { HealthLoop(); });
   recovery_thread_ = std::thread([this] { RecoveryLoop(); });
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",

@@ -13,6 +13,7 @@
 #include "main/app.h"
 #include "main/demo.h"
 #include "main/layout_cli.h"
+#include "main/advise_cli.h"
 #include "main/patterns_cli.h"
 
 namespace {
@@ -185,6 +186,15 @@ int main(int argc, char** argv) {
   auto* patterns_window_opt = patterns->add_option("--window", patterns_window, "the last S seconds (default: the whole window)");
   patterns->add_flag("--json", patterns_args.json, "print the API's JSON");
 
+  mosaic::AdviseArgs advise_args;
+  std::string advise_tenant;
+  auto* advise = cli.add_subcommand("advise", "the advisor's plan per tenant: split / move / merge, and why (admin API)");
+  advise->add_option("--admin", advise_args.admin, "HOST:PORT of the router's admin API (default 127.0.0.1:6480)");
+  auto* advise_tenant_opt = advise->add_option("--tenant", advise_tenant, "one tenant (default: the heaviest tenants)");
+  advise->add_option("--top", advise_args.top, "without --tenant: how many tenants (default 5)");
+  advise->add_flag("--explain", advise_args.explain, "print the reasons with their numbers");
+  advise->add_flag("--json", advise_args.json, "print the API's JSON");
+
   CLI11_PARSE(cli, argc, argv);
   if (set->parsed()) {
     if (table_opt->count() == 0 && tables_opt->count() == 0) {
@@ -209,6 +219,10 @@ int main(int argc, char** argv) {
     if (patterns_table_opt->count() > 0) patterns_args.table = patterns_table;
     if (patterns_window_opt->count() > 0) patterns_args.window = patterns_window;
     return mosaic::RunPatterns(patterns_args);
+  }
+  if (advise->parsed()) {
+    if (advise_tenant_opt->count() > 0) advise_args.tenant = advise_tenant;
+    return mosaic::RunAdvise(advise_args);
   }
   if (serve->parsed()) return Serve(serve_opts, serve_duration, false);
   if (demo_opts.managed_nodes < 0 && demo_opts.nodes.empty()) demo_opts.managed_nodes = 3;

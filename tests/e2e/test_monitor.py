@@ -177,6 +177,38 @@ def test_cli_prints_tables_and_json(monitored):
     assert r.returncode != 0
 
 
+def test_advice_splits_each_tenant_on_the_column_it_filters_by(monitored):
+    """Issue 6: from the monitor's window and the nodes' statistics, the advisor proposes tenant A
+    split by its date column and tenant B by customer_id, and says why."""
+    m = monitored
+    chosen = {}
+    for tenant in ("A", "B"):
+        status, advice = m.admin_get_json(f"/api/v1/advice?tenant={tenant}")
+        assert status == 200, advice
+        assert advice["tenant"] == tenant
+        assert advice["actions"], f"no action for {tenant}: {advice.get('summary')}"
+        split = [a for a in advice["actions"] if a["action"] == "split"]
+        assert split, advice["actions"]
+        chosen[tenant] = split[0]["column"]
+        assert len(split[0]["ranges"]) >= 2
+        assert split[0]["reason"]
+        assert advice["predicted"]["imbalance"] < advice["current"]["imbalance"], advice
+    assert chosen == {"A": "created_at", "B": "customer_id"}, chosen
+    admin = f"{m.host}:{m.admin_port}"
+    r = subprocess.run([MOSAIC_BIN, "advise", "--admin", admin, "--tenant", "A", "--explain"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "split" in r.stdout and "created_at" in r.stdout and "why:" in r.stdout, r.stdout
+    r = subprocess.run([MOSAIC_BIN, "advise", "--admin", admin, "--json"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {a["tenant"] for a in json.loads(r.stdout)} >= {"A", "B"}
+    status, reply = m.admin_get_json("/api/v1/advice")
+    assert status == 400 and "tenant" in reply["error"], reply
+    status, reply = m.admin_get_json("/api/v1/advice?tenant=A&window=-3")
+    assert status == 400 and "window" in reply["error"], reply
+
+
 def test_patterns_survive_kill_9(monitored):
     m = monitored
     before = {t: table(patterns(m, f"?tenant={t}"), "orders") for t in ("A", "B", "C")}
