@@ -14,32 +14,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
-import time
 import urllib.request
+
+from overhead import free_port, wait_port  # bench/ is this script's directory
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MOSAIC_BIN = os.environ.get("MOSAIC_BIN", os.path.join(REPO, "build", "mosaic"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"port {port} did not open")
 
 
 def layouts(scale):
@@ -64,7 +47,7 @@ class Router:
              "--node-base-port", str(free_port() + 200 * nodes), "--listen", f"127.0.0.1:{self.port}",
              "--admin-listen", f"127.0.0.1:{self.admin}"],
             stdout=self.log, stderr=subprocess.STDOUT)
-        wait_port(self.port)
+        wait_port(self.port, timeout=90)
 
     def pgbench(self, *args):
         return subprocess.run(["pgbench", "-h", "127.0.0.1", "-p", str(self.port), "-U", "mosaic", *args,

@@ -23,6 +23,7 @@ namespace {
 constexpr int64_t kSchemaLockKey = 0x4d6f73616963'0001;
 constexpr int64_t kShardMapLockKey = 0x4d6f73616963'0002;
 
+using pg::DoubleAt;
 using pg::Exec;
 using pg::InTransaction;
 using pg::IntAt;
@@ -36,13 +37,6 @@ using pg::Trimmed;
 
 Status LockForTransaction(PGconn* conn, int64_t key) {
   return Run(conn, "SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")");
-}
-
-double DoubleAt(const PGresult* res, int row, int col) {
-  const char* text = PQgetvalue(res, row, col);
-  double value = 0;
-  std::from_chars(text, text + PQgetlength(res, row, col), value);
-  return value;
 }
 
 std::string DoubleText(double value) {

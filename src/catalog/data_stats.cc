@@ -10,14 +10,6 @@
 namespace mosaic::catalog {
 namespace {
 
-double DoubleAt(const PGresult* res, int row, int col) {
-  try {
-    return std::stod(pg::TextAt(res, row, col));
-  } catch (...) {
-    return 0;
-  }
-}
-
 // schema.name or a bare name (schema public) -> the map's table, or nullptr.
 const Table* Resolve(const ShardMap& map, const std::string& name) {
   const size_t dot = name.find('.');
@@ -56,8 +48,8 @@ Result<NodePart> CollectOnNode(PGconn* conn, const Node& node, const Table& tabl
                                    qualified, where, size_params.size()),
                        size_params, who);
   if (!size.ok()) return size.status();
-  part.rows = DoubleAt(size->get(), 0, 0);
-  part.bytes = part.rows * DoubleAt(size->get(), 0, 1) / DoubleAt(size->get(), 0, 2);
+  part.rows = pg::DoubleAt(size->get(), 0, 0);
+  part.bytes = part.rows * pg::DoubleAt(size->get(), 0, 1) / pg::DoubleAt(size->get(), 0, 2);
   if (part.rows <= 0) return part;
   const double percent = std::min(100.0, 100.0 * options.sample_rows / part.rows);
   for (const auto& name : columns) {

@@ -66,6 +66,13 @@ Int IntAt(const PGresult* res, int row, int col) {
   std::from_chars(text, text + PQgetlength(res, row, col), value);
   return value;
 }
+// A float8 (or any number) column; malformed text reads as 0.
+inline double DoubleAt(const PGresult* res, int row, int col) {
+  const char* text = PQgetvalue(res, row, col);
+  double value = 0;
+  std::from_chars(text, text + PQgetlength(res, row, col), value);
+  return value;
+}
 std::string TextAt(const PGresult* res, int row, int col);
 std::optional<std::string> NullableTextAt(const PGresult* res, int row, int col);
 

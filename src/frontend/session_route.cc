@@ -734,13 +734,18 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     finish(commit ? "COMMIT" : "ROLLBACK");
     co_return;
   }
-  auto send_all = [&](const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text) {
+  // Sends each target its statement and waits for every reply. A quiet entry's error does not
+  // reach the client (it sets quiet_failed_).
+  auto run = [&](const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text,
+                 bool quiet) -> awaitable<void> {
     for (Link* l : targets) {
-      std::string sql = text(*l);
-      if (sql.empty()) continue;
-      protocol::WriteQuery(&l->out, sql);
-      Push({.op = Op::kQuery, .server = l->server.get(), .forward = false, .forward_rfq = false});
+      if (!l->server) continue;
+      protocol::WriteQuery(&l->out, text(*l));
+      Push({.op = Op::kQuery, .server = l->server.get(), .forward = false, .forward_rfq = false,
+            .quiet = quiet});
     }
+    co_await FlushServers();
+    co_await WaitPendingDrained();
   };
   if (!commit || failed || writers.size() <= 1) {
     // One phase. With one writer, commit the readers first: the outcome is the writer's.
@@ -750,9 +755,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     }
     for (Link* l : writers) order.push_back(l);
     const std::string text = commit && !failed ? "COMMIT" : "ROLLBACK";
-    send_all(order, [&](Link&) { return text; });
-    co_await FlushServers();
-    co_await WaitPendingDrained();
+    co_await run(order, [&](Link&) { return text; }, false);
     finish(failed ? "ROLLBACK" : text);
     co_return;
   }
@@ -765,17 +768,6 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   const int64_t fault_at = tp.faults.NextCommit();
   auto fault = [&](FaultPoint point) {
     if (tp.faults.Hits(point, fault_at)) FaultInjector::Fire(point, gid);
-  };
-  auto run = [&](const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text,
-                 bool quiet) -> awaitable<void> {
-    for (Link* l : targets) {
-      if (!l->server) continue;
-      protocol::WriteQuery(&l->out, text(*l));
-      Push({.op = Op::kQuery, .server = l->server.get(), .forward = false, .forward_rfq = false,
-            .quiet = quiet});
-    }
-    co_await FlushServers();
-    co_await WaitPendingDrained();
   };
   auto reset = [&] {
     tx_block_ = false;
