@@ -130,11 +130,44 @@ CREATE TABLE mosaic.monitor_checkpoints (
 );
 )sql";
 
+// Version 5: online migrations (src/migration). One row per migration with its plan, flows and the
+// service's step state; every phase change appends a journal row in the same transaction, before
+// the change takes effect. Active migrations are part of the shard map (the data path fences and
+// samples statements of the table group being moved), so a phase change bumps its version.
+constexpr std::string_view kMigrationsSql = R"sql(
+CREATE TABLE mosaic.migrations (
+  id          bigserial PRIMARY KEY,
+  action      text NOT NULL CHECK (action IN ('split', 'move', 'merge')),
+  origin      text NOT NULL DEFAULT 'manual' CHECK (origin IN ('manual', 'rebalancer')),
+  tenant      text NOT NULL,            -- canonical tenant key; '' = the implicit tenant
+  table_ids   bigint[] NOT NULL,
+  plan        jsonb NOT NULL,           -- migration::PlanJson
+  flows       jsonb NOT NULL DEFAULT '[]',  -- [{"source": n, "target": n, "filter": sql}]
+  phase       text NOT NULL DEFAULT 'queued',
+  paused      boolean NOT NULL DEFAULT false,
+  requested   text,                     -- an operator request not yet acted on: abort, rollback
+  state       jsonb NOT NULL DEFAULT '{}',  -- the service's step state and progress
+  error       text,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz
+);
+CREATE TABLE mosaic.migration_journal (
+  seq          bigserial PRIMARY KEY,
+  migration_id bigint NOT NULL REFERENCES mosaic.migrations (id) ON DELETE CASCADE,
+  phase        text NOT NULL,
+  at           timestamptz NOT NULL DEFAULT now(),
+  detail       text NOT NULL DEFAULT ''
+);
+CREATE INDEX ON mosaic.migration_journal (migration_id, seq);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "nodes, tables, tenants, placements, shard_map", kV1Sql},
     {2, "table kinds and columns, layouts, ranges, settings", kV2Sql},
     {3, "routers and two-phase commit decisions", kV3Sql},
     {4, "monitor checkpoints", kMonitorCheckpointsSql},
+    {5, "online migrations and their journal", kMigrationsSql},
 };
 
 }  // namespace
