@@ -1,6 +1,8 @@
 // ControlPlane: serialised catalog changes driven by sessions and the admin API.
 #include "admin/control_plane.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "admin/layout_api.h"
@@ -136,6 +138,16 @@ Reply ControlPlane::SetLayout(const Json& body) {
   auto map = holder_.Snapshot();
   auto layout = ParseLayoutRequest(body, *map);
   if (!layout.ok()) return Error(400, layout.status().message());
+  for (const auto& m : map->migrations) {
+    if (m.tenant != layout->tenant) continue;
+    for (int64_t t : layout->table_ids) {
+      if (std::find(m.table_ids.begin(), m.table_ids.end(), t) != m.table_ids.end()) {
+        return Error(409, fmt::format("migration {} ({}) is moving rows of these tables for this tenant; "
+                                      "change the layout when it is done",
+                                      m.id, m.phase));
+      }
+    }
+  }
   auto moved = catalog::FindRowsToMove(*map, *layout);
   if (!moved.ok()) return Error(503, "cannot check the nodes' rows: " + moved.status().message());
   if (moved->has_value()) return Error(409, catalog::DescribeRowsToMove(*map, *layout, **moved));

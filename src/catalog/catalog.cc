@@ -289,6 +289,43 @@ Status LoadTenantHashNodes(PGconn* conn, ShardMap& map) {
   return Status::OK();
 }
 
+// Migrations the data path must know about (ShardMap::migrations): rows are being copied, or
+// copies exist on two nodes.
+constexpr const char* kActiveMigrationsSql =
+    "SELECT id, tenant, array_to_string(table_ids, ','), "
+    "(SELECT coalesce(string_agg((f->>'source') || ':' || (f->>'target'), ','), '') "
+    " FROM jsonb_array_elements(flows) f), phase "
+    "FROM mosaic.migrations "
+    "WHERE phase IN ('shadow_reads', 'incremental_writes', 'cutover', 'deprecated', 'rolling_back') "
+    "ORDER BY id";
+
+ActiveMigration ActiveMigrationAt(const PGresult* res, int row) {
+  ActiveMigration m;
+  m.id = IntAt<int64_t>(res, row, 0);
+  m.tenant = TextAt(res, row, 1);
+  for (std::string_view rest = PQgetvalue(res, row, 2); !rest.empty();) {
+    size_t comma = rest.find(',');
+    std::string_view part = rest.substr(0, comma);
+    int64_t id = 0;
+    std::from_chars(part.data(), part.data() + part.size(), id);
+    m.table_ids.push_back(id);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  for (std::string_view rest = PQgetvalue(res, row, 3); !rest.empty();) {
+    size_t comma = rest.find(',');
+    std::string_view part = rest.substr(0, comma);
+    size_t colon = part.find(':');
+    ActiveMigration::Flow f;
+    std::from_chars(part.data(), part.data() + colon, f.source);
+    std::from_chars(part.data() + colon + 1, part.data() + part.size(), f.target);
+    m.flows.push_back(f);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  m.phase = TextAt(res, row, 4);
+  m.shadow = m.phase == "shadow_reads" || m.phase == "incremental_writes";
+  return m;
+}
+
 Status LoadInto(PGconn* conn, ShardMap& map) {
   auto version = Exec(conn, "SELECT coalesce(max(version), 0) FROM mosaic.shard_map");
   if (!version.ok()) return version.status();
@@ -315,6 +352,7 @@ Status LoadInto(PGconn* conn, ShardMap& map) {
   }
   if (s.ok()) s = LoadRanges(conn, map.layouts);
   if (s.ok()) s = LoadTenantHashNodes(conn, map);
+  if (s.ok()) s = LoadRows(conn, kActiveMigrationsSql, ActiveMigrationAt, map.migrations);
   return s;
 }
 

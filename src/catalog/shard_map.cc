@@ -159,9 +159,20 @@ const std::vector<const Layout*>& ShardMap::LayoutsOfTable(int64_t table_id) con
   return it == table_layouts_.end() ? kNone : it->second;
 }
 
+const std::vector<const ActiveMigration*>& ShardMap::MigrationsOfTable(int64_t table_id) const {
+  static const std::vector<const ActiveMigration*> kNone;
+  if (table_migrations_.empty()) return kNone;
+  auto it = table_migrations_.find(table_id);
+  return it == table_migrations_.end() ? kNone : it->second;
+}
+
 void ShardMap::BuildIndex() {
   layout_index_.clear();
   table_layouts_.clear();
+  table_migrations_.clear();
+  for (const ActiveMigration& m : migrations) {
+    for (int64_t id : m.table_ids) table_migrations_[id].push_back(&m);
+  }
   table_index_.clear();
   for (const Table& t : tables) {
     std::string key = t.schema;
@@ -305,7 +316,10 @@ std::shared_ptr<const ShardMap> ShardMapHolder::Snapshot() const {
 
 void ShardMapHolder::Publish(std::shared_ptr<const ShardMap> map) {
   assert(map != nullptr);
-  current_.store(std::move(map), std::memory_order_release);
+  auto current = current_.load(std::memory_order_acquire);
+  while (current->version <= map->version &&
+         !current_.compare_exchange_weak(current, map, std::memory_order_acq_rel)) {
+  }
 }
 
 }  // namespace mosaic::catalog

@@ -99,6 +99,23 @@ struct Layout {
                      std::vector<int>* out) const;
 };
 
+// A migration that is moving rows of a (tenant, table group) between nodes (src/migration): the
+// data path fences and samples the statements that touch its rows. Only phases in which rows are
+// being copied, or copies exist on two nodes, are listed (not queued or finished ones).
+struct ActiveMigration {
+  int64_t id = 0;
+  std::string tenant;              // canonical tenant key; "" = the implicit tenant
+  std::vector<int64_t> table_ids;  // the table group
+  struct Flow {
+    int source = 0;
+    int target = 0;
+  };
+  std::vector<Flow> flows;  // node pairs rows travel between (either way, after a cutover)
+  std::string phase;        // migration::PhaseName
+  // Reads are sampled and compared on both nodes in these phases.
+  bool shadow = false;
+};
+
 // One shard-map version. Immutable once published: share it as shared_ptr<const ShardMap>.
 // The indexes point into the vectors: a copy must call BuildIndex() again before use.
 // All lookups are O(n) scans that never allocate; the vectors are small (control-plane sized).
@@ -111,6 +128,7 @@ struct ShardMap {
   // Node ids new tenants are hashed over, fixed when the catalog was created so that adding
   // nodes never moves a tenant by itself (moving is the migration service's job). Empty = all.
   std::vector<int> tenant_hash_nodes;
+  std::vector<ActiveMigration> migrations;  // ordered by id
 
   // Returns the node with this id, or nullptr. The pointer lives as long as this map.
   const Node* FindNode(int id) const;
@@ -126,6 +144,9 @@ struct ShardMap {
   const Layout* FindLayout(int64_t table_id, std::string_view tenant) const;
   // Layouts of `table` for any tenant (for statements that do not pin a tenant).
   const std::vector<const Layout*>& LayoutsOfTable(int64_t table_id) const;
+  // Active migrations whose table group holds `table_id` (any tenant); empty for almost every
+  // table. O(1) after BuildIndex().
+  const std::vector<const ActiveMigration*>& MigrationsOfTable(int64_t table_id) const;
   // Builds the lookup indexes. Call once after filling the vectors and before publishing.
   void BuildIndex();
   // Whether rows may live anywhere but the default node (distributed or reference tables, or
@@ -141,6 +162,7 @@ struct ShardMap {
   std::unordered_map<std::string, const Table*> table_index_;     // schema + '\0' + name
   std::unordered_map<std::string, const Layout*> layout_index_;  // tenant + '\0' + table id
   std::unordered_map<int64_t, std::vector<const Layout*>> table_layouts_;
+  std::unordered_map<int64_t, std::vector<const ActiveMigration*>> table_migrations_;
   bool spread_ = false;
 };
 
@@ -164,8 +186,8 @@ class ShardMapHolder {
 
   // Returns the current map. Never null.
   std::shared_ptr<const ShardMap> Snapshot() const;
-  // Makes `map` the current map. REQUIRES: map != nullptr. Callers publish increasing
-  // versions; the holder does not reorder them.
+  // Makes `map` the current map unless the current one is newer (several control-plane threads
+  // load and publish; the newest version wins). REQUIRES: map != nullptr.
   void Publish(std::shared_ptr<const ShardMap> map);
 
  private:

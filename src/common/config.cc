@@ -150,6 +150,17 @@ Status FromTable(const toml::table& t, Config* c) {
     Take(*monitor, "checkpoint_seconds", &checkpoint);
     c->monitor.checkpoint_seconds = static_cast<int>(std::clamp<int64_t>(checkpoint, -1, 1 << 30));
   }
+  if (const auto* m = t["migration"].as_table()) {
+    Take(*m, "copy_rows_per_s", &c->migration.copy_rows_per_s);
+    Take(*m, "copy_bytes_per_s", &c->migration.copy_bytes_per_s);
+    Take(*m, "batch_rows", &c->migration.batch_rows);
+    Take(*m, "retention_s", &c->migration.retention_s);
+    Take(*m, "shadow_min_s", &c->migration.shadow_min_s);
+    Take(*m, "cutover_drain_ms", &c->migration.cutover_drain_ms);
+    Take(*m, "catchup_timeout_s", &c->migration.catchup_timeout_s);
+    Take(*m, "node_down_timeout_s", &c->migration.node_down_timeout_s);
+    Take(*m, "max_per_node", &c->migration.max_per_node);
+  }
   if (auto s = ReadNodes(t, c); !s.ok()) return s;
   if (auto s = ReadDistribution(t, c); !s.ok()) return s;
   auto profiles = advisor::ReadProfilesToml(t);
@@ -216,6 +227,16 @@ Status Config::Validate() const {
   }
   if (monitor.memory_budget_mb < 1 || monitor.memory_budget_mb > 65536) return ConfigError("monitor.memory_budget_mb must be in 1..65536");
   if (monitor.checkpoint_seconds < 0) return ConfigError("monitor.checkpoint_seconds must be 0 or more");
+  if (migration.copy_rows_per_s < 0 || migration.copy_bytes_per_s < 0) {
+    return ConfigError("migration.copy_rows_per_s and copy_bytes_per_s must be 0 (unlimited) or more");
+  }
+  if (migration.batch_rows < 1) return ConfigError("migration.batch_rows must be 1 or more");
+  if (migration.retention_s < 0) return ConfigError("migration.retention_s must be 0 or more");
+  if (migration.shadow_min_s < 0) return ConfigError("migration.shadow_min_s must be 0 or more");
+  if (migration.cutover_drain_ms < 1) return ConfigError("migration.cutover_drain_ms must be 1 or more");
+  if (migration.catchup_timeout_s <= 0) return ConfigError("migration.catchup_timeout_s must be more than 0");
+  if (migration.node_down_timeout_s <= 0) return ConfigError("migration.node_down_timeout_s must be more than 0");
+  if (migration.max_per_node < 1) return ConfigError("migration.max_per_node must be 1 or more");
   return Status::OK();
 }
 

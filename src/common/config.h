@@ -79,6 +79,18 @@ struct Config {
     int64_t memory_budget_mb = 512;      // beyond it the lightest tenants are folded into "(other)"
     int checkpoint_seconds = 60;         // checkpoints to the catalog (also on shutdown); 0 = only on shutdown
   } monitor;
+  // Online migrations ([migration] in the TOML file; see docs/migration.md).
+  struct Migration {
+    int64_t copy_rows_per_s = 0;      // copy rate limit per flow; 0 = unlimited
+    int64_t copy_bytes_per_s = 0;
+    int batch_rows = 10000;           // rows per committed copy batch
+    double retention_s = 600;         // how long a cut-over source keeps its copy (rollback possible)
+    double shadow_min_s = 5;          // shadow reads run at least this long before cutover
+    int cutover_drain_ms = 2000;      // how long the cutover waits for open transactions on the rows
+    double catchup_timeout_s = 30;    // the target must catch up within this, under the fence
+    double node_down_timeout_s = 120; // a node unreachable this long: the migration rolls back
+    int max_per_node = 1;             // migrations copying from or to one node at a time
+  } migration;
 
   // Distribution. Table names are "schema.name" (a bare name means schema public), as stored
   // in the catalog: already folded, compared exactly.

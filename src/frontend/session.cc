@@ -79,6 +79,7 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket)
 }
 
 Session::~Session() {
+  LeaveFences();
   worker_.counters().Add(worker_.counters().clients, -1);
   if (pid_ != 0) {
     std::lock_guard lock(ctx_.cancel_mu);
@@ -474,7 +475,7 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
     router::Bound bound;
     bound.utc = SessionUtc();
     bound.literals = &lexed_.literals;
-    auto route = router::Plan(*map_, a, bound);
+    auto route = co_await PlanGated(a, bound, part);
     int here = -1;
     if (route.ok() && route.value().nodes.size() == 1 && !route.value().all_nodes) here = route.value().nodes[0];
     if (here < 0 || (node >= 0 && here != node)) {
@@ -716,7 +717,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       p.binary = format == 1;
       if (i < target_stmt->param_types.size()) p.type_oid = static_cast<uint32_t>(target_stmt->param_types[i]);
     }
-    auto route = router::Plan(*map_, *target_stmt->analysis, bound);
+    auto route = co_await PlanGated(*target_stmt->analysis, bound, target_stmt->query);
     if (!route.ok()) {
       SkipUntilSync(route.status().sqlstate() == router::kUnknownRelation
                         ? Status::Unsupported(route.status().message())
@@ -1067,6 +1068,7 @@ awaitable<bool> Session::FlushServers() {
 }
 
 void Session::MaybeRelease() {
+  LeaveFencesIfIdle();
   // An extended-protocol batch (messages since the last Sync) may hold portals and the unnamed
   // statement on its server: keep the server until the batch ends.
   if (ctx_.config.pool_mode != PoolMode::kTransaction || !pending_.empty() || batch_open_ || tx_block_ ||

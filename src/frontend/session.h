@@ -22,6 +22,7 @@
 
 #include "backend/server_conn.h"
 #include "frontend/worker.h"
+#include "migration/registry.h"
 #include "monitor/event.h"
 #include "protocol/codec.h"
 #include "router/merge.h"
@@ -143,6 +144,18 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Records slot `seq` (if it is still that statement's) with the rows of its command tag.
   void MonitorEnd(uint32_t seq, int64_t rows);
   void MonitorEndTag(uint32_t seq, std::string_view command_complete_body);
+
+  // Online migrations (session_migration.cc). Plans `a` and, when it touches rows of an active
+  // migration, enters that migration's fence (held until the transaction ends), waiting while a
+  // cutover holds it closed and re-planning on the newer map after it; refuses (0A000) a statement
+  // that would run on both ends of a flow (it would see the copy); offers single-node reads for
+  // shadow comparison. `sql_text` is the statement as the client sent it ($n placeholders with
+  // `bound.params`). Without active migrations this is router::Plan and nothing else.
+  asio::awaitable<Result<router::Route>> PlanGated(const sql::Analysis& a, const router::Bound& bound,
+                                                   std::string_view sql_text);
+  // Leaves the fences held once nothing of the transaction is left on any node.
+  void LeaveFencesIfIdle();
+  void LeaveFences();
 
   // Runs `fn` on a helper thread and resumes on this session's executor with its result.
   template <typename T>
@@ -266,6 +279,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::array<MonitorSlot, 4> monitor_slots_;
   uint32_t monitor_seq_ = 0;
   std::unordered_map<std::string, uint32_t> portal_monitor_;  // extended protocol: portal -> slot
+
+  // Migration fences this session is inside (see PlanGated), by migration id.
+  std::vector<std::pair<int64_t, std::shared_ptr<migration::Fence>>> fences_;
 };
 
 }  // namespace mosaic::frontend

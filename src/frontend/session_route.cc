@@ -320,7 +320,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   router::Bound bound;
     bound.utc = SessionUtc();
   bound.literals = &lexed_.literals;
-  auto planned = router::Plan(*map_, a, bound);
+  auto planned = co_await PlanGated(a, bound, sql_text);
   if (!planned.ok() && planned.status().sqlstate() == router::kUnknownRelation) {
     // A relation the map does not know: if the default node does not know it either, let the
     // node report 42P01; if it exists there (a view, sequence, ...), refuse.

@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "frontend/scram.h"
 #include "frontend/two_phase.h"
+#include "migration/registry.h"
 #include "monitor/monitor.h"
 #include "sql/analyzer.h"
 
@@ -67,6 +68,8 @@ struct FrontendContext {
   TwoPhaseContext two_phase;
   // The query pattern monitor; nullptr when it is switched off (monitor.enabled = false).
   monitor::Monitor* monitor = nullptr;
+  // Fences and shadow samples of online migrations; nullptr when none can run (tests).
+  migration::Registry* migrations = nullptr;
 };
 
 class Worker {
