@@ -16,8 +16,6 @@ Status ConnectionError(PGconn* conn, std::string_view what) {
                 std::string(what) + ": " + Trimmed(PQerrorMessage(conn)));
 }
 
-namespace {
-
 // Keeps the server's SQLSTATE so callers can tell, say, a check violation from a lost server.
 Status QueryError(PGconn* conn, const PGresult* res, std::string_view sql, std::string_view who) {
   const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
@@ -29,8 +27,6 @@ Status QueryError(PGconn* conn, const PGresult* res, std::string_view sql, std::
   return Status(state != nullptr ? std::string_view(state) : sqlstate::kConnectionFailure,
                 std::string(who) + " query failed (" + head + "...): " + message);
 }
-
-}  // namespace
 
 Result<ResultPtr> ExecTyped(PGconn* conn, const std::string& sql, const Params& params,
                             const std::vector<Oid>& types, std::string_view who) {
@@ -70,27 +66,46 @@ std::optional<std::string> NullableTextAt(const PGresult* res, int row, int col)
   return TextAt(res, row, col);
 }
 
-std::string QuoteIdent(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += '"';
+namespace {
+
+// `text` between `quote`s, each `quote` in it doubled.
+std::string Quote(std::string_view text, char quote) {
+  std::string out(1, quote);
+  for (char c : text) {
+    if (c == quote) out += quote;
     out += c;
   }
-  return out + '"';
+  return out + quote;
 }
+
+}  // namespace
+
+std::string QuoteIdent(std::string_view name) { return Quote(name, '"'); }
+
+std::string QuoteLiteral(std::string_view text) { return Quote(text, '\''); }
 
 std::string QualifiedName(const Table& table) {
   return QuoteIdent(table.schema) + "." + QuoteIdent(table.name);
 }
 
-Result<Conn> ConnectNode(const Node& node) {
-  const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
-  const char* values[] = {node.dsn.c_str(), "mosaic-control", nullptr};
+namespace {
+
+// `replication` is libpq's replication keyword ("" = a normal connection).
+Result<Conn> Connect(const Node& node, const char* replication) {
+  const char* keywords[] = {"dbname", "fallback_application_name", "replication", nullptr};
+  const char* values[] = {node.dsn.c_str(), "mosaic-control", replication, nullptr};
+  if (*replication == '\0') keywords[2] = nullptr;
   Conn conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     return ConnectionError(conn.get(), "cannot connect to node " + std::to_string(node.id));
   }
   return conn;
 }
+
+}  // namespace
+
+Result<Conn> ConnectNode(const Node& node) { return Connect(node, ""); }
+
+Result<Conn> ConnectNodeForReplication(const Node& node) { return Connect(node, "database"); }
 
 }  // namespace mosaic::catalog::pg

@@ -35,6 +35,10 @@ std::string Trimmed(const char* message);
 // 08006 with `what` and libpq's connection error message.
 Status ConnectionError(PGconn* conn, std::string_view what);
 
+// The error of `res` (a failed result of `sql`; null: the connection's error), keeping the
+// server's SQLSTATE (08006 if there is none) and naming `who` and the start of the statement.
+Status QueryError(PGconn* conn, const PGresult* res, std::string_view sql, std::string_view who);
+
 // Runs `sql` (without params it may hold several statements: simple query protocol). A failure
 // keeps the server's SQLSTATE (08006 if there is none) and names `who` ("catalog", "node 2")
 // and the start of the statement.
@@ -78,11 +82,17 @@ std::optional<std::string> NullableTextAt(const PGresult* res, int row, int col)
 
 // `name` as a quoted SQL identifier ("a""b").
 std::string QuoteIdent(std::string_view name);
+// `text` as an SQL string literal ('it''s'), for statements that take no parameters
+// (standard_conforming_strings on, the default since PostgreSQL 9.1).
+std::string QuoteLiteral(std::string_view text);
 // schema.name as a quoted, qualified SQL identifier.
 std::string QualifiedName(const Table& table);
 
 // Connects to a node (its full DSN, application name "mosaic-control"). Fails with 08006
 // naming the node.
 Result<Conn> ConnectNode(const Node& node);
+// As ConnectNode, as a logical replication connection (replication=database): it accepts the
+// replication commands (CREATE_REPLICATION_SLOT ...) and simple-protocol SQL only.
+Result<Conn> ConnectNodeForReplication(const Node& node);
 
 }  // namespace mosaic::catalog::pg

@@ -2,8 +2,9 @@
 //
 // Construction runs initdb in a fresh directory under /var/tmp and starts postgres on a free
 // loopback TCP port (no Unix socket); destruction stops it and deletes the directory. Trust
-// auth, superuser "mosaic". Tuned for speed (fsync off), so it must never hold data anyone
-// cares about. Test-only: not part of mosaic_core.
+// auth, superuser "mosaic", wal_level logical (migrations replicate between servers). Tuned for
+// speed (fsync off), so it must never hold data anyone cares about. Test-only: not part of
+// mosaic_core.
 //
 // PostgreSQL refuses to run as root, so under root (as in CI) the server runs as the system
 // user "postgres"; otherwise as the current user. The server also dies with the thread that
@@ -119,7 +120,8 @@ class TestPostgres {
                     std::to_string(port_), "-c", "listen_addresses=127.0.0.1", "-c",
                     "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
                     "-c", "full_page_writes=off", "-c", "shared_buffers=32MB",
-                    "-c", "max_prepared_transactions=16"},
+                    "-c", "max_prepared_transactions=16", "-c", "wal_level=logical", "-c",
+                    "max_replication_slots=20", "-c", "max_wal_senders=20"},
                    /*die_with_parent=*/true);
       if (pid_ > 0 && WaitReady()) return "";
       Stop();  // lost a race for the port, most likely: try another one

@@ -1,0 +1,665 @@
+// The node operations of a migration: SQL and libpq COPY against the nodes. Blocking; control
+// plane only.
+#include "migration/node_ops.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace mosaic::migration {
+namespace {
+
+namespace pg = catalog::pg;
+using catalog::Table;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kDuplicateObject = "42710";
+constexpr std::string_view kUndefinedObject = "42704";
+constexpr std::string_view kObjectInUse = "55006";
+// The alias of a table's rows in generated SQL (a whole-row reference, and not a likely column).
+constexpr std::string_view kRow = "_mosaic_r";
+
+FlowNames Names(char kind, int64_t migration_id, size_t flow_index) {
+  std::string name = fmt::format("mosaic_m{}_{}{}", migration_id, kind, flow_index);
+  return FlowNames{name, name, name};
+}
+
+std::string NodeName(const catalog::Node& node) { return "node " + std::to_string(node.id); }
+
+// "FROM t _mosaic_r WHERE (filter)": the flow's rows of `table`.
+std::string FlowRows(const Table& table, const std::string& filter) {
+  return fmt::format("FROM {} {} WHERE ({})", pg::QualifiedName(table), kRow, filter);
+}
+
+// The first value of the first row of `sql`'s result; nullopt when there is no row.
+Result<std::optional<std::string>> QueryValue(PGconn* conn, const std::string& sql,
+                                              const pg::Params& params, std::string_view who) {
+  auto res = pg::Exec(conn, sql, params, who);
+  if (!res.ok()) return res.status();
+  if (PQntuples(res->get()) == 0) return std::optional<std::string>();
+  return pg::NullableTextAt(res->get(), 0, 0);
+}
+
+// Sleeps `d` in short slices; false as soon as `cancelled` says so.
+bool SleepUnlessCancelled(Clock::duration d, const std::function<bool()>& cancelled) {
+  const auto until = Clock::now() + d;
+  for (auto now = Clock::now(); now < until; now = Clock::now()) {
+    if (cancelled && cancelled()) return false;
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(until - now, std::chrono::milliseconds(50)));
+  }
+  return !(cancelled && cancelled());
+}
+
+Status Cancelled(std::string_view what) {
+  return Status(sqlstate::kQueryCanceled, std::string(what) + " cancelled");
+}
+
+// Text formats that do not depend on a session's settings, so rows read on two nodes compare.
+Status PinTextFormats(PGconn* conn, std::string_view who) {
+  return pg::Run(conn,
+                 "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres';"
+                 " SET extra_float_digits = 3; SET bytea_output = 'hex'",
+                 {}, who);
+}
+
+// ---- CopyFlow -------------------------------------------------------------------------------
+
+// One CopyFlow's counters and pacing.
+class CopyPacer {
+ public:
+  CopyPacer(const CopyLimits& limits, const CopyControl& control)
+      : limits_(limits), control_(control), batch_start_(Clock::now()) {}
+
+  void Add(int64_t bytes) {
+    ++batch_rows_;
+    batch_bytes_ += bytes;
+  }
+  int64_t batch_rows() const { return batch_rows_; }
+  bool BatchFull() const {
+    return batch_rows_ >= (limits_.batch_rows > 0 ? limits_.batch_rows : 10000);
+  }
+
+  // After a batch committed: reports progress, then pauses as the limits and the slowdown
+  // require. 57014 when cancelled.
+  Status EndBatch() {
+    rows_ += batch_rows_;
+    bytes_ += batch_bytes_;
+    if (control_.progress) control_.progress(rows_, bytes_);
+    if (control_.cancelled && control_.cancelled()) return Cancelled("copy");
+    using Seconds = std::chrono::duration<double>;
+    const Seconds took = Clock::now() - batch_start_;
+    Seconds need = took;
+    if (limits_.rows_per_s > 0) {
+      need = std::max(need, Seconds(static_cast<double>(batch_rows_) / limits_.rows_per_s));
+    }
+    if (limits_.bytes_per_s > 0) {
+      need = std::max(need, Seconds(static_cast<double>(batch_bytes_) / limits_.bytes_per_s));
+    }
+    const double slowdown = control_.slowdown ? std::max(1.0, control_.slowdown()) : 1.0;
+    const auto pause = std::chrono::duration_cast<Clock::duration>(need * slowdown - took);
+    if (!SleepUnlessCancelled(pause, control_.cancelled)) return Cancelled("copy");
+    batch_rows_ = batch_bytes_ = 0;
+    batch_start_ = Clock::now();
+    return Status::OK();
+  }
+
+ private:
+  const CopyLimits& limits_;
+  const CopyControl& control_;
+  int64_t rows_ = 0, bytes_ = 0;
+  int64_t batch_rows_ = 0, batch_bytes_ = 0;
+  Clock::time_point batch_start_;
+};
+
+// Runs a COPY statement and checks that the server switched to `expected` (COPY_OUT / COPY_IN).
+Status StartCopy(PGconn* conn, const std::string& sql, ExecStatusType expected,
+                 std::string_view who) {
+  pg::ResultPtr res(PQexec(conn, sql.c_str()));
+  if (res != nullptr && PQresultStatus(res.get()) == expected) return Status::OK();
+  return pg::QueryError(conn, res.get(), sql, who);
+}
+
+// Collects the results after a COPY ended; the first failed one is the error.
+Status FinishCopy(PGconn* conn, std::string_view what, std::string_view who) {
+  Status status;
+  while (pg::ResultPtr res{PQgetResult(conn)}) {
+    if (status.ok() && PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      status = pg::QueryError(conn, res.get(), what, who);
+    }
+  }
+  return status;
+}
+
+// "a", "b" of `table`'s columns ("*" if unknown), as the COPY select list.
+std::string ColumnList(const Table& table) {
+  std::string out;
+  for (const catalog::Column& c : table.columns) {
+    out += (out.empty() ? "" : ", ") + pg::QuoteIdent(c.name);
+  }
+  return out;
+}
+
+// Streams one table's flow rows from `source` (in COPY OUT already) into `target`, one
+// COPY FROM STDIN statement (one transaction) per batch.
+Status StreamTable(PGconn* source, PGconn* target, const Table& table, CopyPacer& pacer,
+                   std::string_view target_who) {
+  const std::string cols = ColumnList(table);
+  const std::string copy_in = fmt::format("COPY {}{} FROM STDIN", pg::QualifiedName(table),
+                                          cols.empty() ? "" : " (" + cols + ")");
+  bool copying = false;
+  auto end_batch = [&]() -> Status {
+    copying = false;
+    if (PQputCopyEnd(target, nullptr) != 1) return pg::ConnectionError(target, target_who);
+    if (Status s = FinishCopy(target, copy_in, target_who); !s.ok()) return s;
+    return pacer.EndBatch();
+  };
+  for (;;) {
+    char* row = nullptr;
+    const int n = PQgetCopyData(source, &row, /*async=*/0);
+    if (n == -2) return pg::ConnectionError(source, "source");
+    if (n < 0) break;  // done; FinishCopy reads how the COPY ended
+    if (!copying) {
+      if (Status s = StartCopy(target, copy_in, PGRES_COPY_IN, target_who); !s.ok()) {
+        PQfreemem(row);
+        return s;
+      }
+      copying = true;
+    }
+    const bool sent = PQputCopyData(target, row, n) == 1;
+    PQfreemem(row);
+    if (!sent) return pg::ConnectionError(target, target_who);
+    pacer.Add(n);
+    if (pacer.BatchFull()) {
+      if (Status s = end_batch(); !s.ok()) return s;
+    }
+  }
+  if (Status s = FinishCopy(source, "COPY (SELECT ...) TO STDOUT", "source"); !s.ok()) return s;
+  return copying ? end_batch() : Status::OK();
+}
+
+// Creates `slot` over a replication connection; returns the name of its exported snapshot,
+// valid while `repl` stays open and runs no other command.
+Result<std::string> CreateSlotExportingSnapshot(PGconn* repl, const std::string& slot,
+                                                std::string_view who) {
+  auto res = pg::Exec(
+      repl,
+      "CREATE_REPLICATION_SLOT " + pg::QuoteIdent(slot) + " LOGICAL pgoutput (SNAPSHOT 'export')",
+      {}, who);
+  if (!res.ok()) return res.status();
+  const int col = PQfnumber(res->get(), "snapshot_name");
+  if (PQntuples(res->get()) != 1 || col < 0) {
+    return Status::Internal(std::string(who) + ": CREATE_REPLICATION_SLOT returned no snapshot");
+  }
+  return pg::TextAt(res->get(), 0, col);
+}
+
+Status CopyFlowOnce(const catalog::Node& source, const catalog::Node& target,
+                    const std::vector<Table>& tables, const std::string& filter,
+                    const std::string& slot, const CopyLimits& limits, const CopyControl& control) {
+  const std::string source_who = NodeName(source), target_who = NodeName(target);
+  auto dst = pg::ConnectNode(target);
+  if (!dst.ok()) return dst.status();
+  const int batch = limits.batch_rows > 0 ? limits.batch_rows : 10000;
+  if (auto deleted = DeleteRows(dst->get(), tables, filter, batch, target_who); !deleted.ok()) {
+    return deleted.status();
+  }
+  auto src = pg::ConnectNode(source);
+  if (!src.ok()) return src.status();
+  if (Status s = DropSlot(src->get(), slot); !s.ok()) return s;
+  auto repl = pg::ConnectNodeForReplication(source);
+  if (!repl.ok()) return repl.status();
+  auto snapshot = CreateSlotExportingSnapshot(repl->get(), slot, source_who);
+  if (!snapshot.ok()) return snapshot.status();
+  if (Status s = pg::Run(src->get(),
+                         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+                         "SET TRANSACTION SNAPSHOT " +
+                             pg::QuoteLiteral(*snapshot),
+                         {}, source_who);
+      !s.ok()) {
+    return s;
+  }
+  repl->reset();  // the transaction holds the snapshot now; free the WAL sender
+  CopyPacer pacer(limits, control);
+  for (const Table& table : tables) {
+    const std::string cols = ColumnList(table);
+    const std::string copy_out = fmt::format("COPY (SELECT {} {}) TO STDOUT",
+                                             cols.empty() ? "*" : cols, FlowRows(table, filter));
+    if (Status s = StartCopy(src->get(), copy_out, PGRES_COPY_OUT, source_who); !s.ok()) return s;
+    if (Status s = StreamTable(src->get(), dst->get(), table, pacer, target_who); !s.ok()) return s;
+  }
+  return pg::Run(src->get(), "COMMIT", {}, source_who);
+}
+
+// ---- Slots ----------------------------------------------------------------------------------
+
+// Whether `slot` has confirmed everything up to `lsn`; 42704 if there is no such slot.
+Result<bool> SlotReached(PGconn* conn, const std::string& slot, const std::string& lsn) {
+  auto reached = QueryValue(conn,
+                            "SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false)::text "
+                            "FROM pg_replication_slots WHERE slot_name = $1",
+                            {slot, lsn}, "node");
+  if (!reached.ok()) return reached.status();
+  if (!reached->has_value()) {
+    return Status(kUndefinedObject, "replication slot \"" + slot + "\" does not exist");
+  }
+  return **reached == "true";
+}
+
+// Polls until `slot` has confirmed `lsn`, running `nudge` (if any) between polls; 57014 after
+// `timeout`.
+Status UntilSlotReaches(PGconn* conn, const std::string& slot, const std::string& lsn,
+                        std::chrono::milliseconds timeout, const std::function<Status()>& nudge) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto reached = SlotReached(conn, slot, lsn);
+    if (!reached.ok()) return reached.status();
+    if (*reached) return Status::OK();
+    if (Clock::now() >= deadline) {
+      return Status(sqlstate::kQueryCanceled,
+                    fmt::format("replication slot \"{}\" did not reach {} within {} ms", slot, lsn,
+                                timeout.count()));
+    }
+    if (nudge) {
+      if (Status s = nudge(); !s.ok()) return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// ---- CompareChecksums -----------------------------------------------------------------------
+
+// How one table's rows are ordered into chunks: the key columns (or the row's text) and the
+// parameter casts that bound a chunk.
+struct ChunkKey {
+  std::vector<std::string> exprs;   // ORDER BY items ("a" COLLATE "C", ...)
+  std::vector<std::string> casts;   // per item: "::int8" or "::text COLLATE \"C\""
+  std::vector<std::string> values;  // per item: its value as text, for boundary reads
+};
+
+Result<ChunkKey> KeyOf(PGconn* source, const Table& table) {
+  auto res = pg::Exec(source,
+                      "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attcollation <> 0 "
+                      "FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                      "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass "
+                      "AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                      {pg::QualifiedName(table)}, "source");
+  if (!res.ok()) return res.status();
+  ChunkKey key;
+  for (int i = 0; i < PQntuples(res->get()); ++i) {
+    const std::string collate = pg::TextAt(res->get(), i, 2) == "t" ? " COLLATE \"C\"" : "";
+    // Qualified: ORDER BY would take a bare name for the select list's column of that name.
+    const std::string col = fmt::format("{}.{}", kRow, pg::QuoteIdent(pg::TextAt(res->get(), i, 0)));
+    key.exprs.push_back(col + collate);
+    key.casts.push_back("::" + pg::TextAt(res->get(), i, 1) + collate);
+    key.values.push_back(col + "::text");
+  }
+  if (key.exprs.empty()) {  // no primary key: the whole row's text orders the rows
+    const std::string row_text = fmt::format("{}::text", kRow);
+    key = ChunkKey{{row_text + " COLLATE \"C\""}, {"::text COLLATE \"C\""}, {row_text}};
+  }
+  return key;
+}
+
+// "(k1, k2) > ($3::int8, $4::text)" with parameters numbered from `first`.
+std::string KeyBound(const ChunkKey& key, std::string_view op, size_t first) {
+  std::string params;
+  for (size_t i = 0; i < key.casts.size(); ++i) {
+    params += fmt::format("{}${}{}", i == 0 ? "" : ", ", first + i, key.casts[i]);
+  }
+  return fmt::format("({}) {} ({})", fmt::join(key.exprs, ", "), op, params);
+}
+
+// One chunk: rows whose key is in (lower, upper]; an empty bound is unbounded.
+struct Chunk {
+  pg::Params lower, upper;
+};
+
+std::string ChunkWhere(const ChunkKey& key, const Chunk& chunk) {
+  std::string where;
+  if (!chunk.lower.empty()) where += " AND " + KeyBound(key, ">", 1);
+  if (!chunk.upper.empty()) where += " AND " + KeyBound(key, "<=", chunk.lower.size() + 1);
+  return where;
+}
+
+pg::Params ChunkParams(const Chunk& chunk) {
+  pg::Params params = chunk.lower;
+  params.insert(params.end(), chunk.upper.begin(), chunk.upper.end());
+  return params;
+}
+
+// The key of the chunk_rows-th flow row after `lower` on the source; empty when fewer remain.
+Result<pg::Params> NextUpperBound(PGconn* source, const Table& table, const std::string& filter,
+                                  const ChunkKey& key, const pg::Params& lower, int chunk_rows) {
+  const std::string sql =
+      fmt::format("SELECT {} {}{} ORDER BY {} LIMIT 1 OFFSET {}", fmt::join(key.values, ", "),
+                  FlowRows(table, filter), ChunkWhere(key, Chunk{lower, {}}),
+                  fmt::join(key.exprs, ", "), chunk_rows - 1);
+  auto res = pg::Exec(source, sql, lower, "source");
+  if (!res.ok()) return res.status();
+  pg::Params upper;
+  if (PQntuples(res->get()) == 1) {
+    for (int i = 0; i < PQnfields(res->get()); ++i) upper.push_back(pg::TextAt(res->get(), 0, i));
+  }
+  return upper;
+}
+
+struct ChunkSum {
+  int64_t rows = 0;
+  std::string hash;
+  bool operator==(const ChunkSum&) const = default;
+};
+
+Result<ChunkSum> SumChunk(PGconn* conn, const Table& table, const std::string& filter,
+                          const ChunkKey& key, const Chunk& chunk, std::string_view who) {
+  const std::string sql =
+      fmt::format("SELECT count(*), coalesce(sum(hashtextextended({}::text, 0)), 0)::text {}{}",
+                  kRow, FlowRows(table, filter), ChunkWhere(key, chunk));
+  auto res = pg::Exec(conn, sql, ChunkParams(chunk), who);
+  if (!res.ok()) return res.status();
+  return ChunkSum{pg::IntAt<int64_t>(res->get(), 0, 0), pg::TextAt(res->get(), 0, 1)};
+}
+
+// Compares one chunk, again after a pause while it differs (up to `retries` times); adds it to
+// `out`.
+Status CompareChunk(PGconn* source, PGconn* target, const Table& table, const std::string& filter,
+                    const ChunkKey& key, const Chunk& chunk, int retries, ChecksumResult& out) {
+  Result<ChunkSum> a = ChunkSum{}, b = ChunkSum{};
+  for (int attempt = 0;; ++attempt) {
+    a = SumChunk(source, table, filter, key, chunk, "source");
+    if (!a.ok()) return a.status();
+    b = SumChunk(target, table, filter, key, chunk, "target");
+    if (!b.ok()) return b.status();
+    if (*a == *b || attempt >= retries) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ++out.chunks;
+  out.rows_source += a->rows;
+  out.rows_target += b->rows;
+  if (*a == *b) return Status::OK();
+  if (out.mismatched_chunks++ == 0) {
+    auto bound = [](const pg::Params& p) {
+      std::string s;
+      for (const auto& v : p) s += (s.empty() ? "" : ", ") + v.value_or("NULL");
+      return p.empty() ? std::string("unbounded") : "(" + s + ")";
+    };
+    out.first_mismatch =
+        fmt::format("table {}.{} chunk {} .. {}: source {} rows, target {} rows{}", table.schema,
+                    table.name, bound(chunk.lower), bound(chunk.upper), a->rows, b->rows,
+                    a->rows == b->rows ? " (different values)" : "");
+  }
+  return Status::OK();
+}
+
+Status CompareTable(PGconn* source, PGconn* target, const Table& table, const std::string& filter,
+                    int chunk_rows, int retries, ChecksumResult& out) {
+  auto key = KeyOf(source, table);
+  if (!key.ok()) return key.status();
+  Chunk chunk;
+  for (;;) {
+    auto upper = NextUpperBound(source, table, filter, *key, chunk.lower, chunk_rows);
+    if (!upper.ok()) return upper.status();
+    chunk.upper = std::move(upper).value();
+    if (Status s = CompareChunk(source, target, table, filter, *key, chunk, retries, out);
+        !s.ok()) {
+      return s;
+    }
+    if (chunk.upper.empty()) return Status::OK();
+    chunk.lower = std::move(chunk.upper);
+  }
+}
+
+// ---- SameResult -----------------------------------------------------------------------------
+
+// `sql`'s rows, each encoded as one string (lengths keep NULL and "" apart), sorted.
+Result<std::vector<std::string>> SortedRows(PGconn* conn, const std::string& sql,
+                                            const pg::Params& params, std::string_view who) {
+  if (Status s = PinTextFormats(conn, who); !s.ok()) return s;
+  auto res = pg::Exec(conn, sql, params, who);
+  if (!res.ok()) return res.status();
+  std::vector<std::string> rows;
+  const int fields = PQnfields(res->get());
+  for (int r = 0; r < PQntuples(res->get()); ++r) {
+    std::string row = std::to_string(fields);
+    for (int c = 0; c < fields; ++c) {
+      auto v = pg::NullableTextAt(res->get(), r, c);
+      row += v ? fmt::format("|{}:{}", v->size(), *v) : std::string("|N");
+    }
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+}  // namespace
+
+FlowNames ForwardNames(int64_t migration_id, size_t flow_index) {
+  return Names('f', migration_id, flow_index);
+}
+
+FlowNames ReverseNames(int64_t migration_id, size_t flow_index) {
+  return Names('r', migration_id, flow_index);
+}
+
+Result<std::vector<std::string>> SetReplicaIdentityFull(PGconn* conn,
+                                                        const std::vector<Table>& tables,
+                                                        std::string_view who) {
+  std::vector<std::string> previous;
+  for (const Table& table : tables) {
+    auto setting = QueryValue(
+        conn,
+        "SELECT CASE c.relreplident WHEN 'i' THEN 'i:' || (SELECT ic.relname FROM pg_index x "
+        "JOIN pg_class ic ON ic.oid = x.indexrelid WHERE x.indrelid = c.oid AND x.indisreplident) "
+        "ELSE c.relreplident::text END FROM pg_class c WHERE c.oid = $1::regclass",
+        {pg::QualifiedName(table)}, who);
+    if (!setting.ok()) return setting.status();
+    previous.push_back(setting->value_or("d"));
+    if (previous.back() == "f") continue;
+    if (Status s = pg::Run(
+            conn, "ALTER TABLE " + pg::QualifiedName(table) + " REPLICA IDENTITY FULL", {}, who);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return previous;
+}
+
+Status RestoreReplicaIdentity(PGconn* conn, const std::vector<Table>& tables,
+                              const std::vector<std::string>& previous, std::string_view who) {
+  if (previous.size() != tables.size()) {
+    return Status(
+        sqlstate::kInvalidParameterValue,
+        fmt::format("{} replica identity settings for {} tables", previous.size(), tables.size()));
+  }
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const std::string& p = previous[i];
+    std::string identity = p == "n" ? "NOTHING" : p == "f" ? "FULL" : "DEFAULT";
+    if (p.starts_with("i:")) identity = "USING INDEX " + pg::QuoteIdent(p.substr(2));
+    if (Status s = pg::Run(
+            conn, "ALTER TABLE " + pg::QualifiedName(tables[i]) + " REPLICA IDENTITY " + identity,
+            {}, who);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return Status::OK();
+}
+
+Status CreatePublication(PGconn* source, const std::string& name, const std::vector<Table>& tables,
+                         const std::string& filter) {
+  auto exists =
+      QueryValue(source, "SELECT 't' FROM pg_publication WHERE pubname = $1", {name}, "source");
+  if (!exists.ok()) return exists.status();
+  if (exists->has_value()) return Status::OK();
+  std::string sql = "CREATE PUBLICATION " + pg::QuoteIdent(name) + " FOR TABLE ";
+  for (size_t i = 0; i < tables.size(); ++i) {
+    sql += fmt::format("{}{} WHERE ({})", i == 0 ? "" : ", ", pg::QualifiedName(tables[i]), filter);
+  }
+  Status s = pg::Run(source, sql, {}, "source");
+  return !s.ok() && s.sqlstate() == kDuplicateObject ? Status::OK() : s;
+}
+
+Result<int64_t> CountRows(PGconn* conn, const std::vector<Table>& tables, const std::string& filter,
+                          std::string_view who) {
+  int64_t total = 0;
+  for (const Table& table : tables) {
+    auto res = pg::Exec(conn, "SELECT count(*) " + FlowRows(table, filter), {}, who);
+    if (!res.ok()) return res.status();
+    total += pg::IntAt<int64_t>(res->get(), 0, 0);
+  }
+  return total;
+}
+
+Status CopyFlow(const catalog::Node& source, const catalog::Node& target,
+                const std::vector<Table>& tables, const std::string& filter,
+                const std::string& slot, const CopyLimits& limits, const CopyControl& control) {
+  Status s = CopyFlowOnce(source, target, tables, filter, slot, limits, control);
+  if (!s.ok()) {  // a slot nobody will use would keep WAL forever
+    if (auto conn = pg::ConnectNode(source); conn.ok()) (void)DropSlot(conn->get(), slot);
+  }
+  return s;
+}
+
+Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& names) {
+  auto enabled =
+      QueryValue(target,
+                 "SELECT subenabled::text FROM pg_subscription WHERE subname = $1 AND "
+                 "subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                 {names.subscription}, "target");
+  if (!enabled.ok()) return enabled.status();
+  const std::string sub = pg::QuoteIdent(names.subscription);
+  if (enabled->has_value()) {
+    return **enabled == "true"
+               ? Status::OK()
+               : pg::Run(target, "ALTER SUBSCRIPTION " + sub + " ENABLE", {}, "target");
+  }
+  Status s = pg::Run(target,
+                     fmt::format("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH "
+                                 "(create_slot = false, slot_name = {}, copy_data = false)",
+                                 sub, pg::QuoteLiteral(source.dsn),
+                                 pg::QuoteIdent(names.publication), pg::QuoteLiteral(names.slot)),
+                     {}, "target");
+  return !s.ok() && s.sqlstate() == kDuplicateObject ? Status::OK() : s;
+}
+
+Result<std::string> CurrentLsn(PGconn* conn, std::string_view who) {
+  auto lsn = QueryValue(conn, "SELECT pg_current_wal_insert_lsn()::text", {}, who);
+  if (!lsn.ok()) return lsn.status();
+  return lsn->value_or("0/0");
+}
+
+Status WaitCaughtUp(PGconn* source, const std::string& slot, const std::string& lsn,
+                    std::chrono::milliseconds timeout) {
+  return UntilSlotReaches(source, slot, lsn, timeout, {});
+}
+
+Status CreateSlot(PGconn* conn, const std::string& slot) {
+  Status s = pg::Run(conn,
+                     "SELECT pg_create_logical_replication_slot($1, 'pgoutput') WHERE NOT EXISTS "
+                     "(SELECT FROM pg_replication_slots WHERE slot_name = $1)",
+                     {slot}, "node");
+  return !s.ok() && s.sqlstate() == kDuplicateObject ? Status::OK() : s;
+}
+
+Status AdvanceSlot(PGconn* conn, const std::string& slot, const std::string& lsn) {
+  // The server advances no further than the WAL it has flushed, which may lag lsn for a moment
+  // (asynchronous commit): advance again until the slot is there.
+  return UntilSlotReaches(conn, slot, lsn, std::chrono::seconds(10), [&] {
+    return pg::Run(conn, "SELECT pg_replication_slot_advance($1, $2::pg_lsn)", {slot, lsn}, "node");
+  });
+}
+
+Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
+                                        const std::vector<Table>& tables, const std::string& filter,
+                                        int chunk_rows, int retries) {
+  if (chunk_rows <= 0) return Status(sqlstate::kInvalidParameterValue, "chunk_rows must be > 0");
+  for (auto [conn, who] : {std::pair{source, "source"}, std::pair{target, "target"}}) {
+    if (Status s = PinTextFormats(conn, who); !s.ok()) return s;
+  }
+  ChecksumResult out;
+  for (const Table& table : tables) {
+    if (Status s = CompareTable(source, target, table, filter, chunk_rows, retries, out); !s.ok()) {
+      return s;
+    }
+  }
+  return out;
+}
+
+Result<int64_t> DeleteRows(PGconn* conn, const std::vector<Table>& tables,
+                           const std::string& filter, int batch_rows, std::string_view who) {
+  int64_t total = 0;
+  for (const Table& table : tables) {
+    // The outer filter keeps a row whose ctid was reused (or is another partition's) safe.
+    const std::string sql =
+        fmt::format("DELETE {0} AND ctid = ANY(ARRAY(SELECT ctid {0} LIMIT {1}))",
+                    FlowRows(table, filter), std::max(batch_rows, 1));
+    for (;;) {
+      auto res = pg::Exec(conn, sql, {}, who);
+      if (!res.ok()) return res.status();
+      const char* n = PQcmdTuples(res->get());
+      int64_t deleted = 0;
+      std::from_chars(n, n + std::char_traits<char>::length(n), deleted);
+      if (deleted == 0) break;
+      total += deleted;
+    }
+  }
+  return total;
+}
+
+Status DropSubscription(PGconn* target, const std::string& subscription) {
+  const std::string sub = pg::QuoteIdent(subscription);
+  Status s = pg::Run(target, "DROP SUBSCRIPTION IF EXISTS " + sub, {}, "target");
+  if (s.ok()) return s;
+  // The publisher is unreachable (or refuses to drop the slot): forget the slot, keep it there.
+  for (const char* step :
+       {"ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+        "DROP SUBSCRIPTION IF EXISTS {}"}) {
+    if (Status t = pg::Run(target, fmt::format(fmt::runtime(step), sub), {}, "target"); !t.ok()) {
+      return Status(t.sqlstate(), t.message() + " (after: " + s.message() + ")");
+    }
+  }
+  return Status::OK();
+}
+
+Status DropPublication(PGconn* conn, const std::string& publication) {
+  return pg::Run(conn, "DROP PUBLICATION IF EXISTS " + pg::QuoteIdent(publication), {}, "node");
+}
+
+Status DropSlot(PGconn* conn, const std::string& slot) {
+  const auto terminate_after = Clock::now() + std::chrono::seconds(5);
+  const auto give_up = terminate_after + std::chrono::seconds(5);
+  for (;;) {
+    auto pid = QueryValue(conn,
+                          "SELECT coalesce(active_pid::text, '') FROM pg_replication_slots "
+                          "WHERE slot_name = $1",
+                          {slot}, "node");
+    if (!pid.ok()) return pid.status();
+    if (!pid->has_value()) return Status::OK();
+    Status s = Status(kObjectInUse, "replication slot \"" + slot + "\" is active");
+    if ((*pid)->empty()) {
+      s = pg::Run(conn, "SELECT pg_drop_replication_slot($1)", {slot}, "node");
+      if (s.ok() || s.sqlstate() == kUndefinedObject) return Status::OK();
+      if (s.sqlstate() != kObjectInUse) return s;
+    } else if (Clock::now() >= terminate_after) {
+      (void)pg::Run(conn, "SELECT pg_terminate_backend($1::int)", {**pid}, "node");
+    }
+    if (Clock::now() >= give_up) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<bool> SameResult(PGconn* a, PGconn* b, const std::string& sql, const pg::Params& params) {
+  auto rows_a = SortedRows(a, sql, params, "node a");
+  if (!rows_a.ok()) return rows_a.status();
+  auto rows_b = SortedRows(b, sql, params, "node b");
+  if (!rows_b.ok()) return rows_b.status();
+  return *rows_a == *rows_b;
+}
+
+}  // namespace mosaic::migration
