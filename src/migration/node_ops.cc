@@ -501,6 +501,9 @@ Status CreatePublication(PGconn* source, const std::string& name, const std::vec
   for (size_t i = 0; i < tables.size(); ++i) {
     sql += fmt::format("{}{} WHERE ({})", i == 0 ? "" : ", ", pg::QualifiedName(tables[i]), filter);
   }
+  // Not TRUNCATE: it is replicated for the whole table, whatever the row filter says, and would
+  // empty the other tenants' rows on the subscriber.
+  sql += " WITH (publish = 'insert, update, delete')";
   Status s = pg::Run(source, sql, {}, "source");
   return !s.ok() && s.sqlstate() == kDuplicateObject ? Status::OK() : s;
 }
