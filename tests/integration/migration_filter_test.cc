@@ -8,7 +8,7 @@
 
 #include "../unit/test_tables.h"
 #include "migration/migration.h"
-#include "test_postgres.h"
+#include "postgres_suite.h"
 
 namespace mosaic::migration {
 namespace {
@@ -18,7 +18,6 @@ using catalog::Range;
 using catalog::ShardMap;
 using catalog::TableKind;
 using mosaic::testing::MakeTable;
-using mosaic::testing::TestPostgres;
 
 // orders(tenant_id int8, order_date date, name text, created_at timestamptz) on nodes 1..3;
 // tenant 9 laid out by order_date: (-inf, 2024-01-01) on 1, [2024-01-01, 2024-07-01) on 2, rest on 3.
@@ -40,15 +39,11 @@ std::shared_ptr<ShardMap> Map() {
   return map;
 }
 
-class MigrationFilterTest : public ::testing::Test {
+class MigrationFilterTest : public mosaic::testing::PostgresSuite {
  protected:
-  static void SetUpTestSuite() { pg_ = new TestPostgres(); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
+    PostgresSuite::SetUp();
+    if (HasFatalFailure()) return;
     conn_ = PQconnectdb(pg_->dsn().c_str());
     ASSERT_EQ(PQstatus(conn_), CONNECTION_OK);
     ASSERT_EQ(Run("DROP TABLE IF EXISTS orders; CREATE TABLE orders (tenant_id int8, order_date date, name text, created_at timestamptz);"
@@ -87,7 +82,6 @@ class MigrationFilterTest : public ::testing::Test {
     return plan->flows;
   }
 
-  static inline TestPostgres* pg_ = nullptr;
   PGconn* conn_ = nullptr;
 };
 

@@ -5,24 +5,17 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/catalog.h"
-#include "test_postgres.h"
+#include "postgres_suite.h"
 
 namespace mosaic::catalog {
 namespace {
 
-using mosaic::testing::TestPostgres;
 
 const Column kTenant{"tenant_id", "int8", 20};
 const Column kDay{"day", "date", 1082};
 
-class MigrationJournalTest : public ::testing::Test {
+class MigrationJournalTest : public mosaic::testing::PostgresSuite {
  protected:
-  static void SetUpTestSuite() { pg_ = new TestPostgres(); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(pg_->ok()) << pg_->error(); }
 
   // A catalog with nodes 1 and 2 and the distributed tables orders and items (tenant_id, day).
   static std::unique_ptr<Catalog> Open(const std::string& dbname) {
@@ -54,7 +47,6 @@ class MigrationJournalTest : public ::testing::Test {
     return m;
   }
 
-  static inline TestPostgres* pg_ = nullptr;
 };
 
 TEST_F(MigrationJournalTest, CreateListGetAndJournal) {
