@@ -27,6 +27,26 @@ using Json = nlohmann::json;
 using RawHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
 using RouteTable = std::map<std::string, std::shared_ptr<const RawHandler>>;
 
+// One method's routes: exact paths, and prefixes (ending in '/') that serve every path under them.
+struct Routes {
+  RouteTable exact;
+  RouteTable prefix;
+
+  // The handler of `path`: its exact route, else the longest prefix with something after it.
+  std::shared_ptr<const RawHandler> Find(const std::string& path) const {
+    if (auto it = exact.find(path); it != exact.end()) return it->second;
+    std::shared_ptr<const RawHandler> found;
+    size_t longest = 0;
+    for (const auto& [p, handler] : prefix) {
+      if (path.size() > p.size() && path.starts_with(p) && p.size() > longest) {
+        found = handler;
+        longest = p.size();
+      }
+    }
+    return found;
+  }
+};
+
 constexpr size_t kMaxBodyBytes = 1 << 20;  // admin requests are small
 constexpr time_t kKeepAliveSeconds = 2;    // bounds how long Stop() waits for idle clients
 
@@ -62,15 +82,17 @@ struct AdminServer::Impl {
   std::mutex stop_mu;  // serialises Stop() calls
 
   std::mutex mu;
-  RouteTable get_routes;   // guarded by mu
-  RouteTable post_routes;  // guarded by mu
-  RouteTable put_routes;   // guarded by mu
+  Routes get_routes;   // guarded by mu
+  Routes post_routes;  // guarded by mu
+  Routes put_routes;   // guarded by mu
 
   void Configure(AdminHandlers handlers);
   void AddRoute(RouteTable& table, const std::string& path, RawHandler handler);
   // A route whose request body is JSON (POST, PUT).
   void AddBodyRoute(RouteTable& table, const std::string& path, PostHandler handler);
-  void Dispatch(RouteTable& routes, const httplib::Request& req, httplib::Response& res);
+  // A prefix route whose request body is JSON (POST, PUT).
+  void AddPrefixBodyRoute(RouteTable& table, const std::string& prefix, PrefixPostHandler handler);
+  void Dispatch(Routes& routes, const httplib::Request& req, httplib::Response& res);
 };
 
 void AdminServer::Impl::Configure(AdminHandlers handlers) {
@@ -87,13 +109,13 @@ void AdminServer::Impl::Configure(AdminHandlers handlers) {
   server.set_exception_handler(
       [](const auto&, auto& res, std::exception_ptr) { SendError(res, 500, "internal error"); });
   if (handlers.nodes) {
-    AddRoute(get_routes, "/api/v1/nodes",
+    AddRoute(get_routes.exact, "/api/v1/nodes",
              [nodes = std::move(handlers.nodes)](const auto&, auto& res) {
                SendJson(res, 200, nodes());
              });
   }
   if (handlers.metrics) {
-    AddRoute(get_routes, "/metrics",
+    AddRoute(get_routes.exact, "/metrics",
              [metrics = std::move(handlers.metrics)](const auto&, auto& res) {
                res.set_content(metrics(), "text/plain; version=0.0.4");
              });
@@ -106,14 +128,14 @@ void AdminServer::Impl::AddRoute(RouteTable& table, const std::string& path, Raw
   table[path] = std::move(shared);
 }
 
-void AdminServer::Impl::Dispatch(RouteTable& routes, const httplib::Request& req, httplib::Response& res) {
+void AdminServer::Impl::Dispatch(Routes& routes, const httplib::Request& req, httplib::Response& res) {
   std::shared_ptr<const RawHandler> handler;
   bool other_method = false;
   {
     std::lock_guard<std::mutex> lock(mu);
-    if (auto it = routes.find(req.path); it != routes.end()) handler = it->second;
-    for (const RouteTable* other : {&get_routes, &post_routes, &put_routes}) {
-      if (other != &routes && other->contains(req.path)) other_method = true;
+    handler = routes.Find(req.path);
+    for (const Routes* other : {&get_routes, &post_routes, &put_routes}) {
+      if (other != &routes && other->Find(req.path) != nullptr) other_method = true;
     }
   }
   if (!handler) {
@@ -173,7 +195,7 @@ void AdminServer::Stop() {
 int AdminServer::port() const { return impl_->port; }
 
 void AdminServer::Get(const std::string& path, GetHandler handler) {
-  impl_->AddRoute(impl_->get_routes, path,
+  impl_->AddRoute(impl_->get_routes.exact, path,
                   [handler = std::move(handler)](const auto& req, auto& res) {
                     auto [status, body] = handler(QueryParams(req));
                     SendJson(res, status, body);
@@ -181,21 +203,49 @@ void AdminServer::Get(const std::string& path, GetHandler handler) {
 }
 
 void AdminServer::Post(const std::string& path, PostHandler handler) {
-  impl_->AddBodyRoute(impl_->post_routes, path, std::move(handler));
+  impl_->AddBodyRoute(impl_->post_routes.exact, path, std::move(handler));
 }
 
 void AdminServer::Put(const std::string& path, PostHandler handler) {
-  impl_->AddBodyRoute(impl_->put_routes, path, std::move(handler));
+  impl_->AddBodyRoute(impl_->put_routes.exact, path, std::move(handler));
 }
 
+void AdminServer::GetPrefix(const std::string& prefix, PrefixGetHandler handler) {
+  impl_->AddRoute(impl_->get_routes.prefix, prefix,
+                  [prefix, handler = std::move(handler)](const auto& req, auto& res) {
+                    auto [status, body] = handler(req.path.substr(prefix.size()), QueryParams(req));
+                    SendJson(res, status, body);
+                  });
+}
+
+void AdminServer::PostPrefix(const std::string& prefix, PrefixPostHandler handler) {
+  impl_->AddPrefixBodyRoute(impl_->post_routes.prefix, prefix, std::move(handler));
+}
+
+namespace {
+
+// Parses the request body (empty = {}) and calls `reply` with it; 400 if it is not JSON.
+template <typename Reply>
+void WithJsonBody(const httplib::Request& req, httplib::Response& res, Reply&& reply) {
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) return SendError(res, 400, "request body is not valid JSON");
+  auto [status, out] = reply(body);
+  SendJson(res, status, out);
+}
+
+}  // namespace
+
 void AdminServer::Impl::AddBodyRoute(RouteTable& table, const std::string& path, PostHandler handler) {
-  AddRoute(
-      table, path, [handler = std::move(handler)](const auto& req, auto& res) {
-        Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
-        if (body.is_discarded()) return SendError(res, 400, "request body is not valid JSON");
-        auto [status, reply] = handler(body);
-        SendJson(res, status, reply);
-      });
+  AddRoute(table, path, [handler = std::move(handler)](const auto& req, auto& res) {
+    WithJsonBody(req, res, handler);
+  });
+}
+
+void AdminServer::Impl::AddPrefixBodyRoute(RouteTable& table, const std::string& prefix,
+                                           PrefixPostHandler handler) {
+  AddRoute(table, prefix, [prefix, handler = std::move(handler)](const auto& req, auto& res) {
+    WithJsonBody(req, res, [&](const Json& body) { return handler(req.path.substr(prefix.size()), body); });
+  });
 }
 
 }  // namespace mosaic::admin

@@ -30,10 +30,17 @@ using GetHandler =
 // Handler of a JSON POST route: the parsed request body in (an empty body arrives as an empty
 // object), (HTTP status, JSON body) out.
 using PostHandler = std::function<std::pair<int, nlohmann::json>(const nlohmann::json& body)>;
+// Handlers of prefix routes: as above, with the rest of the path after the prefix first
+// ("12/pause" under "/api/v1/migrations/"; never empty).
+using PrefixGetHandler = std::function<std::pair<int, nlohmann::json>(
+    const std::string& rest, const std::map<std::string, std::string>& query)>;
+using PrefixPostHandler =
+    std::function<std::pair<int, nlohmann::json>(const std::string& rest, const nlohmann::json& body)>;
 
 // Serves the admin HTTP API on a background thread.
 //
-// Routes are exact paths (no patterns); the query string is not part of the path. Every
+// Routes are exact paths, or prefixes that serve every longer path under them (an exact route
+// wins; among prefixes the longest); the query string is not part of the path. Every
 // response except /metrics is JSON ("application/json"). Errors are JSON {"error": "..."}:
 // 404 for an unknown path, 405 for a known path with the wrong method, 400 for a POST body that
 // is not valid JSON, 500 when a handler throws (the exception is caught; the server keeps
@@ -66,6 +73,10 @@ class AdminServer {
   void Post(const std::string& path, PostHandler handler);
   // A JSON PUT route: as Post.
   void Put(const std::string& path, PostHandler handler);
+  // Prefix routes: `prefix` (ending in '/', e.g. "/api/v1/migrations/") serves every path that
+  // starts with it and is longer; the handler gets the rest. Added or replaced as above.
+  void GetPrefix(const std::string& prefix, PrefixGetHandler handler);
+  void PostPrefix(const std::string& prefix, PrefixPostHandler handler);
 
  private:
   struct Impl;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <utility>
 
+#include "catalog/catalog_internal.h"
 #include "catalog/pg_client.h"
 #include "common/log.h"
 
@@ -21,8 +22,14 @@ namespace {
 
 // Advisory lock keys ("Mosaic" in ASCII, then a purpose). Advisory locks are per database.
 constexpr int64_t kSchemaLockKey = 0x4d6f73616963'0001;
-constexpr int64_t kShardMapLockKey = 0x4d6f73616963'0002;
 
+using internal::IdArray;
+using internal::IdsFromCsv;
+using internal::InsertShardMapVersion;
+using internal::kShardMapLockKey;
+using internal::LockForTransaction;
+using internal::StoreLayout;
+using internal::WithReconnect;
 using pg::DoubleAt;
 using pg::Exec;
 using pg::InTransaction;
@@ -34,10 +41,6 @@ using pg::TextAt;
 using PgConn = pg::Conn;
 using pg::ConnectionError;
 using pg::Trimmed;
-
-Status LockForTransaction(PGconn* conn, int64_t key) {
-  return Run(conn, "SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")");
-}
 
 std::string DoubleText(double value) {
   char buf[64];
@@ -135,7 +138,10 @@ Result<int> UpgradeSchema(PGconn* conn, std::span<const Migration> migrations) {
   return latest;
 }
 
-// Appends the next shard-map version. REQUIRES: inside a transaction holding kShardMapLockKey.
+}  // namespace
+
+namespace internal {
+
 Result<int64_t> InsertShardMapVersion(PGconn* conn, const std::string& reason) {
   auto res = Exec(conn,
                   "INSERT INTO mosaic.shard_map (version, reason) "
@@ -145,6 +151,10 @@ Result<int64_t> InsertShardMapVersion(PGconn* conn, const std::string& reason) {
   if (!res.ok()) return res.status();
   return IntAt<int64_t>(res->get(), 0, 0);
 }
+
+}  // namespace internal
+
+namespace {
 
 // Inserts or updates one node; true if a row changed.
 Result<bool> UpsertNode(PGconn* conn, const Node& n) {
@@ -215,6 +225,10 @@ Status LoadRows(PGconn* conn, const std::string& sql, Row (*row_at)(const PGresu
   return Status::OK();
 }
 
+}  // namespace
+
+namespace internal {
+
 std::vector<int64_t> IdsFromCsv(std::string_view csv) {
   std::vector<int64_t> ids;
   while (!csv.empty()) {
@@ -226,6 +240,10 @@ std::vector<int64_t> IdsFromCsv(std::string_view csv) {
   }
   return ids;
 }
+
+}  // namespace internal
+
+namespace {
 
 Layout LayoutAt(const PGresult* r, int i) {
   Layout l;
@@ -453,12 +471,6 @@ Status SyncTablesLocked(PGconn* conn, const std::vector<DiscoveredTable>& tables
   return version.ok() ? Status::OK() : version.status();
 }
 
-std::string IdArray(const std::vector<int64_t>& ids) {
-  std::string out = "{";
-  for (int64_t id : ids) out += (out.size() > 1 ? "," : "") + std::to_string(id);
-  return out + "}";
-}
-
 Status InsertRanges(PGconn* conn, const std::string& layout_id, const Layout& layout,
                     int64_t version) {
   for (size_t i = 0; i < layout.ranges.size(); ++i) {
@@ -473,7 +485,17 @@ Status InsertRanges(PGconn* conn, const std::string& layout_id, const Layout& la
   return Status::OK();
 }
 
-Result<int64_t> ReplaceLayoutLocked(PGconn* conn, const Layout& layout) {
+}  // namespace
+
+namespace internal {
+
+std::string IdArray(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (int64_t id : ids) out += (out.size() > 1 ? "," : "") + std::to_string(id);
+  return out + "}";
+}
+
+Result<int64_t> StoreLayout(PGconn* conn, const Layout& layout) {
   const std::string tables = IdArray(layout.table_ids);
   auto version = InsertShardMapVersion(
       conn, "layout of tenant '" + layout.tenant + "' for tables " + tables + " on " + layout.column);
@@ -499,17 +521,9 @@ Result<int64_t> ReplaceLayoutLocked(PGconn* conn, const Layout& layout) {
   return *version;
 }
 
-// Runs `op` (a whole transaction); if it failed because the connection is gone, reconnects and
-// runs it once more. Returns the first failure if reconnecting fails.
-template <typename Op>
-auto WithReconnect(PGconn* conn, Op&& op) -> decltype(op()) {
-  auto result = op();
-  if (result.ok() || PQstatus(conn) == CONNECTION_OK) return result;
-  log::warn("catalog connection lost; reconnecting");
-  PQreset(conn);
-  if (PQstatus(conn) != CONNECTION_OK) return result;
-  return op();
-}
+}  // namespace internal
+
+namespace {
 
 std::string JoinIds(const std::vector<int>& ids) {
   std::string out;
@@ -576,7 +590,7 @@ Result<int64_t> Catalog::ReplaceLayout(const Layout& layout) {
     int64_t version = 0;
     Status s = InTransaction(conn, "BEGIN", [&]() -> Status {
       if (Status st = LockForTransaction(conn, kShardMapLockKey); !st.ok()) return st;
-      auto replaced = ReplaceLayoutLocked(conn, layout);
+      auto replaced = StoreLayout(conn, layout);
       if (!replaced.ok()) return replaced.status();
       version = *replaced;
       return Status::OK();

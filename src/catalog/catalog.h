@@ -30,6 +30,28 @@ struct DiscoveredTable {
   bool reference = false;       // the configuration lists it as a reference table
 };
 
+// ---- Migrations (implemented in catalog_migrations.cc) ----------------------------------------
+// One row of mosaic.migrations: an online migration (src/migration) as the service records it.
+// Timestamps are PostgreSQL's text output of timestamptz.
+struct MigrationRecord {
+  int64_t id = 0;
+  std::string action, origin = "manual", tenant;  // tenant: canonical key, "" = implicit tenant
+  std::vector<int64_t> table_ids;
+  std::string plan_json, flows_json = "[]", phase = "queued";
+  bool paused = false;
+  std::optional<std::string> requested, error;  // requested: "abort" | "rollback" | nullopt
+  std::string state_json = "{}";
+  std::string created_at, updated_at;
+  std::optional<std::string> finished_at;
+};
+
+// One row of mosaic.migration_journal: a phase change (or pause/resume) of a migration.
+struct MigrationJournalEntry {
+  int64_t seq = 0;
+  std::string phase, at, detail;
+};
+// ---- end of migrations ----------------------------------------------------------------------
+
 // One connection to the catalog database. Not thread-safe: use one Catalog per thread, or
 // serialise calls. Several Catalogs (several routers) may share one catalog database: schema
 // upgrades and shard-map version bumps are serialised with advisory locks. A call that fails
@@ -115,6 +137,40 @@ class Catalog {
   Result<bool> DecideOutcome(const std::string& gid);
   // Deletes the outcomes of `gids` (transactions resolved on every node).
   Status ForgetDecisions(const std::vector<std::string>& gids);
+
+  // ---- Migrations (catalog_migrations.cc) -----------------------------------------------------
+  // Active migrations are part of the shard map (the data path fences and samples the table group
+  // being moved), so every call that changes what the data path must do bumps its version.
+  // Unknown ids: 42704 (undefined_object). Phases and requests are stored as given; the service
+  // (migration/service.h) decides which changes are legal.
+
+  // Inserts `m` (its id, timestamps and finished_at are ignored) with a journal row for its phase
+  // ("queued"), bumping the shard-map version, in one transaction. Returns the migration's id.
+  Result<int64_t> CreateMigration(const MigrationRecord& m);
+  // All migrations newest first, or only the active ones (phase not done, rolled_back or failed).
+  Result<std::vector<MigrationRecord>> ListMigrations(bool active_only);
+  // Migration `id`, or nullopt if there is none.
+  Result<std::optional<MigrationRecord>> GetMigration(int64_t id);
+  // Migration `id`'s journal, oldest first (empty for an unknown id).
+  Result<std::vector<MigrationJournalEntry>> MigrationJournal(int64_t id);
+  // Records the phase change (journal row with `detail`), the new state and error (finished_at
+  // for terminal phases; requested is cleared when the phase is terminal), and bumps the
+  // shard-map version, all in one transaction. Returns the new version.
+  Result<int64_t> SetMigrationPhase(int64_t id, const std::string& phase, const std::string& state_json,
+                                    const std::string& detail,
+                                    const std::optional<std::string>& error = std::nullopt);
+  // Saves the service's step state and progress: no journal row, no version bump.
+  Status SaveMigrationState(int64_t id, const std::string& state_json);
+  // Pauses or resumes: a journal row (the current phase, detail "paused" / "resumed"); no bump.
+  Status SetMigrationPaused(int64_t id, bool paused);
+  // Records an operator request ("abort", "rollback") or clears it (nullopt). No bump.
+  Status SetMigrationRequest(int64_t id, const std::optional<std::string>& request);
+  // The cutover (and a rollback's switch back after a cutover): stores `layout` for the group as
+  // ReplaceLayout does and records the phase change as SetMigrationPhase does, in one transaction
+  // with one shard-map version bump. Returns the new version. REQUIRES: as ReplaceLayout.
+  Result<int64_t> CutOverMigration(int64_t id, const Layout& layout, const std::string& phase,
+                                   const std::string& state_json, const std::string& detail);
+  // ---- end of migrations ----------------------------------------------------------------------
 
  private:
   struct ConnCloser {

@@ -17,23 +17,14 @@ struct MisplacedQuery {
   std::vector<Oid> types;
 };
 
-// "col >= $2 COLLATE "C"": text keys compare bytewise, so PostgreSQL must compare them so too.
-std::string Compare(const std::string& col, std::string_view op, size_t param, router::KeyType type) {
-  const bool text = type == router::KeyType::kText || type == router::KeyType::kBpchar;
-  return fmt::format("{} {} ${}{}", col, op, param, text ? " COLLATE \"C\"" : "");
-}
-
 // The condition for the rows of range `i`, whose boundaries are parameters: range i's upper
 // bound is parameter first_boundary + i, so its lower bound is the one before.
 std::string RangeCondition(const Layout& layout, size_t i, const std::string& col,
                            size_t first_boundary) {
   const Range& r = layout.ranges[i];
-  std::string lower = r.lower ? Compare(col, ">=", first_boundary + i - 1, layout.key_type) : "";
-  if (!r.upper) {  // the last range also holds NULLs, which sort after every value
-    return lower.empty() ? "true" : fmt::format("({} OR {} IS NULL)", lower, col);
-  }
-  std::string upper = Compare(col, "<", first_boundary + i, layout.key_type);
-  return lower.empty() ? upper : fmt::format("({} AND {})", lower, upper);
+  auto param = [](size_t n) { return std::optional<std::string>("$" + std::to_string(n)); };
+  return RangeConditionSql(col, r.lower ? param(first_boundary + i - 1) : std::nullopt,
+                           r.upper ? param(first_boundary + i) : std::nullopt, layout.key_type);
 }
 
 MisplacedQuery BuildQuery(const Table& table, const Layout& layout, int node_id) {
@@ -88,6 +79,21 @@ const Table* TableById(const ShardMap& map, int64_t id) {
 }
 
 }  // namespace
+
+std::string RangeConditionSql(const std::string& column, const std::optional<std::string>& lower,
+                              const std::optional<std::string>& upper, router::KeyType type) {
+  // Text keys compare bytewise, so PostgreSQL must compare them so too.
+  const bool text = type == router::KeyType::kText || type == router::KeyType::kBpchar;
+  auto compare = [&](std::string_view op, const std::string& operand) {
+    return fmt::format("{} {} {}{}", column, op, operand, text ? " COLLATE \"C\"" : "");
+  };
+  std::string low = lower ? compare(">=", *lower) : "";
+  if (!upper) {  // the last range also holds NULLs, which sort after every value
+    return low.empty() ? "true" : fmt::format("({} OR {} IS NULL)", low, column);
+  }
+  std::string high = compare("<", *upper);
+  return low.empty() ? high : fmt::format("({} AND {})", low, high);
+}
 
 Result<std::optional<RowsToMove>> FindRowsToMove(const ShardMap& map, const Layout& layout) {
   for (const Node& node : map.nodes) {

@@ -31,6 +31,14 @@ struct RowsToMove {
 // REQUIRES: `layout` is valid for `map` (admin::ParseLayoutRequest).
 Result<std::optional<RowsToMove>> FindRowsToMove(const ShardMap& map, const Layout& layout);
 
+// The SQL condition for the rows of one range of `column` (already quoted), whose boundaries are
+// the SQL operands `lower` and `upper` ("$2", "'2024-01-01'::date"; nullopt = unbounded):
+// "true", "col < U", "(col >= L AND col < U)", or "(col >= L OR col IS NULL)" for a range without
+// an upper bound, which also holds the NULLs (the router places them in the last range). Text
+// types (`type` kText, kBpchar) compare in COLLATE "C", the order of router keys.
+std::string RangeConditionSql(const std::string& column, const std::optional<std::string>& lower,
+                              const std::optional<std::string>& upper, router::KeyType type);
+
 // "range [a, b) of table "public.orders" (tenant 42) already holds rows on node 1, and the
 // layout would place it on node 2; moving rows is the migration service's job".
 std::string DescribeRowsToMove(const ShardMap& map, const Layout& layout, const RowsToMove& rows);

@@ -48,7 +48,7 @@ std::optional<Json> CallAdmin(std::string_view command, const std::string& admin
     return std::nullopt;
   }
   Json reply = Json::parse(res->body, nullptr, false);
-  if (res->status != 200 || reply.is_discarded()) {
+  if (res->status / 100 != 2 || reply.is_discarded()) {
     std::string message = !reply.is_discarded() && reply.contains("error") ? JsonText(reply["error"]) : res->body;
     std::cerr << command << ": HTTP " << res->status << ": " << message << "\n";
     return std::nullopt;

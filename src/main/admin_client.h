@@ -20,7 +20,7 @@ using TableRow = std::vector<std::string>;
 std::string RenderTable(const std::vector<TableRow>& rows);
 
 // Calls `method` ("GET" or "POST" with `body`) `path` on the admin API at `admin` (HOST:PORT).
-// Returns the reply's JSON when it answers 200; otherwise prints "`command`: <why>" to stderr
+// Returns the reply's JSON when it answers 2xx; otherwise prints "`command`: <why>" to stderr
 // (the API's error message for other statuses) and returns nullopt.
 std::optional<nlohmann::json> CallAdmin(std::string_view command, const std::string& admin, const std::string& method,
                                         const std::string& path, const nlohmann::json* body);

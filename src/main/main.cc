@@ -1,5 +1,5 @@
 // The `mosaic` binary: `serve` runs the router, `demo` runs it on managed nodes with sample
-// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor. Command-line parsing and signal handling live here; everything else is in App.
+// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor, `migrate` its migrations. Command-line parsing and signal handling live here; everything else is in App.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -14,6 +14,7 @@
 #include "main/demo.h"
 #include "main/layout_cli.h"
 #include "main/advise_cli.h"
+#include "main/migrate_cli.h"
 #include "main/patterns_cli.h"
 
 namespace {
@@ -195,6 +196,24 @@ int main(int argc, char** argv) {
   advise->add_flag("--explain", advise_args.explain, "print the reasons with their numbers");
   advise->add_flag("--json", advise_args.json, "print the API's JSON");
 
+  mosaic::MigrateArgs migrate_args;
+  auto* migrate = cli.add_subcommand("migrate", "list and watch migrations; submit, pause, resume, abort or roll one back (admin API)");
+  migrate->add_option("--admin", migrate_args.admin, "HOST:PORT of the router's admin API (default 127.0.0.1:6480)");
+  migrate->add_flag("--json", migrate_args.json, "print the API's JSON");
+  migrate->add_flag("--once", migrate_args.once, "list once; do not watch the active migrations");
+  std::string migrate_action;
+  auto* migrate_submit = migrate->add_subcommand("submit", "start a migration: an action in the advisor's format");
+  migrate_submit->add_option("action", migrate_action, "the action's JSON, or @FILE")->required();
+  std::string migrate_id;
+  std::vector<std::pair<std::string, CLI::App*>> migrate_requests;
+  for (const char* word : {"pause", "resume", "abort", "rollback"}) {
+    auto* cmd = migrate->add_subcommand(word, std::string(word) + " migration ID");
+    cmd->add_option("id", migrate_id, "the migration's id")->required();
+    migrate_requests.emplace_back(word, cmd);
+  }
+  migrate_submit->fallthrough();  // `migrate submit X --admin H:P` as well as `migrate --admin H:P submit X`
+  for (const auto& request : migrate_requests) request.second->fallthrough();
+
   CLI11_PARSE(cli, argc, argv);
   if (set->parsed()) {
     if (table_opt->count() == 0 && tables_opt->count() == 0) {
@@ -223,6 +242,13 @@ int main(int argc, char** argv) {
   if (advise->parsed()) {
     if (advise_tenant_opt->count() > 0) advise_args.tenant = advise_tenant;
     return mosaic::RunAdvise(advise_args);
+  }
+  if (migrate->parsed()) {
+    if (migrate_submit->parsed()) return mosaic::RunMigrateSubmit(migrate_args, migrate_action);
+    for (const auto& [word, cmd] : migrate_requests) {
+      if (cmd->parsed()) return mosaic::RunMigrateRequest(migrate_args, word, migrate_id);
+    }
+    return mosaic::RunMigrateList(migrate_args);
   }
   if (serve->parsed()) return Serve(serve_opts, serve_duration, false);
   if (demo_opts.managed_nodes < 0 && demo_opts.nodes.empty()) demo_opts.managed_nodes = 3;

@@ -9,12 +9,11 @@
 #include <thread>
 #include <vector>
 
-#include "test_postgres.h"
+#include "postgres_suite.h"
 
 namespace mosaic::catalog {
 namespace {
 
-using mosaic::testing::TestPostgres;
 
 // The real migrations plus one more version, for upgrade tests.
 const int kZoneVersion = LatestSchemaVersion() + 1;
@@ -25,14 +24,8 @@ std::vector<Migration> WithZoneMigrations() {
 }
 const std::vector<Migration> kWithZone = WithZoneMigrations();
 
-class CatalogTest : public ::testing::Test {
+class CatalogTest : public mosaic::testing::PostgresSuite {
  protected:
-  static void SetUpTestSuite() { pg_ = new TestPostgres(); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(pg_->ok()) << pg_->error(); }
 
   static std::string Dsn(const std::string& dbname) { return pg_->dsn(dbname); }
 
@@ -67,7 +60,6 @@ class CatalogTest : public ::testing::Test {
     return map.ok() ? (*map)->version : -1;
   }
 
-  static inline TestPostgres* pg_ = nullptr;
 };
 
 std::vector<Node> TwoNodes() {

@@ -7,26 +7,21 @@
 #include <libpq-fe.h>
 
 #include "catalog/table_discovery.h"
-#include "test_postgres.h"
+#include "postgres_suite.h"
 
 namespace mosaic::admin {
 namespace {
 
 using catalog::TableKind;
-using mosaic::testing::TestPostgres;
 using Json = nlohmann::json;
 
-class ControlPlaneTest : public ::testing::Test {
+class ControlPlaneTest : public mosaic::testing::PostgresSuite {
  protected:
-  static void SetUpTestSuite() { pg_ = new TestPostgres(); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
 
   // Two node databases <test>_n1, <test>_n2 and a catalog <test>_cat; the control plane over them.
   void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
+    PostgresSuite::SetUp();
+    if (HasFatalFailure()) return;
     prefix_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     for (char& c : prefix_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     prefix_ = prefix_.substr(0, 40);
@@ -69,7 +64,6 @@ class ControlPlaneTest : public ::testing::Test {
 
   const catalog::ShardMap& Map() const { return *holder_.Snapshot(); }
 
-  static inline TestPostgres* pg_ = nullptr;
   std::string prefix_;
   Config config_;
   std::unique_ptr<catalog::Catalog> catalog_;

@@ -98,6 +98,41 @@ TEST_F(AdminServerTest, RoutesAddedAfterStartAreServed) {
   EXPECT_EQ(Json::parse(empty->body), Json::parse(R"({"got": {}})"));
 }
 
+TEST_F(AdminServerTest, PrefixRoutesServeThePathsUnderThem) {
+  server_->GetPrefix("/api/v1/things/", [](const std::string& rest, const std::map<std::string, std::string>& query) {
+    return std::pair<int, Json>(200, Json{{"rest", rest}, {"query", query}});
+  });
+  server_->GetPrefix("/api/v1/things/special/", [](const std::string& rest, const auto&) {
+    return std::pair<int, Json>(200, Json{{"special", rest}});
+  });
+  server_->Get("/api/v1/things/exact", [](const auto&) { return std::pair<int, Json>(200, Json("exact")); });
+  server_->PostPrefix("/api/v1/things/", [](const std::string& rest, const Json& body) {
+    return std::pair<int, Json>(202, Json{{"rest", rest}, {"body", body}});
+  });
+  auto get = [&](const std::string& path) {
+    httplib::Result res = client_->Get(path);
+    EXPECT_TRUE(res);
+    return res ? std::pair<int, Json>(res->status, Json::parse(res->body, nullptr, false)) : std::pair<int, Json>();
+  };
+  EXPECT_EQ(get("/api/v1/things/12?x=1"), (std::pair<int, Json>(200, Json::parse(R"({"rest": "12", "query": {"x": "1"}})"))));
+  EXPECT_EQ(get("/api/v1/things/12/sub").second["rest"], "12/sub");
+  EXPECT_EQ(get("/api/v1/things/special/7").second, Json::parse(R"({"special": "7"})"));  // the longest prefix
+  EXPECT_EQ(get("/api/v1/things/exact").second, "exact");                              // an exact route first
+  EXPECT_EQ(get("/api/v1/things/").first, 404);  // a prefix serves longer paths only
+  EXPECT_EQ(get("/api/v1/things").first, 404);
+
+  httplib::Result post = client_->Post("/api/v1/things/3/go", R"({"n": 1})", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 202);
+  EXPECT_EQ(Json::parse(post->body), Json::parse(R"({"rest": "3/go", "body": {"n": 1}})"));
+  httplib::Result bad = client_->Post("/api/v1/things/3/go", "{", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  httplib::Result put = client_->Put("/api/v1/things/3", "{}", "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 405);  // served under another method
+}
+
 TEST_F(AdminServerTest, MalformedPostBodyIs400) {
   bool called = false;
   server_->Post("/api/v1/migrations", [&called](const Json&) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_tables.h"
+
 #include "main/layout_cli.h"
 
 namespace mosaic::admin {
@@ -17,17 +19,8 @@ using catalog::Table;
 using catalog::TableKind;
 using Json = nlohmann::json;
 
-const Column kTenant{"tenant_id", "int8", 20};
-
-Table MakeTable(int64_t id, std::string name, TableKind kind, std::vector<Column> columns) {
-  Table t;
-  t.id = id;
-  t.name = std::move(name);
-  t.kind = kind;
-  if (kind == TableKind::kDistributed) t.tenant_column = "tenant_id";
-  t.columns = std::move(columns);
-  return t;
-}
+using mosaic::testing::MakeTable;
+const Column kTenant = mosaic::testing::kTenantColumn;
 
 // Nodes 1..3; orders, lines (distributed, order_date date), items (order_date timestamp),
 // accounts (single-tenant), countries (reference).

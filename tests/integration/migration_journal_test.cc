@@ -1,0 +1,224 @@
+// Integration tests for the catalog's migration records and journal (Catalog::*Migration*)
+// against a real PostgreSQL 15: one throwaway cluster for the suite, a catalog database per test.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "postgres_suite.h"
+
+namespace mosaic::catalog {
+namespace {
+
+
+const Column kTenant{"tenant_id", "int8", 20};
+const Column kDay{"day", "date", 1082};
+
+class MigrationJournalTest : public mosaic::testing::PostgresSuite {
+ protected:
+
+  // A catalog with nodes 1 and 2 and the distributed tables orders and items (tenant_id, day).
+  static std::unique_ptr<Catalog> Open(const std::string& dbname) {
+    auto catalog = Catalog::Open(pg_->dsn(dbname));
+    EXPECT_TRUE(catalog.ok()) << catalog.status().ToString();
+    if (!catalog.ok()) return nullptr;
+    Status s = (*catalog)->RegisterNodes({Node{.id = 1, .dsn = "host=10.0.0.1"}, Node{.id = 2, .dsn = "host=10.0.0.2"}});
+    auto table = [](const char* name) {
+      return DiscoveredTable{.schema = "public", .name = name, .columns = {kTenant, kDay}, .tenant_column = "tenant_id"};
+    };
+    if (s.ok()) s = (*catalog)->SyncTables({table("orders"), table("items")});
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return s.ok() ? std::move(catalog).value() : nullptr;
+  }
+
+  static std::shared_ptr<const ShardMap> Map(Catalog& catalog) {
+    auto map = catalog.Load();
+    EXPECT_TRUE(map.ok()) << map.status().ToString();
+    return map.ok() ? *map : std::make_shared<const ShardMap>();
+  }
+
+  static MigrationRecord Record(const ShardMap& map, const std::string& tenant = "42") {
+    MigrationRecord m;
+    m.action = "split";
+    m.tenant = tenant;
+    m.table_ids = {map.FindTable("public", "orders")->id, map.FindTable("public", "items")->id};
+    m.plan_json = R"({"action": "split", "tenant": ")" + tenant + R"(", "column": "day"})";
+    m.flows_json = R"([{"source": 1, "target": 2, "filter": "true"}])";
+    return m;
+  }
+
+};
+
+TEST_F(MigrationJournalTest, CreateListGetAndJournal) {
+  auto catalog = Open("mig_create");
+  ASSERT_NE(catalog, nullptr);
+  auto map = Map(*catalog);
+  auto first = catalog->CreateMigration(Record(*map));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(Map(*catalog)->version, map->version + 1);  // active migrations are part of the map
+  MigrationRecord second_record = Record(*map, "7");
+  second_record.origin = "rebalancer";
+  auto second = catalog->CreateMigration(second_record);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_GT(*second, *first);
+
+  auto got = catalog->GetMigration(*first);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  const MigrationRecord& m = **got;
+  EXPECT_EQ(m.id, *first);
+  EXPECT_EQ(m.action, "split");
+  EXPECT_EQ(m.origin, "manual");
+  EXPECT_EQ(m.tenant, "42");
+  EXPECT_EQ(m.table_ids, Record(*map).table_ids);
+  EXPECT_EQ(nlohmann::json::parse(m.plan_json), nlohmann::json::parse(Record(*map).plan_json));
+  EXPECT_EQ(nlohmann::json::parse(m.flows_json)[0]["target"], 2);
+  EXPECT_EQ(m.phase, "queued");
+  EXPECT_FALSE(m.paused);
+  EXPECT_EQ(m.requested, std::nullopt);
+  EXPECT_EQ(m.error, std::nullopt);
+  EXPECT_EQ(m.state_json, "{}");
+  EXPECT_FALSE(m.created_at.empty());
+  EXPECT_EQ(m.finished_at, std::nullopt);
+
+  auto missing = catalog->GetMigration(*second + 100);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+
+  auto all = catalog->ListMigrations(false);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, *second);  // newest first
+  EXPECT_EQ((*all)[0].origin, "rebalancer");
+
+  auto journal = catalog->MigrationJournal(*first);
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+  ASSERT_EQ(journal->size(), 1u);
+  EXPECT_EQ((*journal)[0].phase, "queued");
+  EXPECT_FALSE((*journal)[0].at.empty());
+}
+
+TEST_F(MigrationJournalTest, PhasesStateRequestsAndPauses) {
+  auto catalog = Open("mig_phases");
+  ASSERT_NE(catalog, nullptr);
+  auto map = Map(*catalog);
+  auto id = catalog->CreateMigration(Record(*map));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  const int64_t before = Map(*catalog)->version;
+
+  auto version = catalog->SetMigrationPhase(*id, "shadow_reads", R"({"step": 1})", "copy started");
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(*version, before + 1);
+  EXPECT_EQ(Map(*catalog)->version, *version);
+
+  ASSERT_TRUE(catalog->SaveMigrationState(*id, R"({"step": 2, "progress": {"rows_copied": 5}})").ok());
+  ASSERT_TRUE(catalog->SetMigrationPaused(*id, true).ok());
+  ASSERT_TRUE(catalog->SetMigrationRequest(*id, "rollback").ok());
+  EXPECT_EQ(Map(*catalog)->version, *version);  // none of these bump the version
+  auto m = catalog->GetMigration(*id);
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_EQ((*m)->phase, "shadow_reads");
+  EXPECT_EQ(nlohmann::json::parse((*m)->state_json)["progress"]["rows_copied"], 5);
+  EXPECT_TRUE((*m)->paused);
+  EXPECT_EQ((*m)->requested, "rollback");
+  auto active = catalog->ListMigrations(true);
+  ASSERT_TRUE(active.ok());
+  EXPECT_EQ(active->size(), 1u);
+
+  ASSERT_TRUE(catalog->SetMigrationPaused(*id, false).ok());
+  ASSERT_TRUE(catalog->SetMigrationPhase(*id, "rolling_back", "{}", "operator asked").ok());
+  ASSERT_TRUE(catalog->SetMigrationPhase(*id, "failed", "{}", "gave up", std::string("node 2 is gone")).ok());
+  m = catalog->GetMigration(*id);
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_EQ((*m)->phase, "failed");
+  EXPECT_EQ((*m)->error, "node 2 is gone");
+  EXPECT_TRUE((*m)->finished_at.has_value());
+  EXPECT_EQ((*m)->requested, std::nullopt);  // a terminal phase clears the request
+  active = catalog->ListMigrations(true);
+  ASSERT_TRUE(active.ok());
+  EXPECT_TRUE(active->empty());
+
+  auto journal = catalog->MigrationJournal(*id);
+  ASSERT_TRUE(journal.ok());
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& e : *journal) entries.emplace_back(e.phase, e.detail);
+  EXPECT_EQ(entries, (std::vector<std::pair<std::string, std::string>>{
+                         {"queued", "submitted (manual)"}, {"shadow_reads", "copy started"},
+                         {"shadow_reads", "paused"}, {"shadow_reads", "resumed"},
+                         {"rolling_back", "operator asked"}, {"failed", "gave up"}}));
+
+  EXPECT_EQ(catalog->SetMigrationPhase(*id + 1, "done", "{}", "").status().sqlstate(), "42704");
+  EXPECT_EQ(catalog->SaveMigrationState(*id + 1, "{}").sqlstate(), "42704");
+  EXPECT_EQ(catalog->SetMigrationPaused(*id + 1, true).sqlstate(), "42704");
+  EXPECT_EQ(catalog->SetMigrationRequest(*id + 1, std::nullopt).sqlstate(), "42704");
+}
+
+Layout TwoRanges(const ShardMap& map) {
+  Layout l;
+  l.tenant = "42";
+  l.table_ids = {map.FindTable("public", "orders")->id, map.FindTable("public", "items")->id};
+  l.column = "day";
+  l.column_type = "date";
+  l.key_type = router::KeyType::kDate;
+  l.ranges = {Range{.upper = "2024-01-01", .node_id = 1}, Range{.lower = "2024-01-01", .node_id = 2}};
+  return l;
+}
+
+TEST_F(MigrationJournalTest, CutOverStoresTheLayoutAndThePhaseInOneVersion) {
+  auto catalog = Open("mig_cutover");
+  ASSERT_NE(catalog, nullptr);
+  auto map = Map(*catalog);
+  auto id = catalog->CreateMigration(Record(*map));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  ASSERT_TRUE(catalog->SetMigrationPhase(*id, "cutover", "{}", "fence up").ok());
+  const int64_t before = Map(*catalog)->version;
+
+  auto version = catalog->CutOverMigration(*id, TwoRanges(*map), "deprecated", R"({"cut": true})", "switched");
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(*version, before + 1);  // one bump for both
+  auto after = Map(*catalog);
+  EXPECT_EQ(after->version, *version);
+  const Layout* layout = after->FindLayout(map->FindTable("public", "items")->id, "42");
+  ASSERT_NE(layout, nullptr);
+  ASSERT_EQ(layout->ranges.size(), 2u);
+  EXPECT_EQ(layout->ranges[1].node_id, 2);
+  EXPECT_EQ(layout->version, *version);
+  auto m = catalog->GetMigration(*id);
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_EQ((*m)->phase, "deprecated");
+  EXPECT_EQ(nlohmann::json::parse((*m)->state_json)["cut"], true);
+  auto journal = catalog->MigrationJournal(*id);
+  ASSERT_TRUE(journal.ok());
+  EXPECT_EQ(journal->back().phase, "deprecated");
+  EXPECT_EQ(journal->back().detail, "switched");
+}
+
+TEST_F(MigrationJournalTest, CutOverIsAllOrNothing) {
+  auto catalog = Open("mig_cutover_fails");
+  ASSERT_NE(catalog, nullptr);
+  auto map = Map(*catalog);
+  auto id = catalog->CreateMigration(Record(*map));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  const int64_t before = Map(*catalog)->version;
+
+  Layout bad = TwoRanges(*map);
+  bad.ranges[1].node_id = 9;  // no such node: the layout fails after the phase was written
+  auto failed = catalog->CutOverMigration(*id, bad, "deprecated", "{}", "switched");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().sqlstate(), "23503");
+  // An unknown migration stores no layout.
+  auto unknown = catalog->CutOverMigration(*id + 1, TwoRanges(*map), "deprecated", "{}", "switched");
+  EXPECT_EQ(unknown.status().sqlstate(), "42704");
+
+  auto after = Map(*catalog);
+  EXPECT_EQ(after->version, before);
+  EXPECT_EQ(after->FindLayout(map->FindTable("public", "orders")->id, "42"), nullptr);
+  auto m = catalog->GetMigration(*id);
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_EQ((*m)->phase, "queued");
+  auto journal = catalog->MigrationJournal(*id);
+  ASSERT_TRUE(journal.ok());
+  EXPECT_EQ(journal->size(), 1u);
+}
+
+}  // namespace
+}  // namespace mosaic::catalog
