@@ -12,3 +12,5 @@ done
 if [ -x bench/overhead.sh ]; then bash bench/overhead.sh; fi
 # pgbench TPC-B over one node vs. three split nodes (two-phase commit)
 /usr/bin/python3 bench/two_phase.py
+# online migration: a 1,000,000-row move under pgbench, and 20 cutovers' write pauses
+/usr/bin/python3 bench/migration.py

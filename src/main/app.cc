@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include "admin/metrics.h"
+#include "admin/migrations_api.h"
 #include "catalog/two_phase_recovery.h"
 #include "admin/advice_api.h"
 #include "admin/patterns_api.h"
@@ -90,6 +91,7 @@ Status App::Start() {
   if (config_.workers == 0) config_.workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   context_.config = config_;
   context_.shard_map = &shard_map_;
+  context_.migrations = &migration_registry_;
   context_.refresh_tables = [this] { return control_->RefreshTables(); };
   context_.create_reference_table = [this](const std::string& table) {
     return control_->CreateReferenceTable(table);
@@ -120,6 +122,9 @@ Status App::Start() {
   if (!admin.ok()) return admin.status();
   admin_ = std::move(admin.value());
   control_->AddRoutes(*admin_);
+  migrations_ = std::make_unique<migration::Service>(config_, catalog_dsn_, shard_map_, migration_registry_);
+  if (auto s = migrations_->Start(); !s.ok()) return s;
+  admin::RegisterMigrationRoutes(*admin_, *migrations_);
   admin_->Get("/api/v1/patterns", [this](const auto& query) { return admin::PatternsRequest(monitor_.get(), query); });
   admin_->Get("/api/v1/advice", [this](const auto& query) {
     admin::AdviceSources sources{monitor_.get(), &shard_map_, [this] { return control_->Profiles(); }, &data_stats_};
@@ -262,6 +267,7 @@ void App::Stop() {
   if (health_thread_.joinable()) health_thread_.join();
   if (recovery_thread_.joinable()) recovery_thread_.join();
   if (admin_) admin_->Stop();
+  if (migrations_) migrations_->Stop();
   if (listener_) listener_->Stop();
   for (auto& w : workers_) w->Stop();
   listener_.reset();

@@ -13,6 +13,8 @@
 
 #include "admin/admin_server.h"
 #include "admin/control_plane.h"
+#include "migration/registry.h"
+#include "migration/service.h"
 #include "backend/managed_node.h"
 #include "catalog/catalog.h"
 #include "catalog/data_stats.h"
@@ -71,6 +73,8 @@ class App {
   catalog::DataStatsCache data_stats_;  // for GET /api/v1/advice
   std::unique_ptr<monitor::Monitor> monitor_;           // null when monitor.enabled = false
   std::unique_ptr<catalog::Catalog> monitor_catalog_;   // the monitor thread's own connection
+  migration::Registry migration_registry_;              // fences shared with the data path
+  std::unique_ptr<migration::Service> migrations_;      // online migrations (src/migration)
 
   std::thread health_thread_;
   std::thread recovery_thread_;

@@ -34,3 +34,78 @@ class Backend {
 };
 
 }  // namespace mosaic::migration
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "catalog/shard_map.h"
+#include "common/config.h"
+#include "migration/migration.h"
+#include "migration/registry.h"
+
+namespace mosaic::migration {
+
+// Runs migrations: one thread per active migration, each with its own catalog connection; the
+// admin API's calls use another, under a mutex.
+class Service : public Backend {
+ public:
+  // `holder` and `registry` must outlive the service.
+  Service(const Config& config, std::string catalog_dsn, catalog::ShardMapHolder& holder, Registry& registry);
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+  ~Service() override;
+
+  // Opens the API's catalog connection and resumes every active migration from its recorded
+  // phase. Fails if the catalog cannot be reached.
+  Status Start();
+  // Stops the runners at their next step (their migrations stay where they are, to be resumed
+  // by the next start) and joins them.
+  void Stop();
+
+  std::pair<int, nlohmann::json> Submit(const nlohmann::json& action) override;
+  std::pair<int, nlohmann::json> List() override;
+  std::pair<int, nlohmann::json> Get(int64_t id) override;
+  std::pair<int, nlohmann::json> Request(int64_t id, const std::string& request) override;
+
+  // Waits until migration `id` reaches a terminal phase or `timeout` passes (tests, benches).
+  bool WaitTerminal(int64_t id, std::chrono::milliseconds timeout);
+
+ private:
+  // What the API thread and a runner share about one migration.
+  struct Live {
+    std::atomic<bool> paused{false};
+    std::atomic<bool> stop{false};            // service stopping: leave the migration as it is
+    std::atomic<int> request{0};              // 0 none, 1 abort, 2 rollback
+    std::atomic<bool> terminal{false};
+    std::atomic<bool> copying{false};         // holds its nodes (max_per_node)
+    std::mutex mu;
+    Progress progress;                        // guarded by mu
+    std::string phase;                        // guarded by mu
+    std::vector<int> nodes;                   // guarded by mu
+    std::thread thread;
+  };
+  class Runner;
+
+  void Launch(int64_t id, std::shared_ptr<Live> live);
+  // Whether migration `id` may start copying on `nodes` now (max_per_node); marks it if so.
+  bool AcquireNodes(int64_t id, const std::vector<int>& nodes);
+  std::pair<int, nlohmann::json> Render(const catalog::MigrationRecord& m, bool with_journal);
+
+  const Config config_;
+  const std::string catalog_dsn_;
+  catalog::ShardMapHolder& holder_;
+  Registry& registry_;
+
+  std::mutex mu_;  // guards catalog_, live_
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::map<int64_t, std::shared_ptr<Live>> live_;
+  std::mutex nodes_mu_;
+  std::condition_variable terminal_cv_;
+};
+
+}  // namespace mosaic::migration

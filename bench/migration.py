@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""Online migration under load (issue 8): move a range of pgbench_accounts (and its history)
+from node 1 to node 2 while pgbench's select-only and TPC-B-like scripts run on it, then time the
+write fence of many small cutovers.
+
+Part 1 (--scale 20: 2,000,000 accounts; the upper half, 1,000,000 rows, moves): pgbench -P 1
+runs throughout; per-second TPS and latency before, during and after the migration, the copy rate,
+and the cutover's write pause.
+Part 2: --cutovers small moves (a 10,000-account range back and forth between nodes 1 and 2) with
+pgbench writing to that range: p50 / p99 / max of the fence's hold time.
+
+Prints a table; writes bench/results/migration-<date>.json.
+Usage: bench/migration.py [--scale 20] [--cutovers 20] [--clients 4]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from overhead import free_port, wait_port  # bench/ is this script's directory
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+MOSAIC_BIN = os.environ.get("MOSAIC_BIN", os.path.join(REPO, "build", "mosaic"))
+TABLES = ["pgbench_accounts", "pgbench_history"]
+TERMINAL = ("done", "rolled_back", "failed")
+
+
+class Router:
+    def __init__(self, base):
+        self.port, self.admin = free_port(), free_port()
+        conf = os.path.join(base, "mosaic.toml")
+        with open(conf, "w") as f:
+            f.write("[migration]\nretention_s = 0\nshadow_min_s = 1\n")
+        self.log = open(os.path.join(base, "mosaic.log"), "wb")
+        self.proc = subprocess.Popen(
+            [MOSAIC_BIN, "serve", "--config", conf, "--managed-nodes", "2", "--data-dir", os.path.join(base, "data"),
+             "--node-base-port", str(free_port() + 400), "--listen", f"127.0.0.1:{self.port}",
+             "--admin-listen", f"127.0.0.1:{self.admin}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, timeout=90)
+
+    def pgbench(self, *args):
+        return subprocess.run(["pgbench", "-h", "127.0.0.1", "-p", str(self.port), "-U", "mosaic", *args, "mosaic"],
+                              capture_output=True, text=True)
+
+    def api(self, method, path, body=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode()}")
+
+    def migrate(self, ranges, action="move"):
+        body = self.api("POST", "/api/v1/migrations",
+                        {"action": action, "tables": TABLES, "tenant": None, "column": "aid", "ranges": ranges})
+        mid = body["id"]
+        while True:
+            m = self.api("GET", f"/api/v1/migrations/{mid}")
+            if m["phase"] in TERMINAL:
+                if m["phase"] != "done":
+                    raise RuntimeError(json.dumps(m))
+                return m
+            time.sleep(0.1)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Progress:
+    """pgbench -P 1 in the background: (time, tps, latency ms) per second."""
+
+    def __init__(self, router, clients, script_args):
+        self.samples = []
+        self.proc = subprocess.Popen(
+            ["pgbench", "-h", "127.0.0.1", "-p", str(router.port), "-U", "mosaic", "-n", "-P", "1", "-c", str(clients),
+             "-j", "2", "-T", "3600", *script_args, "mosaic"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self):
+        for line in self.proc.stderr:
+            found = re.search(r"progress: [\d.]+ s, ([\d.]+) tps, lat ([\d.]+) ms", line)
+            if found:
+                self.samples.append((time.monotonic(), float(found.group(1)), float(found.group(2))))
+
+    def stop(self):
+        self.proc.send_signal(2)
+        out, _ = self.proc.communicate(timeout=60)
+        self.thread.join(5)
+        failed = re.search(r"number of failed transactions: (\d+)", out)
+        return int(failed.group(1)) if failed else 0
+
+    def window(self, t0, t1):
+        return [(tps, lat) for t, tps, lat in self.samples if t0 <= t < t1]
+
+
+def summarize(samples):
+    if not samples:
+        return {"tps": 0, "lat_ms_median": 0, "lat_ms_p99": 0, "seconds": 0}
+    tps = [s[0] for s in samples]
+    lat = sorted(s[1] for s in samples)
+    return {"tps": statistics.median(tps), "lat_ms_median": statistics.median(lat),
+            "lat_ms_p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "seconds": len(samples)}
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=int, default=20)
+    ap.add_argument("--cutovers", type=int, default=20)
+    ap.add_argument("--clients", type=int, default=4)
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="mosaic-bench-migration-", dir="/var/tmp")
+    os.chmod(base, 0o755)
+    router = Router(base)
+    result = {"date": datetime.date.today().isoformat(), "scale": args.scale, "clients": args.clients}
+    try:
+        r = router.pgbench("-i", "-s", str(args.scale))
+        if r.returncode:
+            raise RuntimeError(r.stderr)
+        half = args.scale * 100000 // 2
+        # The group on node 1 as one range; part 1 moves the upper half to node 2.
+        router.migrate([{"upper": str(half + 1), "node": 1}, {"lower": str(half + 1), "node": 1}], "split")
+        load = Progress(router, args.clients, ["-b", "select-only@9", "-b", "tpcb-like@1"])
+        time.sleep(10)
+        t_before = time.monotonic()
+        m = router.migrate([{"lower": str(half + 1), "node": 2}])
+        t_after = time.monotonic()
+        time.sleep(10)
+        t_end = time.monotonic()
+        failed = load.stop()
+        copy_s = m["progress"]["rows_copied"] / max(1.0, m["progress"]["rows_per_s"])
+        result["move"] = {
+            "rows_copied": m["progress"]["rows_copied"], "copy_rows_per_s": m["progress"]["rows_per_s"],
+            "copy_seconds": copy_s, "migration_seconds": t_after - t_before,
+            "cutover_pause_ms": m["timings"]["cutover_pause_ms"], "failed_transactions": failed,
+            "before": summarize(load.window(t_before - 10, t_before)),
+            "during": summarize(load.window(t_before, t_after)),
+            "after": summarize(load.window(t_after, t_end)),
+        }
+        # Part 2: small ranges back and forth, with writes on them.
+        lo, hi = half + 1, half + 10001
+        router.migrate([{"lower": str(lo), "upper": str(hi), "node": 2}, {"lower": str(hi), "node": 2}], "split")
+        script = os.path.join(base, "range.sql")
+        with open(script, "w") as f:
+            f.write(f"\\set aid random({lo}, {hi - 1})\n\\set delta random(-5000, 5000)\n"
+                    "BEGIN;\nUPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n"
+                    "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n"
+                    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+                    "VALUES (1, 1, :aid, :delta, CURRENT_TIMESTAMP);\nEND;\n")
+        load = Progress(router, args.clients, ["-f", script])
+        pauses = []
+        node = 2
+        for _ in range(args.cutovers):
+            node = 1 if node == 2 else 2
+            m = router.migrate([{"lower": str(lo), "upper": str(hi), "node": node}])
+            pauses.append(m["timings"]["cutover_pause_ms"])
+        failed = load.stop()
+        result["cutovers"] = {"count": len(pauses), "pause_ms_p50": percentile(pauses, 0.5),
+                              "pause_ms_p99": percentile(pauses, 0.99), "pause_ms_max": max(pauses),
+                              "failed_transactions": failed}
+    finally:
+        router.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    mv = result["move"]
+    print(f"\nmigration benchmark (scale {args.scale}, {args.clients} clients, 90% select-only / 10% TPC-B)")
+    print(f"moved {mv['rows_copied']} rows in {mv['migration_seconds']:.1f} s; copy {mv['copy_rows_per_s']:.0f} rows/s")
+    print(f"{'':10} {'TPS':>9} {'lat p50 ms':>11} {'lat p99 ms':>11}")
+    for k in ("before", "during", "after"):
+        s = mv[k]
+        print(f"{k:10} {s['tps']:9.0f} {s['lat_ms_median']:11.2f} {s['lat_ms_p99']:11.2f}")
+    print(f"cutover write pause: {mv['cutover_pause_ms']:.1f} ms; failed transactions: {mv['failed_transactions']}")
+    c = result["cutovers"]
+    print(f"{c['count']} cutovers of a 10,000-row range under TPC-B writes: write pause p50 {c['pause_ms_p50']:.1f} ms, "
+          f"p99 {c['pause_ms_p99']:.1f} ms, max {c['pause_ms_max']:.1f} ms; failed transactions: {c['failed_transactions']}")
+    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
+    path = os.path.join(REPO, "bench", "results", f"migration-{result['date']}.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
