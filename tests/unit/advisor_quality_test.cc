@@ -92,5 +92,26 @@ TEST(AdvisorQuality, AdvisorNearOptimumUnderBackground) {
   }
 }
 
+// A plan cut against the nodes' room is stable: once applied, planning again gives no action (its
+// ranges are uneven on purpose; the kept-boundaries path must not re-split or merge them).
+TEST(AdvisorQuality, RoomAwarePlanIsStableOnceApplied) {
+  for (Shape shape : {Shape::kCustomers, Shape::kDates}) {
+    FamilySpec spec = Small(shape, 3);
+    spec.capacities = {2, 1, 1, 1};
+    Family f = Generate(spec);
+    const Plan first = PlanTenant(f.map, f.background, f.input, f.profile);
+    ASSERT_FALSE(first.actions.empty()) << first.summary;
+    int64_t id = 100;
+    for (catalog::Layout l : first.layouts) {
+      l.id = ++id;
+      f.map.layouts.push_back(l);
+    }
+    f.map.BuildIndex();
+    const Plan second = PlanTenant(f.map, f.background, f.input, f.profile);
+    EXPECT_TRUE(second.actions.empty()) << static_cast<int>(shape) << ": " << second.summary;
+    EXPECT_NEAR(second.current.imbalance, first.predicted.imbalance, 1e-9);
+  }
+}
+
 }  // namespace
 }  // namespace mosaic::advisor::quality
