@@ -872,8 +872,8 @@ std::vector<Placement> TablePlacements(const std::vector<GroupPlan>& groups, con
 // background or capacities the best layout gives lighter ranges to busier or smaller nodes. So
 // each freshly cut group is cut again against the room the rest of the plan leaves on the nodes
 // (PartitionOnNodes: each range on its own node), and that layout is kept if it lowers the
-// predicted imbalance without losing more than min_single_node_gain of single-node share or
-// moving more than max_bytes_moved.
+// predicted imbalance by min_move_gain (as a move must) without losing more than
+// min_single_node_gain of single-node share or moving more than max_bytes_moved.
 void PartitionAgainstRoom(const Model& m, const Profile& profile, const std::vector<Placement>& before,
                           std::vector<GroupPlan>& groups, std::vector<Unit>& units,
                           std::vector<Placement>& group_placement, Metrics& predicted) {
@@ -890,7 +890,7 @@ void PartitionAgainstRoom(const Model& m, const Profile& profile, const std::vec
     std::vector<NodeRoom> rooms;
     for (const auto& n : m.map->nodes) rooms.push_back({n.id, load[n.id], m.CapacityShare(n), Eligible(*m.map, profile, n)});
     const NodePartition np = PartitionOnNodes(g.segments.segs, rooms, limits);
-    if (!np.found || np.imbalance >= predicted.imbalance * (1 - 1e-9)) continue;
+    if (!np.found || np.imbalance > predicted.imbalance - m.options->min_move_gain) continue;
     GroupPlan trial = g;
     SetCuts(g.segments, np.cuts, trial);
     std::vector<Unit> trial_units;
@@ -903,7 +903,7 @@ void PartitionAgainstRoom(const Model& m, const Profile& profile, const std::vec
     std::swap(groups[k], trial);
     std::vector<Placement> trial_placement = GroupPlacements(groups, trial_units);
     const Metrics after = Evaluate(m, TablePlacements(groups, trial_placement, before), before);
-    const bool better = after.imbalance < predicted.imbalance * (1 - 1e-9) &&
+    const bool better = after.imbalance <= predicted.imbalance - m.options->min_move_gain &&
                         after.single_node_share >= predicted.single_node_share - m.options->min_single_node_gain &&
                         (m.options->max_bytes_moved <= 0 || after.bytes_to_move <= m.options->max_bytes_moved);
     if (!better) {
