@@ -1,18 +1,22 @@
 // GET /api/v1/advice: the advisor's plan for one tenant, from what the monitor saw of it over the
 // window, the data statistics of its tables (read from the nodes, cached), its storage profile
-// and the current shard map. Runs on the admin server's threads (blocks on the nodes).
+// and the current shard map. POST /api/v1/advice/evaluate: the what-if, the same metrics for a
+// layout the client posts. Runs on the admin server's threads (blocks on the nodes).
 #pragma once
 
 #include <functional>
 #include <map>
 #include <string>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "advisor/profile.h"
 #include "catalog/data_stats.h"
 #include "catalog/shard_map.h"
+#include "common/status.h"
 #include "monitor/monitor.h"
 
 namespace mosaic::admin {
@@ -33,5 +37,33 @@ struct AdviceSources {
 // weighed in).
 std::pair<int, nlohmann::json> AdviceRequest(const AdviceSources& sources,
                                              const std::map<std::string, std::string>& query);
+
+// A what-if request, read against a shard map.
+struct EvaluateRequestBody {
+  std::string tenant;                    // the monitor's tenant key ("(implicit)" for "")
+  std::vector<catalog::Layout> layouts;  // as posted (ids 0); empty: the current layouts
+  std::optional<int64_t> window;         // seconds
+};
+
+// Reads the body of POST /api/v1/advice/evaluate. Three forms:
+//   {"tenant": T}                                  the tenant's current layouts
+//   {layout request}                               one layout, as POST /api/v1/layout takes it
+//   {"tenant": T, "layouts": [{layout request}, ...]}  several (each may omit "tenant")
+// each with an optional "window": SECONDS. Layouts must be of one tenant and name each table
+// once. On a bad body returns a Status whose message names the field ("layouts[1].ranges[0].upper:
+// ..."), as ParseLayoutRequest's (HTTP 400).
+Result<EvaluateRequestBody> ParseEvaluateRequest(const nlohmann::json& body, const catalog::ShardMap& map);
+
+// The tenant's layouts if `posted` replaced the current ones of the tables they name: the
+// current layouts of `tenant` (canonical) without those tables, then `posted`.
+std::vector<catalog::Layout> LayoutsWithPosted(const catalog::ShardMap& map, const std::string& tenant,
+                                               const std::vector<catalog::Layout>& posted);
+
+// POST /api/v1/advice/evaluate: 200 with {"tenant", "window_seconds", "statistics_age_seconds",
+// "layouts": [the evaluated layouts as POST /api/v1/layout bodies], "current": {metrics},
+// "evaluated": {metrics}} (metrics as in GET /api/v1/advice; bytes_to_move against the current
+// shard map). 400 naming the field of a bad body; 503 as AdviceRequest. Like the advice, against an
+// otherwise empty cluster.
+std::pair<int, nlohmann::json> EvaluateRequest(const AdviceSources& sources, const nlohmann::json& body);
 
 }  // namespace mosaic::admin

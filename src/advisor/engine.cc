@@ -7,6 +7,7 @@
 #include <functional>
 #include <numeric>
 #include <set>
+#include <unordered_map>
 
 #include "advisor/key_distribution.h"
 #include "advisor/partition.h"
@@ -70,17 +71,20 @@ struct Model {
   const EngineOptions* options = nullptr;
   std::string tenant;
   std::vector<TableModel> tables;  // by name
-  std::map<std::string, size_t> index;
+  // Table name -> index in `tables`, under "schema.name" and, for schema public, also "name": the
+  // inputs' names are looked up as written, without building the qualified name.
+  std::map<std::string, size_t, std::less<>> index;
   std::vector<const StatementStats*> statements;  // touching at least one known table
   std::vector<JoinPair> joins;                    // between known tables, not on tenant columns
   std::map<int, NodeLoad> background;
   double cost_unit = 0, bytes_unit = 0;  // load = cost * cost_unit + bytes * bytes_unit
   double capacity = 0;                   // of all nodes
+  double p99_ms = 0;                     // the tenant's observed p99 latency (0 = unknown)
 
   double Load(double cost, double bytes) const { return cost * cost_unit + bytes * bytes_unit; }
   double CapacityShare(const catalog::Node& n) const { return capacity > 0 ? n.capacity / capacity : 0; }
   const TableModel* Find(const std::string& name) const {
-    auto it = index.find(Qualified(name));
+    auto it = index.find(name);
     return it == index.end() ? nullptr : &tables[it->second];
   }
 };
@@ -97,7 +101,7 @@ bool TenantJoin(const Model& m, const JoinPair& j) {
 bool Touches(const Model& m, const StatementStats& s, const std::vector<size_t>& group, bool only = false) {
   bool any = false;
   for (const auto& t : s.tables) {
-    auto it = m.index.find(Qualified(t));
+    auto it = m.index.find(t);
     if (it == m.index.end()) continue;
     const bool in = std::find(group.begin(), group.end(), it->second) != group.end();
     if (only && !in) return false;
@@ -106,12 +110,37 @@ bool Touches(const Model& m, const StatementStats& s, const std::vector<size_t>&
   return any;
 }
 
+// Sets the load of everything else on each node, and with it the load units (shares of the
+// cluster's cost and bytes).
+void SetBackground(Model& m, const std::vector<NodeLoad>& background) {
+  m.background.clear();
+  double cost = 0, bytes = 0;
+  for (const auto& n : background) {
+    m.background[n.node_id].cost += n.cost;
+    m.background[n.node_id].bytes += n.bytes;
+    cost += n.cost;
+    bytes += n.bytes;
+  }
+  for (const auto& t : m.tables) {
+    cost += t.cost;
+    bytes += t.bytes;
+  }
+  const EngineOptions& options = *m.options;
+  const double wq = cost > 0 ? options.query_weight : 0, ws = bytes > 0 ? options.size_weight : 0;
+  m.cost_unit = m.bytes_unit = 0;
+  if (wq + ws > 0) {
+    m.cost_unit = cost > 0 ? wq / (wq + ws) / cost : 0;
+    m.bytes_unit = bytes > 0 ? ws / (wq + ws) / bytes : 0;
+  }
+}
+
 Model BuildModel(const ShardMap& map, const std::vector<NodeLoad>& background, const TenantInput& input,
                  const EngineOptions& options) {
   Model m;
   m.map = &map;
   m.options = &options;
   m.tenant = input.tenant;
+  m.p99_ms = input.workload.p99_ms;
   const auto kind = input.tenant.empty() ? catalog::TableKind::kSingleTenant : catalog::TableKind::kDistributed;
   std::set<std::string> names;
   for (const auto& s : input.stats) names.insert(Qualified(s.table));
@@ -128,10 +157,11 @@ Model BuildModel(const ShardMap& map, const std::vector<NodeLoad>& background, c
     tm.current = map.FindLayout(t->id, input.tenant);
     tm.home = map.TenantHomeNode(input.tenant);
     m.index[name] = m.tables.size();
+    if (name.starts_with("public.")) m.index[name.substr(7)] = m.tables.size();
     m.tables.push_back(std::move(tm));
   }
   for (const auto& s : input.stats) {
-    auto it = m.index.find(Qualified(s.table));
+    auto it = m.index.find(s.table);
     if (it == m.index.end()) continue;
     TableModel& t = m.tables[it->second];
     t.rows += s.rows;
@@ -139,13 +169,13 @@ Model BuildModel(const ShardMap& map, const std::vector<NodeLoad>& background, c
     for (const auto& c : s.columns) t.data[c.column] = KeyDistribution::FromQuantiles(c.quantiles);
   }
   for (const auto& h : input.workload.heat) {
-    auto it = m.index.find(Qualified(h.table));
+    auto it = m.index.find(h.table);
     if (it != m.index.end()) m.tables[it->second].heat[h.column] = KeyDistribution(h.buckets);
   }
   for (const auto& s : input.workload.statements) {
     std::vector<size_t> touched;
     for (const auto& t : s.tables) {
-      auto it = m.index.find(Qualified(t));
+      auto it = m.index.find(t);
       if (it != m.index.end() && std::find(touched.begin(), touched.end(), it->second) == touched.end()) {
         touched.push_back(it->second);
       }
@@ -160,22 +190,7 @@ Model BuildModel(const ShardMap& map, const std::vector<NodeLoad>& background, c
   std::erase_if(m.joins, [&](const JoinPair& j) {
     return m.Find(j.left_table) == nullptr || m.Find(j.right_table) == nullptr || TenantJoin(m, j);
   });
-  double cost = 0, bytes = 0;
-  for (const auto& n : background) {
-    m.background[n.node_id].cost += n.cost;
-    m.background[n.node_id].bytes += n.bytes;
-    cost += n.cost;
-    bytes += n.bytes;
-  }
-  for (const auto& t : m.tables) {
-    cost += t.cost;
-    bytes += t.bytes;
-  }
-  const double wq = cost > 0 ? options.query_weight : 0, ws = bytes > 0 ? options.size_weight : 0;
-  if (wq + ws > 0) {
-    m.cost_unit = cost > 0 ? wq / (wq + ws) / cost : 0;
-    m.bytes_unit = bytes > 0 ? ws / (wq + ws) / bytes : 0;
-  }
+  SetBackground(m, background);
   for (const auto& n : map.nodes) m.capacity += n.capacity;
   return m;
 }
@@ -237,7 +252,7 @@ double FilterSingleNode(const ColumnFilter& f, const std::vector<std::string>& n
 double SingleNodeProbability(const Model& m, const StatementStats& s, const std::vector<Placement>& placements) {
   std::vector<size_t> split, whole;
   for (const auto& name : s.tables) {
-    auto it = m.index.find(Qualified(name));
+    auto it = m.index.find(name);
     if (it == m.index.end()) continue;
     auto& list = placements[it->second].OneNode() ? whole : split;
     if (std::find(list.begin(), list.end(), it->second) == list.end()) list.push_back(it->second);
@@ -260,7 +275,7 @@ double SingleNodeProbability(const Model& m, const StatementStats& s, const std:
   // Tables pinned by a filter on the range column, then through joins on it.
   std::map<size_t, double> pinned;
   for (const auto& f : s.filters) {
-    auto it = m.index.find(Qualified(f.table));
+    auto it = m.index.find(f.table);
     if (it == m.index.end() || f.column != p.column || f.op == FilterOp::kOther) continue;
     const double prob = FilterSingleNode(f, node_bounds, *m.options);
     auto [pos, added] = pinned.emplace(it->second, prob);
@@ -270,7 +285,7 @@ double SingleNodeProbability(const Model& m, const StatementStats& s, const std:
     changed = false;
     for (const auto& j : s.joins) {
       if (j.left_column != p.column || j.right_column != p.column) continue;
-      auto l = m.index.find(Qualified(j.left_table)), r = m.index.find(Qualified(j.right_table));
+      auto l = m.index.find(j.left_table), r = m.index.find(j.right_table);
       if (l == m.index.end() || r == m.index.end()) continue;
       for (auto [a, b] : {std::pair(l->second, r->second), std::pair(r->second, l->second)}) {
         if (pinned.contains(a) && !pinned.contains(b)) {
@@ -299,7 +314,7 @@ std::vector<std::vector<size_t>> BuildGroups(const Model& m) {
     b = root(b);
     if (a != b) parent[std::max(a, b)] = std::min(a, b);
   };
-  for (const auto& j : m.joins) unite(m.index.at(Qualified(j.left_table)), m.index.at(Qualified(j.right_table)));
+  for (const auto& j : m.joins) unite(m.index.at(j.left_table), m.index.at(j.right_table));
   for (size_t i = 0; i < m.tables.size(); ++i) {
     for (size_t k = i + 1; k < m.tables.size(); ++k) {
       if (m.tables[i].current != nullptr && m.tables[i].current == m.tables[k].current) unite(i, k);
@@ -333,32 +348,35 @@ std::optional<ColumnInfo> ValidColumn(const Model& m, const std::vector<size_t>&
   info.key_type = router::KeyTypeFromName(info.type);
   if (info.key_type == router::KeyType::kUnsupported || !has_distribution) return std::nullopt;
   for (const auto& j : m.joins) {
-    const size_t l = m.index.at(Qualified(j.left_table));
+    const size_t l = m.index.at(j.left_table);
     if (std::find(group.begin(), group.end(), l) == group.end()) continue;
     if (j.left_column != column || j.right_column != column) return std::nullopt;
   }
   return info;
 }
 
+struct Segments {
+  std::vector<std::string> points;  // boundary keys between segments
+  std::vector<Segment> segs;        // points.size() + 1
+};
+
 // The shared state of one table group's planning.
 struct GroupPlan {
   std::vector<size_t> tables;
   std::optional<ColumnInfo> column;
-  std::string column_reason;
+  bool pinned = false;               // the column is pinned by the profile
+  std::string column_reason;        // set by SetColumnReason, for actions only
   const Layout* current = nullptr;  // the one layout all its tables share exactly, if any
   Placement before;                 // the current placement of its first table
   std::vector<std::string> bounds;  // proposed
   std::vector<double> load, bytes;  // per proposed range
   std::vector<int> nodes;           // per proposed range
   double target = 0;                // split target load
+  Segments segments;                // of the column, once partitioned
+  bool fresh = false;               // the bounds were cut anew (not kept from a current layout)
   bool limits_met = true;
   bool violation = false;           // the current layout breaks the profile
   std::string violation_reason;
-};
-
-struct Segments {
-  std::vector<std::string> points;  // boundary keys between segments
-  std::vector<Segment> segs;        // points.size() + 1
 };
 
 // Drops the candidate boundaries that more than max_boundary_crossing of the group's statement cost
@@ -441,10 +459,21 @@ Segments BuildSegments(const Model& m, const GroupPlan& g, const std::string& co
   return out;
 }
 
-std::vector<std::string> BoundsFromCuts(const Segments& s, const std::vector<size_t>& cuts) {
-  std::vector<std::string> bounds;
-  for (size_t c : cuts) bounds.push_back(s.points[c - 1]);
-  return bounds;
+// Sets the group's proposed bounds and the load and bytes of each range from cuts of `s`.
+void SetCuts(const Segments& s, const std::vector<size_t>& cuts, GroupPlan& g) {
+  g.bounds.clear();
+  g.load.clear();
+  g.bytes.clear();
+  for (size_t c : cuts) g.bounds.push_back(s.points[c - 1]);
+  size_t from = 0;
+  for (size_t k = 0; k <= cuts.size(); ++k) {
+    const size_t to = k < cuts.size() ? cuts[k] : s.segs.size();
+    double load = 0, bytes = 0;
+    for (size_t i = from; i < to; ++i) load += s.segs[i].load, bytes += s.segs[i].bytes;
+    g.load.push_back(load);
+    g.bytes.push_back(bytes);
+    from = to;
+  }
 }
 
 // Cost share of the statements touching `group` that filter `column` on one of its tables.
@@ -510,7 +539,29 @@ double FairNodeLoad(const Model& m, const Profile& profile) {
 // and only cold untouched neighbours merged.
 void PartitionGroup(const Model& m, const Profile& profile, GroupPlan& g) {
   const std::string& column = g.column->name;
-  const Segments s = BuildSegments(m, g, column);
+  // A group without a layout to keep and no heavier than the split target is one range on any
+  // column (PartitionWithin below would give one part): no need to build its segments. Most
+  // tenants of a fleet are such.
+  if (g.current == nullptr) {
+    double load = 0, bytes = 0, rows = 0;
+    for (size_t i : g.tables) {
+      load += m.Load(m.tables[i].cost, m.tables[i].bytes);
+      bytes += m.tables[i].bytes;
+      rows += m.tables[i].rows;
+    }
+    const double target = m.options->split_fraction * FairNodeLoad(m, profile);
+    if (load <= target && (profile.max_shard_bytes <= 0 || bytes <= static_cast<double>(profile.max_shard_bytes)) &&
+        (profile.max_shard_rows <= 0 || rows <= static_cast<double>(profile.max_shard_rows))) {
+      g.target = target;
+      g.fresh = true;
+      g.limits_met = true;
+      g.bounds.clear();
+      g.load = {load};
+      g.bytes = {bytes};
+      return;
+    }
+  }
+  Segments s = BuildSegments(m, g, column);
   PartitionLimits limits{profile.MaxRanges(), static_cast<double>(profile.max_shard_bytes),
                          static_cast<double>(profile.max_shard_rows)};
   const Partition best = OptimalPartition(s.segs, limits);
@@ -569,16 +620,9 @@ void PartitionGroup(const Model& m, const Profile& profile, GroupPlan& g) {
     for (size_t k = 1; incremental && k < merged.size(); ++k) cuts.push_back(merged[k].a);
   }
   if (!incremental) cuts = PartitionWithin(s.segs, g.target, limits).cuts;
-  g.bounds = BoundsFromCuts(s, cuts);
-  size_t from = 0;
-  for (size_t k = 0; k <= cuts.size(); ++k) {
-    const size_t to = k < cuts.size() ? cuts[k] : s.segs.size();
-    double load = 0, bytes = 0;
-    for (size_t i = from; i < to; ++i) load += s.segs[i].load, bytes += s.segs[i].bytes;
-    g.load.push_back(load);
-    g.bytes.push_back(bytes);
-    from = to;
-  }
+  g.fresh = !incremental;
+  SetCuts(s, cuts, g);
+  g.segments = std::move(s);
 }
 
 // Picks the group's range column: the first valid pinned column, else the valid column that
@@ -589,10 +633,10 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
     for (const auto& c : profile.range_columns) {
       g.column = ValidColumn(m, g.tables, c);
       if (!g.column) continue;
-      g.column_reason = fmt::format("column {} (pinned by profile {}): {}", c, profile.name, FilterShareText(m, g.tables, c));
+      g.pinned = true;
       return;
     }
-    g.column_reason = fmt::format("none of the columns pinned by profile {} is a valid range column of the group", profile.name);
+    g.pinned = true;
     return;
   }
   std::set<std::string> candidates;
@@ -617,6 +661,8 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
   for (const StatementStats* s : m.statements) total += s->Weight();
   std::optional<ColumnInfo> best;
   double best_score = -1, current_score = -1;
+  bool best_splits = false, current_splits = false;
+  double unsplit_score = -1;
   std::map<std::string, GroupPlan> trials;
   for (const auto& c : candidates) {
     auto info = ValidColumn(m, g.tables, c);
@@ -628,19 +674,37 @@ void ChooseColumn(const Model& m, const Profile& profile, const std::vector<Plac
     // current layout.
     const bool is_current = g.current != nullptr && c == g.current->column;
     if (trial.bounds.empty() && g.current != nullptr && !is_current && ValidColumn(m, g.tables, g.current->column)) continue;
-    const double score = ColumnScore(m, g, c, trial.bounds, before);
-    if (g.current != nullptr && c == g.current->column) current_score = score;
-    if (score > best_score) best_score = score, best = info;
+    // A column cut into one range (its distribution is one bucket, or one key) keeps every
+    // statement single-node by not splitting at all: it wins only when no column splits.
+    const bool splits = !trial.bounds.empty();
+    // Unsplit, every column scores the cost of the statements touching only the group.
+    if (!splits && unsplit_score < 0) unsplit_score = ColumnScore(m, g, c, trial.bounds, before);
+    const double score = splits ? ColumnScore(m, g, c, trial.bounds, before) : unsplit_score;
+    if (is_current) current_score = score, current_splits = splits;
+    if ((splits && !best_splits) || (splits == best_splits && score > best_score)) {
+      best_score = score, best = info, best_splits = splits;
+    }
   }
-  if (best && current_score >= 0 && best->name != g.current->column &&
+  if (best && current_score >= 0 && best->name != g.current->column && (current_splits || !best_splits) &&
       best_score < current_score + m.options->min_single_node_gain * total) {
     best = ValidColumn(m, g.tables, g.current->column);
   }
   if (best) g = std::move(trials.at(best->name));  // partitioned already
   g.column = best;
-  g.column_reason = best ? fmt::format("column {}: {}", best->name, FilterShareText(m, g.tables, best->name))
-                         : "no column is a valid range column of the group (joins on different columns, or no "
-                           "statistics)";
+}
+
+// The words on the group's column for its actions' reasons (built only for a plan's actions).
+void SetColumnReason(const Model& m, const Profile& profile, GroupPlan& g) {
+  if (g.pinned) {
+    g.column_reason = g.column ? fmt::format("column {} (pinned by profile {}): {}", g.column->name, profile.name,
+                                             FilterShareText(m, g.tables, g.column->name))
+                               : fmt::format("none of the columns pinned by profile {} is a valid range column of "
+                                             "the group", profile.name);
+    return;
+  }
+  g.column_reason = g.column ? fmt::format("column {}: {}", g.column->name, FilterShareText(m, g.tables, g.column->name))
+                             : "no column is a valid range column of the group (joins on different columns, or no "
+                               "statistics)";
 }
 
 // A column to name in a one-range layout of a group that has no valid range column.
@@ -735,6 +799,123 @@ void PlaceUnits(const Model& m, const Profile& profile, std::vector<Unit>& units
   }
 }
 
+// The tenant's own cost and bytes on each node of the map under `placements`; with `before`, adds
+// the bytes that would move from there to *moved.
+std::map<int, NodeLoad> TenantLoad(const Model& m, const std::vector<Placement>& placements,
+                                   const std::vector<Placement>* before = nullptr, double* moved = nullptr) {
+  std::map<int, NodeLoad> own;
+  for (size_t i = 0; i < m.tables.size(); ++i) {
+    const TableModel& t = m.tables[i];
+    const Placement& p = placements[i];
+    for (size_t r = 0; r < p.nodes.size(); ++r) {
+      if (m.map->FindNode(p.nodes[r]) == nullptr) continue;
+      const std::string lo = p.Lower(r), hi = p.Upper(r);
+      const double bytes = t.bytes * t.Share(p.column, lo, hi, false);
+      NodeLoad& mine = own[p.nodes[r]];
+      mine.node_id = p.nodes[r];
+      mine.cost += t.cost * t.Share(p.column, lo, hi, true);
+      mine.bytes += bytes;
+      if (before == nullptr) continue;
+      const auto on = BytesOn(t, (*before)[i], p.column, lo, hi);
+      auto it = on.find(p.nodes[r]);
+      *moved += std::max(0.0, bytes - (it == on.end() ? 0 : it->second));
+    }
+  }
+  return own;
+}
+
+Metrics Evaluate(const Model& m, const std::vector<Placement>& placements, const std::vector<Placement>& before);
+
+// The units (ranges) of group number `k` as proposed, each on the group's current node for now.
+std::vector<Unit> GroupUnits(const Model& m, const GroupPlan& g, size_t k, const std::vector<Placement>& before) {
+  std::vector<Unit> out;
+  const std::string column = g.column ? g.column->name : "";
+  for (size_t r = 0; r <= g.bounds.size(); ++r) {
+    Unit u;
+    u.group = k;
+    u.range = r;
+    u.load = g.load[r];
+    u.bytes = g.bytes[r];
+    const std::string lo = r == 0 ? "" : g.bounds[r - 1], hi = r < g.bounds.size() ? g.bounds[r] : "";
+    for (size_t i : g.tables) {
+      for (const auto& [n, b] : BytesOn(m.tables[i], before[i], column, lo, hi)) u.on[n] += b;
+    }
+    u.node = g.before.nodes[0];
+    u.fixed = !g.column && !AnyLayoutColumn(m, g.tables);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+// Each group's proposed placement from its bounds and its units' nodes (units in group order).
+std::vector<Placement> GroupPlacements(const std::vector<GroupPlan>& groups, const std::vector<Unit>& units) {
+  std::vector<Placement> out(groups.size());
+  for (const Unit& u : units) out[u.group].nodes.push_back(u.node);
+  for (size_t k = 0; k < groups.size(); ++k) {
+    out[k].tag = static_cast<int>(k) + (1 << 20);
+    out[k].column = groups[k].column ? groups[k].column->name : "";
+    out[k].bounds = groups[k].bounds;
+  }
+  return out;
+}
+
+// Per table (indexed like m.tables), its group's placement.
+std::vector<Placement> TablePlacements(const std::vector<GroupPlan>& groups, const std::vector<Placement>& by_group,
+                                       std::vector<Placement> before) {
+  for (size_t k = 0; k < groups.size(); ++k) {
+    for (size_t i : groups[k].tables) before[i] = by_group[k];
+  }
+  return before;
+}
+
+// The split points were chosen for the lightest heaviest range, before placement; with uneven
+// background or capacities the best layout gives lighter ranges to busier or smaller nodes. So
+// each freshly cut group is cut again against the room the rest of the plan leaves on the nodes
+// (PartitionOnNodes: each range on its own node), and that layout is kept if it lowers the
+// predicted imbalance by min_move_gain (as a move must) without losing more than
+// min_single_node_gain of single-node share or moving more than max_bytes_moved.
+void PartitionAgainstRoom(const Model& m, const Profile& profile, const std::vector<Placement>& before,
+                          std::vector<GroupPlan>& groups, std::vector<Unit>& units,
+                          std::vector<Placement>& group_placement, Metrics& predicted) {
+  const PartitionLimits limits{profile.MaxRanges(), static_cast<double>(profile.max_shard_bytes),
+                               static_cast<double>(profile.max_shard_rows)};
+  for (size_t k = 0; k < groups.size(); ++k) {
+    const GroupPlan& g = groups[k];
+    if (!g.column || !g.fresh || g.bounds.empty()) continue;
+    std::map<int, double> load;  // everything but this group
+    for (const auto& [id, l] : m.background) load[id] += m.Load(l.cost, l.bytes);
+    for (const Unit& u : units) {
+      if (u.group != k) load[u.node] += u.load;
+    }
+    std::vector<NodeRoom> rooms;
+    for (const auto& n : m.map->nodes) rooms.push_back({n.id, load[n.id], m.CapacityShare(n), Eligible(*m.map, profile, n)});
+    const NodePartition np = PartitionOnNodes(g.segments.segs, rooms, limits);
+    if (!np.found || np.imbalance > predicted.imbalance - m.options->min_move_gain) continue;
+    GroupPlan trial = g;
+    SetCuts(g.segments, np.cuts, trial);
+    std::vector<Unit> trial_units;
+    for (const Unit& u : units) {
+      if (u.group != k) trial_units.push_back(u);
+    }
+    std::vector<Unit> mine = GroupUnits(m, trial, k, before);
+    for (size_t r = 0; r < mine.size(); ++r) mine[r].node = np.nodes[r];
+    trial_units.insert(trial_units.end(), mine.begin(), mine.end());
+    std::swap(groups[k], trial);
+    std::vector<Placement> trial_placement = GroupPlacements(groups, trial_units);
+    const Metrics after = Evaluate(m, TablePlacements(groups, trial_placement, before), before);
+    const bool better = after.imbalance <= predicted.imbalance - m.options->min_move_gain &&
+                        after.single_node_share >= predicted.single_node_share - m.options->min_single_node_gain &&
+                        (m.options->max_bytes_moved <= 0 || after.bytes_to_move <= m.options->max_bytes_moved);
+    if (!better) {
+      std::swap(groups[k], trial);
+      continue;
+    }
+    units = std::move(trial_units);
+    group_placement = std::move(trial_placement);
+    predicted = after;
+  }
+}
+
 Metrics Evaluate(const Model& m, const std::vector<Placement>& placements, const std::vector<Placement>& before) {
   Metrics out;
   std::map<int, std::pair<double, double>> node;  // cost, bytes
@@ -742,25 +923,10 @@ Metrics Evaluate(const Model& m, const std::vector<Placement>& placements, const
     auto it = m.background.find(n.id);
     node[n.id] = it == m.background.end() ? std::pair(0.0, 0.0) : std::pair(it->second.cost, it->second.bytes);
   }
-  std::map<int, NodeLoad> own;
-  for (size_t i = 0; i < m.tables.size(); ++i) {
-    const TableModel& t = m.tables[i];
-    const Placement& p = placements[i];
-    for (size_t r = 0; r < p.nodes.size(); ++r) {
-      const std::string lo = p.Lower(r), hi = p.Upper(r);
-      const double bytes = t.bytes * t.Share(p.column, lo, hi, false);
-      const double cost = t.cost * t.Share(p.column, lo, hi, true);
-      if (!node.contains(p.nodes[r])) continue;
-      node[p.nodes[r]].first += cost;
-      node[p.nodes[r]].second += bytes;
-      NodeLoad& mine = own[p.nodes[r]];
-      mine.node_id = p.nodes[r];
-      mine.cost += cost;
-      mine.bytes += bytes;
-      const auto on = BytesOn(t, before[i], p.column, lo, hi);
-      auto it = on.find(p.nodes[r]);
-      out.bytes_to_move += std::max(0.0, bytes - (it == on.end() ? 0 : it->second));
-    }
+  const std::map<int, NodeLoad> own = TenantLoad(m, placements, &before, &out.bytes_to_move);
+  for (const auto& [id, l] : own) {
+    node[id].first += l.cost;
+    node[id].second += l.bytes;
   }
   for (const auto& n : m.map->nodes) {
     const double l = m.Load(node[n.id].first, node[n.id].second);
@@ -1001,17 +1167,20 @@ std::string_view ActionKindName(ActionKind kind) {
   return "split";
 }
 
-Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, const TenantInput& input,
-                const Profile& profile, const EngineOptions& options) {
-  const Model m = BuildModel(map, background, input, options);
+namespace {
+
+// PlanTenant on a built model (background set).
+Plan PlanModel(const Model& m, const Profile& profile) {
+  const ShardMap& map = *m.map;
+  const EngineOptions& options = *m.options;
   const std::vector<Placement> before = CurrentPlacements(m);
   Plan plan;
-  plan.tenant = input.tenant;
+  plan.tenant = m.tenant;
   plan.profile = profile.name;
   plan.current = Evaluate(m, before, before);
   plan.predicted = plan.current;
   for (const auto& l : map.layouts) {
-    if (l.tenant == input.tenant) plan.layouts.push_back(l);
+    if (l.tenant == m.tenant) plan.layouts.push_back(l);
   }
   std::vector<GroupPlan> groups;
   std::vector<Unit> units;
@@ -1033,50 +1202,37 @@ Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, co
     }
     g.violation_reason = Violation(m, profile, g);
     g.violation = !g.violation_reason.empty();
-    const std::string column = g.column ? g.column->name : "";
-    for (size_t r = 0; r <= g.bounds.size(); ++r) {
-      Unit u;
-      u.group = groups.size();
-      u.range = r;
-      u.load = g.load[r];
-      u.bytes = g.bytes[r];
-      const std::string lo = r == 0 ? "" : g.bounds[r - 1], hi = r < g.bounds.size() ? g.bounds[r] : "";
-      for (size_t i : g.tables) {
-        for (const auto& [n, b] : BytesOn(m.tables[i], before[i], column, lo, hi)) u.on[n] += b;
-      }
-      u.node = g.before.nodes[0];
-      u.fixed = !g.column && !AnyLayoutColumn(m, g.tables);
-      units.push_back(std::move(u));
-    }
+    for (Unit& u : GroupUnits(m, g, groups.size(), before)) units.push_back(std::move(u));
     groups.push_back(std::move(g));
   }
   PlaceUnits(m, profile, units);
-  std::vector<Placement> proposed = before;
-  std::vector<Placement> group_placement(groups.size());
-  for (const Unit& u : units) group_placement[u.group].nodes.push_back(u.node);
+  std::vector<Placement> group_placement = GroupPlacements(groups, units);
+  Metrics predicted = Evaluate(m, TablePlacements(groups, group_placement, before), before);
+  PartitionAgainstRoom(m, profile, before, groups, units, group_placement, predicted);
   bool changed = false, violation = false;
   for (size_t k = 0; k < groups.size(); ++k) {
-    Placement& p = group_placement[k];
-    p.tag = static_cast<int>(k) + (1 << 20);
-    p.column = groups[k].column ? groups[k].column->name : "";
-    p.bounds = groups[k].bounds;
+    const Placement& p = group_placement[k];
     const Placement& b = groups[k].before;
     changed = changed || p.bounds != b.bounds || p.nodes != b.nodes || (p.nodes.size() > 1 && p.column != b.column);
     violation = violation || groups[k].violation;
-    for (size_t i : groups[k].tables) proposed[i] = p;
   }
-  const Metrics predicted = Evaluate(m, proposed, before);
   const Metrics& current = plan.current;
   const double gain = current.imbalance > 0 ? (current.imbalance - predicted.imbalance) / current.imbalance : 0;
   const double locality = predicted.single_node_share - current.single_node_share;
   // A column pinned by the profile is the operator's choice of locality: its loss is accepted.
   const bool pinned = !profile.AutoColumns() &&
                       std::any_of(groups.begin(), groups.end(), [](const GroupPlan& g) { return g.column.has_value(); });
-  const bool balance = gain >= options.min_improvement && (pinned || locality >= -options.max_single_node_loss);
+  // A tenant over its latency objective takes any balance plan worth a move, not only a big one.
+  const bool slow = profile.max_p99_ms > 0 && m.p99_ms > profile.max_p99_ms;
+  const double needed = slow ? options.min_move_gain : options.min_improvement;
+  const bool balance = gain >= needed && (pinned || locality >= -options.max_single_node_loss);
   const bool local = locality >= options.min_single_node_gain && predicted.imbalance <= current.imbalance * (1 + options.min_improvement);
   std::vector<Action> actions;
   const ActionContext ctx{&m, &before, &current, &predicted};
-  for (size_t k = 0; changed && k < groups.size(); ++k) GroupActions(ctx, groups[k], group_placement[k], actions);
+  for (size_t k = 0; changed && k < groups.size(); ++k) {
+    SetColumnReason(m, profile, groups[k]);
+    GroupActions(ctx, groups[k], group_placement[k], actions);
+  }
   const bool merges_only = !actions.empty() && predicted.imbalance <= current.imbalance + 1e-9 &&
                            std::all_of(actions.begin(), actions.end(), [](const Action& a) { return a.kind == ActionKind::kMerge; });
   const std::string numbers = EffectText(ctx);
@@ -1085,12 +1241,12 @@ Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, co
     return plan;
   }
   if (!(violation || balance || local || merges_only)) {
-    plan.summary = gain >= options.min_improvement
+    plan.summary = gain >= needed
                        ? fmt::format("no plan: the best layout found would cost too much locality ({}; at most "
                                      "{:.2f} of single-node share may be lost)", numbers, options.max_single_node_loss)
                        : fmt::format("no plan: the best layout found changes too little ({}; needs the imbalance "
                                      "{:.0f}% lower or the single-node share {:.2f} higher)", numbers,
-                                     100 * options.min_improvement, options.min_single_node_gain);
+                                     100 * needed, options.min_single_node_gain);
     return plan;
   }
   plan.actions = std::move(actions);
@@ -1104,12 +1260,20 @@ Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, co
     if (column && !at_home) plan.layouts.push_back(ToLayout(m, g, p, *column));
   }
   std::string why;
+  if (slow) why += fmt::format("; p99 latency {:.1f} ms is over profile {}'s max_p99_ms {:.1f}", m.p99_ms, profile.name, profile.max_p99_ms);
   for (const auto& g : groups) {
     if (g.violation) why += "; " + g.violation_reason;
     if (!g.limits_met) why += "; the profile's size limits cannot be met within its range count";
   }
   plan.summary = fmt::format("{} action{}: {}{}", plan.actions.size(), plan.actions.size() == 1 ? "" : "s", numbers, why);
   return plan;
+}
+
+}  // namespace
+
+Plan PlanTenant(const ShardMap& map, const std::vector<NodeLoad>& background, const TenantInput& input,
+                const Profile& profile, const EngineOptions& options) {
+  return PlanModel(BuildModel(map, background, input, options), profile);
 }
 
 std::vector<Plan> PlanFleet(const ShardMap& map, const std::vector<NodeLoad>& node_totals,
@@ -1134,30 +1298,32 @@ std::vector<Plan> PlanFleet(const ShardMap& map, const std::vector<NodeLoad>& no
     if (a.bytes != b.bytes) return a.bytes > b.bytes;
     return a.in->tenant < b.in->tenant;
   });
+  std::unordered_map<std::string_view, std::string_view> catalog_profile;  // tenant -> its profile in the map
+  for (const auto& t : map.tenants) catalog_profile[t.key] = t.profile;
   std::vector<Plan> plans;
+  plans.reserve(order.size());
+  std::vector<NodeLoad> background;
   for (const Order& o : order) {
     const TenantInput& in = *o.in;
-    // The tenant's own load (a plan against no background), taken out of the totals.
-    const Metrics own = EvaluateCurrent(map, {}, in, options);
-    std::map<int, NodeLoad> rest = totals;
-    for (const auto& l : own.tenant_load) {
-      rest[l.node_id].node_id = l.node_id;
-      rest[l.node_id].cost = std::max(0.0, rest[l.node_id].cost - l.cost);
-      rest[l.node_id].bytes = std::max(0.0, rest[l.node_id].bytes - l.bytes);
+    // One model per tenant: its own load (under its current placement) is taken out of the
+    // totals to make its background.
+    Model m = BuildModel(map, {}, in, options);
+    for (const auto& [id, l] : TenantLoad(m, CurrentPlacements(m))) {
+      NodeLoad& rest = totals[id];
+      rest.node_id = id;
+      rest.cost = std::max(0.0, rest.cost - l.cost);
+      rest.bytes = std::max(0.0, rest.bytes - l.bytes);
     }
-    std::vector<NodeLoad> background;
-    for (const auto& [id, l] : rest) background.push_back(l);
-    std::string catalog_profile;
-    for (const auto& t : map.tenants) {
-      if (t.key == in.tenant) catalog_profile = t.profile;
-    }
-    Plan plan = PlanTenant(map, background, in, profiles.ForTenant(in.tenant, catalog_profile), options);
+    background.clear();
+    for (const auto& [id, l] : totals) background.push_back(l);
+    SetBackground(m, background);
+    auto p = catalog_profile.find(in.tenant);
+    Plan plan = PlanModel(m, profiles.ForTenant(in.tenant, p == catalog_profile.end() ? std::string_view() : p->second));
     for (const auto& l : plan.predicted.tenant_load) {
-      rest[l.node_id].node_id = l.node_id;
-      rest[l.node_id].cost += l.cost;
-      rest[l.node_id].bytes += l.bytes;
+      totals[l.node_id].node_id = l.node_id;
+      totals[l.node_id].cost += l.cost;
+      totals[l.node_id].bytes += l.bytes;
     }
-    totals = std::move(rest);
     plans.push_back(std::move(plan));
   }
   return plans;

@@ -17,10 +17,13 @@
 //    (shares of the whole cluster). The fewest ranges, at most the profile's, whose heaviest load
 //    is the exact optimum or the split target, whichever is higher, within max shard bytes/rows.
 //  - Placement: ranges stay where they are unless moving one lowers the heaviest node's
-//    capacity-weighted load by min_move_gain, within max_bytes_moved, on the preferred tier.
-//  - Hysteresis: a plan is made only if it lowers the imbalance by min_improvement (relative) or
-//    raises the single-node share by min_single_node_gain, or fixes a limit; neighbours are merged
-//    only when together below (1 - merge_gap) of the split target.
+//    capacity-weighted load by min_move_gain, within max_bytes_moved, on the preferred tier. A
+//    group cut anew is then cut again against the room the rest leaves on the nodes (one range
+//    per node, exact: PartitionOnNodes), kept if that lowers the imbalance.
+//  - Hysteresis: a plan is made only if it lowers the imbalance by min_improvement (relative; only
+//    min_move_gain while the tenant's p99 is over its profile's max_p99_ms) or raises the
+//    single-node share by min_single_node_gain, or fixes a limit; neighbours are merged only when
+//    together below (1 - merge_gap) of the split target.
 #pragma once
 
 #include <cstdint>

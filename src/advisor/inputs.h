@@ -80,6 +80,9 @@ struct TenantWorkload {
   std::vector<StatementStats> statements;
   std::vector<ColumnHeat> heat;
   std::vector<JoinPair> joins;  // window-wide join pairs (a statement's joins count too)
+  // The tenant's p99 statement latency over the window in ms (the monitor's highest per-table
+  // p99); 0 = unknown. Above the profile's max_p99_ms it lowers the bar for a balance plan.
+  double p99_ms = 0;
 };
 
 // The distribution of a column's values in a table: ascending keys q[0] (min) ... q[n] (max)

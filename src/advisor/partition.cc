@@ -2,6 +2,7 @@
 #include "advisor/partition.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 
 namespace mosaic::advisor {
@@ -75,7 +76,105 @@ Partition Solve(std::span<const Segment> segments, const PartitionLimits& limits
   return out;
 }
 
+// The dynamic program of PartitionOnNodes for one bound: reach[set] is the furthest segment the
+// nodes of `set` cover, each with one contiguous part, from segment 0; via[set] the node that took
+// the last part (-1: unreachable).
+struct RoomSearch {
+  const Prefix& p;
+  const std::vector<NodeRoom>& nodes;  // the usable ones considered
+  const PartitionLimits& limits;
+  std::vector<size_t> reach;
+  std::vector<int> via;
+
+  // The fewest-parts set reaching the end under bound `lambda`, or -1.
+  long Run(double lambda) {
+    const size_t n = p.load.size() - 1, k = nodes.size();
+    reach.assign(size_t{1} << k, 0);
+    via.assign(size_t{1} << k, -1);
+    via[0] = static_cast<int>(k);  // the empty set reaches segment 0
+    long best = -1;
+    int best_count = limits.max_parts + 1;
+    for (size_t set = 0; set < reach.size(); ++set) {
+      if (via[set] < 0) continue;
+      const int count = std::popcount(set);
+      if (reach[set] == n) {
+        if (count < best_count) best = static_cast<long>(set), best_count = count;
+        continue;
+      }
+      if (count >= limits.max_parts || count + 1 >= best_count) continue;
+      for (size_t i = 0; i < k; ++i) {
+        const size_t bit = size_t{1} << i;
+        if ((set & bit) != 0) continue;
+        const double room = lambda * nodes[i].capacity - nodes[i].load;
+        if (room < 0) continue;
+        size_t j = Furthest(p.load, reach[set], room);
+        if (limits.max_bytes > 0) j = std::min(j, Furthest(p.bytes, reach[set], limits.max_bytes));
+        if (limits.max_rows > 0) j = std::min(j, Furthest(p.rows, reach[set], limits.max_rows));
+        if (j > reach[set] && (via[set | bit] < 0 || j > reach[set | bit])) {
+          reach[set | bit] = j;
+          via[set | bit] = static_cast<int>(i);
+        }
+      }
+    }
+    return best;
+  }
+};
+
 }  // namespace
+
+NodePartition PartitionOnNodes(std::span<const Segment> segments, const std::vector<NodeRoom>& nodes,
+                               const PartitionLimits& limits) {
+  NodePartition out;
+  double floor = 0, total = 0;
+  for (const Segment& s : segments) total += s.load;
+  std::vector<NodeRoom> usable;
+  for (const NodeRoom& n : nodes) {
+    if (n.capacity <= 0) continue;
+    floor = std::max(floor, n.load / n.capacity);
+    if (n.usable) usable.push_back(n);
+  }
+  std::stable_sort(usable.begin(), usable.end(), [](const NodeRoom& a, const NodeRoom& b) {
+    return a.load / a.capacity < b.load / b.capacity || (a.load / a.capacity == b.load / b.capacity && a.id < b.id);
+  });
+  if (usable.size() > kMaxRoomNodes) usable.resize(kMaxRoomNodes);
+  if (usable.empty() || segments.empty()) return out;
+  const Prefix p(segments);
+  RoomSearch search{p, usable, limits, {}, {}};
+  // Any node can take everything under hi (only the size limits may fail).
+  double hi = floor;
+  for (const NodeRoom& n : usable) hi = std::max(hi, (n.load + total) / n.capacity);
+  hi *= 1 + 1e-9;  // room for rounding: λ·capacity − load may come out just below the total
+  if (search.Run(hi) < 0) return out;
+  double lo = floor;
+  if (search.Run(lo) >= 0) {
+    hi = lo;
+  } else {
+    for (int iter = 0; iter < 200 && hi - lo > 1e-9 * hi; ++iter) {
+      const double mid = lo + (hi - lo) / 2;
+      if (search.Run(mid) >= 0) hi = mid; else lo = mid;
+    }
+  }
+  long set = search.Run(hi);
+  std::vector<int> order;  // nodes of the parts, last first
+  std::vector<size_t> ends;
+  while (set > 0) {
+    const int i = search.via[static_cast<size_t>(set)];
+    order.push_back(usable[static_cast<size_t>(i)].id);
+    ends.push_back(search.reach[static_cast<size_t>(set)]);
+    set &= ~(long{1} << i);
+  }
+  // Parts in key order: the ends (but the last) are the cuts.
+  for (size_t k = ends.size(); k-- > 1;) out.cuts.push_back(ends[k]);
+  out.nodes.assign(order.rbegin(), order.rend());
+  out.found = true;
+  out.imbalance = floor;
+  for (size_t part = 0; part < out.nodes.size(); ++part) {
+    const size_t a = part == 0 ? 0 : out.cuts[part - 1], b = part < out.cuts.size() ? out.cuts[part] : segments.size();
+    const auto n = std::find_if(usable.begin(), usable.end(), [&](const NodeRoom& r) { return r.id == out.nodes[part]; });
+    out.imbalance = std::max(out.imbalance, (n->load + p.load[b] - p.load[a]) / n->capacity);
+  }
+  return out;
+}
 
 double MaxPartLoad(std::span<const Segment> segments, const std::vector<size_t>& cuts) {
   double best = 0, part = 0;

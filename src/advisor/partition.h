@@ -48,6 +48,38 @@ Partition OptimalPartition(std::span<const Segment> segments, const PartitionLim
 // OptimalPartition(segments, limits) instead.
 Partition PartitionWithin(std::span<const Segment> segments, double bound, const PartitionLimits& limits);
 
+// A node a part may go to: the load it carries already and its share of the cluster's capacity.
+struct NodeRoom {
+  int id = 0;
+  double load = 0;      // >= 0, what the node carries without the parts
+  double capacity = 0;  // > 0, its share of the cluster's capacity
+  bool usable = true;   // false: takes no part (its load still counts in the imbalance)
+};
+
+struct NodePartition {
+  bool found = false;        // false: no partition meets the size limits on these nodes
+  std::vector<size_t> cuts;  // as Partition::cuts
+  std::vector<int> nodes;    // per part, the NodeRoom id it goes to
+  double imbalance = 0;      // max over all nodes of (load + its parts) / capacity
+};
+
+// At most this many usable nodes take part in PartitionOnNodes (it is exponential in them): those
+// least loaded for their capacity, ties by id.
+inline constexpr size_t kMaxRoomNodes = 12;
+
+// Cuts `segments` into at most limits.max_parts contiguous parts within the size limits and puts
+// each on its own usable node, minimising the highest relative node load
+// max_n (load_n + its part) / capacity_n over all nodes: the split points are chosen against the
+// nodes' room, so a busy or small node gets a lighter part. Exact for that model (one part per
+// node, among the kMaxRoomNodes nodes considered): binary search on the answer λ (relative 1e-9)
+// over a dynamic program on sets of nodes, where node n takes a part of load at most
+// λ·capacity_n − load_n and the furthest segment a set of nodes can reach (each taking one
+// contiguous part, in some order) is kept per set: a part starting further can only end further.
+// Among optimal ones returns the fewest parts (ties: the lowest set of nodes by position in
+// `nodes`, parts as long as they may be from the left). Pure and deterministic.
+NodePartition PartitionOnNodes(std::span<const Segment> segments, const std::vector<NodeRoom>& nodes,
+                               const PartitionLimits& limits);
+
 // The heaviest part's load of a given partition (cuts as in Partition::cuts).
 double MaxPartLoad(std::span<const Segment> segments, const std::vector<size_t>& cuts);
 

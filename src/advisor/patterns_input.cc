@@ -74,6 +74,7 @@ Result<TenantInput> TenantInputFromPatterns(const Json& patterns, const catalog:
     const catalog::Table* table = FindTable(map, name);
     TableActivity a{name, Number(t, "statements"), Number(t, "writes"), 0, {}};
     const double p50 = t.contains("latency_ms") ? Number(t["latency_ms"], "p50") : 0.0;
+    if (t.contains("latency_ms")) in.workload.p99_ms = std::max(in.workload.p99_ms, Number(t["latency_ms"], "p99"));
     a.cost = p50 > 0 ? a.statements * p50 : a.statements;
     if (t.contains("columns") && t["columns"].is_array()) {
       for (const auto& c : t["columns"]) {

@@ -126,10 +126,11 @@ Status App::Start() {
   if (auto s = migrations_->Start(); !s.ok()) return s;
   admin::RegisterMigrationRoutes(*admin_, *migrations_);
   admin_->Get("/api/v1/patterns", [this](const auto& query) { return admin::PatternsRequest(monitor_.get(), query); });
-  admin_->Get("/api/v1/advice", [this](const auto& query) {
-    admin::AdviceSources sources{monitor_.get(), &shard_map_, [this] { return control_->Profiles(); }, &data_stats_};
-    return admin::AdviceRequest(sources, query);
-  });
+  auto advice = [this] {
+    return admin::AdviceSources{monitor_.get(), &shard_map_, [this] { return control_->Profiles(); }, &data_stats_};
+  };
+  admin_->Get("/api/v1/advice", [advice](const auto& query) { return admin::AdviceRequest(advice(), query); });
+  admin_->Post("/api/v1/advice/evaluate", [advice](const nlohmann::json& body) { return admin::EvaluateRequest(advice(), body); });
   health_thread_ = std::thread([this] { HealthLoop(); });
   recovery_thread_ = std::thread([this] { RecoveryLoop(); });
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",

@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
   advise->add_option("--top", advise_args.top, "without --tenant: how many tenants (default 5)");
   advise->add_flag("--explain", advise_args.explain, "print the reasons with their numbers");
   advise->add_flag("--json", advise_args.json, "print the API's JSON");
+  advise->add_option("--evaluate", advise_args.evaluate, "what-if: a layout request (FILE or JSON) scored against the window");
 
   mosaic::MigrateArgs migrate_args;
   auto* migrate = cli.add_subcommand("migrate", "list and watch migrations; submit, pause, resume, abort or roll one back (admin API)");

@@ -462,6 +462,42 @@ TEST(Engine, FleetPlansHeaviestFirstAgainstTheUpdatedCluster) {
   EXPECT_EQ(again[1].summary, plans[1].summary);
 }
 
+// A column whose values fall in one bucket cannot be split: it keeps every statement single-node
+// only by leaving the group whole, so it must not win over a column that splits.
+TEST(Engine, ColumnThatCannotSplitDoesNotWin) {
+  const ShardMap map = MakeMap();
+  TenantInput in = DateTenant("1");
+  const std::string x = router::EncodeKey(KeyType::kText, "x").value();
+  in.workload.statements.push_back(Statement("orders by note", 20, {"orders"}, {{"orders", "note", FilterOp::kEq, {}}}));
+  in.workload.heat.push_back({"orders", "note", {{x, x, 20}}});  // one value
+  const Plan plan = PlanTenant(map, EvenBackground(map), in, Profile{});
+  ASSERT_FALSE(plan.actions.empty()) << plan.summary;
+  EXPECT_EQ(plan.actions[0].column, "created_at");
+  EXPECT_GT(plan.actions[0].ranges.size(), 1u);
+}
+
+// Over the profile's max_p99_ms, a balance plan needs only min_move_gain, not min_improvement.
+TEST(Engine, LatencyObjectiveLowersTheBarForBalance) {
+  const ShardMap map = MakeMap();
+  EngineOptions strict;
+  strict.min_improvement = 0.9;  // more than this plan brings
+  Profile slo;
+  slo.name = "slo";
+  slo.max_p99_ms = 50;
+  TenantInput in = DateTenant("1");
+  in.workload.p99_ms = 20;
+  const Plan within = PlanTenant(map, EvenBackground(map), in, slo, strict);
+  EXPECT_TRUE(within.actions.empty());
+  EXPECT_NE(within.summary.find("changes too little"), std::string::npos) << within.summary;
+  in.workload.p99_ms = 80;
+  const Plan over = PlanTenant(map, EvenBackground(map), in, slo, strict);
+  ASSERT_FALSE(over.actions.empty()) << over.summary;
+  EXPECT_NE(over.summary.find("p99 latency 80.0 ms is over profile slo's max_p99_ms 50.0"), std::string::npos) << over.summary;
+  EXPECT_LT(over.predicted.imbalance, over.current.imbalance);
+  // Without an objective the observed latency does not matter.
+  EXPECT_TRUE(PlanTenant(map, EvenBackground(map), in, Profile{}, strict).actions.empty());
+}
+
 TEST(StatementsFromActivity, KeepsCallsAndCostAndScalesOvercounts) {
   TableActivity orders{"orders", 1000, 100, 500, {{"created_at", 0, 0, 800, 0}, {"customer_id", 150, 0, 0, 50}}};
   TableActivity items{"order_items", 100, 0, 0, {{"order_id", 150, 0, 0, 0}}};  // counts over statements
@@ -549,6 +585,7 @@ TEST(PatternsInput, ReadsTheMonitorsPatterns) {
   for (const auto& s : in->workload.statements) cost += s.cost, calls += s.calls;
   EXPECT_NEAR(calls, 3000, 1e-9);
   EXPECT_NEAR(cost, 6000, 1e-9);  // statements x p50
+  EXPECT_DOUBLE_EQ(in->workload.p99_ms, 9.0);
   ASSERT_EQ(in->workload.heat.size(), 2u);
   const ColumnHeat& dates = in->workload.heat[0];
   EXPECT_EQ(dates.column, "created_at");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 #include <random>
 
 namespace mosaic::advisor {
@@ -142,6 +143,93 @@ TEST(OptimalPartition, Deterministic) {
   Partition b = OptimalPartition(s, {.max_parts = 16});
   EXPECT_EQ(a.cuts, b.cuts);
   EXPECT_EQ(a.max_load, b.max_load);
+}
+
+// Every partition into at most max_parts parts within the limits, each part on its own usable
+// node (every injective assignment): the lowest max relative node load.
+Brute BruteForceOnNodes(const std::vector<Segment>& s, const std::vector<NodeRoom>& nodes, const PartitionLimits& limits) {
+  Brute out;
+  double floor = 0;
+  for (const auto& n : nodes) floor = std::max(floor, n.load / n.capacity);
+  const size_t n = s.size(), gaps = n - 1;
+  for (uint32_t mask = 0; mask < (1u << gaps); ++mask) {
+    if (__builtin_popcount(mask) + 1 > limits.max_parts) continue;
+    std::vector<double> parts;
+    double load = 0, bytes = 0, rows = 0;
+    bool ok = true;
+    for (size_t i = 0; i <= n; ++i) {
+      if (i == n || (i > 0 && (mask >> (i - 1)) & 1)) {
+        parts.push_back(load);
+        if ((limits.max_bytes > 0 && bytes > limits.max_bytes) || (limits.max_rows > 0 && rows > limits.max_rows)) ok = false;
+        load = bytes = rows = 0;
+      }
+      if (i < n) load += s[i].load, bytes += s[i].bytes, rows += s[i].rows;
+    }
+    if (!ok || parts.size() > nodes.size()) continue;
+    std::vector<size_t> perm(nodes.size());
+    std::iota(perm.begin(), perm.end(), 0);
+    do {
+      double worst = floor;
+      bool usable = true;
+      for (size_t p = 0; p < parts.size(); ++p) {
+        const NodeRoom& r = nodes[perm[p]];
+        usable = usable && r.usable;
+        worst = std::max(worst, (r.load + parts[p]) / r.capacity);
+      }
+      if (usable) out.any = true, out.best = std::min(out.best, worst);
+    } while (std::next_permutation(perm.begin(), perm.end()));
+  }
+  return out;
+}
+
+TEST(PartitionOnNodes, MatchesBruteForceOnRandomInputs) {
+  std::mt19937 rng(777);
+  for (int round = 0; round < 600; ++round) {
+    const size_t n = 1 + rng() % 8;
+    std::vector<Segment> s(n);
+    for (auto& seg : s) seg = {static_cast<double>(rng() % 100) / 10, static_cast<double>(rng() % 10), 1};
+    std::vector<NodeRoom> nodes(1 + rng() % 4);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i] = {static_cast<int>(i) + 1, static_cast<double>(rng() % 50) / 10, 1.0 + rng() % 3, rng() % 5 != 0};
+    }
+    PartitionLimits limits{1 + static_cast<int>(rng() % 4), rng() % 3 == 0 ? 12.0 : 0.0, 0};
+    const Brute brute = BruteForceOnNodes(s, nodes, limits);
+    const NodePartition got = PartitionOnNodes(s, nodes, limits);
+    SCOPED_TRACE(round);
+    ASSERT_EQ(got.found, brute.any);
+    if (!got.found) continue;
+    EXPECT_NEAR(got.imbalance, brute.best, 1e-6 * std::max(1.0, brute.best));
+    ASSERT_EQ(got.nodes.size(), got.cuts.size() + 1);
+    ASSERT_LE(got.nodes.size(), static_cast<size_t>(limits.max_parts));
+    EXPECT_TRUE(std::is_sorted(got.cuts.begin(), got.cuts.end()));
+    // The reported imbalance is the partition's own.
+    std::vector<double> load(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) load[i] = nodes[i].load;
+    size_t from = 0;
+    for (size_t p = 0; p < got.nodes.size(); ++p) {
+      const size_t to = p < got.cuts.size() ? got.cuts[p] : n;
+      ASSERT_LT(from, to);
+      const auto it = std::find_if(nodes.begin(), nodes.end(), [&](const NodeRoom& r) { return r.id == got.nodes[p]; });
+      ASSERT_NE(it, nodes.end());
+      EXPECT_TRUE(it->usable);
+      for (size_t i = from; i < to; ++i) load[static_cast<size_t>(it - nodes.begin())] += s[i].load;
+      from = to;
+    }
+    double worst = 0;
+    for (size_t i = 0; i < nodes.size(); ++i) worst = std::max(worst, load[i] / nodes[i].capacity);
+    EXPECT_NEAR(worst, got.imbalance, 1e-9 * std::max(1.0, worst));
+  }
+}
+
+// A busy node gets the lighter part: 2 equal halves would put 5 + 5 on the busy node.
+TEST(PartitionOnNodes, GivesTheBusyNodeLess) {
+  const std::vector<Segment> s(10, Segment{1, 0, 0});
+  const std::vector<NodeRoom> nodes = {{1, 4, 1, true}, {2, 0, 1, true}};
+  const NodePartition p = PartitionOnNodes(s, nodes, {2, 0, 0});
+  ASSERT_TRUE(p.found);
+  EXPECT_NEAR(p.imbalance, 7, 1e-6);
+  EXPECT_EQ(p.cuts, (std::vector<size_t>{7}));  // 7 segments on node 2, 3 on node 1 (4 + 3)
+  EXPECT_EQ(p.nodes, (std::vector<int>{2, 1}));
 }
 
 }  // namespace
