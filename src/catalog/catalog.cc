@@ -321,14 +321,7 @@ ActiveMigration ActiveMigrationAt(const PGresult* res, int row) {
   ActiveMigration m;
   m.id = IntAt<int64_t>(res, row, 0);
   m.tenant = TextAt(res, row, 1);
-  for (std::string_view rest = PQgetvalue(res, row, 2); !rest.empty();) {
-    size_t comma = rest.find(',');
-    std::string_view part = rest.substr(0, comma);
-    int64_t id = 0;
-    std::from_chars(part.data(), part.data() + part.size(), id);
-    m.table_ids.push_back(id);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
+  m.table_ids = internal::IdsFromCsv(PQgetvalue(res, row, 2));
   for (std::string_view rest = PQgetvalue(res, row, 3); !rest.empty();) {
     size_t comma = rest.find(',');
     std::string_view part = rest.substr(0, comma);

@@ -366,39 +366,60 @@ Result<ChunkSum> SumChunk(PGconn* conn, const Table& table, const std::string& f
   return ChunkSum{pg::IntAt<int64_t>(res->get(), 0, 0), pg::TextAt(res->get(), 0, 1)};
 }
 
-// Compares one chunk, again after a pause while it differs (up to `retries` times); adds it to
-// `out`.
-Status CompareChunk(PGconn* source, PGconn* target, const Table& table, const std::string& filter,
-                    const ChunkKey& key, const Chunk& chunk, int retries, ChecksumResult& out) {
-  Result<ChunkSum> a = ChunkSum{}, b = ChunkSum{};
-  for (int attempt = 0;; ++attempt) {
-    a = SumChunk(source, table, filter, key, chunk, "source");
-    if (!a.ok()) return a.status();
-    b = SumChunk(target, table, filter, key, chunk, "target");
-    if (!b.ok()) return b.status();
-    if (*a == *b || attempt >= retries) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  ++out.chunks;
-  out.rows_source += a->rows;
-  out.rows_target += b->rows;
-  if (*a == *b) return Status::OK();
-  if (out.mismatched_chunks++ == 0) {
-    auto bound = [](const pg::Params& p) {
-      std::string s;
-      for (const auto& v : p) s += (s.empty() ? "" : ", ") + v.value_or("NULL");
-      return p.empty() ? std::string("unbounded") : "(" + s + ")";
-    };
-    out.first_mismatch =
-        fmt::format("table {}.{} chunk {} .. {}: source {} rows, target {} rows{}", table.schema,
-                    table.name, bound(chunk.lower), bound(chunk.upper), a->rows, b->rows,
-                    a->rows == b->rows ? " (different values)" : "");
-  }
-  return Status::OK();
+std::string Bound(const pg::Params& p) {
+  std::string s;
+  for (const auto& v : p) s += (s.empty() ? "" : ", ") + v.value_or("NULL");
+  return p.empty() ? std::string("unbounded") : "(" + s + ")";
 }
 
-Status CompareTable(PGconn* source, PGconn* target, const Table& table, const std::string& filter,
-                    int chunk_rows, int retries, ChecksumResult& out) {
+void NoteMismatch(const Table& table, const Chunk& chunk, const ChunkSum& a, const ChunkSum& b,
+                  std::string* first) {
+  if (first == nullptr || !first->empty()) return;
+  *first = fmt::format("table {}.{} chunk {} .. {}: source {} rows, target {} rows{}", table.schema,
+                       table.name, Bound(chunk.lower), Bound(chunk.upper), a.rows, b.rows,
+                       a.rows == b.rows ? " (different values)" : "");
+}
+
+// Compares one chunk (see CompareChecksums); adds it to `out`.
+Status CompareChunk(PGconn* source, PGconn* target, size_t table_index, const Table& table,
+                    const std::string& filter, const ChunkKey& key, const Chunk& chunk, int retries,
+                    const std::function<Status()>& catch_up, ChecksumResult& out) {
+  for (int attempt = 0;; ++attempt) {
+    auto before = SumChunk(source, table, filter, key, chunk, "source");
+    if (!before.ok()) return before.status();
+    if (catch_up) {
+      if (Status s = catch_up(); !s.ok()) return s;
+    }
+    auto on_target = SumChunk(target, table, filter, key, chunk, "target");
+    if (!on_target.ok()) return on_target.status();
+    if (*before == *on_target) {
+      ++out.chunks;
+      out.rows_source += before->rows;
+      out.rows_target += on_target->rows;
+      return Status::OK();
+    }
+    auto after = SumChunk(source, table, filter, key, chunk, "source");
+    if (!after.ok()) return after.status();
+    if (*after == *on_target || *before == *after) {
+      ++out.chunks;
+      out.rows_source += after->rows;
+      out.rows_target += on_target->rows;
+      if (*after == *on_target) return Status::OK();
+      ++out.mismatched_chunks;  // the source held still and the target differs
+      NoteMismatch(table, chunk, *after, *on_target, &out.first_mismatch);
+      return Status::OK();
+    }
+    if (attempt >= retries) {
+      out.unsettled.push_back({table_index, chunk.lower, chunk.upper});
+      return Status::OK();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 * (attempt + 1)));
+  }
+}
+
+Status CompareTable(PGconn* source, PGconn* target, size_t table_index, const Table& table,
+                    const std::string& filter, int chunk_rows, int retries,
+                    const std::function<Status()>& catch_up, ChecksumResult& out) {
   auto key = KeyOf(source, table);
   if (!key.ok()) return key.status();
   Chunk chunk;
@@ -406,7 +427,7 @@ Status CompareTable(PGconn* source, PGconn* target, const Table& table, const st
     auto upper = NextUpperBound(source, table, filter, *key, chunk.lower, chunk_rows);
     if (!upper.ok()) return upper.status();
     chunk.upper = std::move(upper).value();
-    if (Status s = CompareChunk(source, target, table, filter, *key, chunk, retries, out);
+    if (Status s = CompareChunk(source, target, table_index, table, filter, *key, chunk, retries, catch_up, out);
         !s.ok()) {
       return s;
     }
@@ -580,18 +601,42 @@ Status AdvanceSlot(PGconn* conn, const std::string& slot, const std::string& lsn
 
 Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
                                         const std::vector<Table>& tables, const std::string& filter,
-                                        int chunk_rows, int retries) {
+                                        int chunk_rows, int retries,
+                                        const std::function<Status()>& catch_up) {
   if (chunk_rows <= 0) return Status(sqlstate::kInvalidParameterValue, "chunk_rows must be > 0");
   for (auto [conn, who] : {std::pair{source, "source"}, std::pair{target, "target"}}) {
     if (Status s = PinTextFormats(conn, who); !s.ok()) return s;
   }
   ChecksumResult out;
-  for (const Table& table : tables) {
-    if (Status s = CompareTable(source, target, table, filter, chunk_rows, retries, out); !s.ok()) {
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (Status s = CompareTable(source, target, i, tables[i], filter, chunk_rows, retries, catch_up, out);
+        !s.ok()) {
       return s;
     }
   }
   return out;
+}
+
+Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<Table>& tables,
+                              const std::string& filter, const std::vector<ChunkRange>& chunks,
+                              std::string* first) {
+  int64_t differ = 0;
+  for (const ChunkRange& c : chunks) {
+    if (c.table >= tables.size()) continue;
+    const Table& table = tables[c.table];
+    auto key = KeyOf(source, table);
+    if (!key.ok()) return key.status();
+    const Chunk chunk{c.lower, c.upper};
+    auto a = SumChunk(source, table, filter, *key, chunk, "source");
+    if (!a.ok()) return a.status();
+    auto b = SumChunk(target, table, filter, *key, chunk, "target");
+    if (!b.ok()) return b.status();
+    if (!(*a == *b)) {
+      ++differ;
+      NoteMismatch(table, chunk, *a, *b, first);
+    }
+  }
+  return differ;
 }
 
 Result<int64_t> DeleteRows(PGconn* conn, const std::vector<Table>& tables,

@@ -136,24 +136,42 @@ Status CreateSlot(PGconn* conn, const std::string& slot);
 // made durable at the server's next checkpoint (a server crash before it may lose it).
 Status AdvanceSlot(PGconn* conn, const std::string& slot, const std::string& lsn);
 
-// The result of CompareChecksums. first_mismatch describes the first chunk that still differed
-// after the retries ("" if none).
+// A chunk of one table of the flow: rows whose key is in (lower, upper] (empty = unbounded).
+struct ChunkRange {
+  size_t table = 0;  // index into the tables compared
+  std::vector<std::optional<std::string>> lower, upper;
+};
+
+// The result of CompareChecksums. A chunk is *settled* when the source read it the same twice
+// around the target's read (made after the target caught up): then equal means equal and
+// different means different. Chunks the writes kept changing are `unsettled` (neither counted
+// as equal nor as mismatched); compare them again where nothing writes (RecheckChunks under the
+// cutover's fence). first_mismatch describes the first mismatched chunk ("" if none).
 struct ChecksumResult {
   int64_t chunks = 0, mismatched_chunks = 0, rows_source = 0, rows_target = 0;
   std::string first_mismatch;
+  std::vector<ChunkRange> unsettled;
 };
 
 // Compares the flow's rows on both nodes chunk by chunk, each chunk its own short statement (no
 // long snapshot is held): per table, chunks of about chunk_rows rows in primary-key order (by
 // the row's text when the table has no primary key), bounded by keys read on the source; per
 // chunk the row count and an order-independent hash (sum of hashtextextended(row::text, 0)).
-// A chunk that differs is compared again up to `retries` times after a short pause (writes in
-// flight) before it counts as mismatched. Row text depends on session settings, so both
-// sessions get TimeZone UTC, DateStyle ISO, IntervalStyle postgres, extra_float_digits 3 (they
-// keep them). REQUIRES: chunk_rows > 0; the tables have the same columns on both nodes.
+// Per chunk: the source's sum, then `catch_up` (the target applies what the source committed
+// so far), the target's sum, the source's sum again; a chunk whose source sums differ is tried
+// again after a short pause, up to `retries` times, then left unsettled. Row text depends on
+// session settings, so both sessions get TimeZone UTC, DateStyle ISO, IntervalStyle postgres,
+// extra_float_digits 3 (they keep them). REQUIRES: chunk_rows > 0; the tables have the same
+// columns on both nodes.
 Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
                                         const std::vector<catalog::Table>& tables,
-                                        const std::string& filter, int chunk_rows, int retries);
+                                        const std::string& filter, int chunk_rows, int retries,
+                                        const std::function<Status()>& catch_up = {});
+// Compares `chunks` once each, with nothing writing them (the caller holds writes off): returns
+// how many differ, and the first difference in `first`.
+Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,
+                              const std::string& filter, const std::vector<ChunkRange>& chunks,
+                              std::string* first);
 
 // Deletes the rows matching `filter`, at most batch_rows at a time, each batch its own
 // transaction (short locks, bounded WAL per commit). Returns the number of rows deleted.

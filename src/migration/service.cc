@@ -123,6 +123,7 @@ class Service::Runner {
   int errors_in_a_row_ = 0;
   int checksum_attempts_ = 0;
   std::shared_ptr<catalog::ShardMap> hypothetical_;  // the map after the cutover, for shadow reads
+  std::vector<std::vector<ChunkRange>> unsettled_;    // per flow: chunks to compare under the fence
 };
 
 void Service::Runner::Sleep(std::chrono::milliseconds d) const {
@@ -566,7 +567,8 @@ Status Service::Runner::StepIncrementalWrites() {
   fence_->SetSampling(true);
   ShadowRound();
   // Full-range checksums, chunked, once the targets have caught up.
-  int64_t mismatched = 0;
+  int64_t mismatched = 0, unsettled = 0;
+  unsettled_.assign(flows_.size(), {});
   std::string first;
   for (size_t i = 0; i < flows_.size(); ++i) {
     const Flow& f = flows_[i];
@@ -575,11 +577,15 @@ Status Service::Runner::StepIncrementalWrites() {
     if (!a.ok()) return a.status();
     auto b = Conn(f.target);
     if (!b.ok()) return b.status();
-    auto sums = CompareChecksums(a.value()->get(), b.value()->get(), tables_, f.filter, kChecksumChunkRows, kChecksumRetries);
+    const std::string slot = ForwardNames(id_, i).slot;
+    auto sums = CompareChecksums(a.value()->get(), b.value()->get(), tables_, f.filter, kChecksumChunkRows,
+                                 kChecksumRetries, [&] { return WaitFlowCaughtUp(f, slot, false); });
     if (!sums.ok()) return sums.status();
     progress_.checksum_chunks += sums->chunks;
     progress_.checksum_mismatches += sums->mismatched_chunks;
     mismatched += sums->mismatched_chunks;
+    unsettled += static_cast<int64_t>(sums->unsettled.size());
+    unsettled_[i] = std::move(sums->unsettled);
     if (first.empty()) first = sums->first_mismatch;
   }
   if (Status s = SaveState(); !s.ok()) return s;
@@ -591,8 +597,10 @@ Status Service::Runner::StepIncrementalWrites() {
     return Status::OK();
   }
   if (Interrupted()) return Status::OK();
-  if (Status s = SetPhase(Phase::kCutover, fmt::format("checksums equal ({} chunks); fencing the rows",
-                                                       progress_.checksum_chunks));
+  if (Status s = SetPhase(Phase::kCutover,
+                         fmt::format("checksums equal ({} chunks; {} kept changing, compared again under the fence); "
+                                     "fencing the rows",
+                                     progress_.checksum_chunks, unsettled));
       !s.ok()) {
     return s;
   }
@@ -626,6 +634,21 @@ Status Service::Runner::Cutover() {
   for (size_t i = 0; i < flows_.size(); ++i) {
     if (Status s = WaitFlowCaughtUp(flows_[i], ForwardNames(id_, i).slot, false); !s.ok()) return back_off(s);
     if (Status s = CountsMatch(flows_[i]); !s.ok()) return back_off(s);
+    if (i < unsettled_.size() && !unsettled_[i].empty()) {
+      // Chunks the writes kept changing: nothing writes them now.
+      auto a = Conn(flows_[i].source);
+      auto b = Conn(flows_[i].target);
+      if (!a.ok()) return back_off(a.status());
+      if (!b.ok()) return back_off(b.status());
+      std::string first;
+      auto differ = RecheckChunks(a.value()->get(), b.value()->get(), tables_, flows_[i].filter, unsettled_[i], &first);
+      if (!differ.ok()) return back_off(differ.status());
+      progress_.checksum_chunks += static_cast<int64_t>(unsettled_[i].size());
+      if (*differ > 0) {
+        progress_.checksum_mismatches += *differ;
+        return back_off(Status::Error("XX001", fmt::format("checksums differ under the fence: {}", first)));
+      }
+    }
     auto target = Conn(flows_[i].target);
     if (!target.ok()) return back_off(target.status());
     auto lsn = CurrentLsn(target.value()->get(), "node " + std::to_string(flows_[i].target));

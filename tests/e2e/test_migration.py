@@ -54,29 +54,35 @@ def pgbench(m, *args, timeout=300):
 
 
 class Traffic:
-    """pgbench's default script in the background until stop(); returns its summary."""
+    """pgbench's default script in the background, in back-to-back 2-second runs (pgbench prints
+    no summary when interrupted), until stop(); returns the runs' summaries joined."""
 
     def __init__(self, m, clients=4):
-        self.m = m
-        self.proc = subprocess.Popen(
-            ["pgbench", "-h", m.host, "-p", str(m.port), "-U", "mosaic", "-n", "-c", str(clients),
-             "-T", "600", "mosaic"], env=m.client_env(), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+        self.m, self.clients = m, clients
+        self.summaries = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stopping.is_set():
+            r = pgbench(self.m, "-n", "-c", str(self.clients), "-T", "2", timeout=120)
+            self.summaries.append(r.stdout + r.stderr)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=60)
-        return out + err
+        self.stopping.set()
+        self.thread.join(180)
+        return "\n".join(self.summaries)
 
 
 def failed_transactions(summary):
-    found = re.search(r"number of failed transactions: (\d+)", summary)
-    return int(found.group(1)) if found else None
+    """Failed transactions over every run; None if no run printed a summary."""
+    found = re.findall(r"number of failed transactions: (\d+)", summary)
+    return sum(int(f) for f in found) if found else None
 
 
 def processed(summary):
-    found = re.search(r"number of transactions actually processed: (\d+)", summary)
-    return int(found.group(1)) if found else 0
+    return sum(int(f) for f in re.findall(r"number of transactions actually processed: (\d+)", summary))
 
 
 def submit(m, action):
@@ -129,9 +135,12 @@ def check_invariants(m, what):
     c = m.connect()
     c.autocommit = True
     cur = c.cursor()
-    cur.execute("SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers), "
-                "(SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history)")
-    a, t, b, d = cur.fetchone()
+    sums = []
+    for sql in ("SELECT sum(abalance) FROM pgbench_accounts", "SELECT sum(tbalance) FROM pgbench_tellers",
+                "SELECT sum(bbalance) FROM pgbench_branches", "SELECT sum(delta) FROM pgbench_history"):
+        cur.execute(sql)
+        sums.append(cur.fetchone()[0] or 0)
+    a, t, b, d = sums
     assert a == t == b == d, f"{what}: abalance {a}, tbalance {t}, bbalance {b}, delta {d}"
     through = {}
     for table in ALL_TABLES:
@@ -184,10 +193,11 @@ def run_with_traffic(m, action, expect="done", during=None):
     return body
 
 
+@pytest.mark.timeout(420)
 def test_split_then_merge_under_pgbench(bench):
     m = bench
     body = run_with_traffic(m, SPLIT)
-    assert layout_ranges(m) == [(None, "100001", 1), ("100001", "200001", 2), ("200001", None, 3)]
+    assert layout_ranges(m) == SPLIT_RANGES
     assert body["mismatches"]["checksum_mismatches"] == 0, body
     assert body["mismatches"]["shadow_mismatches"] == 0, body
     assert body["progress"]["rows_copied"] >= 200000, body  # accounts 100001.. plus their history
@@ -201,22 +211,45 @@ def test_split_then_merge_under_pgbench(bench):
     check_invariants(m, "after the merge")
 
 
+def restart(m, retention, rate):
+    m.stop()
+    with open(m.config_path, "w") as f:
+        f.write(CONFIG.format(retention=retention, rate=rate))
+    m.start()
+
+
+def ensure(m, action, ranges):
+    """Brings the group to `ranges` (with a migration if it is not there yet)."""
+    if layout_ranges(m) != ranges:
+        mid = submit(m, action)
+        body = wait_phase(m, mid, TERMINAL)
+        assert body["phase"] == "done", body
+    assert layout_ranges(m) == ranges
+
+
+SINGLE = [(None, None, 1)]
+SPLIT_RANGES = [(None, "100001", 1), ("100001", "200001", 2), ("200001", None, 3)]
+
+
+@pytest.mark.timeout(420)
 def test_a_statement_spanning_both_ends_is_refused_during_a_migration(bench):
     m = bench
-    m.stop()
-    open(m.config_path, "w").write(CONFIG.format(retention=600, rate=20000))
-    m.start()
-    mid = submit(m, SPLIT)
+    restart(m, retention=1, rate=20000)
+    ensure(m, SPLIT, SPLIT_RANGES)
+    mid = submit(m, MERGE)  # rows of nodes 2 and 3 are copied to node 1, slowly
     wait_phase(m, mid, ("shadow_reads",))
     c = m.connect()
     c.autocommit = True
     cur = c.cursor()
     with pytest.raises(Exception) as refused:
-        cur.execute("SELECT count(*) FROM pgbench_accounts")
+        cur.execute("SELECT count(*) FROM pgbench_accounts")  # would count node 1's copy too
     assert getattr(refused.value, "pgcode", None) == "0A000", refused.value
-    cur.execute("SELECT count(*) FROM pgbench_accounts WHERE aid < 100001")
+    assert "being migrated" in str(refused.value)
+    cur.execute("SELECT count(*) FROM pgbench_accounts WHERE aid < 100001")  # one node: fine
     assert cur.fetchone()[0] == 100000
-    # rollback before the cutover: the targets end with nothing
+    cur.execute("SELECT count(*) FROM pgbench_branches")  # not in the group: fine
+    assert cur.fetchone()[0] == SCALE
+    # rollback before the cutover: the target ends with nothing of the group's other ranges
     status, body = m.admin_post(f"/api/v1/migrations/{mid}/rollback", {})
     assert status == 200, body
     body = wait_phase(m, mid, TERMINAL)
@@ -224,15 +257,16 @@ def test_a_statement_spanning_both_ends_is_refused_during_a_migration(bench):
     cur.execute("SELECT count(*) FROM pgbench_accounts")
     assert cur.fetchone()[0] == SCALE * 100000
     c.close()
-    assert layout_ranges(m) == [(None, None, 1)]
+    assert layout_ranges(m) == SPLIT_RANGES
     check_invariants(m, "after a rollback during the copy")
 
 
+@pytest.mark.timeout(420)
 def test_rollback_after_cutover(bench):
     m = bench
-    m.stop()
-    open(m.config_path, "w").write(CONFIG.format(retention=600, rate=0))
-    m.start()
+    restart(m, retention=1, rate=0)
+    ensure(m, MERGE, SINGLE)
+    restart(m, retention=600, rate=0)
     traffic = Traffic(m)
     mid = submit(m, SPLIT)
     wait_phase(m, mid, ("deprecated",))
@@ -249,15 +283,12 @@ def test_rollback_after_cutover(bench):
 
 
 @pytest.mark.parametrize("phase", ["shadow_reads", "incremental_writes", "deprecated"])
+@pytest.mark.timeout(420)
 def test_kill_mosaic_in_each_phase(bench, phase):
     m = bench
-    m.stop()
     # a slow copy, so that the kill lands in the middle of it
-    open(m.config_path, "w").write(CONFIG.format(retention=3, rate=40000 if phase == "shadow_reads" else 0))
-    m.start()
-    if layout_ranges(m) != [(None, None, 1)]:
-        mid = submit(m, MERGE)
-        wait_phase(m, mid, TERMINAL)
+    restart(m, retention=3, rate=40000 if phase == "shadow_reads" else 0)
+    ensure(m, MERGE, SINGLE)
     traffic = Traffic(m)
     mid = submit(m, SPLIT)
     wait_phase(m, mid, (phase,))
@@ -275,14 +306,11 @@ def test_kill_mosaic_in_each_phase(bench, phase):
     check_invariants(m, f"after kill -9 in {phase}, more traffic")
 
 
+@pytest.mark.timeout(420)
 def test_kill_mosaic_under_the_cutover_fence(bench):
     m = bench
-    m.stop()
-    open(m.config_path, "w").write(CONFIG.format(retention=1, rate=0))
-    m.start()
-    if layout_ranges(m) != [(None, None, 1)]:
-        mid = submit(m, MERGE)
-        wait_phase(m, mid, TERMINAL)
+    restart(m, retention=1, rate=0)
+    ensure(m, MERGE, SINGLE)
     m.stop()
     m.extra_args = ["--test-fault", "migration-cutover"]
     m.start()
@@ -300,14 +328,11 @@ def test_kill_mosaic_under_the_cutover_fence(bench):
     check_invariants(m, "after kill -9 under the cutover fence")
 
 
+@pytest.mark.timeout(420)
 def test_target_node_killed_mid_copy(bench):
     m = bench
-    m.stop()
-    open(m.config_path, "w").write(CONFIG.format(retention=1, rate=40000))
-    m.start()
-    if layout_ranges(m) != [(None, None, 1)]:
-        mid = submit(m, MERGE)
-        wait_phase(m, mid, TERMINAL)
+    restart(m, retention=1, rate=40000)
+    ensure(m, MERGE, SINGLE)
     mid = submit(m, SPLIT)
     wait_phase(m, mid, ("shadow_reads",))
     time.sleep(1.5)
