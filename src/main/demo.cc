@@ -5,8 +5,12 @@
 
 #include <iostream>
 
+#include "workload/pg_copy.h"
+
 namespace mosaic {
 namespace {
+
+using workload::CopyRows;
 
 constexpr const char* kSchema[] = {
     "CREATE TABLE IF NOT EXISTS tenants (tenant_id int PRIMARY KEY, name text NOT NULL, plan text NOT NULL)",
@@ -21,32 +25,6 @@ constexpr int kTenants = 50;
 int UsersOf(int tenant) { return tenant <= 3 ? 2000 : 40; }
 int OrdersOf(int tenant) { return tenant <= 3 ? 20000 : 200; }
 constexpr const char* kStatus[] = {"new", "paid", "shipped", "refunded"};
-
-// Streams rows through COPY FROM STDIN, which Mosaic routes row by row to each tenant's node.
-template <typename RowFn>
-Status CopyRows(PGconn* conn, const char* copy_sql, RowFn&& rows) {
-  PGresult* res = PQexec(conn, copy_sql);
-  const bool started = PQresultStatus(res) == PGRES_COPY_IN;
-  PQclear(res);
-  if (!started) return Status::Error(sqlstate::kInternalError, PQerrorMessage(conn));
-  std::string buf;
-  bool ok = true;
-  rows([&](const std::string& line) {
-    buf += line;
-    buf += '\n';
-    if (buf.size() > (1 << 16)) {
-      ok = ok && PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) == 1;
-      buf.clear();
-    }
-  });
-  if (!buf.empty()) ok = ok && PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) == 1;
-  ok = PQputCopyEnd(conn, ok ? nullptr : "client error") == 1 && ok;
-  res = PQgetResult(conn);
-  ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
-  PQclear(res);
-  while ((res = PQgetResult(conn)) != nullptr) PQclear(res);
-  return ok ? Status::OK() : Status::Error(sqlstate::kInternalError, PQerrorMessage(conn));
-}
 
 Status LoadRows(PGconn* conn) {
   Status s = CopyRows(conn, "COPY tenants (tenant_id, name, plan) FROM STDIN", [](auto&& emit) {

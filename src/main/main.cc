@@ -1,5 +1,6 @@
 // The `mosaic` binary: `serve` runs the router, `demo` runs it on managed nodes with sample
-// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor, `migrate` its migrations. Command-line parsing and signal handling live here; everything else is in App.
+// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor, `migrate` its migrations,
+// `workload` generates load against Mosaic or PostgreSQL. Command-line parsing and signal handling live here; everything else is in App.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -16,6 +17,7 @@
 #include "main/advise_cli.h"
 #include "main/migrate_cli.h"
 #include "main/patterns_cli.h"
+#include "main/workload_cli.h"
 
 namespace {
 
@@ -215,7 +217,11 @@ int main(int argc, char** argv) {
   migrate_submit->fallthrough();  // `migrate submit X --admin H:P` as well as `migrate --admin H:P submit X`
   for (const auto& request : migrate_requests) request.second->fallthrough();
 
+  mosaic::WorkloadArgs workload_args;
+  auto* workload = mosaic::AddWorkloadCommand(cli, &workload_args);
+
   CLI11_PARSE(cli, argc, argv);
+  if (workload->parsed()) return mosaic::RunWorkload(workload_args);
   if (set->parsed()) {
     if (table_opt->count() == 0 && tables_opt->count() == 0) {
       std::cerr << "mosaic layout set: give --table or --tables\n";

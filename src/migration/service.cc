@@ -170,9 +170,11 @@ Status Service::Runner::SetPhase(Phase phase, const std::string& detail, const s
   if (!version.ok()) return version.status();
   phase_ = phase;
   record_.phase = std::string(PhaseName(phase));
-  UpdateLive();
   log::info("migration {}: {} ({})", id_, PhaseName(phase), detail);
-  return Publish();
+  // The API shows the phase once the data path has the map that goes with it.
+  Status published = Publish();
+  UpdateLive();
+  return published;
 }
 
 Result<catalog::Layout> Service::Runner::StateLayout(const char* key) {
