@@ -2,7 +2,7 @@
 
 pgbench_accounts and pgbench_history form one table group on aid (both have the column and every
 statement of pgbench's script names it), so a split keeps each account's history with it. At
-scale 3 the group is split into three ranges of aid on nodes 1 / 2 / 3 while pgbench's TPC-B-like
+scale 1 the group is split into three ranges of aid on nodes 1 / 2 / 3 while pgbench's TPC-B-like
 script runs (tellers and branches stay on node 1: most transactions then commit on two nodes),
 then merged back onto node 1; the same with Mosaic killed (SIGKILL) in each phase, with a target node's
 PostgreSQL killed mid-copy, and with a rollback after the cutover.
@@ -28,7 +28,7 @@ import pytest
 
 from harness import Mosaic, serving
 
-SCALE = 3
+SCALE = 1
 TABLES = ["pgbench_accounts", "pgbench_history"]  # the group being moved
 ALL_TABLES = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"]
 CONFIG = """
@@ -41,8 +41,8 @@ cutover_drain_ms = 3000
 node_down_timeout_s = 120
 """
 SPLIT = {"action": "split", "tables": TABLES, "tenant": None, "column": "aid",
-         "ranges": [{"upper": "100001", "node": 1}, {"lower": "100001", "upper": "200001", "node": 2},
-                    {"lower": "200001", "node": 3}]}
+         "ranges": [{"upper": "30001", "node": 1}, {"lower": "30001", "upper": "60001", "node": 2},
+                    {"lower": "60001", "node": 3}]}
 MERGE = {"action": "merge", "tables": TABLES, "tenant": None, "column": "aid",
          "ranges": [{"node": 1}]}
 TERMINAL = ("done", "rolled_back", "failed")
@@ -200,7 +200,7 @@ def test_split_then_merge_under_pgbench(bench):
     assert layout_ranges(m) == SPLIT_RANGES
     assert body["mismatches"]["checksum_mismatches"] == 0, body
     assert body["mismatches"]["shadow_mismatches"] == 0, body
-    assert body["progress"]["rows_copied"] >= 200000, body  # accounts 100001.. plus their history
+    assert body["progress"]["rows_copied"] >= 70000, body  # accounts 30001.. plus their history
     phases = [j["phase"] for j in body["journal"]]
     for p in ("queued", "shadow_reads", "incremental_writes", "cutover", "deprecated", "done"):
         assert p in phases, phases
@@ -228,14 +228,15 @@ def ensure(m, action, ranges):
 
 
 SINGLE = [(None, None, 1)]
-SPLIT_RANGES = [(None, "100001", 1), ("100001", "200001", 2), ("200001", None, 3)]
+SPLIT_RANGES = [(None, "30001", 1), ("30001", "60001", 2), ("60001", None, 3)]
 
 
 @pytest.mark.timeout(420)
 def test_a_statement_spanning_both_ends_is_refused_during_a_migration(bench):
     m = bench
-    restart(m, retention=1, rate=20000)
+    restart(m, retention=1, rate=0)
     ensure(m, SPLIT, SPLIT_RANGES)
+    restart(m, retention=1, rate=5000)
     mid = submit(m, MERGE)  # rows of nodes 2 and 3 are copied to node 1, slowly
     wait_phase(m, mid, ("shadow_reads",))
     c = m.connect()
@@ -245,8 +246,8 @@ def test_a_statement_spanning_both_ends_is_refused_during_a_migration(bench):
         cur.execute("SELECT count(*) FROM pgbench_accounts")  # would count node 1's copy too
     assert getattr(refused.value, "pgcode", None) == "0A000", refused.value
     assert "being migrated" in str(refused.value)
-    cur.execute("SELECT count(*) FROM pgbench_accounts WHERE aid < 100001")  # one node: fine
-    assert cur.fetchone()[0] == 100000
+    cur.execute("SELECT count(*) FROM pgbench_accounts WHERE aid < 30001")  # one node: fine
+    assert cur.fetchone()[0] == 30000
     cur.execute("SELECT count(*) FROM pgbench_branches")  # not in the group: fine
     assert cur.fetchone()[0] == SCALE
     # rollback before the cutover: the target ends with nothing of the group's other ranges
@@ -286,9 +287,10 @@ def test_rollback_after_cutover(bench):
 @pytest.mark.timeout(420)
 def test_kill_mosaic_in_each_phase(bench, phase):
     m = bench
-    # a slow copy, so that the kill lands in the middle of it
-    restart(m, retention=3, rate=40000 if phase == "shadow_reads" else 0)
+    restart(m, retention=3, rate=0)
     ensure(m, MERGE, SINGLE)
+    if phase == "shadow_reads":
+        restart(m, retention=3, rate=10000)  # a slow copy, so that the kill lands in the middle of it
     traffic = Traffic(m)
     mid = submit(m, SPLIT)
     wait_phase(m, mid, (phase,))
@@ -331,8 +333,9 @@ def test_kill_mosaic_under_the_cutover_fence(bench):
 @pytest.mark.timeout(420)
 def test_target_node_killed_mid_copy(bench):
     m = bench
-    restart(m, retention=1, rate=40000)
+    restart(m, retention=1, rate=0)
     ensure(m, MERGE, SINGLE)
+    restart(m, retention=1, rate=10000)
     mid = submit(m, SPLIT)
     wait_phase(m, mid, ("shadow_reads",))
     time.sleep(1.5)
