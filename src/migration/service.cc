@@ -429,7 +429,7 @@ Status Service::Runner::StepShadowReads() {
         std::vector<double> sorted = baseline;
         std::sort(sorted.begin(), sorted.end());
         const double base = sorted[sorted.size() / 2];
-        slowdown = ms > 3 * base + 2 ? std::min(16.0, slowdown * 2) : std::max(1.0, slowdown / 2);
+        slowdown = ms > 5 * base + 5 ? std::min(4.0, slowdown * 2) : std::max(1.0, slowdown / 2);
         return slowdown;
       };
       CopyLimits limits{.rows_per_s = svc_.config_.migration.copy_rows_per_s,
@@ -489,7 +489,6 @@ void Service::Runner::ShadowRound() {
     hypothetical_ = std::move(map);
   }
   int done = 0;
-  std::set<size_t> caught_up;  // flows whose target caught up this round
   for (const auto& sample : samples) {
     if (++done > kMaxShadowPerRound) break;
     // Where the read would run after the cutover: compare only reads that move whole to one target.
@@ -513,18 +512,24 @@ void Service::Runner::ShadowRound() {
     const size_t index = static_cast<size_t>(flow - flows_.begin());
     bool same = false;
     bool compared = false;
-    // One catch-up per flow and round; a difference is checked again after another one.
-    for (int attempt = 0; attempt < 2 && !same; ++attempt) {
-      if ((attempt > 0 || caught_up.count(index) == 0) &&
-          !WaitFlowCaughtUp(*flow, ForwardNames(id_, index).slot, false).ok()) {
+    // After a fresh catch-up each time: a read that just saw a write commit may differ once,
+    // a real difference stays.
+    for (int attempt = 0; attempt < 3 && !same; ++attempt) {
+      if (!WaitFlowCaughtUp(*flow, ForwardNames(id_, index).slot, false).ok()) {
+        compared = false;
         break;
       }
-      caught_up.insert(index);
       auto a = Conn(flow->source);
       auto b = Conn(flow->target);
-      if (!a.ok() || !b.ok()) break;
+      if (!a.ok() || !b.ok()) {
+        compared = false;
+        break;
+      }
       auto result = SameResult(a.value()->get(), b.value()->get(), sample.sql, sample.params);
-      if (!result.ok()) break;
+      if (!result.ok()) {
+        compared = false;
+        break;
+      }
       compared = true;
       same = *result;
     }
