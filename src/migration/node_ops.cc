@@ -565,10 +565,7 @@ Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& n
   }
   Status s = pg::Run(target,
                      fmt::format("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH "
-                                 "(create_slot = false, slot_name = {}, copy_data = false, "
-                                 // applied commits flush at once, so the source learns within
-                                 // milliseconds that they are applied (WaitCaughtUp, the cutover)
-                                 "synchronous_commit = 'on')",
+                                 "(create_slot = false, slot_name = {}, copy_data = false)",
                                  sub, pg::QuoteLiteral(source.dsn),
                                  pg::QuoteIdent(names.publication), pg::QuoteLiteral(names.slot)),
                      {}, "target");
