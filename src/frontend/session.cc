@@ -1111,7 +1111,12 @@ void Session::EmitSynthetics() {
     }
     pending_.pop_front();
   }
-  if (pending_.empty()) pending_drained_.cancel();
+  if (pending_.empty()) {
+    pending_drained_.cancel();
+    // A transaction ended by Mosaic's own reply (two-phase commit, a refused statement) leaves
+    // the migration fences here: no server reply follows to do it.
+    LeaveFencesIfIdle();
+  }
 }
 
 awaitable<void> Session::WaitPendingDrained() {

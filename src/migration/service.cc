@@ -98,6 +98,7 @@ class Service::Runner {
   Status RestoreIdentities();
   void ShadowRound();
   Status WaitFlowCaughtUp(const Flow& flow, const std::string& slot, bool reverse);
+  Status WaitFlowAppliedAndFlush(const Flow& flow, size_t index);
   Status CountsMatch(const Flow& flow);
   // Closes the fence and waits for the statements inside; false (fence open again) on timeout.
   bool CloseFence();
@@ -470,6 +471,40 @@ Status Service::Runner::WaitFlowCaughtUp(const Flow& flow, const std::string& sl
   return WaitCaughtUp(conn.value()->get(), slot, *lsn, timeout);
 }
 
+Status Service::Runner::WaitFlowAppliedAndFlush(const Flow& flow, size_t index) {
+  // Under the fence, waiting for the slot's confirmed flush would wait for the target's WAL
+  // writer (asynchronous apply) and the apply worker's next report (up to a second). Instead:
+  // wait until the subscriber reports the source's position *applied* (the walsender's
+  // write_lsn: its last applied remote commit), then flush the target's WAL ourselves with one
+  // synchronous commit, which makes every applied commit before it durable.
+  auto source = Conn(flow.source);
+  if (!source.ok()) return source.status();
+  auto lsn = CurrentLsn(source.value()->get(), "node " + std::to_string(flow.source));
+  if (!lsn.ok()) return lsn.status();
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(svc_.config_.migration.catchup_timeout_s * 1000));
+  const std::string who = "node " + std::to_string(flow.source);
+  for (;;) {
+    auto res = pg::Exec(source.value()->get(),
+                        "SELECT coalesce(bool_or(r.write_lsn >= $1::pg_lsn), false) "
+                        "FROM pg_catalog.pg_stat_replication r JOIN pg_catalog.pg_replication_slots s "
+                        "ON s.active_pid = r.pid WHERE s.slot_name = $2",
+                        {*lsn, ForwardNames(id_, index).slot}, who);
+    if (!res.ok()) return res.status();
+    if (pg::TextAt(res->get(), 0, 0) == "t") break;
+    if (Clock::now() >= deadline) {
+      return Status::Error("57014", fmt::format("node {} did not apply node {}'s changes up to {} in time", flow.target,
+                                                flow.source, *lsn));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto target = Conn(flow.target);
+  if (!target.ok()) return target.status();
+  return pg::Run(target.value()->get(),
+                 "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT", {},
+                 "node " + std::to_string(flow.target));
+}
+
 void Service::Runner::ShadowRound() {
   auto samples = fence_->TakeSamples();
   if (samples.empty()) return;
@@ -645,7 +680,7 @@ Status Service::Runner::Cutover() {
     return s.ok() ? why : s;
   };
   for (size_t i = 0; i < flows_.size(); ++i) {
-    if (Status s = WaitFlowCaughtUp(flows_[i], ForwardNames(id_, i).slot, false); !s.ok()) return back_off(s);
+    if (Status s = WaitFlowAppliedAndFlush(flows_[i], i); !s.ok()) return back_off(s);
     if (i < unsettled_.size() && !unsettled_[i].empty()) {
       // Chunks the writes kept changing: nothing writes them now.
       auto a = Conn(flows_[i].source);
