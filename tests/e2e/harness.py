@@ -257,10 +257,11 @@ class Mosaic:
                                     timeout=timeout) as r:
             return r.status, r.read().decode()
 
-    def admin_post(self, path, body, timeout=60):
-        """POST `body` as JSON to the admin API; (HTTP status, parsed JSON reply), errors too."""
+    def admin_post(self, path, body, timeout=60, method="POST"):
+        """POST (or `method`) `body` as JSON to the admin API; (HTTP status, parsed JSON reply),
+        errors too."""
         req = urllib.request.Request(f"http://{self.host}:{self.admin_port}{path}",
-                                     data=json.dumps(body).encode(), method="POST",
+                                     data=json.dumps(body).encode(), method=method,
                                      headers={"Content-Type": "application/json"})
         return _json_reply(req, timeout)
 
