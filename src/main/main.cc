@@ -29,7 +29,8 @@ struct CliOverrides {
   std::string router_id, test_fault;
   std::vector<std::string> nodes;
   int managed_nodes = -1, node_base_port = -1, pool_size = -1, workers = -1;
-  std::string monitor;  // "on" / "off"
+  std::string monitor;     // "on" / "off"
+  std::string rebalancer;  // "on" / "off"
   int64_t monitor_window = -1, monitor_checkpoint = -1;
 };
 
@@ -54,6 +55,7 @@ void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
   cmd->add_option("--monitor", o->monitor, "on (default) or off: the query pattern monitor");
   cmd->add_option("--monitor-window", o->monitor_window, "the monitor's sliding window in seconds (default 86400)");
   cmd->add_option("--monitor-checkpoint", o->monitor_checkpoint, "seconds between monitor checkpoints (default 60)");
+  cmd->add_option("--rebalancer", o->rebalancer, "on (default) or off: the rebalancer's rounds every [rebalancer] interval_s");
 }
 
 mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
@@ -92,6 +94,12 @@ mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
       return mosaic::Status::Error(mosaic::sqlstate::kConfigFileError, "--monitor must be on or off");
     }
     c.monitor.enabled = o.monitor == "on";
+  }
+  if (!o.rebalancer.empty()) {
+    if (o.rebalancer != "on" && o.rebalancer != "off") {
+      return mosaic::Status::Error(mosaic::sqlstate::kConfigFileError, "--rebalancer must be on or off");
+    }
+    c.rebalancer.enabled = o.rebalancer == "on";
   }
   if (o.monitor_window >= 0) c.monitor.window_seconds = o.monitor_window;
   if (o.monitor_checkpoint >= 0) c.monitor.checkpoint_seconds = static_cast<int>(o.monitor_checkpoint);
