@@ -105,12 +105,6 @@ class AdminPoller {
       if (!name.starts_with("(") && followed.size() < kFollowedTenants) followed.push_back(name);
     }
     for (const auto& name : followed) poll.patterns[name] = Get(Query("/api/v1/patterns", name) + window);
-    for (int64_t id : record.RebalancerMigrations()) {  // keep measuring the tenants that were adapted
-      const Json& tenant = record.tracks().at(id).last.value("tenant", Json());
-      if (tenant.is_string() && std::find(followed.begin(), followed.end(), tenant) == followed.end()) {
-        followed.push_back(tenant.get<std::string>());
-      }
-    }
     for (const auto& name : followed) poll.advice[name] = Get(Query("/api/v1/advice", name) + window);
     poll.migrations = Get("/api/v1/migrations");
     poll.events = Get("/api/v1/events?since=" + std::to_string(record.last_event_id()));
@@ -244,8 +238,14 @@ Config DemoConfig() {
   c.monitor.window_seconds = 10 * 60;
   c.migration.retention_s = 5;   // the sources' copies go soon: fewer statements refused meanwhile
   c.migration.shadow_min_s = 2;
-  // TODO(rebalancer): once Config::Rebalancer exists: interval_s 10, window_s kWindowS,
-  // cooldown_s 30 (docs/rebalancer.md).
+  c.rebalancer.interval_s = 10;  // a round every 10 s over the last minute
+  c.rebalancer.window_s = kWindowS;
+  c.rebalancer.cooldown_s = 30;
+  c.rebalancer.failure_backoff_s = 30;
+  // A round reads the statistics of every tenant it plans (sampled on the nodes, again after each
+  // shard-map change): with all 50 tenants that takes about a minute on a small machine. The 10
+  // busiest carry most of the load.
+  c.rebalancer.max_tenants = 10;
   auto profiles = advisor::ParseProfilesJson(Json::parse(kProfiles));
   if (profiles.ok()) c.profiles = profiles.value();
   return c;
@@ -318,22 +318,22 @@ int RunDemo(const Config& config, const DemoOptions& options) {
     if (options.duration_s > 0 && now >= options.duration_s) break;
   }
   if (!interrupted) traffic.Join();
-  if (quiet) quiet->Restore();
-  if (traffic.exit_code().value_or(0) != 0) {
-    for (const auto& m : traffic.Messages()) std::cerr << m << "\n";
-  }
   const double end = since();
   for (const auto& line : record.Add(poller.Poll(end, record))) {
     if (!tty) std::cout << line << "\n";
   }
   std::cout << RenderSummary(record, traffic.Samples(), info, end, traffic.report()) << std::flush;
   app.Stop();
+  if (quiet) quiet->Restore();  // after the stop: shutting migrations down makes notices too
+  if (traffic.exit_code().value_or(0) != 0) {
+    for (const auto& m : traffic.Messages()) std::cerr << m << "\n";
+  }
   if (interrupted && !traffic.exit_code()) {
     // The workload's run cannot be cut short: leave its thread and end here.
     traffic.Detach();
     std::quick_exit(0);
   }
-  return 0;
+  return traffic.exit_code().value_or(0) == 0 ? 0 : 1;
 }
 
 }  // namespace mosaic

@@ -28,9 +28,11 @@ struct DemoOptions {
 // whale tenants be split while the others stay whole.
 Config DemoConfig();
 
-// Runs the demo on `config` (managed nodes or given ones). Prints the view to stdout and logs to
-// DATA_DIR/mosaic.log (managed nodes) so they do not interleave. Returns the exit code: 0 after
-// the summary, 1 if startup or the sample data failed.
+// Runs the demo on `config` (managed nodes or given ones). Prints the view to stdout; logs (and,
+// while the view runs, stderr) go to DATA_DIR/mosaic.log with managed nodes, so they do not tear
+// it. Returns the exit code after the summary: 0, or 1 if the workload failed; 1 if startup or
+// the sample data failed. On SIGINT/SIGTERM it prints the summary so far, stops Mosaic and ends
+// the process itself (std::quick_exit(0)): the in-process workload cannot be stopped early.
 int RunDemo(const Config& config, const DemoOptions& options);
 
 }  // namespace mosaic

@@ -110,8 +110,9 @@ std::string EventLine(const Json& e) {
   const std::string cause = JsonText(e.value("cause", Json()));
   if (!cause.empty()) decision += " (" + cause + ")";
   std::string what = e.contains("action") && !e["action"].is_null() ? JsonText(e["action"]) + " " : "";
-  what += "tenant " + TenantText(e.value("tenant", Json()));
   const std::string tables = Joined(e.value("tables", Json::array()));
+  // An event about no tenant and no table is about the cluster as a whole.
+  what += e.value("tenant", Json()).is_null() && tables.empty() ? "the nodes" : "tenant " + TenantText(e.value("tenant", Json()));
   if (!tables.empty()) what += " (" + tables + ")";
   const std::string trigger = JsonText(e.value("trigger", Json()));
   if (!trigger.empty()) what += " [" + trigger + "]";
@@ -133,8 +134,11 @@ std::vector<std::string> DemoRecord::Add(const DemoPoll& poll) {
   if (!poll.patterns.empty()) patterns_ = poll.patterns;
   if (!poll.rebalancer.is_null()) rebalancer_ = poll.rebalancer;
   AddEvents(poll.events, &news);
-  AddMigrations(poll.at_s, poll.migrations, &news);  // before the advice: it reads the imbalance before
-  AddAdvice(poll.advice, &news);
+  AddMigrations(poll.at_s, poll.migrations, &news);  // with the imbalance of the poll before
+  AddAdvice(poll.at_s, poll.advice, &news);
+  if (poll.rebalancer.is_object() && poll.rebalancer.value("imbalance", Json()).is_number()) {
+    imbalance_ = poll.rebalancer["imbalance"].get<double>();
+  }
   if (poll.node_statements) node_counts_.emplace_back(poll.at_s, *poll.node_statements);
   for (std::string& line : news) line = Stamp(poll.at_s) + line;
   news_.insert(news_.end(), news.begin(), news.end());
@@ -171,8 +175,7 @@ void DemoRecord::AddMigrations(double at_s, const Json& reply, std::vector<std::
     MigrationTrack& t = it->second;
     if (fresh) {
       t.seen_s = at_s;
-      auto imbalance = imbalance_.find(TenantText(m.value("tenant", Json())));
-      if (imbalance != imbalance_.end()) t.imbalance_before = imbalance->second;
+      t.imbalance_before = imbalance_;
       news->push_back(fmt::format("migration {} ({}) for tenant {}: {}: {}", id,
                                   JsonText(m.value("origin", Json("manual"))), TenantText(m.value("tenant", Json())),
                                   ActionLine(m), phase));
@@ -187,17 +190,19 @@ void DemoRecord::AddMigrations(double at_s, const Json& reply, std::vector<std::
   }
 }
 
-void DemoRecord::AddAdvice(const std::map<std::string, Json>& advice, std::vector<std::string>* news) {
+void DemoRecord::AddAdvice(double at_s, const std::map<std::string, Json>& advice, std::vector<std::string>* news) {
+  constexpr double kPlanMemoryS = 60;  // a plan flipping back to one seen this recently is no news
   for (const auto& [tenant, reply] : advice) {
     if (!reply.is_object()) continue;
     advice_[tenant] = reply;
-    imbalance_[tenant] = JsonNumber(reply.value("current", Json()), "imbalance");
     const std::string key = PlanKey(reply);
-    auto [it, fresh] = plan_text_.try_emplace(tenant, key);
-    if ((fresh && !key.empty()) || (!fresh && it->second != key)) {
+    auto& seen = plans_seen_[tenant];
+    auto it = seen.find(key);
+    const bool recent = it != seen.end() && at_s - it->second < kPlanMemoryS;
+    if (!recent && (!seen.empty() || !key.empty())) {
       news->push_back(fmt::format("plan for tenant {}: {}", tenant, PlanLine(reply)));
     }
-    it->second = key;
+    seen[key] = at_s;
   }
 }
 
@@ -247,6 +252,14 @@ const Json* DemoRecord::ActedEventOf(int64_t migration_id) const {
         e["migration_id"].is_number() && e["migration_id"].get<int64_t>() == migration_id) {
       return &e;
     }
+  }
+  return nullptr;
+}
+
+const Json* DemoRecord::LatestEventOf(const std::string& tenant) const {
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+    const Json& t = it->second.value("tenant", Json());
+    if (t.is_string() && t.get<std::string>() == tenant) return &it->second;
   }
   return nullptr;
 }

@@ -63,15 +63,16 @@ struct MigrationTrack {
   double seen_s = 0;               // first poll that listed it
   std::optional<double> cutover_s;   // first poll that showed it cut over (deprecated or done)
   std::optional<double> finished_s;  // first poll that showed it end (unset if it had ended when first seen)
-  // The tenant's imbalance (GET /api/v1/advice current metrics) at the last poll before it was
-  // seen, if the demo was following that tenant.
+  // The nodes' load imbalance (GET /api/v1/rebalancer "imbalance") at the last poll before it was
+  // seen.
   std::optional<double> imbalance_before;
 };
 
 class DemoRecord {
  public:
   // Folds one poll in. Returns the news it brought, one line each, oldest first: rebalancer
-  // events, migration phase changes, a tenant's plan changing.
+  // events, migration phase changes, a tenant's plan changing (to one not seen in the last minute:
+  // plans near the advisor's thresholds flip back and forth).
   std::vector<std::string> Add(const DemoPoll& poll);
 
   // The latest replies (null before the first that answered).
@@ -80,6 +81,8 @@ class DemoRecord {
   const std::map<std::string, nlohmann::json>& advice() const { return advice_; }
   const nlohmann::json& migrations() const { return migrations_; }
   const nlohmann::json& rebalancer() const { return rebalancer_; }
+  // The nodes' load imbalance the rebalancer last computed (heaviest node's load / the mean).
+  std::optional<double> imbalance() const { return imbalance_; }
   // Whether GET /api/v1/events answered at least once.
   bool has_events_api() const { return has_events_api_; }
   const std::map<int64_t, nlohmann::json>& events() const { return events_; }
@@ -100,16 +103,19 @@ class DemoRecord {
   std::optional<std::pair<Period, Period>> BeforeAfter(double traffic_from_s, double end_s) const;
   // The rebalancer's "acted" event that started migration `id`, if the events API reported it.
   const nlohmann::json* ActedEventOf(int64_t migration_id) const;
+  // The rebalancer's latest event about `tenant` (the tenant key as the API writes it), if any.
+  const nlohmann::json* LatestEventOf(const std::string& tenant) const;
 
  private:
   void AddEvents(const nlohmann::json& reply, std::vector<std::string>* news);
   void AddMigrations(double at_s, const nlohmann::json& reply, std::vector<std::string>* news);
-  void AddAdvice(const std::map<std::string, nlohmann::json>& advice, std::vector<std::string>* news);
+  void AddAdvice(double at_s, const std::map<std::string, nlohmann::json>& advice, std::vector<std::string>* news);
 
   nlohmann::json tenants_, migrations_, rebalancer_;
   std::map<std::string, nlohmann::json> patterns_, advice_;
-  std::map<std::string, std::string> plan_text_;  // tenant -> the plan's one-line text last shown
-  std::map<std::string, double> imbalance_;       // tenant -> current imbalance at the latest poll
+  // tenant -> what its plans did (actions, tables, columns) -> when last seen
+  std::map<std::string, std::map<std::string, double>> plans_seen_;
+  std::optional<double> imbalance_;               // the rebalancer's nodes' load imbalance at the latest poll
   bool has_events_api_ = false;
   std::map<int64_t, nlohmann::json> events_;
   int64_t last_event_id_ = 0;

@@ -64,7 +64,7 @@ std::string TrafficText(const TrafficSample& s) {
 
 void AddTraffic(const DemoRecord& record, const std::vector<TrafficSample>& samples, const DemoInfo& info,
                 double now_s, std::vector<std::string>& out) {
-  out.push_back(fmt::format("TRAFFIC    in-process `mosaic workload` through Mosaic's listener: {} clients{}, hot "
+  out.push_back(fmt::format("TRAFFIC    `mosaic workload` in-process, through Mosaic's listener: {} clients{}; hot "
                             "windows move every {:.0f} s", info.clients,
                             info.rate > 0 ? fmt::format(" at {:.0f} tps", info.rate) : "", info.hot_shift_s));
   if (samples.empty()) {
@@ -81,8 +81,8 @@ void AddTraffic(const DemoRecord& record, const std::vector<TrafficSample>& samp
 }
 
 void AddNodes(const DemoRecord& record, std::vector<std::string>& out) {
-  out.push_back("NODES      statements/s per node over the last poll (Mosaic's counters, /metrics "
-                "mosaic_node_statements_total); share of all");
+  out.push_back("NODES      statements/s per node since the last refresh, and share of all (/metrics "
+                "mosaic_node_statements_total)");
   const auto rates = record.LatestNodeRates();
   double total = 0;
   for (const auto& [node, rate] : rates) total += rate;
@@ -107,14 +107,15 @@ void AddPatterns(const DemoRecord& record, const DemoInfo& info, std::vector<std
 }
 
 void AddPlans(const DemoRecord& record, std::vector<std::string>& out) {
-  out.push_back("PLAN       the advisor's plan for them, and why (GET /api/v1/advice)");
+  out.push_back("PLAN       per tenant: the advisor's plan for it alone (GET /api/v1/advice), and what the rebalancer, "
+                "planning all tenants together, last decided (GET /api/v1/events)");
   if (record.advice().empty()) out.push_back("  waiting for patterns...");
   for (const auto& [tenant, advice] : record.advice()) {
     out.push_back(fmt::format("  tenant {} ({}): {}", tenant, JsonText(advice.value("profile", Json())), PlanLine(advice)));
-    const Json actions = advice.value("actions", Json::array());
-    if (actions.empty()) continue;
-    out.push_back("      why: " + JsonText(advice.value("summary", Json(""))));
-    out.push_back("           " + JsonText(actions[0].value("reason", Json(""))));
+    if (!advice.value("actions", Json::array()).empty()) {
+      out.push_back("      why: " + JsonText(advice.value("summary", Json(""))));
+    }
+    if (const Json* e = record.LatestEventOf(tenant)) out.push_back("      rebalancer: " + EventLine(*e));
   }
 }
 
@@ -137,9 +138,11 @@ void AddMigrations(const DemoRecord& record, std::vector<std::string>& out) {
 void AddRebalancer(const DemoRecord& record, std::vector<std::string>& out) {
   const Json& r = record.rebalancer();
   if (r.is_object()) {
-    out.push_back(fmt::format("REBALANCER {}{}, round {}, every {} s over a {} s window (GET /api/v1/rebalancer, "
-                              "/api/v1/events)", r.value("paused", false) ? "paused" : "running",
-                              r.value("dry_run", false) ? " (dry run)" : "", JsonText(r.value("rounds", Json())),
+    out.push_back(fmt::format("REBALANCER {}{}: nodes' load imbalance {} (threshold {}); round {}, every {} s over the "
+                              "last {} s (GET /api/v1/rebalancer)", r.value("paused", false) ? "paused" : "running",
+                              r.value("dry_run", false) ? " (dry run)" : "",
+                              record.imbalance() ? fmt::format("{:.2f}", *record.imbalance()) : "-",
+                              JsonText(r.value("imbalance_threshold", Json())), JsonText(r.value("rounds", Json())),
                               JsonText(r.value("interval_s", Json())), JsonText(r.value("window_s", Json()))));
   } else {
     out.push_back("REBALANCER not reported by this router (no GET /api/v1/rebalancer)");
@@ -187,7 +190,8 @@ std::string StatusLine(const DemoRecord& record, const std::vector<TrafficSample
   if (!nodes.empty()) line += " | statements/s per node" + nodes;
   int active = 0;
   for (const Json& m : record.migrations().value("migrations", Json::array())) active += MigrationActive(m) ? 1 : 0;
-  return line + fmt::format(" | active migrations {}", active);
+  line += fmt::format(" | active migrations {}", active);
+  return record.imbalance() ? line + fmt::format(" | imbalance {:.2f}", *record.imbalance()) : line;
 }
 
 namespace {
@@ -220,35 +224,35 @@ std::string OutcomeText(const MigrationTrack& t, bool origin = false) {
   return out;
 }
 
-// The imbalance before and after an automatic migration: the rebalancer's own numbers when its
-// event is known, else what the advice measured before it and measures now.
+// The nodes' load imbalance (heaviest node's load / the mean, in the advisor's model of statement
+// cost and bytes) before and after an automatic migration: the rebalancer's numbers for its plan
+// when its event is known, else what it reported before the migration and at the end.
 std::string ImbalanceText(const DemoRecord& record, int64_t id, const MigrationTrack& t) {
-  const std::string tenant = TenantText(t.last.value("tenant", Json()));
-  auto advice = record.advice().find(tenant);
-  const bool measured_now = advice != record.advice().end();
-  const double now = measured_now ? JsonNumber(advice->second.value("current", Json()), "imbalance") : 0;
   if (const Json* e = record.ActedEventOf(id)) {
     const Json numbers = e->value("numbers", Json::object());
-    std::string out = fmt::format("imbalance {:.2f} -> {:.2f} (the rebalancer's numbers, trigger {})",
-                                  JsonNumber(numbers, "imbalance_before"), JsonNumber(numbers, "imbalance_after"),
-                                  JsonText(e->value("trigger", Json("?"))));
-    return measured_now ? out + fmt::format("; the advice measures {:.2f} now", now) : out;
+    return fmt::format("imbalance {:.2f} -> {:.2f} (the rebalancer's plan, trigger {})",
+                       JsonNumber(numbers, "imbalance_before"), JsonNumber(numbers, "imbalance_after"),
+                       JsonText(e->value("trigger", Json("?"))));
   }
-  if (t.imbalance_before && measured_now) {
-    return fmt::format("imbalance {:.2f} -> {:.2f} (measured by GET /api/v1/advice before it and now)",
-                       *t.imbalance_before, now);
+  if (t.imbalance_before && record.imbalance()) {
+    return fmt::format("imbalance {:.2f} -> {:.2f} (GET /api/v1/rebalancer before it and at the end)",
+                       *t.imbalance_before, *record.imbalance());
   }
-  return "imbalance not measured (the demo was not following this tenant before)";
+  return "imbalance not known before it";
 }
 
 void SummaryAdaptations(const DemoRecord& record, std::string& out) {
-  out += "\nAutomatic adaptations (migrations the rebalancer started):\n";
+  out += "\nAutomatic adaptations (migrations the rebalancer started; imbalance = the nodes' load, heaviest / mean):\n";
   const auto ids = record.RebalancerMigrations();
   if (ids.empty()) out += "  none\n";
   for (int64_t id : ids) {
     const MigrationTrack& t = record.tracks().at(id);
     out += fmt::format("  [{}] {}: {}; {}\n", ElapsedText(t.seen_s), ActionText(t.last), ImbalanceText(record, id, t),
                        OutcomeText(t));
+  }
+  if (record.imbalance()) {
+    out += fmt::format("  nodes' load imbalance at the end (the rebalancer's last round): {:.2f}, threshold {}\n",
+                       *record.imbalance(), JsonText(record.rebalancer().value("imbalance_threshold", Json())));
   }
   if (record.has_events_api()) {
     std::map<std::string, std::map<std::string, int>> decisions;

@@ -53,9 +53,14 @@ Json Migration(int id, const char* phase, const char* origin = "rebalancer") {
           {"timings", {{"cutover_pause_ms", 31}}}};
 }
 
-DemoPoll Poll(double at, Json migrations, Json advice, std::map<int, double> nodes, Json events = nullptr) {
+DemoPoll Poll(double at, Json migrations, Json advice, std::map<int, double> nodes, Json events = nullptr,
+             double node_imbalance = 0) {
   DemoPoll p;
   p.at_s = at;
+  if (node_imbalance > 0) {
+    p.rebalancer = {{"paused", false}, {"dry_run", false}, {"rounds", 3}, {"interval_s", 10}, {"window_s", 60},
+                    {"imbalance", node_imbalance}, {"imbalance_threshold", 1.25}};
+  }
   p.tenants = {{"tenants", {{{"tenant", "1"}, {"statements", 600}}}}};
   p.patterns["1"] = {{"tables", {{{"table", "public.orders"}, {"statements", 600},
                                   {"columns", {{{"column", "created_at"}, {"filters", 500},
@@ -81,13 +86,14 @@ DemoRecord SplitRun(bool with_events) {
                           {"migration_id", 1}}}},
              {"last_id", 4}};
   }
+  const Json no_events = with_events ? Json{{"events", Json::array()}, {"last_id", 0}} : Json(nullptr);
   const Json empty_events = with_events ? Json{{"events", Json::array()}, {"last_id", 4}} : Json(nullptr);
-  r.Add(Poll(10, Json::array(), Advice(3.0, true), {{1, 1000}, {2, 100}, {3, 100}}));
-  r.Add(Poll(18, Json::array(), Advice(3.0, true), {{1, 1800}, {2, 120}, {3, 120}}));
-  r.Add(Poll(20, {Migration(1, "shadow_reads")}, Advice(3.0, true), {{1, 2000}, {2, 125}, {3, 125}}, acted));
-  r.Add(Poll(26, {Migration(1, "deprecated")}, Advice(1.1, false), {{1, 2400}, {2, 300}, {3, 300}}, empty_events));
-  r.Add(Poll(30, {Migration(1, "done")}, Advice(1.07, false), {{1, 2500}, {2, 400}, {3, 400}}, empty_events));
-  r.Add(Poll(40, {Migration(1, "done")}, Advice(1.07, false), {{1, 2750}, {2, 650}, {3, 650}}, empty_events));
+  r.Add(Poll(10, Json::array(), Advice(3.0, true), {{1, 1000}, {2, 100}, {3, 100}}, no_events, 1.5));
+  r.Add(Poll(18, Json::array(), Advice(3.0, true), {{1, 1800}, {2, 120}, {3, 120}}, no_events, 1.44));
+  r.Add(Poll(20, {Migration(1, "shadow_reads")}, Advice(3.0, true), {{1, 2000}, {2, 125}, {3, 125}}, acted, 1.44));
+  r.Add(Poll(26, {Migration(1, "deprecated")}, Advice(1.1, false), {{1, 2400}, {2, 300}, {3, 300}}, empty_events, 1.2));
+  r.Add(Poll(30, {Migration(1, "done")}, Advice(1.07, false), {{1, 2500}, {2, 400}, {3, 400}}, empty_events, 1.1));
+  r.Add(Poll(40, {Migration(1, "done")}, Advice(1.07, false), {{1, 2750}, {2, 650}, {3, 650}}, empty_events, 1.08));
   return r;
 }
 
@@ -97,14 +103,24 @@ TEST(DemoRecord, TellsNewsOncePerChange) {
   ASSERT_EQ(news.size(), 1u);
   EXPECT_EQ(news[0], "[00:02] plan for tenant 1: split public.orders on created_at into 3 ranges (nodes 1, 2, 3): "
                      "imbalance 3.00 -> 1.05");
-  EXPECT_TRUE(r.Add(Poll(4, Json::array(), Advice(2.9, true), {{1, 20}})).empty());  // numbers alone are no news
-  news = r.Add(Poll(6, {Migration(1, "queued")}, Advice(2.9, true), {{1, 30}}));
+  EXPECT_TRUE(r.Add(Poll(4, Json::array(), Advice(2.9, true), {{1, 20}}, nullptr, 1.5)).empty());  // numbers alone are no news
+  news = r.Add(Poll(6, {Migration(1, "queued")}, Advice(2.9, true), {{1, 30}}, nullptr, 1.4));
   ASSERT_EQ(news.size(), 1u);
   EXPECT_EQ(news[0], "[00:06] migration 1 (rebalancer) for tenant 1: split public.orders on created_at into 3 ranges "
                      "(nodes 1, 2, 3): queued");
   news = r.Add(Poll(8, {Migration(1, "cutover")}, Advice(2.9, true), {{1, 40}}));
   EXPECT_EQ(news, std::vector<std::string>{"[00:08] migration 1: queued -> cutover"});
-  EXPECT_EQ(r.tracks().at(1).imbalance_before, 2.9);  // the advice's imbalance at the poll before it appeared
+  EXPECT_EQ(r.tracks().at(1).imbalance_before, 1.5);  // the nodes' imbalance at the poll before it appeared
+  EXPECT_EQ(r.imbalance(), 1.4);
+}
+
+TEST(DemoRecord, APlanFlippingBackIsNoNews) {
+  DemoRecord r;
+  EXPECT_EQ(r.Add(Poll(2, Json::array(), Advice(3.0, true), {})).size(), 1u);
+  EXPECT_EQ(r.Add(Poll(4, Json::array(), Advice(1.2, false), {})).size(), 1u);  // a new plan: no action
+  EXPECT_TRUE(r.Add(Poll(6, Json::array(), Advice(3.0, true), {})).empty());   // back to the split of 4 s ago
+  EXPECT_TRUE(r.Add(Poll(8, Json::array(), Advice(1.2, false), {})).empty());
+  EXPECT_EQ(r.Add(Poll(90, Json::array(), Advice(3.0, true), {})).size(), 1u);  // last seen over a minute ago
 }
 
 TEST(DemoRecord, RepeatedRebalancerDecisionsAreNewsOnce) {
@@ -119,6 +135,15 @@ TEST(DemoRecord, RepeatedRebalancerDecisionsAreNewsOnce) {
   EXPECT_TRUE(r.Add(Poll(4, Json::array(), nullptr, {}, events(2))).empty());
   EXPECT_EQ(r.last_event_id(), 2);
   EXPECT_TRUE(r.has_events_api());
+}
+
+TEST(DemoRecord, AnEventWithoutTenantOrTablesIsAboutTheNodes) {
+  EXPECT_EQ(EventLine({{"decision", "rejected"}, {"cause", "no_gain"}, {"tenant", nullptr}, {"tables", Json::array()},
+                       {"action", nullptr}, {"reason", "nodes uneven, no tenant's plan helps"}}),
+            "rejected (no_gain): the nodes: nodes uneven, no tenant's plan helps");
+  EXPECT_EQ(EventLine({{"decision", "deferred"}, {"cause", "cooldown"}, {"tenant", nullptr},
+                       {"tables", {"public.pgbench_accounts"}}, {"action", "move"}, {"migration_id", nullptr}}),
+            "deferred (cooldown): move tenant (implicit) (public.pgbench_accounts)");
 }
 
 TEST(DemoRecord, BeforeAndAfterTheFirstAutomaticMigration) {
@@ -161,9 +186,10 @@ const std::vector<TrafficSample> kSamples = {{8, 400, 0, 1, 12}, {16, 420, 0, 1,
 
 TEST(DemoView, SummaryShowsTheSplitWithTheRebalancersNumbers) {
   const std::string s = RenderSummary(SplitRun(true), kSamples, Info(), 40, nullptr);
-  EXPECT_NE(s.find("[00:20] tenant 1: split public.orders on created_at into 3 ranges (nodes 1, 2, 3): imbalance 3.00 -> 1.05 "
-                   "(the rebalancer's numbers, trigger imbalance); the advice measures 1.07 now; migration 1 done "
-                   "after ~10 s (900 rows copied, cutover pause 31 ms)"),
+  EXPECT_NE(s.find("[00:20] tenant 1: split public.orders on created_at into 3 ranges (nodes 1, 2, 3): imbalance "
+                   "3.00 -> 1.05 (the rebalancer's plan, trigger imbalance); migration 1 done after ~10 s (900 rows "
+                   "copied, cutover pause 31 ms)\n  nodes' load imbalance at the end (the rebalancer's last round): 1.08, "
+                   "threshold 1.25\n"),
             std::string::npos) << s;
   EXPECT_NE(s.find("rebalancer decisions: 1 acted"), std::string::npos) << s;
   EXPECT_NE(s.find("outcomes: 1 done"), std::string::npos) << s;
@@ -178,7 +204,7 @@ TEST(DemoView, SummaryShowsTheSplitWithTheRebalancersNumbers) {
 
 TEST(DemoView, SummaryMeasuresTheImbalanceWithoutEvents) {
   const std::string s = RenderSummary(SplitRun(false), kSamples, Info(), 40, nullptr);
-  EXPECT_NE(s.find("imbalance 3.00 -> 1.07 (measured by GET /api/v1/advice before it and now); migration 1 done"),
+  EXPECT_NE(s.find("imbalance 1.44 -> 1.08 (GET /api/v1/rebalancer before it and at the end); migration 1 done"),
             std::string::npos) << s;
   EXPECT_NE(s.find("rebalancer decisions: not reported by this router"), std::string::npos) << s;
 }
@@ -187,7 +213,7 @@ TEST(DemoView, SummaryWithoutAdaptation) {
   DemoRecord r;
   r.Add(Poll(10, {Migration(1, "done", "manual")}, Advice(1.0, false), {{1, 10}}));
   const std::string s = RenderSummary(r, kSamples, Info(), 40, nullptr);
-  EXPECT_NE(s.find("Automatic adaptations (migrations the rebalancer started):\n  none\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("(migrations the rebalancer started; imbalance = the nodes' load, heaviest / mean):\n  none\n"), std::string::npos) << s;
   EXPECT_NE(s.find("  migration 1 (manual) done (900 rows copied, cutover pause 31 ms): tenant 1: split"), std::string::npos) << s;
   EXPECT_NE(s.find("No automatic migration cut over"), std::string::npos) << s;
 }
@@ -205,6 +231,9 @@ TEST(DemoView, ViewHasEverySectionAndFitsTheWidth) {
     start = end + 1;
   }
   EXPECT_NE(view.find("[00:20] rebalancer acted: split tenant 1"), std::string::npos) << view;
+  EXPECT_NE(view.find("      rebalancer: acted: split tenant 1 (public.orders) [imbalance], imbalance 3.00 -> 1.05"),
+            std::string::npos) << view;
+  EXPECT_NE(view.find("nodes' load imbalance 1.08 (threshold 1.25)"), std::string::npos) << view;
   EXPECT_NE(StatusLine(r, kSamples, 40).find("statements/s per node 1:25 2:25 3:25 | active migrations 0"),
             std::string::npos);
 }
