@@ -40,7 +40,7 @@ class Router:
         self.port, self.admin = free_port(), free_port()
         conf = os.path.join(base, "mosaic.toml")
         with open(conf, "w") as f:
-            f.write("[migration]\nretention_s = 0\nshadow_min_s = 1\n")
+            f.write("[migration]\nretention_s = 0\nshadow_min_s = 1\n[rebalancer]\nenabled = false\n")
         self.log = open(os.path.join(base, "mosaic.log"), "wb")
         self.proc = subprocess.Popen(
             [MOSAIC_BIN, "serve", "--config", conf, "--managed-nodes", "2", "--data-dir", os.path.join(base, "data"),

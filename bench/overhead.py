@@ -131,7 +131,7 @@ class Stack:
         self.mosaic = subprocess.Popen(
             [MOSAIC_BIN, "serve", "--managed-nodes", "1", "--data-dir", os.path.join(self.dir, "data"),
              "--node-base-port", str(self.node_port), "--listen", f"127.0.0.1:{self.mosaic_port}",
-             "--admin-listen", f"127.0.0.1:{self.admin_port}", "--pool-size", str(POOL_SIZE)],
+             "--admin-listen", f"127.0.0.1:{self.admin_port}", "--pool-size", str(POOL_SIZE), "--rebalancer", "off"],
             stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(self.mosaic)
         if USES_SPLIT:
@@ -178,7 +178,7 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
         """Another `mosaic serve` listening on `port`, logging to DIR/<name>.log."""
         log = open(os.path.join(self.dir, f"{name}.log"), "wb")
         proc = subprocess.Popen([MOSAIC_BIN, "serve", "--listen", f"127.0.0.1:{port}",
-                                 "--admin-listen", f"127.0.0.1:{admin_port}", "--pool-size", str(POOL_SIZE)] + args,
+                                 "--admin-listen", f"127.0.0.1:{admin_port}", "--pool-size", str(POOL_SIZE), "--rebalancer", "off"] + args,
                                 stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc

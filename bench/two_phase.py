@@ -45,7 +45,7 @@ class Router:
         self.proc = subprocess.Popen(
             [MOSAIC_BIN, "serve", "--managed-nodes", str(nodes), "--data-dir", os.path.join(base, name),
              "--node-base-port", str(free_port() + 200 * nodes), "--listen", f"127.0.0.1:{self.port}",
-             "--admin-listen", f"127.0.0.1:{self.admin}"],
+             "--admin-listen", f"127.0.0.1:{self.admin}", "--rebalancer", "off"],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port, timeout=90)
 

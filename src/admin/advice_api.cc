@@ -21,23 +21,27 @@ constexpr std::string_view kImplicitTenant = "(implicit)";  // the monitor's nam
 
 Status BadRequest(std::string message) { return Status(sqlstate::kInvalidParameterValue, std::move(message)); }
 
-// What the advisor reads of one tenant: its window from the monitor, the statistics of the
-// tables it filtered, against one shard map snapshot. On failure `status` is the HTTP status and
-// `error` the reply.
-struct TenantWindow {
-  int status = 200;
-  Json error;
-  std::shared_ptr<const catalog::ShardMap> map;
-  advisor::TenantInput input;
-  int64_t window = 0;
-  double stats_age = 0;
-};
+std::pair<int, Json> MonitorOff() {
+  return {503, {{"error", "the query pattern monitor is off (monitor.enabled = false): no workload to advise on"}}};
+}
 
-TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& tenant, std::optional<int64_t> window) {
+// A JSON scalar as a tenant key: strings as they are, numbers as written; null is the implicit
+// tenant.
+std::optional<std::string> TenantText(const Json& v) {
+  if (v.is_null()) return std::string(kImplicitTenant);
+  if (v.is_string() && !v.get<std::string>().empty()) return v.get<std::string>();
+  if (v.is_number_integer()) return v.dump();
+  return std::nullopt;
+}
+
+}  // namespace
+
+TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& tenant, std::optional<int64_t> window,
+                              std::shared_ptr<const catalog::ShardMap> map) {
   TenantWindow out;
   out.window = sources.monitor->window_seconds();
   if (window) out.window = std::min(*window, out.window);
-  out.map = sources.shard_map->Snapshot();
+  out.map = map ? std::move(map) : sources.shard_map->Snapshot();
   const Json patterns = sources.monitor->Patterns(tenant, std::nullopt, out.window);
 
   auto parsed = advisor::TenantInputFromPatterns(patterns, *out.map);
@@ -82,21 +86,6 @@ TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& t
   }
   return out;
 }
-
-std::pair<int, Json> MonitorOff() {
-  return {503, {{"error", "the query pattern monitor is off (monitor.enabled = false): no workload to advise on"}}};
-}
-
-// A JSON scalar as a tenant key: strings as they are, numbers as written; null is the implicit
-// tenant.
-std::optional<std::string> TenantText(const Json& v) {
-  if (v.is_null()) return std::string(kImplicitTenant);
-  if (v.is_string() && !v.get<std::string>().empty()) return v.get<std::string>();
-  if (v.is_number_integer()) return v.dump();
-  return std::nullopt;
-}
-
-}  // namespace
 
 std::pair<int, Json> AdviceRequest(const AdviceSources& sources,
                                    const std::map<std::string, std::string>& query) {

@@ -28,6 +28,22 @@ struct AdviceSources {
   catalog::DataStatsCache* stats = nullptr;
 };
 
+// What the advisor reads of one tenant: its window from the monitor (at most `window` seconds;
+// nullopt = the monitor's whole window), the statistics of the tables it filtered, against one
+// shard map snapshot (`map`, or the holder's current one). On failure `status` is the HTTP status
+// (500 patterns that do not parse, 503 statistics unreadable) and `error` the reply.
+// REQUIRES: sources.monitor != nullptr.
+struct TenantWindow {
+  int status = 200;
+  nlohmann::json error;
+  std::shared_ptr<const catalog::ShardMap> map;
+  advisor::TenantInput input;
+  int64_t window = 0;
+  double stats_age = 0;
+};
+TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& tenant, std::optional<int64_t> window,
+                              std::shared_ptr<const catalog::ShardMap> map = nullptr);
+
 // GET /api/v1/advice?tenant=T[&window=SECONDS]: 200 with advisor::AdviceJson of the tenant's
 // plan ({"tenant", "profile", "summary", "current", "actions", "predicted"}) plus
 // "window_seconds" and "statistics_age_seconds". tenant is the monitor's tenant key

@@ -36,10 +36,13 @@ Result<NodePart> CollectOnNode(PGconn* conn, const Node& node, const Table& tabl
   const std::string who = fmt::format("node {}", node.id);
   const std::string qualified = pg::QualifiedName(table);
   const bool filtered = table.kind == TableKind::kDistributed;
+  NodePart part;
+  // The implicit tenant ("", single-tenant tables) has no rows in a distributed table (a statement
+  // on one without a tenant filter is the monitor's "(implicit)" too).
+  if (filtered && tenant.empty()) return part;
   const std::string where = filtered ? " WHERE " + pg::QuoteIdent(table.tenant_column) + " = $1" : "";
   pg::Params params;
   if (filtered) params.push_back(tenant);
-  NodePart part;
   pg::Params size_params = params;
   size_params.push_back(qualified);
   auto size = pg::Exec(conn,

@@ -161,6 +161,26 @@ Status FromTable(const toml::table& t, Config* c) {
     Take(*m, "node_down_timeout_s", &c->migration.node_down_timeout_s);
     Take(*m, "max_per_node", &c->migration.max_per_node);
   }
+  if (const auto* r = t["rebalancer"].as_table()) {
+    for (const auto& [key, value] : *r) {
+      static const char* kKeys[] = {"enabled", "interval_s", "window_s", "imbalance_threshold", "cooldown_s",
+                                    "failure_backoff_s", "dry_run", "min_statements", "max_tenants", "max_events"};
+      if (std::find(std::begin(kKeys), std::end(kKeys), key.str()) == std::end(kKeys)) {
+        return ConfigError(fmt::format("rebalancer.{}: unknown key", key.str()));
+      }
+      (void)value;
+    }
+    Take(*r, "enabled", &c->rebalancer.enabled);
+    Take(*r, "interval_s", &c->rebalancer.interval_s);
+    Take(*r, "window_s", &c->rebalancer.window_s);
+    Take(*r, "imbalance_threshold", &c->rebalancer.imbalance_threshold);
+    Take(*r, "cooldown_s", &c->rebalancer.cooldown_s);
+    Take(*r, "failure_backoff_s", &c->rebalancer.failure_backoff_s);
+    Take(*r, "dry_run", &c->rebalancer.dry_run);
+    Take(*r, "min_statements", &c->rebalancer.min_statements);
+    Take(*r, "max_tenants", &c->rebalancer.max_tenants);
+    Take(*r, "max_events", &c->rebalancer.max_events);
+  }
   if (auto s = ReadNodes(t, c); !s.ok()) return s;
   if (auto s = ReadDistribution(t, c); !s.ok()) return s;
   auto profiles = advisor::ReadProfilesToml(t);
@@ -237,6 +257,14 @@ Status Config::Validate() const {
   if (migration.catchup_timeout_s <= 0) return ConfigError("migration.catchup_timeout_s must be more than 0");
   if (migration.node_down_timeout_s <= 0) return ConfigError("migration.node_down_timeout_s must be more than 0");
   if (migration.max_per_node < 1) return ConfigError("migration.max_per_node must be 1 or more");
+  if (rebalancer.interval_s < 0) return ConfigError("rebalancer.interval_s must be 0 (on request only) or more");
+  if (rebalancer.window_s < 60) return ConfigError("rebalancer.window_s must be 60 or more (the monitor keeps minutes)");
+  if (rebalancer.imbalance_threshold < 1) return ConfigError("rebalancer.imbalance_threshold must be 1 or more");
+  if (rebalancer.cooldown_s < 0) return ConfigError("rebalancer.cooldown_s must be 0 or more");
+  if (rebalancer.failure_backoff_s < 0) return ConfigError("rebalancer.failure_backoff_s must be 0 or more");
+  if (rebalancer.min_statements < 0) return ConfigError("rebalancer.min_statements must be 0 or more");
+  if (rebalancer.max_tenants < 1) return ConfigError("rebalancer.max_tenants must be 1 or more");
+  if (rebalancer.max_events < 1) return ConfigError("rebalancer.max_events must be 1 or more");
   return Status::OK();
 }
 

@@ -91,6 +91,19 @@ struct Config {
     double node_down_timeout_s = 120; // a node unreachable this long: the migration rolls back
     int max_per_node = 1;             // migrations copying from or to one node at a time
   } migration;
+  // The rebalancer ([rebalancer] in the TOML file; see docs/rebalancer.md).
+  struct Rebalancer {
+    bool enabled = true;              // the loop runs rounds every interval_s
+    double interval_s = 60;           // between rounds; 0 = rounds only on request
+    int64_t window_s = 3600;          // the monitor window a round plans from
+    double imbalance_threshold = 1.25;  // heaviest node load / mean above this asks for a balance plan
+    double cooldown_s = 600;          // per (tenant, table group), after its last migration ended
+    double failure_backoff_s = 300;   // after a failed or rolled-back migration; doubles per failure in a row
+    bool dry_run = false;             // plan and record events, start no migration
+    int64_t min_statements = 50;      // tenants with fewer statements in the window are not planned
+    int max_tenants = 100;            // the busiest tenants of the window a round reads
+    int max_events = 1000;            // events kept in memory (oldest dropped)
+  } rebalancer;
 
   // Distribution. Table names are "schema.name" (a bare name means schema public), as stored
   // in the catalog: already folded, compared exactly.

@@ -131,6 +131,10 @@ Status App::Start() {
   };
   admin_->Get("/api/v1/advice", [advice](const auto& query) { return admin::AdviceRequest(advice(), query); });
   admin_->Post("/api/v1/advice/evaluate", [advice](const nlohmann::json& body) { return admin::EvaluateRequest(advice(), body); });
+  rebalancer_source_ = std::make_unique<admin::MonitorSource>(advice);
+  rebalancer_ = std::make_unique<rebalancer::Rebalancer>(config_.rebalancer, *rebalancer_source_, *migrations_);
+  admin::RegisterRebalancerRoutes(*admin_, *rebalancer_);
+  if (monitor_) rebalancer_->Start();
   health_thread_ = std::thread([this] { HealthLoop(); });
   recovery_thread_ = std::thread([this] { RecoveryLoop(); });
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",
@@ -268,6 +272,7 @@ void App::Stop() {
   if (health_thread_.joinable()) health_thread_.join();
   if (recovery_thread_.joinable()) recovery_thread_.join();
   if (admin_) admin_->Stop();
+  if (rebalancer_) rebalancer_->Stop();
   if (migrations_) migrations_->Stop();
   if (listener_) listener_->Stop();
   for (auto& w : workers_) w->Stop();

@@ -13,6 +13,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/control_plane.h"
+#include "admin/rebalancer_api.h"
 #include "migration/registry.h"
 #include "migration/service.h"
 #include "backend/managed_node.h"
@@ -75,6 +76,8 @@ class App {
   std::unique_ptr<catalog::Catalog> monitor_catalog_;   // the monitor thread's own connection
   migration::Registry migration_registry_;              // fences shared with the data path
   std::unique_ptr<migration::Service> migrations_;      // online migrations (src/migration)
+  std::unique_ptr<admin::MonitorSource> rebalancer_source_;
+  std::unique_ptr<rebalancer::Rebalancer> rebalancer_;  // src/rebalancer
 
   std::thread health_thread_;
   std::thread recovery_thread_;

@@ -1,6 +1,8 @@
 // The `mosaic` binary: `serve` runs the router, `demo` runs it on managed nodes with sample
-// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor, `migrate` its migrations,
-// `workload` generates load against Mosaic or PostgreSQL. Command-line parsing and signal handling live here; everything else is in App.
+// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor,
+// `migrate` its migrations, `events` and `rebalancer` its rebalancer, `workload` generates load
+// against Mosaic or PostgreSQL. Command-line parsing and signal handling live here; everything
+// else is in App.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -16,6 +18,7 @@
 #include "main/layout_cli.h"
 #include "main/advise_cli.h"
 #include "main/migrate_cli.h"
+#include "main/rebalancer_cli.h"
 #include "main/patterns_cli.h"
 #include "main/workload_cli.h"
 
@@ -26,7 +29,8 @@ struct CliOverrides {
   std::string router_id, test_fault;
   std::vector<std::string> nodes;
   int managed_nodes = -1, node_base_port = -1, pool_size = -1, workers = -1;
-  std::string monitor;  // "on" / "off"
+  std::string monitor;     // "on" / "off"
+  std::string rebalancer;  // "on" / "off"
   int64_t monitor_window = -1, monitor_checkpoint = -1;
 };
 
@@ -51,6 +55,7 @@ void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
   cmd->add_option("--monitor", o->monitor, "on (default) or off: the query pattern monitor");
   cmd->add_option("--monitor-window", o->monitor_window, "the monitor's sliding window in seconds (default 86400)");
   cmd->add_option("--monitor-checkpoint", o->monitor_checkpoint, "seconds between monitor checkpoints (default 60)");
+  cmd->add_option("--rebalancer", o->rebalancer, "on (default) or off: the rebalancer's rounds every [rebalancer] interval_s");
 }
 
 mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
@@ -89,6 +94,12 @@ mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
       return mosaic::Status::Error(mosaic::sqlstate::kConfigFileError, "--monitor must be on or off");
     }
     c.monitor.enabled = o.monitor == "on";
+  }
+  if (!o.rebalancer.empty()) {
+    if (o.rebalancer != "on" && o.rebalancer != "off") {
+      return mosaic::Status::Error(mosaic::sqlstate::kConfigFileError, "--rebalancer must be on or off");
+    }
+    c.rebalancer.enabled = o.rebalancer == "on";
   }
   if (o.monitor_window >= 0) c.monitor.window_seconds = o.monitor_window;
   if (o.monitor_checkpoint >= 0) c.monitor.checkpoint_seconds = static_cast<int>(o.monitor_checkpoint);
@@ -217,6 +228,20 @@ int main(int argc, char** argv) {
   migrate_submit->fallthrough();  // `migrate submit X --admin H:P` as well as `migrate --admin H:P submit X`
   for (const auto& request : migrate_requests) request.second->fallthrough();
 
+  mosaic::RebalancerArgs events_args;
+  auto* events = cli.add_subcommand("events", "the rebalancer's decisions: acted on, deferred, rejected, with reasons (admin API)");
+  events->add_option("--admin", events_args.admin, "HOST:PORT of the router's admin API (default 127.0.0.1:6480)");
+  events->add_flag("--json", events_args.json, "print the API's JSON");
+  events->add_flag("--follow,-f", events_args.follow, "keep printing new events until interrupted");
+  events->add_option("--since", events_args.since, "only events with a larger id");
+  mosaic::RebalancerArgs rebalancer_args;
+  std::string rebalancer_command = "status";
+  auto* rebalancer = cli.add_subcommand("rebalancer", "the rebalancer's status; pause, resume, or run one round now (admin API)");
+  rebalancer->add_option("--admin", rebalancer_args.admin, "HOST:PORT of the router's admin API (default 127.0.0.1:6480)");
+  rebalancer->add_flag("--json", rebalancer_args.json, "print the API's JSON");
+  rebalancer->add_option("command", rebalancer_command, "status (default), pause, resume or run")
+      ->check(CLI::IsMember({"status", "pause", "resume", "run"}));
+
   mosaic::WorkloadArgs workload_args;
   auto* workload = mosaic::AddWorkloadCommand(cli, &workload_args);
 
@@ -257,6 +282,8 @@ int main(int argc, char** argv) {
     }
     return mosaic::RunMigrateList(migrate_args);
   }
+  if (events->parsed()) return mosaic::RunEvents(events_args);
+  if (rebalancer->parsed()) return mosaic::RunRebalancer(rebalancer_args, rebalancer_command);
   if (serve->parsed()) return Serve(serve_opts, serve_duration, false);
   if (demo_opts.managed_nodes < 0 && demo_opts.nodes.empty()) demo_opts.managed_nodes = 3;
   if (demo_opts.data_dir.empty() && demo_opts.nodes.empty()) demo_opts.data_dir = "/var/tmp/mosaic-demo";

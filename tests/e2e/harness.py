@@ -143,6 +143,16 @@ class Mosaic:
 
     # ---- lifecycle
     def command(self):
+        # The rebalancer would start migrations of its own after a minute of traffic (pgbench's
+        # tables all on node 1 are an imbalance): off unless a test configures it.
+        if self.config_path is None:
+            self.config_path = os.path.join(self.base_dir, "mosaic.toml")
+            open(self.config_path, "w").close()
+        with open(self.config_path) as f:
+            text = f.read()
+        if "[rebalancer]" not in text:
+            with open(self.config_path, "a") as f:
+                f.write("\n[rebalancer]\nenabled = false\n")
         cmd = [MOSAIC_BIN, "serve"]
         if self.config_path:
             cmd += ["--config", self.config_path]
@@ -257,10 +267,11 @@ class Mosaic:
                                     timeout=timeout) as r:
             return r.status, r.read().decode()
 
-    def admin_post(self, path, body, timeout=60):
-        """POST `body` as JSON to the admin API; (HTTP status, parsed JSON reply), errors too."""
+    def admin_post(self, path, body, timeout=60, method="POST"):
+        """POST (or `method`) `body` as JSON to the admin API; (HTTP status, parsed JSON reply),
+        errors too."""
         req = urllib.request.Request(f"http://{self.host}:{self.admin_port}{path}",
-                                     data=json.dumps(body).encode(), method="POST",
+                                     data=json.dumps(body).encode(), method=method,
                                      headers={"Content-Type": "application/json"})
         return _json_reply(req, timeout)
 

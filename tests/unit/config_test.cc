@@ -213,4 +213,37 @@ TEST(Config, MonitorSettings) {
 }
 
 }  // namespace
+TEST(Config, RebalancerSettings) {
+  Config defaults;
+  EXPECT_TRUE(defaults.rebalancer.enabled);
+  EXPECT_EQ(defaults.rebalancer.interval_s, 60);
+  EXPECT_EQ(defaults.rebalancer.imbalance_threshold, 1.25);
+  auto path = WriteTemp("[rebalancer]\ninterval_s = 0\nwindow_s = 600\nimbalance_threshold = 1.5\ncooldown_s = 30\n"
+                        "failure_backoff_s = 10\ndry_run = true\nmin_statements = 5\n");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rebalancer.interval_s, 0);
+  EXPECT_EQ(c->rebalancer.window_s, 600);
+  EXPECT_EQ(c->rebalancer.imbalance_threshold, 1.5);
+  EXPECT_EQ(c->rebalancer.cooldown_s, 30);
+  EXPECT_EQ(c->rebalancer.failure_backoff_s, 10);
+  EXPECT_TRUE(c->rebalancer.dry_run);
+  EXPECT_EQ(c->rebalancer.min_statements, 5);
+  path = WriteTemp("[rebalancer]\ninterval = 5\n");  // a typo is an error, not a silent default
+  auto typo = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("rebalancer.interval: unknown key"), std::string::npos) << typo.status().message();
+  Config bad = c.value();
+  bad.managed_nodes = 1;
+  bad.data_dir = "/tmp/x";
+  EXPECT_TRUE(bad.Validate().ok());
+  bad.rebalancer.imbalance_threshold = 0.9;
+  EXPECT_NE(bad.Validate().message().find("rebalancer.imbalance_threshold"), std::string::npos);
+  bad.rebalancer.imbalance_threshold = 1.25;
+  bad.rebalancer.window_s = 30;
+  EXPECT_NE(bad.Validate().message().find("rebalancer.window_s"), std::string::npos);
+}
+
 }  // namespace mosaic
