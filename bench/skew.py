@@ -26,10 +26,12 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -37,7 +39,7 @@ import urllib.request
 
 import psycopg2
 
-from overhead import free_port, percentile, version, wait_port  # bench/ is this script's directory
+from overhead import free_port, run_pgbench, version, wait_port  # bench/ is this script's directory
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MOSAIC_BIN = os.environ.get("MOSAIC_BIN", os.path.join(REPO, "build", "mosaic"))
@@ -45,6 +47,7 @@ HOT_TENANT = 1
 SMALL_TENANTS = range(2, 21)  # 19 small tenants, 2,000 rows each: the rest of the fleet
 SMALL_ROWS = 2000
 TERMINAL = ("done", "rolled_back", "failed")
+TARGET_RATIO = 1.6  # issue 9: throughput after adaptation against the static layout
 SCHEMA = ("CREATE TABLE readings (tenant_id int NOT NULL, id bigint NOT NULL, device int NOT NULL, "
           "value double precision NOT NULL, PRIMARY KEY (tenant_id, id))")
 
@@ -77,14 +80,17 @@ class Mosaic:
         with open(os.path.join(self.node_dir(node), "postmaster.pid")) as f:
             return int(f.read().splitlines()[3])
 
+    def postmaster(self, node):
+        with open(os.path.join(self.node_dir(node), "postmaster.pid")) as f:
+            return int(f.readline())
+
     def pin_nodes(self):
         """Every process of node K on core K-1: the postmaster first (what it forks inherits the
         affinity), then the children it has already."""
         ncores = os.cpu_count() or 1
         for node in (1, 2):
             core = (node - 1) % ncores
-            with open(os.path.join(self.node_dir(node), "postmaster.pid")) as f:
-                postmaster = int(f.readline())
+            postmaster = self.postmaster(node)
             children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
             for pid in [postmaster] + [int(c) for c in children]:
                 subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(pid)], capture_output=True)
@@ -96,8 +102,7 @@ class Mosaic:
         """{node: sorted set of the cores its processes may run on} (every process of the node)."""
         out = {}
         for node in (1, 2):
-            with open(os.path.join(self.node_dir(node), "postmaster.pid")) as f:
-                postmaster = int(f.readline())
+            postmaster = self.postmaster(node)
             pids = [postmaster] + [int(c) for c in subprocess.run(
                 ["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()]
             allowed = set()
@@ -190,35 +195,66 @@ def index_scans(mosaic):
     return out
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_ticks(pid, children_waited=False):
+    """utime + stime of a process (all its threads) in clock ticks; with children_waited, plus
+    those of its children it has reaped (cutime + cstime). 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks + (int(fields[13]) + int(fields[14]) if children_waited else 0)
+
+
+def cpu_snapshot(mosaic):
+    """CPU seconds used so far by each node (its postmaster, the children it has and those it has
+    reaped), the router, this script's children (pgbench) and each core as a whole."""
+    snap = {}
+    for node in (1, 2):
+        postmaster = mosaic.postmaster(node)
+        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+        snap[f"node{node}"] = (proc_ticks(postmaster, True) + sum(proc_ticks(int(c)) for c in children)) / TICK
+    snap["router"] = proc_ticks(mosaic.proc.pid) / TICK
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    snap["pgbench"] = usage.ru_utime + usage.ru_stime
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0].startswith("cpu") and parts[0] != "cpu":
+                busy = sum(int(v) for i, v in enumerate(parts[1:]) if i not in (3, 4))  # not idle, iowait
+                snap["busy"] = snap.get("busy", 0) + busy / TICK
+    snap["at"] = time.monotonic()
+    return snap
+
+
+def cpu_use(before, after):
+    """Cores used on average between two snapshots: per node, router, pgbench, everything else on
+    the machine (other processes), and the machine's idle cores."""
+    secs = after["at"] - before["at"]
+    use = {k: (after[k] - before[k]) / secs for k in ("node1", "node2", "router", "pgbench")}
+    busy = (after["busy"] - before["busy"]) / secs
+    use["others"] = max(0.0, busy - sum(use.values()))
+    use["idle"] = max(0.0, (os.cpu_count() or 1) - busy)
+    return use
+
+
 def pgbench(mosaic, script, clients, seconds, logdir):
-    for f in os.listdir(logdir):
-        os.remove(os.path.join(logdir, f))
-    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(mosaic.port), "-U", "mosaic", "-n", "-c", str(clients),
-           "-j", "2", "-T", str(seconds), "-f", script, "-l", "--log-prefix", os.path.join(logdir, "pgb"), "mosaic"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 60)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
-    tps, failed = None, 0
-    for line in out.stdout.splitlines():
-        if line.startswith("tps ="):
-            tps = float(line.split()[2])
-        if line.startswith("number of failed transactions:"):
-            failed = int(line.split(":")[1].split()[0])
-    lat = []
-    for f in os.listdir(logdir):
-        with open(os.path.join(logdir, f)) as fh:
-            lat.extend(int(row.split()[2]) for row in fh if len(row.split()) >= 3)
-    return {"tps": tps, "failed": failed, "p50_ms": percentile(lat, 50) / 1000.0, "p99_ms": percentile(lat, 99) / 1000.0}
+    return run_pgbench(mosaic.port, ["-c", str(clients), "-j", "2", "-f", script], logdir, seconds)
 
 
 def measure(mosaic, label, args, script, logdir):
     """Warm-up, then args.rounds rounds: their numbers, medians and per-node statement shares."""
     pgbench(mosaic, script, args.clients, args.warmup, logdir)
-    before = index_scans(mosaic)
+    before, cpu_before = index_scans(mosaic), cpu_snapshot(mosaic)
     rounds = []
     for r in range(args.rounds):
         rounds.append(pgbench(mosaic, script, args.clients, args.seconds, logdir))
         print(f"  {label} round {r + 1}: {rounds[-1]['tps']:.0f} TPS, p99 {rounds[-1]['p99_ms']:.2f} ms", flush=True)
+    cpu = cpu_use(cpu_before, cpu_snapshot(mosaic))
     after = index_scans(mosaic)
     scans = {n: after[n] - before[n] for n in after}
     total = max(1, sum(scans.values()))
@@ -226,7 +262,17 @@ def measure(mosaic, label, args, script, logdir):
             "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
             "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
             "failed": sum(r["failed"] for r in rounds),
-            "node_statement_share": {str(n): scans[n] / total for n in scans}}
+            "node_statement_share": {str(n): scans[n] / total for n in scans}, "cpu_cores": cpu,
+            "cpu_ms_per_statement": {k: cpu[k] * 1000 / statistics.mean(r["tps"] for r in rounds)
+                                     for k in ("node1", "node2", "router", "pgbench")}}
+
+
+class NotAdapted(RuntimeError):
+    """Mosaic did not adapt the layout; `events` are the rebalancer's decisions, if any."""
+
+    def __init__(self, message, events=()):
+        super().__init__(message)
+        self.events = list(events)
 
 
 def adapt_by_rebalancer(mosaic):
@@ -235,7 +281,7 @@ def adapt_by_rebalancer(mosaic):
     events = reply.get("events", [])
     acted = [e for e in events if e.get("decision") == "acted" and e.get("migration_id")]
     if not acted:
-        raise RuntimeError("the rebalancer did not act: " + json.dumps(events, indent=1))
+        raise NotAdapted("the rebalancer started no migration", events)
     return events, [mosaic.wait_migration(e["migration_id"]) for e in acted]
 
 
@@ -245,7 +291,7 @@ def adapt_by_advisor(mosaic):
     advice = mosaic.api("GET", f"/api/v1/advice?tenant={HOT_TENANT}&window=600")
     actions = advice.get("actions", [])
     if not actions:
-        raise RuntimeError("the advisor proposes nothing: " + advice.get("summary", json.dumps(advice)))
+        raise NotAdapted("the advisor proposes nothing: " + advice.get("summary", json.dumps(advice)))
     done = []
     for a in actions:
         body = {"action": a["action"], "tenant": a["tenant"], "tables": a["tables"], "column": a["column"],
@@ -269,19 +315,9 @@ def adapt_at_median(mosaic):
 ADAPT = {"rebalancer": adapt_by_rebalancer, "advisor": adapt_by_advisor, "median": adapt_at_median}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1000000, help="rows of the hot tenant")
-    ap.add_argument("--width", type=int, default=5000, help="ids aggregated per statement")
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--adapt", choices=sorted(ADAPT), default="rebalancer",
-                    help="rebalancer: one rebalancer round (default); advisor: the advisor's plan submitted by "
-                         "hand; median: a yardstick, the hot tenant split at its median id by hand")
-    args = ap.parse_args()
-    started = time.monotonic()
+def run(args, result):
+    """Starts Mosaic, loads, measures the static layout, adapts and measures again, into `result`.
+    An adaptation that fails is recorded as result["error"] (the static numbers stay)."""
     base = tempfile.mkdtemp(prefix="mosaic-bench-skew-", dir="/var/tmp")
     os.chmod(base, 0o755)
     logdir = os.path.join(base, "pgbench")
@@ -291,12 +327,6 @@ def main():
         f.write(f"\\set lo random(1, {args.rows - args.width + 1})\n\\set hi :lo + {args.width}\n"
                 f"SELECT count(*), sum(value), max(value) FROM readings WHERE tenant_id = {HOT_TENANT} "
                 "AND id >= :lo AND id < :hi;\n")
-    result = {"date": datetime.date.today().isoformat(), "rows": args.rows, "width": args.width,
-              "clients": args.clients, "rounds": args.rounds, "seconds": args.seconds,
-              "adaptation": args.adapt,
-              "machine": {"cores": os.cpu_count(), "kernel": platform.release(),
-                          "postgres": version(["postgres", "--version"]),
-                          "pgbench": version(["pgbench", "--version"])}}
     mosaic = Mosaic(base)
     try:
         result["pinned"] = {str(k): v for k, v in mosaic.cores.items()}
@@ -308,7 +338,11 @@ def main():
               f"{result['hot_rows_per_node_static']}; nodes pinned to cores {result['pinned']}", flush=True)
         result["static"] = measure(mosaic, "static", args, script, logdir)
         t0 = time.monotonic()
-        events, migrations = ADAPT[args.adapt](mosaic)
+        try:
+            events, migrations = ADAPT[args.adapt](mosaic)
+        except RuntimeError as e:  # NotAdapted, a refused or failed migration
+            result["error"], result["events"] = str(e), getattr(e, "events", [])
+            return
         result["adapt_seconds"] = time.monotonic() - t0
         result["events"] = events
         result["migrations"] = [{k: m.get(k) for k in ("id", "action", "origin", "column", "from", "ranges", "progress",
@@ -317,28 +351,72 @@ def main():
         print(f"adapted in {result['adapt_seconds']:.1f} s: {len(migrations)} migration(s); hot tenant rows per node: "
               f"{result['hot_rows_per_node_adapted']}", flush=True)
         result["adapted"] = measure(mosaic, "adapted", args, script, logdir)
+        result["tps_ratio"] = result["adapted"]["tps"] / result["static"]["tps"]
+        result["p99_ratio"] = result["adapted"]["p99_ms"] / result["static"]["p99_ms"]
         result["pinned_at_end"] = {str(k): v for k, v in mosaic.check_pinned().items()}
     finally:
         mosaic.stop()
         shutil.rmtree(base, ignore_errors=True)
-    s, a = result["static"], result["adapted"]
-    result["tps_ratio"] = a["tps"] / s["tps"]
-    result["total_seconds"] = time.monotonic() - started
-    print(f"\nskew benchmark: hot tenant {args.rows} rows, {args.width}-id range aggregates, {args.clients} clients, "
-          f"2 nodes pinned to one core each; {args.rounds} x {args.seconds} s per layout, medians")
+
+
+def report(result):
+    print(f"\nskew benchmark ({result['adaptation']}): hot tenant {result['rows']} rows, {result['width']}-id range "
+          f"aggregates, {result['clients']} clients, 2 nodes pinned to one core each; {result['rounds']} x "
+          f"{result['seconds']} s per layout, medians")
+    phases = [k for k in ("static", "adapted") if k in result]
     print(f"{'layout':10} {'TPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}  statements per node")
-    for k in ("static", "adapted"):
+    for k in phases:
         m = result[k]
         share = " / ".join(f"{m['node_statement_share'][n] * 100:.0f}%" for n in sorted(m["node_statement_share"]))
         print(f"{k:10} {m['tps']:8.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} {m['failed']:7d}  {share}")
-    print(f"adapted / static: TPS {result['tps_ratio']:.2f}x, p99 {a['p99_ms'] / s['p99_ms']:.2f}x; "
-          f"whole run {result['total_seconds']:.0f} s")
+    print("\nCPU: cores used on average over the rounds (ms per statement)")
+    print(f"{'layout':10} {'node 1':>13} {'node 2':>13} {'router':>13} {'pgbench':>13} {'others':>7} {'idle':>6}")
+    for k in phases:
+        c, per = result[k]["cpu_cores"], result[k]["cpu_ms_per_statement"]
+        cells = " ".join(f"{c[n]:5.2f} ({per[n]:4.2f})" for n in ("node1", "node2", "router", "pgbench"))
+        print(f"{k:10} {cells} {c['others']:7.2f} {c['idle']:6.2f}")
+    for e in result.get("events", []):
+        print(f"event: {e.get('decision')} {e.get('cause') or ''} {e.get('reason', '')}")
+    if "error" in result:
+        print(f"NOT ADAPTED: {result['error']}")
+    else:
+        met = "met" if result["tps_ratio"] >= TARGET_RATIO else "NOT met"
+        print(f"adapted / static: TPS {result['tps_ratio']:.2f}x (target {TARGET_RATIO}x: {met}), "
+              f"p99 {result['p99_ratio']:.2f}x")
+    if "pinned_at_end" in result:
+        print("cores the nodes' processes may use at the end: " +
+              ", ".join(f"node {n}: {','.join(c)}" for n, c in sorted(result["pinned_at_end"].items())))
+    print(f"whole run {result['total_seconds']:.0f} s")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1000000, help="rows of the hot tenant")
+    ap.add_argument("--width", type=int, default=20000, help="ids aggregated per statement")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--adapt", choices=sorted(ADAPT), default="rebalancer",
+                    help="rebalancer: one rebalancer round (default); advisor: the advisor's plan submitted by "
+                         "hand; median: a yardstick, the hot tenant split at its median id by hand")
+    args = ap.parse_args()
+    started = time.monotonic()
+    result = {"date": datetime.date.today().isoformat(), "rows": args.rows, "width": args.width,
+              "clients": args.clients, "rounds": args.rounds, "seconds": args.seconds, "adaptation": args.adapt,
+              "machine": {"cores": os.cpu_count(), "kernel": platform.release(),
+                          "postgres": version(["postgres", "--version"]), "pgbench": version(["pgbench", "--version"])}}
+    run(args, result)
+    result["total_seconds"] = time.monotonic() - started
+    report(result)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
-    path = os.path.join(REPO, "bench", "results", f"skew-{result['date']}.json")
+    suffix = "" if args.adapt == "rebalancer" else f"-{args.adapt}"
+    path = os.path.join(REPO, "bench", "results", f"skew-{result['date']}{suffix}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print(f"written {path}")
+    return 1 if "error" in result else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
