@@ -10,9 +10,10 @@ the hot tenant and a few small tenants' rows; every statement aggregates --width
 the hot tenant (`count`, `sum`, `max` over an index range scan; uniform over its ids), so the work
 is on the node and the result is one row.
 
-Flow: load, warm up, --rounds rounds of --seconds s of pgbench (-c --clients) with the static
-layout; one rebalancer round (POST /api/v1/rebalancer/run, planning from the monitor's window of
-the static phase) and its migration to `done`; warm up, the same rounds again. Prints median TPS and
+Flow: load and VACUUM ANALYZE on the nodes, warm up, --rounds rounds of --seconds s of pgbench
+(-c --clients) with the static layout; one rebalancer round (POST /api/v1/rebalancer/run, planning
+from the monitor's window of the static phase) and its migration to `done`; VACUUM ANALYZE again
+(the source's deleted rows, the target's new ones), warm up, the same rounds again. Prints median TPS and
 p99 per phase and their ratio, the share of statements each node served (index scans counted by
 the nodes), the rebalancer's event and migration; writes bench/results/skew-<date>.json.
 `--adapt advisor` adapts without the rebalancer: the advisor's plan (GET /api/v1/advice) submitted
@@ -164,7 +165,14 @@ def load(mosaic, rows):
         cur.copy_expert("COPY readings (tenant_id, id, device, value) FROM STDIN", f)
     os.remove(path)
     conn.close()
-    for node in (1, 2):  # statistics and visibility map on the nodes themselves
+    vacuum(mosaic)
+
+
+def vacuum(mosaic):
+    """VACUUM ANALYZE on the nodes themselves: statistics, visibility map and hint bits set, dead
+    rows (a migration's source cleanup) gone, before a layout is measured, so that neither
+    layout's rounds pay for autovacuum or first reads of new rows."""
+    for node in (1, 2):
         c = mosaic.connect(node)
         c.cursor().execute("VACUUM ANALYZE readings")
         c.close()
@@ -347,6 +355,7 @@ def run(args, result):
         result["events"] = events
         result["migrations"] = [{k: m.get(k) for k in ("id", "action", "origin", "column", "from", "ranges", "progress",
                                                         "timings")} for m in migrations]
+        vacuum(mosaic)
         result["hot_rows_per_node_adapted"] = {str(k): v for k, v in home_node(mosaic).items()}
         print(f"adapted in {result['adapt_seconds']:.1f} s: {len(migrations)} migration(s); hot tenant rows per node: "
               f"{result['hot_rows_per_node_adapted']}", flush=True)
