@@ -13,22 +13,24 @@ is on the node and the result is one row.
 Flow: load and VACUUM ANALYZE on the nodes, warm up, --rounds rounds of --seconds s of pgbench
 (-c --clients) with the static layout; one rebalancer round (POST /api/v1/rebalancer/run, planning
 from the monitor's window of the static phase) and its migration to `done`; VACUUM ANALYZE again
-(the source's deleted rows, the target's new ones), warm up, the same rounds again. Prints median TPS and
-p99 per phase and their ratio, the share of statements each node served (index scans counted by
-the nodes), the rebalancer's event and migration; writes bench/results/skew-<date>.json.
+(the source's deleted rows, the target's new ones), warm up, the same rounds again. Prints median
+TPS and p99 per phase and their ratio, the share of statements each node served (index scans
+counted by the nodes), the CPU each node, the router, pgbench and the rest of the machine used, the
+rebalancer's events; writes bench/results/skew-<date>.json (skew-<date>-<adapt>.json for the
+other --adapt modes). Exits 1 if the layout was not adapted.
 `--adapt advisor` adapts without the rebalancer: the advisor's plan (GET /api/v1/advice) submitted
 as migrations with origin "rebalancer", as a round does; `--adapt median` is a yardstick, not
 Mosaic's decision: the hot tenant split at its median id by hand.
 
-Usage: bench/skew.py [--rows 1000000] [--width 5000] [--clients 8] [--rounds 3] [--seconds 20]
+Usage: bench/skew.py [--rows 1000000] [--width 20000] [--clients 8] [--rounds 3] [--seconds 20]
 """
 
 import argparse
 import datetime
 import json
 import os
-import resource
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -178,8 +180,8 @@ def vacuum(mosaic):
         c.close()
 
 
-def home_node(mosaic):
-    """The node holding the hot tenant's rows (the static layout: all on one node)."""
+def hot_rows_per_node(mosaic):
+    """{node: rows of the hot tenant on it}, counted on the nodes themselves."""
     counts = {}
     for node in (1, 2):
         c = mosaic.connect(node)
@@ -312,7 +314,7 @@ def adapt_by_advisor(mosaic):
 def adapt_at_median(mosaic):
     """Yardstick, not Mosaic's decision: the hot tenant split at its median id by hand, the upper
     half moved to the other node (the layout a uniform scan workload calls for)."""
-    rows = home_node(mosaic)
+    rows = hot_rows_per_node(mosaic)
     home = max(rows, key=rows.get)
     middle = sum(rows.values()) // 2 + 1
     body = {"action": "split", "tenant": str(HOT_TENANT), "tables": ["public.readings"], "column": "id",
@@ -341,7 +343,7 @@ def run(args, result):
         t0 = time.monotonic()
         load(mosaic, args.rows)
         result["load_seconds"] = time.monotonic() - t0
-        result["hot_rows_per_node_static"] = {str(k): v for k, v in home_node(mosaic).items()}
+        result["hot_rows_per_node_static"] = {str(k): v for k, v in hot_rows_per_node(mosaic).items()}
         print(f"loaded in {result['load_seconds']:.1f} s; hot tenant rows per node: "
               f"{result['hot_rows_per_node_static']}; nodes pinned to cores {result['pinned']}", flush=True)
         result["static"] = measure(mosaic, "static", args, script, logdir)
@@ -356,7 +358,7 @@ def run(args, result):
         result["migrations"] = [{k: m.get(k) for k in ("id", "action", "origin", "column", "from", "ranges", "progress",
                                                         "timings")} for m in migrations]
         vacuum(mosaic)
-        result["hot_rows_per_node_adapted"] = {str(k): v for k, v in home_node(mosaic).items()}
+        result["hot_rows_per_node_adapted"] = {str(k): v for k, v in hot_rows_per_node(mosaic).items()}
         print(f"adapted in {result['adapt_seconds']:.1f} s: {len(migrations)} migration(s); hot tenant rows per node: "
               f"{result['hot_rows_per_node_adapted']}", flush=True)
         result["adapted"] = measure(mosaic, "adapted", args, script, logdir)
