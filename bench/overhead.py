@@ -76,12 +76,15 @@ def percentile(values, p):
     return values[k]
 
 
-def run_pgbench(port, args, logdir):
+def run_pgbench(port, args, logdir, seconds=None):
+    """pgbench through 127.0.0.1:port for `seconds` (default BENCH_SECONDS), logging every
+    transaction in logdir: {"tps", "failed", "p50_ms", "p99_ms"}."""
+    seconds = seconds or SECONDS
     for f in glob.glob(os.path.join(logdir, "pgb*")):
         os.remove(f)
-    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic", "-T", str(SECONDS),
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic", "-T", str(seconds),
            "-n", "-l", "--log-prefix", os.path.join(logdir, "pgb")] + args + ["mosaic"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS * 4 + 60)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 60)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
     tps = None

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: micro-benchmarks of the data path, then the side-by-side pgbench comparison
 # with direct PostgreSQL and PgBouncer (bench/overhead.sh), then TPC-B with two-phase commit
-# (bench/two_phase.py).
+# (bench/two_phase.py), the online migration (bench/migration.py) and the skew benchmark
+# (bench/skew.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -14,3 +15,6 @@ if [ -x bench/overhead.sh ]; then bash bench/overhead.sh; fi
 /usr/bin/python3 bench/two_phase.py
 # online migration: a 1,000,000-row move under pgbench, and 20 cutovers' write pauses
 /usr/bin/python3 bench/migration.py
+# skew: a hot tenant's range scans on 2 nodes pinned to a core each, static layout vs. the
+# layout the rebalancer adapts to
+/usr/bin/python3 bench/skew.py

@@ -30,7 +30,11 @@ std::optional<std::string> Key(const catalog::Table* table, const std::string& c
   return std::move(key).value();
 }
 
-// Heat of one column: hot ranges (upper inclusive: the bucket ends just after it), else top values.
+// Heat of one column: hot ranges, else top values. A hot range's upper is inclusive, but its bucket
+// ends at it ([lower, upper)): the key "just after" upper is not a value of every type (upper plus
+// a 0 byte is no int8 or text key), and a bucket end may become a split point that must be a
+// value of the column's type. Only the upper value's own share is misplaced, by one key; a range
+// of one value stays a point mass.
 ColumnHeat HeatOf(const catalog::Table* table, const std::string& name, const Json& column, double statements) {
   ColumnHeat heat{name, column.value("column", ""), {}};
   const Json empty = Json::array();
@@ -38,7 +42,7 @@ ColumnHeat HeatOf(const catalog::Table* table, const std::string& name, const Js
   for (const auto& r : hot) {
     auto lo = Key(table, heat.column, r.value("lower", Json()));
     auto hi = Key(table, heat.column, r.value("upper", Json()));
-    if (lo && hi) heat.buckets.push_back({*lo, *hi + std::string(1, '\0'), Number(r, "share") * statements});
+    if (lo && hi) heat.buckets.push_back({*lo, *hi, Number(r, "share") * statements});
   }
   if (!heat.buckets.empty() || !column.contains("top_values") || !column["top_values"].is_array()) return heat;
   for (const auto& v : column["top_values"]) {

@@ -179,9 +179,10 @@ Result<int64_t> DeleteRows(PGconn* conn, const std::vector<catalog::Table>& tabl
                            const std::string& filter, int batch_rows, std::string_view who);
 
 // Idempotent drops: absent objects are fine.
-// DropSubscription also drops the subscription's slot on the publisher when it can reach it;
-// when it cannot, it disables the subscription, detaches it from its slot (slot_name = NONE)
-// and drops it, leaving the slot on the publisher for DropSlot.
+// DropSubscription disables the subscription and detaches it from its slot (slot_name = NONE),
+// each step committed, then drops it; it never contacts the publisher, whose slot is left for
+// DropSlot. Interrupted at any point (an error, a crash of `target`), it leaves a subscription
+// that either kept its progress or can no longer stream, never one that applies changes twice.
 Status DropSubscription(PGconn* target, const std::string& subscription);
 Status DropPublication(PGconn* conn, const std::string& publication);
 // Waits a few seconds for a streaming WAL sender to let go of the slot (a subscription just

@@ -94,9 +94,9 @@ class NodeOpsTest : public ::testing::Test {
     }
   }
 
-  // Runs `sql`; the first value of the last result's first row ("" if none), or "<error ...>".
-  static std::string Run(TestPostgres& pg, const std::string& sql) {
-    PGconn* conn = PQconnectdb(pg.dsn().c_str());
+  // Runs `sql` on `conn`; the first value of the last result's first row ("" if none), or
+  // "<error ...>".
+  static std::string Query(PGconn* conn, const std::string& sql) {
     PGresult* res = PQexec(conn, sql.c_str());
     const auto st = PQresultStatus(res);
     std::string out = st == PGRES_TUPLES_OK ? (PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "")
@@ -104,6 +104,13 @@ class NodeOpsTest : public ::testing::Test {
                           ? ""
                           : "<error " + std::string(PQerrorMessage(conn)) + ">";
     PQclear(res);
+    return out;
+  }
+
+  // Query() on a connection of its own.
+  static std::string Run(TestPostgres& pg, const std::string& sql) {
+    PGconn* conn = PQconnectdb(pg.dsn().c_str());
+    std::string out = Query(conn, sql);
     PQfinish(conn);
     return out;
   }
@@ -296,7 +303,10 @@ TEST_F(NodeOpsTest, CopyWithConcurrentWritesThenSubscribeCatchesUp) {
             "42704");
 
   ASSERT_TRUE(DropSubscription(dst_conn_.get(), names.subscription).ok());
-  EXPECT_EQ(Run(*src_, "SELECT count(*) FROM pg_replication_slots"), "0");  // dropped with it
+  EXPECT_EQ(Run(*dst_, "SELECT count(*) FROM pg_subscription"), "0");
+  EXPECT_EQ(Run(*src_, "SELECT count(*) FROM pg_replication_slots"), "1");  // left to DropSlot
+  ASSERT_TRUE(DropSlot(src_conn_.get(), names.slot).ok());
+  EXPECT_EQ(Run(*src_, "SELECT count(*) FROM pg_replication_slots"), "0");
   ASSERT_TRUE(RestoreReplicaIdentity(src_conn_.get(), tables_, *previous, "source").ok());
   EXPECT_EQ(Run(*src_, "SELECT relreplident FROM pg_class WHERE relname = 'orders'"), "d");
 }
@@ -459,6 +469,49 @@ TEST_F(NodeOpsTest, ChecksumsAndShadowReadsSeeDifferences) {
   EXPECT_NE(sums->first_mismatch.find("orders"), std::string::npos) << sums->first_mismatch;
   auto bad = SameResult(src_conn_.get(), dst_conn_.get(), "SELECT nope FROM orders", {});
   EXPECT_EQ(bad.status().sqlstate(), "42703");
+}
+
+// Regression: kill -9 of Mosaic (and its nodes) in `deprecated` left duplicate history rows on
+// the target. DROP SUBSCRIPTION resets the subscription's replication origin outside its
+// transaction before it commits; the crash aborted the DROP, and the subscription that survived
+// streamed again from its slot's confirmed position, behind what it had applied, so it applied
+// those transactions again. When a DROP starts, the subscription must already be disabled and
+// detached from its slot, both committed: then whatever the DROP leaves cannot stream again.
+TEST_F(NodeOpsTest, DropSubscriptionStartsItsDropOnlyOnceTheSubscriptionCannotStream) {
+  Load(*src_, 1000);
+  const FlowNames names = ForwardNames(6, 0);
+  ASSERT_TRUE(SetReplicaIdentityFull(src_conn_.get(), tables_, "source").ok());
+  ASSERT_TRUE(CreatePublication(src_conn_.get(), names.publication, tables_, kFilter).ok());
+  ASSERT_TRUE(CopyFlow(source_, target_, tables_, kFilter, names.slot, {}, {}).ok());
+  ASSERT_TRUE(Subscribe(dst_conn_.get(), source_, names).ok());
+
+  // Hold the DROP before it resets the origin: it removes the subscription's rows of
+  // pg_subscription_rel first (ALTER SUBSCRIPTION does not touch that table). The holder sees
+  // the subscription as committed while the DROP waits.
+  PGconn* holder = PQconnectdb(dst_->dsn().c_str());
+  ASSERT_EQ(PQstatus(holder), CONNECTION_OK);
+  auto exec = [&](const std::string& sql) { return Query(holder, sql); };
+  ASSERT_EQ(exec("BEGIN; LOCK TABLE pg_catalog.pg_subscription_rel IN SHARE MODE"), "");
+  Status dropped;
+  std::thread drop([&] { dropped = DropSubscription(dst_conn_.get(), names.subscription); });
+  std::string waiting;
+  for (int i = 0; i < 200 && waiting != "1"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    waiting = exec(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE 'DROP SUBSCRIPTION%'");
+  }
+  EXPECT_EQ(waiting, "1") << "the DROP never waited for the lock";
+  EXPECT_EQ(exec("SELECT subenabled::text || ' ' || coalesce(subslotname::text, 'no slot') "
+                 "FROM pg_subscription WHERE subname = '" + names.subscription + "'"),
+            "false no slot");
+  EXPECT_EQ(exec("COMMIT"), "");  // lets the DROP go on
+  drop.join();
+  PQfinish(holder);
+  EXPECT_TRUE(dropped.ok()) << dropped.ToString();
+  EXPECT_EQ(Run(*dst_, "SELECT count(*) FROM pg_subscription"), "0");
+  EXPECT_EQ(Run(*src_, "SELECT count(*) FROM pg_replication_slots"), "1");  // left to DropSlot
+  ASSERT_TRUE(DropSlot(src_conn_.get(), names.slot).ok());
 }
 
 TEST_F(NodeOpsTest, DeleteRowsAndIdempotentDrops) {
