@@ -17,6 +17,12 @@ std::string JsonText(const Json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
+double JsonNumber(const Json& obj, const char* key, double fallback) {
+  if (!obj.is_object()) return fallback;
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_number() ? it->get<double>() : fallback;
+}
+
 std::string RenderTable(const std::vector<TableRow>& rows) {
   std::vector<size_t> width(rows.front().size(), 0);
   for (const TableRow& row : rows) {

@@ -14,6 +14,9 @@ namespace mosaic {
 // A JSON value as a table cell: strings without quotes, null as "", others as JSON.
 std::string JsonText(const nlohmann::json& v);
 
+// The number at obj[key], or `fallback` when obj is not an object or has no number there.
+double JsonNumber(const nlohmann::json& obj, const char* key, double fallback = 0);
+
 using TableRow = std::vector<std::string>;
 // Left-aligned columns, two spaces apart, one line per row (the first row is the header).
 // REQUIRES: rows is non-empty and all rows have the same size.

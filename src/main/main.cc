@@ -1,5 +1,5 @@
-// The `mosaic` binary: `serve` runs the router, `demo` runs it on managed nodes with sample
-// data, `layout set|show` calls a running router's layout API, `patterns` its pattern monitor,
+// The `mosaic` binary: `serve` runs the router, `demo` tells the whole story on managed nodes
+// (demo.h), `layout set|show` calls a running router's layout API, `patterns` its pattern monitor,
 // `migrate` its migrations, `events` and `rebalancer` its rebalancer, `workload` generates load
 // against Mosaic or PostgreSQL. Command-line parsing and signal handling live here; everything
 // else is in App.
@@ -58,8 +58,9 @@ void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
   cmd->add_option("--rebalancer", o->rebalancer, "on (default) or off: the rebalancer's rounds every [rebalancer] interval_s");
 }
 
-mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o) {
-  mosaic::Config c;
+// The config: `base` (or the --config file instead), then the command line's options over it.
+mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o, const mosaic::Config& base = {}) {
+  mosaic::Config c = base;
   if (!o.config_file.empty()) {
     auto loaded = mosaic::Config::LoadToml(o.config_file);
     if (!loaded.ok()) return loaded.status();
@@ -126,7 +127,7 @@ void WaitForSignal(int seconds) {
   io.run();
 }
 
-int Serve(const CliOverrides& o, int duration, bool demo) {
+int Serve(const CliOverrides& o, int duration) {
   auto config = BuildConfig(o);
   if (!config.ok()) {
     std::cerr << "mosaic: " << config.status().message() << "\n";
@@ -138,13 +139,6 @@ int Serve(const CliOverrides& o, int duration, bool demo) {
     std::cerr << "mosaic: " << s.message() << "\n";
     app.Stop();
     return 1;
-  }
-  if (demo) {
-    if (auto s = mosaic::LoadDemoData(app, config.value()); !s.ok()) {
-      std::cerr << "mosaic demo: " << s.message() << "\n";
-      app.Stop();
-      return 1;
-    }
   }
   WaitForSignal(duration);
   app.Stop();
@@ -165,10 +159,13 @@ int main(int argc, char** argv) {
   serve->add_option("--duration", serve_duration, "exit after S seconds (default: run until SIGINT/SIGTERM)");
 
   CliOverrides demo_opts;
-  int demo_duration = 0;
-  auto* demo = cli.add_subcommand("demo", "run Mosaic on 3 managed nodes with a sample multi-tenant schema");
+  mosaic::DemoOptions demo_args;
+  auto* demo = cli.add_subcommand(
+      "demo", "the whole story on 3 managed nodes: sample SaaS data, skewed traffic, Mosaic adapting, live");
   AddServeOptions(demo, &demo_opts);
-  demo->add_option("--duration", demo_duration, "exit after S seconds (default: run until Ctrl-C)");
+  demo->add_option("--duration", demo_args.duration_s, "exit after S seconds with a summary (default: run until Ctrl-C)");
+  demo->add_option("--clients", demo_args.clients, "workload clients (default 8)");
+  demo->add_option("--rate", demo_args.rate, "the workload's total transactions per second (default 500; 0 = unlimited)");
 
   auto* layout = cli.add_subcommand("layout", "pin or show where tables' rows live (admin API)");
   layout->require_subcommand(1);
@@ -284,8 +281,15 @@ int main(int argc, char** argv) {
   }
   if (events->parsed()) return mosaic::RunEvents(events_args);
   if (rebalancer->parsed()) return mosaic::RunRebalancer(rebalancer_args, rebalancer_command);
-  if (serve->parsed()) return Serve(serve_opts, serve_duration, false);
-  if (demo_opts.managed_nodes < 0 && demo_opts.nodes.empty()) demo_opts.managed_nodes = 3;
-  if (demo_opts.data_dir.empty() && demo_opts.nodes.empty()) demo_opts.data_dir = "/var/tmp/mosaic-demo";
-  return Serve(demo_opts, demo_duration, true);
+  if (serve->parsed()) return Serve(serve_opts, serve_duration);
+  mosaic::Config demo_base = mosaic::DemoConfig();
+  if (!demo_opts.nodes.empty()) demo_base.managed_nodes = 0;
+  if (demo_opts.data_dir.empty() && demo_opts.nodes.empty()) demo_opts.data_dir = demo_args.default_data_dir;
+  auto demo_config = BuildConfig(demo_opts, demo_base);
+  if (!demo_config.ok()) {
+    std::cerr << "mosaic demo: " << demo_config.status().message() << "\n";
+    return 2;
+  }
+  mosaic::log::SetLevel(demo_config.value().log_level);
+  return mosaic::RunDemo(demo_config.value(), demo_args);
 }

@@ -21,13 +21,6 @@ namespace {
 
 constexpr int kBarWidth = 20;
 
-// A JSON number at `obj[name]`, or `fallback` if absent or not a number.
-double Number(const Json& obj, const char* name, double fallback = 0) {
-  if (!obj.is_object()) return fallback;
-  auto it = obj.find(name);
-  return it != obj.end() && it->is_number() ? it->get<double>() : fallback;
-}
-
 std::string Duration(double seconds) {
   if (seconds < 0) return "-";
   const auto s = static_cast<int64_t>(seconds + 0.5);
@@ -46,18 +39,18 @@ std::string PhaseCell(const Json& m) {
 TableRow Row(const Json& m) {
   const Json progress = m.value("progress", Json::object());
   const Json mism = m.value("mismatches", Json::object());
-  const auto copied = static_cast<int64_t>(Number(progress, "rows_copied"));
-  const auto estimated = static_cast<int64_t>(Number(progress, "rows_estimated"));
-  const double rate = Number(progress, "rows_per_s");
+  const auto copied = static_cast<int64_t>(JsonNumber(progress, "rows_copied"));
+  const auto estimated = static_cast<int64_t>(JsonNumber(progress, "rows_estimated"));
+  const double rate = JsonNumber(progress, "rows_per_s");
   return {JsonText(m.value("id", Json())),
           JsonText(m.value("action", Json())),
           m.contains("tenant") && !m["tenant"].is_null() ? JsonText(m["tenant"]) : "-",
           PhaseCell(m),
           fmt::format("{} {}/{}", ProgressBar(copied, estimated, kBarWidth), copied, estimated),
           rate > 0 ? fmt::format("{:.0f} rows/s", rate) : "-",
-          MigrationActive(m) ? Duration(Number(progress, "eta_s", -1)) : "-",
-          fmt::format("shadow {}/{}, checksum {}/{}", Number(mism, "shadow_mismatches"), Number(mism, "shadow_reads"),
-                      Number(mism, "checksum_mismatches"), Number(mism, "checksum_chunks"))};
+          MigrationActive(m) ? Duration(JsonNumber(progress, "eta_s", -1)) : "-",
+          fmt::format("shadow {}/{}, checksum {}/{}", JsonNumber(mism, "shadow_mismatches"), JsonNumber(mism, "shadow_reads"),
+                      JsonNumber(mism, "checksum_mismatches"), JsonNumber(mism, "checksum_chunks"))};
 }
 
 // The API's reply for `path`, printed as JSON or as `text(reply)`. Exit code.
