@@ -550,7 +550,23 @@ Status CopyFlow(const catalog::Node& source, const catalog::Node& target,
   return s;
 }
 
-Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& names) {
+namespace {
+
+// Sets the replication origin of subscription `name` on `target` to `lsn` unless it is there or
+// beyond already.
+Status StartOriginAt(PGconn* target, const std::string& name, std::string_view lsn) {
+  return pg::Run(target,
+                 "SELECT pg_replication_origin_advance(o, $2::pg_lsn) FROM (SELECT 'pg_' || oid AS o "
+                 "FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database "
+                 "WHERE datname = current_database())) s WHERE coalesce(pg_replication_origin_progress(o, "
+                 "false), '0/0') < $2::pg_lsn",
+                 {name, std::string(lsn)}, "target");
+}
+
+}  // namespace
+
+Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& names,
+                 std::string_view start_lsn) {
   auto enabled =
       QueryValue(target,
                  "SELECT subenabled::text FROM pg_subscription WHERE subname = $1 AND "
@@ -558,18 +574,21 @@ Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& n
                  {names.subscription}, "target");
   if (!enabled.ok()) return enabled.status();
   const std::string sub = pg::QuoteIdent(names.subscription);
-  if (enabled->has_value()) {
-    return **enabled == "true"
-               ? Status::OK()
-               : pg::Run(target, "ALTER SUBSCRIPTION " + sub + " ENABLE", {}, "target");
+  if (enabled->has_value() && **enabled == "true") return Status::OK();
+  if (!enabled->has_value()) {
+    Status s = pg::Run(target,
+                       fmt::format("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH "
+                                   "(create_slot = false, slot_name = {}, copy_data = false, "
+                                   "enabled = false)",
+                                   sub, pg::QuoteLiteral(source.dsn),
+                                   pg::QuoteIdent(names.publication), pg::QuoteLiteral(names.slot)),
+                       {}, "target");
+    if (!s.ok() && s.sqlstate() != kDuplicateObject) return s;
   }
-  Status s = pg::Run(target,
-                     fmt::format("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH "
-                                 "(create_slot = false, slot_name = {}, copy_data = false)",
-                                 sub, pg::QuoteLiteral(source.dsn),
-                                 pg::QuoteIdent(names.publication), pg::QuoteLiteral(names.slot)),
-                     {}, "target");
-  return !s.ok() && s.sqlstate() == kDuplicateObject ? Status::OK() : s;
+  if (!start_lsn.empty()) {
+    if (Status s = StartOriginAt(target, names.subscription, start_lsn); !s.ok()) return s;
+  }
+  return pg::Run(target, "ALTER SUBSCRIPTION " + sub + " ENABLE", {}, "target");
 }
 
 Result<std::string> CurrentLsn(PGconn* conn, std::string_view who) {

@@ -111,7 +111,15 @@ Status CopyFlow(const catalog::Node& source, const catalog::Node& target,
 // source (CopyFlow or CreateSlot). Note: PostgreSQL 15 has no origin filter, so a forward and a
 // reverse subscription of the same rows must never be enabled at the same time (they would
 // replicate each change back and forth).
-Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& names);
+//
+// With `start_lsn`, the subscription is created disabled and its replication origin (on
+// `target`, WAL-logged, so it survives a crash) is set to start_lsn before it is enabled: it
+// never applies a transaction of the source that committed before start_lsn, whatever the slot
+// says. AdvanceSlot alone does not give that: a logical slot's advanced position is written to
+// disk only at the source's next checkpoint, and a source that crashes before it streams again
+// from the slot's older position. The origin never moves backwards here.
+Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& names,
+                 std::string_view start_lsn = {});
 
 // The node's current WAL position as text ("0/16B3748"): pg_current_wal_insert_lsn(), not
 // pg_current_wal_lsn(), whose write position may still be short of commits already visible

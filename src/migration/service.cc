@@ -762,7 +762,7 @@ Status Service::Runner::FinishCutover() {
     if (Status s = DropSlot(source.value()->get(), fwd.slot); !s.ok()) return s;
     const catalog::Node* target_node = NodeById(f.target);
     if (target_node == nullptr) return Status::Error("22023", "a node of the migration left the map");
-    if (Status s = Subscribe(source.value()->get(), *target_node, ReverseNames(id_, i)); !s.ok()) return s;
+    if (Status s = Subscribe(source.value()->get(), *target_node, ReverseNames(id_, i), from); !s.ok()) return s;
   }
   fence_->SetSampling(false);
   state_["reverse_on"] = true;

@@ -441,6 +441,36 @@ TEST_F(NodeOpsTest, ReverseReplicationFromTargetToSource) {
   ExpectSameFlowRows();
 }
 
+// At the cutover the reverse slot is advanced past what the source has already. That position
+// reaches the target's disk only at its next checkpoint: a target that crashes before it would
+// stream the older changes to the source again, unless the subscription starts at the cutover.
+TEST_F(NodeOpsTest, ReverseSubscriptionStartsAtTheCutoverEvenAfterTheTargetCrashes) {
+  const FlowNames rev = ReverseNames(7, 0);
+  ASSERT_TRUE(SetReplicaIdentityFull(dst_conn_.get(), tables_, "target").ok());
+  ASSERT_TRUE(CreatePublication(dst_conn_.get(), rev.publication, tables_, kFilter).ok());
+  ASSERT_TRUE(CreateSlot(dst_conn_.get(), rev.slot).ok());
+  // Before the cutover: a row the forward flow brought (here only on the target).
+  ASSERT_EQ(Run(*dst_, "INSERT INTO orders VALUES (900010, 42, '2024-02-02', 'before', 0)"), "");
+  auto cut = CurrentLsn(dst_conn_.get(), "target");
+  ASSERT_TRUE(cut.ok());
+  ASSERT_TRUE(AdvanceSlot(dst_conn_.get(), rev.slot, *cut).ok());
+  Status subscribed = Subscribe(src_conn_.get(), target_, rev, *cut);
+  ASSERT_TRUE(subscribed.ok()) << subscribed.ToString();
+  ASSERT_TRUE(Subscribe(src_conn_.get(), target_, rev, *cut).ok());  // already there
+
+  dst_->Crash();
+  ASSERT_TRUE(dst_->Restart()) << dst_->error();
+  auto reconnected = catalog::pg::ConnectNode(target_);
+  ASSERT_TRUE(reconnected.ok());
+  dst_conn_ = std::move(reconnected).value();
+
+  ASSERT_EQ(Run(*dst_, "INSERT INTO orders VALUES (900011, 42, '2024-02-02', 'after', 0)"), "");
+  auto lsn = CurrentLsn(dst_conn_.get(), "target");
+  Status caught_up = WaitCaughtUp(dst_conn_.get(), rev.slot, *lsn, std::chrono::seconds(60));
+  ASSERT_TRUE(caught_up.ok()) << caught_up.ToString();
+  EXPECT_EQ(Run(*src_, "SELECT string_agg(k, ',' ORDER BY id) FROM orders"), "after");
+}
+
 TEST_F(NodeOpsTest, ChecksumsAndShadowReadsSeeDifferences) {
   Load(*src_, 5000);
   Load(*dst_, 5000);

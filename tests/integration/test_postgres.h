@@ -62,15 +62,11 @@ class TestPostgres {
   }
 
   // Fast-shutdown of the server (the data stays). Idempotent. Use to simulate an outage.
-  void Stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGINT);
-    if (!WaitExit(std::chrono::seconds(30))) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    pid_ = -1;
-  }
+  void Stop() { Shutdown(SIGINT); }
+
+  // Immediate shutdown (SIGQUIT): no shutdown checkpoint, crash recovery at the next start, as
+  // after a kill -9 of the server. Idempotent.
+  void Crash() { Shutdown(SIGQUIT); }
 
   // Starts the stopped server again on the same port. Returns false (see error()) on failure.
   bool Restart() {
@@ -80,6 +76,18 @@ class TestPostgres {
   }
 
  private:
+  // Sends the postmaster `signal` (SIGINT fast, SIGQUIT immediate shutdown) and waits for it;
+  // SIGKILL after 30 s.
+  void Shutdown(int signal) {
+    if (pid_ <= 0) return;
+    kill(pid_, signal);
+    if (!WaitExit(std::chrono::seconds(30))) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    pid_ = -1;
+  }
+
   std::string Init() {
     char tmpl[] = "/var/tmp/mosaic-test-pg-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return "mkdtemp failed";
