@@ -325,8 +325,10 @@ Status Service::Runner::StepQueued() {
     auto version = catalog_->CutOverMigration(id_, *layout, "done", state_.dump(), "no rows change node: boundaries updated");
     if (!version.ok()) return version.status();
     phase_ = Phase::kDone;
+    // The API shows `done` once the data path (and the next Submit) has the new boundaries.
+    Status published = Publish();
     UpdateLive();
-    return Publish();
+    return published;
   }
   return SetPhase(Phase::kShadowReads, fmt::format("copying {} flow(s)", flows_.size()));
 }
