@@ -10,7 +10,7 @@ Part 2: --cutovers small moves (a 10,000-account range back and forth between no
 pgbench writing to that range: p50 / p99 / max of the fence's hold time.
 
 Prints a table; writes bench/results/migration-<date>.json.
-Usage: bench/migration.py [--scale 20] [--cutovers 20] [--clients 4]
+Usage: bench/migration.py [--scale 20] [--cutovers 20] [--clients 4] [--keep]
 """
 
 import argparse
@@ -75,6 +75,16 @@ class Router:
                 return m
             time.sleep(0.1)
 
+    def wait_boundary(self, value):
+        """Until the published shard map has `value` as a boundary of pgbench_accounts."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            body = self.api("GET", "/api/v1/placements?table=pgbench_accounts")
+            if any(value in (r.get("lower"), r.get("upper")) for p in body["placements"] for r in p["ranges"]):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"boundary {value} never published")
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -103,13 +113,32 @@ class Progress:
 
     def stop(self):
         self.proc.send_signal(2)
-        out, _ = self.proc.communicate(timeout=60)
+        try:
+            out, _ = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # seen once on a loaded machine: no summary then
+            self.proc.kill()
+            out, _ = self.proc.communicate(timeout=60)
+            return -1
         self.thread.join(5)
         failed = re.search(r"number of failed transactions: (\d+)", out)
         return int(failed.group(1)) if failed else 0
 
     def window(self, t0, t1):
         return [(tps, lat) for t, tps, lat in self.samples if t0 <= t < t1]
+
+
+def fence_steps(m):
+    """{step: ms} of the cutover's journal entry ("... (drain 1.2, apply 3.4, ... ms)"), if any."""
+    for entry in m.get("journal", []):
+        found = re.search(r"switched to the targets.*\((.*) ms\)", entry["detail"])
+        if found:
+            return {k: float(v) for k, v in (part.rsplit(" ", 1) for part in found.group(1).split(", "))}
+    return {}
+
+
+def step_medians(steps):
+    names = sorted({k for s in steps for k in s})
+    return {k: statistics.median(s[k] for s in steps if k in s) for k in names}
 
 
 def summarize(samples):
@@ -131,11 +160,13 @@ def main():
     ap.add_argument("--scale", type=int, default=20)
     ap.add_argument("--cutovers", type=int, default=20)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--keep", action="store_true", help="keep the data directory and mosaic.log")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="mosaic-bench-migration-", dir="/var/tmp")
     os.chmod(base, 0o755)
     router = Router(base)
-    result = {"date": datetime.date.today().isoformat(), "scale": args.scale, "clients": args.clients}
+    result = {"date": datetime.date.today().isoformat(), "scale": args.scale, "clients": args.clients,
+              "load_average_at_start": os.getloadavg()}
     try:
         r = router.pgbench("-i", "-s", str(args.scale))
         if r.returncode:
@@ -155,7 +186,8 @@ def main():
         result["move"] = {
             "rows_copied": m["progress"]["rows_copied"], "copy_rows_per_s": m["progress"]["rows_per_s"],
             "copy_seconds": copy_s, "migration_seconds": t_after - t_before,
-            "cutover_pause_ms": m["timings"]["cutover_pause_ms"], "failed_transactions": failed,
+            "cutover_pause_ms": m["timings"]["cutover_pause_ms"], "fence_steps_ms": fence_steps(m),
+            "failed_transactions": failed,
             "before": summarize(load.window(t_before - 10, t_before)),
             "during": summarize(load.window(t_before, t_after)),
             "after": summarize(load.window(t_after, t_end)),
@@ -163,25 +195,31 @@ def main():
         # Part 2: small ranges back and forth, with writes on them.
         lo, hi = half + 1, half + 10001
         router.migrate([{"lower": str(lo), "upper": str(hi), "node": 2}, {"lower": str(hi), "node": 2}], "split")
+        router.wait_boundary(str(hi))
         script = os.path.join(base, "range.sql")
         with open(script, "w") as f:
             f.write(f"\\set aid random({lo}, {hi - 1})\n\\set delta random(-5000, 5000)\n"
                     "BEGIN;\nUPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n"
                     "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\nEND;\n")
         load = Progress(router, args.clients, ["-f", script])
-        pauses = []
+        pauses, steps = [], []
         node = 2
         for _ in range(args.cutovers):
             node = 1 if node == 2 else 2
             m = router.migrate([{"lower": str(lo), "upper": str(hi), "node": node}])
             pauses.append(m["timings"]["cutover_pause_ms"])
+            steps.append(fence_steps(m))
         failed = load.stop()
         result["cutovers"] = {"count": len(pauses), "pause_ms_p50": percentile(pauses, 0.5),
                               "pause_ms_p99": percentile(pauses, 0.99), "pause_ms_max": max(pauses),
+                              "pauses_ms": pauses, "fence_steps_ms_median": step_medians(steps),
                               "failed_transactions": failed}
     finally:
         router.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        if args.keep:
+            print(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     mv = result["move"]
     print(f"\nmigration benchmark (scale {args.scale}, {args.clients} clients, 90% select-only / 10% TPC-B)")
     print(f"moved {mv['rows_copied']} rows in {mv['migration_seconds']:.1f} s; copy {mv['copy_rows_per_s']:.0f} rows/s")
@@ -189,10 +227,14 @@ def main():
     for k in ("before", "during", "after"):
         s = mv[k]
         print(f"{k:10} {s['tps']:9.0f} {s['lat_ms_median']:11.2f} {s['lat_ms_p99']:11.2f}")
-    print(f"cutover write pause: {mv['cutover_pause_ms']:.1f} ms; failed transactions: {mv['failed_transactions']}")
+    print(f"cutover write pause: {mv['cutover_pause_ms']:.1f} ms {mv['fence_steps_ms']}; "
+          f"failed transactions: {mv['failed_transactions']}")
     c = result["cutovers"]
     print(f"{c['count']} cutovers of a 10,000-row range under TPC-B writes: write pause p50 {c['pause_ms_p50']:.1f} ms, "
           f"p99 {c['pause_ms_p99']:.1f} ms, max {c['pause_ms_max']:.1f} ms; failed transactions: {c['failed_transactions']}")
+    print(f"medians of the steps under the fence (ms): {c['fence_steps_ms_median']}")
+    result["load_average_at_end"] = os.getloadavg()
+    print(f"load average: {result['load_average_at_start']} at the start, {result['load_average_at_end']} at the end")
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     path = os.path.join(REPO, "bench", "results", f"migration-{result['date']}.json")
     with open(path, "w") as f:

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
+
+#include "common/log.h"
 
 namespace mosaic::migration {
 namespace {
@@ -82,6 +85,11 @@ class CopyPacer {
     batch_bytes_ += bytes;
   }
   int64_t batch_rows() const { return batch_rows_; }
+  int64_t rows() const { return rows_; }
+  // Where the copy's time went, for its log line.
+  Clock::duration paused() const { return paused_; }
+  Clock::duration& reading() { return reading_; }
+  Clock::duration& committing() { return committing_; }
   bool BatchFull() const {
     return batch_rows_ >= (limits_.batch_rows > 0 ? limits_.batch_rows : 10000);
   }
@@ -104,6 +112,7 @@ class CopyPacer {
     }
     const double slowdown = control_.slowdown ? std::max(1.0, control_.slowdown()) : 1.0;
     const auto pause = std::chrono::duration_cast<Clock::duration>(need * slowdown - took);
+    if (pause > Clock::duration::zero()) paused_ += pause;
     if (!SleepUnlessCancelled(pause, control_.cancelled)) return Cancelled("copy");
     batch_rows_ = batch_bytes_ = 0;
     batch_start_ = Clock::now();
@@ -116,6 +125,7 @@ class CopyPacer {
   int64_t rows_ = 0, bytes_ = 0;
   int64_t batch_rows_ = 0, batch_bytes_ = 0;
   Clock::time_point batch_start_;
+  Clock::duration paused_{}, reading_{}, committing_{};
 };
 
 // Runs a COPY statement and checks that the server switched to `expected` (COPY_OUT / COPY_IN).
@@ -156,13 +166,17 @@ Status StreamTable(PGconn* source, PGconn* target, const Table& table, CopyPacer
   bool copying = false;
   auto end_batch = [&]() -> Status {
     copying = false;
+    const auto t0 = Clock::now();
     if (PQputCopyEnd(target, nullptr) != 1) return pg::ConnectionError(target, target_who);
     if (Status s = FinishCopy(target, copy_in, target_who); !s.ok()) return s;
+    pacer.committing() += Clock::now() - t0;
     return pacer.EndBatch();
   };
   for (;;) {
     char* row = nullptr;
+    const auto t0 = Clock::now();
     const int n = PQgetCopyData(source, &row, /*async=*/0);
+    pacer.reading() += Clock::now() - t0;
     if (n == -2) return pg::ConnectionError(source, "source");
     if (n < 0) break;  // done; FinishCopy reads how the COPY ended
     if (!copying) {
@@ -210,6 +224,9 @@ Status CopyFlowOnce(const catalog::Node& source, const catalog::Node& target,
   if (auto deleted = DeleteRows(dst->get(), tables, filter, batch, target_who); !deleted.ok()) {
     return deleted.status();
   }
+  // No WAL flush per batch: one FlushWal after the last batch makes them all durable before the
+  // copy counts as done (a copy cut short by a crash starts over anyway).
+  if (Status s = pg::Run(dst->get(), "SET synchronous_commit = off", {}, target_who); !s.ok()) return s;
   auto src = pg::ConnectNode(source);
   if (!src.ok()) return src.status();
   if (Status s = DropSlot(src->get(), slot); !s.ok()) return s;
@@ -227,6 +244,7 @@ Status CopyFlowOnce(const catalog::Node& source, const catalog::Node& target,
   }
   repl->reset();  // the transaction holds the snapshot now; free the WAL sender
   CopyPacer pacer(limits, control);
+  const auto start = Clock::now();
   for (const Table& table : tables) {
     const std::string cols = ColumnList(table);
     const std::string copy_out = fmt::format("COPY (SELECT {} {}) TO STDOUT",
@@ -234,6 +252,11 @@ Status CopyFlowOnce(const catalog::Node& source, const catalog::Node& target,
     if (Status s = StartCopy(src->get(), copy_out, PGRES_COPY_OUT, source_who); !s.ok()) return s;
     if (Status s = StreamTable(src->get(), dst->get(), table, pacer, target_who); !s.ok()) return s;
   }
+  using Seconds = std::chrono::duration<double>;
+  log::info("copy {} -> {}: {} rows in {:.1f} s; waiting for rows {:.1f} s, for batch commits {:.1f} s, paused {:.1f} s",
+            source_who, target_who, pacer.rows(), Seconds(Clock::now() - start).count(),
+            Seconds(pacer.reading()).count(), Seconds(pacer.committing()).count(), Seconds(pacer.paused()).count());
+  if (Status s = FlushWal(dst->get(), target_who); !s.ok()) return s;
   return pg::Run(src->get(), "COMMIT", {}, source_who);
 }
 
@@ -356,14 +379,56 @@ struct ChunkSum {
   bool operator==(const ChunkSum&) const = default;
 };
 
+std::string SumChunkSql(const Table& table, const std::string& filter, const ChunkKey& key,
+                        const Chunk& chunk) {
+  return fmt::format("SELECT count(*), coalesce(sum(hashtextextended({}::text, 0)), 0)::text {}{}",
+                     kRow, FlowRows(table, filter), ChunkWhere(key, chunk));
+}
+
+ChunkSum ReadSum(const PGresult* res) {
+  return ChunkSum{pg::IntAt<int64_t>(res, 0, 0), pg::TextAt(res, 0, 1)};
+}
+
 Result<ChunkSum> SumChunk(PGconn* conn, const Table& table, const std::string& filter,
                           const ChunkKey& key, const Chunk& chunk, std::string_view who) {
-  const std::string sql =
-      fmt::format("SELECT count(*), coalesce(sum(hashtextextended({}::text, 0)), 0)::text {}{}",
-                  kRow, FlowRows(table, filter), ChunkWhere(key, chunk));
-  auto res = pg::Exec(conn, sql, ChunkParams(chunk), who);
+  auto res = pg::Exec(conn, SumChunkSql(table, filter, key, chunk), ChunkParams(chunk), who);
   if (!res.ok()) return res.status();
-  return ChunkSum{pg::IntAt<int64_t>(res->get(), 0, 0), pg::TextAt(res->get(), 0, 1)};
+  return ReadSum(res->get());
+}
+
+// The result of a query sent with PQsendQueryParams: the first result (or its error), after
+// reading every result so that the connection is ready for the next query.
+Result<pg::ResultPtr> Collect(PGconn* conn, const std::string& sql, std::string_view who) {
+  pg::ResultPtr first(PQgetResult(conn));
+  while (pg::ResultPtr more{PQgetResult(conn)}) {
+  }
+  if (first == nullptr || PQresultStatus(first.get()) != PGRES_TUPLES_OK) {
+    return pg::QueryError(conn, first.get(), sql, who);
+  }
+  return first;
+}
+
+// SumChunk on both nodes at once: each server sums while the other does (under the cutover's
+// fence, where every millisecond pauses writes).
+Result<std::pair<ChunkSum, ChunkSum>> SumChunkOnBoth(PGconn* source, PGconn* target,
+                                                     const Table& table, const std::string& filter,
+                                                     const ChunkKey& key, const Chunk& chunk) {
+  const std::string sql = SumChunkSql(table, filter, key, chunk);
+  const pg::Params params = ChunkParams(chunk);
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  auto send = [&](PGconn* conn) {
+    return PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0) == 1;
+  };
+  if (!send(source)) return pg::ConnectionError(source, "source");
+  const bool sent = send(target);
+  auto a = Collect(source, sql, "source");  // read even when the target failed
+  if (!sent) return pg::ConnectionError(target, "target");
+  auto b = Collect(target, sql, "target");
+  if (!a.ok()) return a.status();
+  if (!b.ok()) return b.status();
+  return std::pair{ReadSum(a->get()), ReadSum(b->get())};
 }
 
 std::string Bound(const pg::Params& p) {
@@ -597,6 +662,11 @@ Result<std::string> CurrentLsn(PGconn* conn, std::string_view who) {
   return lsn->value_or("0/0");
 }
 
+Status FlushWal(PGconn* conn, std::string_view who) {
+  return pg::Run(conn, "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT", {},
+                 who);
+}
+
 Status WaitCaughtUp(PGconn* source, const std::string& slot, const std::string& lsn,
                     std::chrono::milliseconds timeout) {
   return UntilSlotReaches(source, slot, lsn, timeout, {});
@@ -640,19 +710,21 @@ Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<
                               const std::string& filter, const std::vector<ChunkRange>& chunks,
                               std::string* first) {
   int64_t differ = 0;
+  std::map<size_t, ChunkKey> keys;
   for (const ChunkRange& c : chunks) {
     if (c.table >= tables.size()) continue;
     const Table& table = tables[c.table];
-    auto key = KeyOf(source, table);
-    if (!key.ok()) return key.status();
+    if (!keys.contains(c.table)) {
+      auto key = KeyOf(source, table);
+      if (!key.ok()) return key.status();
+      keys.emplace(c.table, std::move(key).value());
+    }
     const Chunk chunk{c.lower, c.upper};
-    auto a = SumChunk(source, table, filter, *key, chunk, "source");
-    if (!a.ok()) return a.status();
-    auto b = SumChunk(target, table, filter, *key, chunk, "target");
-    if (!b.ok()) return b.status();
-    if (!(*a == *b)) {
+    auto sums = SumChunkOnBoth(source, target, table, filter, keys.at(c.table), chunk);
+    if (!sums.ok()) return sums.status();
+    if (!(sums->first == sums->second)) {
       ++differ;
-      NoteMismatch(table, chunk, *a, *b, first);
+      NoteMismatch(table, chunk, sums->first, sums->second, first);
     }
   }
   return differ;

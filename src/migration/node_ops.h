@@ -96,7 +96,8 @@ Result<int64_t> CountRows(PGconn* conn, const std::vector<catalog::Table>& table
 //      COPY (SELECT cols FROM t WHERE filter) TO STDOUT into COPY t (cols) FROM STDIN on the
 //      target, committing every limits.batch_rows rows and pausing between batches to stay
 //      under the limits (a batch lasts at least rows/rows_per_s and bytes/bytes_per_s, times
-//      control.slowdown()).
+//      control.slowdown()). The batches commit without waiting for their WAL flush; one
+//      synchronous commit on the target at the end makes them durable before CopyFlow returns.
 // REQUIRES: the publication the slot will serve exists on the source (pgoutput reads it as of
 // the slot's position); the tables exist on the target with the same columns; no subscription
 // uses `slot`. On failure or cancellation (57014) the slot is dropped (best effort) and the
@@ -126,6 +127,11 @@ Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& n
 // under asynchronous commit (synchronous_commit = off); a WaitCaughtUp on it could return
 // before such a commit was applied.
 Result<std::string> CurrentLsn(PGconn* conn, std::string_view who);
+
+// Makes everything `conn`'s node committed so far durable: one synchronous commit of a
+// transaction with an xid (its commit record is flushed, and every WAL record before it). The
+// flush also wakes the node's WAL senders.
+Status FlushWal(PGconn* conn, std::string_view who);
 
 // Waits until `slot` on the source has confirmed_flush_lsn >= lsn, i.e. its subscriber has
 // applied (and flushed) everything committed up to lsn. Works on an otherwise idle source: the

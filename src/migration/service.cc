@@ -48,6 +48,24 @@ double MsSince(Clock::time_point t) {
 
 bool ConnectionTrouble(const Status& s) { return s.sqlstate().starts_with("08") || s.sqlstate() == "57P01"; }
 
+// How long each step under the write fence took: "drain 1.2, apply 3.4, ... ms", for the
+// cutover's journal entry and log line.
+class StepTimes {
+ public:
+  explicit StepTimes(Clock::time_point start) : last_(start) {}
+  void Mark(std::string_view step) {
+    const auto now = Clock::now();
+    text_ += fmt::format("{}{} {:.1f}", text_.empty() ? "" : ", ", step,
+                         std::chrono::duration<double, std::milli>(now - last_).count());
+    last_ = now;
+  }
+  std::string text() const { return text_ + " ms"; }
+
+ private:
+  Clock::time_point last_;
+  std::string text_;
+};
+
 std::pair<int, Json> ErrorReply(int http, const Status& s) {
   return {http, Json{{"error", s.message()}, {"sqlstate", std::string(s.sqlstate())}}};
 }
@@ -98,7 +116,10 @@ class Service::Runner {
   Status RestoreIdentities();
   void ShadowRound();
   Status WaitFlowCaughtUp(const Flow& flow, const std::string& slot, bool reverse);
-  Status WaitFlowAppliedAndFlush(const Flow& flow, size_t index);
+  // Under the fence: waits until the target applied everything the source committed (the
+  // walsender's write_lsn); FlushTarget then makes it durable with one synchronous commit.
+  Status WaitFlowApplied(const Flow& flow, size_t index);
+  Status FlushTarget(const Flow& flow);
   Status CountsMatch(const Flow& flow);
   // Closes the fence and waits for the statements inside; false (fence open again) on timeout.
   bool CloseFence();
@@ -325,8 +346,10 @@ Status Service::Runner::StepQueued() {
     auto version = catalog_->CutOverMigration(id_, *layout, "done", state_.dump(), "no rows change node: boundaries updated");
     if (!version.ok()) return version.status();
     phase_ = Phase::kDone;
+    // The API shows `done` once the data path (and the next Submit) has the new boundaries.
+    Status published = Publish();
     UpdateLive();
-    return Publish();
+    return published;
   }
   return SetPhase(Phase::kShadowReads, fmt::format("copying {} flow(s)", flows_.size()));
 }
@@ -471,38 +494,52 @@ Status Service::Runner::WaitFlowCaughtUp(const Flow& flow, const std::string& sl
   return WaitCaughtUp(conn.value()->get(), slot, *lsn, timeout);
 }
 
-Status Service::Runner::WaitFlowAppliedAndFlush(const Flow& flow, size_t index) {
-  // Under the fence, waiting for the slot's confirmed flush would wait for the target's WAL
-  // writer (asynchronous apply) and the apply worker's next report (up to a second). Instead:
-  // wait until the subscriber reports the source's position *applied* (the walsender's
-  // write_lsn: its last applied remote commit), then flush the target's WAL ourselves with one
-  // synchronous commit, which makes every applied commit before it durable.
+Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index) {
+  // Waiting for the slot's confirmed flush would wait for the target's WAL writer (asynchronous
+  // apply) and the apply worker's next report (up to a second). Instead: wait until the
+  // subscriber reports the source's position *applied* (the walsender's write_lsn); the caller
+  // then flushes the target's WAL with one synchronous commit (FlushTarget).
+  //
+  // The apply worker reports write_lsn = the position it received only while none of its
+  // applied commits waits for the target's WAL writer (otherwise it reports its last applied
+  // commit, short of the source's position), and only when a message arrives. So while the
+  // position is not reported, each round flushes the target's WAL and then the source's, which
+  // wakes the walsender: it sends a keepalive and the apply worker answers with what it applied.
   auto source = Conn(flow.source);
   if (!source.ok()) return source.status();
-  auto lsn = CurrentLsn(source.value()->get(), "node " + std::to_string(flow.source));
+  auto target = Conn(flow.target);
+  if (!target.ok()) return target.status();
+  const std::string source_who = "node " + std::to_string(flow.source);
+  const std::string target_who = "node " + std::to_string(flow.target);
+  auto lsn = CurrentLsn(source.value()->get(), source_who);
   if (!lsn.ok()) return lsn.status();
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(svc_.config_.migration.catchup_timeout_s * 1000));
-  const std::string who = "node " + std::to_string(flow.source);
-  for (;;) {
+  for (int round = 1;; ++round) {
     auto res = pg::Exec(source.value()->get(),
                         "SELECT coalesce(bool_or(r.write_lsn >= $1::pg_lsn), false) "
                         "FROM pg_catalog.pg_stat_replication r JOIN pg_catalog.pg_replication_slots s "
                         "ON s.active_pid = r.pid WHERE s.slot_name = $2",
-                        {*lsn, ForwardNames(id_, index).slot}, who);
+                        {*lsn, ForwardNames(id_, index).slot}, source_who);
     if (!res.ok()) return res.status();
-    if (pg::TextAt(res->get(), 0, 0) == "t") break;
+    if (pg::TextAt(res->get(), 0, 0) == "t") {
+      if (fence_->closed()) log::info("migration {}: flow {} applied up to {} in {} round(s)", id_, index, *lsn, round);
+      return Status::OK();
+    }
     if (Clock::now() >= deadline) {
       return Status::Error("57014", fmt::format("node {} did not apply node {}'s changes up to {} in time", flow.target,
                                                 flow.source, *lsn));
     }
+    if (Status s = FlushWal(target.value()->get(), target_who); !s.ok()) return s;
+    if (Status s = FlushWal(source.value()->get(), source_who); !s.ok()) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+Status Service::Runner::FlushTarget(const Flow& flow) {
   auto target = Conn(flow.target);
   if (!target.ok()) return target.status();
-  return pg::Run(target.value()->get(),
-                 "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT", {},
-                 "node " + std::to_string(flow.target));
+  return FlushWal(target.value()->get(), "node " + std::to_string(flow.target));
 }
 
 void Service::Runner::ShadowRound() {
@@ -665,6 +702,10 @@ bool Service::Runner::CloseFence() {
 Status Service::Runner::Cutover() {
   auto layout = StateLayout("new_layout");
   if (!layout.ok()) return layout.status();
+  // Catch up before the fence closes: under it, only what committed since is left to apply.
+  for (size_t i = 0; i < flows_.size(); ++i) {
+    if (Status s = WaitFlowApplied(flows_[i], i); !s.ok()) return s;
+  }
   const auto t0 = Clock::now();
   if (!CloseFence()) {
     Sleep(std::chrono::seconds(1));
@@ -672,6 +713,8 @@ Status Service::Runner::Cutover() {
                     fmt::format("cutover postponed: transactions on the rows stayed open for more than {} ms",
                                 svc_.config_.migration.cutover_drain_ms));
   }
+  StepTimes steps(t0);
+  steps.Mark("drain");
   // Under the fence: nothing writes the rows. Let the targets catch up, check, switch.
   auto back_off = [&](const Status& why) {
     fence_->Open(0);
@@ -680,7 +723,10 @@ Status Service::Runner::Cutover() {
     return s.ok() ? why : s;
   };
   for (size_t i = 0; i < flows_.size(); ++i) {
-    if (Status s = WaitFlowAppliedAndFlush(flows_[i], i); !s.ok()) return back_off(s);
+    if (Status s = WaitFlowApplied(flows_[i], i); !s.ok()) return back_off(s);
+    steps.Mark("apply");
+    if (Status s = FlushTarget(flows_[i]); !s.ok()) return back_off(s);
+    steps.Mark("flush");
     if (i < unsettled_.size() && !unsettled_[i].empty()) {
       // Chunks the writes kept changing: nothing writes them now.
       auto a = Conn(flows_[i].source);
@@ -696,6 +742,7 @@ Status Service::Runner::Cutover() {
         return back_off(Status::Error("XX001", fmt::format("checksums differ under the fence: {}", first)));
       }
     }
+    steps.Mark("recheck");
     // Where the reverse direction starts: everything the target holds now came from the source.
     // The slot is moved there after the fence opens (moving it waits for the WAL to be flushed).
     auto target = Conn(flows_[i].target);
@@ -703,6 +750,7 @@ Status Service::Runner::Cutover() {
     auto lsn = CurrentLsn(target.value()->get(), "node " + std::to_string(flows_[i].target));
     if (!lsn.ok()) return back_off(lsn.status());
     state_["reverse_from"][i] = *lsn;
+    steps.Mark("reverse_lsn");
   }
   if (svc_.config_.test_fault == "migration-cutover") {
     log::warn("test fault migration-cutover: killing the router under the write fence of migration {}", id_);
@@ -712,8 +760,9 @@ Status Service::Runner::Cutover() {
   progress_.cutover_pause_ms = MsSince(t0);
   state_["progress"] = ProgressJson(progress_);
   auto version = catalog_->CutOverMigration(id_, *layout, "deprecated", state_.dump(),
-                                            fmt::format("switched to the targets; write fence held {:.1f} ms",
-                                                        progress_.cutover_pause_ms));
+                                            fmt::format("switched to the targets; write fence held {:.1f} ms "
+                                                        "before the catalog commit ({})",
+                                                        progress_.cutover_pause_ms, steps.text()));
   if (!version.ok()) {
     // The reply may be lost after the commit: keep the fence up until the catalog says which.
     for (;;) {
@@ -730,16 +779,19 @@ Status Service::Runner::Cutover() {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
+  steps.Mark("catalog");
   if (Status s = Publish(); !s.ok()) {
     // The switch is committed: the data path must not use the old map. Keep trying.
     while (!Publish().ok() && !live_->stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   fence_->Open(map_->version);
+  steps.Mark("publish");
   progress_.cutover_pause_ms = MsSince(t0);
   phase_ = Phase::kDeprecated;
   record_.phase = "deprecated";
   UpdateLive();
-  log::info("migration {}: cut over; write fence held {:.1f} ms", id_, progress_.cutover_pause_ms);
+  log::info("migration {}: cut over; write fence held {:.1f} ms ({})", id_, progress_.cutover_pause_ms,
+            steps.text());
   return FinishCutover();
 }
 

@@ -343,3 +343,24 @@ def test_target_node_killed_mid_copy(bench):
     body = wait_phase(m, mid, TERMINAL, timeout=240)
     assert body["phase"] in ("done", "rolled_back"), body
     check_invariants(m, "after the target node was killed mid-copy")
+
+
+@pytest.mark.timeout(120)
+def test_a_boundaries_only_split_reports_done_once_its_map_is_published(bench):
+    # It used to show `done` a moment before the data path had the new map: a move submitted
+    # right then was refused ("is not a boundary of the current layout").
+    m = bench
+    lower, upper, node = layout_ranges(m)[-1]
+    assert upper is None
+    start = int(lower) if lower is not None else 1
+    for step in range(1, 6):
+        point = str(start + 1000 * step)
+        first = {"upper": point, "node": node} if lower is None else {"lower": lower, "upper": point, "node": node}
+        mid = submit(m, {"action": "split", "tables": TABLES, "tenant": None, "column": "aid",
+                         "ranges": [first, {"lower": point, "node": node}]})
+        deadline = time.monotonic() + 60
+        while migration(m, mid)["phase"] != "done":
+            assert time.monotonic() < deadline, migration(m, mid)
+        assert point in [r[0] for r in layout_ranges(m)], (point, layout_ranges(m))
+        lower = point
+    check_invariants(m, "after boundaries-only splits")
