@@ -52,16 +52,20 @@ TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& t
   }
   out.input = std::move(parsed).value();
   out.input.tenant = tenant == kImplicitTenant ? "" : tenant;  // also when the window has none of it
-  // The monitor counts range and IN filters by column but keeps no per-statement span; where it
-  // saw the column's accessed keys (its hot ranges), take those as the filters' spans, so that
-  // narrow range filters over a hot window count as single-node once split (instead of the
-  // engine's coin flip for unknown spans).
+  // The monitor keeps no per-statement span. Range filters whose mean width it knows got spans of
+  // that width (TenantInputFromPatterns); for the other range and IN filters, where it saw the
+  // column's hot ranges, take those as the filters' spans, so that narrow range filters over a hot
+  // window count as single-node once split (instead of the engine's coin flip for unknown spans).
+  // Not the rest of the column's accesses (by_rows buckets): a span over all keys would forbid
+  // every split point.
   for (auto& statement : out.input.workload.statements) {
     for (auto& filter : statement.filters) {
       if (!filter.spans.empty() || (filter.op != advisor::FilterOp::kRange && filter.op != advisor::FilterOp::kIn)) continue;
       for (const auto& heat : out.input.workload.heat) {
         if (heat.table != filter.table || heat.column != filter.column) continue;
-        for (const auto& b : heat.buckets) filter.spans.push_back({b.lower, b.upper, b.weight});
+        for (const auto& b : heat.buckets) {
+          if (!b.by_rows) filter.spans.push_back({b.lower, b.upper, b.weight});
+        }
       }
     }
   }

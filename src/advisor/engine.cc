@@ -170,7 +170,12 @@ Model BuildModel(const ShardMap& map, const std::vector<NodeLoad>& background, c
   }
   for (const auto& h : input.workload.heat) {
     auto it = m.index.find(h.table);
-    if (it != m.index.end()) m.tables[it->second].heat[h.column] = KeyDistribution(h.buckets);
+    if (it == m.index.end()) continue;
+    TableModel& t = m.tables[it->second];
+    auto rows = t.data.find(h.column);
+    const bool by_rows = rows != t.data.end() && !rows->second.empty() &&
+                         std::any_of(h.buckets.begin(), h.buckets.end(), [](const HeatBucket& b) { return b.by_rows; });
+    t.heat[h.column] = KeyDistribution(by_rows ? SpreadByRows(h.buckets, rows->second) : h.buckets);
   }
   for (const auto& s : input.workload.statements) {
     std::vector<size_t> touched;

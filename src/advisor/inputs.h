@@ -62,13 +62,18 @@ struct StatementStats {
 };
 
 // A key-heat histogram bucket: accesses to keys in [lower, upper) (lower == upper: one value).
+// `by_rows` marks accesses known only to lie somewhere in the bucket (the monitor's share of a
+// column outside its hot ranges): where the column's data distribution is known, the by_rows
+// buckets of a column together carry their summed weight spread like the rows over their keys
+// (SpreadByRows); `weight` then only serves without one.
 struct HeatBucket {
   std::string lower, upper;
   double weight = 0;
+  bool by_rows = false;
 };
 
 // Where the accesses of one (table, column) fell, by key. Buckets may overlap; weight inside a
-// bucket is taken as spread evenly over its keys.
+// bucket is taken as spread evenly over its keys (or like the rows, see HeatBucket::by_rows).
 struct ColumnHeat {
   std::string table;
   std::string column;

@@ -137,6 +137,35 @@ double KeyDistribution::Between(std::string_view lo, std::string_view hi) const 
   return std::max(0.0, upper - Below(lo));
 }
 
+std::vector<HeatBucket> SpreadByRows(const std::vector<HeatBucket>& buckets, const KeyDistribution& rows) {
+  double weight = 0, inside = 0;
+  for (const auto& b : buckets) {
+    if (!b.by_rows || b.weight <= 0) continue;
+    weight += b.weight;
+    inside += rows.Between(std::min(b.lower, b.upper), std::max(b.lower, b.upper));
+  }
+  if (weight <= 0 || inside <= 0) return buckets;
+  std::vector<HeatBucket> out;
+  for (const auto& b : buckets) {
+    if (!b.by_rows) {
+      out.push_back(b);
+      continue;
+    }
+    if (b.weight <= 0) continue;
+    const std::string& lo = std::min(b.lower, b.upper);
+    const std::string& hi = std::max(b.lower, b.upper);
+    const auto& points = rows.points();
+    std::vector<std::string> cuts = {lo};
+    for (auto it = std::upper_bound(points.begin(), points.end(), lo); it != points.end() && *it < hi; ++it) cuts.push_back(*it);
+    cuts.push_back(hi);
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+      const double share = rows.Between(cuts[i], cuts[i + 1]) / inside;
+      if (share > 0) out.push_back({cuts[i], cuts[i + 1], weight * share, false});
+    }
+  }
+  return out;
+}
+
 double KeyDistribution::Fraction(std::string_view lo, std::string_view hi) const {
   return total_ > 0 ? Between(lo, hi) / total_ : 0;
 }

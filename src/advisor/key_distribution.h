@@ -50,4 +50,10 @@ class KeyDistribution {
 // The position of a key on the number line used for interpolation (monotone in key order).
 long double KeyPosition(std::string_view key);
 
+// `buckets` with the by_rows ones (HeatBucket::by_rows) replaced by buckets cut at the points of
+// `rows`, carrying the by_rows buckets' summed weight in proportion to the rows between the cuts:
+// accesses whose keys are unknown are taken to fall like the data. Unchanged when there are no
+// by_rows buckets or `rows` has no weight inside them.
+std::vector<HeatBucket> SpreadByRows(const std::vector<HeatBucket>& buckets, const KeyDistribution& rows);
+
 }  // namespace mosaic::advisor

@@ -4,10 +4,13 @@
 //
 // What it reads, per table: statements, writes, latency_ms.p50, and per column by_op,
 // hot_ranges (value text, upper inclusive, share of the column's statement weight) or, without
-// hot ranges, top_values; joins ("table.column" pairs with counts). A table's statement cost is
-// statements x p50 latency (statements alone without a latency). Heat is known only where the
-// monitor reports it hot: the rest of a column's accesses have no position (their cost then
-// follows the hot ranges).
+// hot ranges, top_values, the accessed span and range_width_share; joins ("table.column" pairs
+// with counts). A table's statement cost is statements x p50 latency (statements alone without a
+// latency). The hot ranges (or top values) carry their shares of a column's heat; the rest of its
+// accesses, whose keys the monitor does not keep, is spread over the span outside them (like the
+// rows where the engine knows the data distribution, see HeatBucket::by_rows). Range filters on a
+// column with a known mean width get spans of that width tiling the heat, so that a split point
+// costs them what it would cost scans of that width.
 #pragma once
 
 #include <nlohmann/json.hpp>

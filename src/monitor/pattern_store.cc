@@ -234,11 +234,17 @@ Json PatternStore::ColumnJson(const ColumnStats& c) const {
   for (const auto& item : c.top.Top(10)) {
     top.push_back({{"value", item.value}, {"share", Share(static_cast<double>(item.count), static_cast<double>(c.top.total()))}});
   }
-  return Json{{"column", c.name},
-              {"filters", filters},
-              {"by_op", {{"eq", c.by_op[0]}, {"in", c.by_op[1]}, {"range", c.by_op[2]}, {"other", c.by_op[3]}}},
-              {"hot_ranges", std::move(hot)},
-              {"top_values", std::move(top)}};
+  Json out{{"column", c.name},
+           {"filters", filters},
+           {"by_op", {{"eq", c.by_op[0]}, {"in", c.by_op[1]}, {"range", c.by_op[2]}, {"other", c.by_op[3]}}},
+           {"hot_ranges", std::move(hot)},
+           {"top_values", std::move(top)}};
+  if (!c.heat.empty()) {
+    out["span"] = {{"lower", PositionText(c.key_type, c.heat.lowest())}, {"upper", PositionText(c.key_type, c.heat.highest())}};
+    const double span = static_cast<double>(c.heat.highest() - c.heat.lowest());
+    if (c.heat.MeanRangeWidth() > 0 && span > 0) out["range_width_share"] = std::min(1.0, c.heat.MeanRangeWidth() / span);
+  }
+  return out;
 }
 
 Json PatternStore::TenantPatterns(std::string_view tenant, std::optional<std::string_view> table,

@@ -84,61 +84,53 @@ uint64_t KeyPosition(std::string_view key) {
   return pos;
 }
 
-void KeyHeat::Insert(uint64_t pos, float stmts, float rows) {
-  min_ = std::min(min_, pos);
-  max_ = std::max(max_, pos);
-  auto it = std::lower_bound(centroids_.begin(), centroids_.end(), pos,
-                             [](const Centroid& c, uint64_t p) { return c.pos < p; });
-  if (it != centroids_.end() && it->pos == pos) {
-    it->stmts += stmts;
-    it->rows += rows;
-  } else {
-    centroids_.insert(it, Centroid{pos, stmts, rows});
-  }
+bool KeyHeat::MidBefore(const Centroid& a, const Centroid& b) {
+  return a.Mid() != b.Mid() ? a.Mid() < b.Mid() : a.lo < b.lo;
 }
 
-void KeyHeat::AddPoint(uint64_t pos, double rows) {
-  Insert(pos, 1.0f, static_cast<float>(rows));
+void KeyHeat::Insert(Centroid c) {
+  min_ = std::min(min_, c.lo);
+  max_ = std::max(max_, c.hi);
+  auto it = std::lower_bound(centroids_.begin(), centroids_.end(), c, MidBefore);
+  if (it != centroids_.end() && it->lo == c.lo && it->hi == c.hi) {
+    it->stmts += c.stmts;
+    it->rows += c.rows;
+  } else {
+    centroids_.insert(it, c);
+  }
   if (centroids_.size() > 2 * kMinuteCentroids) Compress(kMinuteCentroids);
 }
+
+void KeyHeat::AddPoint(uint64_t pos, double rows) { Insert(Centroid{pos, pos, 1.0f, static_cast<float>(rows)}); }
 
 void KeyHeat::AddRange(uint64_t lo, uint64_t hi, double rows) {
   if (lo > hi) std::swap(lo, hi);
-  constexpr int kPoints = 4;
-  const long double step = (static_cast<long double>(hi) - static_cast<long double>(lo)) / kPoints;
-  for (int i = 0; i < kPoints; ++i) {
-    const auto pos = static_cast<uint64_t>(static_cast<long double>(lo) + step * (i + 0.5L));
-    Insert(pos, 1.0f / kPoints, static_cast<float>(rows / kPoints));
-  }
-  // The ends bound the summary even though no weight sits on them.
-  min_ = std::min(min_, lo);
-  max_ = std::max(max_, hi);
-  if (centroids_.size() > 2 * kMinuteCentroids) Compress(kMinuteCentroids);
+  range_width_sum_ += static_cast<double>(hi - lo);
+  ranges_ += 1;
+  Insert(Centroid{lo, hi, 1.0f, static_cast<float>(rows)});
 }
 
 // Merges neighbours in one pass so that each centroid holds about total/limit of the weight:
-// dense (hot) regions keep their resolution, sparse ones are summarised.
+// dense (hot) regions keep their resolution, sparse ones are summarised. A merged centroid
+// stands for the union of its parts' extents.
 void KeyHeat::Compress(size_t limit) {
   if (centroids_.size() <= limit) return;
   const double per = total() / static_cast<double>(limit);
   std::vector<Centroid> out;
   out.reserve(limit + 1);
-  long double pos_sum = 0;
-  double stmts = 0, rows = 0;
-  auto flush = [&] {
-    if (stmts <= 0 && rows <= 0) return;
-    const double w = stmts > 0 ? stmts : 1;
-    out.push_back(Centroid{static_cast<uint64_t>(pos_sum / w), static_cast<float>(stmts), static_cast<float>(rows)});
-    pos_sum = 0;
-    stmts = rows = 0;
-  };
   for (const Centroid& c : centroids_) {
-    if (stmts > 0 && stmts + c.stmts > per) flush();
-    pos_sum += static_cast<long double>(c.pos) * (c.stmts > 0 ? c.stmts : 1);
-    stmts += c.stmts;
-    rows += c.rows;
+    if (out.empty() || (out.back().stmts > 0 && out.back().stmts + c.stmts > per)) {
+      out.push_back(c);
+      continue;
+    }
+    Centroid& m = out.back();
+    m.lo = std::min(m.lo, c.lo);
+    m.hi = std::max(m.hi, c.hi);
+    m.stmts += c.stmts;
+    m.rows += c.rows;
   }
-  flush();
+  // Widened extents may move a centroid's midpoint past its neighbour's.
+  std::sort(out.begin(), out.end(), MidBefore);
   centroids_ = std::move(out);
 }
 
@@ -147,10 +139,12 @@ void KeyHeat::Merge(const KeyHeat& other, size_t limit) {
   std::vector<Centroid> merged;
   merged.reserve(centroids_.size() + other.centroids_.size());
   std::merge(centroids_.begin(), centroids_.end(), other.centroids_.begin(), other.centroids_.end(),
-             std::back_inserter(merged), [](const Centroid& a, const Centroid& b) { return a.pos < b.pos; });
+             std::back_inserter(merged), MidBefore);
   centroids_ = std::move(merged);
   min_ = std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);
+  range_width_sum_ += other.range_width_sum_;
+  ranges_ += other.ranges_;
   if (centroids_.size() > 2 * limit) Compress(limit);
 }
 
@@ -165,36 +159,27 @@ std::vector<KeyHeat::Range> KeyHeat::HotRanges(size_t max) const {
   const double total_stmts = total();
   double total_rows = 0;
   for (const Centroid& c : centroids_) total_rows += c.rows;
-  if (centroids_.empty() || total_stmts <= 0) return out;
-  if (min_ == max_) {
-    out.push_back(Range{min_, max_, 1.0, total_rows > 0 ? 1.0 : 0.0});
-    return out;
-  }
+  // One key accessed: nothing to compare it with.
+  if (centroids_.empty() || total_stmts <= 0 || max_ == min_) return out;
   // 32 bins, or one per key when fewer keys lie between the ends (small integer domains).
   const int kBins = static_cast<int>(std::min<long double>(32, static_cast<long double>(max_) - min_ + 1));
   const long double lo = static_cast<long double>(min_);
   const long double width = (static_cast<long double>(max_) - lo + 1) / kBins;
   std::vector<double> stmts(static_cast<size_t>(kBins), 0), rows(static_cast<size_t>(kBins), 0);
-  // Each centroid's weight is spread over the keys it stands for: from halfway to its left
-  // neighbour to halfway to its right one (the ends of the summary at the edges).
-  for (size_t i = 0; i < centroids_.size(); ++i) {
-    const Centroid& c = centroids_[i];
-    const long double from = i == 0 ? lo : (static_cast<long double>(centroids_[i - 1].pos) + c.pos) / 2;
-    const long double to = i + 1 == centroids_.size() ? static_cast<long double>(max_) + 1
-                                                      : (static_cast<long double>(c.pos) + centroids_[i + 1].pos) / 2;
-    const int first = std::clamp(static_cast<int>((from - lo) / width), 0, kBins - 1);
-    const int last = std::clamp(static_cast<int>((to - lo) / width), 0, kBins - 1);
-    const long double span = std::max<long double>(to - from, 1);
+  auto bin_of = [&](long double pos) { return std::clamp(static_cast<int>((pos - lo) / width), 0, kBins - 1); };
+  // Each centroid's weight is spread evenly over the keys [c.lo, c.hi + 1) it stands for.
+  for (const Centroid& c : centroids_) {
+    const long double from = c.lo, to = static_cast<long double>(c.hi) + 1;
+    const int first = bin_of(from), last = bin_of(c.hi);
     for (int b = first; b <= last; ++b) {
       const long double overlap = std::min(to, lo + width * (b + 1)) - std::max(from, lo + width * b);
-      const double part = first == last ? 1.0 : static_cast<double>(std::max<long double>(overlap, 0) / span);
+      const double part = first == last ? 1.0 : static_cast<double>(std::max<long double>(overlap, 0) / (to - from));
       stmts[static_cast<size_t>(b)] += c.stmts * part;
       rows[static_cast<size_t>(b)] += c.rows * part;
     }
   }
   auto bin_lower = [&](int b) { return static_cast<uint64_t>(lo + width * b); };
-  const double hot = 1.5 / kBins;  // density well above the average bin's
-  if (kBins < 2) return {Range{min_, max_, 1.0, total_rows > 0 ? 1.0 : 0.0}};
+  const double hot = kHotDensity / kBins;
   for (int b = 0; b < kBins;) {
     if (stmts[static_cast<size_t>(b)] / total_stmts <= hot) {
       ++b;
@@ -210,7 +195,6 @@ std::vector<KeyHeat::Range> KeyHeat::HotRanges(size_t max) const {
     r.upper = b == kBins ? max_ : std::max(r.lower, bin_lower(b) - 1);
     out.push_back(r);
   }
-  if (out.empty()) out.push_back(Range{min_, max_, 1.0, total_rows > 0 ? 1.0 : 0.0});
   std::sort(out.begin(), out.end(), [](const Range& a, const Range& b) { return a.share > b.share; });
   if (out.size() > max) out.resize(max);
   return out;
@@ -218,18 +202,26 @@ std::vector<KeyHeat::Range> KeyHeat::HotRanges(size_t max) const {
 
 Json KeyHeat::ToJson() const {
   Json c = Json::array();
-  for (const Centroid& x : centroids_) c.push_back({x.pos, x.stmts, x.rows});
-  return Json{{"min", min_}, {"max", max_}, {"c", std::move(c)}};
+  for (const Centroid& x : centroids_) c.push_back({x.lo, x.hi, x.stmts, x.rows});
+  return Json{{"min", min_}, {"max", max_}, {"c", std::move(c)}, {"w", {range_width_sum_, ranges_}}};
 }
 
+// Reads checkpoints from before centroids had extents too ([pos, stmts, rows]: one key each) and
+// before range widths were kept ("w").
 KeyHeat KeyHeat::FromJson(const Json& j) {
   KeyHeat h;
   h.min_ = j.at("min").get<uint64_t>();
   h.max_ = j.at("max").get<uint64_t>();
-  for (const auto& x : j.at("c")) {
-    h.centroids_.push_back(Centroid{x.at(0).get<uint64_t>(), x.at(1).get<float>(), x.at(2).get<float>()});
+  if (j.contains("w")) {
+    h.range_width_sum_ = j["w"].at(0).get<double>();
+    h.ranges_ = j["w"].at(1).get<double>();
   }
-  std::sort(h.centroids_.begin(), h.centroids_.end(), [](const Centroid& a, const Centroid& b) { return a.pos < b.pos; });
+  for (const auto& x : j.at("c")) {
+    const bool extent = x.size() >= 4;
+    const uint64_t lo = x.at(0).get<uint64_t>(), hi = extent ? x.at(1).get<uint64_t>() : lo;
+    h.centroids_.push_back(Centroid{lo, hi, x.at(extent ? 2 : 1).get<float>(), x.at(extent ? 3 : 2).get<float>()});
+  }
+  std::sort(h.centroids_.begin(), h.centroids_.end(), MidBefore);
   return h;
 }
 

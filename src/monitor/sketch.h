@@ -1,7 +1,8 @@
 // Mergeable summaries the monitor keeps per minute and merges over a queried window:
 //   LatencySketch — relative-error quantiles over log-spaced buckets (DDSketch's idea);
 //   KeyHeat       — a bounded histogram of accessed keys (a streaming histogram of centroids over
-//                   order-preserving 64-bit key prefixes), weighted by statements and rows;
+//                   order-preserving 64-bit key prefixes, each with the extent of keys it stands
+//                   for), weighted by statements and rows;
 //   TopValues     — Space-Saving heavy hitters over value texts.
 // Each is small when little was added (storage grows with use up to a fixed bound) and Merge()
 // of two summaries is a summary of the union. Aggregator thread only: not thread-safe.
@@ -56,32 +57,53 @@ class KeyHeat {
   void AddRange(uint64_t lo, uint64_t hi, double rows);
   void Merge(const KeyHeat& other, size_t limit = kMinuteCentroids);
 
+  // The multiple of its fair share (the mean bin's) of the statements' weight above which a bin
+  // of HotRanges() is hot: well clear of what a uniform access pattern's summary shows.
+  static constexpr double kHotDensity = 2.0;
+
   struct Range {
     uint64_t lower = 0, upper = 0;  // positions; upper inclusive
     double share = 0;               // of statements' weight
     double row_share = 0;           // of rows' weight
   };
-  // Key ranges whose density is above the average, merged when adjacent, by share descending
-  // (at most `max`). A summary without a clear hot spot yields one range over all keys.
+  // Key ranges of the accessed span (cut into 32 bins, or one per key in small domains) holding
+  // more than kHotDensity times their fair share of the statements' weight, merged when adjacent,
+  // by share descending (at most `max`). Empty when the accesses are spread about evenly (no
+  // clear hot spot) and when nothing was added.
   std::vector<Range> HotRanges(size_t max = 5) const;
   bool empty() const { return centroids_.empty(); }
   double total() const;
+  // The lowest and highest position accessed (inclusive); meaningful only when !empty().
+  uint64_t lowest() const { return min_; }
+  uint64_t highest() const { return max_; }
+  // The mean width (hi - lo, in positions) of the range accesses added; 0 without any. The advisor
+  // needs it to tell whether a split point cuts through the typical range filter.
+  double MeanRangeWidth() const { return ranges_ > 0 ? range_width_sum_ / ranges_ : 0; }
   size_t MemoryBytes() const { return centroids_.capacity() * sizeof(Centroid); }
 
   nlohmann::json ToJson() const;
   static KeyHeat FromJson(const nlohmann::json& j);
 
  private:
+  // Weight spread evenly over the keys [lo, hi] (lo == hi: one key). The extent, not only a mean
+  // position, is what keeps the bins of HotRanges() honest: merged minute summaries put their
+  // centroids at about the same positions, and spreading each only to its neighbours' midpoints
+  // made the bins that caught such clusters look hot under a uniform load.
   struct Centroid {
-    uint64_t pos;
+    uint64_t lo;
+    uint64_t hi;
     float stmts;
     float rows;
+
+    uint64_t Mid() const { return lo + (hi - lo) / 2; }
   };
-  void Insert(uint64_t pos, float stmts, float rows);
+  static bool MidBefore(const Centroid& a, const Centroid& b);
+  void Insert(Centroid c);
   void Compress(size_t limit);
 
-  std::vector<Centroid> centroids_;  // ascending pos
+  std::vector<Centroid> centroids_;  // ascending Mid()
   uint64_t min_ = UINT64_MAX, max_ = 0;
+  double range_width_sum_ = 0, ranges_ = 0;
 };
 
 class TopValues {

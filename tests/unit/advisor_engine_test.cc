@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
+#include <optional>
 #include <random>
 
 #include "admin/layout_api.h"
@@ -626,6 +628,147 @@ TEST(PatternsInput, RejectsWhatIsNotPatterns) {
     EXPECT_EQ(in.status().sqlstate(), "22023");
     EXPECT_EQ(in.status().message().rfind("tables", 0), 0u) << in.status().message();
   }
+}
+
+// The monitor's patterns of a tenant running 10,000 range scans of orders by order_id, each over
+// `width` (a share) of the accessed span [1, 1000001], with `hot_ranges` (JSON array items) and,
+// as the monitor reports them, the span and the scans' mean width.
+nlohmann::json ScanPatterns(const std::string& hot_ranges, double width = 0.02) {
+  return nlohmann::json::parse(fmt::format(R"({{"tenant": "1", "tables": [
+    {{"table": "orders", "statements": 10000, "reads": 10000, "writes": 0, "latency_ms": {{"p50": 2.0, "p99": 5.0}},
+      "columns": [{{"column": "order_id", "filters": 20000, "by_op": {{"eq": 0, "in": 0, "range": 20000, "other": 0}},
+        "hot_ranges": [{}], "top_values": [], "span": {{"lower": "1", "upper": "1000001"}},
+        "range_width_share": {}}}]}}]}})", hot_ranges, width));
+}
+
+// The order_id keys at which the plan's layout of orders passes from one node to another.
+std::vector<std::string> NodeBoundaries(const Plan& plan) {
+  std::vector<std::string> out;
+  for (const auto& l : plan.layouts) {
+    for (size_t i = 0; i + 1 < l.ranges.size(); ++i) {
+      if (l.ranges[i].node_id != l.ranges[i + 1].node_id) out.push_back(l.ranges[i].upper_key);
+    }
+  }
+  return out;
+}
+
+// Plans `patterns` on two nodes with the rows of orders as given (none: no statistics).
+Plan PlanScans(const nlohmann::json& patterns, std::optional<ColumnDistribution> rows) {
+  const ShardMap map = MakeMap({"hot", "hot"});
+  auto in = TenantInputFromPatterns(patterns, map);
+  EXPECT_TRUE(in.ok()) << in.status().ToString();
+  if (rows) in->stats.push_back({"orders", 1e6, 1e8, {*rows}});
+  return PlanTenant(map, {}, *in, Profile{});
+}
+
+TEST(PatternsInput, AccessesOutsideHotRangesAreSpreadOverTheSpan) {
+  const ShardMap map = MakeMap();
+  auto in = TenantInputFromPatterns(ScanPatterns(R"({"lower": "400000", "upper": "449999", "share": 0.6})"), map);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_EQ(in->workload.heat.size(), 1u);
+  const auto& buckets = in->workload.heat[0].buckets;
+  ASSERT_EQ(buckets.size(), 3u);  // the hot range, the span below it and above it
+  EXPECT_FALSE(buckets[0].by_rows);
+  EXPECT_NEAR(buckets[0].weight, 0.6 * 20000, 1e-6);
+  EXPECT_TRUE(buckets[1].by_rows && buckets[2].by_rows);
+  EXPECT_EQ(buckets[1].lower, Int(1));
+  EXPECT_EQ(buckets[1].upper, Int(400000));
+  EXPECT_EQ(buckets[2].lower, Int(449999));
+  EXPECT_EQ(buckets[2].upper, Int(1000001));
+  // The rest, 40%, by key width: 399,999 and 550,002 of 950,001 keys.
+  EXPECT_NEAR(buckets[1].weight, 0.4 * 20000 * 399999 / 950001, 1e-3);
+  EXPECT_NEAR(buckets[1].weight + buckets[2].weight, 0.4 * 20000, 1e-6);
+  // The range filters' spans: about 2% of the span wide, tiling where the accesses fell.
+  for (const auto& s : in->workload.statements) {
+    for (const auto& f : s.filters) {
+      ASSERT_FALSE(f.spans.empty());
+      double weight = 0;
+      for (const auto& span : f.spans) weight += span.weight;
+      EXPECT_NEAR(weight, 20000, 1e-6);
+      EXPECT_GT(f.spans.size(), 40u);
+    }
+  }
+}
+
+// Regression (skew benchmark): the old monitor reported one spurious ~5% bin of a uniform load as
+// hot and the advisor gave it all of the column's cost, so it split the tenant near that bin.
+// With the rest of the accesses spread over the span, the split is at the median.
+TEST(PatternsInput, UniformLoadWithASpuriousHotBinIsSplitAtTheMedian) {
+  const Plan plan = PlanScans(ScanPatterns(R"({"lower": "31257", "upper": "62502", "share": 0.052})"), Ids("order_id", 1000000));
+  ASSERT_FALSE(plan.actions.empty()) << plan.summary;
+  const auto bounds = NodeBoundaries(plan);
+  ASSERT_EQ(bounds.size(), 1u) << plan.actions[0].reason;
+  EXPECT_GE(bounds[0], Int(450000)) << plan.actions[0].reason;
+  EXPECT_LE(bounds[0], Int(550000)) << plan.actions[0].reason;
+  EXPECT_NEAR(plan.current.imbalance, 2.0, 1e-9);
+  EXPECT_LT(plan.predicted.imbalance, 1.1) << plan.summary;
+  EXPECT_GT(plan.predicted.single_node_share, 0.9) << plan.summary;  // 2%-wide scans rarely cross
+}
+
+// Without a hot range the accesses are taken to fall like the rows: half of them in [1, 100000].
+TEST(PatternsInput, UniformLoadFollowsTheRowsWhereKnown) {
+  ColumnDistribution rows{"order_id", {}};
+  for (int i = 0; i <= 10; ++i) rows.quantiles.push_back(Int(1 + 10000 * i));
+  for (int i = 1; i <= 10; ++i) rows.quantiles.push_back(Int(100001 + 90000 * i));
+  const Plan plan = PlanScans(ScanPatterns(""), rows);
+  ASSERT_FALSE(plan.actions.empty()) << plan.summary;
+  const auto bounds = NodeBoundaries(plan);
+  ASSERT_EQ(bounds.size(), 1u) << plan.actions[0].reason;
+  EXPECT_GE(bounds[0], Int(90000)) << plan.actions[0].reason;
+  EXPECT_LE(bounds[0], Int(110000)) << plan.actions[0].reason;
+  EXPECT_LT(plan.predicted.imbalance, 1.1) << plan.summary;
+}
+
+// The plan's ranges as "[lower, upper) node N load L" lines, for failure messages.
+std::string Ranges(const Plan& plan) {
+  std::string out;
+  for (const auto& a : plan.actions) {
+    for (const auto& r : a.ranges) {
+      out += fmt::format("[{}, {}) node {} load {:.3f}\n", r.lower.value_or("-inf"), r.upper.value_or("+inf"), r.node_id, r.load);
+    }
+  }
+  return out;
+}
+
+// The imbalance of the plan's ranges as placed: the heaviest node's summed load over the mean.
+double ImbalanceOfRanges(const Plan& plan) {
+  std::map<int, double> nodes;
+  for (const auto& a : plan.actions) {
+    for (const auto& r : a.ranges) nodes[r.node_id] += r.load;
+  }
+  double total = 0, heaviest = 0;
+  for (const auto& [node, load] : nodes) total += load, heaviest = std::max(heaviest, load);
+  return total > 0 ? heaviest / (total / 2) : 0;
+}
+
+// A hot range with 60% of the scans over 5% of the keys, the rest uniform. Split points are
+// where a distribution changes slope, so not inside the hot range (its heat is even there): it
+// is kept whole, cut at its edges, and the other ranges balance the nodes around it.
+void ExpectCutAtTheEdgesOf(const Plan& plan, int64_t lower, int64_t upper) {
+  ASSERT_FALSE(plan.actions.empty()) << plan.summary;
+  const auto bounds = NodeBoundaries(plan);
+  ASSERT_FALSE(bounds.empty()) << Ranges(plan);
+  bool at_edge = false;
+  for (const auto& b : bounds) {
+    EXPECT_FALSE(b > Int(lower + 2) && b < Int(upper - 2)) << Ranges(plan);
+    at_edge = at_edge || (b >= Int(lower) && b <= Int(lower + 2)) || (b >= Int(upper - 2) && b <= Int(upper + 2));
+  }
+  EXPECT_TRUE(at_edge) << Ranges(plan);
+  EXPECT_LT(plan.predicted.imbalance, 1.25) << plan.summary;
+  EXPECT_NEAR(plan.predicted.imbalance, ImbalanceOfRanges(plan), 1e-6) << Ranges(plan);
+  EXPECT_GT(plan.predicted.single_node_share, 0.95) << plan.summary;
+}
+
+TEST(PatternsInput, HotRangeAmongUniformLoadAttractsTheSplit) {
+  ExpectCutAtTheEdgesOf(PlanScans(ScanPatterns(R"({"lower": "400000", "upper": "449999", "share": 0.6})", 0.002),
+                                  Ids("order_id", 1000000)),
+                        400000, 449999);
+}
+
+// With scans as wide as the hot range (2% of the span), as well.
+TEST(PatternsInput, HotRangeAsWideAsItsScansIsCutAtItsEdges) {
+  ExpectCutAtTheEdgesOf(PlanScans(ScanPatterns(R"({"lower": "400000", "upper": "419999", "share": 0.6})"), Ids("order_id", 1000000)),
+                        400000, 419999);
 }
 
 TEST(AdviceJson, RendersThePlan) {

@@ -68,14 +68,71 @@ TEST(KeyHeatTest, HotRangeCoversTheConcentratedKeys) {
   EXPECT_EQ(back.HotRanges()[0].lower, ranges[0].lower);
 }
 
-TEST(KeyHeatTest, UniformAccessIsOneRangeOverAllKeys) {
+TEST(KeyHeatTest, UniformAccessHasNoHotRange) {
   KeyHeat h;
   for (uint64_t v = 0; v < 1000; ++v) h.AddPoint(v * 1000, 1);
-  auto ranges = h.HotRanges();
-  ASSERT_EQ(ranges.size(), 1u);
-  EXPECT_EQ(ranges[0].lower, 0u);
-  EXPECT_EQ(ranges[0].upper, 999000u);
-  EXPECT_DOUBLE_EQ(ranges[0].share, 1.0);
+  EXPECT_TRUE(h.HotRanges().empty());
+  EXPECT_EQ(h.lowest(), 0u);
+  EXPECT_EQ(h.highest(), 999000u);
+}
+
+// Range scans of `width` keys at a uniform start in [1, 1000000 - width], a minute's summary
+// each, merged as a window query merges them (the skew benchmark's load), with `hot` of them
+// starting in [400000, 430000] instead.
+KeyHeat RangeScanMinutes(int minutes, double hot, uint64_t width = 20000) {
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<uint64_t> any(1, 1000000 - width), in_hot(400000, 430000);
+  std::bernoulli_distribution is_hot(hot);
+  KeyHeat merged;
+  for (int minute = 0; minute < minutes; ++minute) {
+    KeyHeat m;
+    for (int i = 0; i < 1500; ++i) {
+      const uint64_t lo = is_hot(rng) ? in_hot(rng) : any(rng);
+      m.AddRange(lo, lo + width, static_cast<double>(width));
+    }
+    merged.Merge(m, KeyHeat::kQueryCentroids);
+  }
+  return merged;
+}
+
+// Regression (skew benchmark): merged minute summaries of a uniform load put their centroids at
+// about the same 16 positions, and the bins that caught those clusters were reported hot (shares
+// 0.048-0.055 of 32 bins), which the advisor then took for all of the column's load.
+TEST(KeyHeatTest, UniformRangeScansMergedOverMinutesHaveNoHotRange) {
+  for (int minutes : {1, 3, 10, 60}) {
+    const KeyHeat merged = RangeScanMinutes(minutes, 0);
+    const auto ranges = merged.HotRanges();
+    EXPECT_TRUE(ranges.empty()) << minutes << " minutes: [" << ranges[0].lower << ", " << ranges[0].upper
+                                << "] share " << ranges[0].share;
+    EXPECT_TRUE(KeyHeat::FromJson(merged.ToJson()).HotRanges().empty());
+  }
+}
+
+TEST(KeyHeatTest, HotRangeAmongUniformRangeScansIsFound) {
+  const KeyHeat merged = RangeScanMinutes(10, 0.5);
+  const auto ranges = merged.HotRanges();
+  ASSERT_FALSE(ranges.empty());
+  EXPECT_GE(ranges[0].lower, 370000u);
+  EXPECT_LE(ranges[0].upper, 480000u);
+  EXPECT_GT(ranges[0].share, 0.4);  // true: 0.5 plus the uniform half's 5%
+  EXPECT_LT(ranges[0].share, 0.7);
+}
+
+TEST(KeyHeatTest, KeepsTheMeanRangeWidthAndReadsOldCheckpoints) {
+  const KeyHeat merged = RangeScanMinutes(3, 0, 5000);
+  EXPECT_DOUBLE_EQ(merged.MeanRangeWidth(), 5000);
+  EXPECT_DOUBLE_EQ(KeyHeat::FromJson(merged.ToJson()).MeanRangeWidth(), 5000);
+  KeyHeat points;
+  points.AddPoint(7, 1);
+  EXPECT_EQ(points.MeanRangeWidth(), 0);
+  // A checkpoint from before extents and widths: centroids [pos, stmts, rows], one key each.
+  const KeyHeat old = KeyHeat::FromJson(nlohmann::json::parse(R"({"min": 10, "max": 1000, "c": [[10, 1, 1], [500, 8, 8], [1000, 1, 1]]})"));
+  EXPECT_NEAR(old.total(), 10, 1e-9);
+  const auto ranges = old.HotRanges();
+  ASSERT_FALSE(ranges.empty());
+  EXPECT_LE(ranges[0].lower, 500u);
+  EXPECT_GE(ranges[0].upper, 500u);
+  EXPECT_NEAR(ranges[0].share, 0.8, 1e-6);
 }
 
 TEST(KeyHeatTest, SmallDomainsGetOneBinPerKey) {

@@ -122,6 +122,11 @@ TEST(PatternStoreTest, DateRangesBecomeHotRangesWithValueText) {
   EXPECT_GE(hot["lower"].get<std::string>(), "2026-10-25");
   EXPECT_LE(hot["upper"].get<std::string>(), "2026-12-01");
   EXPECT_GT(hot["share"].get<double>(), 0.8);
+  // The accessed span and the ranges' mean width (2 days) as a share of it (333 days): the advisor
+  // spreads the accesses outside hot ranges over the span and sizes the filters' spans by the width.
+  EXPECT_EQ(col["span"]["lower"], "2026-01-01");
+  EXPECT_EQ(col["span"]["upper"], "2026-11-30");
+  EXPECT_NEAR(col["range_width_share"].get<double>(), 2.0 / 333, 1e-4);
 }
 
 TEST(PatternStoreTest, SubWindowsAndJoins) {
