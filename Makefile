@@ -3,11 +3,12 @@
 #   make test     bootstrap, build, unit tests (also under ASan/UBSan), integration and e2e tests
 #   make demo     bootstrap, build, run the demo on 3 managed nodes
 #   make bench    bootstrap, build, run the benchmarks
+#   make benches  build the micro-benchmarks (build/bench/*_bench) only
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all build bootstrap test unit-test asan-test integration-test e2e-test demo bench clean
+.PHONY: all build bootstrap test unit-test asan-test integration-test e2e-test demo bench benches clean
 
 all: build
 
@@ -38,9 +39,12 @@ e2e-test:
 demo: bootstrap build
 	$(BUILD)/mosaic demo
 
-bench: build
+benches: build
+	cmake --build $(BUILD) -j$(JOBS) --target mosaic_benches
+
+bench: benches
 	@bash scripts/bootstrap.sh bench
-	bash bench/run.sh
+	BUILD=$(BUILD) bash bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
