@@ -7,13 +7,16 @@
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+# A new build dir is made with Ninja when it is installed; an existing one keeps the generator
+# it was made with (CMake cannot switch it).
+generator = $(if $(wildcard $(1)/CMakeCache.txt),,$(if $(shell command -v ninja),-G Ninja))
 
 .PHONY: all build bootstrap test unit-test asan-test integration-test e2e-test demo bench benches clean
 
 all: build
 
 build:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD) $(call generator,$(BUILD)) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
 bootstrap:
@@ -26,7 +29,7 @@ unit-test:
 	cd $(BUILD) && ctest -L unit --output-on-failure -j$(JOBS)
 
 asan-test:
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMOSAIC_SANITIZE=ON >/dev/null
+	cmake -S . -B $(ASAN_BUILD) $(call generator,$(ASAN_BUILD)) -DCMAKE_BUILD_TYPE=Debug -DMOSAIC_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS) --target mosaic_unit_tests
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure -j$(JOBS)
 
