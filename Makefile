@@ -34,7 +34,7 @@ asan-test:
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure -j$(JOBS)
 
 integration-test:
-	cd $(BUILD) && ctest -L integration --output-on-failure
+	cd $(BUILD) && ctest -L integration --output-on-failure -j$(JOBS)
 
 e2e-test:
 	MOSAIC_BIN=$(abspath $(BUILD))/mosaic bash tests/e2e/run.sh
