@@ -6,6 +6,8 @@ Environment knobs:
   MOSAIC_E2E_LOG_LEVEL    --log-level for every instance (default: info)
   MOSAIC_E2E_KEEP         if set, keep data dirs and logs of instances (for debugging)
   MOSAIC_E2E_TEST_TIMEOUT per-test watchdog in seconds (default 120)
+  MOSAIC_E2E_TMPDIR       where instances get their fresh dirs (default /var/tmp; run.sh picks
+                          /dev/shm when it has room: the managed nodes' fsyncs are then free)
 """
 
 import contextlib
@@ -30,6 +32,7 @@ MOSAIC_BIN = os.environ.get("MOSAIC_BIN", os.path.join(REPO_ROOT, "build", "mosa
 LOG_LEVEL = os.environ.get("MOSAIC_E2E_LOG_LEVEL", "info")
 KEEP = bool(os.environ.get("MOSAIC_E2E_KEEP"))
 TEST_TIMEOUT = float(os.environ.get("MOSAIC_E2E_TEST_TIMEOUT", "120"))
+TMP_DIR = os.environ.get("MOSAIC_E2E_TMPDIR") or "/var/tmp"
 HOST = "127.0.0.1"
 
 
@@ -115,14 +118,14 @@ conn_registry = ConnRegistry()
 
 
 class Mosaic:
-    """One `mosaic serve` process with managed nodes under a fresh /var/tmp dir."""
+    """One `mosaic serve` process with managed nodes under a fresh dir in TMP_DIR."""
 
     def __init__(self, nodes=3, config_text=None, extra_args=(), name="mosaic",
                  ready_check=None):
         self.num_nodes = nodes
         # ready_check(m) -> (ready, error text); default: psql "select 1" as user mosaic
         self.ready_check = ready_check or psql_ready
-        self.base_dir = tempfile.mkdtemp(prefix=f"mosaic-e2e-{name}-", dir="/var/tmp")
+        self.base_dir = tempfile.mkdtemp(prefix=f"mosaic-e2e-{name}-", dir=TMP_DIR)
         # managed PostgreSQL runs as OS user postgres: it must be able to traverse this
         os.chmod(self.base_dir, 0o755)
         self.data_dir = os.path.join(self.base_dir, "data")

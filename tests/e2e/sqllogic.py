@@ -643,7 +643,8 @@ def _pdeathsig():
 class PlainPostgres:
     """A genuinely plain PostgreSQL 15 cluster for reference results: initdb --no-locale
     --encoding=UTF8 (as Mosaic's managed nodes), superuser `mosaic`, trust auth, loopback only,
-    in a fresh directory under /var/tmp. As root it runs as the OS user postgres."""
+    in a fresh directory under $MOSAIC_E2E_TMPDIR (default /var/tmp). As root it runs as the OS
+    user postgres."""
 
     def __init__(self, databases=("mosaic",), user="mosaic"):
         self.user = user
@@ -651,7 +652,8 @@ class PlainPostgres:
         self.host = "127.0.0.1"
         self.port = None
         self.proc = None
-        self.base_dir = tempfile.mkdtemp(prefix="mosaic-reference-pg-", dir="/var/tmp")
+        self.base_dir = tempfile.mkdtemp(prefix="mosaic-reference-pg-",
+                                         dir=os.environ.get("MOSAIC_E2E_TMPDIR") or "/var/tmp")
         self.data_dir = os.path.join(self.base_dir, "data")
         self.log_path = os.path.join(self.base_dir, "postgres.log")
         self._run_as = {}
