@@ -107,6 +107,13 @@ bool SameGroup(const Migration& m, const std::string& tenant, const std::vector<
 
 double Round2(double v) { return std::round(v * 100) / 100; }
 
+// The back-off after `in_a_row` failures: base × 2^(in_a_row − 1), at most a day.
+double BackoffS(double base, int in_a_row) { return std::min(kMaxBackoffS, base * std::pow(2.0, in_a_row - 1)); }
+
+std::string GroupKey(const std::string& tenant, const std::vector<std::string>& tables) {
+  return tenant + '\0' + Joined(tables, ",");
+}
+
 }  // namespace
 
 struct Rebalancer::Decided {
@@ -485,11 +492,21 @@ Result<Rebalancer::RoundResult> Rebalancer::RoundLocked() {
         if (failures++ == 0) failed_at = m.ended;
       }
       if (failures > 0 && failed_at) {
-        const double wait = std::min(kMaxBackoffS, options_.failure_backoff_s * std::pow(2.0, failures - 1));
+        const double wait = BackoffS(options_.failure_backoff_s, failures);
         if (now_s - *failed_at < wait) {
           d.numbers["failures_in_a_row"] = failures;
           defer("backoff", fmt::format("{} migration(s) of the group failed or rolled back in a row; waiting {} after the last",
                                        failures, Duration(wait)));
+          continue;
+        }
+      }
+      const std::string group = GroupKey(plan.tenant, action.tables);
+      if (auto refused = refusals_.find(group); refused != refusals_.end()) {
+        const double wait = BackoffS(options_.failure_backoff_s, refused->second.in_a_row);
+        if (now_s - refused->second.last_at < wait) {
+          d.numbers["refusals_in_a_row"] = refused->second.in_a_row;
+          defer("backoff", fmt::format("the migration service refused the group's action {} time(s) in a row; waiting {} "
+                                       "after the last", refused->second.in_a_row, Duration(wait)));
           continue;
         }
       }
@@ -511,11 +528,17 @@ Result<Rebalancer::RoundResult> Rebalancer::RoundLocked() {
       if (status != 201) {
         d.decision = "rejected";
         d.cause = "error";
-        d.reason = fmt::format("the migration service refused it ({}): {}; {}", status,
-                               reply.value("error", reply.dump()), what);
+        Refusals& refused = refusals_[group];
+        ++refused.in_a_row;
+        refused.last_at = now_s;
+        d.numbers["refusals_in_a_row"] = refused.in_a_row;
+        d.reason = fmt::format("the migration service refused it ({}): {}; next try in {}; {}", status,
+                               reply.value("error", reply.dump()),
+                               Duration(BackoffS(options_.failure_backoff_s, refused.in_a_row)), what);
         Record(d, &out);
         continue;
       }
+      refusals_.erase(group);
       busy.insert(nodes.begin(), nodes.end());
       d.decision = "acted";
       d.migration_id = reply.value("id", int64_t{0});

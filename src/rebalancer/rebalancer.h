@@ -7,7 +7,8 @@
 //   - no migration is running on the table group (cause "migrating"),
 //   - the tenant's profile allows migrations now (its migration windows; cause "window"),
 //   - the group's last migration ended more than cooldown_s ago (cause "cooldown"),
-//   - the group's rebalancer migrations have not failed lately (exponential back-off; "backoff"),
+//   - the group's rebalancer migrations have not failed lately, nor the migration service refused
+//     its action (exponential back-off; "backoff"),
 //   - none of its nodes is busy with another migration (one per node at a time; "concurrency"),
 //   - the rebalancer is not in dry-run mode ("dry_run").
 // Every decision is an event (acted, deferred, rejected) with its reason and numbers, kept in
@@ -28,6 +29,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -151,6 +153,14 @@ class Rebalancer {
 
   std::atomic<bool> paused_{false};
   std::mutex round_mu_;  // one round at a time
+
+  // Submissions the migration service refused, by group (tenant and tables): they leave no
+  // migration record to back off from, so the back-off is kept here (lost on restart).
+  struct Refusals {
+    int in_a_row = 0;
+    double last_at = 0;
+  };
+  std::map<std::string, Refusals> refusals_;  // guarded by round_mu_
 
   std::mutex mu_;  // guards the fields below
   std::deque<Event> events_;
