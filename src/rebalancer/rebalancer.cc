@@ -300,9 +300,16 @@ void Rebalancer::Resume() {
 Result<Rebalancer::RoundResult> Rebalancer::RunRound() {
   if (paused_.load()) return Status::Error("55000", "the rebalancer is paused (POST /api/v1/rebalancer/resume)");
   std::lock_guard round(round_mu_);
+  const auto started = std::chrono::steady_clock::now();
   auto r = RoundLocked();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
   last_error_ = r.ok() ? "" : r.status().message();
+  last_round_s_ = took;
+  if (r.ok() && last_statistics_) {
+    log::info("rebalancer: round {} took {:.2f} s (statistics: {} tenant(s) read, {} cached, the oldest {:.0f} s old)",
+              rounds_, took, last_statistics_->read, last_statistics_->cached, last_statistics_->oldest_age_s);
+  }
   return r;
 }
 
@@ -356,6 +363,10 @@ Result<Rebalancer::RoundResult> Rebalancer::RoundLocked() {
   }
   auto inputs = source_.Read(options_.window_s, options_.max_tenants);
   if (!inputs.ok()) return inputs.status();
+  {
+    std::lock_guard lock(mu_);
+    last_statistics_ = inputs->statistics;
+  }
   const catalog::ShardMap& map = *inputs->map;
   if (map.nodes.empty()) return Status::Internal("the shard map lists no nodes");
   auto [list_status, list_body] = migrations_.List();
@@ -571,7 +582,12 @@ Json Rebalancer::StatusJson() {
           {"last_round_at", rounds_ > 0 ? Json(last_round_at_) : Json(nullptr)},
           {"next_round_at", looping && !paused_.load() ? Json(next_round_at_) : Json(nullptr)},
           {"last_error", last_error_.empty() ? Json(nullptr) : Json(last_error_)},
-          {"imbalance", last_imbalance_ ? Json(Round2(*last_imbalance_)) : Json(nullptr)}};
+          {"imbalance", last_imbalance_ ? Json(Round2(*last_imbalance_)) : Json(nullptr)},
+          {"last_round_s", last_round_s_ ? Json(std::round(*last_round_s_ * 1000) / 1000) : Json(nullptr)},
+          {"statistics", last_statistics_ ? Json{{"read", last_statistics_->read},
+                                                 {"cached", last_statistics_->cached},
+                                                 {"oldest_age_s", std::round(last_statistics_->oldest_age_s)}}
+                                          : Json(nullptr)}};
 }
 
 Json Rebalancer::EventsJson(int64_t since, size_t limit) {

@@ -50,11 +50,19 @@ namespace mosaic::rebalancer {
 
 using Seconds = advisor::Seconds;
 
+// How a round came by its tenants' data statistics.
+struct StatisticsUse {
+  int read = 0;             // tenants whose statistics were read from the nodes this round
+  int cached = 0;           // tenants planned from cached statistics
+  double oldest_age_s = 0;  // the age of the oldest cached statistics used
+};
+
 // What one round plans from.
 struct Inputs {
   std::shared_ptr<const catalog::ShardMap> map;  // with BuildIndex() done
   std::vector<advisor::TenantInput> tenants;     // the busiest tenants of the window, with statistics
   advisor::ProfileSet profiles;
+  StatisticsUse statistics;
 };
 
 // Reads the inputs of a round (the monitor, the data statistics, the profiles, the shard map).
@@ -132,7 +140,9 @@ class Rebalancer {
   bool paused() const { return paused_.load(); }
 
   // {"enabled", "paused", "dry_run", "interval_s", "window_s", "rounds", "last_round_at",
-  //  "next_round_at", "last_error", "imbalance" (at the last round; null before)}.
+  //  "next_round_at", "last_error", "imbalance" (at the last round; null before),
+  //  "last_round_s" (its wall-clock duration), "statistics" ({"read", "cached", "oldest_age_s"}
+  //  of the last round that read its inputs; null before)}.
   nlohmann::json StatusJson();
   // {"events": [...], "last_id"}: events with id > since, oldest first, at most `limit`.
   nlohmann::json EventsJson(int64_t since, size_t limit);
@@ -170,6 +180,8 @@ class Rebalancer {
   double next_round_at_ = 0;
   std::string last_error_;
   std::optional<double> last_imbalance_;
+  std::optional<double> last_round_s_;
+  std::optional<StatisticsUse> last_statistics_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -288,6 +288,13 @@ def test_rebalancer_moves_a_tenant_whose_group_has_no_range_column_whole():
         assert "laid out on tenant_id, its tenant column" in acted[0]["reason"], acted
         moved = int(acted[0]["tenant"])
         assert moved in busy, acted
+        # The first round read both tenants' statistics; the next one plans from the cache.
+        status, st = m.admin_get_json("/api/v1/rebalancer")
+        assert st["statistics"] == {"read": 2, "cached": 0, "oldest_age_s": 0}, st
+        assert st["last_round_s"] > 0, st
+        run_round(m)
+        status, st = m.admin_get_json("/api/v1/rebalancer")
+        assert st["statistics"]["read"] == 0 and st["statistics"]["cached"] == 2, st
         source = home_node(m, moved)
         body = wait_done(m, acted[0]["migration_id"])
         assert body["phase"] == "done", body
@@ -309,6 +316,9 @@ def test_rebalancer_moves_a_tenant_whose_group_has_no_range_column_whole():
             ncur.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (moved,))
             assert ncur.fetchone()[0] == (EVENTS if n["id"] == target else 0), (n["id"], target)
             nc.close()
-        # Even now: nothing more to do, and nothing refused.
+        # Even now: nothing more to do, and nothing refused. The moved tenant's statistics are read
+        # again (its placement changed), not the other's (unless a minute passed).
         events = run_round(m)["events"]
         assert not [e for e in events if e["decision"] in ("acted", "rejected")], events
+        status, st = m.admin_get_json("/api/v1/rebalancer")
+        assert st["statistics"]["read"] >= 1 and st["statistics"]["read"] + st["statistics"]["cached"] == 2, st
