@@ -102,6 +102,17 @@ void AdminServer::Impl::Configure(AdminHandlers handlers) {
   server.Get(".*", [this](const auto& req, auto& res) { Dispatch(get_routes, req, res); });
   server.Post(".*", [this](const auto& req, auto& res) { Dispatch(post_routes, req, res); });
   server.Put(".*", [this](const auto& req, auto& res) { Dispatch(put_routes, req, res); });
+  // httplib 0.11 answers 400 to a POST or PUT that has neither Content-Length nor
+  // Transfer-Encoding (`curl -X POST URL` without -d) before any route runs. Such a request has no
+  // body: it is dispatched here with an empty one, as if it said Content-Length: 0.
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const bool post = req.method == "POST", put = req.method == "PUT";
+    if ((!post && !put) || req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    Dispatch(post ? post_routes : put_routes, req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   // Errors httplib raises itself (other methods, oversized bodies...) get a JSON body too.
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty()) SendError(res, res.status, "HTTP " + std::to_string(res.status));

@@ -36,8 +36,28 @@ std::optional<std::string> TenantText(const Json& v) {
 
 }  // namespace
 
+namespace {
+
+void SetStatistics(const Result<std::pair<std::vector<advisor::TableStats>, double>>& stats, TenantWindow& w) {
+  if (!stats.ok()) {
+    w.status = 503;
+    w.error = {{"error", "cannot read the data statistics: " + stats.status().message()}};
+    return;
+  }
+  w.input.stats = stats->first;
+  w.stats_age = stats->second;
+}
+
+}  // namespace
+
+void RefreshStatistics(const AdviceSources& sources, TenantWindow& w) {
+  w.cached.reset();
+  if (w.tables.empty()) return;
+  SetStatistics(sources.stats->Get(*w.map, w.input.tenant, w.tables, w.columns, std::chrono::seconds(0)), w);
+}
+
 TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& tenant, std::optional<int64_t> window,
-                              std::shared_ptr<const catalog::ShardMap> map) {
+                              std::shared_ptr<const catalog::ShardMap> map, bool cached_only) {
   TenantWindow out;
   out.window = sources.monitor->window_seconds();
   if (window) out.window = std::min(*window, out.window);
@@ -70,23 +90,21 @@ TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& t
     }
   }
   // Per table, the columns the window filtered on: their distributions are read with the sizes.
-  std::map<std::string, std::vector<std::string>> columns;
   for (const Json& t : patterns.value("tables", Json::array())) {
-    auto& cols = columns[t.value("table", std::string())];
+    auto& cols = out.columns[t.value("table", std::string())];
     for (const Json& c : t.value("columns", Json::array())) cols.push_back(c.value("column", std::string()));
   }
-  columns.erase("");
-  std::vector<std::string> tables;
-  for (const auto& [table, cols] : columns) tables.push_back(table);
-  if (!tables.empty()) {
-    auto stats = sources.stats->Get(*out.map, out.input.tenant, tables, columns);
-    if (!stats.ok()) {
-      out.status = 503;
-      out.error = {{"error", "cannot read the data statistics: " + stats.status().message()}};
-      return out;
-    }
-    out.input.stats = std::move(stats->first);
-    out.stats_age = stats->second;
+  out.columns.erase("");
+  for (const auto& [table, cols] : out.columns) out.tables.push_back(table);
+  if (out.tables.empty()) return out;
+  if (!cached_only) {
+    SetStatistics(sources.stats->Get(*out.map, out.input.tenant, out.tables, out.columns), out);
+    return out;
+  }
+  out.cached = sources.stats->Peek(*out.map, out.input.tenant, out.tables, out.columns);
+  if (out.cached) {
+    out.input.stats = out.cached->stats;
+    out.stats_age = out.cached->age_s;
   }
   return out;
 }

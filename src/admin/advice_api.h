@@ -33,6 +33,8 @@ struct AdviceSources {
 // shard map snapshot (`map`, or the holder's current one). On failure `status` is the HTTP status
 // (500 patterns that do not parse, 503 statistics unreadable) and `error` the reply.
 // REQUIRES: sources.monitor != nullptr.
+// With `cached_only`, the statistics are only those the cache holds, however old (no I/O):
+// `cached` says how they stand, and RefreshStatistics reads them when the caller decides to.
 struct TenantWindow {
   int status = 200;
   nlohmann::json error;
@@ -40,9 +42,16 @@ struct TenantWindow {
   advisor::TenantInput input;
   int64_t window = 0;
   double stats_age = 0;
+  std::vector<std::string> tables;                          // whose statistics the tenant needs
+  std::map<std::string, std::vector<std::string>> columns;  // by table: the columns filtered on
+  std::optional<catalog::DataStatsCache::Cached> cached;    // cached_only: nullopt = never read
 };
 TenantWindow ReadTenantWindow(const AdviceSources& sources, const std::string& tenant, std::optional<int64_t> window,
-                              std::shared_ptr<const catalog::ShardMap> map = nullptr);
+                              std::shared_ptr<const catalog::ShardMap> map = nullptr, bool cached_only = false);
+
+// Reads `w`'s statistics from the nodes now (into w.input.stats, w.stats_age 0, w.cached reset).
+// On failure w.status is 503 and w.error says why.
+void RefreshStatistics(const AdviceSources& sources, TenantWindow& w);
 
 // GET /api/v1/advice?tenant=T[&window=SECONDS]: 200 with advisor::AdviceJson of the tenant's
 // plan ({"tenant", "profile", "summary", "current", "actions", "predicted"}) plus

@@ -1,5 +1,6 @@
 #include "admin/rebalancer_api.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "monitor/event.h"
@@ -21,6 +22,15 @@ std::optional<int64_t> Integer(const std::map<std::string, std::string>& query, 
 
 }  // namespace
 
+namespace {
+
+bool Migrating(const catalog::ShardMap& map, const std::string& tenant) {
+  return std::any_of(map.migrations.begin(), map.migrations.end(),
+                     [&](const catalog::ActiveMigration& m) { return m.tenant == tenant; });
+}
+
+}  // namespace
+
 Result<rebalancer::Inputs> MonitorSource::Read(int64_t window_s, int max_tenants) {
   const AdviceSources sources = sources_();
   if (sources.monitor == nullptr) return Status::Error("55000", "the query pattern monitor is off: nothing to plan from");
@@ -29,13 +39,44 @@ Result<rebalancer::Inputs> MonitorSource::Read(int64_t window_s, int max_tenants
   out.map = map;
   out.profiles = sources.profiles();
   const Json list = sources.monitor->TenantList(window_s, static_cast<size_t>(max_tenants));
+  std::vector<TenantWindow> windows;
   for (const Json& t : list.value("tenants", Json::array())) {
     const std::string name = t.value("tenant", std::string());
     // Statements over several tenants, and tenants folded under the memory budget, are no tenant
     // to plan for (their load still shows in the nodes' totals through the planned tenants' data).
     if (name.empty() || name == monitor::kMultiTenant || name == monitor::kOtherName) continue;
-    TenantWindow w = ReadTenantWindow(sources, name, window_s, map);
-    if (w.status != 200) return Status::Error("08006", w.error.value("error", w.error.dump()));
+    windows.push_back(ReadTenantWindow(sources, name, window_s, map, /*cached_only=*/true));
+    if (windows.back().status != 200) return Status::Error("08006", windows.back().error.value("error", windows.back().error.dump()));
+  }
+  std::vector<size_t> read, stale;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const TenantWindow& w = windows[i];
+    if (w.tables.empty()) continue;
+    if (!w.cached) {
+      read.push_back(i);
+    } else if (!Migrating(*map, w.input.tenant) &&
+               (w.cached->moved || !w.cached->complete || w.cached->age_s >= static_cast<double>(policy_.max_age.count()))) {
+      stale.push_back(i);
+    }
+  }
+  std::stable_sort(stale.begin(), stale.end(), [&](size_t a, size_t b) {
+    const auto& x = *windows[a].cached;
+    const auto& y = *windows[b].cached;
+    const bool x_first = x.moved || !x.complete, y_first = y.moved || !y.complete;
+    return x_first != y_first ? x_first : x.age_s > y.age_s;
+  });
+  stale.resize(std::min(stale.size(), static_cast<size_t>(std::max(0, policy_.refreshes_per_round))));
+  read.insert(read.end(), stale.begin(), stale.end());
+  for (size_t i : read) {
+    RefreshStatistics(sources, windows[i]);
+    if (windows[i].status != 200) return Status::Error("08006", windows[i].error.value("error", windows[i].error.dump()));
+  }
+  out.statistics.read = static_cast<int>(read.size());
+  for (TenantWindow& w : windows) {
+    if (w.cached) {
+      ++out.statistics.cached;
+      out.statistics.oldest_age_s = std::max(out.statistics.oldest_age_s, w.stats_age);
+    }
     out.tenants.push_back(std::move(w.input));
   }
   return out;

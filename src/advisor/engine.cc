@@ -712,9 +712,17 @@ void SetColumnReason(const Model& m, const Profile& profile, GroupPlan& g) {
                                "statistics)";
 }
 
-// A column to name in a one-range layout of a group that has no valid range column.
+// A column to name in a one-range layout of a group that has no valid range column (the layout
+// model, and so the migration service, wants one): the tenant column when every table of the group
+// has it with one supported type -- a layout on it restricts no statement more than the tenant
+// column already is (its UPDATE is refused either way) -- else the first column of the first table
+// that every table has with one supported type.
 std::optional<ColumnInfo> AnyLayoutColumn(const Model& m, const std::vector<size_t>& group) {
-  for (const auto& c : m.tables[group[0]].table->columns) {
+  std::vector<catalog::Column> columns;
+  const catalog::Table& first = *m.tables[group[0]].table;
+  if (const catalog::Column* tc = first.FindColumn(first.tenant_column)) columns.push_back(*tc);
+  columns.insert(columns.end(), first.columns.begin(), first.columns.end());
+  for (const auto& c : columns) {
     bool everywhere = router::KeyTypeFromName(c.type) != router::KeyType::kUnsupported;
     for (size_t i : group) {
       const catalog::Column* other = m.tables[i].table->FindColumn(c.name);
@@ -1034,7 +1042,10 @@ Action MakeAction(const ActionContext& c, const GroupPlan& g, ActionKind kind, s
   a.kind = kind;
   a.tenant = m.tenant;
   for (size_t i : g.tables) a.tables.push_back(m.tables[i].name);
-  a.column = g.column ? g.column->name : "";
+  // A group without a valid range column still moves whole: its one range is laid out on the
+  // column PlanModel gives its layout (the migration service needs one).
+  const auto column = g.column ? g.column : AnyLayoutColumn(m, g.tables);
+  a.column = column ? column->name : "";
   a.from = std::move(from);
   a.ranges = std::move(to);
   a.bytes_to_move = MovedBytes(m, g, *c.before, a.column, a.ranges);
@@ -1068,6 +1079,10 @@ Action MakeAction(const ActionContext& c, const GroupPlan& g, ActionKind kind, s
   } else {
     what = fmt::format("range {} carries {:.0f}% of the group's load; node {} -> node {}", RangeText(a.ranges[0]),
                        share(a.ranges[0].load), a.from[0].node_id, a.ranges[0].node_id);
+  }
+  if (!g.column && column) {
+    what += fmt::format("; no valid range column, so its one range is laid out on {}{}", column->name,
+                        column->name == m.tables[g.tables[0]].table->tenant_column ? ", its tenant column" : "");
   }
   a.reason = fmt::format("{}; {}; {} to move", what, EffectText(c), Bytes(a.bytes_to_move));
   return a;

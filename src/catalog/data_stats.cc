@@ -128,19 +128,84 @@ Result<std::vector<advisor::TableStats>> CollectDataStats(
   return out;
 }
 
-Result<std::pair<std::vector<advisor::TableStats>, double>> DataStatsCache::Get(
+namespace {
+
+// Where the tenant's rows live: its layouts (id, version, nodes) and its home node. Statistics
+// read under another placement are refreshed first (a migration moved or split its rows).
+std::string PlacementKey(const ShardMap& map, const std::string& tenant) {
+  std::string key = fmt::format("home {}", map.nodes.empty() ? 0 : map.TenantHomeNode(tenant));
+  for (const Layout& l : map.layouts) {
+    if (l.tenant != tenant) continue;
+    key += fmt::format("; layout {} v{}:", l.id, l.version);
+    for (const Range& r : l.ranges) key += fmt::format(" {}", r.node_id);
+  }
+  return key;
+}
+
+}  // namespace
+
+DataStatsCache::DataStatsCache(std::chrono::seconds max_age, Collector collect, Clock clock)
+    : max_age_(max_age),
+      collect_(collect ? std::move(collect)
+                       : Collector([](const ShardMap& map, const std::string& tenant, const std::vector<std::string>& tables,
+                                      const std::map<std::string, std::vector<std::string>>& columns) {
+                           return CollectDataStats(map, tenant, tables, columns);
+                         })),
+      clock_(clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); })) {}
+
+std::optional<DataStatsCache::Cached> DataStatsCache::Peek(
     const ShardMap& map, const std::string& tenant, const std::vector<std::string>& tables,
     const std::map<std::string, std::vector<std::string>>& columns) {
   std::lock_guard lock(mu_);
-  const auto now = std::chrono::steady_clock::now();
+  return PeekLocked(map, tenant, tables, columns);
+}
+
+std::optional<DataStatsCache::Cached> DataStatsCache::PeekLocked(
+    const ShardMap& map, const std::string& tenant, const std::vector<std::string>& tables,
+    const std::map<std::string, std::vector<std::string>>& columns) {
   auto it = entries_.find(tenant);
-  if (it != entries_.end() && it->second.map_version == map.version && it->second.tables == tables &&
-      it->second.columns == columns && now - it->second.at < max_age_) {
-    return std::make_pair(it->second.stats, std::chrono::duration<double>(now - it->second.at).count());
+  if (it == entries_.end()) return std::nullopt;
+  const Entry& e = it->second;
+  Cached out;
+  out.age_s = std::chrono::duration<double>(clock_() - e.at).count();
+  out.moved = e.placement != PlacementKey(map, tenant);
+  out.complete = true;
+  for (const auto& table : tables) {
+    auto stats = std::find_if(e.stats.begin(), e.stats.end(), [&](const auto& s) { return s.table == table; });
+    auto read = e.columns.find(table);
+    if (stats == e.stats.end() || read == e.columns.end()) {
+      // Tables the map does not know have no statistics either way.
+      out.complete = out.complete && Resolve(map, table) == nullptr;
+      continue;
+    }
+    advisor::TableStats copy = *stats;
+    auto asked = columns.find(table);
+    std::erase_if(copy.columns, [&](const advisor::ColumnDistribution& d) {
+      return asked == columns.end() || std::find(asked->second.begin(), asked->second.end(), d.column) == asked->second.end();
+    });
+    if (asked != columns.end()) {
+      for (const auto& c : asked->second) {
+        out.complete = out.complete && std::find(read->second.begin(), read->second.end(), c) != read->second.end();
+      }
+    }
+    out.stats.push_back(std::move(copy));
   }
-  auto stats = CollectDataStats(map, tenant, tables, columns);
+  return out;
+}
+
+Result<std::pair<std::vector<advisor::TableStats>, double>> DataStatsCache::Get(
+    const ShardMap& map, const std::string& tenant, const std::vector<std::string>& tables,
+    const std::map<std::string, std::vector<std::string>>& columns, std::optional<std::chrono::seconds> max_age) {
+  std::lock_guard lock(mu_);
+  auto cached = PeekLocked(map, tenant, tables, columns);
+  if (cached && cached->complete && !cached->moved && cached->age_s < static_cast<double>(max_age.value_or(max_age_).count())) {
+    return std::make_pair(std::move(cached->stats), cached->age_s);
+  }
+  auto stats = collect_(map, tenant, tables, columns);
   if (!stats.ok()) return stats.status();
-  entries_[tenant] = Entry{now, map.version, tables, columns, *stats};
+  std::map<std::string, std::vector<std::string>> read;
+  for (const auto& table : tables) read[table] = columns.contains(table) ? columns.at(table) : std::vector<std::string>{};
+  entries_[tenant] = Entry{clock_(), PlacementKey(map, tenant), *stats, std::move(read)};
   return std::make_pair(std::move(stats).value(), 0.0);
 }
 

@@ -7,8 +7,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,25 +35,52 @@ Result<std::vector<advisor::TableStats>> CollectDataStats(
     const std::map<std::string, std::vector<std::string>>& columns,
     const DataStatsOptions& options = {});
 
-// CollectDataStats results cached per tenant with their age; refreshed when older than
-// `max_age`. Thread-safe (one mutex; a refresh runs under it).
+// CollectDataStats results cached per tenant with their age and the tenant's placement when they
+// were read. Thread-safe (one mutex; a collection runs under it).
 class DataStatsCache {
  public:
-  explicit DataStatsCache(std::chrono::seconds max_age = std::chrono::seconds(300)) : max_age_(max_age) {}
-  // The tenant's statistics and their age in seconds (0 when just collected).
+  using Collector = std::function<Result<std::vector<advisor::TableStats>>(
+      const ShardMap&, const std::string&, const std::vector<std::string>&,
+      const std::map<std::string, std::vector<std::string>>&)>;
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+  // `collect` and `clock` default to CollectDataStats and the steady clock (tests inject theirs).
+  explicit DataStatsCache(std::chrono::seconds max_age = std::chrono::seconds(300), Collector collect = nullptr,
+                          Clock clock = nullptr);
+
+  // What the cache holds of a tenant, without I/O.
+  struct Cached {
+    std::vector<advisor::TableStats> stats;  // of the tables and columns asked that were read
+    double age_s = 0;
+    bool complete = false;  // every table and column asked was read
+    bool moved = false;     // the tenant's placement (layouts, home node) changed since
+  };
+  // nullopt if the tenant was never read.
+  std::optional<Cached> Peek(const ShardMap& map, const std::string& tenant, const std::vector<std::string>& tables,
+                             const std::map<std::string, std::vector<std::string>>& columns);
+
+  // The tenant's statistics and their age in seconds (0 when just collected): the cached ones if
+  // complete, not moved and younger than `max_age` (the cache's when nullopt), else collected now.
   Result<std::pair<std::vector<advisor::TableStats>, double>> Get(
       const ShardMap& map, const std::string& tenant, const std::vector<std::string>& tables,
-      const std::map<std::string, std::vector<std::string>>& columns);
+      const std::map<std::string, std::vector<std::string>>& columns,
+      std::optional<std::chrono::seconds> max_age = std::nullopt);
 
  private:
   struct Entry {
     std::chrono::steady_clock::time_point at;
-    int64_t map_version = 0;
-    std::vector<std::string> tables;
-    std::map<std::string, std::vector<std::string>> columns;
+    std::string placement;  // PlacementKey when read
     std::vector<advisor::TableStats> stats;
+    std::map<std::string, std::vector<std::string>> columns;  // by table: the columns read
   };
-  std::chrono::seconds max_age_;
+  // REQUIRES: mu_ held.
+  std::optional<Cached> PeekLocked(const ShardMap& map, const std::string& tenant,
+                                   const std::vector<std::string>& tables,
+                                   const std::map<std::string, std::vector<std::string>>& columns);
+
+  const std::chrono::seconds max_age_;
+  const Collector collect_;
+  const Clock clock_;
   std::mutex mu_;
   std::map<std::string, Entry> entries_;  // GUARDED_BY(mu_), by tenant
 };

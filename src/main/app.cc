@@ -131,7 +131,10 @@ Status App::Start() {
   };
   admin_->Get("/api/v1/advice", [advice](const auto& query) { return admin::AdviceRequest(advice(), query); });
   admin_->Post("/api/v1/advice/evaluate", [advice](const nlohmann::json& body) { return admin::EvaluateRequest(advice(), body); });
-  rebalancer_source_ = std::make_unique<admin::MonitorSource>(advice);
+  // A round re-reads statistics older than its interval (at least a minute), a few per round.
+  admin::StatisticsPolicy statistics;
+  statistics.max_age = std::chrono::seconds(std::max<int64_t>(60, static_cast<int64_t>(config_.rebalancer.interval_s)));
+  rebalancer_source_ = std::make_unique<admin::MonitorSource>(advice, statistics);
   rebalancer_ = std::make_unique<rebalancer::Rebalancer>(config_.rebalancer, *rebalancer_source_, *migrations_);
   admin::RegisterRebalancerRoutes(*admin_, *rebalancer_);
   if (monitor_) rebalancer_->Start();

@@ -143,17 +143,49 @@ Result<ActionKind> ParseKind(const Json& action) {
   return *kind;
 }
 
-// Tables, tenant and the new column, validated as the layout API does.
+// Whether the action lays the group out as one unbounded range ("move this tenant's tables").
+bool OneWholeRange(const Json& action) {
+  if (!action.contains("ranges") || !action["ranges"].is_array() || action["ranges"].size() != 1) return false;
+  const Json& r = action["ranges"][0];
+  auto unbounded = [&r](const char* end) { return !r.contains(end) || r[end].is_null(); };
+  return r.is_object() && unbounded("lower") && unbounded("upper");
+}
+
+// The column of a column-less action that makes one unbounded range, before the tenant is read:
+// the first table's tenant column (distributed tables) or the implicit tenant's layout column.
+// "" if there is none (then "column" is required).
+std::string DefaultColumn(const Json& tables, const ShardMap& map) {
+  if (!tables[0].is_string()) return "";
+  auto table = admin::ResolveTable(map, tables[0].get<std::string>());
+  if (!table.ok()) return "";
+  if ((*table)->kind == TableKind::kDistributed) return (*table)->tenant_column;
+  const Layout* layout = map.FindLayout((*table)->id, "");
+  return layout != nullptr ? layout->column : "";
+}
+
+// Tables, tenant and the new column, validated as the layout API does. One unbounded range needs
+// no column: without one it keeps the tenant's current layout's column, else takes the tenant
+// column.
 Status ParseTarget(const Json& action, const ShardMap& map, Layout& target, Parsed& p) {
   if (!action.contains("tables") || !action["tables"].is_array() || action["tables"].empty()) {
     return BadRequest("tables: required, a non-empty array of table names");
   }
   if (map.nodes.empty()) return BadRequest("the shard map has no nodes");
+  Json column = action.value("column", Json());
+  const bool defaulted = (column.is_null() || column == "") && OneWholeRange(action);
+  if (defaulted) column = DefaultColumn(action["tables"], map);
   Json request = {{"tables", action["tables"]},
                   {"tenant", action.value("tenant", Json())},
-                  {"column", action.value("column", Json())},
+                  {"column", column},
                   {"ranges", Json::array({{{"node", map.DefaultNode().id}}})}};
   auto layout = admin::ParseLayoutRequest(request, map);
+  if (layout.ok() && defaulted) {
+    const Layout* current = map.FindLayout(layout->table_ids.front(), layout->tenant);
+    if (current != nullptr && current->column != layout->column) {
+      request["column"] = current->column;
+      layout = admin::ParseLayoutRequest(request, map);
+    }
+  }
   if (!layout.ok()) return layout.status();
   target = std::move(layout).value();
   target.ranges.clear();

@@ -93,7 +93,10 @@ struct Plan {
 // advisor writes it) is accepted and ignored: the current ranges come from `map`. "tables" must
 // be the whole table group of the tenant's layout when it has one. New boundaries must coincide
 // with current boundaries at the span's ends. A "column" other than the layout's replaces the
-// whole layout (every range moves by the new column).
+// whole layout (every range moves by the new column). "column" may be left out (or "") when
+// "ranges" is one unbounded range, a move of the whole group: it is then the tenant's current
+// layout's column, or without a layout the tables' tenant column (single-tenant tables without a
+// layout have none: "column" is required).
 // Errors (HTTP 400): a message naming the field, SQLSTATE 22023 (42P01 for an unknown table,
 // 22P02/22008 for a boundary that is not a value of the column's type).
 Result<Plan> PlanAction(const nlohmann::json& action, const catalog::ShardMap& map);

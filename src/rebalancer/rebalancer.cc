@@ -107,6 +107,13 @@ bool SameGroup(const Migration& m, const std::string& tenant, const std::vector<
 
 double Round2(double v) { return std::round(v * 100) / 100; }
 
+// The back-off after `in_a_row` failures: base × 2^(in_a_row − 1), at most a day.
+double BackoffS(double base, int in_a_row) { return std::min(kMaxBackoffS, base * std::pow(2.0, in_a_row - 1)); }
+
+std::string GroupKey(const std::string& tenant, const std::vector<std::string>& tables) {
+  return tenant + '\0' + Joined(tables, ",");
+}
+
 }  // namespace
 
 struct Rebalancer::Decided {
@@ -293,9 +300,16 @@ void Rebalancer::Resume() {
 Result<Rebalancer::RoundResult> Rebalancer::RunRound() {
   if (paused_.load()) return Status::Error("55000", "the rebalancer is paused (POST /api/v1/rebalancer/resume)");
   std::lock_guard round(round_mu_);
+  const auto started = std::chrono::steady_clock::now();
   auto r = RoundLocked();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
   last_error_ = r.ok() ? "" : r.status().message();
+  last_round_s_ = took;
+  if (r.ok() && last_statistics_) {
+    log::info("rebalancer: round {} took {:.2f} s (statistics: {} tenant(s) read, {} cached, the oldest {:.0f} s old)",
+              rounds_, took, last_statistics_->read, last_statistics_->cached, last_statistics_->oldest_age_s);
+  }
   return r;
 }
 
@@ -349,6 +363,10 @@ Result<Rebalancer::RoundResult> Rebalancer::RoundLocked() {
   }
   auto inputs = source_.Read(options_.window_s, options_.max_tenants);
   if (!inputs.ok()) return inputs.status();
+  {
+    std::lock_guard lock(mu_);
+    last_statistics_ = inputs->statistics;
+  }
   const catalog::ShardMap& map = *inputs->map;
   if (map.nodes.empty()) return Status::Internal("the shard map lists no nodes");
   auto [list_status, list_body] = migrations_.List();
@@ -485,11 +503,21 @@ Result<Rebalancer::RoundResult> Rebalancer::RoundLocked() {
         if (failures++ == 0) failed_at = m.ended;
       }
       if (failures > 0 && failed_at) {
-        const double wait = std::min(kMaxBackoffS, options_.failure_backoff_s * std::pow(2.0, failures - 1));
+        const double wait = BackoffS(options_.failure_backoff_s, failures);
         if (now_s - *failed_at < wait) {
           d.numbers["failures_in_a_row"] = failures;
           defer("backoff", fmt::format("{} migration(s) of the group failed or rolled back in a row; waiting {} after the last",
                                        failures, Duration(wait)));
+          continue;
+        }
+      }
+      const std::string group = GroupKey(plan.tenant, action.tables);
+      if (auto refused = refusals_.find(group); refused != refusals_.end()) {
+        const double wait = BackoffS(options_.failure_backoff_s, refused->second.in_a_row);
+        if (now_s - refused->second.last_at < wait) {
+          d.numbers["refusals_in_a_row"] = refused->second.in_a_row;
+          defer("backoff", fmt::format("the migration service refused the group's action {} time(s) in a row; waiting {} "
+                                       "after the last", refused->second.in_a_row, Duration(wait)));
           continue;
         }
       }
@@ -511,11 +539,17 @@ Result<Rebalancer::RoundResult> Rebalancer::RoundLocked() {
       if (status != 201) {
         d.decision = "rejected";
         d.cause = "error";
-        d.reason = fmt::format("the migration service refused it ({}): {}; {}", status,
-                               reply.value("error", reply.dump()), what);
+        Refusals& refused = refusals_[group];
+        ++refused.in_a_row;
+        refused.last_at = now_s;
+        d.numbers["refusals_in_a_row"] = refused.in_a_row;
+        d.reason = fmt::format("the migration service refused it ({}): {}; next try in {}; {}", status,
+                               reply.value("error", reply.dump()),
+                               Duration(BackoffS(options_.failure_backoff_s, refused.in_a_row)), what);
         Record(d, &out);
         continue;
       }
+      refusals_.erase(group);
       busy.insert(nodes.begin(), nodes.end());
       d.decision = "acted";
       d.migration_id = reply.value("id", int64_t{0});
@@ -548,7 +582,12 @@ Json Rebalancer::StatusJson() {
           {"last_round_at", rounds_ > 0 ? Json(last_round_at_) : Json(nullptr)},
           {"next_round_at", looping && !paused_.load() ? Json(next_round_at_) : Json(nullptr)},
           {"last_error", last_error_.empty() ? Json(nullptr) : Json(last_error_)},
-          {"imbalance", last_imbalance_ ? Json(Round2(*last_imbalance_)) : Json(nullptr)}};
+          {"imbalance", last_imbalance_ ? Json(Round2(*last_imbalance_)) : Json(nullptr)},
+          {"last_round_s", last_round_s_ ? Json(std::round(*last_round_s_ * 1000) / 1000) : Json(nullptr)},
+          {"statistics", last_statistics_ ? Json{{"read", last_statistics_->read},
+                                                 {"cached", last_statistics_->cached},
+                                                 {"oldest_age_s", std::round(last_statistics_->oldest_age_s)}}
+                                          : Json(nullptr)}};
 }
 
 Json Rebalancer::EventsJson(int64_t since, size_t limit) {

@@ -7,7 +7,8 @@
 //   - no migration is running on the table group (cause "migrating"),
 //   - the tenant's profile allows migrations now (its migration windows; cause "window"),
 //   - the group's last migration ended more than cooldown_s ago (cause "cooldown"),
-//   - the group's rebalancer migrations have not failed lately (exponential back-off; "backoff"),
+//   - the group's rebalancer migrations have not failed lately, nor the migration service refused
+//     its action (exponential back-off; "backoff"),
 //   - none of its nodes is busy with another migration (one per node at a time; "concurrency"),
 //   - the rebalancer is not in dry-run mode ("dry_run").
 // Every decision is an event (acted, deferred, rejected) with its reason and numbers, kept in
@@ -28,6 +29,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,11 +50,19 @@ namespace mosaic::rebalancer {
 
 using Seconds = advisor::Seconds;
 
+// How a round came by its tenants' data statistics.
+struct StatisticsUse {
+  int read = 0;             // tenants whose statistics were read from the nodes this round
+  int cached = 0;           // tenants planned from cached statistics
+  double oldest_age_s = 0;  // the age of the oldest cached statistics used
+};
+
 // What one round plans from.
 struct Inputs {
   std::shared_ptr<const catalog::ShardMap> map;  // with BuildIndex() done
   std::vector<advisor::TenantInput> tenants;     // the busiest tenants of the window, with statistics
   advisor::ProfileSet profiles;
+  StatisticsUse statistics;
 };
 
 // Reads the inputs of a round (the monitor, the data statistics, the profiles, the shard map).
@@ -130,7 +140,9 @@ class Rebalancer {
   bool paused() const { return paused_.load(); }
 
   // {"enabled", "paused", "dry_run", "interval_s", "window_s", "rounds", "last_round_at",
-  //  "next_round_at", "last_error", "imbalance" (at the last round; null before)}.
+  //  "next_round_at", "last_error", "imbalance" (at the last round; null before),
+  //  "last_round_s" (its wall-clock duration), "statistics" ({"read", "cached", "oldest_age_s"}
+  //  of the last round that read its inputs; null before)}.
   nlohmann::json StatusJson();
   // {"events": [...], "last_id"}: events with id > since, oldest first, at most `limit`.
   nlohmann::json EventsJson(int64_t since, size_t limit);
@@ -152,6 +164,14 @@ class Rebalancer {
   std::atomic<bool> paused_{false};
   std::mutex round_mu_;  // one round at a time
 
+  // Submissions the migration service refused, by group (tenant and tables): they leave no
+  // migration record to back off from, so the back-off is kept here (lost on restart).
+  struct Refusals {
+    int in_a_row = 0;
+    double last_at = 0;
+  };
+  std::map<std::string, Refusals> refusals_;  // guarded by round_mu_
+
   std::mutex mu_;  // guards the fields below
   std::deque<Event> events_;
   int64_t next_event_id_ = 1;
@@ -160,6 +180,8 @@ class Rebalancer {
   double next_round_at_ = 0;
   std::string last_error_;
   std::optional<double> last_imbalance_;
+  std::optional<double> last_round_s_;
+  std::optional<StatisticsUse> last_statistics_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

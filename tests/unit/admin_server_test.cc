@@ -2,8 +2,12 @@
 // httplib::Client.
 #include "admin/admin_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -144,6 +148,55 @@ TEST_F(AdminServerTest, MalformedPostBodyIs400) {
   EXPECT_EQ(res->status, 400);
   ErrorOf(res);
   EXPECT_FALSE(called);
+}
+
+// Sends `request` as it is on a new connection to the loopback `port`; the whole reply (the
+// request should say Connection: close), or "" if the connection fails.
+std::string RawExchange(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) reply.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return reply;
+}
+
+// `curl -X POST URL` (no -d) sends neither Content-Length nor Transfer-Encoding; httplib alone
+// answered such a request 400 before any route ran.
+TEST_F(AdminServerTest, PostAndPutWithoutBodyOrLengthAreServedWithAnEmptyBody) {
+  Json seen;
+  int calls = 0;
+  auto handler = [&](const Json& body) {
+    seen = body;
+    ++calls;
+    return std::pair<int, Json>(200, Json{{"ok", true}});
+  };
+  server_->Post("/api/v1/rebalancer/run", handler);
+  server_->Put("/api/v1/profiles", handler);
+  for (const char* method : {"POST", "PUT"}) {
+    const std::string path = std::string(method) == "POST" ? "/api/v1/rebalancer/run" : "/api/v1/profiles";
+    const std::string reply = RawExchange(
+        server_->port(), std::string(method) + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << method << ": " << reply;
+    EXPECT_NE(reply.find("{\"ok\":true}"), std::string::npos) << reply;
+    EXPECT_EQ(seen, Json::object()) << method;
+  }
+  EXPECT_EQ(calls, 2);
+  // Still routed as usual: an unknown path is 404, a GET-only path 405.
+  std::string reply = RawExchange(server_->port(), "POST /api/v1/nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 404")) << reply;
+  reply = RawExchange(server_->port(), "POST /api/v1/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 405")) << reply;
 }
 
 TEST_F(AdminServerTest, ThrowingHandlerIs500AndServerSurvives) {

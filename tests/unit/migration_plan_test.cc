@@ -211,6 +211,39 @@ TEST(PlanAction, ColumnChangeReplacesTheWholeLayout) {
             (std::vector<std::pair<std::optional<std::string>, int>>{{"100", 1}, {std::nullopt, 2}}));
 }
 
+// "Move this tenant": one unbounded range on another node needs no column (the advisor's move of a
+// group without a valid range column was refused with "column: required" every round).
+TEST(PlanAction, WholeGroupMoveWithoutAColumnTakesTheTenantColumnOrTheCurrentLayouts) {
+  auto map = TestMap();
+  const int home = map->TenantHomeNode("42");
+  const int other = home == 1 ? 2 : 1;
+  for (const char* column : {"", "null"}) {
+    Json action = {{"action", "move"}, {"tenant", 42}, {"tables", {"orders", "lines"}}, {"ranges", {{{"node", other}}}}};
+    if (std::string(column) == "") action["column"] = "";
+    auto plan = PlanAction(action, *map);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    EXPECT_EQ(plan->column, "tenant_id");
+    EXPECT_EQ(plan->new_layout.column, "tenant_id");
+    EXPECT_EQ(plan->new_layout.column_type, "int8");
+    EXPECT_EQ(plan->from, (std::vector<RangeSpec>{{std::nullopt, std::nullopt, home}}));
+    EXPECT_EQ(plan->to, (std::vector<RangeSpec>{{std::nullopt, std::nullopt, other}}));
+    EXPECT_EQ(plan->flows, (std::vector<Flow>{{home, other, R"("tenant_id" = '42'::int8)"}}));
+  }
+  // With a layout, its column stays: tenant 9's three ranges become one on node 2.
+  auto plan = PlanOf(R"({"action": "merge", "tenant": "9", "tables": ["orders", "lines"], "ranges": [{"node": 2}]})");
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->new_layout.column, "order_date");
+  EXPECT_EQ(plan->from.size(), 3u);
+  EXPECT_EQ(Uppers(plan->new_layout), (std::vector<std::pair<std::optional<std::string>, int>>{{std::nullopt, 2}}));
+  // A single-tenant table without a layout has no tenant column to default to; ranges with a bound
+  // need their column.
+  EXPECT_EQ(Refusal(R"({"action": "move", "tenant": null, "tables": ["accounts"], "ranges": [{"node": 2}]})"),
+            "column: required, a column name");
+  EXPECT_EQ(Refusal(R"({"action": "split", "tenant": "42", "tables": ["orders"],
+                       "ranges": [{"upper": 5, "node": 1}, {"lower": 5, "node": 2}]})"),
+            "column: required, a column name");
+}
+
 TEST(PlanAction, PlanJsonReadsBackToTheSamePlan) {
   auto plan = PlanOf(R"({"action": "move", "tenant": "9", "tables": ["orders", "lines"], "column": "order_date",
       "ranges": [{"lower": "2024-07-01", "upper": null, "node": 2}]})");

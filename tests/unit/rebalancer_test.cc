@@ -11,6 +11,7 @@
 #include "advisor/advice_json.h"
 #include "migration/migration.h"
 #include "router/keys.h"
+#include "test_tables.h"
 
 namespace mosaic::rebalancer {
 namespace {
@@ -21,13 +22,14 @@ using router::KeyType;
 std::string Int(int64_t v) { return router::EncodeKey(KeyType::kInt, std::to_string(v)).value(); }
 
 catalog::Table OrdersTable() {
-  catalog::Table t;
-  t.id = 1;
-  t.name = "orders";
-  t.kind = catalog::TableKind::kDistributed;
-  t.tenant_column = "tenant_id";
-  t.columns = {{"tenant_id", "int4", 23}, {"order_id", "int8", 20}, {"customer_id", "int8", 20}};
-  return t;
+  return testing::MakeTable(1, "orders", catalog::TableKind::kDistributed,
+                            {{"tenant_id", "int4", 23}, {"order_id", "int8", 20}, {"customer_id", "int8", 20}});
+}
+
+// Events: no column the workload filters on, so the advisor finds no valid range column for it.
+catalog::Table EventsTable() {
+  return testing::MakeTable(2, "events", catalog::TableKind::kDistributed,
+                            {{"event_id", "int8", 20}, {"tenant_id", "int4", 23}, {"payload", "text", 25}});
 }
 
 advisor::ColumnDistribution Ids(const std::string& column, int64_t max) {
@@ -36,22 +38,34 @@ advisor::ColumnDistribution Ids(const std::string& column, int64_t max) {
   return d;
 }
 
-// A tenant reading its orders by order_id, evenly over 1..max; `cost` per window.
-advisor::TenantInput Tenant(const std::string& key, double cost, double rows, int64_t max = 100000) {
+// A tenant running one statement on `table` `cost` times per window; its table holds `rows`.
+advisor::TenantInput OneStatementTenant(const std::string& key, const std::string& table, double cost, double rows) {
   advisor::TenantInput in;
   in.tenant = key;
   advisor::StatementStats s;
-  s.fingerprint = "order by id";
+  s.fingerprint = "on " + table;
   s.calls = cost;
   s.cost = cost;
-  s.tables = {"orders"};
-  s.filters = {{"orders", "order_id", advisor::FilterOp::kEq, {}}};
+  s.tables = {table};
   in.workload.statements.push_back(s);
+  in.stats.push_back({table, rows, rows * 100, {}});
+  return in;
+}
+
+// A tenant reading its orders by order_id, evenly over 1..max; `cost` per window.
+advisor::TenantInput Tenant(const std::string& key, double cost, double rows, int64_t max = 100000) {
+  advisor::TenantInput in = OneStatementTenant(key, "orders", cost, rows);
+  in.workload.statements[0].filters = {{"orders", "order_id", advisor::FilterOp::kEq, {}}};
   advisor::ColumnHeat heat{"orders", "order_id", {}};
   for (int i = 0; i < 10; ++i) heat.buckets.push_back({Int(1 + max * i / 10), Int(1 + max * (i + 1) / 10), 1.0});
   in.workload.heat.push_back(heat);
-  in.stats.push_back({"orders", rows, rows * 100, {Ids("order_id", max)}});
+  in.stats[0].columns = {Ids("order_id", max)};
   return in;
+}
+
+// A tenant appending to and scanning its events (no filter but the tenant): `cost` per window.
+advisor::TenantInput EventsTenant(const std::string& key, double cost, double rows) {
+  return OneStatementTenant(key, "events", cost, rows);
 }
 
 // Seconds since the epoch as the catalog renders a timestamptz.
@@ -75,6 +89,8 @@ struct World : Source, migration::Backend {
   };
   std::vector<Mig> migrations;
   int submits = 0;
+  int attempts = 0;    // submissions, refused ones included
+  std::string refuse;  // non-empty: the service refuses every action with this error (400)
   int64_t next_layout_id = 100;
 
   World() {
@@ -84,6 +100,7 @@ struct World : Source, migration::Backend {
       map.nodes.push_back(n);
     }
     map.tables.push_back(OrdersTable());
+    map.tables.push_back(EventsTable());
     map.BuildIndex();
   }
 
@@ -94,6 +111,8 @@ struct World : Source, migration::Backend {
   }
 
   std::pair<int, Json> Submit(const Json& action) override {
+    ++attempts;
+    if (!refuse.empty()) return {400, {{"error", refuse}}};
     auto plan = migration::PlanAction(action, map);
     if (!plan.ok()) return {400, {{"error", plan.status().message()}}};
     ++submits;
@@ -397,6 +416,64 @@ TEST_F(RebalancerRound, LatencyOverTheProfileAsksForAPlan) {
   ASSERT_FALSE(round.events.empty());
   EXPECT_EQ(round.events[0].trigger, "latency");
   EXPECT_NE(round.events[0].reason.find("p99 80.00 ms > 10.00 ms"), std::string::npos) << round.events[0].reason;
+}
+
+// Found in the demo: a tenant whose group has no valid range column (here its events, filtered by
+// nothing but the tenant) got a move without a column, which the service refused every round.
+TEST_F(RebalancerRound, WholeGroupWithoutARangeColumnIsMovedOnItsTenantColumn) {
+  world.map.tenant_hash_nodes = {1};
+  world.tenants.push_back(EventsTenant("7", 1000, 1e5));
+  world.tenants.push_back(EventsTenant("8", 1000, 1e5));
+  Config::Rebalancer o = Options();
+  o.imbalance_threshold = 1.25;
+  Make(o);
+  const auto round = Round();
+  ASSERT_EQ(Decisions(round), std::vector<std::string>{"acted"}) << (round.events.empty() ? "" : round.events[0].reason);
+  EXPECT_EQ(round.events[0].action, "move");
+  EXPECT_EQ(round.events[0].tables, std::vector<std::string>{"public.events"});
+  EXPECT_NE(round.events[0].reason.find("laid out on tenant_id, its tenant column"), std::string::npos)
+      << round.events[0].reason;
+  ASSERT_EQ(world.migrations.size(), 1u);
+  EXPECT_EQ(world.migrations[0].json["column"], "tenant_id");
+  world.Finish();
+  ASSERT_EQ(world.map.layouts.size(), 1u);
+  EXPECT_EQ(world.map.layouts[0].column, "tenant_id");
+  ASSERT_EQ(world.map.layouts[0].ranges.size(), 1u);
+  EXPECT_NE(world.map.layouts[0].ranges[0].node_id, 1);
+  // Settled: the two tenants on two nodes; nothing more to move.
+  for (int i = 0; i < 5; ++i) {
+    world.Advance(3600);
+    for (const auto& e : Round().events) EXPECT_NE(e.decision, "acted") << e.reason;
+  }
+  EXPECT_EQ(world.submits, 1);
+}
+
+// A refused submission leaves no migration record: without a back-off of its own the rebalancer
+// submitted the same refused action every round.
+TEST_F(RebalancerRound, RefusedSubmissionsBackOffExponentially) {
+  LimitRows(400'000);
+  world.tenants.push_back(Tenant("7", 1000, 1e6));
+  world.refuse = "column: required, a column name";
+  Make();
+  const auto refused = Round();
+  ASSERT_EQ(Decisions(refused), std::vector<std::string>{"rejected/error"});
+  EXPECT_NE(refused.events[0].reason.find("column: required"), std::string::npos) << refused.events[0].reason;
+  EXPECT_NE(refused.events[0].reason.find("next try in 5 min"), std::string::npos) << refused.events[0].reason;
+  world.Advance(60);
+  const auto waiting = Round();
+  ASSERT_EQ(Decisions(waiting), std::vector<std::string>{"deferred/backoff"});
+  EXPECT_EQ(waiting.events[0].numbers["refusals_in_a_row"], 1);
+  EXPECT_EQ(world.attempts, 1);
+  world.Advance(250);  // 310 s after the refusal
+  ASSERT_EQ(Decisions(Round()), std::vector<std::string>{"rejected/error"});
+  EXPECT_EQ(world.attempts, 2);
+  world.Advance(400);  // two in a row: 600 s
+  ASSERT_EQ(Decisions(Round()), std::vector<std::string>{"deferred/backoff"});
+  world.Advance(250);
+  world.refuse.clear();
+  ASSERT_EQ(Decisions(Round()), std::vector<std::string>{"acted"});
+  EXPECT_EQ(world.attempts, 3);
+  EXPECT_EQ(world.submits, 1);
 }
 
 TEST_F(RebalancerRound, UnevenNodesAreRebalancedAndThenLeftAlone) {
