@@ -10,9 +10,9 @@ the hot tenant and a few small tenants' rows; every statement aggregates --width
 the hot tenant (`count`, `sum`, `max` over an index range scan; uniform over its ids), so the work
 is on the node and the result is one row.
 
-Flow: load and VACUUM ANALYZE on the nodes, warm up, --rounds rounds of --seconds s of pgbench
+Flow: load, VACUUM ANALYZE and CHECKPOINT on the nodes, warm up, --rounds rounds of --seconds s of pgbench
 (-c --clients) with the static layout; one rebalancer round (POST /api/v1/rebalancer/run, planning
-from the monitor's window of the static phase) and its migration to `done`; VACUUM ANALYZE again
+from the monitor's window of the static phase) and its migration to `done`; VACUUM ANALYZE and CHECKPOINT again
 (the source's deleted rows, the target's new ones), warm up, the same rounds again. Prints median
 TPS and p99 per phase and their ratio, the share of statements each node served (index scans
 counted by the nodes), the CPU each node, the router, pgbench and the rest of the machine used, the
