@@ -31,7 +31,7 @@ unit-test:
 asan-test:
 	cmake -S . -B $(ASAN_BUILD) $(call generator,$(ASAN_BUILD)) -DCMAKE_BUILD_TYPE=Debug -DMOSAIC_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS) --target mosaic_unit_tests
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 bash scripts/gtest-shards.sh $(ASAN_BUILD)/mosaic_unit_tests $(JOBS)
 
 integration-test:
 	cd $(BUILD) && ctest -L integration --output-on-failure -j$(JOBS)
