@@ -366,12 +366,20 @@ def finish(instance):
 
 @contextlib.contextmanager
 def serving(instance):
-    """Starts `instance`, yields it, and finishes it (exit code 0 checked); a failed start
-    still removes what it left."""
+    """Starts `instance`, yields it, and finishes it (exit code 0 checked). A failed start, or
+    a test body that raises, still stops the instance and removes what it left (the test's own
+    error is the one reported)."""
     try:
         instance.start()
     except Exception:
         instance.cleanup()
         raise
-    yield instance
+    try:
+        yield instance
+    except BaseException:
+        try:
+            instance.stop()
+        finally:
+            instance.cleanup()
+        raise
     finish(instance)

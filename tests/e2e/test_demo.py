@@ -12,7 +12,7 @@ import pytest
 
 import harness
 
-DURATION = int(os.environ.get("MOSAIC_E2E_DEMO_DURATION", "120"))
+DURATION = int(os.environ.get("MOSAIC_E2E_DEMO_DURATION", "90"))
 
 
 def psql(port, sql):
