@@ -4,8 +4,10 @@ from node 1 to node 2 while pgbench's select-only and TPC-B-like scripts run on 
 write fence of many small cutovers.
 
 Part 1 (--scale 20: 2,000,000 accounts; the upper half, 1,000,000 rows, moves): pgbench -P 1
-runs throughout; per-second TPS and latency before, during and after the migration, the copy rate,
-and the cutover's write pause.
+runs throughout; per-second TPS and latency before the migration, during its copy (from the
+first poll in shadow_reads to the first that sees every row copied), during the whole migration
+and after it, the copy rate, and the cutover's write pause. Load averages are recorded with each
+part (the machine is shared).
 Part 2: --cutovers small moves (a 10,000-account range back and forth between nodes 1 and 2) with
 pgbench writing to that range: p50 / p99 / max of the fence's hold time.
 
@@ -63,12 +65,15 @@ class Router:
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode()}")
 
-    def migrate(self, ranges, action="move"):
+    def migrate(self, ranges, action="move", polls=None):
+        """Runs one migration to its end; appends (time, phase, rows copied) of each poll to `polls`."""
         body = self.api("POST", "/api/v1/migrations",
                         {"action": action, "tables": TABLES, "tenant": None, "column": "aid", "ranges": ranges})
         mid = body["id"]
         while True:
             m = self.api("GET", f"/api/v1/migrations/{mid}")
+            if polls is not None:
+                polls.append((time.monotonic(), m["phase"], m.get("progress", {}).get("rows_copied", 0)))
             if m["phase"] in TERMINAL:
                 if m["phase"] != "done":
                     raise RuntimeError(json.dumps(m))
@@ -150,6 +155,13 @@ def summarize(samples):
             "lat_ms_p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "seconds": len(samples)}
 
 
+def copy_window(polls, rows):
+    """(start, end) of the copy: from the first poll in shadow_reads to the first that saw every row copied."""
+    start = next((t for t, phase, _ in polls if phase == "shadow_reads"), polls[0][0])
+    end = next((t for t, _, copied in polls if t >= start and copied >= rows), polls[-1][0])
+    return start, end
+
+
 def percentile(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
@@ -177,8 +189,11 @@ def main():
         load = Progress(router, args.clients, ["-b", "select-only@9", "-b", "tpcb-like@1"])
         time.sleep(10)
         t_before = time.monotonic()
-        m = router.migrate([{"lower": str(half + 1), "node": 2}])
+        load_before = os.getloadavg()
+        polls = []
+        m = router.migrate([{"lower": str(half + 1), "node": 2}], polls=polls)
         t_after = time.monotonic()
+        copy_start, copy_end = copy_window(polls, m["progress"]["rows_copied"])
         time.sleep(10)
         t_end = time.monotonic()
         failed = load.stop()
@@ -189,9 +204,13 @@ def main():
             "cutover_pause_ms": m["timings"]["cutover_pause_ms"], "fence_steps_ms": fence_steps(m),
             "failed_transactions": failed,
             "before": summarize(load.window(t_before - 10, t_before)),
+            "during_copy": summarize(load.window(copy_start, copy_end)),
             "during": summarize(load.window(t_before, t_after)),
             "after": summarize(load.window(t_after, t_end)),
+            "load_average_before": load_before, "load_average_after": os.getloadavg(),
         }
+        mv = result["move"]
+        mv["tps_during_copy_vs_before"] = mv["during_copy"]["tps"] / max(1e-9, mv["before"]["tps"])
         # Part 2: small ranges back and forth, with writes on them.
         lo, hi = half + 1, half + 10001
         router.migrate([{"lower": str(lo), "upper": str(hi), "node": 2}, {"lower": str(hi), "node": 2}], "split")
@@ -202,6 +221,7 @@ def main():
                     "BEGIN;\nUPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n"
                     "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\nEND;\n")
         load = Progress(router, args.clients, ["-f", script])
+        load_cutovers = os.getloadavg()
         pauses, steps = [], []
         node = 2
         for _ in range(args.cutovers):
@@ -213,7 +233,8 @@ def main():
         result["cutovers"] = {"count": len(pauses), "pause_ms_p50": percentile(pauses, 0.5),
                               "pause_ms_p99": percentile(pauses, 0.99), "pause_ms_max": max(pauses),
                               "pauses_ms": pauses, "fence_steps_ms_median": step_medians(steps),
-                              "failed_transactions": failed}
+                              "failed_transactions": failed, "load_average_before": load_cutovers,
+                              "load_average_after": os.getloadavg()}
     finally:
         router.stop()
         if args.keep:
@@ -223,10 +244,12 @@ def main():
     mv = result["move"]
     print(f"\nmigration benchmark (scale {args.scale}, {args.clients} clients, 90% select-only / 10% TPC-B)")
     print(f"moved {mv['rows_copied']} rows in {mv['migration_seconds']:.1f} s; copy {mv['copy_rows_per_s']:.0f} rows/s")
-    print(f"{'':10} {'TPS':>9} {'lat p50 ms':>11} {'lat p99 ms':>11}")
-    for k in ("before", "during", "after"):
+    print(f"{'':12} {'TPS':>9} {'lat p50 ms':>11} {'lat p99 ms':>11} {'seconds':>8}")
+    for k in ("before", "during_copy", "during", "after"):
         s = mv[k]
-        print(f"{k:10} {s['tps']:9.0f} {s['lat_ms_median']:11.2f} {s['lat_ms_p99']:11.2f}")
+        print(f"{k:12} {s['tps']:9.0f} {s['lat_ms_median']:11.2f} {s['lat_ms_p99']:11.2f} {s['seconds']:8}")
+    print(f"TPS during the copy / before: {mv['tps_during_copy_vs_before']:.2f}; load average "
+          f"{mv['load_average_before']} before the move, {mv['load_average_after']} after")
     print(f"cutover write pause: {mv['cutover_pause_ms']:.1f} ms {mv['fence_steps_ms']}; "
           f"failed transactions: {mv['failed_transactions']}")
     c = result["cutovers"]

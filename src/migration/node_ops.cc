@@ -156,18 +156,36 @@ std::string ColumnList(const Table& table) {
   return out;
 }
 
-// Streams one table's flow rows from `source` (in COPY OUT already) into `target`, one
-// COPY FROM STDIN statement (one transaction) per batch.
+// The binary COPY format's file header (signature, no flags, no extension) and trailer.
+constexpr std::string_view kBinaryHeader{"PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19};
+constexpr std::string_view kBinaryTrailer{"\377\377", 2};
+
+// How many bytes of `data` (the first COPY OUT message) the binary file header takes; 0 if
+// it is not one.
+size_t BinaryHeaderSize(std::string_view data) {
+  if (data.size() < kBinaryHeader.size() || data.substr(0, 11) != kBinaryHeader.substr(0, 11)) return 0;
+  const auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(data[i])); };
+  const uint32_t extension = byte(15) << 24 | byte(16) << 16 | byte(17) << 8 | byte(18);
+  const size_t size = kBinaryHeader.size() + extension;
+  return size <= data.size() ? size : 0;
+}
+
+// Streams one table's flow rows from `source` (in binary COPY OUT already) into `target`, one
+// binary COPY FROM STDIN statement (one transaction) per batch. Binary: neither node converts
+// the values to or from text. Each message of the COPY OUT is one row, except the first, which
+// starts with the file header, and the last (the trailer); every batch gets both of its own.
 Status StreamTable(PGconn* source, PGconn* target, const Table& table, CopyPacer& pacer,
                    std::string_view target_who) {
   const std::string cols = ColumnList(table);
-  const std::string copy_in = fmt::format("COPY {}{} FROM STDIN", pg::QualifiedName(table),
+  const std::string copy_in = fmt::format("COPY {}{} FROM STDIN (FORMAT binary)", pg::QualifiedName(table),
                                           cols.empty() ? "" : " (" + cols + ")");
   bool copying = false;
+  bool header_seen = false;
+  auto put = [&](std::string_view data) { return PQputCopyData(target, data.data(), static_cast<int>(data.size())) == 1; };
   auto end_batch = [&]() -> Status {
     copying = false;
     const auto t0 = Clock::now();
-    if (PQputCopyEnd(target, nullptr) != 1) return pg::ConnectionError(target, target_who);
+    if (!put(kBinaryTrailer) || PQputCopyEnd(target, nullptr) != 1) return pg::ConnectionError(target, target_who);
     if (Status s = FinishCopy(target, copy_in, target_who); !s.ok()) return s;
     pacer.committing() += Clock::now() - t0;
     return pacer.EndBatch();
@@ -179,17 +197,35 @@ Status StreamTable(PGconn* source, PGconn* target, const Table& table, CopyPacer
     pacer.reading() += Clock::now() - t0;
     if (n == -2) return pg::ConnectionError(source, "source");
     if (n < 0) break;  // done; FinishCopy reads how the COPY ended
+    std::string_view data(row, static_cast<size_t>(n));
+    if (!header_seen) {
+      const size_t header = BinaryHeaderSize(data);
+      if (header == 0) {
+        PQfreemem(row);
+        return Status::Internal("source: the binary COPY did not start with its header");
+      }
+      data.remove_prefix(header);
+      header_seen = true;
+    }
+    if (data.empty() || data == kBinaryTrailer) {
+      PQfreemem(row);
+      continue;
+    }
     if (!copying) {
       if (Status s = StartCopy(target, copy_in, PGRES_COPY_IN, target_who); !s.ok()) {
         PQfreemem(row);
         return s;
       }
       copying = true;
+      if (!put(kBinaryHeader)) {
+        PQfreemem(row);
+        return pg::ConnectionError(target, target_who);
+      }
     }
-    const bool sent = PQputCopyData(target, row, n) == 1;
+    const bool sent = put(data);
     PQfreemem(row);
     if (!sent) return pg::ConnectionError(target, target_who);
-    pacer.Add(n);
+    pacer.Add(static_cast<int64_t>(data.size()));
     if (pacer.BatchFull()) {
       if (Status s = end_batch(); !s.ok()) return s;
     }
@@ -247,7 +283,7 @@ Status CopyFlowOnce(const catalog::Node& source, const catalog::Node& target,
   const auto start = Clock::now();
   for (const Table& table : tables) {
     const std::string cols = ColumnList(table);
-    const std::string copy_out = fmt::format("COPY (SELECT {} {}) TO STDOUT",
+    const std::string copy_out = fmt::format("COPY (SELECT {} {}) TO STDOUT (FORMAT binary)",
                                              cols.empty() ? "*" : cols, FlowRows(table, filter));
     if (Status s = StartCopy(src->get(), copy_out, PGRES_COPY_OUT, source_who); !s.ok()) return s;
     if (Status s = StreamTable(src->get(), dst->get(), table, pacer, target_who); !s.ok()) return s;
@@ -330,6 +366,16 @@ Result<ChunkKey> KeyOf(PGconn* source, const Table& table) {
   return key;
 }
 
+// KeyOf(source, table), read once per table index into `keys`.
+Result<const ChunkKey*> CachedKeyOf(PGconn* source, const Table& table, size_t index,
+                                    std::map<size_t, ChunkKey>& keys) {
+  auto it = keys.find(index);
+  if (it != keys.end()) return &it->second;
+  auto key = KeyOf(source, table);
+  if (!key.ok()) return key.status();
+  return &keys.emplace(index, std::move(key).value()).first->second;
+}
+
 // "(k1, k2) > ($3::int8, $4::text)" with parameters numbered from `first`.
 std::string KeyBound(const ChunkKey& key, std::string_view op, size_t first) {
   std::string params;
@@ -357,14 +403,15 @@ pg::Params ChunkParams(const Chunk& chunk) {
   return params;
 }
 
-// The key of the chunk_rows-th flow row after `lower` on the source; empty when fewer remain.
+// The key of the chunk_rows-th flow row of `within` after its lower bound on the source; empty
+// when fewer remain.
 Result<pg::Params> NextUpperBound(PGconn* source, const Table& table, const std::string& filter,
-                                  const ChunkKey& key, const pg::Params& lower, int chunk_rows) {
+                                  const ChunkKey& key, const Chunk& within, int chunk_rows) {
   const std::string sql =
       fmt::format("SELECT {} {}{} ORDER BY {} LIMIT 1 OFFSET {}", fmt::join(key.values, ", "),
-                  FlowRows(table, filter), ChunkWhere(key, Chunk{lower, {}}),
+                  FlowRows(table, filter), ChunkWhere(key, within),
                   fmt::join(key.exprs, ", "), chunk_rows - 1);
-  auto res = pg::Exec(source, sql, lower, "source");
+  auto res = pg::Exec(source, sql, ChunkParams(within), "source");
   if (!res.ok()) return res.status();
   pg::Params upper;
   if (PQntuples(res->get()) == 1) {
@@ -489,7 +536,7 @@ Status CompareTable(PGconn* source, PGconn* target, size_t table_index, const Ta
   if (!key.ok()) return key.status();
   Chunk chunk;
   for (;;) {
-    auto upper = NextUpperBound(source, table, filter, *key, chunk.lower, chunk_rows);
+    auto upper = NextUpperBound(source, table, filter, *key, Chunk{chunk.lower, {}}, chunk_rows);
     if (!upper.ok()) return upper.status();
     chunk.upper = std::move(upper).value();
     if (Status s = CompareChunk(source, target, table_index, table, filter, *key, chunk, retries, catch_up, out);
@@ -706,6 +753,37 @@ Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
   return out;
 }
 
+Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::vector<Table>& tables,
+                                    const std::string& filter, const std::vector<ChunkRange>& chunks,
+                                    int sub_chunk_rows, int retries, const std::function<Status()>& catch_up) {
+  if (sub_chunk_rows <= 0) return Status(sqlstate::kInvalidParameterValue, "sub_chunk_rows must be > 0");
+  for (auto [conn, who] : {std::pair{source, "source"}, std::pair{target, "target"}}) {
+    if (Status s = PinTextFormats(conn, who); !s.ok()) return s;
+  }
+  ChecksumResult out;
+  std::map<size_t, ChunkKey> keys;
+  for (const ChunkRange& c : chunks) {
+    if (c.table >= tables.size()) continue;
+    const Table& table = tables[c.table];
+    auto cached = CachedKeyOf(source, table, c.table, keys);
+    if (!cached.ok()) return cached.status();
+    const ChunkKey& key = **cached;
+    // Sub-chunks (lower, upper] from the chunk's lower bound up to its own upper bound.
+    Chunk sub{c.lower, {}};
+    for (bool last = false; !last;) {
+      auto upper = NextUpperBound(source, table, filter, key, Chunk{sub.lower, c.upper}, sub_chunk_rows);
+      if (!upper.ok()) return upper.status();
+      last = upper->empty();
+      sub.upper = last ? c.upper : std::move(upper).value();
+      if (Status s = CompareChunk(source, target, c.table, table, filter, key, sub, retries, catch_up, out); !s.ok()) {
+        return s;
+      }
+      sub.lower = std::move(sub.upper);
+    }
+  }
+  return out;
+}
+
 Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<Table>& tables,
                               const std::string& filter, const std::vector<ChunkRange>& chunks,
                               std::string* first) {
@@ -714,13 +792,10 @@ Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<
   for (const ChunkRange& c : chunks) {
     if (c.table >= tables.size()) continue;
     const Table& table = tables[c.table];
-    if (!keys.contains(c.table)) {
-      auto key = KeyOf(source, table);
-      if (!key.ok()) return key.status();
-      keys.emplace(c.table, std::move(key).value());
-    }
+    auto key = CachedKeyOf(source, table, c.table, keys);
+    if (!key.ok()) return key.status();
     const Chunk chunk{c.lower, c.upper};
-    auto sums = SumChunkOnBoth(source, target, table, filter, keys.at(c.table), chunk);
+    auto sums = SumChunkOnBoth(source, target, table, filter, **key, chunk);
     if (!sums.ok()) return sums.status();
     if (!(sums->first == sums->second)) {
       ++differ;

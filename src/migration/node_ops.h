@@ -93,15 +93,17 @@ Result<int64_t> CountRows(PGconn* conn, const std::vector<catalog::Table>& table
 //   2. drops a leftover slot named `slot` on the source and creates it over a replication
 //      connection, exporting its snapshot;
 //   3. in a REPEATABLE READ transaction on the source that imports that snapshot, streams
-//      COPY (SELECT cols FROM t WHERE filter) TO STDOUT into COPY t (cols) FROM STDIN on the
-//      target, committing every limits.batch_rows rows and pausing between batches to stay
+//      COPY (SELECT cols FROM t WHERE filter) TO STDOUT (FORMAT binary) into
+//      COPY t (cols) FROM STDIN (FORMAT binary) on the target (no value goes through its text
+//      form), committing every limits.batch_rows rows and pausing between batches to stay
 //      under the limits (a batch lasts at least rows/rows_per_s and bytes/bytes_per_s, times
 //      control.slowdown()). The batches commit without waiting for their WAL flush; one
 //      synchronous commit on the target at the end makes them durable before CopyFlow returns.
 // REQUIRES: the publication the slot will serve exists on the source (pgoutput reads it as of
-// the slot's position); the tables exist on the target with the same columns; no subscription
-// uses `slot`. On failure or cancellation (57014) the slot is dropped (best effort) and the
-// target may hold part of the rows: call again, or DeleteRows on the target.
+// the slot's position); the tables exist on the target with the same columns of the same
+// types (binary COPY refuses others); no subscription uses `slot`. On failure or cancellation
+// (57014) the slot is dropped (best effort) and the target may hold part of the rows: call
+// again, or DeleteRows on the target.
 Status CopyFlow(const catalog::Node& source, const catalog::Node& target,
                 const std::vector<catalog::Table>& tables, const std::string& filter,
                 const std::string& slot, const CopyLimits& limits, const CopyControl& control);
@@ -181,6 +183,15 @@ Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
                                         const std::vector<catalog::Table>& tables,
                                         const std::string& filter, int chunk_rows, int retries,
                                         const std::function<Status()>& catch_up = {});
+// CompareChecksums over only `chunks` (unsettled chunks of an earlier comparison), each split
+// into sub-chunks of about sub_chunk_rows rows: writes that kept a large chunk changing often
+// leave most of its sub-chunks still for a moment. Returns the sub-chunks compared, mismatched
+// and still unsettled as a ChecksumResult. Used before the cutover's fence closes, so that
+// RecheckChunks under it has only the sub-chunks that are still being written. REQUIRES:
+// sub_chunk_rows > 0; PinTextFormats-like settings as CompareChecksums (it sets them).
+Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,
+                                    const std::string& filter, const std::vector<ChunkRange>& chunks,
+                                    int sub_chunk_rows, int retries, const std::function<Status()>& catch_up);
 // Compares `chunks` once each, with nothing writing them (the caller holds writes off): returns
 // how many differ, and the first difference in `first`.
 Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,

@@ -37,6 +37,11 @@ constexpr int kChecksumChunkRows = 10000;
 constexpr int kChecksumRetries = 3;
 constexpr int kMaxChecksumAttempts = 3;
 constexpr int kMaxShadowPerRound = 20;
+constexpr int kRefineChunkRows = 500;
+// WaitFlowApplied's pause between polls that fell short: under the fence, where every
+// millisecond pauses writes; before it, the longest pause of its back-off.
+constexpr std::chrono::microseconds kCatchUpPollFenced{200};
+constexpr std::chrono::microseconds kCatchUpPollMax{32000};
 
 double WallSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -116,11 +121,16 @@ class Service::Runner {
   Status RestoreIdentities();
   void ShadowRound();
   Status WaitFlowCaughtUp(const Flow& flow, const std::string& slot, bool reverse);
-  // Under the fence: waits until the target applied everything the source committed (the
-  // walsender's write_lsn); FlushTarget then makes it durable with one synchronous commit.
-  Status WaitFlowApplied(const Flow& flow, size_t index);
+  // Waits until the target applied everything the source committed (the walsender's
+  // write_lsn); FlushTarget then makes it durable with one synchronous commit. Each poll that
+  // falls short costs a synchronous commit on both nodes: under the fence (`fenced`) the polls
+  // follow each other at once, before it they back off (1 ms doubling up to kCatchUpPollMax).
+  Status WaitFlowApplied(const Flow& flow, size_t index, bool fenced);
   Status FlushTarget(const Flow& flow);
   Status CountsMatch(const Flow& flow);
+  // Before the fence: compares the chunks writes kept changing again in sub-chunks
+  // (RefineChunks), so that the fence rechecks only the sub-chunks still being written.
+  Status RefineUnsettled();
   // Closes the fence and waits for the statements inside; false (fence open again) on timeout.
   bool CloseFence();
   Result<catalog::Layout> StateLayout(const char* key);
@@ -494,7 +504,7 @@ Status Service::Runner::WaitFlowCaughtUp(const Flow& flow, const std::string& sl
   return WaitCaughtUp(conn.value()->get(), slot, *lsn, timeout);
 }
 
-Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index) {
+Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index, bool fenced) {
   // Waiting for the slot's confirmed flush would wait for the target's WAL writer (asynchronous
   // apply) and the apply worker's next report (up to a second). Instead: wait until the
   // subscriber reports the source's position *applied* (the walsender's write_lsn); the caller
@@ -515,6 +525,7 @@ Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index) {
   if (!lsn.ok()) return lsn.status();
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(svc_.config_.migration.catchup_timeout_s * 1000));
+  auto pause = fenced ? kCatchUpPollFenced : std::chrono::microseconds(1000);
   for (int round = 1;; ++round) {
     auto res = pg::Exec(source.value()->get(),
                         "SELECT coalesce(bool_or(r.write_lsn >= $1::pg_lsn), false) "
@@ -523,7 +534,7 @@ Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index) {
                         {*lsn, ForwardNames(id_, index).slot}, source_who);
     if (!res.ok()) return res.status();
     if (pg::TextAt(res->get(), 0, 0) == "t") {
-      if (fence_->closed()) log::info("migration {}: flow {} applied up to {} in {} round(s)", id_, index, *lsn, round);
+      if (fenced) log::info("migration {}: flow {} applied up to {} in {} round(s)", id_, index, *lsn, round);
       return Status::OK();
     }
     if (Clock::now() >= deadline) {
@@ -532,7 +543,8 @@ Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index) {
     }
     if (Status s = FlushWal(target.value()->get(), target_who); !s.ok()) return s;
     if (Status s = FlushWal(source.value()->get(), source_who); !s.ok()) return s;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(pause);
+    if (!fenced) pause = std::min<std::chrono::microseconds>(2 * pause, kCatchUpPollMax);
   }
 }
 
@@ -699,12 +711,38 @@ bool Service::Runner::CloseFence() {
   return false;
 }
 
+Status Service::Runner::RefineUnsettled() {
+  for (size_t i = 0; i < flows_.size() && i < unsettled_.size(); ++i) {
+    if (unsettled_[i].empty()) continue;
+    const Flow& f = flows_[i];
+    auto a = Conn(f.source);
+    if (!a.ok()) return a.status();
+    auto b = Conn(f.target);
+    if (!b.ok()) return b.status();
+    auto refined = RefineChunks(a.value()->get(), b.value()->get(), tables_, f.filter, unsettled_[i],
+                                kRefineChunkRows, kChecksumRetries,
+                                [&] { return WaitFlowApplied(f, i, /*fenced=*/false); });
+    if (!refined.ok()) return refined.status();
+    progress_.checksum_chunks += refined->chunks;
+    progress_.checksum_mismatches += refined->mismatched_chunks;
+    if (refined->mismatched_chunks > 0) {
+      return Status::Error("XX001", fmt::format("checksums differ before the fence: {}", refined->first_mismatch));
+    }
+    log::info("migration {}: flow {}: {} chunk(s) that kept changing split into {} sub-chunk(s); {} still changing",
+              id_, i, unsettled_[i].size(), refined->chunks + static_cast<int64_t>(refined->unsettled.size()),
+              refined->unsettled.size());
+    unsettled_[i] = std::move(refined->unsettled);
+  }
+  return Status::OK();
+}
+
 Status Service::Runner::Cutover() {
   auto layout = StateLayout("new_layout");
   if (!layout.ok()) return layout.status();
+  if (Status s = RefineUnsettled(); !s.ok()) return s;
   // Catch up before the fence closes: under it, only what committed since is left to apply.
   for (size_t i = 0; i < flows_.size(); ++i) {
-    if (Status s = WaitFlowApplied(flows_[i], i); !s.ok()) return s;
+    if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/false); !s.ok()) return s;
   }
   const auto t0 = Clock::now();
   if (!CloseFence()) {
@@ -723,7 +761,7 @@ Status Service::Runner::Cutover() {
     return s.ok() ? why : s;
   };
   for (size_t i = 0; i < flows_.size(); ++i) {
-    if (Status s = WaitFlowApplied(flows_[i], i); !s.ok()) return back_off(s);
+    if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true); !s.ok()) return back_off(s);
     steps.Mark("apply");
     if (Status s = FlushTarget(flows_[i]); !s.ok()) return back_off(s);
     steps.Mark("flush");

@@ -501,6 +501,42 @@ TEST_F(NodeOpsTest, ChecksumsAndShadowReadsSeeDifferences) {
   EXPECT_EQ(bad.status().sqlstate(), "42703");
 }
 
+// Before the cutover's fence, the chunks writes kept changing are compared again in small
+// sub-chunks: only those still being written stay for the fence; a real difference in a quiet
+// sub-chunk is a mismatch. No replication here: the "catch-up" writes the flow's lowest keys
+// on the source between the reads, so that their sub-chunk never holds still.
+TEST_F(NodeOpsTest, RefineChunksLeavesOnlyTheSubChunksStillBeingWritten) {
+  Load(*src_);
+  Load(*dst_);
+  int writes = 0;
+  auto write_hot_rows = [&]() -> Status {
+    ++writes;
+    return catalog::pg::Run(src_conn_.get(), "UPDATE orders SET v = v + 1 WHERE id BETWEEN 92 AND 150", {},
+                            "source");
+  };
+  ASSERT_TRUE(write_hot_rows().ok());  // the target stays behind on these rows from here on
+  const std::vector<ChunkRange> whole_orders = {ChunkRange{.table = 0}};
+  auto refined = RefineChunks(src_conn_.get(), dst_conn_.get(), tables_, kFilter, whole_orders, 1000, 2,
+                              write_hot_rows);
+  ASSERT_TRUE(refined.ok()) << refined.status().ToString();
+  EXPECT_EQ(refined->mismatched_chunks, 0) << refined->first_mismatch;
+  EXPECT_GE(refined->chunks, 15);  // about 20000 flow rows of orders in sub-chunks of 1000
+  ASSERT_EQ(refined->unsettled.size(), 1u);
+  EXPECT_TRUE(refined->unsettled[0].lower.empty()) << "ids 92..150 are the flow's first sub-chunk";
+  ASSERT_EQ(refined->unsettled[0].upper.size(), 1u);
+  EXPECT_GE(std::stoi(refined->unsettled[0].upper[0].value_or("0")), 150);
+  EXPECT_GE(writes, refined->chunks + 3);
+
+  // One row of a later sub-chunk differs on the target only; nothing writes.
+  ASSERT_EQ(Run(*dst_, "UPDATE orders SET k = 'changed' WHERE id = 40000"), "");
+  const std::vector<ChunkRange> upper_orders = {ChunkRange{.table = 0, .lower = {"30000"}}};
+  refined = RefineChunks(src_conn_.get(), dst_conn_.get(), tables_, kFilter, upper_orders, 1000, 2, {});
+  ASSERT_TRUE(refined.ok()) << refined.status().ToString();
+  EXPECT_EQ(refined->mismatched_chunks, 1);
+  EXPECT_TRUE(refined->unsettled.empty());
+  EXPECT_NE(refined->first_mismatch.find("orders"), std::string::npos) << refined->first_mismatch;
+}
+
 // Regression: kill -9 of Mosaic (and its nodes) in `deprecated` left duplicate history rows on
 // the target. DROP SUBSCRIPTION resets the subscription's replication origin outside its
 // transaction before it commits; the crash aborted the DROP, and the subscription that survived
