@@ -12,6 +12,10 @@ The monitor row runs the same Mosaic (monitor on, the default) against a second 
 
 Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 10), MOSAIC_BIN, BENCH_ONLY
 (comma-separated scenario names: run only those, print their medians, write no files).
+MOSAIC_BASE_BIN (with optional MOSAIC_BASE_ARGS, split like a shell line) adds a target
+"mosaic-base": that binary in front of the same node, beside "mosaic" in every scenario on one
+node, so a change and its baseline (another build, or other flags such as `--workers 1`) are
+measured in one run. With it set, as with BENCH_ONLY, no files are written.
 """
 import datetime
 import glob
@@ -19,6 +23,7 @@ import json
 import urllib.request
 import os
 import platform
+import shlex
 import shutil
 import socket
 import statistics
@@ -48,6 +53,13 @@ SCENARIOS = [
 ONLY = [n for n in os.environ.get("BENCH_ONLY", "").split(",") if n]
 if ONLY:
     SCENARIOS = [sc for sc in SCENARIOS if sc[0] in ONLY]
+BASE_BIN = os.environ.get("MOSAIC_BASE_BIN")
+BASE_ARGS = shlex.split(os.environ.get("MOSAIC_BASE_ARGS", ""))
+if BASE_BIN:
+    SCENARIOS = [(name, args, targets + ["mosaic-base"]
+                  if "mosaic" in targets and "mosaic-split3" not in targets and "mosaic-nomon" not in targets
+                  else targets)
+                 for name, args, targets in SCENARIOS]
 USES_SPLIT = any("mosaic-split3" in sc[2] for sc in SCENARIOS)
 
 
@@ -127,6 +139,7 @@ class Stack:
         self.split_port, self.split_admin = free_port(), free_port()
         self.split_node_base = free_port() + 100
         self.nomon_port, self.nomon_admin = free_port(), free_port()
+        self.base_port, self.base_admin = free_port(), free_port()
         self.procs = []
 
     def start(self):
@@ -149,6 +162,11 @@ class Stack:
                                 ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic",
                                  "--monitor", "off"])
         wait_port(self.nomon_port)
+        if BASE_BIN:
+            self.base = self.serve("mosaic-base", self.base_port, self.base_admin,
+                                   ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic"]
+                                   + BASE_ARGS, binary=BASE_BIN)
+            wait_port(self.base_port)
         ini = os.path.join(self.dir, "pgbouncer.ini")
         users = os.path.join(self.dir, "userlist.txt")
         with open(users, "w") as f:
@@ -177,10 +195,10 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
         self.procs.append(self.bouncer)
         wait_port(self.bouncer_port)
 
-    def serve(self, name, port, admin_port, args):
+    def serve(self, name, port, admin_port, args, binary=MOSAIC_BIN):
         """Another `mosaic serve` listening on `port`, logging to DIR/<name>.log."""
         log = open(os.path.join(self.dir, f"{name}.log"), "wb")
-        proc = subprocess.Popen([MOSAIC_BIN, "serve", "--listen", f"127.0.0.1:{port}",
+        proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}",
                                  "--admin-listen", f"127.0.0.1:{admin_port}", "--pool-size", str(POOL_SIZE), "--rebalancer", "off"] + args,
                                 stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
@@ -188,7 +206,8 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
 
     def port(self, target):
         return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port,
-                "mosaic-split3": self.split_port, "mosaic-nomon": self.nomon_port}[target]
+                "mosaic-split3": self.split_port, "mosaic-nomon": self.nomon_port,
+                "mosaic-base": self.base_port}[target]
 
     def init_split(self, scale):
         """pgbench tables through the 3-node Mosaic, pgbench_accounts + pgbench_history laid out
@@ -285,8 +304,11 @@ def report(runs, mosaic_rss_500):
             row["split3_vs_one_node"] = med["mosaic-split3"]["tps"] / med["mosaic"]["tps"]
         if "mosaic-nomon" in med:
             row["monitor_on_vs_off"] = med["mosaic"]["tps"] / med["mosaic-nomon"]["tps"]
+        if "mosaic-base" in med:
+            row["mosaic_vs_base"] = med["mosaic"]["tps"] / med["mosaic-base"]["tps"]
+            row["mosaic_minus_base_p50_us"] = (med["mosaic"]["p50_ms"] - med["mosaic-base"]["p50_ms"]) * 1000
         rows.append(row)
-    if ONLY:
+    if ONLY or BASE_BIN:
         print(json.dumps(rows, indent=2))
         return
     c16 = next(r for r in rows if r["scenario"] == "select c16")["targets"]["mosaic"]["tps"]

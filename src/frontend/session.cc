@@ -94,6 +94,12 @@ Session::~Session() {
 void Session::Emit(std::string_view bytes) {
   if (write_failed_) return;
   out_.append(bytes);
+  if (!corked_) KickWriter();
+}
+
+void Session::Uncork() {
+  if (!corked_) return;
+  corked_ = false;
   KickWriter();
 }
 
@@ -109,6 +115,7 @@ void Session::KickWriter() {
   // Most replies fit the socket buffer: write them now, without a trip through the event loop.
   // Only what the socket does not take waits for the writer coroutine.
   asio::error_code ec;
+  worker_.counters().Add(worker_.counters().client_writes_total);
   const size_t n = client_.write_some(asio::buffer(out_), ec);
   if (!ec && n == out_.size()) {
     out_.clear();
@@ -131,6 +138,7 @@ awaitable<void> Session::WriteLoop() {
   while (!out_.empty() && !write_failed_) {
     out_inflight_.clear();
     std::swap(out_, out_inflight_);
+    worker_.counters().Add(worker_.counters().client_writes_total);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_inflight_),
                                               use_tuple);
     if (ec) {
@@ -148,6 +156,7 @@ awaitable<void> Session::WriteLoop() {
 }
 
 awaitable<void> Session::WaitOutputBelow(size_t limit) {
+  Uncork();
   while (!write_failed_ && out_.size() + out_inflight_.size() > limit && writing_) {
     out_drained_.expires_at(asio::steady_timer::time_point::max());
     co_await out_drained_.async_wait(use_tuple);
@@ -186,6 +195,7 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
     }
     if (in_.size() - in_end_ < 4096) in_.resize(std::max(in_.size() * 2, kReadChunk));
     if (in_.size() > (4u << 20) && in_end_ < kReadChunk) in_.resize(kReadChunk * 2);
+    Uncork();  // never wait for the client while holding its replies
     auto [ec, n] = co_await client_.async_read_some(
         asio::buffer(in_.data() + in_end_, in_.size() - in_end_), use_tuple);
     if (ec || closing_) co_return false;
@@ -1082,6 +1092,7 @@ void Session::MaybeRelease() {
 }
 
 void Session::ReleaseAll(bool reusable) {
+  Uncork();  // a released server's later messages go to the pool: no batch end comes here
   for (size_t i = 0; i < links_.size(); ++i) {
     if (!links_[i].server) continue;
     const bool clean = reusable && pending_.empty() && links_[i].out.empty();
@@ -1167,6 +1178,7 @@ void Session::DropAfterError(ServerConn& server) {
 }
 
 void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
+  corked_ = true;  // until OnServerBatchDone, ReleaseAll or OnServerClosed
   switch (frame.type) {
     case be::kNoticeResponse:
     case be::kNotificationResponse:
@@ -1327,10 +1339,12 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
 
 awaitable<void> Session::OnServerBatchDone(ServerConn&) {
   auto self = shared_from_this();
+  Uncork();
   co_await WaitOutputBelow(kOutputHighWater);
 }
 
 void Session::OnServerClosed(ServerConn& server, const Status& why) {
+  Uncork();
   held_.erase(&server);
   Link* link = FindLink(&server);
   if (link == nullptr) return;

@@ -212,6 +212,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
 
   // Client output.
   void KickWriter();
+  // Ends a server batch's hold on client output (see corked_) and writes what it gathered.
+  void Uncork();
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> WaitOutputBelow(size_t limit);
   void Fatal(const Status& status);
@@ -227,6 +229,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::string out_;
   std::string out_inflight_;
   bool writing_ = false;
+  // Set while a server's read batch is dispatched: its replies (RowDescription, DataRows,
+  // CommandComplete, ReadyForQuery) are gathered in out_ and written with one send when the
+  // batch ends, the server is released or lost, instead of one send per message.
+  bool corked_ = false;
   bool closing_ = false;       // stop handling client messages
   bool write_failed_ = false;  // the client socket is gone: drop output
   asio::steady_timer out_drained_;

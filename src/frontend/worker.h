@@ -35,6 +35,7 @@ struct WorkerCounters {
   std::atomic<int64_t> ddl_broadcasts_total{0};
   std::atomic<int64_t> multi_node_statements_total{0};  // statements run on several nodes
   std::atomic<int64_t> two_phase_commits_total{0};
+  std::atomic<int64_t> client_writes_total{0};  // send calls on client sockets (a syscall each)
   void Add(std::atomic<int64_t>& c, int64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
 };
 

@@ -332,7 +332,8 @@ nlohmann::json App::NodesJson() const {
 
 std::string App::MetricsText() const {
   admin::MetricsWriter m;
-  int64_t clients = 0, clients_total = 0, statements = 0, errors = 0, ddl = 0, multi = 0, two_phase = 0;
+  int64_t clients = 0, clients_total = 0, statements = 0, errors = 0, ddl = 0, multi = 0, two_phase = 0,
+          client_writes = 0;
   std::map<int, backend::PoolStats> pools;
   for (const auto& w : workers_) {
     auto& c = w->counters();
@@ -343,6 +344,7 @@ std::string App::MetricsText() const {
     ddl += c.ddl_broadcasts_total.load(std::memory_order_relaxed);
     multi += c.multi_node_statements_total.load(std::memory_order_relaxed);
     two_phase += c.two_phase_commits_total.load(std::memory_order_relaxed);
+    client_writes += c.client_writes_total.load(std::memory_order_relaxed);
     for (const auto& [id, s] : w->CollectPoolStats()) {
       auto& t = pools[id];
       t.total += s.total;
@@ -360,6 +362,8 @@ std::string App::MetricsText() const {
   m.Counter("mosaic_ddl_broadcasts_total", "DDL statements run on every node.", static_cast<double>(ddl));
   m.Counter("mosaic_multi_node_statements_total", "Statements run on several nodes (scatter-gather, split writes, routed COPY).", static_cast<double>(multi));
   m.Counter("mosaic_two_phase_commits_total", "Transactions committed with two-phase commit.", static_cast<double>(two_phase));
+  m.Counter("mosaic_client_writes_total", "Writes (send calls) on client sockets; replies are batched per server read.",
+            static_cast<double>(client_writes));
   m.Counter("mosaic_two_phase_recovered_total", "Prepared transactions the recovery pass finished, by outcome.",
             static_cast<double>(recovered_commits_.load()), {{"outcome", "commit"}});
   m.Counter("mosaic_two_phase_recovered_total", "Prepared transactions the recovery pass finished, by outcome.",

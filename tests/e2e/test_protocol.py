@@ -1,6 +1,7 @@
 """The PostgreSQL v3 protocol on raw sockets: special startup requests, malformed
 messages, cancellation, and the extended protocol written by hand."""
 
+import re
 import struct
 import threading
 import time
@@ -562,5 +563,27 @@ def test_refusal_of_a_pipelined_query_keeps_reply_order(mosaic):
         second = c.read_until_ready()
         assert [e["C"] for e in second.errors] == ["0A000"], second.errors
         assert second.status == "I"
+    finally:
+        c.close()
+
+
+def client_writes(mosaic):
+    m = re.search(r"^mosaic_client_writes_total (\S+)$", mosaic.metrics(), re.M)
+    assert m, "mosaic_client_writes_total missing from /metrics"
+    return float(m.group(1))
+
+
+def test_reply_to_a_query_is_one_client_write(mosaic):
+    # A server's reply (RowDescription, DataRow, CommandComplete, ReadyForQuery) arrives in one
+    # read; Mosaic relays it with one send, not one per message (a syscall each on the data path).
+    c = started(mosaic)
+    try:
+        queries = 100
+        before = client_writes(mosaic)
+        for i in range(queries):
+            res = c.simple(f"SELECT {i}")
+            assert res.rows == [[str(i)]] and res.status == "I"
+        writes = client_writes(mosaic) - before
+        assert writes <= queries * 1.2, f"{writes:.0f} client writes for {queries} queries"
     finally:
         c.close()
