@@ -72,6 +72,11 @@ Status PinTextFormats(PGconn* conn, std::string_view who) {
                  {}, who);
 }
 
+Status PinTextFormatsOnBoth(PGconn* source, PGconn* target) {
+  if (Status s = PinTextFormats(source, "source"); !s.ok()) return s;
+  return PinTextFormats(target, "target");
+}
+
 // ---- CopyFlow -------------------------------------------------------------------------------
 
 // One CopyFlow's counters and pacing.
@@ -740,9 +745,7 @@ Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
                                         int chunk_rows, int retries,
                                         const std::function<Status()>& catch_up) {
   if (chunk_rows <= 0) return Status(sqlstate::kInvalidParameterValue, "chunk_rows must be > 0");
-  for (auto [conn, who] : {std::pair{source, "source"}, std::pair{target, "target"}}) {
-    if (Status s = PinTextFormats(conn, who); !s.ok()) return s;
-  }
+  if (Status s = PinTextFormatsOnBoth(source, target); !s.ok()) return s;
   ChecksumResult out;
   for (size_t i = 0; i < tables.size(); ++i) {
     if (Status s = CompareTable(source, target, i, tables[i], filter, chunk_rows, retries, catch_up, out);
@@ -757,9 +760,7 @@ Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::v
                                     const std::string& filter, const std::vector<ChunkRange>& chunks,
                                     int sub_chunk_rows, int retries, const std::function<Status()>& catch_up) {
   if (sub_chunk_rows <= 0) return Status(sqlstate::kInvalidParameterValue, "sub_chunk_rows must be > 0");
-  for (auto [conn, who] : {std::pair{source, "source"}, std::pair{target, "target"}}) {
-    if (Status s = PinTextFormats(conn, who); !s.ok()) return s;
-  }
+  if (Status s = PinTextFormatsOnBoth(source, target); !s.ok()) return s;
   ChecksumResult out;
   std::map<size_t, ChunkKey> keys;
   for (const ChunkRange& c : chunks) {
