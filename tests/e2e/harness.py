@@ -54,13 +54,29 @@ def _port_free(port):
     return True
 
 
+def _port_range():
+    """This process's share of 16400..29999. Under pytest-xdist each worker (gw0, gw1, ...)
+    draws from its own slice, so two workers never hand out the same port even though each
+    only remembers its own."""
+    lo, hi = 16400, 30000
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if worker.startswith("gw") and worker[2:].isdigit() and workers > 1:
+        width = (hi - lo) // workers
+        lo += int(worker[2:]) * width
+        hi = lo + width
+    return lo, hi
+
+
 def allocate_ports(count):
-    """A block of `count` consecutive free TCP ports in 16400..29999, never handed
-    out twice in this run (restarts reuse an instance's own ports explicitly)."""
+    """A block of `count` consecutive free TCP ports in this process's range (see
+    _port_range), never handed out twice in this run (restarts reuse an instance's own
+    ports explicitly)."""
+    lo, hi = _port_range()
     with _port_lock:
         rng = random.Random(os.getpid() ^ int(time.time() * 1000))
         for _ in range(500):
-            base = rng.randrange(16400, 30000 - count)
+            base = rng.randrange(lo, hi - count)
             block = range(base, base + count)
             if any(p in _used_ports for p in block):
                 continue

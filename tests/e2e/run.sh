@@ -2,7 +2,8 @@
 # End-to-end tests of Mosaic with real clients (psql, pgbench, psycopg2, node-postgres,
 # raw protocol sockets). Usage: bash tests/e2e/run.sh [extra pytest args]
 # Expects build/mosaic to be built; runs as root on Debian 12 with postgresql-15,
-# postgresql-client-15, python3-psycopg2, python3-pytest, nodejs and npm installed.
+# postgresql-client-15, python3-psycopg2, python3-pytest, python3-pytest-xdist (for two
+# workers), nodejs and npm installed.
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,8 +38,18 @@ if [[ -z "${MOSAIC_E2E_TMPDIR:-}" && -d /dev/shm && -w /dev/shm ]] &&
   export MOSAIC_E2E_TMPDIR=/dev/shm
 fi
 
+# Two pytest processes (pytest-xdist) by default: most of a test's time is spent waiting on
+# PostgreSQL, pgbench and timers, not computing. Each worker takes whole files (--dist
+# loadfile: a module's shared instance and its order stay within one process) and allocates
+# ports from its own slice (harness._port_range). MOSAIC_E2E_WORKERS=1 runs one process.
+WORKERS="${MOSAIC_E2E_WORKERS:-2}"
+parallel=()
+if [[ "$WORKERS" != 1 ]] && "$PYTHON" -c "import xdist" 2>/dev/null; then
+  parallel=(-n "$WORKERS" --dist loadfile)
+fi
+
 set +e
-"$PYTHON" -m pytest -q -p no:cacheprovider "$E2E_DIR" "$@"
+"$PYTHON" -m pytest -q -p no:cacheprovider "${parallel[@]+"${parallel[@]}"}" "$E2E_DIR" "$@"
 status=$?
 set -e
 exit "$status"
