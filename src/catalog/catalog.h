@@ -176,7 +176,7 @@ class Catalog {
   // shard-map lock until then: every other change of the shard map, in any router, waits.
   // While it is open the PreparedCutover has this Catalog's connection: any other call on this
   // Catalog fails (08006). Unknown ids: 42704, before anything is stored. REQUIRES: as
-  // ReplaceLayout; this Catalog outlives the PreparedCutover.
+  // ReplaceLayout; this Catalog lives until the PreparedCutover's Commit or Abort.
   Result<std::unique_ptr<PreparedCutover>> PrepareCutOver(int64_t id, const Layout& layout,
                                                           const std::string& phase);
   // ---- end of migrations ----------------------------------------------------------------------
