@@ -9,10 +9,11 @@ first poll in shadow_reads to the first that sees every row copied), during the 
 and after it, the copy rate, and the cutover's write pause. Load averages are recorded with each
 part (the machine is shared).
 Part 2: --cutovers small moves (a 10,000-account range back and forth between nodes 1 and 2) with
-pgbench writing to that range: p50 / p99 / max of the fence's hold time.
+pgbench writing to that range: p50 / p99 / max of the fence's hold time, and p50 / p99 of each
+step under the fence (drain, apply, flush, recheck, catalog commit, map publish).
 
-Prints a table; writes bench/results/migration-<date>.json.
-Usage: bench/migration.py [--scale 20] [--cutovers 20] [--clients 4] [--keep]
+Prints a table; writes bench/results/migration-<date>.json (or --out).
+Usage: bench/migration.py [--scale 20] [--cutovers 20] [--clients 4] [--keep] [--out FILE]
 """
 
 import argparse
@@ -132,18 +133,28 @@ class Progress:
         return [(tps, lat) for t, tps, lat in self.samples if t0 <= t < t1]
 
 
-def fence_steps(m):
-    """{step: ms} of the cutover's journal entry ("... (drain 1.2, apply 3.4, ... ms)"), if any."""
-    for entry in m.get("journal", []):
-        found = re.search(r"switched to the targets.*\((.*) ms\)", entry["detail"])
-        if found:
-            return {k: float(v) for k, v in (part.rsplit(" ", 1) for part in found.group(1).split(", "))}
+def fence_steps(m, log_path):
+    """{step: ms} of every step under the cutover's fence, the catalog commit and the map publish
+    included: the migration's timings.cutover_steps_ms, or for a router that does not report them
+    its log line ("migration 7: cut over; write fence held 9.9 ms (drain 1.2, apply 3.4, ... ms)")."""
+    steps = m.get("timings", {}).get("cutover_steps_ms")
+    if steps:
+        return steps
+    line = re.compile(rf"migration {m['id']}: cut over; write fence held [0-9.]+ ms \((.*) ms\)")
+    with open(log_path, errors="replace") as f:
+        for found in filter(None, map(line.search, f)):
+            steps = {}
+            for part in found.group(1).split(", "):
+                name, ms = part.rsplit(" ", 1)
+                steps[name] = steps.get(name, 0) + float(ms)  # summed over the flows
+            return steps
     return {}
 
 
-def step_medians(steps):
+def step_percentiles(steps, p):
+    """{step: p-th percentile over the cutovers}; a step a cutover did not run counts as 0 ms."""
     names = sorted({k for s in steps for k in s})
-    return {k: statistics.median(s[k] for s in steps if k in s) for k in names}
+    return {k: round(percentile([s.get(k, 0.0) for s in steps], p), 2) for k in names}
 
 
 def summarize(samples):
@@ -173,6 +184,7 @@ def main():
     ap.add_argument("--cutovers", type=int, default=20)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--keep", action="store_true", help="keep the data directory and mosaic.log")
+    ap.add_argument("--out", help="where to write the JSON (default bench/results/migration-<date>.json)")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="mosaic-bench-migration-", dir="/var/tmp")
     os.chmod(base, 0o755)
@@ -201,7 +213,7 @@ def main():
         result["move"] = {
             "rows_copied": m["progress"]["rows_copied"], "copy_rows_per_s": m["progress"]["rows_per_s"],
             "copy_seconds": copy_s, "migration_seconds": t_after - t_before,
-            "cutover_pause_ms": m["timings"]["cutover_pause_ms"], "fence_steps_ms": fence_steps(m),
+            "cutover_pause_ms": m["timings"]["cutover_pause_ms"], "fence_steps_ms": fence_steps(m, router.log.name),
             "failed_transactions": failed,
             "before": summarize(load.window(t_before - 10, t_before)),
             "during_copy": summarize(load.window(copy_start, copy_end)),
@@ -228,11 +240,12 @@ def main():
             node = 1 if node == 2 else 2
             m = router.migrate([{"lower": str(lo), "upper": str(hi), "node": node}])
             pauses.append(m["timings"]["cutover_pause_ms"])
-            steps.append(fence_steps(m))
+            steps.append(fence_steps(m, router.log.name))
         failed = load.stop()
         result["cutovers"] = {"count": len(pauses), "pause_ms_p50": percentile(pauses, 0.5),
                               "pause_ms_p99": percentile(pauses, 0.99), "pause_ms_max": max(pauses),
-                              "pauses_ms": pauses, "fence_steps_ms_median": step_medians(steps),
+                              "pauses_ms": pauses, "fence_steps_ms_median": step_percentiles(steps, 0.5),
+                              "fence_steps_ms_p99": step_percentiles(steps, 0.99), "fence_steps_ms": steps,
                               "failed_transactions": failed, "load_average_before": load_cutovers,
                               "load_average_after": os.getloadavg()}
     finally:
@@ -255,11 +268,12 @@ def main():
     c = result["cutovers"]
     print(f"{c['count']} cutovers of a 10,000-row range under TPC-B writes: write pause p50 {c['pause_ms_p50']:.1f} ms, "
           f"p99 {c['pause_ms_p99']:.1f} ms, max {c['pause_ms_max']:.1f} ms; failed transactions: {c['failed_transactions']}")
-    print(f"medians of the steps under the fence (ms): {c['fence_steps_ms_median']}")
+    print(f"steps under the fence, p50 (ms): {c['fence_steps_ms_median']}")
+    print(f"steps under the fence, p99 (ms): {c['fence_steps_ms_p99']}")
     result["load_average_at_end"] = os.getloadavg()
     print(f"load average: {result['load_average_at_start']} at the start, {result['load_average_at_end']} at the end")
-    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
-    path = os.path.join(REPO, "bench", "results", f"migration-{result['date']}.json")
+    path = args.out or os.path.join(REPO, "bench", "results", f"migration-{result['date']}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print(f"written {path}")

@@ -98,7 +98,8 @@ Json MigrationJson(const catalog::MigrationRecord& m, const std::vector<catalog:
       {"mismatches", {{"shadow_reads", p.shadow_reads}, {"shadow_mismatches", p.shadow_mismatches},
                       {"checksum_chunks", p.checksum_chunks}, {"checksum_mismatches", p.checksum_mismatches}}},
       {"timings", {{"created_at", m.created_at}, {"updated_at", m.updated_at},
-                   {"finished_at", Nullable(m.finished_at)}, {"cutover_pause_ms", Known(p.cutover_pause_ms)}}},
+                   {"finished_at", Nullable(m.finished_at)}, {"cutover_pause_ms", Known(p.cutover_pause_ms)},
+                   {"cutover_steps_ms", p.cutover_steps_ms}}},
       {"error", Nullable(m.error)}};
   if (journal != nullptr) {
     Json entries = Json::array();

@@ -642,15 +642,27 @@ Status Catalog::MarkReferenceTable(int64_t table_id) {
   });
 }
 
+namespace internal {
+
+Result<std::shared_ptr<const ShardMap>> ReadShardMap(PGconn* conn) {
+  auto map = std::make_shared<ShardMap>();
+  if (Status s = LoadInto(conn, *map); !s.ok()) return s;
+  map->BuildIndex();
+  return std::shared_ptr<const ShardMap>(std::move(map));
+}
+
+}  // namespace internal
+
 Result<std::shared_ptr<const ShardMap>> Catalog::Load() {
   PGconn* conn = conn_.get();
   return WithReconnect(conn, [&]() -> Result<std::shared_ptr<const ShardMap>> {
-    auto map = std::make_shared<ShardMap>();
-    Status s = InTransaction(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                             [&] { return LoadInto(conn, *map); });
+    Result<std::shared_ptr<const ShardMap>> map = Status::Internal("not read");
+    Status s = InTransaction(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [&] {
+      map = internal::ReadShardMap(conn);
+      return map.ok() ? Status::OK() : map.status();
+    });
     if (!s.ok()) return s;
-    map->BuildIndex();
-    return std::shared_ptr<const ShardMap>(std::move(map));
+    return map;
   });
 }
 

@@ -52,6 +52,8 @@ struct MigrationJournalEntry {
 };
 // ---- end of migrations ----------------------------------------------------------------------
 
+class PreparedCutover;
+
 // One connection to the catalog database. Not thread-safe: use one Catalog per thread, or
 // serialise calls. Several Catalogs (several routers) may share one catalog database: schema
 // upgrades and shard-map version bumps are serialised with advisory locks. A call that fails
@@ -165,14 +167,22 @@ class Catalog {
   Status SetMigrationPaused(int64_t id, bool paused);
   // Records an operator request ("abort", "rollback") or clears it (nullopt). No bump.
   Status SetMigrationRequest(int64_t id, const std::optional<std::string>& request);
-  // The cutover (and a rollback's switch back after a cutover): stores `layout` for the group as
-  // ReplaceLayout does and records the phase change as SetMigrationPhase does, in one transaction
-  // with one shard-map version bump. Returns the new version. REQUIRES: as ReplaceLayout.
-  Result<int64_t> CutOverMigration(int64_t id, const Layout& layout, const std::string& phase,
-                                   const std::string& state_json, const std::string& detail);
+  // The cutover (and a rollback's switch back after a cutover), in two halves so that the slow
+  // part runs before the write fence closes: opens a transaction, takes the shard-map lock, sets
+  // migration `id`'s phase to `phase` (as SetMigrationPhase does, keeping its state), stores
+  // `layout` for the group as ReplaceLayout does (the one version bump), and reads the shard map
+  // that results, all uncommitted. PreparedCutover::Commit then records the state and journal row
+  // and commits; Abort (or destroying it) rolls everything back. The transaction holds the
+  // shard-map lock until then: every other change of the shard map, in any router, waits.
+  // While it is open the PreparedCutover has this Catalog's connection: any other call on this
+  // Catalog fails (08006). Unknown ids: 42704, before anything is stored. REQUIRES: as
+  // ReplaceLayout; this Catalog lives until the PreparedCutover's Commit or Abort.
+  Result<std::unique_ptr<PreparedCutover>> PrepareCutOver(int64_t id, const Layout& layout,
+                                                          const std::string& phase);
   // ---- end of migrations ----------------------------------------------------------------------
 
  private:
+  friend class PreparedCutover;
   struct ConnCloser {
     void operator()(pg_conn* conn) const;
   };
@@ -182,6 +192,38 @@ class Catalog {
 
   ConnPtr conn_;
   int schema_version_;
+};
+
+// A cutover's catalog transaction, open and holding the shard-map lock (Catalog::PrepareCutOver).
+// Not thread-safe. Nothing it wrote is visible to anyone else until Commit succeeds.
+class PreparedCutover {
+ public:
+  PreparedCutover(const PreparedCutover&) = delete;
+  PreparedCutover& operator=(const PreparedCutover&) = delete;
+  ~PreparedCutover();  // Abort() unless committed or aborted
+
+  // The shard map as it is once the cutover commits (the new layout, the migration in its new
+  // phase, the new version), read inside the transaction. Never null.
+  const std::shared_ptr<const ShardMap>& map() const { return map_; }
+
+  // Records `state_json` as the migration's state and a journal row (the prepared phase,
+  // `detail`), then commits. OK: committed. An error: rolled back, or, if the connection failed
+  // during COMMIT, unknown (ask the catalog over a new connection). Either way the transaction is
+  // over and the Catalog has its connection back. REQUIRES: neither Commit nor Abort was called.
+  Status Commit(const std::string& state_json, const std::string& detail);
+  // Rolls the transaction back (nothing changes) and gives the Catalog its connection back. Does
+  // nothing if the transaction is already over.
+  void Abort();
+
+ private:
+  friend class Catalog;
+  PreparedCutover(Catalog& catalog, int64_t id, std::shared_ptr<const ShardMap> map);
+  void GiveBack();
+
+  Catalog& catalog_;
+  const int64_t id_;
+  std::shared_ptr<const ShardMap> map_;
+  Catalog::ConnPtr conn_;  // taken from catalog_ while the transaction is open
 };
 
 }  // namespace mosaic::catalog

@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,10 @@ Result<int64_t> InsertShardMapVersion(PGconn* conn, const std::string& reason);
 // Stores `layout` as a new layout under a new shard-map version, which it returns (the body of
 // Catalog::ReplaceLayout). REQUIRES: inside a transaction holding kShardMapLockKey.
 Result<int64_t> StoreLayout(PGconn* conn, const Layout& layout);
+
+// Reads the whole catalog into a new ShardMap with its indexes built (the body of Catalog::Load).
+// REQUIRES: inside a transaction; it sees what the transaction wrote.
+Result<std::shared_ptr<const ShardMap>> ReadShardMap(PGconn* conn);
 
 // "{1,2,3}": ids as a PostgreSQL array literal.
 std::string IdArray(const std::vector<int64_t>& ids);

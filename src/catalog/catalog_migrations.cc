@@ -66,20 +66,19 @@ Status AppendJournal(PGconn* conn, int64_t id, const std::string& phase, const s
              {std::to_string(id), phase, detail});
 }
 
-// The phase change of SetMigrationPhase and CutOverMigration, without the version bump.
-// REQUIRES: inside a transaction.
-Status RecordPhase(PGconn* conn, int64_t id, const std::string& phase, const std::string& state_json,
-                   const std::string& detail, const std::optional<std::string>& error) {
-  Status s = UpdateOne(conn, id,
-                       "UPDATE mosaic.migrations SET phase = $2, state = $3::jsonb, error = $4, "
-                       "updated_at = now(), "
-                       "finished_at = CASE WHEN $2 IN " + std::string(kTerminalPhases) +
-                           " THEN now() END, "
-                       "requested = CASE WHEN $2 IN " + std::string(kTerminalPhases) +
-                           " THEN NULL ELSE requested END "
-                       "WHERE id = $1",
-                       {phase, state_json, error});
-  return s.ok() ? AppendJournal(conn, id, phase, detail) : s;
+// The columns of a phase change (no journal row, no version bump); a null `state_json` keeps
+// the state. REQUIRES: inside a transaction.
+Status UpdatePhase(PGconn* conn, int64_t id, const std::string& phase, const std::optional<std::string>& state_json,
+                   const std::optional<std::string>& error) {
+  return UpdateOne(conn, id,
+                   "UPDATE mosaic.migrations SET phase = $2, state = coalesce($3::jsonb, state), error = $4, "
+                   "updated_at = now(), "
+                   "finished_at = CASE WHEN $2 IN " + std::string(kTerminalPhases) +
+                       " THEN now() END, "
+                   "requested = CASE WHEN $2 IN " + std::string(kTerminalPhases) +
+                       " THEN NULL ELSE requested END "
+                   "WHERE id = $1",
+                   {phase, state_json, error});
 }
 
 // Runs `body` in a transaction holding the shard-map lock; returns the version it set.
@@ -169,7 +168,8 @@ Result<int64_t> Catalog::SetMigrationPhase(int64_t id, const std::string& phase,
                                            const std::string& detail, const std::optional<std::string>& error) {
   PGconn* conn = conn_.get();
   return InShardMapTransaction(conn, [&]() -> Result<int64_t> {
-    if (Status s = RecordPhase(conn, id, phase, state_json, detail, error); !s.ok()) return s;
+    if (Status s = UpdatePhase(conn, id, phase, state_json, error); !s.ok()) return s;
+    if (Status s = AppendJournal(conn, id, phase, detail); !s.ok()) return s;
     return InsertShardMapVersion(conn, MigrationReason(id, phase));
   });
 }
@@ -205,14 +205,51 @@ Status Catalog::SetMigrationRequest(int64_t id, const std::optional<std::string>
   });
 }
 
-Result<int64_t> Catalog::CutOverMigration(int64_t id, const Layout& layout, const std::string& phase,
-                                          const std::string& state_json, const std::string& detail) {
+Result<std::unique_ptr<PreparedCutover>> Catalog::PrepareCutOver(int64_t id, const Layout& layout,
+                                                                const std::string& phase) {
   PGconn* conn = conn_.get();
-  return InShardMapTransaction(conn, [&]() -> Result<int64_t> {
-    // The phase first: an unknown id fails before anything is stored.
-    if (Status s = RecordPhase(conn, id, phase, state_json, detail, std::nullopt); !s.ok()) return s;
-    return internal::StoreLayout(conn, layout);  // the one version bump
+  auto map = WithReconnect(conn, [&]() -> Result<std::shared_ptr<const ShardMap>> {
+    if (Status s = Run(conn, "BEGIN"); !s.ok()) return s;
+    auto prepared = [&]() -> Result<std::shared_ptr<const ShardMap>> {
+      if (Status s = LockForTransaction(conn, kShardMapLockKey); !s.ok()) return s;
+      // The phase first: an unknown id fails before anything is stored.
+      if (Status s = UpdatePhase(conn, id, phase, std::nullopt, std::nullopt); !s.ok()) return s;
+      if (auto version = internal::StoreLayout(conn, layout); !version.ok()) return version.status();
+      return internal::ReadShardMap(conn);
+    }();
+    if (!prepared.ok()) (void)Run(conn, "ROLLBACK");
+    return prepared;
   });
+  if (!map.ok()) return map.status();
+  return std::unique_ptr<PreparedCutover>(new PreparedCutover(*this, id, std::move(map).value()));
+}
+
+PreparedCutover::PreparedCutover(Catalog& catalog, int64_t id, std::shared_ptr<const ShardMap> map)
+    : catalog_(catalog), id_(id), map_(std::move(map)), conn_(std::move(catalog.conn_)) {}
+
+PreparedCutover::~PreparedCutover() { Abort(); }
+
+void PreparedCutover::GiveBack() {
+  if (conn_ != nullptr) catalog_.conn_ = std::move(conn_);
+}
+
+Status PreparedCutover::Commit(const std::string& state_json, const std::string& detail) {
+  PGconn* conn = conn_.get();
+  // One round trip before the COMMIT: the journal row takes the phase PrepareCutOver set.
+  Status s = Run(conn,
+                 "WITH m AS (UPDATE mosaic.migrations SET state = $2::jsonb WHERE id = $1 RETURNING id, phase) "
+                 "INSERT INTO mosaic.migration_journal (migration_id, phase, detail) SELECT id, phase, $3 FROM m",
+                 {std::to_string(id_), state_json, detail});
+  if (s.ok()) s = Run(conn, "COMMIT");
+  if (!s.ok()) (void)Run(conn, "ROLLBACK");
+  GiveBack();
+  return s;
+}
+
+void PreparedCutover::Abort() {
+  if (conn_ == nullptr) return;
+  (void)Run(conn_.get(), "ROLLBACK");
+  GiveBack();
 }
 
 }  // namespace mosaic::catalog

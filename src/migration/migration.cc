@@ -457,7 +457,8 @@ Json ProgressJson(const Progress& p) {
           {"shadow_mismatches", p.shadow_mismatches},
           {"checksum_chunks", p.checksum_chunks},
           {"checksum_mismatches", p.checksum_mismatches},
-          {"cutover_pause_ms", p.cutover_pause_ms}};
+          {"cutover_pause_ms", p.cutover_pause_ms},
+          {"cutover_steps_ms", p.cutover_steps_ms}};
 }
 
 Progress ProgressFromJson(const Json& json) {
@@ -477,6 +478,11 @@ Progress ProgressFromJson(const Json& json) {
   read("checksum_chunks", p.checksum_chunks);
   read("checksum_mismatches", p.checksum_mismatches);
   read("cutover_pause_ms", p.cutover_pause_ms);
+  if (auto steps = json.find("cutover_steps_ms"); steps != json.end() && steps->is_object()) {
+    for (const auto& [step, ms] : steps->items()) {
+      if (ms.is_number()) p.cutover_steps_ms[step] = ms.get<double>();
+    }
+  }
   return p;
 }
 

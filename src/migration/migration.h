@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -116,13 +117,17 @@ struct Progress {
   int64_t checksum_chunks = 0;    // chunks compared before cutover
   int64_t checksum_mismatches = 0;
   double cutover_pause_ms = -1;   // how long the write fence held (-1: not yet)
+  // How long each step under the fence took ("drain", "apply", "flush", "recheck", "catalog",
+  // "publish"; summed over the flows), once the fence opened after the cutover.
+  std::map<std::string, double> cutover_steps_ms;
 
   bool operator==(const Progress&) const = default;
 };
 
 // {"rows_copied", "rows_estimated", "bytes_copied", "rows_per_s", "eta_s", "shadow_reads",
-//  "shadow_mismatches", "checksum_chunks", "checksum_mismatches", "cutover_pause_ms"}: how the
-// service keeps progress in a migration's state (state["progress"]).
+//  "shadow_mismatches", "checksum_chunks", "checksum_mismatches", "cutover_pause_ms",
+//  "cutover_steps_ms" (an object, step: ms)}: how the service keeps progress in a migration's
+// state (state["progress"]).
 nlohmann::json ProgressJson(const Progress& progress);
 // The inverse of ProgressJson. Lenient: a missing or non-numeric field (or a non-object) keeps
 // its default, so state written by an older service still reads.

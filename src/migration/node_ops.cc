@@ -714,9 +714,16 @@ Result<std::string> CurrentLsn(PGconn* conn, std::string_view who) {
   return lsn->value_or("0/0");
 }
 
-Status FlushWal(PGconn* conn, std::string_view who) {
-  return pg::Run(conn, "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT", {},
-                 who);
+constexpr std::string_view kFlushWalSql =
+    "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT";
+
+Status FlushWal(PGconn* conn, std::string_view who) { return pg::Run(conn, std::string(kFlushWalSql), {}, who); }
+
+Result<std::string> FlushWalThenLsn(PGconn* conn, std::string_view who) {
+  // Several statements in one simple query: the result is the last one's, or the first error.
+  auto lsn = QueryValue(conn, std::string(kFlushWalSql) + "; SELECT pg_current_wal_insert_lsn()::text", {}, who);
+  if (!lsn.ok()) return lsn.status();
+  return lsn->value_or("0/0");
 }
 
 Status WaitCaughtUp(PGconn* source, const std::string& slot, const std::string& lsn,

@@ -134,6 +134,8 @@ Result<std::string> CurrentLsn(PGconn* conn, std::string_view who);
 // transaction with an xid (its commit record is flushed, and every WAL record before it). The
 // flush also wakes the node's WAL senders.
 Status FlushWal(PGconn* conn, std::string_view who);
+// As FlushWal, then the node's CurrentLsn, in the same round trip.
+Result<std::string> FlushWalThenLsn(PGconn* conn, std::string_view who);
 
 // Waits until `slot` on the source has confirmed_flush_lsn >= lsn, i.e. its subscriber has
 // applied (and flushed) everything committed up to lsn. Works on an otherwise idle source: the

@@ -53,22 +53,25 @@ double MsSince(Clock::time_point t) {
 
 bool ConnectionTrouble(const Status& s) { return s.sqlstate().starts_with("08") || s.sqlstate() == "57P01"; }
 
-// How long each step under the write fence took: "drain 1.2, apply 3.4, ... ms", for the
-// cutover's journal entry and log line.
+// How long each step under the write fence took: "drain 1.2, apply 3.4, ... ms" for the
+// cutover's journal entry and log line, and per step (summed over the flows) for its progress.
 class StepTimes {
  public:
   explicit StepTimes(Clock::time_point start) : last_(start) {}
-  void Mark(std::string_view step) {
+  void Mark(const std::string& step) {
     const auto now = Clock::now();
-    text_ += fmt::format("{}{} {:.1f}", text_.empty() ? "" : ", ", step,
-                         std::chrono::duration<double, std::milli>(now - last_).count());
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    text_ += fmt::format("{}{} {:.1f}", text_.empty() ? "" : ", ", step, ms);
+    totals_[step] += ms;
     last_ = now;
   }
   std::string text() const { return text_ + " ms"; }
+  const std::map<std::string, double>& totals() const { return totals_; }
 
  private:
   Clock::time_point last_;
   std::string text_;
+  std::map<std::string, double> totals_;
 };
 
 std::pair<int, Json> ErrorReply(int http, const Status& s) {
@@ -112,6 +115,18 @@ class Service::Runner {
   Status SetPhase(Phase phase, const std::string& detail, const std::optional<std::string>& error = std::nullopt);
   Status SaveState();
   Status Publish();
+  // Makes `map` the data path's map (unless a newer one is already published) and this runner's.
+  void PublishMap(std::shared_ptr<const catalog::ShardMap> map);
+  // What became of a switch's catalog commit (CommitSwitch).
+  struct SwitchCommit {
+    Status status;      // OK: committed; else why not
+    bool known = true;  // false: unknown and the process is stopping (leave the fence closed)
+  };
+  // Under the fence: commits `prepared` with the state and `detail`. If that fails the commit
+  // may still have happened (its reply lost): keeps the fence up and asks the catalog over new
+  // connections until `committed` (the stored record) says which.
+  SwitchCommit CommitSwitch(catalog::PreparedCutover& prepared, const std::string& detail,
+                            bool (*committed)(const catalog::MigrationRecord&));
   Result<pg::Conn*> Conn(int node);
   const catalog::Node* NodeById(int id) const;
   void DropConn(int node) { conns_.erase(node); }
@@ -126,7 +141,8 @@ class Service::Runner {
   // falls short costs a synchronous commit on both nodes: under the fence (`fenced`) the polls
   // follow each other at once, before it they back off (1 ms doubling up to kCatchUpPollMax).
   Status WaitFlowApplied(const Flow& flow, size_t index, bool fenced);
-  Status FlushTarget(const Flow& flow);
+  // Returns the target's WAL position after the flush.
+  Result<std::string> FlushTarget(const Flow& flow);
   Status CountsMatch(const Flow& flow);
   // Before the fence: compares the chunks writes kept changing again in sub-chunks
   // (RefineChunks), so that the fence rechecks only the sub-chunks still being written.
@@ -179,9 +195,32 @@ Result<pg::Conn*> Service::Runner::Conn(int node) {
 Status Service::Runner::Publish() {
   auto map = catalog_->Load();
   if (!map.ok()) return map.status();
-  svc_.holder_.Publish(*map);
-  map_ = svc_.holder_.Snapshot();
+  PublishMap(std::move(map).value());
   return Status::OK();
+}
+
+void Service::Runner::PublishMap(std::shared_ptr<const catalog::ShardMap> map) {
+  svc_.holder_.Publish(std::move(map));
+  map_ = svc_.holder_.Snapshot();
+}
+
+Service::Runner::SwitchCommit Service::Runner::CommitSwitch(catalog::PreparedCutover& prepared,
+                                                            const std::string& detail,
+                                                            bool (*committed)(const catalog::MigrationRecord&)) {
+  Status s = prepared.Commit(state_.dump(), detail);
+  if (s.ok()) return {};
+  for (;;) {
+    auto reopened = catalog::Catalog::Open(svc_.catalog_dsn_);
+    if (reopened.ok()) {
+      auto record = (*reopened)->GetMigration(id_);
+      if (record.ok() && record->has_value()) {
+        catalog_ = std::move(reopened).value();
+        return {committed(**record) ? Status::OK() : s};
+      }
+    }
+    if (live_->stop.load()) return {s, false};
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 void Service::Runner::UpdateLive() {
@@ -353,13 +392,14 @@ Status Service::Runner::StepQueued() {
     // Only boundaries change, no row changes node: one new shard-map version is the whole job.
     auto layout = StateLayout("new_layout");
     if (!layout.ok()) return layout.status();
-    auto version = catalog_->CutOverMigration(id_, *layout, "done", state_.dump(), "no rows change node: boundaries updated");
-    if (!version.ok()) return version.status();
+    auto prepared = catalog_->PrepareCutOver(id_, *layout, "done");
+    if (!prepared.ok()) return prepared.status();
+    if (Status s = (*prepared)->Commit(state_.dump(), "no rows change node: boundaries updated"); !s.ok()) return s;
     phase_ = Phase::kDone;
     // The API shows `done` once the data path (and the next Submit) has the new boundaries.
-    Status published = Publish();
+    PublishMap((*prepared)->map());
     UpdateLive();
-    return published;
+    return Status::OK();
   }
   return SetPhase(Phase::kShadowReads, fmt::format("copying {} flow(s)", flows_.size()));
 }
@@ -521,19 +561,21 @@ Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index, bool fen
   if (!target.ok()) return target.status();
   const std::string source_who = "node " + std::to_string(flow.source);
   const std::string target_who = "node " + std::to_string(flow.target);
-  auto lsn = CurrentLsn(source.value()->get(), source_who);
-  if (!lsn.ok()) return lsn.status();
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(svc_.config_.migration.catchup_timeout_s * 1000));
   auto pause = fenced ? kCatchUpPollFenced : std::chrono::microseconds(1000);
+  // The first round reads the source's position (CurrentLsn) in the same round trip.
+  std::optional<std::string> lsn;
   for (int round = 1;; ++round) {
     auto res = pg::Exec(source.value()->get(),
-                        "SELECT coalesce(bool_or(r.write_lsn >= $1::pg_lsn), false) "
+                        "SELECT l::text, coalesce((SELECT bool_or(r.write_lsn >= l) "
                         "FROM pg_catalog.pg_stat_replication r JOIN pg_catalog.pg_replication_slots s "
-                        "ON s.active_pid = r.pid WHERE s.slot_name = $2",
-                        {*lsn, ForwardNames(id_, index).slot}, source_who);
+                        "ON s.active_pid = r.pid WHERE s.slot_name = $2), false) "
+                        "FROM (SELECT coalesce($1::pg_lsn, pg_catalog.pg_current_wal_insert_lsn()) AS l) c",
+                        {lsn, ForwardNames(id_, index).slot}, source_who);
     if (!res.ok()) return res.status();
-    if (pg::TextAt(res->get(), 0, 0) == "t") {
+    lsn = pg::TextAt(res->get(), 0, 0);
+    if (pg::TextAt(res->get(), 0, 1) == "t") {
       if (fenced) log::info("migration {}: flow {} applied up to {} in {} round(s)", id_, index, *lsn, round);
       return Status::OK();
     }
@@ -548,10 +590,10 @@ Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index, bool fen
   }
 }
 
-Status Service::Runner::FlushTarget(const Flow& flow) {
+Result<std::string> Service::Runner::FlushTarget(const Flow& flow) {
   auto target = Conn(flow.target);
   if (!target.ok()) return target.status();
-  return FlushWal(target.value()->get(), "node " + std::to_string(flow.target));
+  return FlushWalThenLsn(target.value()->get(), "node " + std::to_string(flow.target));
 }
 
 void Service::Runner::ShadowRound() {
@@ -744,8 +786,13 @@ Status Service::Runner::Cutover() {
   for (size_t i = 0; i < flows_.size(); ++i) {
     if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/false); !s.ok()) return s;
   }
+  // The catalog's side of the switch, and the map that goes with it, before the fence closes:
+  // under it only the journal row and the COMMIT are left. Its shard-map lock waits for us.
+  auto prepared = catalog_->PrepareCutOver(id_, *layout, "deprecated");
+  if (!prepared.ok()) return prepared.status();
   const auto t0 = Clock::now();
   if (!CloseFence()) {
+    (*prepared)->Abort();
     Sleep(std::chrono::seconds(1));
     return SetPhase(Phase::kIncrementalWrites,
                     fmt::format("cutover postponed: transactions on the rows stayed open for more than {} ms",
@@ -756,6 +803,7 @@ Status Service::Runner::Cutover() {
   // Under the fence: nothing writes the rows. Let the targets catch up, check, switch.
   auto back_off = [&](const Status& why) {
     fence_->Open(0);
+    (*prepared)->Abort();  // nothing was committed: the old map stays right
     log::warn("migration {}: cutover postponed: {}", id_, why.message());
     Status s = SetPhase(Phase::kIncrementalWrites, "cutover postponed: " + why.message());
     return s.ok() ? why : s;
@@ -763,7 +811,12 @@ Status Service::Runner::Cutover() {
   for (size_t i = 0; i < flows_.size(); ++i) {
     if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true); !s.ok()) return back_off(s);
     steps.Mark("apply");
-    if (Status s = FlushTarget(flows_[i]); !s.ok()) return back_off(s);
+    // Where the reverse direction starts: everything the target holds now came from the source
+    // (the recheck below only reads). The slot is moved there after the fence opens (moving it
+    // waits for the WAL to be flushed).
+    auto flushed = FlushTarget(flows_[i]);
+    if (!flushed.ok()) return back_off(flushed.status());
+    state_["reverse_from"][i] = *flushed;
     steps.Mark("flush");
     if (i < unsettled_.size() && !unsettled_[i].empty()) {
       // Chunks the writes kept changing: nothing writes them now.
@@ -779,16 +832,8 @@ Status Service::Runner::Cutover() {
         progress_.checksum_mismatches += *differ;
         return back_off(Status::Error("XX001", fmt::format("checksums differ under the fence: {}", first)));
       }
+      steps.Mark("recheck");
     }
-    steps.Mark("recheck");
-    // Where the reverse direction starts: everything the target holds now came from the source.
-    // The slot is moved there after the fence opens (moving it waits for the WAL to be flushed).
-    auto target = Conn(flows_[i].target);
-    if (!target.ok()) return back_off(target.status());
-    auto lsn = CurrentLsn(target.value()->get(), "node " + std::to_string(flows_[i].target));
-    if (!lsn.ok()) return back_off(lsn.status());
-    state_["reverse_from"][i] = *lsn;
-    steps.Mark("reverse_lsn");
   }
   if (svc_.config_.test_fault == "migration-cutover") {
     log::warn("test fault migration-cutover: killing the router under the write fence of migration {}", id_);
@@ -797,34 +842,20 @@ Status Service::Runner::Cutover() {
   state_["deprecated_at"] = WallSeconds();
   progress_.cutover_pause_ms = MsSince(t0);
   state_["progress"] = ProgressJson(progress_);
-  auto version = catalog_->CutOverMigration(id_, *layout, "deprecated", state_.dump(),
-                                            fmt::format("switched to the targets; write fence held {:.1f} ms "
-                                                        "before the catalog commit ({})",
-                                                        progress_.cutover_pause_ms, steps.text()));
-  if (!version.ok()) {
-    // The reply may be lost after the commit: keep the fence up until the catalog says which.
-    for (;;) {
-      auto reopened = catalog::Catalog::Open(svc_.catalog_dsn_);
-      if (reopened.ok()) {
-        auto record = (*reopened)->GetMigration(id_);
-        if (record.ok() && record->has_value()) {
-          catalog_ = std::move(reopened).value();
-          if ((*record)->phase != "deprecated") return back_off(version.status());
-          break;
-        }
-      }
-      if (live_->stop.load()) return version.status();  // fence stays closed; the process is stopping
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  }
+  auto committed = CommitSwitch(**prepared,
+                                fmt::format("switched to the targets; write fence held {:.1f} ms before the "
+                                            "catalog commit ({})",
+                                            progress_.cutover_pause_ms, steps.text()),
+                                [](const catalog::MigrationRecord& r) { return r.phase == "deprecated"; });
+  if (!committed.known) return committed.status;  // fence stays closed; the process is stopping
+  if (!committed.status.ok()) return back_off(committed.status);
   steps.Mark("catalog");
-  if (Status s = Publish(); !s.ok()) {
-    // The switch is committed: the data path must not use the old map. Keep trying.
-    while (!Publish().ok() && !live_->stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  // The switch is committed: from here on the data path must not use the old map.
+  PublishMap((*prepared)->map());
   fence_->Open(map_->version);
   steps.Mark("publish");
   progress_.cutover_pause_ms = MsSince(t0);
+  progress_.cutover_steps_ms = steps.totals();
   phase_ = Phase::kDeprecated;
   record_.phase = "deprecated";
   UpdateLive();
@@ -892,8 +923,12 @@ Status Service::Runner::StepRollingBack() {
   if (state_.value("switch_back", false) && !state_.value("switched_back", false)) {
     auto layout = StateLayout("old_layout");
     if (!layout.ok()) return layout.status();
+    // As in Cutover: the catalog's side first, the fence after.
+    auto prepared = catalog_->PrepareCutOver(id_, *layout, "rolling_back");
+    if (!prepared.ok()) return prepared.status();
     const auto t0 = Clock::now();
     if (!CloseFence()) {
+      (*prepared)->Abort();
       Sleep(std::chrono::seconds(1));
       return Status::OK();  // try again
     }
@@ -902,35 +937,22 @@ Status Service::Runner::StepRollingBack() {
       if (s.ok()) s = CountsMatch(flows_[i]);
       if (!s.ok()) {
         fence_->Open(0);
-        return s;
+        return s;  // `prepared` rolls back
       }
     }
     state_["switched_back"] = true;
-    auto version = catalog_->CutOverMigration(id_, *layout, "rolling_back", state_.dump(),
-                                              fmt::format("switched back to the sources; write fence held {:.1f} ms",
-                                                          MsSince(t0)));
-    if (!version.ok()) {
+    auto committed = CommitSwitch(**prepared,
+                                  fmt::format("switched back to the sources; write fence held {:.1f} ms", MsSince(t0)),
+                                  [](const catalog::MigrationRecord& r) {
+                                    Json stored = Json::parse(r.state_json, nullptr, false);
+                                    return stored.is_object() && stored.value("switched_back", false);
+                                  });
+    if (!committed.status.ok()) {
       state_["switched_back"] = false;
-      for (;;) {
-        auto reopened = catalog::Catalog::Open(svc_.catalog_dsn_);
-        if (reopened.ok()) {
-          auto record = (*reopened)->GetMigration(id_);
-          if (record.ok() && record->has_value()) {
-            catalog_ = std::move(reopened).value();
-            Json stored = Json::parse((*record)->state_json, nullptr, false);
-            if (!stored.is_object() || !stored.value("switched_back", false)) {
-              fence_->Open(0);
-              return version.status();
-            }
-            state_["switched_back"] = true;
-            break;
-          }
-        }
-        if (live_->stop.load()) return version.status();
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
+      if (committed.known) fence_->Open(0);
+      return committed.status;
     }
-    while (!Publish().ok() && !live_->stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    PublishMap((*prepared)->map());
     fence_->Open(map_->version);
   }
   // Remove every trace on the targets (and the replication objects on both sides).

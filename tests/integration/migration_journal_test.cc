@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "catalog/catalog.h"
 #include "postgres_suite.h"
 
@@ -47,6 +51,25 @@ class MigrationJournalTest : public mosaic::testing::PostgresSuite {
     return m;
   }
 
+  // A migration in phase cutover, with the catalog's version before the switch.
+  struct CutOverSetup {
+    std::unique_ptr<Catalog> catalog;
+    std::shared_ptr<const ShardMap> map;
+    int64_t id = 0;
+    int64_t before = 0;
+  };
+  static CutOverSetup Setup(const std::string& dbname) {
+    CutOverSetup s;
+    s.catalog = Open(dbname);
+    if (s.catalog == nullptr) return s;
+    s.map = Map(*s.catalog);
+    auto id = s.catalog->CreateMigration(Record(*s.map));
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    s.id = id.ok() ? *id : 0;
+    EXPECT_TRUE(s.catalog->SetMigrationPhase(s.id, "cutover", R"({"step": 1})", "fence up").ok());
+    s.before = Map(*s.catalog)->version;
+    return s;
+  }
 };
 
 TEST_F(MigrationJournalTest, CreateListGetAndJournal) {
@@ -163,61 +186,126 @@ Layout TwoRanges(const ShardMap& map) {
   return l;
 }
 
-TEST_F(MigrationJournalTest, CutOverStoresTheLayoutAndThePhaseInOneVersion) {
-  auto catalog = Open("mig_cutover");
-  ASSERT_NE(catalog, nullptr);
-  auto map = Map(*catalog);
-  auto id = catalog->CreateMigration(Record(*map));
-  ASSERT_TRUE(id.ok()) << id.status().ToString();
-  ASSERT_TRUE(catalog->SetMigrationPhase(*id, "cutover", "{}", "fence up").ok());
-  const int64_t before = Map(*catalog)->version;
+// What the data path reads of a map, as text: equal maps give equal text.
+std::string Summary(const ShardMap& map) {
+  std::string out = "v" + std::to_string(map.version);
+  for (const Node& n : map.nodes) out += " n" + std::to_string(n.id);
+  for (const Table& t : map.tables) out += " t" + std::to_string(t.id) + t.name;
+  for (const Layout& l : map.layouts) {
+    out += " l" + std::to_string(l.id) + "/" + l.tenant + "/" + l.column + "@" + std::to_string(l.version) + ":";
+    for (int64_t t : l.table_ids) out += std::to_string(t) + ",";
+    for (const Range& r : l.ranges) {
+      out += "[" + r.lower.value_or("-") + "," + r.upper.value_or("-") + ")=" + std::to_string(r.node_id);
+    }
+  }
+  for (const ActiveMigration& m : map.migrations) out += " m" + std::to_string(m.id) + m.phase;
+  return out;
+}
 
-  auto version = catalog->CutOverMigration(*id, TwoRanges(*map), "deprecated", R"({"cut": true})", "switched");
-  ASSERT_TRUE(version.ok()) << version.status().ToString();
-  EXPECT_EQ(*version, before + 1);  // one bump for both
-  auto after = Map(*catalog);
-  EXPECT_EQ(after->version, *version);
-  const Layout* layout = after->FindLayout(map->FindTable("public", "items")->id, "42");
+TEST_F(MigrationJournalTest, PreparedCutOverCommitsTheLayoutAndThePhaseInOneVersion) {
+  auto s = Setup("mig_cutover");
+  ASSERT_NE(s.catalog, nullptr);
+  auto other = Catalog::Open(pg_->dsn("mig_cutover"));  // another router's view
+  ASSERT_TRUE(other.ok());
+
+  auto prepared = s.catalog->PrepareCutOver(s.id, TwoRanges(*s.map), "deprecated");
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  const ShardMap& inside = *(*prepared)->map();
+  EXPECT_EQ(inside.version, s.before + 1);  // one bump for both
+  const Layout* layout = inside.FindLayout(s.map->FindTable("public", "items")->id, "42");
   ASSERT_NE(layout, nullptr);
   ASSERT_EQ(layout->ranges.size(), 2u);
   EXPECT_EQ(layout->ranges[1].node_id, 2);
-  EXPECT_EQ(layout->version, *version);
-  auto m = catalog->GetMigration(*id);
+  EXPECT_EQ(layout->version, inside.version);
+  ASSERT_EQ(inside.migrations.size(), 1u);
+  EXPECT_EQ(inside.migrations[0].phase, "deprecated");
+  // Nothing shows before the commit, and the prepared transaction has this catalog's connection.
+  EXPECT_EQ(Map(**other)->version, s.before);
+  auto seen = (*other)->GetMigration(s.id);
+  ASSERT_TRUE(seen.ok() && seen->has_value());
+  EXPECT_EQ((*seen)->phase, "cutover");
+  EXPECT_FALSE(s.catalog->Load().ok());
+
+  ASSERT_TRUE((*prepared)->Commit(R"({"cut": true})", "switched").ok());
+  auto after = Map(*s.catalog);  // the connection is back
+  EXPECT_EQ(Summary(*after), Summary(inside));
+  EXPECT_EQ(Summary(*Map(**other)), Summary(inside));
+  auto m = s.catalog->GetMigration(s.id);
   ASSERT_TRUE(m.ok() && m->has_value());
   EXPECT_EQ((*m)->phase, "deprecated");
-  EXPECT_EQ(nlohmann::json::parse((*m)->state_json)["cut"], true);
-  auto journal = catalog->MigrationJournal(*id);
+  EXPECT_EQ(nlohmann::json::parse((*m)->state_json), nlohmann::json::parse(R"({"cut": true})"));
+  auto journal = s.catalog->MigrationJournal(s.id);
   ASSERT_TRUE(journal.ok());
   EXPECT_EQ(journal->back().phase, "deprecated");
   EXPECT_EQ(journal->back().detail, "switched");
 }
 
-TEST_F(MigrationJournalTest, CutOverIsAllOrNothing) {
-  auto catalog = Open("mig_cutover_fails");
-  ASSERT_NE(catalog, nullptr);
-  auto map = Map(*catalog);
-  auto id = catalog->CreateMigration(Record(*map));
-  ASSERT_TRUE(id.ok()) << id.status().ToString();
-  const int64_t before = Map(*catalog)->version;
+TEST_F(MigrationJournalTest, PreparedCutOverAbortedOrDroppedChangesNothing) {
+  auto s = Setup("mig_cutover_abort");
+  ASSERT_NE(s.catalog, nullptr);
+  const std::string before = Summary(*Map(*s.catalog));
+  auto journal_before = s.catalog->MigrationJournal(s.id);
+  ASSERT_TRUE(journal_before.ok());
+  {
+    auto prepared = s.catalog->PrepareCutOver(s.id, TwoRanges(*s.map), "deprecated");
+    ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+    (*prepared)->Abort();
+    (*prepared)->Abort();  // twice: nothing more
+  }
+  {
+    auto prepared = s.catalog->PrepareCutOver(s.id, TwoRanges(*s.map), "deprecated");
+    ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  }  // destroyed without Commit: rolled back
+  EXPECT_EQ(Summary(*Map(*s.catalog)), before);
+  auto m = s.catalog->GetMigration(s.id);
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_EQ((*m)->phase, "cutover");
+  EXPECT_EQ(nlohmann::json::parse((*m)->state_json)["step"], 1);
+  auto journal = s.catalog->MigrationJournal(s.id);
+  ASSERT_TRUE(journal.ok());
+  EXPECT_EQ(journal->size(), journal_before->size());
+}
 
-  Layout bad = TwoRanges(*map);
+TEST_F(MigrationJournalTest, PreparedCutOverHoldsTheShardMapLockUntilCommit) {
+  auto s = Setup("mig_cutover_lock");
+  ASSERT_NE(s.catalog, nullptr);
+  auto other = Catalog::Open(pg_->dsn("mig_cutover_lock"));
+  ASSERT_TRUE(other.ok());
+  auto prepared = s.catalog->PrepareCutOver(s.id, TwoRanges(*s.map), "deprecated");
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  std::atomic<bool> bumped{false};
+  Result<int64_t> version = Status::Internal("not run");
+  std::thread bump([&] {
+    version = (*other)->BumpVersion("meanwhile");
+    bumped.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(bumped.load());  // waits for the shard-map lock
+  ASSERT_TRUE((*prepared)->Commit("{}", "switched").ok());
+  bump.join();
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(*version, (*prepared)->map()->version + 1);
+}
+
+TEST_F(MigrationJournalTest, PrepareCutOverFailsWhole) {
+  auto s = Setup("mig_cutover_fails");
+  ASSERT_NE(s.catalog, nullptr);
+  Layout bad = TwoRanges(*s.map);
   bad.ranges[1].node_id = 9;  // no such node: the layout fails after the phase was written
-  auto failed = catalog->CutOverMigration(*id, bad, "deprecated", "{}", "switched");
+  auto failed = s.catalog->PrepareCutOver(s.id, bad, "deprecated");
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.status().sqlstate(), "23503");
   // An unknown migration stores no layout.
-  auto unknown = catalog->CutOverMigration(*id + 1, TwoRanges(*map), "deprecated", "{}", "switched");
+  auto unknown = s.catalog->PrepareCutOver(s.id + 1, TwoRanges(*s.map), "deprecated");
+  ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().sqlstate(), "42704");
 
-  auto after = Map(*catalog);
-  EXPECT_EQ(after->version, before);
-  EXPECT_EQ(after->FindLayout(map->FindTable("public", "orders")->id, "42"), nullptr);
-  auto m = catalog->GetMigration(*id);
+  auto after = Map(*s.catalog);  // still usable, nothing changed
+  EXPECT_EQ(after->version, s.before);
+  EXPECT_EQ(after->FindLayout(s.map->FindTable("public", "orders")->id, "42"), nullptr);
+  auto m = s.catalog->GetMigration(s.id);
   ASSERT_TRUE(m.ok() && m->has_value());
-  EXPECT_EQ((*m)->phase, "queued");
-  auto journal = catalog->MigrationJournal(*id);
-  ASSERT_TRUE(journal.ok());
-  EXPECT_EQ(journal->size(), 1u);
+  EXPECT_EQ((*m)->phase, "cutover");
 }
 
 }  // namespace
