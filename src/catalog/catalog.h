@@ -153,6 +153,10 @@ class Catalog {
   Result<std::vector<MigrationRecord>> ListMigrations(bool active_only);
   // Migration `id`, or nullopt if there is none.
   Result<std::optional<MigrationRecord>> GetMigration(int64_t id);
+  // The same, read after taking the shard-map lock: a switch whose COMMIT is still in flight
+  // on another connection (its reply lost) has then committed or rolled back, so the record
+  // read is final. For the runner that lost that reply.
+  Result<std::optional<MigrationRecord>> GetMigrationSettled(int64_t id);
   // Migration `id`'s journal, oldest first (empty for an unknown id).
   Result<std::vector<MigrationJournalEntry>> MigrationJournal(int64_t id);
   // Records the phase change (journal row with `detail`), the new state and error (finished_at

@@ -147,6 +147,22 @@ Result<std::optional<MigrationRecord>> Catalog::GetMigration(int64_t id) {
   });
 }
 
+Result<std::optional<MigrationRecord>> Catalog::GetMigrationSettled(int64_t id) {
+  PGconn* conn = conn_.get();
+  return WithReconnect(conn, [&]() -> Result<std::optional<MigrationRecord>> {
+    std::optional<MigrationRecord> record;
+    Status s = InTransaction(conn, "BEGIN", [&]() -> Status {
+      if (Status st = LockForTransaction(conn, kShardMapLockKey); !st.ok()) return st;
+      auto res = Exec(conn, std::string(kSelectColumns) + " WHERE id = $1", {std::to_string(id)});
+      if (!res.ok()) return res.status();
+      if (PQntuples(res->get()) > 0) record = RecordAt(res->get(), 0);
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    return record;
+  });
+}
+
 Result<std::vector<MigrationJournalEntry>> Catalog::MigrationJournal(int64_t id) {
   PGconn* conn = conn_.get();
   return WithReconnect(conn, [&]() -> Result<std::vector<MigrationJournalEntry>> {

@@ -212,7 +212,8 @@ Service::Runner::SwitchCommit Service::Runner::CommitSwitch(catalog::PreparedCut
   for (;;) {
     auto reopened = catalog::Catalog::Open(svc_.catalog_dsn_);
     if (reopened.ok()) {
-      auto record = (*reopened)->GetMigration(id_);
+      // Under the shard-map lock: the lost COMMIT may still be running on its backend.
+      auto record = (*reopened)->GetMigrationSettled(id_);
       if (record.ok() && record->has_value()) {
         catalog_ = std::move(reopened).value();
         return {committed(**record) ? Status::OK() : s};

@@ -287,6 +287,36 @@ TEST_F(MigrationJournalTest, PreparedCutOverHoldsTheShardMapLockUntilCommit) {
   EXPECT_EQ(*version, (*prepared)->map()->version + 1);
 }
 
+TEST_F(MigrationJournalTest, SettledReadWaitsForASwitchStillCommitting) {
+  // The runner that lost a COMMIT's reply asks another connection what happened: a plain read
+  // may see the old phase while that COMMIT is still running; the settled read waits for it.
+  auto s = Setup("mig_cutover_settled");
+  ASSERT_NE(s.catalog, nullptr);
+  auto other = Catalog::Open(pg_->dsn("mig_cutover_settled"));
+  ASSERT_TRUE(other.ok());
+  auto prepared = s.catalog->PrepareCutOver(s.id, TwoRanges(*s.map), "deprecated");
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  auto plain = (*other)->GetMigration(s.id);
+  ASSERT_TRUE(plain.ok() && plain->has_value());
+  EXPECT_EQ((*plain)->phase, "cutover");
+  std::atomic<bool> read{false};
+  Result<std::optional<MigrationRecord>> settled = Status::Internal("not run");
+  std::thread reader([&] {
+    settled = (*other)->GetMigrationSettled(s.id);
+    read.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(read.load());  // waits for the shard-map lock
+  ASSERT_TRUE((*prepared)->Commit("{}", "switched").ok());
+  reader.join();
+  ASSERT_TRUE(settled.ok()) << settled.status().ToString();
+  ASSERT_TRUE(settled->has_value());
+  EXPECT_EQ((*settled)->phase, "deprecated");
+  auto unknown = (*other)->GetMigrationSettled(s.id + 1);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(unknown->has_value());
+}
+
 TEST_F(MigrationJournalTest, PrepareCutOverFailsWhole) {
   auto s = Setup("mig_cutover_fails");
   ASSERT_NE(s.catalog, nullptr);
