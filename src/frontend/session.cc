@@ -94,13 +94,13 @@ Session::~Session() {
 void Session::Emit(std::string_view bytes) {
   if (write_failed_) return;
   out_.append(bytes);
-  if (!corked_) KickWriter();
+  if (!corked_ && !in_client_batch_) KickWriter();
 }
 
 void Session::Uncork() {
   if (!corked_) return;
   corked_ = false;
-  KickWriter();
+  if (!in_client_batch_) KickWriter();
 }
 
 void Session::EmitError(const Status& status) {
@@ -157,6 +157,7 @@ awaitable<void> Session::WriteLoop() {
 
 awaitable<void> Session::WaitOutputBelow(size_t limit) {
   Uncork();
+  if (out_.size() > limit) KickWriter();  // even inside a client batch
   while (!write_failed_ && out_.size() + out_inflight_.size() > limit && writing_) {
     out_drained_.expires_at(asio::steady_timer::time_point::max());
     co_await out_drained_.async_wait(use_tuple);
@@ -180,6 +181,7 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
     auto r = framer_.Next(std::string_view(in_.data() + in_start_, in_end_ - in_start_), frame, &consumed);
     if (r == protocol::DecodeResult::kReady) {
       in_start_ += consumed;
+      in_client_batch_ = true;
       co_return true;
     }
     if (r == protocol::DecodeResult::kError) {
@@ -195,7 +197,9 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
     }
     if (in_.size() - in_end_ < 4096) in_.resize(std::max(in_.size() * 2, kReadChunk));
     if (in_.size() > (4u << 20) && in_end_ < kReadChunk) in_.resize(kReadChunk * 2);
+    in_client_batch_ = false;
     Uncork();  // never wait for the client while holding its replies
+    KickWriter();
     auto [ec, n] = co_await client_.async_read_some(
         asio::buffer(in_.data() + in_end_, in_.size() - in_end_), use_tuple);
     if (ec || closing_) co_return false;
@@ -1009,6 +1013,7 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
   Link& link = links_[index];
   if (link.server) co_return &link;
   const char in_tx = TxStatus();
+  KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
   auto result = co_await worker_.pool(node).Acquire(this);
   if (!result.ok()) co_return result.status();
   if (closing_) {
@@ -1146,6 +1151,7 @@ awaitable<void> Session::WaitPendingDrained() {
     }
   }
   if (flushed) co_await FlushServers();
+  if (!pending_.empty()) KickWriter();  // the client batch's replies so far leave before the wait
   while (!pending_.empty() && !closing_) {
     pending_drained_.expires_at(asio::steady_timer::time_point::max());
     co_await pending_drained_.async_wait(use_tuple);

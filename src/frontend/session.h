@@ -212,7 +212,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
 
   // Client output.
   void KickWriter();
-  // Ends a server batch's hold on client output (see corked_) and writes what it gathered.
+  // Ends a server batch's hold on client output (see corked_) and writes what it gathered,
+  // unless a client batch still holds it (see in_client_batch_).
   void Uncork();
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> WaitOutputBelow(size_t limit);
@@ -233,6 +234,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // CommandComplete, ReadyForQuery) are gathered in out_ and written with one send when the
   // batch ends, the server is released or lost, instead of one send per message.
   bool corked_ = false;
+  // Set while the messages of one client read are handled: the replies Mosaic makes itself
+  // (BEGIN's, COMMIT's CommandComplete and the ReadyForQuery after them) join one send at the
+  // end instead of one each. Output still leaves before any wait for a server or the pool, and
+  // when it passes kOutputHighWater.
+  bool in_client_batch_ = false;
   bool closing_ = false;       // stop handling client messages
   bool write_failed_ = false;  // the client socket is gone: drop output
   asio::steady_timer out_drained_;

@@ -98,6 +98,7 @@ awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, cons
       co_return Status::Error("55P03", "a migration's cutover kept the rows this statement needs fenced for 30 s; "
                                        "try again");
     }
+    KickWriter();  // the client batch's replies so far leave before the wait
     asio::steady_timer timer(client_.get_executor(), kFencePoll);
     co_await timer.async_wait(use_tuple);
     RefreshMap();
