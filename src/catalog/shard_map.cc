@@ -131,11 +131,8 @@ const Node& ShardMap::DefaultNode() const {
 
 namespace {
 
-std::string LayoutKey(std::string_view tenant, int64_t table_id) {
-  std::string key(tenant);
-  key.push_back('\0');
-  key.append(reinterpret_cast<const char*>(&table_id), sizeof(table_id));
-  return key;
+uint64_t LayoutHash(std::string_view tenant, int64_t table_id) {
+  return XXH3_64bits_withSeed(tenant.data(), tenant.size(), static_cast<uint64_t>(table_id));
 }
 
 }  // namespace
@@ -148,9 +145,14 @@ int ShardMap::TenantHomeNode(std::string_view tenant) const {
 }
 
 const Layout* ShardMap::FindLayout(int64_t table_id, std::string_view tenant) const {
-  if (layout_index_.empty()) return nullptr;
-  auto it = layout_index_.find(LayoutKey(tenant, table_id));
-  return it == layout_index_.end() ? nullptr : it->second;
+  if (layout_slots_.empty()) return nullptr;
+  const uint64_t hash = LayoutHash(tenant, table_id);
+  const size_t mask = layout_slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {  // ends: the table is at most half full
+    const LayoutSlot& slot = layout_slots_[i];
+    if (slot.layout == nullptr) return nullptr;
+    if (slot.hash == hash && slot.table_id == table_id && slot.layout->tenant == tenant) return slot.layout;
+  }
 }
 
 const std::vector<const Layout*>& ShardMap::LayoutsOfTable(int64_t table_id) const {
@@ -167,7 +169,7 @@ const std::vector<const ActiveMigration*>& ShardMap::MigrationsOfTable(int64_t t
 }
 
 void ShardMap::BuildIndex() {
-  layout_index_.clear();
+  layout_slots_.clear();
   table_layouts_.clear();
   table_migrations_.clear();
   for (const ActiveMigration& m : migrations) {
@@ -182,11 +184,25 @@ void ShardMap::BuildIndex() {
   }
   spread_ = !layouts.empty() && nodes.size() > 1;
   for (const Table& t : tables) spread_ = spread_ || (t.kind != TableKind::kSingleTenant && nodes.size() > 1);
-  layout_index_.reserve(layouts.size());
+  size_t entries = 0;
+  for (const Layout& layout : layouts) entries += layout.table_ids.size();
+  if (entries == 0) return;
+  size_t capacity = 8;
+  while (capacity < 2 * entries) capacity *= 2;
+  layout_slots_.resize(capacity);
+  const size_t mask = capacity - 1;
   for (const Layout& layout : layouts) {
     for (int64_t table : layout.table_ids) {
-      layout_index_[LayoutKey(layout.tenant, table)] = &layout;
       table_layouts_[table].push_back(&layout);
+      const uint64_t hash = LayoutHash(layout.tenant, table);
+      for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        LayoutSlot& slot = layout_slots_[i];
+        const bool same = slot.layout != nullptr && slot.hash == hash && slot.table_id == table &&
+                          slot.layout->tenant == layout.tenant;
+        if (slot.layout != nullptr && !same) continue;
+        slot = {.hash = hash, .table_id = table, .layout = &layout};  // a later layout wins, as before
+        break;
+      }
     }
   }
 }

@@ -91,6 +91,61 @@ TEST(ShardMapLookup, FindsNodesAndTables) {
   EXPECT_EQ(map.FindTable("public", "missing"), nullptr);
 }
 
+Layout SampleLayout(int64_t id, std::string tenant, std::vector<int64_t> tables, int node) {
+  Layout layout;
+  layout.id = id;
+  layout.tenant = std::move(tenant);
+  layout.table_ids = std::move(tables);
+  layout.ranges.push_back(Range{.node_id = node});
+  return layout;
+}
+
+TEST(ShardMapLookup, FindsEveryLayoutByTenantAndTable) {
+  ShardMap map = SampleMap();
+  // Many tenants (the index grows), the implicit tenant "", table groups of two tables, and
+  // tenants whose names are prefixes of each other.
+  constexpr int kTenants = 5000;
+  for (int t = 0; t < kTenants; ++t) {
+    map.layouts.push_back(SampleLayout(t + 1, t == 0 ? "" : std::to_string(t), {1 + t % 3, 10 + t % 3}, 1 + t % 3));
+  }
+  map.BuildIndex();
+  for (int t = 0; t < kTenants; ++t) {
+    const std::string tenant = t == 0 ? "" : std::to_string(t);
+    for (int64_t table : {int64_t{1 + t % 3}, int64_t{10 + t % 3}}) {
+      const Layout* found = map.FindLayout(table, tenant);
+      ASSERT_NE(found, nullptr) << "tenant '" << tenant << "' table " << table;
+      EXPECT_EQ(found->id, t + 1);
+    }
+    EXPECT_EQ(map.FindLayout(4, tenant), nullptr) << tenant;  // no layout of table 4 at all
+    EXPECT_EQ(map.FindLayout(1 + (t + 1) % 3, tenant), nullptr) << tenant;  // another table
+  }
+  EXPECT_EQ(map.FindLayout(1, "nobody"), nullptr);
+  EXPECT_EQ(map.FindLayout(1, std::to_string(kTenants + 1)), nullptr);
+  EXPECT_EQ(map.LayoutsOfTable(10).size(), static_cast<size_t>((kTenants + 2) / 3));
+}
+
+TEST(ShardMapLookup, LaterLayoutOfTheSameTenantAndTableWins) {
+  ShardMap map = SampleMap();
+  map.layouts.push_back(SampleLayout(1, "acme", {1}, 1));
+  map.layouts.push_back(SampleLayout(2, "acme", {1}, 2));
+  map.BuildIndex();
+  ASSERT_NE(map.FindLayout(1, "acme"), nullptr);
+  EXPECT_EQ(map.FindLayout(1, "acme")->id, 2);
+}
+
+TEST(ShardMapLookup, NoLayoutsFindsNothingAndACopyIndexesItsOwnVectors) {
+  ShardMap map = SampleMap();
+  map.BuildIndex();
+  EXPECT_EQ(map.FindLayout(1, ""), nullptr);
+  map.layouts.push_back(SampleLayout(1, "acme", {1}, 3));
+  map.BuildIndex();
+  ShardMap copy = map;
+  copy.layouts[0].id = 42;
+  copy.BuildIndex();
+  EXPECT_EQ(copy.FindLayout(1, "acme")->id, 42);
+  EXPECT_EQ(map.FindLayout(1, "acme")->id, 1);
+}
+
 TEST(ShardMapLookup, DefaultNodeIsLowestId) {
   EXPECT_EQ(SampleMap().DefaultNode().id, 1);
 }
