@@ -81,6 +81,14 @@ Status UpdatePhase(PGconn* conn, int64_t id, const std::string& phase, const std
                    {phase, state_json, error});
 }
 
+// Migration `id`, or nullopt if there is none.
+Result<std::optional<MigrationRecord>> ReadMigration(PGconn* conn, int64_t id) {
+  auto res = Exec(conn, std::string(kSelectColumns) + " WHERE id = $1", {std::to_string(id)});
+  if (!res.ok()) return res.status();
+  if (PQntuples(res->get()) == 0) return std::optional<MigrationRecord>();
+  return std::optional<MigrationRecord>(RecordAt(res->get(), 0));
+}
+
 // Runs `body` in a transaction holding the shard-map lock; returns the version it set.
 template <typename Body>
 Result<int64_t> InShardMapTransaction(PGconn* conn, Body&& body) {
@@ -139,24 +147,17 @@ Result<std::vector<MigrationRecord>> Catalog::ListMigrations(bool active_only) {
 
 Result<std::optional<MigrationRecord>> Catalog::GetMigration(int64_t id) {
   PGconn* conn = conn_.get();
-  return WithReconnect(conn, [&]() -> Result<std::optional<MigrationRecord>> {
-    auto res = Exec(conn, std::string(kSelectColumns) + " WHERE id = $1", {std::to_string(id)});
-    if (!res.ok()) return res.status();
-    if (PQntuples(res->get()) == 0) return std::optional<MigrationRecord>();
-    return std::optional<MigrationRecord>(RecordAt(res->get(), 0));
-  });
+  return WithReconnect(conn, [&] { return ReadMigration(conn, id); });
 }
 
 Result<std::optional<MigrationRecord>> Catalog::GetMigrationSettled(int64_t id) {
   PGconn* conn = conn_.get();
   return WithReconnect(conn, [&]() -> Result<std::optional<MigrationRecord>> {
-    std::optional<MigrationRecord> record;
+    Result<std::optional<MigrationRecord>> record = Status::Internal("not read");
     Status s = InTransaction(conn, "BEGIN", [&]() -> Status {
       if (Status st = LockForTransaction(conn, kShardMapLockKey); !st.ok()) return st;
-      auto res = Exec(conn, std::string(kSelectColumns) + " WHERE id = $1", {std::to_string(id)});
-      if (!res.ok()) return res.status();
-      if (PQntuples(res->get()) > 0) record = RecordAt(res->get(), 0);
-      return Status::OK();
+      record = ReadMigration(conn, id);
+      return record.ok() ? Status::OK() : record.status();
     });
     if (!s.ok()) return s;
     return record;

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <thread>
 
 #include "catalog/catalog.h"
@@ -266,6 +268,24 @@ TEST_F(MigrationJournalTest, PreparedCutOverAbortedOrDroppedChangesNothing) {
   EXPECT_EQ(journal->size(), journal_before->size());
 }
 
+// Runs `call` on another thread while `prepared` is open: 200 ms later it must still be waiting
+// (for the shard-map lock); then commits `prepared` and returns what `call` returned.
+template <typename T>
+T CallWhilePrepared(PreparedCutover& prepared, const std::function<T()>& call) {
+  std::atomic<bool> done{false};
+  std::optional<T> result;
+  std::thread caller([&] {
+    result.emplace(call());
+    done.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(done.load()) << "did not wait for the shard-map lock";
+  Status committed = prepared.Commit("{}", "switched");
+  EXPECT_TRUE(committed.ok()) << committed.ToString();
+  caller.join();
+  return std::move(*result);
+}
+
 TEST_F(MigrationJournalTest, PreparedCutOverHoldsTheShardMapLockUntilCommit) {
   auto s = Setup("mig_cutover_lock");
   ASSERT_NE(s.catalog, nullptr);
@@ -273,16 +293,8 @@ TEST_F(MigrationJournalTest, PreparedCutOverHoldsTheShardMapLockUntilCommit) {
   ASSERT_TRUE(other.ok());
   auto prepared = s.catalog->PrepareCutOver(s.id, TwoRanges(*s.map), "deprecated");
   ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
-  std::atomic<bool> bumped{false};
-  Result<int64_t> version = Status::Internal("not run");
-  std::thread bump([&] {
-    version = (*other)->BumpVersion("meanwhile");
-    bumped.store(true);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_FALSE(bumped.load());  // waits for the shard-map lock
-  ASSERT_TRUE((*prepared)->Commit("{}", "switched").ok());
-  bump.join();
+  Result<int64_t> version =
+      CallWhilePrepared<Result<int64_t>>(**prepared, [&] { return (*other)->BumpVersion("meanwhile"); });
   ASSERT_TRUE(version.ok()) << version.status().ToString();
   EXPECT_EQ(*version, (*prepared)->map()->version + 1);
 }
@@ -299,16 +311,8 @@ TEST_F(MigrationJournalTest, SettledReadWaitsForASwitchStillCommitting) {
   auto plain = (*other)->GetMigration(s.id);
   ASSERT_TRUE(plain.ok() && plain->has_value());
   EXPECT_EQ((*plain)->phase, "cutover");
-  std::atomic<bool> read{false};
-  Result<std::optional<MigrationRecord>> settled = Status::Internal("not run");
-  std::thread reader([&] {
-    settled = (*other)->GetMigrationSettled(s.id);
-    read.store(true);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_FALSE(read.load());  // waits for the shard-map lock
-  ASSERT_TRUE((*prepared)->Commit("{}", "switched").ok());
-  reader.join();
+  auto settled = CallWhilePrepared<Result<std::optional<MigrationRecord>>>(
+      **prepared, [&] { return (*other)->GetMigrationSettled(s.id); });
   ASSERT_TRUE(settled.ok()) << settled.status().ToString();
   ASSERT_TRUE(settled->has_value());
   EXPECT_EQ((*settled)->phase, "deprecated");
