@@ -118,7 +118,8 @@ struct ActiveMigration {
 
 // One shard-map version. Immutable once published: share it as shared_ptr<const ShardMap>.
 // The indexes point into the vectors: a copy must call BuildIndex() again before use.
-// All lookups are O(n) scans that never allocate; the vectors are small (control-plane sized).
+// FindNode is a scan (few nodes); FindTable, FindLayout, LayoutsOfTable and MigrationsOfTable
+// use the hash indexes BuildIndex() builds.
 struct ShardMap {
   int64_t version = 0;  // 0 = nothing loaded yet; catalogs start at 1
   std::vector<Node> nodes;  // ordered by id when loaded from the catalog
