@@ -104,6 +104,7 @@ class Progress:
 
     def __init__(self, router, clients, script_args):
         self.samples = []
+        self.failed_in_progress = 0
         self.proc = subprocess.Popen(
             ["pgbench", "-h", "127.0.0.1", "-p", str(router.port), "-U", "mosaic", "-n", "-P", "1", "-c", str(clients),
              "-j", "2", "-T", "3600", *script_args, "mosaic"],
@@ -116,18 +117,23 @@ class Progress:
             found = re.search(r"progress: [\d.]+ s, ([\d.]+) tps, lat ([\d.]+) ms", line)
             if found:
                 self.samples.append((time.monotonic(), float(found.group(1)), float(found.group(2))))
+            failed = re.search(r", (\d+) failed", line)  # per interval (pgbench 15)
+            if found and failed:
+                self.failed_in_progress += int(failed.group(1))
 
     def stop(self):
+        """Failed transactions: pgbench prints no summary when interrupted (SIGINT ends it), so
+        they are summed from its per-second progress lines (and the summary's count, if any)."""
         self.proc.send_signal(2)
         try:
-            out, _ = self.proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:  # seen once on a loaded machine: no summary then
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:  # seen once on a loaded machine
             self.proc.kill()
-            out, _ = self.proc.communicate(timeout=60)
-            return -1
-        self.thread.join(5)
-        failed = re.search(r"number of failed transactions: (\d+)", out)
-        return int(failed.group(1)) if failed else 0
+            self.proc.wait(60)
+        self.thread.join(10)  # it reads stderr to its end
+        out = self.proc.stdout.read()
+        failed = re.search(r"number of failed transactions: (\d+)", out or "")
+        return max(self.failed_in_progress, int(failed.group(1)) if failed else 0)
 
     def window(self, t0, t1):
         return [(tps, lat) for t, tps, lat in self.samples if t0 <= t < t1]
@@ -214,6 +220,7 @@ def main():
             "rows_copied": m["progress"]["rows_copied"], "copy_rows_per_s": m["progress"]["rows_per_s"],
             "copy_seconds": copy_s, "migration_seconds": t_after - t_before,
             "cutover_pause_ms": m["timings"]["cutover_pause_ms"], "fence_steps_ms": fence_steps(m, router.log.name),
+            "fences_opened_again_ms": m["timings"].get("cutover_abandoned_ms", []),
             "failed_transactions": failed,
             "before": summarize(load.window(t_before - 10, t_before)),
             "during_copy": summarize(load.window(copy_start, copy_end)),
@@ -234,17 +241,22 @@ def main():
                     "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\nEND;\n")
         load = Progress(router, args.clients, ["-f", script])
         load_cutovers = os.getloadavg()
-        pauses, steps = [], []
+        pauses, steps, abandoned = [], [], []
         node = 2
         for _ in range(args.cutovers):
             node = 1 if node == 2 else 2
             m = router.migrate([{"lower": str(lo), "upper": str(hi), "node": node}])
-            pauses.append(m["timings"]["cutover_pause_ms"])
+            # A fence opened again without the switch (catch-up over budget) paused writes too:
+            # a cutover's pause is the longest of its fences.
+            opened_again = m["timings"].get("cutover_abandoned_ms", [])
+            pauses.append(max([m["timings"]["cutover_pause_ms"]] + opened_again))
+            abandoned.extend(opened_again)
             steps.append(fence_steps(m, router.log.name))
         failed = load.stop()
         result["cutovers"] = {"count": len(pauses), "pause_ms_p50": percentile(pauses, 0.5),
                               "pause_ms_p99": percentile(pauses, 0.99), "pause_ms_max": max(pauses),
-                              "pauses_ms": pauses, "fence_steps_ms_median": step_percentiles(steps, 0.5),
+                              "pauses_ms": pauses, "fences_opened_again_ms": abandoned,
+                              "fence_steps_ms_median": step_percentiles(steps, 0.5),
                               "fence_steps_ms_p99": step_percentiles(steps, 0.99), "fence_steps_ms": steps,
                               "failed_transactions": failed, "load_average_before": load_cutovers,
                               "load_average_after": os.getloadavg()}
@@ -264,10 +276,13 @@ def main():
     print(f"TPS during the copy / before: {mv['tps_during_copy_vs_before']:.2f}; load average "
           f"{mv['load_average_before']} before the move, {mv['load_average_after']} after")
     print(f"cutover write pause: {mv['cutover_pause_ms']:.1f} ms {mv['fence_steps_ms']}; "
+          f"fences opened again before it (ms): {mv['fences_opened_again_ms']}; "
           f"failed transactions: {mv['failed_transactions']}")
     c = result["cutovers"]
     print(f"{c['count']} cutovers of a 10,000-row range under TPC-B writes: write pause p50 {c['pause_ms_p50']:.1f} ms, "
-          f"p99 {c['pause_ms_p99']:.1f} ms, max {c['pause_ms_max']:.1f} ms; failed transactions: {c['failed_transactions']}")
+          f"p99 {c['pause_ms_p99']:.1f} ms, max {c['pause_ms_max']:.1f} ms (the longest fence of each, "
+          f"including {len(c['fences_opened_again_ms'])} opened again without the switch: "
+          f"{[round(x, 1) for x in c['fences_opened_again_ms']]}); failed transactions: {c['failed_transactions']}")
     print(f"steps under the fence, p50 (ms): {c['fence_steps_ms_median']}")
     print(f"steps under the fence, p99 (ms): {c['fence_steps_ms_p99']}")
     result["load_average_at_end"] = os.getloadavg()

@@ -99,7 +99,7 @@ Json MigrationJson(const catalog::MigrationRecord& m, const std::vector<catalog:
                       {"checksum_chunks", p.checksum_chunks}, {"checksum_mismatches", p.checksum_mismatches}}},
       {"timings", {{"created_at", m.created_at}, {"updated_at", m.updated_at},
                    {"finished_at", Nullable(m.finished_at)}, {"cutover_pause_ms", Known(p.cutover_pause_ms)},
-                   {"cutover_steps_ms", p.cutover_steps_ms}}},
+                   {"cutover_steps_ms", p.cutover_steps_ms}, {"cutover_abandoned_ms", p.cutover_abandoned_ms}}},
       {"error", Nullable(m.error)}};
   if (journal != nullptr) {
     Json entries = Json::array();

@@ -219,7 +219,8 @@ Status App::ReadServerParams() {
 // an earlier start's), then one recovery pass over what earlier starts left prepared, before
 // any client can connect.
 Status App::StartTwoPhase() {
-  // "migration-cutover" is the migration service's (service.cc), not two-phase commit's.
+  // "migration-cutover" and "migration-apply-stall:N" are the migration service's (service.cc),
+  // not two-phase commit's.
   auto faults = frontend::FaultInjector::Parse(config_.test_fault.starts_with("migration-") ? "" : config_.test_fault);
   if (!faults.ok()) return faults.status();
   auto incarnation = catalog_->StartIncarnation(config_.router_id);

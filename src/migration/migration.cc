@@ -458,7 +458,8 @@ Json ProgressJson(const Progress& p) {
           {"checksum_chunks", p.checksum_chunks},
           {"checksum_mismatches", p.checksum_mismatches},
           {"cutover_pause_ms", p.cutover_pause_ms},
-          {"cutover_steps_ms", p.cutover_steps_ms}};
+          {"cutover_steps_ms", p.cutover_steps_ms},
+          {"cutover_abandoned_ms", p.cutover_abandoned_ms}};
 }
 
 Progress ProgressFromJson(const Json& json) {
@@ -481,6 +482,11 @@ Progress ProgressFromJson(const Json& json) {
   if (auto steps = json.find("cutover_steps_ms"); steps != json.end() && steps->is_object()) {
     for (const auto& [step, ms] : steps->items()) {
       if (ms.is_number()) p.cutover_steps_ms[step] = ms.get<double>();
+    }
+  }
+  if (auto held = json.find("cutover_abandoned_ms"); held != json.end() && held->is_array()) {
+    for (const auto& ms : *held) {
+      if (ms.is_number()) p.cutover_abandoned_ms.push_back(ms.get<double>());
     }
   }
   return p;

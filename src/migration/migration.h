@@ -120,13 +120,17 @@ struct Progress {
   // How long each step under the fence took ("drain", "apply", "flush", "recheck", "catalog",
   // "publish"; summed over the flows), once the fence opened after the cutover.
   std::map<std::string, double> cutover_steps_ms;
+  // Each time the fence closed and opened again without the switch (the drain or a target's
+  // apply took too long, a recheck differed), how long it held, oldest first: pauses clients saw
+  // besides cutover_pause_ms.
+  std::vector<double> cutover_abandoned_ms;
 
   bool operator==(const Progress&) const = default;
 };
 
 // {"rows_copied", "rows_estimated", "bytes_copied", "rows_per_s", "eta_s", "shadow_reads",
 //  "shadow_mismatches", "checksum_chunks", "checksum_mismatches", "cutover_pause_ms",
-//  "cutover_steps_ms" (an object, step: ms)}: how the service keeps progress in a migration's
+//  "cutover_steps_ms" (an object, step: ms), "cutover_abandoned_ms" (an array)}: how the service keeps progress in a migration's
 // state (state["progress"]).
 nlohmann::json ProgressJson(const Progress& progress);
 // The inverse of ProgressJson. Lenient: a missing or non-numeric field (or a non-object) keeps

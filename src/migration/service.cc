@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <set>
 
 #include <fmt/format.h>
@@ -42,6 +43,12 @@ constexpr int kRefineChunkRows = 500;
 // millisecond pauses writes; before it, the longest pause of its back-off.
 constexpr std::chrono::microseconds kCatchUpPollFenced{200};
 constexpr std::chrono::microseconds kCatchUpPollMax{32000};
+
+int ApplyStallFault(const std::string& fault) {
+  constexpr std::string_view kPoint = "migration-apply-stall:";
+  if (!fault.starts_with(kPoint)) return 0;
+  return std::atoi(fault.c_str() + kPoint.size());
+}
 
 double WallSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -108,6 +115,15 @@ class Service::Runner {
   Status StepShadowReads();
   Status StepIncrementalWrites();
   Status Cutover();
+  // What became of one try at the cutover (CutoverAttempt).
+  enum class Attempt { kDone, kOverBudget };
+  // Closes the fence once and switches, unless the fenced catch-up takes longer than
+  // `apply_budget` (kOverBudget: the fence is open again and nothing changed). Any other
+  // reason not to switch (drain timeout, a recheck that differs, an error) is the Status.
+  Result<Attempt> CutoverAttempt(const catalog::Layout& layout, std::optional<std::chrono::milliseconds> apply_budget);
+  // Where a flow's walsender and subscriber are ("sent 0/1A2B, written 0/1A00, ..."), for the
+  // log line of a fenced catch-up over budget.
+  std::string FlowPositions(const Flow& flow, size_t index);
   Status FinishCutover();
   Status StepDeprecated();
   Status StepRollingBack();
@@ -140,7 +156,9 @@ class Service::Runner {
   // write_lsn); FlushTarget then makes it durable with one synchronous commit. Each poll that
   // falls short costs a synchronous commit on both nodes: under the fence (`fenced`) the polls
   // follow each other at once, before it they back off (1 ms doubling up to kCatchUpPollMax).
-  Status WaitFlowApplied(const Flow& flow, size_t index, bool fenced);
+  // Gives up with 57014 after `limit` (default: catchup_timeout_s).
+  Status WaitFlowApplied(const Flow& flow, size_t index, bool fenced,
+                         std::optional<std::chrono::milliseconds> limit = std::nullopt);
   // Returns the target's WAL position after the flush.
   Result<std::string> FlushTarget(const Flow& flow);
   Status CountsMatch(const Flow& flow);
@@ -170,6 +188,9 @@ class Service::Runner {
   std::optional<Clock::time_point> trouble_since_;
   int errors_in_a_row_ = 0;
   int checksum_attempts_ = 0;
+  // Testing only (--test-fault migration-apply-stall:N): the first N fenced catch-ups with a
+  // budget ignore that the target has applied, as if its apply had stalled.
+  int apply_stalls_left_ = ApplyStallFault(svc_.config_.test_fault);
   std::shared_ptr<catalog::ShardMap> hypothetical_;  // the map after the cutover, for shadow reads
   std::vector<std::vector<ChunkRange>> unsettled_;    // per flow: chunks to compare under the fence
 };
@@ -545,7 +566,8 @@ Status Service::Runner::WaitFlowCaughtUp(const Flow& flow, const std::string& sl
   return WaitCaughtUp(conn.value()->get(), slot, *lsn, timeout);
 }
 
-Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index, bool fenced) {
+Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index, bool fenced,
+                                        std::optional<std::chrono::milliseconds> limit) {
   // Waiting for the slot's confirmed flush would wait for the target's WAL writer (asynchronous
   // apply) and the apply worker's next report (up to a second). Instead: wait until the
   // subscriber reports the source's position *applied* (the walsender's write_lsn); the caller
@@ -562,8 +584,9 @@ Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index, bool fen
   if (!target.ok()) return target.status();
   const std::string source_who = "node " + std::to_string(flow.source);
   const std::string target_who = "node " + std::to_string(flow.target);
-  const auto deadline =
-      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(svc_.config_.migration.catchup_timeout_s * 1000));
+  const auto timeout =
+      limit.value_or(std::chrono::milliseconds(static_cast<int64_t>(svc_.config_.migration.catchup_timeout_s * 1000)));
+  const auto deadline = Clock::now() + timeout;
   auto pause = fenced ? kCatchUpPollFenced : std::chrono::microseconds(1000);
   // The first round reads the source's position (CurrentLsn) in the same round trip.
   std::optional<std::string> lsn;
@@ -576,13 +599,19 @@ Status Service::Runner::WaitFlowApplied(const Flow& flow, size_t index, bool fen
                         {lsn, ForwardNames(id_, index).slot}, source_who);
     if (!res.ok()) return res.status();
     lsn = pg::TextAt(res->get(), 0, 0);
-    if (pg::TextAt(res->get(), 0, 1) == "t") {
+    const bool stalled = fenced && limit && apply_stalls_left_ > 0;  // test fault
+    if (pg::TextAt(res->get(), 0, 1) == "t" && !stalled) {
       if (fenced) log::info("migration {}: flow {} applied up to {} in {} round(s)", id_, index, *lsn, round);
       return Status::OK();
     }
     if (Clock::now() >= deadline) {
-      return Status::Error("57014", fmt::format("node {} did not apply node {}'s changes up to {} in time", flow.target,
-                                                flow.source, *lsn));
+      if (stalled) {
+        --apply_stalls_left_;
+        log::warn("test fault migration-apply-stall: migration {} ignored its target's catch-up under the fence", id_);
+      }
+      return Status::Error("57014", fmt::format("node {} did not apply node {}'s changes up to {} within {} ms ({} "
+                                                "round(s))",
+                                                flow.target, flow.source, *lsn, timeout.count(), round));
     }
     if (Status s = FlushWal(target.value()->get(), target_who); !s.ok()) return s;
     if (Status s = FlushWal(source.value()->get(), source_who); !s.ok()) return s;
@@ -783,34 +812,71 @@ Status Service::Runner::Cutover() {
   auto layout = StateLayout("new_layout");
   if (!layout.ok()) return layout.status();
   if (Status s = RefineUnsettled(); !s.ok()) return s;
+  // A target that takes longer than the budget to apply the last writes under the fence (its
+  // walsender still decoding a large transaction of the source, say) would hold every write to
+  // the rows meanwhile: the fence opens again and the cutover starts over, the catch-up done
+  // again outside it. The last attempt waits as long as catchup_timeout_s allows.
+  const auto& config = svc_.config_.migration;
+  for (int attempt = 1;; ++attempt) {
+    std::optional<std::chrono::milliseconds> budget;
+    if (config.cutover_apply_budget_ms > 0 && attempt < config.cutover_attempts) {
+      budget = std::chrono::milliseconds(config.cutover_apply_budget_ms);
+    }
+    auto result = CutoverAttempt(*layout, budget);
+    if (!result.ok()) return result.status();
+    if (*result == Attempt::kDone) return Status::OK();
+    if (Interrupted()) return SetPhase(Phase::kIncrementalWrites, "cutover interrupted after a fenced catch-up over budget");
+  }
+}
+
+Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::Layout& layout,
+                                                                 std::optional<std::chrono::milliseconds> apply_budget) {
   // Catch up before the fence closes: under it, only what committed since is left to apply.
   for (size_t i = 0; i < flows_.size(); ++i) {
     if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/false); !s.ok()) return s;
   }
   // The catalog's side of the switch, and the map that goes with it, before the fence closes:
   // under it only the journal row and the COMMIT are left. Its shard-map lock waits for us.
-  auto prepared = catalog_->PrepareCutOver(id_, *layout, "deprecated");
+  auto prepared = catalog_->PrepareCutOver(id_, layout, "deprecated");
   if (!prepared.ok()) return prepared.status();
   const auto t0 = Clock::now();
+  auto abandoned = [&] {
+    progress_.cutover_abandoned_ms.push_back(MsSince(t0));
+    state_["progress"] = ProgressJson(progress_);
+  };
   if (!CloseFence()) {
+    abandoned();
     (*prepared)->Abort();
     Sleep(std::chrono::seconds(1));
-    return SetPhase(Phase::kIncrementalWrites,
-                    fmt::format("cutover postponed: transactions on the rows stayed open for more than {} ms",
-                                svc_.config_.migration.cutover_drain_ms));
+    if (Status s = SetPhase(Phase::kIncrementalWrites,
+                            fmt::format("cutover postponed: transactions on the rows stayed open for more than {} ms",
+                                        svc_.config_.migration.cutover_drain_ms));
+        !s.ok()) {
+      return s;
+    }
+    return Attempt::kDone;
   }
   StepTimes steps(t0);
   steps.Mark("drain");
   // Under the fence: nothing writes the rows. Let the targets catch up, check, switch.
   auto back_off = [&](const Status& why) {
     fence_->Open(0);
+    abandoned();
     (*prepared)->Abort();  // nothing was committed: the old map stays right
     log::warn("migration {}: cutover postponed: {}", id_, why.message());
     Status s = SetPhase(Phase::kIncrementalWrites, "cutover postponed: " + why.message());
     return s.ok() ? why : s;
   };
   for (size_t i = 0; i < flows_.size(); ++i) {
-    if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true); !s.ok()) return back_off(s);
+    if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true, apply_budget); !s.ok()) {
+      if (!apply_budget || s.sqlstate() != "57014") return back_off(s);
+      fence_->Open(0);
+      abandoned();
+      (*prepared)->Abort();
+      log::warn("migration {}: fence opened again after {:.1f} ms ({}): {}; {}; trying again", id_,
+                progress_.cutover_abandoned_ms.back(), steps.text(), s.message(), FlowPositions(flows_[i], i));
+      return Attempt::kOverBudget;
+    }
     steps.Mark("apply");
     // Where the reverse direction starts: everything the target holds now came from the source
     // (the recheck below only reads). The slot is moved there after the fence opens (moving it
@@ -862,7 +928,22 @@ Status Service::Runner::Cutover() {
   UpdateLive();
   log::info("migration {}: cut over; write fence held {:.1f} ms ({})", id_, progress_.cutover_pause_ms,
             steps.text());
-  return FinishCutover();
+  if (Status s = FinishCutover(); !s.ok()) return s;
+  return Attempt::kDone;
+}
+
+std::string Service::Runner::FlowPositions(const Flow& flow, size_t index) {
+  auto source = Conn(flow.source);
+  if (!source.ok()) return source.status().message();
+  auto res = pg::Exec(source.value()->get(),
+                      "SELECT format('source at %s; walsender %s: sent %s, written %s, flushed %s, applied %s', "
+                      "pg_catalog.pg_current_wal_insert_lsn(), coalesce(r.state, 'absent'), r.sent_lsn, r.write_lsn, "
+                      "r.flush_lsn, r.replay_lsn) "
+                      "FROM pg_catalog.pg_replication_slots s LEFT JOIN pg_catalog.pg_stat_replication r "
+                      "ON s.active_pid = r.pid WHERE s.slot_name = $1",
+                      {ForwardNames(id_, index).slot}, "node " + std::to_string(flow.source));
+  if (!res.ok()) return res.status().message();
+  return pg::TextAt(res->get(), 0, 0);
 }
 
 Status Service::Runner::FinishCutover() {

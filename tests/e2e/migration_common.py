@@ -40,7 +40,7 @@ copy_rows_per_s = {rate}
 batch_rows = 5000
 cutover_drain_ms = 3000
 node_down_timeout_s = 120
-"""
+{extra}"""
 SPLIT = {"action": "split", "tables": TABLES, "tenant": None, "column": "aid",
          "ranges": [{"upper": "30001", "node": 1}, {"lower": "30001", "upper": "60001", "node": 2},
                     {"lower": "60001", "node": 3}]}
@@ -173,7 +173,7 @@ def check_invariants(m, what):
 
 @pytest.fixture(scope="module")
 def bench():
-    with serving(Mosaic(nodes=3, name="migration", config_text=CONFIG.format(retention=1, rate=0))) as m:
+    with serving(Mosaic(nodes=3, name="migration", config_text=CONFIG.format(retention=1, rate=0, extra=""))) as m:
         r = pgbench(m, "-i", "-s", str(SCALE))
         assert r.returncode == 0, r.stderr
         yield m
@@ -194,10 +194,11 @@ def run_with_traffic(m, action, expect="done", during=None):
     return body
 
 
-def restart(m, retention, rate):
+def restart(m, retention, rate, extra=""):
+    """Restarts Mosaic with the [migration] settings above (`extra`: more lines of them)."""
     m.stop()
     with open(m.config_path, "w") as f:
-        f.write(CONFIG.format(retention=retention, rate=rate))
+        f.write(CONFIG.format(retention=retention, rate=rate, extra=extra))
     m.start()
 
 

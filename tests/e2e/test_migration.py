@@ -103,3 +103,32 @@ def test_a_boundaries_only_split_reports_done_once_its_map_is_published(bench):
         assert point in [r[0] for r in layout_ranges(m)], (point, layout_ranges(m))
         lower = point
     check_invariants(m, "after boundaries-only splits")
+
+
+@pytest.mark.timeout(420)
+def test_a_fenced_catch_up_over_budget_opens_the_fence_and_tries_again(bench):
+    # Under the fence a target gets cutover_apply_budget_ms to apply the last writes; past it the
+    # fence opens again (writes go on) and the cutover starts over, up to cutover_attempts, the
+    # last one without a budget. The test fault makes every budgeted fenced catch-up stall.
+    m = bench
+    restart(m, retention=1, rate=0)
+    ensure(m, MERGE, SINGLE)
+    m.extra_args = ["--test-fault", "migration-apply-stall:10"]
+    try:
+        restart(m, retention=1, rate=0, extra="cutover_apply_budget_ms = 20\ncutover_attempts = 3\n")
+        seen = len(m.log_text())
+        body = run_with_traffic(m, SPLIT)
+        log = m.log_text()[seen:]
+    finally:
+        m.extra_args = []
+    assert layout_ranges(m) == SPLIT_RANGES
+    # attempts 1 and 2 stalled past the budget and opened the fence again; the third waited
+    assert log.count("fence opened again") == 2, log
+    assert log.count("test fault migration-apply-stall") == 2, log
+    abandoned = body["timings"]["cutover_abandoned_ms"]
+    assert len(abandoned) >= 2, body["timings"]
+    assert all(20 <= ms < 2000 for ms in abandoned[-2:]), abandoned
+    assert 0 <= body["timings"]["cutover_pause_ms"] < 2000, body["timings"]
+    assert body["mismatches"]["checksum_mismatches"] == 0, body
+    check_invariants(m, "after a cutover that opened its fence again twice")
+    restart(m, retention=1, rate=0)

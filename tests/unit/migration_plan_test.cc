@@ -307,13 +307,18 @@ TEST(PlanAction, Refusals) {
 TEST(ProgressJson, RoundTripsAndReadsLeniently) {
   Progress p{.rows_copied = 10, .rows_estimated = 100, .bytes_copied = 4096, .rows_per_s = 2.5, .eta_s = 36,
              .shadow_reads = 7, .shadow_mismatches = 1, .checksum_chunks = 3, .checksum_mismatches = 0,
-             .cutover_pause_ms = 12.5, .cutover_steps_ms = {{"drain", 1.5}, {"catalog", 4}}};
+             .cutover_pause_ms = 12.5, .cutover_steps_ms = {{"drain", 1.5}, {"catalog", 4}},
+             .cutover_abandoned_ms = {31.5, 22}};
   EXPECT_EQ(ProgressFromJson(ProgressJson(p)), p);
+  EXPECT_EQ(ProgressJson(p)["cutover_abandoned_ms"], Json::parse("[31.5, 22.0]"));
   EXPECT_EQ(ProgressJson(p)["bytes_copied"], 4096);
   EXPECT_EQ(ProgressJson(p)["cutover_steps_ms"]["catalog"], 4.0);
   EXPECT_EQ(ProgressFromJson(Json::parse(R"({"rows_copied": 5, "eta_s": "soon"})")), Progress{.rows_copied = 5});
   const Progress steps_only{.cutover_steps_ms = {{"drain", 2}}};
   EXPECT_EQ(ProgressFromJson(Json::parse(R"({"cutover_steps_ms": {"drain": 2, "apply": "slow"}})")), steps_only);
+  const Progress abandoned_only{.cutover_abandoned_ms = {25}};
+  EXPECT_EQ(ProgressFromJson(Json::parse(R"({"cutover_abandoned_ms": [25, "long"]})")), abandoned_only);
+  EXPECT_EQ(ProgressFromJson(Json::parse(R"({"cutover_abandoned_ms": 25})")), Progress{});
   EXPECT_EQ(ProgressFromJson(Json()), Progress{});
 }
 

@@ -117,7 +117,8 @@ TEST(MigrationJson, TheApiShape) {
       "progress": {"rows_copied": 50, "rows_estimated": 200, "bytes": 1000, "rows_per_s": 10.0, "eta_s": 15.0},
       "mismatches": {"shadow_reads": 9, "shadow_mismatches": 1, "checksum_chunks": 2, "checksum_mismatches": 0},
       "timings": {"created_at": "2026-01-01 00:00:00+00", "updated_at": "2026-01-01 00:01:00+00",
-                  "finished_at": null, "cutover_pause_ms": null, "cutover_steps_ms": {}},
+                  "finished_at": null, "cutover_pause_ms": null, "cutover_steps_ms": {},
+                  "cutover_abandoned_ms": []},
       "error": null})"));
 
   catalog::MigrationRecord bare;  // the implicit tenant, unreadable JSON, a journal
