@@ -815,7 +815,7 @@ Status Service::Runner::Cutover() {
   // A target that takes longer than the budget to apply the last writes under the fence (its
   // walsender still decoding a large transaction of the source, say) would hold every write to
   // the rows meanwhile: the fence opens again and the cutover starts over, the catch-up done
-  // again outside it. The last attempt waits as long as catchup_timeout_s allows.
+  // again outside it after a pause. The last attempt waits as long as catchup_timeout_s allows.
   const auto& config = svc_.config_.migration;
   for (int attempt = 1;; ++attempt) {
     std::optional<std::chrono::milliseconds> budget;
@@ -825,6 +825,8 @@ Status Service::Runner::Cutover() {
     auto result = CutoverAttempt(*layout, budget);
     if (!result.ok()) return result.status();
     if (*result == Attempt::kDone) return Status::OK();
+    // Such stalls have lasted 150-250 ms: spread the attempts (25, 50, 100, 200 ms apart).
+    Sleep(std::chrono::milliseconds(25 << std::min(attempt - 1, 4)));
     if (Interrupted()) return SetPhase(Phase::kIncrementalWrites, "cutover interrupted after a fenced catch-up over budget");
   }
 }
