@@ -157,7 +157,7 @@ Status FromTable(const toml::table& t, Config* c) {
     Take(*m, "retention_s", &c->migration.retention_s);
     Take(*m, "shadow_min_s", &c->migration.shadow_min_s);
     Take(*m, "cutover_drain_ms", &c->migration.cutover_drain_ms);
-    Take(*m, "cutover_apply_budget_ms", &c->migration.cutover_apply_budget_ms);
+    Take(*m, "cutover_fence_budget_ms", &c->migration.cutover_fence_budget_ms);
     Take(*m, "cutover_attempts", &c->migration.cutover_attempts);
     Take(*m, "catchup_timeout_s", &c->migration.catchup_timeout_s);
     Take(*m, "node_down_timeout_s", &c->migration.node_down_timeout_s);
@@ -256,8 +256,8 @@ Status Config::Validate() const {
   if (migration.retention_s < 0) return ConfigError("migration.retention_s must be 0 or more");
   if (migration.shadow_min_s < 0) return ConfigError("migration.shadow_min_s must be 0 or more");
   if (migration.cutover_drain_ms < 1) return ConfigError("migration.cutover_drain_ms must be 1 or more");
-  if (migration.cutover_apply_budget_ms < 0) {
-    return ConfigError("migration.cutover_apply_budget_ms must be 0 (no budget) or more");
+  if (migration.cutover_fence_budget_ms < 0) {
+    return ConfigError("migration.cutover_fence_budget_ms must be 0 (no budget) or more");
   }
   if (migration.cutover_attempts < 1) return ConfigError("migration.cutover_attempts must be 1 or more");
   if (migration.catchup_timeout_s <= 0) return ConfigError("migration.catchup_timeout_s must be more than 0");

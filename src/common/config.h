@@ -87,10 +87,11 @@ struct Config {
     double retention_s = 600;         // how long a cut-over source keeps its copy (rollback possible)
     double shadow_min_s = 5;          // shadow reads run at least this long before cutover
     int cutover_drain_ms = 2000;      // how long the cutover waits for open transactions on the rows
-    // How long writes wait under the fence for a target to apply what committed just before it
-    // closed; beyond it the fence opens again and the cutover is tried again (up to
-    // cutover_attempts in a row; the last one waits up to catchup_timeout_s). 0 = no budget.
-    int cutover_apply_budget_ms = 20;
+    // How long the fence may hold before the switch: the drain of the transactions inside and
+    // the targets' catch-up under it. Beyond it the fence opens again and the cutover is tried
+    // again (up to cutover_attempts in a row; the last one waits up to cutover_drain_ms and
+    // catchup_timeout_s). 0 = no budget.
+    int cutover_fence_budget_ms = 30;
     int cutover_attempts = 5;
     double catchup_timeout_s = 30;    // the target must catch up within this, under the fence
     double node_down_timeout_s = 120; // a node unreachable this long: the migration rolls back

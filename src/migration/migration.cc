@@ -5,8 +5,10 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <array>
 #include <set>
 
@@ -490,6 +492,27 @@ Progress ProgressFromJson(const Json& json) {
     }
   }
   return p;
+}
+
+bool OnServer(const std::string& dsn, const std::string& host, int port) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return true;
+  }
+  std::string dsn_host, dsn_port;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view key = o->keyword;
+    if (key == "host") dsn_host = o->val;
+    if (key == "hostaddr" && dsn_host.empty()) dsn_host = o->val;
+    if (key == "port") dsn_port = o->val;
+  }
+  PQconninfoFree(options);
+  if (dsn_host.empty() || dsn_host.starts_with("/")) return true;
+  auto same = [](const std::string& h) { return h == "localhost" ? std::string("127.0.0.1") : h; };
+  return same(dsn_host) == same(host) && (dsn_port.empty() ? 5432 : std::atoi(dsn_port.c_str())) == port;
 }
 
 }  // namespace mosaic::migration

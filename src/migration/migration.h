@@ -137,4 +137,9 @@ nlohmann::json ProgressJson(const Progress& progress);
 // its default, so state written by an older service still reads.
 Progress ProgressFromJson(const nlohmann::json& json);
 
+// Whether the libpq connection string `dsn` names the PostgreSQL server at `host`:`port` (the
+// same host and port; "localhost" and 127.0.0.1 alike). A DSN that does not parse or names no
+// host (a Unix socket) counts as the same server: callers use it to stay on the safe side.
+bool OnServer(const std::string& dsn, const std::string& host, int port);
+
 }  // namespace mosaic::migration

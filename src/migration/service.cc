@@ -117,10 +117,10 @@ class Service::Runner {
   Status Cutover();
   // What became of one try at the cutover (CutoverAttempt).
   enum class Attempt { kDone, kOverBudget };
-  // Closes the fence once and switches, unless the fenced catch-up takes longer than
-  // `apply_budget` (kOverBudget: the fence is open again and nothing changed). Any other
-  // reason not to switch (drain timeout, a recheck that differs, an error) is the Status.
-  Result<Attempt> CutoverAttempt(const catalog::Layout& layout, std::optional<std::chrono::milliseconds> apply_budget);
+  // Closes the fence once and switches, unless the drain and the fenced catch-up take longer
+  // than `budget` (kOverBudget: the fence is open again and nothing changed). Any other reason
+  // not to switch (drain timeout, a recheck that differs, an error) is the Status.
+  Result<Attempt> CutoverAttempt(const catalog::Layout& layout, std::optional<std::chrono::milliseconds> budget);
   // Where a flow's walsender and subscriber are ("sent 0/1A2B, written 0/1A00, ..."), for the
   // log line of a fenced catch-up over budget.
   std::string FlowPositions(const Flow& flow, size_t index);
@@ -165,8 +165,9 @@ class Service::Runner {
   // Before the fence: compares the chunks writes kept changing again in sub-chunks
   // (RefineChunks), so that the fence rechecks only the sub-chunks still being written.
   Status RefineUnsettled();
-  // Closes the fence and waits for the statements inside; false (fence open again) on timeout.
-  bool CloseFence();
+  // Closes the fence and waits up to `timeout` for the statements inside; false (fence open
+  // again) on timeout.
+  bool CloseFence(std::chrono::milliseconds timeout);
   Result<catalog::Layout> StateLayout(const char* key);
   void UpdateLive();
 
@@ -776,9 +777,9 @@ Status Service::Runner::StepIncrementalWrites() {
   return Cutover();
 }
 
-bool Service::Runner::CloseFence() {
+bool Service::Runner::CloseFence(std::chrono::milliseconds timeout) {
   fence_->Close();
-  if (fence_->WaitDrained(std::chrono::milliseconds(svc_.config_.migration.cutover_drain_ms))) return true;
+  if (fence_->WaitDrained(timeout)) return true;
   fence_->Open(0);
   return false;
 }
@@ -812,15 +813,16 @@ Status Service::Runner::Cutover() {
   auto layout = StateLayout("new_layout");
   if (!layout.ok()) return layout.status();
   if (Status s = RefineUnsettled(); !s.ok()) return s;
-  // A target that takes longer than the budget to apply the last writes under the fence (its
-  // walsender still decoding a large transaction of the source, say) would hold every write to
-  // the rows meanwhile: the fence opens again and the cutover starts over, the catch-up done
-  // again outside it after a pause. The last attempt waits as long as catchup_timeout_s allows.
+  // A transaction inside the fence that takes long to end, or a target that takes long to
+  // apply the last writes under it (its subscriber not reporting the source's position, say),
+  // would hold every write to the rows meanwhile. Past the budget the fence opens again and the
+  // cutover starts over after a pause, the catch-up done again outside the fence. The last
+  // attempt waits as long as cutover_drain_ms and catchup_timeout_s allow.
   const auto& config = svc_.config_.migration;
   for (int attempt = 1;; ++attempt) {
     std::optional<std::chrono::milliseconds> budget;
-    if (config.cutover_apply_budget_ms > 0 && attempt < config.cutover_attempts) {
-      budget = std::chrono::milliseconds(config.cutover_apply_budget_ms);
+    if (config.cutover_fence_budget_ms > 0 && attempt < config.cutover_attempts) {
+      budget = std::chrono::milliseconds(config.cutover_fence_budget_ms);
     }
     auto result = CutoverAttempt(*layout, budget);
     if (!result.ok()) return result.status();
@@ -832,23 +834,42 @@ Status Service::Runner::Cutover() {
 }
 
 Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::Layout& layout,
-                                                                 std::optional<std::chrono::milliseconds> apply_budget) {
+                                                                 std::optional<std::chrono::milliseconds> budget) {
   // Catch up before the fence closes: under it, only what committed since is left to apply.
   for (size_t i = 0; i < flows_.size(); ++i) {
     if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/false); !s.ok()) return s;
   }
   // The catalog's side of the switch, and the map that goes with it, before the fence closes:
   // under it only the journal row and the COMMIT are left. Its shard-map lock waits for us.
-  auto prepared = catalog_->PrepareCutOver(id_, layout, "deprecated");
-  if (!prepared.ok()) return prepared.status();
+  // Not when the catalog shares a PostgreSQL server with a source: while that transaction is
+  // open there, the source's walsender stalls (measured: the fenced catch-up took 100-350 ms
+  // instead of 1-3), so it is prepared under the fence, after the catch-up.
+  const bool early = std::none_of(flows_.begin(), flows_.end(), [&](const Flow& f) {
+    const catalog::Node* source = NodeById(f.source);
+    return source == nullptr || OnServer(svc_.catalog_dsn_, source->host, source->port);
+  });
+  Result<std::unique_ptr<catalog::PreparedCutover>> prepared = Status::Internal("the cutover's catalog transaction is not prepared yet");
+  if (early) {
+    prepared = catalog_->PrepareCutOver(id_, layout, "deprecated");
+    if (!prepared.ok()) return prepared.status();
+  }
+  auto abort_prepared = [&] {
+    if (prepared.ok()) (*prepared)->Abort();
+  };
   const auto t0 = Clock::now();
   auto abandoned = [&] {
     progress_.cutover_abandoned_ms.push_back(MsSince(t0));
     state_["progress"] = ProgressJson(progress_);
   };
-  if (!CloseFence()) {
+  const auto drain_limit = budget.value_or(std::chrono::milliseconds(svc_.config_.migration.cutover_drain_ms));
+  if (!CloseFence(drain_limit)) {
     abandoned();
-    (*prepared)->Abort();
+    abort_prepared();
+    if (budget) {
+      log::warn("migration {}: fence opened again after {:.1f} ms: transactions on the rows still open; trying again",
+                id_, progress_.cutover_abandoned_ms.back());
+      return Attempt::kOverBudget;
+    }
     Sleep(std::chrono::seconds(1));
     if (Status s = SetPhase(Phase::kIncrementalWrites,
                             fmt::format("cutover postponed: transactions on the rows stayed open for more than {} ms",
@@ -864,17 +885,22 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
   auto back_off = [&](const Status& why) {
     fence_->Open(0);
     abandoned();
-    (*prepared)->Abort();  // nothing was committed: the old map stays right
+    abort_prepared();  // nothing was committed: the old map stays right
     log::warn("migration {}: cutover postponed: {}", id_, why.message());
     Status s = SetPhase(Phase::kIncrementalWrites, "cutover postponed: " + why.message());
     return s.ok() ? why : s;
   };
   for (size_t i = 0; i < flows_.size(); ++i) {
-    if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true, apply_budget); !s.ok()) {
-      if (!apply_budget || s.sqlstate() != "57014") return back_off(s);
+    std::optional<std::chrono::milliseconds> left;  // what the budget leaves for this catch-up
+    if (budget) {
+      left = std::max(std::chrono::milliseconds(1),
+                      *budget - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0));
+    }
+    if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true, left); !s.ok()) {
+      if (!budget || s.sqlstate() != "57014") return back_off(s);
       fence_->Open(0);
       abandoned();
-      (*prepared)->Abort();
+      abort_prepared();
       log::warn("migration {}: fence opened again after {:.1f} ms ({}): {}; {}; trying again", id_,
                 progress_.cutover_abandoned_ms.back(), steps.text(), s.message(), FlowPositions(flows_[i], i));
       return Attempt::kOverBudget;
@@ -903,6 +929,11 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
       }
       steps.Mark("recheck");
     }
+  }
+  if (!early) {
+    prepared = catalog_->PrepareCutOver(id_, layout, "deprecated");
+    if (!prepared.ok()) return back_off(prepared.status());
+    steps.Mark("prepare");
   }
   if (svc_.config_.test_fault == "migration-cutover") {
     log::warn("test fault migration-cutover: killing the router under the write fence of migration {}", id_);
@@ -1011,7 +1042,7 @@ Status Service::Runner::StepRollingBack() {
     auto prepared = catalog_->PrepareCutOver(id_, *layout, "rolling_back");
     if (!prepared.ok()) return prepared.status();
     const auto t0 = Clock::now();
-    if (!CloseFence()) {
+    if (!CloseFence(std::chrono::milliseconds(svc_.config_.migration.cutover_drain_ms))) {
       (*prepared)->Abort();
       Sleep(std::chrono::seconds(1));
       return Status::OK();  // try again

@@ -107,15 +107,15 @@ def test_a_boundaries_only_split_reports_done_once_its_map_is_published(bench):
 
 @pytest.mark.timeout(420)
 def test_a_fenced_catch_up_over_budget_opens_the_fence_and_tries_again(bench):
-    # Under the fence a target gets cutover_apply_budget_ms to apply the last writes; past it the
-    # fence opens again (writes go on) and the cutover starts over, up to cutover_attempts, the
-    # last one without a budget. The test fault makes every budgeted fenced catch-up stall.
+    # The fence may hold cutover_fence_budget_ms for the drain and the targets' catch-up; past it
+    # the fence opens again (writes go on) and the cutover starts over, up to cutover_attempts,
+    # the last one without a budget. The test fault makes every budgeted fenced catch-up stall.
     m = bench
     restart(m, retention=1, rate=0)
     ensure(m, MERGE, SINGLE)
     m.extra_args = ["--test-fault", "migration-apply-stall:10"]
     try:
-        restart(m, retention=1, rate=0, extra="cutover_apply_budget_ms = 20\ncutover_attempts = 3\n")
+        restart(m, retention=1, rate=0, extra="cutover_fence_budget_ms = 20\ncutover_attempts = 3\n")
         seen = len(m.log_text())
         body = run_with_traffic(m, SPLIT)
         log = m.log_text()[seen:]
@@ -132,3 +132,50 @@ def test_a_fenced_catch_up_over_budget_opens_the_fence_and_tries_again(bench):
     assert body["mismatches"]["checksum_mismatches"] == 0, body
     check_invariants(m, "after a cutover that opened its fence again twice")
     restart(m, retention=1, rate=0)
+
+
+@pytest.mark.timeout(300)
+def test_a_transaction_open_on_the_rows_past_the_budget_opens_the_fence_again(bench):
+    # A transaction inside the fence that does not end within cutover_fence_budget_ms: the fence
+    # opens again (other writes go on) and the cutover is tried again; the last attempt waits up
+    # to cutover_drain_ms, within which the transaction commits.
+    m = bench
+    restart(m, retention=1, rate=0)
+    ensure(m, MERGE, SINGLE)
+    restart(m, retention=1, rate=0, extra="cutover_fence_budget_ms = 30\n")
+    seen = len(m.log_text())
+    mid = submit(m, SPLIT)
+    # Creating a slot waits for the source's open transactions: open ours once both flows'
+    # slots on node 1 have found their start.
+    node1 = m.connect_node(next(n for n in m.nodes() if n["id"] == 1))
+    node1.autocommit = True
+    deadline = time.monotonic() + 120
+    while True:
+        with node1.cursor() as q:
+            q.execute("SELECT count(*) FROM pg_replication_slots WHERE confirmed_flush_lsn IS NOT NULL")
+            if q.fetchone()[0] >= 2:
+                break
+        assert time.monotonic() < deadline, (migration(m, mid)["phase"], m.log_tail(30))
+        time.sleep(0.05)
+    node1.close()
+    c = m.connect()
+    cur = c.cursor()
+    # a write (that changes nothing) to a row that moves to node 3, in a transaction left open
+    cur.execute("UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 70000")
+    assert cur.rowcount == 1
+    deadline = time.monotonic() + 120
+    while "transactions on the rows still open" not in m.log_text()[seen:]:
+        assert time.monotonic() < deadline, (migration(m, mid)["phase"], m.log_tail(30))
+        assert migration(m, mid)["phase"] not in TERMINAL, migration(m, mid)
+        time.sleep(0.05)
+    c.commit()
+    c.close()
+    body = wait_phase(m, mid, TERMINAL)
+    assert body["phase"] == "done", body
+    log = m.log_text()[seen:]
+    opened_again = body["timings"]["cutover_abandoned_ms"]
+    assert 1 <= len(opened_again) <= 4, (opened_again, log)
+    assert log.count("transactions on the rows still open") == len(opened_again), log
+    assert all(30 <= ms < 1000 for ms in opened_again), opened_again
+    assert layout_ranges(m) == SPLIT_RANGES
+    check_invariants(m, "after a cutover that waited out an open transaction")

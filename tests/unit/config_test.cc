@@ -248,22 +248,22 @@ TEST(Config, RebalancerSettings) {
 
 TEST(Config, MigrationCutoverSettings) {
   Config defaults;
-  EXPECT_EQ(defaults.migration.cutover_apply_budget_ms, 20);
+  EXPECT_EQ(defaults.migration.cutover_fence_budget_ms, 30);
   EXPECT_EQ(defaults.migration.cutover_attempts, 5);
-  auto path = WriteTemp("[migration]\ncutover_apply_budget_ms = 0\ncutover_attempts = 2\ncutover_drain_ms = 500\n");
+  auto path = WriteTemp("[migration]\ncutover_fence_budget_ms = 0\ncutover_attempts = 2\ncutover_drain_ms = 500\n");
   auto c = Config::LoadToml(path);
   std::remove(path.c_str());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->migration.cutover_apply_budget_ms, 0);
+  EXPECT_EQ(c->migration.cutover_fence_budget_ms, 0);
   EXPECT_EQ(c->migration.cutover_attempts, 2);
   EXPECT_EQ(c->migration.cutover_drain_ms, 500);
   Config bad = c.value();
   bad.managed_nodes = 1;
   bad.data_dir = "/tmp/x";
   EXPECT_TRUE(bad.Validate().ok());
-  bad.migration.cutover_apply_budget_ms = -1;
-  EXPECT_NE(bad.Validate().message().find("migration.cutover_apply_budget_ms"), std::string::npos);
-  bad.migration.cutover_apply_budget_ms = 20;
+  bad.migration.cutover_fence_budget_ms = -1;
+  EXPECT_NE(bad.Validate().message().find("migration.cutover_fence_budget_ms"), std::string::npos);
+  bad.migration.cutover_fence_budget_ms = 20;
   bad.migration.cutover_attempts = 0;
   EXPECT_NE(bad.Validate().message().find("migration.cutover_attempts"), std::string::npos);
 }

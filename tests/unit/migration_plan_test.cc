@@ -322,5 +322,16 @@ TEST(ProgressJson, RoundTripsAndReadsLeniently) {
   EXPECT_EQ(ProgressFromJson(Json()), Progress{});
 }
 
+TEST(OnServer, ComparesHostAndPortOfTheDsn) {
+  EXPECT_TRUE(OnServer("host=127.0.0.1 port=6433 user=mosaic dbname=mosaic_catalog", "127.0.0.1", 6433));
+  EXPECT_FALSE(OnServer("host=127.0.0.1 port=6433 dbname=mosaic_catalog", "127.0.0.1", 6434));
+  EXPECT_FALSE(OnServer("host=10.0.0.5 port=6433", "10.0.0.6", 6433));
+  EXPECT_TRUE(OnServer("postgresql://mosaic@localhost:6433/mosaic_catalog", "127.0.0.1", 6433));
+  EXPECT_TRUE(OnServer("host=db1", "db1", 5432));  // libpq's default port
+  EXPECT_TRUE(OnServer("dbname=mosaic_catalog", "127.0.0.1", 6433));   // a Unix socket: maybe the same
+  EXPECT_TRUE(OnServer("host=/run/postgresql port=6433", "127.0.0.1", 6433));
+  EXPECT_TRUE(OnServer("host='unterminated", "127.0.0.1", 6433));     // does not parse: maybe the same
+}
+
 }  // namespace
 }  // namespace mosaic::migration
