@@ -175,7 +175,8 @@ def test_a_transaction_open_on_the_rows_past_the_budget_opens_the_fence_again(be
     log = m.log_text()[seen:]
     opened_again = body["timings"]["cutover_abandoned_ms"]
     assert 1 <= len(opened_again) <= 4, (opened_again, log)
-    assert log.count("transactions on the rows still open") == len(opened_again), log
+    assert log.count("fence opened again") == len(opened_again), log
+    assert log.count("transactions on the rows still open") >= 1, log
     assert all(30 <= ms < 1000 for ms in opened_again), opened_again
     assert layout_ranges(m) == SPLIT_RANGES
     check_invariants(m, "after a cutover that waited out an open transaction")
