@@ -882,10 +882,13 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
   StepTimes steps(t0);
   steps.Mark("drain");
   // Under the fence: nothing writes the rows. Let the targets catch up, check, switch.
-  auto back_off = [&](const Status& why) {
+  auto reopen = [&] {
     fence_->Open(0);
     abandoned();
     abort_prepared();  // nothing was committed: the old map stays right
+  };
+  auto back_off = [&](const Status& why) {
+    reopen();
     log::warn("migration {}: cutover postponed: {}", id_, why.message());
     Status s = SetPhase(Phase::kIncrementalWrites, "cutover postponed: " + why.message());
     return s.ok() ? why : s;
@@ -898,9 +901,7 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
     }
     if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true, left); !s.ok()) {
       if (!budget || s.sqlstate() != "57014") return back_off(s);
-      fence_->Open(0);
-      abandoned();
-      abort_prepared();
+      reopen();
       log::warn("migration {}: fence opened again after {:.1f} ms ({}): {}; {}; trying again", id_,
                 progress_.cutover_abandoned_ms.back(), steps.text(), s.message(), FlowPositions(flows_[i], i));
       return Attempt::kOverBudget;
