@@ -8,8 +8,11 @@
 #pragma once
 
 #include "common/async.h"
+#include <chrono>
 #include <deque>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "backend/server_conn.h"
 #include "catalog/shard_map.h"
@@ -23,19 +26,47 @@ struct PoolStats {
   int64_t connects = 0;
   int64_t connect_errors = 0;
   int64_t wait_timeouts = 0;
+  int64_t pipelined = 0;  // statements written to a shared connection (Share)
+  int64_t shared = 0;     // connections in pipelined use now
 };
 
 class NodePool : public ServerHandler {
  public:
   NodePool(asio::any_io_executor executor, catalog::Node node, int max_size,
-           int query_wait_timeout_ms, int connect_timeout_s);
+           int query_wait_timeout_ms, int connect_timeout_s, int pipeline_depth = 0);
   ~NodePool() override;
 
   // A connection ready for a new transaction, with `handler` attached. Fails with 08006 when
   // the node cannot be reached, or 08P01 when none frees up within the wait timeout.
   asio::awaitable<Result<std::shared_ptr<ServerConn>>> Acquire(ServerHandler* handler);
   // Returns a connection. It is kept only if open, idle ('I') and `reusable`; otherwise closed.
-  void Release(std::shared_ptr<ServerConn> conn, bool reusable);
+  // A shared connection (Share) goes back to the pool once its last holder released it and
+  // its pipeline is empty; `owner`'s statements still in it are orphaned (replies dropped).
+  void Release(std::shared_ptr<ServerConn> conn, bool reusable, const void* owner = nullptr);
+
+  // Pipelining: writes `query` (one Query message: a read-only statement, run outside any
+  // transaction) to a connection already running such statements for other sessions, behind
+  // theirs, or to an idle one that starts a pipeline. Only connections whose settings match
+  // `params_generation` are used, none whose first statement has been running for longer than
+  // kPipelineHeadMax, and at most `pipeline_depth` statements wait on one connection. The
+  // replies up to its ReadyForQuery go to `handler`. Returns nullptr when nothing fits (then
+  // use Acquire). Never waits.
+  std::shared_ptr<ServerConn> Share(std::weak_ptr<ServerHandler> handler, const void* owner,
+                                    uint64_t params_generation, std::string_view query);
+  // Share, or when every connection is busy and none can be opened, waits in line with the
+  // clients waiting in Acquire (up to the wait timeout) for room on a shared connection or for a
+  // free one. `shared` tells which: true, the query was written to a shared connection; false,
+  // the connection is the caller's alone (nothing written; its settings differ), or none came
+  // back because one can be had from Acquire without waiting.
+  struct Shared {
+    std::shared_ptr<ServerConn> conn;
+    bool shared = false;
+  };
+  asio::awaitable<Result<Shared>> AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
+                                                uint64_t params_generation, std::string query);
+  // Whether a cancel request sent to `conn` now could only hit `owner`'s statement.
+  bool CanCancel(const ServerConn& conn, const void* owner) const;
+  static constexpr std::chrono::microseconds kPipelineHeadMax{2000};
   // Updates the node's address (catalog change); open connections stay until released.
   void UpdateNode(const catalog::Node& node) { node_ = node; }
   // Closes idle connections idle for longer than `max_idle`.
@@ -54,8 +85,26 @@ class NodePool : public ServerHandler {
   struct Waiter {
     asio::steady_timer* timer;
     std::shared_ptr<ServerConn>* slot;
+    bool* retry = nullptr;  // set when woken without a connection: one may be opened now
+    // AcquireShared's: whether *slot came shared (its query written), and what to share.
+    bool* shared = nullptr;
+    std::weak_ptr<ServerHandler> handler;
+    const void* owner = nullptr;
+    uint64_t params_generation = 0;
+    std::string_view query;
   };
+  // Puts `w`'s statement on `conn` (shared, settings matching) and wakes it.
+  void Join(ServerConn& conn, Waiter w);
+  // Lets waiting AcquireShared callers at the head of the line onto `conn` while it has room.
+  void ServeWaiters(ServerConn& conn);
+  void StartPipeline(const std::shared_ptr<ServerConn>& conn);
   void Forget(ServerConn* conn);
+  Status WaitTimeout();
+  // Hands an open, idle connection to the first waiter, or back to the idle list.
+  void Recycle(std::shared_ptr<ServerConn> conn);
+  void DispatchShared(ServerConn& server, const protocol::Frame& frame);
+  // Ends pipelined use once no session holds `conn` and its pipeline is empty.
+  void MaybeUnshare(ServerConn& conn);
 
   asio::any_io_executor executor_;
   catalog::Node node_;
@@ -63,7 +112,9 @@ class NodePool : public ServerHandler {
   int wait_timeout_ms_;
   int connect_timeout_s_;
   int64_t open_ = 0;  // connections open or being opened
+  int pipeline_depth_;
   std::deque<std::shared_ptr<ServerConn>> idle_;
+  std::vector<std::shared_ptr<ServerConn>> shared_;  // connections in pipelined use
   std::deque<Waiter> waiters_;
   PoolStats counters_;
 };

@@ -156,6 +156,37 @@ awaitable<Status> ServerConn::Write(std::string_view bytes) {
   co_return Status::OK();
 }
 
+void ServerConn::WriteOrdered(std::string_view bytes) {
+  if (closed_) return;
+  if (draining_) {
+    ordered_.append(bytes);
+    return;
+  }
+  asio::error_code ec;
+  const size_t n = socket_.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && n == bytes.size()) return;
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    Close();
+    return;
+  }
+  ordered_.assign(bytes.substr(ec ? 0 : n));
+  draining_ = true;
+  asio::co_spawn(socket_.get_executor(), DrainOrdered(), asio::detached);
+}
+
+awaitable<void> ServerConn::DrainOrdered() {
+  auto self = shared_from_this();
+  std::string inflight;
+  while (!ordered_.empty() && !closed_) {
+    inflight.clear();
+    std::swap(inflight, ordered_);
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(inflight), use_tuple);
+    if (ec) Close();
+  }
+  ordered_.clear();
+  draining_ = false;
+}
+
 void ServerConn::Close() {
   if (closed_) return;
   closed_ = true;

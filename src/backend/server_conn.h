@@ -13,10 +13,13 @@
 #include <libpq-fe.h>
 
 #include "common/async.h"
+#include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "catalog/shard_map.h"
 #include "common/status.h"
@@ -97,9 +100,28 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // Last time this connection was returned to its pool (for idle expiry).
   std::chrono::steady_clock::time_point idle_since;
 
+  // Pipelining (NodePool::Share): while `shared`, the connection runs one-statement reads of
+  // several sessions back to back. `pipeline` lists whose statements were written, in order;
+  // each owns the replies up to and including its ReadyForQuery. `holders` counts the sessions
+  // still linked to it; `head_since` is when the first statement of `pipeline` began to run.
+  struct Queued {
+    std::weak_ptr<ServerHandler> handler;  // expired or reset: its replies are dropped
+    const void* owner = nullptr;
+  };
+  bool shared = false;
+  int holders = 0;
+  std::deque<Queued> pipeline;
+  std::chrono::steady_clock::time_point head_since;
+  std::vector<std::shared_ptr<ServerHandler>> batch_handlers;  // sessions served by this read batch
+
+  // Writes `bytes` after everything written before, without waiting: what the socket does not
+  // take now goes out from a coroutine. On failure the connection is closed.
+  void WriteOrdered(std::string_view bytes);
+
  private:
   ServerConn(asio::any_io_executor executor, int node_id, PGconn* conn);
   asio::awaitable<void> ReadLoop();
+  asio::awaitable<void> DrainOrdered();
   void NotifyClosed(const Status& why);
 
   asio::ip::tcp::socket socket_;
@@ -108,6 +130,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   ServerHandler* handler_ = nullptr;
   protocol::Framer framer_{protocol::Framer::Phase::kRegular, 1u << 30};
   std::string buf_;
+  std::string ordered_;  // WriteOrdered bytes the socket has not taken yet
+  bool draining_ = false;
   bool closed_ = false;
   bool close_notified_ = false;
 };

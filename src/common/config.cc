@@ -133,6 +133,7 @@ Status FromTable(const toml::table& t, Config* c) {
   Take(t, "query_wait_timeout_ms", &c->query_wait_timeout_ms);
   Take(t, "connect_timeout_s", &c->connect_timeout_s);
   Take(t, "max_prepared_statements", &c->max_prepared_statements);
+  Take(t, "pipeline_depth", &c->pipeline_depth);
   Take(t, "catalog", &c->catalog_dsn);
   Take(t, "log_level", &c->log_level);
   Take(t, "router_id", &c->router_id);
@@ -236,6 +237,7 @@ Status Config::Validate() const {
   if (pool_size < 1 || pool_size > 10000) return ConfigError("pool_size must be in 1..10000");
   if (workers < 0 || workers > 64) return ConfigError("workers must be in 0..64");
   if (max_prepared_statements < 1) return ConfigError("max_prepared_statements must be at least 1");
+  if (pipeline_depth < 0 || pipeline_depth > 64) return ConfigError("pipeline_depth must be in 0..64");
   if (router_id.empty() || router_id.size() > 32 ||
       !std::all_of(router_id.begin(), router_id.end(),
                    [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-'; })) {

@@ -55,6 +55,10 @@ struct Config {
   int query_wait_timeout_ms = 30000;  // how long a client waits for a free server connection
   int connect_timeout_s = 15;        // to open a server connection (PgBouncer's server_connect_timeout is 15 s too)
   int max_prepared_statements = 256;  // per server connection; more are closed and re-prepared
+  // Pipelining: one-statement reads outside a transaction, of shapes seen to run in under a
+  // millisecond, may queue behind other sessions' on one server connection, up to this many
+  // per connection (docs/pooling.md). 0 or 1: off.
+  int pipeline_depth = 4;
 
   int managed_nodes = 0;             // > 0: Mosaic runs its own PostgreSQL clusters
   std::string data_dir;

@@ -358,7 +358,7 @@ void Session::SendWelcome() {
       protocol::WriteParameterStatus(&msg, name, value);
     }
   }
-  params_generation_ = worker_.NextGeneration();
+  params_generation_ = worker_.GenerationOf(params_);
   pid_ = ctx_.next_pid.fetch_add(1);
   RAND_bytes(reinterpret_cast<unsigned char*>(&key_), sizeof(key_));
   {
@@ -382,8 +382,13 @@ void Session::HandleCancelRequest(const protocol::StartupPacket& packet) {
 }
 
 void Session::RequestCancel() {
-  for (auto& link : links_) {
-    if (link.server) link.server->Cancel();
+  for (size_t i = 0; i < links_.size(); ++i) {
+    auto& server = links_[i].server;
+    if (!server) continue;
+    // A shared connection may run another session's statement next: cancel only while ours is
+    // the one running and nothing waits behind it (a pipelined statement is a fast one).
+    if (links_[i].shared && !worker_.pool(map_->nodes[i]).CanCancel(*server, this)) continue;
+    server->Cancel();
   }
 }
 
@@ -391,6 +396,9 @@ void Session::RequestCancel() {
 // Client messages
 
 awaitable<bool> Session::HandleMessage(const Frame& frame) {
+  // A statement pipelined on a shared connection ends before anything else of this client runs
+  // (whatever comes next must not land on that connection).
+  if (SharedLinked()) co_await WaitPendingDrained();
   if (skip_until_sync_ && frame.type != fe::kSync && frame.type != fe::kTerminate) co_return true;
   if (frame.type == fe::kParse || frame.type == fe::kBind || frame.type == fe::kDescribe ||
       frame.type == fe::kExecute || frame.type == fe::kClose || frame.type == fe::kFlush) {
@@ -982,6 +990,13 @@ void Session::SkipUntilSync(const Status& status) {
 // ---------------------------------------------------------------------------------------------
 // Server links
 
+bool Session::SharedLinked() const {
+  for (const auto& link : links_) {
+    if (link.shared) return true;
+  }
+  return false;
+}
+
 int Session::LinkedCount() const {
   int n = 0;
   for (const auto& link : links_) n += link.server ? 1 : 0;
@@ -1020,8 +1035,7 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
     worker_.pool(node).Release(std::move(result.value()), true);
     co_return Status::Error(sqlstate::kConnectionFailure, "client connection closed");
   }
-  link.server = std::move(result.value());
-  link.server->tx_status = protocol::kTxIdle;
+  AdoptServer(node, std::move(result.value()));
   SyncParams(link);
   if (in_tx != protocol::kTxIdle) {
     // This node joins a transaction already open on others.
@@ -1033,6 +1047,18 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
     }
   }
   co_return &link;
+}
+
+Session::Link& Session::AdoptServer(const catalog::Node& node, std::shared_ptr<ServerConn> server) {
+  size_t index = 0;
+  while (index < map_->nodes.size() && map_->nodes[index].id != node.id) ++index;
+  Link& link = links_[index];
+  link.server = std::move(server);
+  if (!link.server->shared) {
+    link.server->SetHandler(this);
+    link.server->tx_status = protocol::kTxIdle;
+  }
+  return link;
 }
 
 // Makes the server's settings match what this client expects (PgBouncer does the same for
@@ -1103,8 +1129,9 @@ void Session::ReleaseAll(bool reusable) {
     const bool clean = reusable && pending_.empty() && links_[i].out.empty();
     if (copy_target_ == links_[i].server.get()) copy_target_ = nullptr;
     held_.erase(links_[i].server.get());
-    worker_.pool(map_->nodes[i]).Release(std::move(links_[i].server), clean);
+    worker_.pool(map_->nodes[i]).Release(std::move(links_[i].server), clean, this);
     links_[i].out.clear();
+    links_[i].shared = false;
   }
 }
 
@@ -1197,9 +1224,9 @@ void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
         auto [it, inserted] = params_.try_emplace(std::string(name), value);
         if (!inserted && it->second != value) {
           it->second = std::string(value);
-          params_generation_ = worker_.NextGeneration();
+          params_generation_ = worker_.GenerationOf(params_);
         }
-        if (inserted) params_generation_ = worker_.NextGeneration();
+        if (inserted) params_generation_ = worker_.GenerationOf(params_);
         server.params_synced_to = params_generation_;
       }
       Emit(frame.raw);
@@ -1378,9 +1405,10 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
   }
   auto conn = std::move(link->server);
   link->out.clear();
+  link->shared = false;
   if (copy_target_ == &server) copy_target_ = nullptr;
   size_t index = static_cast<size_t>(link - links_.data());
-  worker_.pool(map_->nodes[index]).Release(std::move(conn), false);
+  worker_.pool(map_->nodes[index]).Release(std::move(conn), false, this);
   log::warn("client {}: {}", pid_, why.message());
   if (in_transaction) {
     // The transaction died with the server; its fate cannot be reported truthfully here.

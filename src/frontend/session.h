@@ -74,6 +74,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     std::shared_ptr<backend::ServerConn> server;
     std::string out;     // bytes waiting to be written to the server
     bool wrote = false;  // changed rows in the open transaction (decides two-phase commit)
+    bool shared = false;  // a pipelined statement on a connection other sessions use too
   };
 
   // Startup and authentication. Return false when the connection must end.
@@ -181,6 +182,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
 
   // Server links.
   asio::awaitable<Result<Link*>> LinkNode(const catalog::Node& node);
+  // Makes `server` (from the pool) this session's link to `node`.
+  Link& AdoptServer(const catalog::Node& node, std::shared_ptr<backend::ServerConn> server);
   void SyncParams(Link& link);
   void EnsurePrepared(Link& link, const std::shared_ptr<const backend::ServerStatement>& stmt);
   void EnsureUnnamed(Link& link);
@@ -191,6 +194,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   Link* FindLink(const backend::ServerConn* server);
   char TxStatus() const;
   int LinkedCount() const;
+  bool SharedLinked() const;
+  // Whether `a`, routed to one node by `route`, may queue on a connection shared with other
+  // sessions (NodePool::Share): a plain read of a fast shape, nothing else in flight.
+  bool Pipelinable(const sql::Analysis& a, const router::Route& route) const;
 
   // Responses.
   void Push(Pending p);

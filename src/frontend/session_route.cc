@@ -182,6 +182,14 @@ awaitable<void> Session::RefreshTables() {
 // ---------------------------------------------------------------------------------------------
 // Simple-protocol statements
 
+bool Session::Pipelinable(const sql::Analysis& a, const router::Route& route) const {
+  return ctx_.config.pipeline_depth > 1 && ctx_.config.pool_mode == PoolMode::kTransaction &&
+         a.type == StatementType::kSelect && a.simple_select && !a.locking && !a.has_volatile_functions &&
+         !a.calls_functions && a.mosaic_function.empty() && !route.write && lexed_.statements <= 1 &&
+         pending_.empty() && LinkedCount() == 0 && !tx_block_ && !batch_open_ && !copy_in_ && fences_.empty() &&
+         worker_.FastShape(lexed_.shape_hash);
+}
+
 awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view raw, const sql::Analysis& a) {
   std::string query_msg;
   if (raw.empty()) {
@@ -357,6 +365,33 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   const router::Route& route = planned.value();
   const bool in_tx = TxStatus() != protocol::kTxIdle;
 
+  if (route.nodes.size() == 1 && Pipelinable(a, route)) {
+    const catalog::Node& node = *map_->FindNode(route.nodes[0]);
+    KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
+    auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_, std::string(raw));
+    if (!got.ok()) {
+      FailQuery(got.status());
+      co_return true;
+    }
+    if (got.value().conn) {
+      Link& l = AdoptServer(node, std::move(got.value().conn));
+      l.shared = got.value().shared;
+      if (closing_) {  // the client left while we waited: a shared statement's replies are dropped
+        ReleaseAll(true);
+        co_return false;
+      }
+      if (l.shared) {
+        l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
+        worker_.counters().Add(worker_.counters().pipelined_statements_total);
+        Push({.op = Op::kQuery, .server = l.server.get()});
+      } else {
+        SyncParams(l);
+        forward_to(l);
+      }
+      pending_.back().monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
+      co_return true;
+    }
+  }
   if (route.nodes.size() == 1) {
     auto link = co_await LinkNode(*map_->FindNode(route.nodes[0]));
     if (!link.ok()) {

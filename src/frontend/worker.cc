@@ -33,6 +33,24 @@ void Worker::Stop() {
   thread_.join();
 }
 
+uint64_t Worker::GenerationOf(const std::map<std::string, std::string, std::less<>>& params) {
+  if (generations_.size() > 10000) generations_.clear();  // numbers stay unique: only sharing is lost
+  auto [it, inserted] = generations_.try_emplace(params, 0);
+  if (inserted) it->second = NextGeneration();
+  return it->second;
+}
+
+void Worker::NoteLatency(uint64_t shape, uint32_t us) {
+  if (shape_latency_us_.size() > 100000) shape_latency_us_.clear();
+  auto [it, inserted] = shape_latency_us_.try_emplace(shape, us);
+  if (!inserted) it->second = static_cast<uint32_t>((uint64_t{it->second} * 7 + us) / 8);
+}
+
+bool Worker::FastShape(uint64_t shape) const {
+  auto it = shape_latency_us_.find(shape);
+  return it != shape_latency_us_.end() && it->second < kFastShapeMax;
+}
+
 backend::NodePool& Worker::pool(const catalog::Node& node) {
   auto it = pools_.find(node.id);
   if (it == pools_.end()) {
@@ -41,7 +59,9 @@ backend::NodePool& Worker::pool(const catalog::Node& node) {
     it = pools_.emplace(node.id, std::make_unique<backend::NodePool>(
                                      io_.get_executor(), node, size,
                                      context_.config.query_wait_timeout_ms,
-                                     context_.config.connect_timeout_s))
+                                     context_.config.connect_timeout_s,
+                                     context_.config.pool_mode == PoolMode::kTransaction
+                                         ? context_.config.pipeline_depth : 0))
              .first;
   }
   return *it->second;

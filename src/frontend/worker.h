@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/pool.h"
@@ -36,6 +37,7 @@ struct WorkerCounters {
   std::atomic<int64_t> multi_node_statements_total{0};  // statements run on several nodes
   std::atomic<int64_t> two_phase_commits_total{0};
   std::atomic<int64_t> client_writes_total{0};  // send calls on client sockets (a syscall each)
+  std::atomic<int64_t> pipelined_statements_total{0};  // queued on a shared server connection
   void Add(std::atomic<int64_t>& c, int64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
 };
 
@@ -89,6 +91,14 @@ class Worker {
   // The pool for `node`, created on first use. Call only on this worker's thread.
   backend::NodePool& pool(const catalog::Node& node);
   uint64_t NextGeneration() { return ++generation_; }
+  // The generation of a set of client settings: equal sets get equal numbers (so a server
+  // connection last set up for one client is known to suit another with the same settings).
+  uint64_t GenerationOf(const std::map<std::string, std::string, std::less<>>& params);
+  // Statement latency by shape (the lexer's shape hash), for pipelining: only shapes whose
+  // recent latency is under kFastShapeMax may queue behind other sessions' statements.
+  void NoteLatency(uint64_t shape, uint32_t us);
+  bool FastShape(uint64_t shape) const;
+  static constexpr uint32_t kFastShapeMax = 1000;  // µs
 
   // Runs `fn` on the worker thread and returns its pool statistics (for the admin thread).
   std::map<int, backend::PoolStats> CollectPoolStats();
@@ -108,6 +118,8 @@ class Worker {
   std::map<int, std::unique_ptr<backend::NodePool>> pools_;
   WorkerCounters counters_;
   uint64_t generation_ = 0;
+  std::map<std::map<std::string, std::string, std::less<>>, uint64_t> generations_;
+  std::unordered_map<uint64_t, uint32_t> shape_latency_us_;  // moving average
   sql::AnalysisCache analysis_cache_;
   std::unique_ptr<DecisionLog> decision_log_;  // created on first use
   monitor::Recorder* recorder_ = nullptr;  // owned by the monitor

@@ -334,7 +334,7 @@ nlohmann::json App::NodesJson() const {
 std::string App::MetricsText() const {
   admin::MetricsWriter m;
   int64_t clients = 0, clients_total = 0, statements = 0, errors = 0, ddl = 0, multi = 0, two_phase = 0,
-          client_writes = 0;
+          client_writes = 0, pipelined = 0;
   std::map<int, backend::PoolStats> pools;
   for (const auto& w : workers_) {
     auto& c = w->counters();
@@ -346,6 +346,7 @@ std::string App::MetricsText() const {
     multi += c.multi_node_statements_total.load(std::memory_order_relaxed);
     two_phase += c.two_phase_commits_total.load(std::memory_order_relaxed);
     client_writes += c.client_writes_total.load(std::memory_order_relaxed);
+    pipelined += c.pipelined_statements_total.load(std::memory_order_relaxed);
     for (const auto& [id, s] : w->CollectPoolStats()) {
       auto& t = pools[id];
       t.total += s.total;
@@ -354,6 +355,7 @@ std::string App::MetricsText() const {
       t.connects += s.connects;
       t.connect_errors += s.connect_errors;
       t.wait_timeouts += s.wait_timeouts;
+      t.shared += s.shared;
     }
   }
   m.Gauge("mosaic_client_connections", "Client connections open now.", static_cast<double>(clients));
@@ -365,6 +367,9 @@ std::string App::MetricsText() const {
   m.Counter("mosaic_two_phase_commits_total", "Transactions committed with two-phase commit.", static_cast<double>(two_phase));
   m.Counter("mosaic_client_writes_total", "Writes (send calls) on client sockets; replies are batched per server read.",
             static_cast<double>(client_writes));
+  m.Counter("mosaic_pipelined_statements_total",
+            "Statements queued on a server connection shared with other sessions (pipelining).",
+            static_cast<double>(pipelined));
   m.Counter("mosaic_two_phase_recovered_total", "Prepared transactions the recovery pass finished, by outcome.",
             static_cast<double>(recovered_commits_.load()), {{"outcome", "commit"}});
   m.Counter("mosaic_two_phase_recovered_total", "Prepared transactions the recovery pass finished, by outcome.",
@@ -377,6 +382,8 @@ std::string App::MetricsText() const {
     m.Gauge("mosaic_node_up", "1 if the node answers, else 0.", NodeState(node) == "up" ? 1 : 0, {{"node", id}});
     m.Gauge("mosaic_pool_server_connections", "Server connections by state.", static_cast<double>(s.idle), {{"node", id}, {"state", "idle"}});
     m.Gauge("mosaic_pool_server_connections", "Server connections by state.", static_cast<double>(s.total - s.idle), {{"node", id}, {"state", "active"}});
+    m.Gauge("mosaic_pool_shared_server_connections", "Server connections running pipelined statements of several sessions.",
+            static_cast<double>(s.shared), {{"node", id}});
     m.Gauge("mosaic_pool_waiting_clients", "Clients waiting for a server connection.", static_cast<double>(s.waiting), {{"node", id}});
     m.Counter("mosaic_pool_connects_total", "Server connections opened.", static_cast<double>(s.connects), {{"node", id}});
     m.Counter("mosaic_pool_connect_errors_total", "Server connection attempts that failed.", static_cast<double>(s.connect_errors), {{"node", id}});

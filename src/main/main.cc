@@ -28,7 +28,7 @@ struct CliOverrides {
   std::string config_file, listen, admin_listen, data_dir, catalog, pool_mode, auth, log_level, database;
   std::string router_id, test_fault;
   std::vector<std::string> nodes;
-  int managed_nodes = -1, node_base_port = -1, pool_size = -1, workers = -1;
+  int managed_nodes = -1, node_base_port = -1, pool_size = -1, workers = -1, pipeline_depth = -1;
   std::string monitor;     // "on" / "off"
   std::string rebalancer;  // "on" / "off"
   int64_t monitor_window = -1, monitor_checkpoint = -1;
@@ -45,6 +45,8 @@ void AddServeOptions(CLI::App* cmd, CliOverrides* o) {
   cmd->add_option("--catalog", o->catalog, "DSN of the catalog database (default: mosaic_catalog on the first node)");
   cmd->add_option("--pool-mode", o->pool_mode, "transaction (default) or session");
   cmd->add_option("--pool-size", o->pool_size, "server connections per node (default 20)");
+  cmd->add_option("--pipeline-depth", o->pipeline_depth,
+                  "fast one-statement reads queued per shared server connection (default 4; 0: off)");
   cmd->add_option("--workers", o->workers, "event-loop threads (default: one per core, at most 4)");
   cmd->add_option("--auth", o->auth, "trust (default) or scram-sha-256 (users from the config file)");
   cmd->add_option("--database", o->database, "database name clients connect to (default mosaic)");
@@ -84,6 +86,7 @@ mosaic::Result<mosaic::Config> BuildConfig(const CliOverrides& o, const mosaic::
     c.pool_mode = o.pool_mode == "session" ? mosaic::PoolMode::kSession : mosaic::PoolMode::kTransaction;
   }
   if (o.pool_size >= 0) c.pool_size = o.pool_size;
+  if (o.pipeline_depth >= 0) c.pipeline_depth = o.pipeline_depth;
   if (o.workers >= 0) c.workers = o.workers;
   if (!o.auth.empty()) c.auth = o.auth;
   if (!o.database.empty()) c.database = o.database;

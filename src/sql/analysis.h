@@ -214,6 +214,9 @@ struct Analysis {
   // Statement-level flags the router needs.
   bool has_volatile_functions = false;  // nextval(), random(), now(), CURRENT_TIMESTAMP, gen_random_uuid()
                                         // ... anywhere in the statement: writes must not be duplicated
+  // A function other than count/sum/avg/min/max is called: it may change settings (set_config)
+  // or take session locks, so the statement is not pipelined (frontend pooling).
+  bool calls_functions = false;
   int max_param = 0;                    // highest $n used
   // ORDER BY / GROUP BY ordinals and other literals whose *value* changes the meaning of the
   // shape: literal slots whose text must equal the text seen when this analysis was built.

@@ -391,7 +391,11 @@ void Walker::Scan(const Json& node) {
     if (key == "ParamRef") {
       a_->max_param = std::max(a_->max_param, Int(v, "number", 0));
     } else if (key == "FuncCall") {
-      if (IsVolatileFunction(BuiltinName(v))) a_->has_volatile_functions = true;
+      const std::string_view name = BuiltinName(v);
+      if (IsVolatileFunction(name)) a_->has_volatile_functions = true;
+      if (name != "count" && name != "sum" && name != "avg" && name != "min" && name != "max") {
+        a_->calls_functions = true;
+      }
       if (Get(v, "over")) has_window_ = true;
     } else if (key == "SQLValueFunction") {
       if (IsVolatileValueFunction(Str(v, "op"))) a_->has_volatile_functions = true;

@@ -613,6 +613,15 @@ TEST(AnalyzerInsert, SelectAndDefaultValues) {
   EXPECT_FALSE(d->has_volatile_functions);
 }
 
+TEST(AnalyzerSelect, FunctionCallsOtherThanPlainAggregates) {
+  EXPECT_FALSE(Analyzed("SELECT abalance FROM pgbench_accounts WHERE aid = 5")->calls_functions);
+  EXPECT_FALSE(Analyzed("SELECT count(*), sum(a), avg(a), min(b), max(b) FROM t WHERE k = 1")->calls_functions);
+  EXPECT_TRUE(Analyzed("SELECT set_config('TimeZone', 'UTC', false) FROM t WHERE k = 1")->calls_functions);
+  EXPECT_TRUE(Analyzed("SELECT pg_advisory_lock(k) FROM t WHERE k = 1")->calls_functions);
+  EXPECT_TRUE(Analyzed("SELECT lower(name) FROM t WHERE k = 1")->calls_functions);
+  EXPECT_TRUE(Analyzed("SELECT a FROM t WHERE k = myschema.f(1)")->calls_functions);
+}
+
 TEST(AnalyzerInsert, VolatileFunctions) {
   EXPECT_TRUE(Analyzed("INSERT INTO t VALUES (nextval('s'))")->has_volatile_functions);
   EXPECT_TRUE(Analyzed("INSERT INTO t VALUES (gen_random_uuid())")->has_volatile_functions);

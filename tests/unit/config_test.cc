@@ -79,6 +79,20 @@ TEST(Config, RejectsBadValues) {
   }
 }
 
+TEST(Config, PipelineDepth) {
+  EXPECT_EQ(Config{}.pipeline_depth, 4);
+  auto path = WriteTemp("pipeline_depth = 0\n");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c.value().pipeline_depth, 0);
+  Config bad;
+  bad.pipeline_depth = 65;
+  EXPECT_FALSE(bad.Validate().ok());
+  bad.pipeline_depth = -1;
+  EXPECT_FALSE(bad.Validate().ok());
+}
+
 TEST(Config, DistributionSettings) {
   auto path = WriteTemp(R"(
 tenant_column = "org"

@@ -1,0 +1,186 @@
+"""Pipelining: fast one-statement reads of several clients queued on one server connection.
+
+One worker and a small pool, so concurrent clients share connections. Every answer is checked
+against what the row holds: a reply handed to the wrong client, or a setting of one client
+seen by another, fails the test.
+"""
+
+import re
+import threading
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from harness import Mosaic, serving
+import pgwire
+
+ROWS = 2000
+CLIENTS = 12
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    with serving(Mosaic(nodes=1, name="pipeline",
+                        extra_args=["--workers", "1", "--pool-size", "3", "--pipeline-depth", "4"])) as m:
+        c = m.connect()
+        c.autocommit = True
+        cur = c.cursor()
+        cur.execute("CREATE TABLE kv (k int PRIMARY KEY, v int NOT NULL, tag text NOT NULL, at timestamptz NOT NULL)")
+        cur.execute(f"INSERT INTO kv SELECT g, g * 7, 't' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute' "
+                    f"FROM generate_series(1, {ROWS}) g")
+        # The shapes below run fast: let the router see them before the tests count on it.
+        for k in range(1, 40):
+            cur.execute("SELECT k, v, tag FROM kv WHERE k = %s", (k,))
+            cur.execute("SELECT 100 / (v - %s) FROM kv WHERE k = %s", (0, k))
+            cur.execute("SELECT at::text FROM kv WHERE k = %s", (k,))
+        c.close()
+        yield m
+
+
+def pipelined(m):
+    match = re.search(r"^mosaic_pipelined_statements_total (\d+)", m.metrics(), re.M)
+    assert match, "mosaic_pipelined_statements_total missing from /metrics"
+    return int(match.group(1))
+
+
+def run_clients(m, body, clients=CLIENTS, **connect_kw):
+    """Runs body(index, cursor) in `clients` threads, each with its own autocommit connection;
+    re-raises the first failure."""
+    errors = []
+    start = threading.Barrier(clients)
+
+    def worker(i):
+        try:
+            c = m.connect(**connect_kw)
+            c.autocommit = True
+            start.wait(timeout=30)
+            body(i, c.cursor())
+            c.close()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    if errors:
+        raise errors[0]
+
+
+def test_concurrent_reads_each_get_their_own_row(pipe):
+    before = pipelined(pipe)
+
+    def body(i, cur):
+        for n in range(400):
+            k = (i * 997 + n * 31) % ROWS + 1
+            cur.execute("SELECT k, v, tag FROM kv WHERE k = %s", (k,))
+            assert cur.fetchall() == [(k, k * 7, f"t{k}")]
+
+    run_clients(pipe, body)
+    # Some of the 4800 statements really shared a connection (a pool of 3 for 12 clients).
+    assert pipelined(pipe) - before > 200
+
+
+def test_an_error_stays_with_the_statement_that_raised_it(pipe):
+    before = pipelined(pipe)
+
+    def body(i, cur):
+        for n in range(200):
+            k = (i * 131 + n * 17) % ROWS + 1
+            if (i + n) % 5 == 0:
+                # v - 7k is zero: this client, and only this one, gets 22012
+                with pytest.raises(psycopg2.errors.DivisionByZero):
+                    cur.execute("SELECT 100 / (v - %s) FROM kv WHERE k = %s", (k * 7, k))
+            else:
+                cur.execute("SELECT 100 / (v - %s) FROM kv WHERE k = %s", (k * 7 - 4, k))
+                assert cur.fetchall() == [(25,)]
+
+    run_clients(pipe, body)
+    assert pipelined(pipe) - before > 100
+
+
+def test_clients_with_other_settings_never_share_a_connection(pipe):
+    """Half the clients in UTC, half in +05:30: each must see its own offset on every row."""
+    zones = {0: ("UTC", "+00"), 1: ("Asia/Kolkata", "+05:30")}
+
+    def body(i, cur):
+        zone, suffix = zones[i % 2]
+        cur.execute(f"SET TimeZone = '{zone}'")
+        for n in range(300):
+            k = (i * 53 + n * 7) % ROWS + 1
+            cur.execute("SELECT at::text FROM kv WHERE k = %s", (k,))
+            (text,) = cur.fetchone()
+            assert text.endswith(suffix), (zone, k, text)
+
+    before = pipelined(pipe)
+    run_clients(pipe, body)
+    assert pipelined(pipe) - before > 100
+
+
+def test_a_client_that_leaves_with_a_statement_queued_disturbs_no_one(pipe):
+    """Clients that read once, send another read and hang up at once (their statement is
+    orphaned on the shared connection), alone and then among clients checking every answer."""
+    stop = threading.Event()
+    leavers_done = []
+
+    def leaver(rounds):
+        n = 0
+        while not stop.is_set() and n < rounds:
+            c = pgwire.PgConn(pipe.host, pipe.port)
+            c.startup()
+            k = n % ROWS + 1
+            assert c.simple(f"SELECT k, v, tag FROM kv WHERE k = {k}").rows == [[str(k), str(k * 7), f"t{k}"]]
+            c.send(pgwire.query_msg(f"SELECT k, v, tag FROM kv WHERE k = {k}"))
+            c.close()
+            n += 1
+        leavers_done.append(n)
+
+    def leavers(rounds):
+        threads = [threading.Thread(target=leaver, args=(rounds,)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        return threads
+
+    before = pipelined(pipe)
+    for t in leavers(100):
+        t.join(120)
+    assert sum(leavers_done) == 300
+    # Their settings match one another's, so their reads shared connections too.
+    assert pipelined(pipe) - before > 100
+
+    def body(i, cur):
+        for n in range(300):
+            k = (i * 389 + n * 13) % ROWS + 1
+            cur.execute("SELECT k, v, tag FROM kv WHERE k = %s", (k,))
+            assert cur.fetchall() == [(k, k * 7, f"t{k}")]
+
+    threads = leavers(300)
+    try:
+        run_clients(pipe, body, clients=8)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    # The router is healthy and the pool whole: one more round of checked reads.
+    run_clients(pipe, body, clients=4)
+    assert pipe.alive()
+
+
+def test_writes_and_transactions_are_not_pipelined(pipe):
+    """Writes and statements inside a transaction keep a connection to themselves: the count
+    of pipelined statements does not move while only they run."""
+    c = pipe.connect()
+    cur = c.cursor()  # not autocommit: every statement is inside a transaction block
+    before = pipelined(pipe)
+    for k in range(1, 50):
+        cur.execute("SELECT k, v, tag FROM kv WHERE k = %s", (k,))
+        assert cur.fetchone() == (k, k * 7, f"t{k}")
+    c.commit()
+    c.autocommit = True
+    for k in range(1, 50):
+        cur.execute("UPDATE kv SET v = v WHERE k = %s", (k,))
+    assert pipelined(pipe) == before
+    c.close()

@@ -1,0 +1,205 @@
+// NodePool against a real PostgreSQL: pipelining (Share) hands each reply to the statement's
+// own handler in order, drops an orphan's, keeps settings apart, lets a waiting statement
+// join; a connection that closes lets a waiting client open another.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/pool.h"
+#include "postgres_suite.h"
+#include "protocol/codec.h"
+
+namespace mosaic {
+namespace {
+
+using backend::NodePool;
+using backend::ServerConn;
+
+// A stand-in for a session: keeps the first column of each row, counts ReadyForQuery.
+struct Recorder : backend::ServerHandler {
+  std::vector<std::string> rows;
+  int ready = 0;
+  int errors = 0;
+  bool closed = false;
+  void OnServerMessage(ServerConn&, const protocol::Frame& frame) override {
+    if (frame.type == protocol::be::kDataRow && frame.body.size() >= 6) rows.emplace_back(frame.body.substr(6));
+    if (frame.type == protocol::be::kErrorResponse) ++errors;
+    if (frame.type == protocol::be::kReadyForQuery) ++ready;
+  }
+  asio::awaitable<void> OnServerBatchDone(ServerConn&) override { co_return; }
+  void OnServerClosed(ServerConn&, const Status&) override { closed = true; }
+};
+
+std::string Query(std::string_view sql) {
+  std::string out;
+  protocol::WriteQuery(&out, sql);
+  return out;
+}
+
+class PoolTest : public testing::PostgresSuite {
+ protected:
+  catalog::Node node() const { return catalog::Node{.id = 1, .dsn = pg_->dsn(), .host = "127.0.0.1", .port = pg_->port()}; }
+
+  // Runs `body` on the io_context until it returns (or 20 s pass).
+  void Run(std::function<asio::awaitable<void>()> body) {
+    bool done = false;
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+      co_await body();
+      done = true;
+    }, asio::detached);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done && std::chrono::steady_clock::now() < deadline) io_.run_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(done) << "timed out";
+  }
+
+  // Waits (running the loop) until `pred` holds, up to 10 s.
+  asio::awaitable<bool> Until(std::function<bool()> pred) {
+    asio::steady_timer timer(io_);
+    for (int i = 0; i < 1000 && !pred(); ++i) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(use_tuple);
+    }
+    co_return pred();
+  }
+
+  // Opens one connection and gives it back: idle, with settings generation 0.
+  asio::awaitable<void> Warm(NodePool& pool) {
+    Recorder r;
+    auto conn = co_await pool.Acquire(&r);
+    EXPECT_TRUE(conn.ok()) << conn.status().message();
+    if (conn.ok()) pool.Release(std::move(conn.value()), true);
+  }
+
+  asio::io_context io_;
+};
+
+TEST_F(PoolTest, StatementsOfTwoHandlersShareOneConnectionAndEachGetsItsOwnReply) {
+  NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    co_await Warm(pool);
+    auto sa = pool.Share(a, a.get(), 0, Query("SELECT 41"));
+    auto sb = pool.Share(b, b.get(), 0, Query("SELECT 42"));
+    EXPECT_TRUE(sa && sb && sa == sb);
+    EXPECT_EQ(pool.stats().shared, 1);
+    EXPECT_EQ(pool.stats().idle, 0);
+    EXPECT_FALSE(pool.CanCancel(*sa, a.get()));  // b's statement waits behind a's
+    EXPECT_TRUE(co_await Until([&] { return a->ready == 1 && b->ready == 1; }));
+    EXPECT_EQ(a->rows, std::vector<std::string>{"41"});
+    EXPECT_EQ(b->rows, std::vector<std::string>{"42"});
+    pool.Release(sa, true, a.get());
+    EXPECT_EQ(pool.stats().shared, 1);  // b still holds it
+    pool.Release(sb, true, b.get());
+    EXPECT_EQ(pool.stats().shared, 0);
+    EXPECT_EQ(pool.stats().idle, 1);
+    EXPECT_EQ(pool.stats().pipelined, 2);
+    EXPECT_EQ(pool.stats().connects, 1);
+  });
+}
+
+TEST_F(PoolTest, AnErrorEndsOnlyItsOwnStatement) {
+  NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>(), c = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    co_await Warm(pool);
+    auto sa = pool.Share(a, a.get(), 0, Query("SELECT 1"));
+    auto sb = pool.Share(b, b.get(), 0, Query("SELECT 1/0"));
+    auto sc = pool.Share(c, c.get(), 0, Query("SELECT 3"));
+    EXPECT_TRUE(sa == sb && sb == sc);
+    EXPECT_TRUE(co_await Until([&] { return a->ready + b->ready + c->ready == 3; }));
+    EXPECT_EQ(a->rows, std::vector<std::string>{"1"});
+    EXPECT_EQ(b->errors, 1);
+    EXPECT_TRUE(b->rows.empty());
+    EXPECT_EQ(c->rows, std::vector<std::string>{"3"});
+    EXPECT_EQ(a->errors + c->errors, 0);
+    for (auto [conn, who] : {std::pair{sa, a.get()}, std::pair{sb, b.get()}, std::pair{sc, c.get()}}) {
+      pool.Release(conn, true, who);
+    }
+    EXPECT_EQ(pool.stats().idle, 1);
+  });
+}
+
+TEST_F(PoolTest, AnOrphanedStatementsReplyIsDroppedAndTheConnectionComesBack) {
+  NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    co_await Warm(pool);
+    auto sa = pool.Share(a, a.get(), 0, Query("SELECT pg_sleep(0.05), 7"));
+    auto sb = pool.Share(b, b.get(), 0, Query("SELECT 8"));
+    pool.Release(sa, false, a.get());  // a's client left before its reply
+    EXPECT_TRUE(co_await Until([&] { return b->ready == 1; }));
+    EXPECT_EQ(a->ready, 0);
+    EXPECT_TRUE(a->rows.empty());
+    EXPECT_EQ(b->rows, std::vector<std::string>{"8"});
+    pool.Release(sb, true, b.get());
+    EXPECT_EQ(pool.stats().idle, 1);  // not closed: the orphan's statement could not harm it
+    EXPECT_EQ(pool.stats().connects, 1);
+  });
+}
+
+TEST_F(PoolTest, OtherSettingsNeverShareAConnection) {
+  NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  auto a = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    co_await Warm(pool);  // its connection matches settings generation 0
+    EXPECT_EQ(pool.Share(a, a.get(), 7, Query("SELECT 1")), nullptr);
+    EXPECT_EQ(pool.stats().idle, 1);
+    NodePool off(io_.get_executor(), node(), 2, 5000, 10, 0);
+    co_await Warm(off);
+    EXPECT_EQ(off.Share(a, a.get(), 0, Query("SELECT 1")), nullptr);  // pipelining off
+  });
+}
+
+TEST_F(PoolTest, AWaitingStatementJoinsAPipelineWhenItHasRoom) {
+  NodePool pool(io_.get_executor(), node(), 1, 5000, 10, 2);  // one connection, two statements deep
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>(), c = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    co_await Warm(pool);
+    auto sa = pool.Share(a, a.get(), 0, Query("SELECT pg_sleep(0.05), 1"));
+    auto sb = pool.Share(b, b.get(), 0, Query("SELECT 2"));
+    EXPECT_TRUE(sa && sa == sb);
+    EXPECT_EQ(pool.Share(c, c.get(), 0, Query("SELECT 3")), nullptr);  // full
+    auto got = co_await pool.AcquireShared(c, c.get(), 0, Query("SELECT 3"));
+    EXPECT_TRUE(got.ok());
+    if (!got.ok()) co_return;
+    EXPECT_TRUE(got.value().shared);
+    EXPECT_EQ(got.value().conn, sa);
+    EXPECT_EQ(a->ready, 1);  // it joined once a's statement ended
+    EXPECT_TRUE(co_await Until([&] { return c->ready == 1; }));
+    EXPECT_EQ(c->rows, std::vector<std::string>{"3"});
+    pool.Release(sa, true, a.get());
+    pool.Release(sb, true, b.get());
+    pool.Release(got.value().conn, true, c.get());
+    EXPECT_EQ(pool.stats().idle, 1);
+    EXPECT_EQ(pool.stats().waiting, 0);
+  });
+}
+
+TEST_F(PoolTest, AConnectionThatClosesLetsAWaitingClientOpenAnother) {
+  NodePool pool(io_.get_executor(), node(), 1, 15000, 10, 0);
+  Recorder a, b;
+  Run([&]() -> asio::awaitable<void> {
+    auto first = co_await pool.Acquire(&a);
+    EXPECT_TRUE(first.ok());
+    if (!first.ok()) co_return;
+    bool second_done = false;
+    Result<std::shared_ptr<ServerConn>> second = Status::OK();
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+      second = co_await pool.Acquire(&b);
+      second_done = true;
+    }, asio::detached);
+    EXPECT_TRUE(co_await Until([&] { return pool.stats().waiting == 1; }));
+    const auto start = std::chrono::steady_clock::now();
+    pool.Release(std::move(first.value()), /*reusable=*/false);  // closed, as when its client leaves mid-query
+    EXPECT_TRUE(co_await Until([&] { return second_done; }));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));  // not the 15 s timeout
+    EXPECT_TRUE(second.ok()) << second.status().message();
+    EXPECT_EQ(pool.stats().connects, 2);
+    if (second.ok()) pool.Release(std::move(second.value()), true);
+  });
+}
+
+}  // namespace
+}  // namespace mosaic
