@@ -49,6 +49,8 @@ SCENARIOS = [
     ("select c16 split3", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-split3"]),
     # the query pattern monitor on (the default) vs off, same node
     ("select c16 monitor", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-nomon"]),
+    # pipelining on (the default, depth 4) vs off (--pipeline-depth 0), same node
+    ("select c16 pipelining", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-nopipe"]),
 ]
 ONLY = [n for n in os.environ.get("BENCH_ONLY", "").split(",") if n]
 if ONLY:
@@ -57,10 +59,11 @@ BASE_BIN = os.environ.get("MOSAIC_BASE_BIN")
 BASE_ARGS = shlex.split(os.environ.get("MOSAIC_BASE_ARGS", ""))
 if BASE_BIN:
     SCENARIOS = [(name, args, targets + ["mosaic-base"]
-                  if "mosaic" in targets and "mosaic-split3" not in targets and "mosaic-nomon" not in targets
+                  if "mosaic" in targets and not any(t in targets for t in ("mosaic-split3", "mosaic-nomon", "mosaic-nopipe"))
                   else targets)
                  for name, args, targets in SCENARIOS]
 USES_SPLIT = any("mosaic-split3" in sc[2] for sc in SCENARIOS)
+USES = {t for sc in SCENARIOS for t in sc[2]}
 
 
 def free_port():
@@ -139,6 +142,7 @@ class Stack:
         self.split_port, self.split_admin = free_port(), free_port()
         self.split_node_base = free_port() + 100
         self.nomon_port, self.nomon_admin = free_port(), free_port()
+        self.nopipe_port, self.nopipe_admin = free_port(), free_port()
         self.base_port, self.base_admin = free_port(), free_port()
         self.procs = []
 
@@ -158,10 +162,14 @@ class Stack:
         wait_port(self.node_port)
         if USES_SPLIT:
             wait_port(self.split_port)
-        self.nomon = self.serve("mosaic-nomon", self.nomon_port, self.nomon_admin,
-                                ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic",
-                                 "--monitor", "off"])
-        wait_port(self.nomon_port)
+        same_node = ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic"]
+        if "mosaic-nomon" in USES:
+            self.nomon = self.serve("mosaic-nomon", self.nomon_port, self.nomon_admin, same_node + ["--monitor", "off"])
+            wait_port(self.nomon_port)
+        if "mosaic-nopipe" in USES:
+            self.nopipe = self.serve("mosaic-nopipe", self.nopipe_port, self.nopipe_admin,
+                                     same_node + ["--pipeline-depth", "0"])
+            wait_port(self.nopipe_port)
         if BASE_BIN:
             self.base = self.serve("mosaic-base", self.base_port, self.base_admin,
                                    ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic"]
@@ -206,7 +214,7 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
 
     def port(self, target):
         return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port,
-                "mosaic-split3": self.split_port, "mosaic-nomon": self.nomon_port,
+                "mosaic-split3": self.split_port, "mosaic-nomon": self.nomon_port, "mosaic-nopipe": self.nopipe_port,
                 "mosaic-base": self.base_port}[target]
 
     def init_split(self, scale):
@@ -304,6 +312,8 @@ def report(runs, mosaic_rss_500):
             row["split3_vs_one_node"] = med["mosaic-split3"]["tps"] / med["mosaic"]["tps"]
         if "mosaic-nomon" in med:
             row["monitor_on_vs_off"] = med["mosaic"]["tps"] / med["mosaic-nomon"]["tps"]
+        if "mosaic-nopipe" in med:
+            row["pipelining_on_vs_off"] = med["mosaic"]["tps"] / med["mosaic-nopipe"]["tps"]
         if "mosaic-base" in med:
             row["mosaic_vs_base"] = med["mosaic"]["tps"] / med["mosaic-base"]["tps"]
             row["mosaic_minus_base_p50_us"] = (med["mosaic"]["p50_ms"] - med["mosaic-base"]["p50_ms"]) * 1000
@@ -324,10 +334,14 @@ def report(runs, mosaic_rss_500):
     result = {"date": date, "rounds": ROUNDS, "seconds": SECONDS, "pool_size": POOL_SIZE,
               "machine": machine, "rows": rows, "summary": summary}
     out = os.path.join(REPO, "bench", "results", f"overhead-{date}.json")
+    n = 2
+    while os.path.exists(out):  # an earlier run of the day keeps its file
+        out = os.path.join(REPO, "bench", "results", f"overhead-{date}-{n}.json")
+        n += 1
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
     plot = plot_png(rows, date)
-    write_doc(table, machine, date, plot)
+    write_doc(table, machine, date, plot, os.path.relpath(out, REPO))
     print(f"\nwrote {out} and docs/benchmarks.md")
 
 
@@ -351,6 +365,10 @@ def render_table(rows, summary):
     if mon:
         lines.append(f"- The query pattern monitor on reaches {mon['monitor_on_vs_off']:.3f} of the TPS with it off "
                      f"(`{mon['pgbench']}`, same node, rounds alternating).")
+    pipe = next((r for r in rows if "pipelining_on_vs_off" in r), None)
+    if pipe:
+        lines.append(f"- Pipelining on (depth 4, the default) reaches {pipe['pipelining_on_vs_off']:.3f} of the TPS "
+                     f"with it off (`{pipe['pgbench']}`, same node, rounds alternating).")
     split = next((r for r in rows if "split3_vs_one_node" in r), None)
     if split:
         lines.append(f"- Mosaic with pgbench_accounts split over 3 nodes reaches {split['split3_vs_one_node']:.2f} "
@@ -384,7 +402,7 @@ plot '{data}' using 2:xtic(1) title 'direct', '' using 3 title 'PgBouncer', '' u
     return "benchmarks.png" if os.path.exists(png) else None
 
 
-def write_doc(table, machine, date, plot):
+def write_doc(table, machine, date, plot, raw):
     path = os.path.join(REPO, "docs", "benchmarks.md")
     old = open(path).read() if os.path.exists(path) else ""
     marker = "<!-- notes below are kept by bench/overhead.py -->"
@@ -406,7 +424,7 @@ Machine: {machine['cpus']} cores, kernel {machine['kernel']}; {machine['postgres
 
 Commands: `pgbench -h 127.0.0.1 -p PORT -U mosaic -T {SECONDS} -n -l <scenario args> mosaic`,
 scenario arguments as in the table's first column (`-S` select-only, `-N` simple-update,
-`-j 2` threads except at `-c 1`). Raw numbers: `bench/results/overhead-{date}.json`.
+`-j 2` threads except at `-c 1`). Raw numbers: `{raw}`.
 
 {notes}"""
     with open(path, "w") as f:
