@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/pool.h"
+#include "frontend/worker.h"
 #include "postgres_suite.h"
 #include "protocol/codec.h"
 
@@ -199,6 +200,36 @@ TEST_F(PoolTest, AConnectionThatClosesLetsAWaitingClientOpenAnother) {
     EXPECT_EQ(pool.stats().connects, 2);
     if (second.ok()) pool.Release(std::move(second.value()), true);
   });
+}
+
+// What lets a connection set up for one client serve another without comparing settings.
+TEST(WorkerSettings, EqualSettingsGetEqualGenerationsAndOnlyThey) {
+  frontend::FrontendContext context;
+  frontend::Worker worker(0, context);
+  std::map<std::string, std::string, std::less<>> utc{{"TimeZone", "UTC"}, {"application_name", "app"}};
+  auto same = utc, kolkata = utc, more = utc;
+  kolkata["TimeZone"] = "Asia/Kolkata";
+  more["DateStyle"] = "ISO, DMY";
+  const uint64_t g = worker.GenerationOf(utc);
+  EXPECT_EQ(worker.GenerationOf(same), g);
+  EXPECT_NE(worker.GenerationOf(kolkata), g);
+  EXPECT_NE(worker.GenerationOf(more), g);
+  EXPECT_NE(worker.GenerationOf(kolkata), worker.GenerationOf(more));
+  EXPECT_GT(worker.NextGeneration(), worker.GenerationOf(more));  // other uses of the counter never collide
+}
+
+TEST(WorkerSettings, OnlyShapesSeenToRunFastArePipelined) {
+  frontend::FrontendContext context;
+  frontend::Worker worker(0, context);
+  EXPECT_FALSE(worker.FastShape(7));  // never seen
+  worker.NoteLatency(7, 200);
+  EXPECT_TRUE(worker.FastShape(7));
+  for (int i = 0; i < 20; ++i) worker.NoteLatency(7, 50000);  // it became slow
+  EXPECT_FALSE(worker.FastShape(7));
+  for (int i = 0; i < 40; ++i) worker.NoteLatency(7, 100);  // and fast again
+  EXPECT_TRUE(worker.FastShape(7));
+  worker.NoteLatency(8, frontend::Worker::kFastShapeMax);
+  EXPECT_FALSE(worker.FastShape(8));
 }
 
 }  // namespace
