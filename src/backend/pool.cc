@@ -166,7 +166,7 @@ std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler
         c->pipeline.size() >= static_cast<size_t>(pipeline_depth_)) {
       continue;
     }
-    if (!c->pipeline.empty() && now - c->head_since > kPipelineHeadMax) continue;  // a slow one runs
+    if (!c->pipeline.empty() && now - c->head_since > head_max_) continue;  // a slow one runs
     // The fullest one with room: the fewer connections run, the more each gets in one read.
     if (!conn || c->pipeline.size() > conn->pipeline.size()) conn = c;
   }

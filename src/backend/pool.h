@@ -67,6 +67,9 @@ class NodePool : public ServerHandler {
   // Whether a cancel request sent to `conn` now could only hit `owner`'s statement.
   bool CanCancel(const ServerConn& conn, const void* owner) const;
   static constexpr std::chrono::microseconds kPipelineHeadMax{2000};
+  // Tests: another limit for how long a pipeline's first statement may have run (else
+  // kPipelineHeadMax).
+  void set_pipeline_head_max(std::chrono::microseconds limit) { head_max_ = limit; }
   // Updates the node's address (catalog change); open connections stay until released.
   void UpdateNode(const catalog::Node& node) { node_ = node; }
   // Closes idle connections idle for longer than `max_idle`.
@@ -113,6 +116,7 @@ class NodePool : public ServerHandler {
   int connect_timeout_s_;
   int64_t open_ = 0;  // connections open or being opened
   int pipeline_depth_;
+  std::chrono::microseconds head_max_ = kPipelineHeadMax;
   std::deque<std::shared_ptr<ServerConn>> idle_;
   std::vector<std::shared_ptr<ServerConn>> shared_;  // connections in pipelined use
   std::deque<Waiter> waiters_;

@@ -78,6 +78,7 @@ class PoolTest : public testing::PostgresSuite {
 
 TEST_F(PoolTest, StatementsOfTwoHandlersShareOneConnectionAndEachGetsItsOwnReply) {
   NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  pool.set_pipeline_head_max(std::chrono::seconds(10));  // a loaded machine may pause between two calls
   auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>();
   Run([&]() -> asio::awaitable<void> {
     co_await Warm(pool);
@@ -102,6 +103,7 @@ TEST_F(PoolTest, StatementsOfTwoHandlersShareOneConnectionAndEachGetsItsOwnReply
 
 TEST_F(PoolTest, AnErrorEndsOnlyItsOwnStatement) {
   NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  pool.set_pipeline_head_max(std::chrono::seconds(10));  // a loaded machine may pause between two calls
   auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>(), c = std::make_shared<Recorder>();
   Run([&]() -> asio::awaitable<void> {
     co_await Warm(pool);
@@ -124,6 +126,7 @@ TEST_F(PoolTest, AnErrorEndsOnlyItsOwnStatement) {
 
 TEST_F(PoolTest, AnOrphanedStatementsReplyIsDroppedAndTheConnectionComesBack) {
   NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  pool.set_pipeline_head_max(std::chrono::seconds(10));  // a loaded machine may pause between two calls
   auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>();
   Run([&]() -> asio::awaitable<void> {
     co_await Warm(pool);
@@ -142,6 +145,7 @@ TEST_F(PoolTest, AnOrphanedStatementsReplyIsDroppedAndTheConnectionComesBack) {
 
 TEST_F(PoolTest, OtherSettingsNeverShareAConnection) {
   NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  pool.set_pipeline_head_max(std::chrono::seconds(10));  // a loaded machine may pause between two calls
   auto a = std::make_shared<Recorder>();
   Run([&]() -> asio::awaitable<void> {
     co_await Warm(pool);  // its connection matches settings generation 0
@@ -155,6 +159,7 @@ TEST_F(PoolTest, OtherSettingsNeverShareAConnection) {
 
 TEST_F(PoolTest, AWaitingStatementJoinsAPipelineWhenItHasRoom) {
   NodePool pool(io_.get_executor(), node(), 1, 5000, 10, 2);  // one connection, two statements deep
+  pool.set_pipeline_head_max(std::chrono::seconds(10));
   auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>(), c = std::make_shared<Recorder>();
   Run([&]() -> asio::awaitable<void> {
     co_await Warm(pool);
@@ -175,6 +180,24 @@ TEST_F(PoolTest, AWaitingStatementJoinsAPipelineWhenItHasRoom) {
     pool.Release(got.value().conn, true, c.get());
     EXPECT_EQ(pool.stats().idle, 1);
     EXPECT_EQ(pool.stats().waiting, 0);
+  });
+}
+
+TEST_F(PoolTest, NothingJoinsBehindAStatementRunningLong) {
+  NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  pool.set_pipeline_head_max(std::chrono::milliseconds(5));
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    co_await Warm(pool);
+    auto sa = pool.Share(a, a.get(), 0, Query("SELECT pg_sleep(0.3), 1"));
+    EXPECT_TRUE(sa);
+    asio::steady_timer timer(io_, std::chrono::milliseconds(50));  // a's statement is still running
+    co_await timer.async_wait(use_tuple);
+    EXPECT_EQ(a->ready, 0);
+    EXPECT_EQ(pool.Share(b, b.get(), 0, Query("SELECT 2")), nullptr);  // no idle one either
+    EXPECT_TRUE(co_await Until([&] { return a->ready == 1; }));
+    pool.Release(sa, true, a.get());
+    EXPECT_EQ(pool.stats().idle, 1);
   });
 }
 
