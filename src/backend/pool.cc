@@ -138,7 +138,7 @@ void NodePool::ServeWaiters(ServerConn& conn) {
 }
 
 awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
-                                                            uint64_t params_generation, std::string query) {
+                                                            uint64_t params_generation, std::string_view query) {
   if (auto conn = Share(handler, owner, params_generation, query)) co_return Shared{std::move(conn), true};
   if (pipeline_depth_ < 2 || (waiters_.empty() && (!idle_.empty() || open_ < max_size_))) {
     co_return Shared{};  // Acquire has one without waiting

@@ -57,13 +57,14 @@ class NodePool : public ServerHandler {
   // clients waiting in Acquire (up to the wait timeout) for room on a shared connection or for a
   // free one. `shared` tells which: true, the query was written to a shared connection; false,
   // the connection is the caller's alone (nothing written; its settings differ), or none came
-  // back because one can be had from Acquire without waiting.
+  // back because one can be had from Acquire without waiting. `query` must stay valid until it
+  // returns (a waiting statement is written when it joins).
   struct Shared {
     std::shared_ptr<ServerConn> conn;
     bool shared = false;
   };
   asio::awaitable<Result<Shared>> AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
-                                                uint64_t params_generation, std::string query);
+                                                uint64_t params_generation, std::string_view query);
   // Whether a cancel request sent to `conn` now could only hit `owner`'s statement.
   bool CanCancel(const ServerConn& conn, const void* owner) const;
   static constexpr std::chrono::microseconds kPipelineHeadMax{2000};

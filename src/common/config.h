@@ -57,7 +57,7 @@ struct Config {
   int max_prepared_statements = 256;  // per server connection; more are closed and re-prepared
   // Pipelining: one-statement reads outside a transaction, of shapes seen to run in under a
   // millisecond, may queue behind other sessions' on one server connection, up to this many
-  // per connection (docs/pooling.md). 0 or 1: off.
+  // per connection (docs/operations.md, Pipelining). 0 or 1: off.
   int pipeline_depth = 4;
 
   int managed_nodes = 0;             // > 0: Mosaic runs its own PostgreSQL clusters

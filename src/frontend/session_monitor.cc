@@ -1,6 +1,7 @@
 // Session ↔ monitor: one QueryEvent per routed statement, built at routing time and recorded at
-// its CommandComplete (with the monitor off only its latency is kept, for pipelining). Cheap by design (data path): the event is filled from what the session
-// already holds, and recording copies it into the worker's ring (dropped when the ring is full).
+// its CommandComplete (with the monitor off only its latency is kept, for pipelining). Cheap by
+// design (data path): the event is filled from what the session already holds, and recording
+// copies it into the worker's ring (dropped when the ring is full).
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
 #include "monitor/event_builder.h"

@@ -368,7 +368,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   if (route.nodes.size() == 1 && Pipelinable(a, route)) {
     const catalog::Node& node = *map_->FindNode(route.nodes[0]);
     KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
-    auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_, std::string(raw));
+    auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_, raw);
     if (!got.ok()) {
       FailQuery(got.status());
       co_return true;
@@ -382,7 +382,6 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       }
       if (l.shared) {
         l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
-        worker_.counters().Add(worker_.counters().pipelined_statements_total);
         Push({.op = Op::kQuery, .server = l.server.get()});
       } else {
         SyncParams(l);

@@ -37,7 +37,6 @@ struct WorkerCounters {
   std::atomic<int64_t> multi_node_statements_total{0};  // statements run on several nodes
   std::atomic<int64_t> two_phase_commits_total{0};
   std::atomic<int64_t> client_writes_total{0};  // send calls on client sockets (a syscall each)
-  std::atomic<int64_t> pipelined_statements_total{0};  // queued on a shared server connection
   void Add(std::atomic<int64_t>& c, int64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
 };
 

@@ -334,7 +334,7 @@ nlohmann::json App::NodesJson() const {
 std::string App::MetricsText() const {
   admin::MetricsWriter m;
   int64_t clients = 0, clients_total = 0, statements = 0, errors = 0, ddl = 0, multi = 0, two_phase = 0,
-          client_writes = 0, pipelined = 0;
+          client_writes = 0;
   std::map<int, backend::PoolStats> pools;
   for (const auto& w : workers_) {
     auto& c = w->counters();
@@ -346,7 +346,6 @@ std::string App::MetricsText() const {
     multi += c.multi_node_statements_total.load(std::memory_order_relaxed);
     two_phase += c.two_phase_commits_total.load(std::memory_order_relaxed);
     client_writes += c.client_writes_total.load(std::memory_order_relaxed);
-    pipelined += c.pipelined_statements_total.load(std::memory_order_relaxed);
     for (const auto& [id, s] : w->CollectPoolStats()) {
       auto& t = pools[id];
       t.total += s.total;
@@ -356,8 +355,11 @@ std::string App::MetricsText() const {
       t.connect_errors += s.connect_errors;
       t.wait_timeouts += s.wait_timeouts;
       t.shared += s.shared;
+      t.pipelined += s.pipelined;
     }
   }
+  int64_t pipelined = 0;
+  for (const auto& [id, s] : pools) pipelined += s.pipelined;
   m.Gauge("mosaic_client_connections", "Client connections open now.", static_cast<double>(clients));
   m.Counter("mosaic_client_connections_total", "Client connections accepted.", static_cast<double>(clients_total));
   m.Counter("mosaic_statements_total", "Statements received (Query and Execute messages).", static_cast<double>(statements));

@@ -167,7 +167,8 @@ TEST_F(PoolTest, AWaitingStatementJoinsAPipelineWhenItHasRoom) {
     auto sb = pool.Share(b, b.get(), 0, Query("SELECT 2"));
     EXPECT_TRUE(sa && sa == sb);
     EXPECT_EQ(pool.Share(c, c.get(), 0, Query("SELECT 3")), nullptr);  // full
-    auto got = co_await pool.AcquireShared(c, c.get(), 0, Query("SELECT 3"));
+    const std::string third = Query("SELECT 3");  // AcquireShared writes it when it joins
+    auto got = co_await pool.AcquireShared(c, c.get(), 0, third);
     EXPECT_TRUE(got.ok());
     if (!got.ok()) co_return;
     EXPECT_TRUE(got.value().shared);
