@@ -395,10 +395,11 @@ struct Chunk {
   pg::Params lower, upper;
 };
 
-std::string ChunkWhere(const ChunkKey& key, const Chunk& chunk) {
+// The chunk's bounds as a condition, its parameters numbered from `first`.
+std::string ChunkWhere(const ChunkKey& key, const Chunk& chunk, size_t first = 1) {
   std::string where;
-  if (!chunk.lower.empty()) where += " AND " + KeyBound(key, ">", 1);
-  if (!chunk.upper.empty()) where += " AND " + KeyBound(key, "<=", chunk.lower.size() + 1);
+  if (!chunk.lower.empty()) where += " AND " + KeyBound(key, ">", first);
+  if (!chunk.upper.empty()) where += " AND " + KeyBound(key, "<=", first + chunk.lower.size());
   return where;
 }
 
@@ -446,6 +447,76 @@ Result<ChunkSum> SumChunk(PGconn* conn, const Table& table, const std::string& f
   auto res = pg::Exec(conn, SumChunkSql(table, filter, key, chunk), ChunkParams(chunk), who);
   if (!res.ok()) return res.status();
   return ReadSum(res->get());
+}
+
+// The keys that cut `within` into sub-chunks of about `rows` rows on the source: every
+// rows-th row's key in key order (one sort of the chunk, not one per sub-chunk).
+Result<std::vector<pg::Params>> SubChunkBounds(PGconn* source, const Table& table, const std::string& filter,
+                                               const ChunkKey& key, const Chunk& within, int rows) {
+  std::string inner, outer;
+  for (size_t i = 0; i < key.values.size(); ++i) {
+    inner += fmt::format("{} AS v{}, ", key.values[i], i);
+    outer += fmt::format("{}v{}", i == 0 ? "" : ", ", i);
+  }
+  const std::string sql = fmt::format(
+      "SELECT {} FROM (SELECT {}row_number() OVER (ORDER BY {}) AS n {}{}) x WHERE n % {} = 0 ORDER BY n", outer,
+      inner, fmt::join(key.exprs, ", "), FlowRows(table, filter), ChunkWhere(key, within), rows);
+  auto res = pg::Exec(source, sql, ChunkParams(within), "source");
+  if (!res.ok()) return res.status();
+  std::vector<pg::Params> bounds(static_cast<size_t>(PQntuples(res->get())));
+  for (int r = 0; r < PQntuples(res->get()); ++r) {
+    for (int i = 0; i < PQnfields(res->get()); ++i) bounds[static_cast<size_t>(r)].push_back(pg::TextAt(res->get(), r, i));
+  }
+  return bounds;
+}
+
+// SumChunk of every sub-chunk of `chunk` (cut at `bounds`, see SubChunkBounds) in one
+// statement, so one snapshot: one pass over the chunk that puts each row in its sub-chunk
+// (width_bucket over the bounds) for a one-item key, one index range per sub-chunk else.
+Result<std::vector<ChunkSum>> SumSubChunks(PGconn* conn, const Table& table, const std::string& filter,
+                                           const ChunkKey& key, const Chunk& chunk,
+                                           const std::vector<pg::Params>& bounds, std::string_view who) {
+  std::vector<ChunkSum> sums(bounds.size() + 1, ChunkSum{0, "0"});
+  pg::Params params;
+  std::string sql;
+  if (bounds.empty()) {
+    sql = SumChunkSql(table, filter, key, chunk);
+    params = ChunkParams(chunk);
+  } else if (key.exprs.size() == 1) {
+    // Sub-chunks are (lower, upper]: a row equal to the bound width_bucket puts it at belongs
+    // to the sub-chunk before.
+    params = ChunkParams(chunk);
+    std::string array;
+    for (const auto& b : bounds) {
+      params.push_back(b[0]);
+      array += fmt::format("{}${}{}", array.empty() ? "" : ", ", params.size(), key.casts[0]);
+    }
+    sql = fmt::format(
+        "SELECT CASE WHEN x.w > 0 AND x.e = (ARRAY[{0}])[x.w] THEN x.w ELSE x.w + 1 END - 1, count(*), "
+        "coalesce(sum(hashtextextended(x.t, 0)), 0)::text FROM (SELECT {1} AS e, {2}::text AS t, "
+        "width_bucket({1}, ARRAY[{0}]) AS w {3}{4}) x GROUP BY 1",
+        array, key.exprs[0], kRow, FlowRows(table, filter), ChunkWhere(key, chunk));
+  } else {
+    for (size_t i = 0; i <= bounds.size(); ++i) {
+      const Chunk sub{i == 0 ? chunk.lower : bounds[i - 1], i == bounds.size() ? chunk.upper : bounds[i]};
+      sql += fmt::format("{}SELECT {}, count(*), coalesce(sum(hashtextextended({}::text, 0)), 0)::text {}{}",
+                         i == 0 ? "" : " UNION ALL ", i, kRow, FlowRows(table, filter),
+                         ChunkWhere(key, sub, params.size() + 1));
+      const pg::Params p = ChunkParams(sub);
+      params.insert(params.end(), p.begin(), p.end());
+    }
+  }
+  auto res = pg::Exec(conn, sql, params, who);
+  if (!res.ok()) return res.status();
+  if (bounds.empty()) {
+    sums[0] = ReadSum(res->get());
+    return sums;
+  }
+  for (int r = 0; r < PQntuples(res->get()); ++r) {
+    const auto i = pg::IntAt<size_t>(res->get(), r, 0);
+    if (i < sums.size()) sums[i] = ChunkSum{pg::IntAt<int64_t>(res->get(), r, 1), pg::TextAt(res->get(), r, 2)};
+  }
+  return sums;
 }
 
 // The result of a query sent with PQsendQueryParams: the first result (or its error), after
@@ -776,17 +847,63 @@ Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::v
     auto cached = CachedKeyOf(source, table, c.table, keys);
     if (!cached.ok()) return cached.status();
     const ChunkKey& key = **cached;
-    // Sub-chunks (lower, upper] from the chunk's lower bound up to its own upper bound.
-    Chunk sub{c.lower, {}};
-    for (bool last = false; !last;) {
-      auto upper = NextUpperBound(source, table, filter, key, Chunk{sub.lower, c.upper}, sub_chunk_rows);
-      if (!upper.ok()) return upper.status();
-      last = upper->empty();
-      sub.upper = last ? c.upper : std::move(upper).value();
-      if (Status s = CompareChunk(source, target, c.table, table, filter, key, sub, retries, catch_up, out); !s.ok()) {
-        return s;
+    const Chunk chunk{c.lower, c.upper};
+    auto bounds = SubChunkBounds(source, table, filter, key, chunk, sub_chunk_rows);
+    if (!bounds.ok()) return bounds.status();
+    auto sub = [&](size_t i) {
+      return Chunk{i == 0 ? c.lower : (*bounds)[i - 1], i == bounds->size() ? c.upper : (*bounds)[i]};
+    };
+    // CompareChunk's rule over all the chunk's sub-chunks at once: each read is one statement
+    // summing every sub-chunk, and each round catches up once, not once per sub-chunk.
+    std::vector<size_t> pending(bounds->size() + 1);
+    for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+    for (int attempt = 0;; ++attempt) {
+      auto before = SumSubChunks(source, table, filter, key, chunk, *bounds, "source");
+      if (!before.ok()) return before.status();
+      if (catch_up) {
+        if (Status st = catch_up(); !st.ok()) return st;
       }
-      sub.lower = std::move(sub.upper);
+      auto on_target = SumSubChunks(target, table, filter, key, chunk, *bounds, "target");
+      if (!on_target.ok()) return on_target.status();
+      std::vector<size_t> differing;
+      for (size_t i : pending) {
+        if ((*before)[i] == (*on_target)[i]) {
+          ++out.chunks;
+          out.rows_source += (*before)[i].rows;
+          out.rows_target += (*on_target)[i].rows;
+        } else {
+          differing.push_back(i);
+        }
+      }
+      if (differing.empty()) break;
+      auto after = SumSubChunks(source, table, filter, key, chunk, *bounds, "source");
+      if (!after.ok()) return after.status();
+      std::vector<size_t> changing;
+      for (size_t i : differing) {
+        const ChunkSum& a = (*after)[i];
+        const ChunkSum& t = (*on_target)[i];
+        if (a == t || (*before)[i] == a) {
+          ++out.chunks;
+          out.rows_source += a.rows;
+          out.rows_target += t.rows;
+          if (!(a == t)) {  // the source held still and the target differs
+            ++out.mismatched_chunks;
+            NoteMismatch(table, sub(i), a, t, &out.first_mismatch);
+          }
+        } else {
+          changing.push_back(i);
+        }
+      }
+      pending = std::move(changing);
+      if (pending.empty()) break;
+      if (attempt >= retries) {
+        for (size_t i : pending) {
+          Chunk ch = sub(i);
+          out.unsettled.push_back({c.table, std::move(ch.lower), std::move(ch.upper)});
+        }
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 * (attempt + 1)));
     }
   }
   return out;

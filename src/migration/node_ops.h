@@ -187,8 +187,13 @@ Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
                                         const std::function<Status()>& catch_up = {});
 // CompareChecksums over only `chunks` (unsettled chunks of an earlier comparison), each split
 // into sub-chunks of about sub_chunk_rows rows: writes that kept a large chunk changing often
-// leave most of its sub-chunks still for a moment. Returns the sub-chunks compared, mismatched
-// and still unsettled as a ChecksumResult. Used before the cutover's fence closes, so that
+// leave most of its sub-chunks still for a moment. The sub-chunks of one chunk are compared
+// together, in up to retries + 1 rounds of one statement per read summing every sub-chunk (the
+// source's sums, one `catch_up`, the target's sums, the source's again when some differ): it
+// waits for the target at most retries + 1 times per chunk and reads the chunk (one pass for a
+// one-column key or a table without primary key) three times per round, however many
+// sub-chunks it has. Returns the sub-chunks compared, mismatched and still unsettled as a
+// ChecksumResult. Used before the cutover's fence closes, so that
 // RecheckChunks under it has only the sub-chunks that are still being written. REQUIRES:
 // sub_chunk_rows > 0; PinTextFormats-like settings as CompareChecksums (it sets them).
 Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,

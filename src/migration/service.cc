@@ -768,8 +768,8 @@ Status Service::Runner::StepIncrementalWrites() {
   }
   if (Interrupted()) return Status::OK();
   if (Status s = SetPhase(Phase::kCutover,
-                         fmt::format("checksums equal ({} chunks; {} kept changing, compared again under the fence); "
-                                     "fencing the rows",
+                         fmt::format("checksums equal ({} chunks; {} kept changing: compared again in sub-chunks, "
+                                     "then under the fence); fencing the rows",
                                      progress_.checksum_chunks, unsettled));
       !s.ok()) {
     return s;
@@ -792,6 +792,7 @@ Status Service::Runner::RefineUnsettled() {
     if (!a.ok()) return a.status();
     auto b = Conn(f.target);
     if (!b.ok()) return b.status();
+    const auto started = Clock::now();
     auto refined = RefineChunks(a.value()->get(), b.value()->get(), tables_, f.filter, unsettled_[i],
                                 kRefineChunkRows, kChecksumRetries,
                                 [&] { return WaitFlowApplied(f, i, /*fenced=*/false); });
@@ -801,9 +802,10 @@ Status Service::Runner::RefineUnsettled() {
     if (refined->mismatched_chunks > 0) {
       return Status::Error("XX001", fmt::format("checksums differ before the fence: {}", refined->first_mismatch));
     }
-    log::info("migration {}: flow {}: {} chunk(s) that kept changing split into {} sub-chunk(s); {} still changing",
+    log::info("migration {}: flow {}: {} chunk(s) that kept changing split into {} sub-chunk(s); {} still changing "
+              "({:.0f} ms, before the fence)",
               id_, i, unsettled_[i].size(), refined->chunks + static_cast<int64_t>(refined->unsettled.size()),
-              refined->unsettled.size());
+              refined->unsettled.size(), MsSince(started));
     unsettled_[i] = std::move(refined->unsettled);
   }
   return Status::OK();
