@@ -121,7 +121,7 @@ void NodePool::Join(ServerConn& conn, Waiter w) {
   conn.pipeline.push_back({std::move(w.handler), w.owner});
   ++conn.holders;
   ++counters_.pipelined;
-  conn.WriteOrdered(w.query);
+  conn.WriteOrdered((*w.write)(conn));
   *w.slot = conn.shared_from_this();
   *w.shared = true;
   w.timer->cancel();
@@ -139,7 +139,13 @@ void NodePool::ServeWaiters(ServerConn& conn) {
 
 awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
                                                             uint64_t params_generation, std::string_view query) {
-  if (auto conn = Share(handler, owner, params_generation, query)) co_return Shared{std::move(conn), true};
+  co_return co_await AcquireShared(std::move(handler), owner, params_generation,
+                                   StatementWriter([query](ServerConn&) { return query; }));
+}
+
+awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
+                                                            uint64_t params_generation, const StatementWriter& write) {
+  if (auto conn = Share(handler, owner, params_generation, write)) co_return Shared{std::move(conn), true};
   if (pipeline_depth_ < 2 || (waiters_.empty() && (!idle_.empty() || open_ < max_size_))) {
     co_return Shared{};  // Acquire has one without waiting
   }
@@ -148,7 +154,7 @@ awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<Server
   bool retry = false;
   asio::steady_timer timer(executor_, std::chrono::milliseconds(wait_timeout_ms_));
   waiters_.push_back({.timer = &timer, .slot = &slot, .retry = &retry, .shared = &shared, .handler = std::move(handler),
-                      .owner = owner, .params_generation = params_generation, .query = query});
+                      .owner = owner, .params_generation = params_generation, .write = &write});
   co_await timer.async_wait(use_tuple);
   if (slot) co_return Shared{std::move(slot), shared};
   std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == &timer; });
@@ -158,6 +164,11 @@ awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<Server
 
 std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler, const void* owner,
                                             uint64_t params_generation, std::string_view query) {
+  return Share(std::move(handler), owner, params_generation, StatementWriter([query](ServerConn&) { return query; }));
+}
+
+std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler, const void* owner,
+                                            uint64_t params_generation, const StatementWriter& write) {
   if (pipeline_depth_ < 2 || !waiters_.empty()) return nullptr;  // first come, first served
   const auto now = std::chrono::steady_clock::now();
   std::shared_ptr<ServerConn> conn;
@@ -186,7 +197,7 @@ std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler
   conn->pipeline.push_back({std::move(handler), owner});
   ++conn->holders;
   ++counters_.pipelined;
-  conn->WriteOrdered(query);
+  conn->WriteOrdered(write(*conn));
   return conn;
 }
 

@@ -10,6 +10,7 @@
 #include "common/async.h"
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,25 +45,35 @@ class NodePool : public ServerHandler {
   // its pipeline is empty; `owner`'s statements still in it are orphaned (replies dropped).
   void Release(std::shared_ptr<ServerConn> conn, bool reusable, const void* owner = nullptr);
 
-  // Pipelining: writes `query` (one Query message: a read-only statement, run outside any
-  // transaction) to a connection already running such statements for other sessions, behind
+  // What a pipelined statement writes to the connection it joins, composed for that
+  // connection at the moment it joins (a prepared statement may need its Parse there first).
+  // The bytes need stay valid only until the next call.
+  using StatementWriter = std::function<std::string_view(ServerConn&)>;
+
+  // Pipelining: writes a statement (a Query message, or Bind .. Sync of a prepared statement:
+  // a read-only statement, run outside any transaction; `query`, or what `write` composes) to
+  // a connection already running such statements for other sessions, behind
   // theirs, or to an idle one that starts a pipeline. Only connections whose settings match
   // `params_generation` are used, none whose first statement has been running for longer than
   // kPipelineHeadMax, and at most `pipeline_depth` statements wait on one connection. The
   // replies up to its ReadyForQuery go to `handler`. Returns nullptr when nothing fits (then
   // use Acquire). Never waits.
   std::shared_ptr<ServerConn> Share(std::weak_ptr<ServerHandler> handler, const void* owner,
+                                    uint64_t params_generation, const StatementWriter& write);
+  std::shared_ptr<ServerConn> Share(std::weak_ptr<ServerHandler> handler, const void* owner,
                                     uint64_t params_generation, std::string_view query);
   // Share, or when every connection is busy and none can be opened, waits in line with the
   // clients waiting in Acquire (up to the wait timeout) for room on a shared connection or for a
   // free one. `shared` tells which: true, the query was written to a shared connection; false,
   // the connection is the caller's alone (nothing written; its settings differ), or none came
-  // back because one can be had from Acquire without waiting. `query` must stay valid until it
-  // returns (a waiting statement is written when it joins).
+  // back because one can be had from Acquire without waiting. `write` (`query`) must stay
+  // valid until it returns (a waiting statement is written when it joins).
   struct Shared {
     std::shared_ptr<ServerConn> conn;
     bool shared = false;
   };
+  asio::awaitable<Result<Shared>> AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
+                                                uint64_t params_generation, const StatementWriter& write);
   asio::awaitable<Result<Shared>> AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
                                                 uint64_t params_generation, std::string_view query);
   // Whether a cancel request sent to `conn` now could only hit `owner`'s statement.
@@ -95,7 +106,7 @@ class NodePool : public ServerHandler {
     std::weak_ptr<ServerHandler> handler;
     const void* owner = nullptr;
     uint64_t params_generation = 0;
-    std::string_view query;
+    const StatementWriter* write = nullptr;
   };
   // Puts `w`'s statement on `conn` (shared, settings matching) and wakes it.
   void Join(ServerConn& conn, Waiter w);

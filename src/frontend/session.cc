@@ -400,6 +400,7 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
   // (whatever comes next must not land on that connection).
   if (SharedLinked()) co_await WaitPendingDrained();
   if (skip_until_sync_ && frame.type != fe::kSync && frame.type != fe::kTerminate) co_return true;
+  bind_opens_batch_ = frame.type == fe::kBind && !batch_open_;
   if (frame.type == fe::kParse || frame.type == fe::kBind || frame.type == fe::kDescribe ||
       frame.type == fe::kExecute || frame.type == fe::kClose || frame.type == fe::kFlush) {
     batch_open_ = true;
@@ -633,7 +634,7 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kParseComplete)});
     co_return true;
   }
-  MakeRoomForStatement(l);
+  MakeRoomForStatement(*l.server, &l.out);
   l.server->statements[stmt->hash] = stmt;
   protocol::WriteParse(&l.out, stmt->server_name, stmt->query, stmt->param_types);
   Push({.op = Op::kParse, .server = l.server.get(), .parsed = stmt, .client_name = std::string(parse.name)});
@@ -641,24 +642,29 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
 }
 
 void Session::EnsurePrepared(Link& link, const std::shared_ptr<const ServerStatement>& stmt) {
-  auto it = link.server->statements.find(stmt->hash);
-  if (it != link.server->statements.end() && SameStatement(*it->second, *stmt)) return;
-  MakeRoomForStatement(link);
-  link.server->statements[stmt->hash] = stmt;
-  protocol::WriteParse(&link.out, stmt->server_name, stmt->query, stmt->param_types);
-  Push({.op = Op::kParse, .server = link.server.get(), .forward = false, .parsed = stmt});
+  PrepareOn(*link.server, stmt, &link.out);
+}
+
+void Session::PrepareOn(ServerConn& server, const std::shared_ptr<const ServerStatement>& stmt, std::string* out) {
+  auto it = server.statements.find(stmt->hash);
+  if (it != server.statements.end() && SameStatement(*it->second, *stmt)) return;
+  MakeRoomForStatement(server, out);
+  server.statements[stmt->hash] = stmt;
+  protocol::WriteParse(out, stmt->server_name, stmt->query, stmt->param_types);
+  Push({.op = Op::kParse, .server = &server, .forward = false, .parsed = stmt});
 }
 
 // Keeps a server's prepared statements under max_prepared_statements by closing one. Any
 // client still using it gets it re-prepared by EnsurePrepared at its next Bind or Describe:
-// the server runs messages in order, so nothing already sent is affected.
-void Session::MakeRoomForStatement(Link& link) {
-  auto& statements = link.server->statements;
+// the server runs messages in order, so nothing already sent is affected (on a shared
+// connection too: what a session writes there is composed when it is written).
+void Session::MakeRoomForStatement(ServerConn& server, std::string* out) {
+  auto& statements = server.statements;
   if (statements.size() < static_cast<size_t>(ctx_.config.max_prepared_statements)) return;
   auto victim = statements.begin();
-  protocol::WriteClose(&link.out, 'S', victim->second->server_name);
+  protocol::WriteClose(out, 'S', victim->second->server_name);
   statements.erase(victim);
-  Push({.op = Op::kClose, .server = link.server.get(), .forward = false});
+  Push({.op = Op::kClose, .server = &server, .forward = false});
 }
 
 void Session::EnsureUnnamed(Link& link) {
@@ -757,15 +763,23 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       }
       co_return true;
     }
-    portal_monitor_[std::string(bind.portal)] = monitor;
     scatter_portals_.erase(std::string(bind.portal));
     write = route.value().write;
-    auto result = co_await LinkNode(*map_->FindNode(route.value().nodes[0]));
-    if (!result.ok()) {
-      SkipUntilSync(result.status());
-      co_return true;
+    const catalog::Node& node = *map_->FindNode(route.value().nodes[0]);
+    if (stmt && bind_opens_batch_ && Pipelinable(*stmt->analysis, route.value(), stmt->shape_hash)) {
+      if (auto unit = PeekBindUnit(bind.portal)) {
+        if (co_await BindShared(node, stmt, bind, *unit, monitor, &link)) co_return !closing_;
+      }
     }
-    link = result.value();
+    portal_monitor_[std::string(bind.portal)] = monitor;
+    if (link == nullptr) {
+      auto result = co_await LinkNode(node);
+      if (!result.ok()) {
+        SkipUntilSync(result.status());
+        co_return true;
+      }
+      link = result.value();
+    }
   } else {
     link = co_await LinkBatch();
     if (link == nullptr) co_return true;
@@ -929,12 +943,16 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
   co_return co_await ForwardToBatch(frame.raw, Op::kClose);
 }
 
-awaitable<bool> Session::HandleSync(const Frame& frame) {
+void Session::EndBatch() {
   skip_until_sync_ = false;
   batch_open_ = false;
   ddl_portals_.clear();
   batch_link_ = SIZE_MAX;
   if (TxStatus() == protocol::kTxIdle) scatter_portals_.clear();
+}
+
+awaitable<bool> Session::HandleSync(const Frame& frame) {
+  EndBatch();
   if (LinkedCount() > 1) {
     // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
     for (auto& link : links_) {
@@ -1167,7 +1185,7 @@ awaitable<void> Session::WaitPendingDrained() {
   // or the wait would never end.
   bool flushed = false;
   for (auto& link : links_) {
-    if (!link.server) continue;
+    if (!link.server || link.shared) continue;  // a shared connection's units end with Sync
     for (const auto& p : pending_) {
       if (p.server == link.server.get() && (p.op == Op::kParse || p.op == Op::kBind || p.op == Op::kDescribe ||
                                             p.op == Op::kExecute || p.op == Op::kClose)) {

@@ -186,8 +186,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   Link& AdoptServer(const catalog::Node& node, std::shared_ptr<backend::ServerConn> server);
   void SyncParams(Link& link);
   void EnsurePrepared(Link& link, const std::shared_ptr<const backend::ServerStatement>& stmt);
+  // Writes to `out` what `server` needs before it can run `stmt` (a Close making room for it,
+  // its Parse) and pushes what those reply.
+  void PrepareOn(backend::ServerConn& server, const std::shared_ptr<const backend::ServerStatement>& stmt,
+                 std::string* out);
   void EnsureUnnamed(Link& link);
-  void MakeRoomForStatement(Link& link);
+  void MakeRoomForStatement(backend::ServerConn& server, std::string* out);
   asio::awaitable<bool> FlushServers();
   void MaybeRelease();
   void ReleaseAll(bool reusable);
@@ -195,9 +199,26 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   char TxStatus() const;
   int LinkedCount() const;
   bool SharedLinked() const;
-  // Whether `a`, routed to one node by `route`, may queue on a connection shared with other
-  // sessions (NodePool::Share): a plain read of a fast shape, nothing else in flight.
-  bool Pipelinable(const sql::Analysis& a, const router::Route& route) const;
+  // Whether `a` (of shape `shape`), routed to one node by `route`, may queue on a connection
+  // shared with other sessions (NodePool::Share): a plain read of a fast shape, nothing else
+  // in flight. The caller checks that it starts a batch of its own.
+  bool Pipelinable(const sql::Analysis& a, const router::Route& route, uint64_t shape) const;
+  // A prepared statement's Bind followed by [Describe of its portal,] Execute of all its rows
+  // and Sync, all received: the messages after the Bind (views into in_) and their size.
+  struct BindUnit {
+    std::string_view describe, execute, sync;
+    size_t size = 0;
+  };
+  std::optional<BindUnit> PeekBindUnit(std::string_view portal);
+  // Pipelining of a prepared statement: writes the Bind unit to a shared connection (with the
+  // statement's Parse first when that connection lacks it) and consumes it. Returns true when
+  // it did, or after reporting the pool's error; false with *exclusive set when the pool gave
+  // a connection of our own instead (use it; nothing written), or unset (link as usual).
+  asio::awaitable<bool> BindShared(const catalog::Node& node, const std::shared_ptr<const backend::ServerStatement>& stmt,
+                                   const protocol::BindHeader& bind, const BindUnit& unit, uint32_t monitor,
+                                   Link** exclusive);
+  // What a Sync ends of an extended-protocol batch on Mosaic's side.
+  void EndBatch();
 
   // Responses.
   void Push(Pending p);
@@ -262,6 +283,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::deque<Pending> pending_;
   bool skip_until_sync_ = false;
   bool batch_open_ = false;  // extended-protocol messages sent since the last Sync
+  bool bind_opens_batch_ = false;  // the Bind being handled is the batch's first message
+  std::string shared_out_;  // a pipelined Bind unit, composed for the connection it joins
   uint64_t params_generation_ = 0;  // changes whenever params_ changes
   bool broadcast_error_ = false;
   backend::ServerConn* copy_target_ = nullptr;

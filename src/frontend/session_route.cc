@@ -20,8 +20,10 @@ namespace mosaic::frontend {
 
 using asio::awaitable;
 using backend::ServerConn;
+using backend::ServerStatement;
 using protocol::Frame;
 namespace be = protocol::be;
+namespace fe = protocol::fe;
 using sql::StatementType;
 
 namespace {
@@ -182,12 +184,84 @@ awaitable<void> Session::RefreshTables() {
 // ---------------------------------------------------------------------------------------------
 // Simple-protocol statements
 
-bool Session::Pipelinable(const sql::Analysis& a, const router::Route& route) const {
+bool Session::Pipelinable(const sql::Analysis& a, const router::Route& route, uint64_t shape) const {
   return ctx_.config.pipeline_depth > 1 && ctx_.config.pool_mode == PoolMode::kTransaction &&
          a.type == StatementType::kSelect && a.simple_select && !a.locking && !a.has_volatile_functions &&
-         !a.calls_functions && a.mosaic_function.empty() && !route.write && lexed_.statements <= 1 &&
-         pending_.empty() && LinkedCount() == 0 && !tx_block_ && !batch_open_ && !copy_in_ && fences_.empty() &&
-         worker_.FastShape(lexed_.shape_hash);
+         !a.calls_functions && a.mosaic_function.empty() && !route.write && pending_.empty() &&
+         LinkedCount() == 0 && !tx_block_ && !copy_in_ && fences_.empty() && worker_.FastShape(shape);
+}
+
+std::optional<Session::BindUnit> Session::PeekBindUnit(std::string_view portal) {
+  const std::string_view rest(in_.data() + in_start_, in_end_ - in_start_);
+  BindUnit unit;
+  Frame f;
+  auto next = [&] {
+    size_t n = 0;
+    if (framer_.Next(rest.substr(unit.size), &f, &n) != protocol::DecodeResult::kReady) return false;
+    unit.size += n;
+    return true;
+  };
+  if (!next()) return std::nullopt;
+  if (f.type == fe::kDescribe) {
+    protocol::DescribeMessage d;
+    if (!protocol::ParseDescribe(f.body, &d).ok() || d.kind != 'P' || d.name != portal) return std::nullopt;
+    unit.describe = f.raw;
+    if (!next()) return std::nullopt;
+  }
+  protocol::ExecuteMessage e;
+  if (f.type != fe::kExecute || !protocol::ParseExecute(f.body, &e).ok() || e.portal != portal || e.max_rows != 0) {
+    return std::nullopt;
+  }
+  unit.execute = f.raw;
+  if (!next() || f.type != fe::kSync) return std::nullopt;
+  unit.sync = f.raw;
+  return unit;
+}
+
+awaitable<bool> Session::BindShared(const catalog::Node& node, const std::shared_ptr<const ServerStatement>& stmt,
+                                    const protocol::BindHeader& bind, const BindUnit& unit, uint32_t monitor,
+                                    Link** exclusive) {
+  KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
+  // Composed for the connection it joins, and what it will reply pushed at once: the replies
+  // may come before this coroutine resumes.
+  auto write = [&](ServerConn& conn) -> std::string_view {
+    shared_out_.clear();
+    PrepareOn(conn, stmt, &shared_out_);
+    protocol::WriteBindRenamed(&shared_out_, bind.portal, stmt->server_name, bind.rest);
+    Push({.op = Op::kBind, .server = &conn});
+    if (!unit.describe.empty()) {
+      shared_out_.append(unit.describe);
+      Push({.op = Op::kDescribe, .server = &conn});
+    }
+    shared_out_.append(unit.execute);
+    Push({.op = Op::kExecute, .server = &conn, .monitor = monitor});
+    shared_out_.append(unit.sync);
+    Push({.op = Op::kSync, .server = &conn});
+    return shared_out_;
+  };
+  auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_,
+                                                        backend::NodePool::StatementWriter(write));
+  if (!got.ok()) {
+    SkipUntilSync(got.status());
+    co_return true;
+  }
+  if (!got.value().conn) co_return false;
+  Link& l = AdoptServer(node, std::move(got.value().conn));
+  if (!got.value().shared) {
+    SyncParams(l);
+    *exclusive = &l;
+    co_return false;
+  }
+  l.shared = true;
+  in_start_ += unit.size;  // the unit's Describe, Execute and Sync are handled
+  worker_.counters().Add(worker_.counters().statements_total);
+  EndBatch();
+  if (closing_) {  // the client left while we waited: a shared statement's replies are dropped
+    ReleaseAll(true);
+    co_return true;
+  }
+  MaybeRelease();  // its replies may all have come already
+  co_return true;
 }
 
 awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view raw, const sql::Analysis& a) {
@@ -365,10 +439,20 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   const router::Route& route = planned.value();
   const bool in_tx = TxStatus() != protocol::kTxIdle;
 
-  if (route.nodes.size() == 1 && Pipelinable(a, route)) {
+  if (route.nodes.size() == 1 && lexed_.statements <= 1 && !batch_open_ && Pipelinable(a, route, lexed_.shape_hash)) {
     const catalog::Node& node = *map_->FindNode(route.nodes[0]);
     KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
-    auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_, raw);
+    // What it will reply is pushed when it is written: the replies may come before this
+    // coroutine resumes.
+    const uint64_t shape = lexed_.shape_hash;
+    auto write = [&](ServerConn& conn) -> std::string_view {
+      conn.unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
+      Push({.op = Op::kQuery, .server = &conn});
+      pending_.back().monitor = MonitorBegin(a, bound, route, shape, sql_text, lexed_.literals);
+      return raw;
+    };
+    auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_,
+                                                          backend::NodePool::StatementWriter(write));
     if (!got.ok()) {
       FailQuery(got.status());
       co_return true;
@@ -381,13 +465,12 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         co_return false;
       }
       if (l.shared) {
-        l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
-        Push({.op = Op::kQuery, .server = l.server.get()});
+        MaybeRelease();  // its replies may all have come already
       } else {
         SyncParams(l);
         forward_to(l);
+        pending_.back().monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
       }
-      pending_.back().monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
       co_return true;
     }
   }

@@ -21,7 +21,9 @@ CLIENTS = 12
 
 @pytest.fixture(scope="module")
 def pipe():
-    with serving(Mosaic(nodes=1, name="pipeline",
+    # Few prepared statements per server connection: the prepared tests below use more, so
+    # shared connections keep closing some and parsing others.
+    with serving(Mosaic(nodes=1, name="pipeline", config_text="max_prepared_statements = 3\n",
                         extra_args=["--workers", "1", "--pool-size", "3", "--pipeline-depth", "4"])) as m:
         c = m.connect()
         c.autocommit = True
@@ -35,7 +37,48 @@ def pipe():
             cur.execute("SELECT 100 / (v - %s) FROM kv WHERE k = %s", (0, k))
             cur.execute("SELECT at::text FROM kv WHERE k = %s", (k,))
         c.close()
+        # The prepared statements' shapes too (a prepared statement has its own shape: $1).
+        w = prepared_conn(m)
+        for k in range(1, 40):
+            for i in range(len(PREPARED)):
+                assert run_prepared(w, i, k).rows == [expected_row(i, k)]
+        w.close()
         yield m
+
+
+# Prepared statements over the extended protocol, as libpq's PQexecPrepared sends them (Bind,
+# Describe portal, Execute, Sync in one write); they differ in text, so each needs its own
+# Parse on every server connection it runs on.
+PREPARED = [
+    "SELECT k, v, tag FROM kv WHERE k = $1",
+    "SELECT k, v + 1, tag FROM kv WHERE k = $1",
+    "SELECT k, v + 2, tag FROM kv WHERE k = $1",
+    "SELECT k, v + 3, tag FROM kv WHERE k = $1",
+    "SELECT k, 100 / (v - $2::int), tag FROM kv WHERE k = $1",
+]
+
+
+def expected_row(i, k, divisor_gap=4):
+    if i == 4:
+        return [str(k), str(100 // divisor_gap), f"t{k}"]
+    return [str(k), str(k * 7 + i), f"t{k}"]
+
+
+def prepared_conn(m):
+    c = pgwire.PgConn(m.host, m.port)
+    c.startup()
+    for i, sql in enumerate(PREPARED):
+        c.send(pgwire.parse_msg(f"s{i}", sql) + pgwire.sync_msg())
+        res = c.read_until_ready()
+        assert not res.errors, res.errors
+    return c
+
+
+def run_prepared(c, i, k, gap=4):
+    params = (k,) if i != 4 else (k, k * 7 - gap)
+    c.send(pgwire.bind_msg("", f"s{i}", params) + pgwire.describe_msg("P", "") + pgwire.execute_msg() +
+           pgwire.sync_msg())
+    return c.read_until_ready()
 
 
 def pipelined(m):
@@ -44,18 +87,23 @@ def pipelined(m):
     return int(match.group(1))
 
 
-def run_clients(m, body, clients=CLIENTS, **connect_kw):
-    """Runs body(index, cursor) in `clients` threads, each with its own autocommit connection;
-    re-raises the first failure."""
+def run_clients(m, body, clients=CLIENTS, open_client=None, **connect_kw):
+    """Runs body(index, cursor) in `clients` threads, each with its own autocommit connection
+    (or body(index, handle) with (connection, handle) from open_client()); re-raises the first
+    failure."""
     errors = []
     start = threading.Barrier(clients)
 
+    def autocommit_cursor():
+        c = m.connect(**connect_kw)
+        c.autocommit = True
+        return c, c.cursor()
+
     def worker(i):
         try:
-            c = m.connect(**connect_kw)
-            c.autocommit = True
+            c, handle = (open_client or autocommit_cursor)()
             start.wait(timeout=30)
-            body(i, c.cursor())
+            body(i, handle)
             c.close()
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -184,3 +232,54 @@ def test_writes_and_transactions_are_not_pipelined(pipe):
         cur.execute("UPDATE kv SET v = v WHERE k = %s", (k,))
     assert pipelined(pipe) == before
     c.close()
+
+
+def run_wire_clients(m, body, clients=CLIENTS):
+    """run_clients with raw protocol connections that prepared the PREPARED statements."""
+    def open_client():
+        c = prepared_conn(m)
+        return c, c
+
+    run_clients(m, body, clients, open_client=open_client)
+
+
+def test_prepared_reads_are_pipelined_and_each_get_their_own_row(pipe):
+    """Clients running five prepared statements (more than a server connection keeps: 3) by
+    Bind/Describe/Execute/Sync: every answer is the row asked for, with the row description of
+    its own statement, and many statements shared a connection."""
+    before = pipelined(pipe)
+
+    def body(i, c):
+        for n in range(300):
+            k = (i * 991 + n * 37) % ROWS + 1
+            s = (i + n) % 4
+            res = run_prepared(c, s, k)
+            assert not res.errors, res.errors
+            assert res.types() == "2TDCZ", res.types()  # BindComplete, RowDescription, row, tag, ready
+            assert res.rows == [expected_row(s, k)], (s, k, res.rows)
+            assert res.status == "I"
+
+    run_wire_clients(pipe, body)
+    assert pipelined(pipe) - before > 50
+
+
+def test_a_prepared_statements_error_ends_only_that_statement(pipe):
+    """One prepared statement divides by zero for some clients' parameters: those clients get
+    22012 and ReadyForQuery, and their next statement works; the others never see an error."""
+    before = pipelined(pipe)
+
+    def body(i, c):
+        for n in range(200):
+            k = (i * 211 + n * 19) % ROWS + 1
+            if (i + n) % 5 == 0:
+                res = run_prepared(c, 4, k, gap=0)
+                assert [e["C"] for e in res.errors] == ["22012"], res.messages
+                assert res.status == "I"
+            else:
+                s = 4 if n % 2 else n % 4
+                res = run_prepared(c, s, k)
+                assert not res.errors, res.errors
+                assert res.rows == [expected_row(s, k)], (s, k, res.rows)
+
+    run_wire_clients(pipe, body)
+    assert pipelined(pipe) - before > 50

@@ -167,13 +167,23 @@ TEST_F(PoolTest, AWaitingStatementJoinsAPipelineWhenItHasRoom) {
     auto sb = pool.Share(b, b.get(), 0, Query("SELECT 2"));
     EXPECT_TRUE(sa && sa == sb);
     EXPECT_EQ(pool.Share(c, c.get(), 0, Query("SELECT 3")), nullptr);  // full
-    const std::string third = Query("SELECT 3");  // AcquireShared writes it when it joins
-    auto got = co_await pool.AcquireShared(c, c.get(), 0, third);
+    // AcquireShared composes and writes it when it joins (a prepared statement's Parse depends
+    // on the connection it lands on).
+    const std::string third = Query("SELECT 3");
+    ServerConn* composed_for = nullptr;
+    int a_ready_when_composed = -1;
+    const NodePool::StatementWriter write = [&](ServerConn& conn) -> std::string_view {
+      composed_for = &conn;
+      a_ready_when_composed = a->ready;
+      return third;
+    };
+    auto got = co_await pool.AcquireShared(c, c.get(), 0, write);
     EXPECT_TRUE(got.ok());
     if (!got.ok()) co_return;
     EXPECT_TRUE(got.value().shared);
     EXPECT_EQ(got.value().conn, sa);
-    EXPECT_EQ(a->ready, 1);  // it joined once a's statement ended
+    EXPECT_EQ(composed_for, sa.get());
+    EXPECT_EQ(a_ready_when_composed, 1);  // it joined once a's statement ended
     EXPECT_TRUE(co_await Until([&] { return c->ready == 1; }));
     EXPECT_EQ(c->rows, std::vector<std::string>{"3"});
     pool.Release(sa, true, a.get());
