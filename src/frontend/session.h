@@ -217,6 +217,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> BindShared(const catalog::Node& node, const std::shared_ptr<const backend::ServerStatement>& stmt,
                                    const protocol::BindHeader& bind, const BindUnit& unit, uint32_t monitor,
                                    Link** exclusive);
+  // A shared connection can die between the pool writing our statement to it and this session
+  // adopting it: its close notice found no link then. Reports the loss (as OnServerClosed)
+  // and returns true in that case.
+  bool LostBeforeAdopted(Link& l);
   // What a Sync ends of an extended-protocol batch on Mosaic's side.
   void EndBatch();
 

@@ -260,8 +260,16 @@ awaitable<bool> Session::BindShared(const catalog::Node& node, const std::shared
     ReleaseAll(true);
     co_return true;
   }
+  if (LostBeforeAdopted(l)) co_return true;
   MaybeRelease();  // its replies may all have come already
   co_return true;
+}
+
+bool Session::LostBeforeAdopted(Link& l) {
+  if (!l.server->close_notified()) return false;
+  OnServerClosed(*l.server, Status::Error(sqlstate::kConnectionFailure,
+                                          fmt::format("lost the connection to node {}", l.server->node_id())));
+  return true;
 }
 
 awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view raw, const sql::Analysis& a) {
@@ -465,6 +473,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         co_return false;
       }
       if (l.shared) {
+        if (LostBeforeAdopted(l)) co_return true;
         MaybeRelease();  // its replies may all have come already
       } else {
         SyncParams(l);
