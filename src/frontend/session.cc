@@ -399,8 +399,9 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
   // A statement pipelined on a shared connection ends before anything else of this client runs
   // (whatever comes next must not land on that connection).
   if (SharedLinked()) co_await WaitPendingDrained();
+  const bool after_deferred_parse = std::exchange(parse_deferred_, false);
   if (skip_until_sync_ && frame.type != fe::kSync && frame.type != fe::kTerminate) co_return true;
-  bind_opens_batch_ = frame.type == fe::kBind && !batch_open_;
+  opens_batch_ = !batch_open_ || (after_deferred_parse && frame.type == fe::kBind);
   if (frame.type == fe::kParse || frame.type == fe::kBind || frame.type == fe::kDescribe ||
       frame.type == fe::kExecute || frame.type == fe::kClose || frame.type == fe::kFlush) {
     batch_open_ = true;
@@ -608,9 +609,6 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
                                 fmt::format("prepared statement \"{}\" already exists", parse.name)));
     co_return true;
   }
-  Link* link = co_await LinkBatch();
-  if (link == nullptr) co_return true;
-  Link& l = *link;
   auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);
   {
     auto analysis = worker_.analysis_cache().Get(parse.query, &lexed_);
@@ -619,6 +617,16 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     mutable_stmt->literals = lexed_.literals;
     mutable_stmt->shape_hash = lexed_.shape_hash;
   }
+  if (parse.name.empty() && opens_batch_ && MayDeferUnnamedParse(*stmt)) {
+    unnamed_ = stmt;
+    unnamed_generation_ = worker_.NextGeneration();
+    parse_deferred_ = true;
+    Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kParseComplete)});
+    co_return true;
+  }
+  Link* link = co_await LinkBatch();
+  if (link == nullptr) co_return true;
+  Link& l = *link;
   if (parse.name.empty()) {
     unnamed_ = stmt;
     unnamed_generation_ = worker_.NextGeneration();
@@ -667,13 +675,15 @@ void Session::MakeRoomForStatement(ServerConn& server, std::string* out) {
   Push({.op = Op::kClose, .server = &server, .forward = false});
 }
 
-void Session::EnsureUnnamed(Link& link) {
+void Session::EnsureUnnamed(Link& link) { UnnamedOn(*link.server, &link.out); }
+
+void Session::UnnamedOn(ServerConn& server, std::string* out) {
   if (!unnamed_) return;  // the server reports the missing statement itself
-  if (link.server->unnamed_owner == this && link.server->unnamed_generation == unnamed_generation_) return;
-  link.server->unnamed_owner = this;
-  link.server->unnamed_generation = unnamed_generation_;
-  protocol::WriteParse(&link.out, "", unnamed_->query, unnamed_->param_types);
-  Push({.op = Op::kParse, .server = link.server.get(), .forward = false});
+  if (server.unnamed_owner == this && server.unnamed_generation == unnamed_generation_) return;
+  server.unnamed_owner = this;
+  server.unnamed_generation = unnamed_generation_;
+  protocol::WriteParse(out, "", unnamed_->query, unnamed_->param_types);
+  Push({.op = Op::kParse, .server = &server, .forward = false});
 }
 
 std::shared_ptr<const ServerStatement> Session::FindStatement(std::string_view name) {
@@ -766,9 +776,9 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     scatter_portals_.erase(std::string(bind.portal));
     write = route.value().write;
     const catalog::Node& node = *map_->FindNode(route.value().nodes[0]);
-    if (stmt && bind_opens_batch_ && Pipelinable(*stmt->analysis, route.value(), stmt->shape_hash)) {
+    if (opens_batch_ && Pipelinable(*target_stmt->analysis, route.value(), target_stmt->shape_hash)) {
       if (auto unit = PeekBindUnit(bind.portal)) {
-        if (co_await BindShared(node, stmt, bind, *unit, monitor, &link)) co_return !closing_;
+        if (co_await BindShared(node, stmt, frame, bind, *unit, monitor, &link)) co_return !closing_;
       }
     }
     portal_monitor_[std::string(bind.portal)] = monitor;

@@ -191,6 +191,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void PrepareOn(backend::ServerConn& server, const std::shared_ptr<const backend::ServerStatement>& stmt,
                  std::string* out);
   void EnsureUnnamed(Link& link);
+  // EnsureUnnamed for `server`, writing to `out`.
+  void UnnamedOn(backend::ServerConn& server, std::string* out);
   void MakeRoomForStatement(backend::ServerConn& server, std::string* out);
   asio::awaitable<bool> FlushServers();
   void MaybeRelease();
@@ -209,14 +211,21 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     std::string_view describe, execute, sync;
     size_t size = 0;
   };
-  std::optional<BindUnit> PeekBindUnit(std::string_view portal);
-  // Pipelining of a prepared statement: writes the Bind unit to a shared connection (with the
-  // statement's Parse first when that connection lacks it) and consumes it. Returns true when
-  // it did, or after reporting the pool's error; false with *exclusive set when the pool gave
-  // a connection of our own instead (use it; nothing written), or unset (link as usual).
+  // `from` is where, in the unconsumed input, the messages after the Bind start.
+  std::optional<BindUnit> PeekBindUnit(std::string_view portal, size_t from = 0);
+  // Whether an unnamed statement's Parse may wait for its Bind (answered by Mosaic): it opens
+  // the batch, a Bind of it follows with [Describe,] Execute and Sync, all received, and it
+  // is a statement that may be pipelined. Its Parse is then written with the Bind, on the
+  // connection the Bind runs on (EnsureUnnamed).
+  bool MayDeferUnnamedParse(const backend::ServerStatement& stmt);
+  // Pipelining of a prepared statement (`stmt`, or the unnamed statement when null): writes
+  // the Bind unit to a shared connection (with the statement's Parse first when that
+  // connection lacks it) and consumes it. Returns true when it did, or after reporting the
+  // pool's error; false with *exclusive set when the pool gave a connection of our own instead
+  // (use it; nothing written), or unset (link as usual).
   asio::awaitable<bool> BindShared(const catalog::Node& node, const std::shared_ptr<const backend::ServerStatement>& stmt,
-                                   const protocol::BindHeader& bind, const BindUnit& unit, uint32_t monitor,
-                                   Link** exclusive);
+                                   const protocol::Frame& bind_frame, const protocol::BindHeader& bind,
+                                   const BindUnit& unit, uint32_t monitor, Link** exclusive);
   // A shared connection can die between the pool writing our statement to it and this session
   // adopting it: its close notice found no link then. Reports the loss (as OnServerClosed)
   // and returns true in that case.
@@ -287,7 +296,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::deque<Pending> pending_;
   bool skip_until_sync_ = false;
   bool batch_open_ = false;  // extended-protocol messages sent since the last Sync
-  bool bind_opens_batch_ = false;  // the Bind being handled is the batch's first message
+  // The message being handled is the batch's first (a Bind that follows only a deferred Parse,
+  // see MayDeferUnnamedParse, counts as first).
+  bool opens_batch_ = false;
+  bool parse_deferred_ = false;  // the message handled last was an unnamed Parse deferred to its Bind
   std::string shared_out_;  // a pipelined Bind unit, composed for the connection it joins
   uint64_t params_generation_ = 0;  // changes whenever params_ changes
   bool broadcast_error_ = false;

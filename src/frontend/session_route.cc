@@ -191,8 +191,8 @@ bool Session::Pipelinable(const sql::Analysis& a, const router::Route& route, ui
          LinkedCount() == 0 && !tx_block_ && !copy_in_ && fences_.empty() && worker_.FastShape(shape);
 }
 
-std::optional<Session::BindUnit> Session::PeekBindUnit(std::string_view portal) {
-  const std::string_view rest(in_.data() + in_start_, in_end_ - in_start_);
+std::optional<Session::BindUnit> Session::PeekBindUnit(std::string_view portal, size_t from) {
+  const std::string_view rest = std::string_view(in_.data() + in_start_, in_end_ - in_start_).substr(from);
   BindUnit unit;
   Frame f;
   auto next = [&] {
@@ -218,16 +218,33 @@ std::optional<Session::BindUnit> Session::PeekBindUnit(std::string_view portal) 
   return unit;
 }
 
+bool Session::MayDeferUnnamedParse(const ServerStatement& stmt) {
+  // Only what Pipelinable may take; its route is known at Bind (a read's route is no write).
+  if (!stmt.analysis || stmt.ddl || !Pipelinable(*stmt.analysis, router::Route{}, stmt.shape_hash)) return false;
+  const std::string_view rest(in_.data() + in_start_, in_end_ - in_start_);
+  Frame f;
+  size_t n = 0;
+  if (framer_.Next(rest, &f, &n) != protocol::DecodeResult::kReady || f.type != fe::kBind) return false;
+  protocol::BindHeader bind;
+  if (!protocol::ParseBindHeader(f.body, &bind).ok() || !bind.statement.empty()) return false;
+  return PeekBindUnit(bind.portal, n).has_value();
+}
+
 awaitable<bool> Session::BindShared(const catalog::Node& node, const std::shared_ptr<const ServerStatement>& stmt,
-                                    const protocol::BindHeader& bind, const BindUnit& unit, uint32_t monitor,
-                                    Link** exclusive) {
+                                    const Frame& bind_frame, const protocol::BindHeader& bind, const BindUnit& unit,
+                                    uint32_t monitor, Link** exclusive) {
   KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
   // Composed for the connection it joins, and what it will reply pushed at once: the replies
   // may come before this coroutine resumes.
   auto write = [&](ServerConn& conn) -> std::string_view {
     shared_out_.clear();
-    PrepareOn(conn, stmt, &shared_out_);
-    protocol::WriteBindRenamed(&shared_out_, bind.portal, stmt->server_name, bind.rest);
+    if (stmt) {
+      PrepareOn(conn, stmt, &shared_out_);
+      protocol::WriteBindRenamed(&shared_out_, bind.portal, stmt->server_name, bind.rest);
+    } else {
+      UnnamedOn(conn, &shared_out_);
+      shared_out_.append(bind_frame.raw);
+    }
     Push({.op = Op::kBind, .server = &conn});
     if (!unit.describe.empty()) {
       shared_out_.append(unit.describe);

@@ -283,3 +283,30 @@ def test_a_prepared_statements_error_ends_only_that_statement(pipe):
 
     run_wire_clients(pipe, body)
     assert pipelined(pipe) - before > 50
+
+
+def test_unnamed_statements_sent_as_node_postgres_does_are_pipelined(pipe):
+    """Parse of the unnamed statement, Bind, Describe, Execute and Sync in one write (what
+    node-postgres sends for a query with parameters): the same replies as from PostgreSQL
+    (ParseComplete first; a parameter that is no integer fails at Bind with 22P02), each
+    client its own row, and many statements shared a connection."""
+    before = pipelined(pipe)
+
+    def body(i, c):
+        for n in range(300):
+            k = (i * 557 + n * 41) % ROWS + 1
+            s = (i + n) % 4
+            bad = n % 7 == 3
+            c.send(pgwire.parse_msg("", PREPARED[s]) + pgwire.bind_msg("", "", ("x" if bad else k,)) +
+                   pgwire.describe_msg("P", "") + pgwire.execute_msg() + pgwire.sync_msg())
+            res = c.read_until_ready()
+            if bad:
+                assert res.types() == "1EZ", res.messages
+                assert [e["C"] for e in res.errors] == ["22P02"], res.errors
+            else:
+                assert res.types() == "12TDCZ", res.messages
+                assert res.rows == [expected_row(s, k)], (s, k, res.rows)
+            assert res.status == "I"
+
+    run_wire_clients(pipe, body)
+    assert pipelined(pipe) - before > 50
