@@ -345,6 +345,7 @@ struct ChunkKey {
   std::vector<std::string> exprs;   // ORDER BY items ("a" COLLATE "C", ...)
   std::vector<std::string> casts;   // per item: "::int8" or "::text COLLATE \"C\""
   std::vector<std::string> values;  // per item: its value as text, for boundary reads
+  bool indexed = true;              // the primary key's columns (else the row's text)
 };
 
 Result<ChunkKey> KeyOf(PGconn* source, const Table& table) {
@@ -366,7 +367,7 @@ Result<ChunkKey> KeyOf(PGconn* source, const Table& table) {
   }
   if (key.exprs.empty()) {  // no primary key: the whole row's text orders the rows
     const std::string row_text = fmt::format("{}::text", kRow);
-    key = ChunkKey{{row_text + " COLLATE \"C\""}, {"::text COLLATE \"C\""}, {row_text}};
+    key = ChunkKey{{row_text + " COLLATE \"C\""}, {"::text COLLATE \"C\""}, {row_text}, false};
   }
   return key;
 }
@@ -853,8 +854,12 @@ Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::v
     auto sub = [&](size_t i) {
       return Chunk{i == 0 ? c.lower : (*bounds)[i - 1], i == bounds->size() ? c.upper : (*bounds)[i]};
     };
-    // CompareChunk's rule over all the chunk's sub-chunks at once: each read is one statement
-    // summing every sub-chunk, and each round catches up once, not once per sub-chunk.
+    // CompareChunk's rule over all the chunk's sub-chunks at once, catching up once per round
+    // instead of once per sub-chunk. The source's sums before the catch-up are one statement.
+    // After it, a sub-chunk is settled when nothing wrote it between the target's read and the
+    // source's next: with a primary key each sub-chunk's two reads follow each other (two small
+    // index range reads: a short window, so few stay unsettled under steady writes); without
+    // one every read is a full pass, so each side's sums are one statement.
     std::vector<size_t> pending(bounds->size() + 1);
     for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
     for (int attempt = 0;; ++attempt) {
@@ -863,26 +868,46 @@ Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::v
       if (catch_up) {
         if (Status st = catch_up(); !st.ok()) return st;
       }
-      auto on_target = SumSubChunks(target, table, filter, key, chunk, *bounds, "target");
-      if (!on_target.ok()) return on_target.status();
-      std::vector<size_t> differing;
-      for (size_t i : pending) {
-        if ((*before)[i] == (*on_target)[i]) {
-          ++out.chunks;
-          out.rows_source += (*before)[i].rows;
-          out.rows_target += (*on_target)[i].rows;
-        } else {
-          differing.push_back(i);
+      std::vector<ChunkSum> on_target(pending.size()), after(pending.size());
+      std::vector<bool> read_after(pending.size(), false);
+      if (key.indexed) {
+        for (size_t j = 0; j < pending.size(); ++j) {
+          auto t = SumChunk(target, table, filter, key, sub(pending[j]), "target");
+          if (!t.ok()) return t.status();
+          on_target[j] = std::move(t).value();
+          if ((*before)[pending[j]] == on_target[j]) continue;
+          auto a = SumChunk(source, table, filter, key, sub(pending[j]), "source");
+          if (!a.ok()) return a.status();
+          after[j] = std::move(a).value();
+          read_after[j] = true;
+        }
+      } else {
+        auto t = SumSubChunks(target, table, filter, key, chunk, *bounds, "target");
+        if (!t.ok()) return t.status();
+        bool differ = false;
+        for (size_t j = 0; j < pending.size(); ++j) {
+          on_target[j] = (*t)[pending[j]];
+          differ = differ || !((*before)[pending[j]] == on_target[j]);
+        }
+        if (differ) {
+          auto a = SumSubChunks(source, table, filter, key, chunk, *bounds, "source");
+          if (!a.ok()) return a.status();
+          for (size_t j = 0; j < pending.size(); ++j) after[j] = (*a)[pending[j]];
+          read_after.assign(pending.size(), true);
         }
       }
-      if (differing.empty()) break;
-      auto after = SumSubChunks(source, table, filter, key, chunk, *bounds, "source");
-      if (!after.ok()) return after.status();
       std::vector<size_t> changing;
-      for (size_t i : differing) {
-        const ChunkSum& a = (*after)[i];
-        const ChunkSum& t = (*on_target)[i];
-        if (a == t || (*before)[i] == a) {
+      for (size_t j = 0; j < pending.size(); ++j) {
+        const size_t i = pending[j];
+        const ChunkSum& t = on_target[j];
+        if ((*before)[i] == t) {
+          ++out.chunks;
+          out.rows_source += t.rows;
+          out.rows_target += t.rows;
+          continue;
+        }
+        const ChunkSum& a = after[j];
+        if (read_after[j] && (a == t || (*before)[i] == a)) {
           ++out.chunks;
           out.rows_source += a.rows;
           out.rows_target += t.rows;

@@ -188,10 +188,10 @@ Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
 // CompareChecksums over only `chunks` (unsettled chunks of an earlier comparison), each split
 // into sub-chunks of about sub_chunk_rows rows: writes that kept a large chunk changing often
 // leave most of its sub-chunks still for a moment. The sub-chunks of one chunk are compared
-// together, in up to retries + 1 rounds of one statement per read summing every sub-chunk (the
-// source's sums, one `catch_up`, the target's sums, the source's again when some differ): it
-// waits for the target at most retries + 1 times per chunk and reads the chunk (one pass for a
-// one-column key or a table without primary key) three times per round, however many
+// together, in up to retries + 1 rounds: the source's sums of every sub-chunk in one statement,
+// one `catch_up`, then per sub-chunk the target's sum and (where it differs) the source's again
+// right after it (a table without primary key: each side's sums in one statement, as every read
+// is a full pass). So it waits for the target at most retries + 1 times per chunk however many
 // sub-chunks it has. Returns the sub-chunks compared, mismatched and still unsettled as a
 // ChecksumResult. Used before the cutover's fence closes, so that
 // RecheckChunks under it has only the sub-chunks that are still being written. REQUIRES:
