@@ -139,8 +139,8 @@ void NodePool::ServeWaiters(ServerConn& conn) {
 
 awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
                                                             uint64_t params_generation, std::string_view query) {
-  co_return co_await AcquireShared(std::move(handler), owner, params_generation,
-                                   StatementWriter([query](ServerConn&) { return query; }));
+  auto write = [query](ServerConn&) { return query; };
+  co_return co_await AcquireShared(std::move(handler), owner, params_generation, StatementWriter(write));
 }
 
 awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<ServerHandler> handler, const void* owner,
@@ -164,7 +164,8 @@ awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<Server
 
 std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler, const void* owner,
                                             uint64_t params_generation, std::string_view query) {
-  return Share(std::move(handler), owner, params_generation, StatementWriter([query](ServerConn&) { return query; }));
+  auto write = [query](ServerConn&) { return query; };
+  return Share(std::move(handler), owner, params_generation, StatementWriter(write));
 }
 
 std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler, const void* owner,

@@ -10,7 +10,7 @@
 #include "common/async.h"
 #include <chrono>
 #include <deque>
-#include <functional>
+#include <type_traits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,8 +47,21 @@ class NodePool : public ServerHandler {
 
   // What a pipelined statement writes to the connection it joins, composed for that
   // connection at the moment it joins (a prepared statement may need its Parse there first).
-  // The bytes need stay valid only until the next call.
-  using StatementWriter = std::function<std::string_view(ServerConn&)>;
+  // The bytes need stay valid only until the next call. A reference to the caller's callable,
+  // which outlives the call it is passed to (no allocation per statement, as std::function
+  // makes for a lambda capturing more than two pointers).
+  class StatementWriter {
+   public:
+    template <typename F>
+      requires(!std::is_same_v<std::remove_cvref_t<F>, StatementWriter>)
+    explicit StatementWriter(F& f)
+        : callable_(&f), call_([](void* c, ServerConn& conn) { return (*static_cast<F*>(c))(conn); }) {}
+    std::string_view operator()(ServerConn& conn) const { return call_(callable_, conn); }
+
+   private:
+    void* callable_;
+    std::string_view (*call_)(void*, ServerConn&);
+  };
 
   // Pipelining: writes a statement (a Query message, or Bind .. Sync of a prepared statement:
   // a read-only statement, run outside any transaction; `query`, or what `write` composes) to

@@ -226,10 +226,16 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> BindShared(const catalog::Node& node, const std::shared_ptr<const backend::ServerStatement>& stmt,
                                    const protocol::Frame& bind_frame, const protocol::BindHeader& bind,
                                    const BindUnit& unit, uint32_t monitor, Link** exclusive);
-  // A shared connection can die between the pool writing our statement to it and this session
-  // adopting it: its close notice found no link then. Reports the loss (as OnServerClosed)
-  // and returns true in that case.
-  bool LostBeforeAdopted(Link& l);
+  // Pipelining (NodePool::AcquireShared): `write` composes the statement for the shared
+  // connection to `node` it joins. Returns that connection's link (marked shared), or one of
+  // our own (nothing written; settings synced), or nullptr when the pool has none without
+  // waiting (link as usual) or the client left meanwhile (closing_).
+  asio::awaitable<Result<Link*>> LinkShared(const catalog::Node& node,
+                                            const backend::NodePool::StatementWriter& write);
+  // After a statement went to a shared link: lets the link go if its replies all came already,
+  // or reports the connection lost if it died before we adopted it (its close notice found no
+  // link then).
+  void SettleShared(Link& l);
   // What a Sync ends of an extended-protocol batch on Mosaic's side.
   void EndBatch();
 

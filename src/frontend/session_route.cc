@@ -233,7 +233,6 @@ bool Session::MayDeferUnnamedParse(const ServerStatement& stmt) {
 awaitable<bool> Session::BindShared(const catalog::Node& node, const std::shared_ptr<const ServerStatement>& stmt,
                                     const Frame& bind_frame, const protocol::BindHeader& bind, const BindUnit& unit,
                                     uint32_t monitor, Link** exclusive) {
-  KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
   // Composed for the connection it joins, and what it will reply pushed at once: the replies
   // may come before this coroutine resumes.
   auto write = [&](ServerConn& conn) -> std::string_view {
@@ -256,37 +255,48 @@ awaitable<bool> Session::BindShared(const catalog::Node& node, const std::shared
     Push({.op = Op::kSync, .server = &conn});
     return shared_out_;
   };
-  auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_,
-                                                        backend::NodePool::StatementWriter(write));
-  if (!got.ok()) {
-    SkipUntilSync(got.status());
+  auto link = co_await LinkShared(node, backend::NodePool::StatementWriter(write));
+  if (!link.ok()) {
+    SkipUntilSync(link.status());
     co_return true;
   }
-  if (!got.value().conn) co_return false;
-  Link& l = AdoptServer(node, std::move(got.value().conn));
-  if (!got.value().shared) {
-    SyncParams(l);
-    *exclusive = &l;
+  if (closing_) co_return true;
+  if (link.value() == nullptr || !link.value()->shared) {
+    *exclusive = link.value();
     co_return false;
   }
-  l.shared = true;
   in_start_ += unit.size;  // the unit's Describe, Execute and Sync are handled
   worker_.counters().Add(worker_.counters().statements_total);
   EndBatch();
-  if (closing_) {  // the client left while we waited: a shared statement's replies are dropped
-    ReleaseAll(true);
-    co_return true;
-  }
-  if (LostBeforeAdopted(l)) co_return true;
-  MaybeRelease();  // its replies may all have come already
+  SettleShared(*link.value());
   co_return true;
 }
 
-bool Session::LostBeforeAdopted(Link& l) {
-  if (!l.server->close_notified()) return false;
-  OnServerClosed(*l.server, Status::Error(sqlstate::kConnectionFailure,
-                                          fmt::format("lost the connection to node {}", l.server->node_id())));
-  return true;
+awaitable<Result<Session::Link*>> Session::LinkShared(const catalog::Node& node,
+                                                      const backend::NodePool::StatementWriter& write) {
+  KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
+  auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_, write);
+  if (!got.ok()) co_return got.status();
+  if (!got.value().conn) co_return nullptr;
+  Link& l = AdoptServer(node, std::move(got.value().conn));
+  l.shared = got.value().shared;
+  if (closing_) {  // the client left while we waited: a shared statement's replies are dropped
+    ReleaseAll(true);
+    co_return nullptr;
+  }
+  if (!l.shared) SyncParams(l);
+  co_return &l;
+}
+
+void Session::SettleShared(Link& l) {
+  if (l.server->close_notified()) {
+    // It died between the pool writing our statement and our adopting it: its close notice
+    // found no link then.
+    OnServerClosed(*l.server, Status::Error(sqlstate::kConnectionFailure,
+                                            fmt::format("lost the connection to node {}", l.server->node_id())));
+    return;
+  }
+  MaybeRelease();  // its replies may all have come already
 }
 
 awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view raw, const sql::Analysis& a) {
@@ -466,7 +476,6 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
 
   if (route.nodes.size() == 1 && lexed_.statements <= 1 && !batch_open_ && Pipelinable(a, route, lexed_.shape_hash)) {
     const catalog::Node& node = *map_->FindNode(route.nodes[0]);
-    KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
     // What it will reply is pushed when it is written: the replies may come before this
     // coroutine resumes.
     const uint64_t shape = lexed_.shape_hash;
@@ -476,25 +485,17 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       pending_.back().monitor = MonitorBegin(a, bound, route, shape, sql_text, lexed_.literals);
       return raw;
     };
-    auto got = co_await worker_.pool(node).AcquireShared(weak_from_this(), this, params_generation_,
-                                                          backend::NodePool::StatementWriter(write));
-    if (!got.ok()) {
-      FailQuery(got.status());
+    auto link = co_await LinkShared(node, backend::NodePool::StatementWriter(write));
+    if (!link.ok()) {
+      FailQuery(link.status());
       co_return true;
     }
-    if (got.value().conn) {
-      Link& l = AdoptServer(node, std::move(got.value().conn));
-      l.shared = got.value().shared;
-      if (closing_) {  // the client left while we waited: a shared statement's replies are dropped
-        ReleaseAll(true);
-        co_return false;
-      }
-      if (l.shared) {
-        if (LostBeforeAdopted(l)) co_return true;
-        MaybeRelease();  // its replies may all have come already
+    if (closing_) co_return false;
+    if (Link* l = link.value()) {
+      if (l->shared) {
+        SettleShared(*l);
       } else {
-        SyncParams(l);
-        forward_to(l);
+        forward_to(*l);
         pending_.back().monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
       }
       co_return true;

@@ -172,12 +172,12 @@ TEST_F(PoolTest, AWaitingStatementJoinsAPipelineWhenItHasRoom) {
     const std::string third = Query("SELECT 3");
     ServerConn* composed_for = nullptr;
     int a_ready_when_composed = -1;
-    const NodePool::StatementWriter write = [&](ServerConn& conn) -> std::string_view {
+    auto compose = [&](ServerConn& conn) -> std::string_view {
       composed_for = &conn;
       a_ready_when_composed = a->ready;
       return third;
     };
-    auto got = co_await pool.AcquireShared(c, c.get(), 0, write);
+    auto got = co_await pool.AcquireShared(c, c.get(), 0, NodePool::StatementWriter(compose));
     EXPECT_TRUE(got.ok());
     if (!got.ok()) co_return;
     EXPECT_TRUE(got.value().shared);
