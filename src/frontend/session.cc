@@ -472,6 +472,15 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
           "DDL runs on every node, other statements on the node holding the rows; send them separately"));
       co_return true;
     case sql::StatementKind::kDdl: {
+      std::vector<std::string_view> parts;
+      if (!map_->migrations.empty() && sql::SplitStatements(q.sql, &parts)) {
+        for (std::string_view part : parts) {
+          if (auto refused = CheckDdlDuringMigrations(*worker_.analysis_cache().Get(part, &lexed_)); !refused.ok()) {
+            FailQuery(refused);
+            co_return true;
+          }
+        }
+      }
       std::vector<int> all;
       for (const auto& node : map_->nodes) all.push_back(node.id);
       worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
@@ -735,6 +744,12 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
   Link* link = nullptr;
   const auto& target_stmt = stmt ? stmt : unnamed_;
   bool write = false;
+  if (target_stmt && target_stmt->ddl && target_stmt->analysis) {
+    if (auto refused = CheckDdlDuringMigrations(*target_stmt->analysis); !refused.ok()) {
+      SkipUntilSync(refused);
+      co_return true;
+    }
+  }
   if (target_stmt && target_stmt->analysis && Routable(*target_stmt->analysis)) {
     protocol::BindMessage full;
     if (auto s = protocol::ParseBind(frame.body, &full); !s.ok()) {

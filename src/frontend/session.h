@@ -154,6 +154,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // `bound.params`). Without active migrations this is router::Plan and nothing else.
   asio::awaitable<Result<router::Route>> PlanGated(const sql::Analysis& a, const router::Bound& bound,
                                                    std::string_view sql_text);
+  // A schema change (`a.ddl_alters_tables`) of a table whose rows an active migration moves
+  // fails with 55006: the copy and the replication between the nodes assume the table keeps its
+  // columns, and the change would wait behind the copy's lock with every later statement on
+  // the table queued behind it. OK otherwise.
+  Status CheckDdlDuringMigrations(const sql::Analysis& a) const;
   // Leaves the fences held once nothing of the transaction is left on any node.
   void LeaveFencesIfIdle();
   void LeaveFences();

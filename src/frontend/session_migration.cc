@@ -17,6 +17,7 @@ namespace {
 
 constexpr auto kFenceWaitLimit = std::chrono::seconds(30);
 constexpr auto kFencePoll = std::chrono::milliseconds(1);
+constexpr std::string_view kObjectInUse = "55006";
 
 bool Has(const std::vector<int>& nodes, int id) {
   return std::find(nodes.begin(), nodes.end(), id) != nodes.end();
@@ -103,6 +104,23 @@ awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, cons
     co_await timer.async_wait(use_tuple);
     RefreshMap();
   }
+}
+
+Status Session::CheckDdlDuringMigrations(const sql::Analysis& a) const {
+  if (map_->migrations.empty() || !a.ddl_alters_tables) return Status::OK();
+  for (const sql::TableRef& ref : a.tables) {
+    if (ref.in_subquery) continue;
+    const catalog::Table* table = router::ResolveTable(*map_, ref);
+    if (table == nullptr) continue;
+    for (const catalog::ActiveMigration* m : map_->MigrationsOfTable(table->id)) {
+      return Status::Error(kObjectInUse,
+                           fmt::format("table {} is being migrated (migration {}, rows of {}, phase {}): its schema "
+                                       "cannot change until the migration is done or rolled back; run the change "
+                                       "then, or abort the migration (POST /api/v1/migrations/{}/abort)",
+                                       table->name, m->id, TenantText(m->tenant), m->phase, m->id));
+    }
+  }
+  return Status::OK();
 }
 
 void Session::LeaveFencesIfIdle() {

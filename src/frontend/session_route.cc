@@ -378,6 +378,10 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       co_return co_await Broadcast(f, all);
     }
     case StatementType::kDdl: {
+      if (auto refused = CheckDdlDuringMigrations(a); !refused.ok()) {
+        FailQuery(refused);
+        co_return true;
+      }
       worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
       std::vector<int> all;
       for (const auto& node : map_->nodes) all.push_back(node.id);

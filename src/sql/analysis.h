@@ -206,6 +206,8 @@ struct Analysis {
                                      // above, ALTER TABLE, DROP/RENAME of tables, views, schemas
                                      // or columns, CREATE VIEW/EXTENSION, DROP OWNED
   bool ddl_concurrently = false;     // CREATE/DROP INDEX CONCURRENTLY (cannot run in a transaction)
+  bool ddl_alters_tables = false;    // ALTER TABLE, DROP TABLE, RENAME, SET SCHEMA or TRUNCATE of
+                                     // the tables it names (`tables`, outside subqueries)
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.
   std::string mosaic_function;

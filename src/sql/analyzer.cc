@@ -672,6 +672,7 @@ void Walker::Utility(std::string_view type, const Json& s) {
     a_->ddl_changes_tables = true;
   } else if (type == "DropStmt") {
     a_->ddl_changes_tables = one_of(Str(s, "removeType"), kRelationKinds);
+    a_->ddl_alters_tables = Str(s, "removeType") == "OBJECT_TABLE";
     a_->ddl_concurrently = Flag(s, "concurrent");
     if (Str(s, "removeType") == "OBJECT_TABLE") {
       for (const Json& obj : Items(s, "objects")) {
@@ -685,12 +686,15 @@ void Walker::Utility(std::string_view type, const Json& s) {
       }
     }
   } else if (type == "RenameStmt") {
-    a_->ddl_changes_tables = one_of(Str(s, "renameType"), kRelationKinds);
+    a_->ddl_changes_tables = a_->ddl_alters_tables = one_of(Str(s, "renameType"), kRelationKinds);
   } else if (type == "AlterObjectSchemaStmt") {
-    a_->ddl_changes_tables = one_of(Str(s, "objectType"), kRelationKinds);
+    a_->ddl_changes_tables = a_->ddl_alters_tables = one_of(Str(s, "objectType"), kRelationKinds);
   } else if (type == "AlterTableStmt" || type == "ViewStmt" || type == "DropOwnedStmt" ||
              type == "CreateExtensionStmt") {
     a_->ddl_changes_tables = true;
+    a_->ddl_alters_tables = type == "AlterTableStmt";
+  } else if (type == "TruncateStmt") {
+    a_->ddl_alters_tables = true;
   } else if (type == "CreateSchemaStmt") {
     a_->ddl_changes_tables = !Items(s, "schemaElts").empty();
   } else if (type == "IndexStmt") {

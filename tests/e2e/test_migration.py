@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+import pgwire
+
 # `bench` is the module-scoped fixture: this module gets its own instance.
 from migration_common import (MERGE, SCALE, SINGLE, SPLIT, SPLIT_RANGES, TABLES, TERMINAL, Traffic,  # noqa: F401
                               bench, check_invariants, ensure, failed_transactions, layout_ranges,
@@ -51,6 +53,30 @@ def test_a_statement_spanning_both_ends_is_refused_during_a_migration(bench):
     assert cur.fetchone()[0] == 30000
     cur.execute("SELECT count(*) FROM pgbench_branches")  # not in the group: fine
     assert cur.fetchone()[0] == SCALE
+    # Schema changes of the group's tables are refused (55006) while the migration runs, in a
+    # simple query, a string of several, and the extended protocol; other DDL is not.
+    for ddl in ("ALTER TABLE pgbench_accounts ADD COLUMN note text", "TRUNCATE pgbench_history",
+                "COMMENT ON TABLE pgbench_branches IS 'x'; ALTER TABLE pgbench_history RENAME TO h"):
+        with pytest.raises(Exception) as refused:
+            cur.execute(ddl)
+        assert getattr(refused.value, "pgcode", None) == "55006", (ddl, refused.value)
+        assert f"migration {mid}" in str(refused.value), refused.value
+    w = pgwire.PgConn(m.host, m.port)
+    w.startup()
+    w.send(pgwire.parse_msg("", "DROP TABLE pgbench_history") + pgwire.bind_msg("", "") +
+           pgwire.execute_msg() + pgwire.sync_msg())
+    r = w.read_until_ready()
+    assert [e["C"] for e in r.errors] == ["55006"], r.errors
+    w.close()
+    cur.execute("COMMENT ON TABLE pgbench_accounts IS 'moving'")  # changes no column: runs
+    for node in m.nodes():
+        n = m.connect_node(node)
+        with n.cursor() as ncur:
+            ncur.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'pgbench_accounts'")
+            assert ncur.fetchone()[0] == 4  # the ALTER reached no node
+            ncur.execute("SELECT to_regclass('pgbench_history') IS NOT NULL, to_regclass('h') IS NULL")
+            assert ncur.fetchone() == (True, True)
+        n.close()
     # rollback before the cutover: the target ends with nothing of the group's other ranges
     status, body = m.admin_post(f"/api/v1/migrations/{mid}/rollback", {})
     assert status == 200, body
@@ -61,6 +87,13 @@ def test_a_statement_spanning_both_ends_is_refused_during_a_migration(bench):
     c.close()
     assert layout_ranges(m) == SPLIT_RANGES
     check_invariants(m, "after a rollback during the copy")
+    # Once it is over, schema changes run again (and are undone for the tests after this one).
+    c = m.connect()
+    c.autocommit = True
+    with c.cursor() as cur:
+        cur.execute("ALTER TABLE pgbench_accounts ADD COLUMN note text")
+        cur.execute("ALTER TABLE pgbench_accounts DROP COLUMN note")
+    c.close()
 
 
 @pytest.mark.timeout(420)

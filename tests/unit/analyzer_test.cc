@@ -188,6 +188,23 @@ TEST(AnalyzerTypes, DdlFlagsAndTables) {
   EXPECT_EQ(truncate->tables[1].name, "b");
 }
 
+// What the data path refuses on a table while a migration moves its rows.
+TEST(AnalyzerTypes, DdlThatAltersTheTablesItNames) {
+  for (const char* sql : {"ALTER TABLE t ADD COLUMN b int", "ALTER TABLE t RENAME COLUMN a TO b",
+                          "ALTER TABLE t RENAME TO u", "ALTER TABLE t SET SCHEMA s", "DROP TABLE t",
+                          "TRUNCATE t", "ALTER TABLE t ALTER COLUMN a TYPE bigint"}) {
+    Analyzed a(sql);
+    EXPECT_TRUE(a->ddl_alters_tables) << sql;
+    ASSERT_FALSE(a->tables.empty()) << sql;
+    EXPECT_EQ(a->tables[0].name, "t") << sql;
+  }
+  for (const char* sql : {"CREATE INDEX i ON t (a)", "CREATE INDEX CONCURRENTLY i ON t (a)", "DROP INDEX i",
+                          "COMMENT ON TABLE t IS 'x'", "GRANT SELECT ON t TO PUBLIC", "CREATE TABLE u (a int)",
+                          "DROP VIEW v", "ALTER SEQUENCE s RESTART"}) {
+    EXPECT_FALSE(Analyzed(sql)->ddl_alters_tables) << sql;
+  }
+}
+
 // ---- Values -----------------------------------------------------------------------------------
 
 TEST(AnalyzerValues, ConstantsParamsCastsAndNegation) {
