@@ -21,7 +21,7 @@ NodePool::NodePool(asio::any_io_executor executor, catalog::Node node, int max_s
 
 NodePool::~NodePool() { CloseAll(); }
 
-awaitable<Result<std::shared_ptr<ServerConn>>> NodePool::Acquire(ServerHandler* handler) {
+awaitable<Result<std::shared_ptr<ServerConn>>> NodePool::Acquire(ServerHandler* handler, const void* owner) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_timeout_ms_);
   while (true) {
     while (!idle_.empty()) {
@@ -44,9 +44,17 @@ awaitable<Result<std::shared_ptr<ServerConn>>> NodePool::Acquire(ServerHandler* 
     }
     std::shared_ptr<ServerConn> slot;
     bool retry = false;
+    bool canceled = false;
     asio::steady_timer timer(executor_, deadline);
-    waiters_.push_back({.timer = &timer, .slot = &slot, .retry = &retry});
+    waiters_.push_back({.timer = &timer, .slot = &slot, .retry = &retry, .canceled = &canceled, .owner = owner});
     co_await timer.async_wait(use_tuple);
+    if (canceled) co_return Canceled();
+    if (slot && slot->close_notified()) {
+      // It closed after it was handed over, before this resumed: the pool, its handler then,
+      // has already forgotten it (counting it again at its release would undercount open_).
+      slot.reset();
+      retry = true;
+    }
     if (slot) {
       slot->SetHandler(handler);
       co_return slot;
@@ -55,6 +63,20 @@ awaitable<Result<std::shared_ptr<ServerConn>>> NodePool::Acquire(ServerHandler* 
     if (!retry) break;  // else a connection closed: room to open another
   }
   co_return WaitTimeout();
+}
+
+Status NodePool::Canceled() {
+  return Status::Error(sqlstate::kQueryCanceled, "canceling statement due to user request (it was waiting for a connection)");
+}
+
+bool NodePool::CancelWaiting(const void* owner) {
+  if (owner == nullptr) return false;
+  auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.owner == owner; });
+  if (it == waiters_.end()) return false;
+  *it->canceled = true;
+  it->timer->cancel();
+  waiters_.erase(it);
+  return true;
 }
 
 Status NodePool::WaitTimeout() {
@@ -152,10 +174,14 @@ awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<Server
   std::shared_ptr<ServerConn> slot;
   bool shared = false;
   bool retry = false;
+  bool canceled = false;
   asio::steady_timer timer(executor_, std::chrono::milliseconds(wait_timeout_ms_));
-  waiters_.push_back({.timer = &timer, .slot = &slot, .retry = &retry, .shared = &shared, .handler = std::move(handler),
-                      .owner = owner, .params_generation = params_generation, .write = &write});
+  waiters_.push_back({.timer = &timer, .slot = &slot, .retry = &retry, .canceled = &canceled, .shared = &shared,
+                      .handler = std::move(handler), .owner = owner, .params_generation = params_generation,
+                      .write = &write});
   co_await timer.async_wait(use_tuple);
+  if (canceled) co_return Canceled();
+  if (slot && !shared && slot->close_notified()) co_return Shared{};  // as in Acquire; try that
   if (slot) co_return Shared{std::move(slot), shared};
   std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == &timer; });
   if (retry) co_return Shared{};  // a connection closed: Acquire may open another

@@ -39,7 +39,11 @@ class NodePool : public ServerHandler {
 
   // A connection ready for a new transaction, with `handler` attached. Fails with 08006 when
   // the node cannot be reached, or 08P01 when none frees up within the wait timeout.
-  asio::awaitable<Result<std::shared_ptr<ServerConn>>> Acquire(ServerHandler* handler);
+  // `owner` names the wait for CancelWaiting.
+  asio::awaitable<Result<std::shared_ptr<ServerConn>>> Acquire(ServerHandler* handler, const void* owner = nullptr);
+  // Ends `owner`'s wait in Acquire or AcquireShared, if it is waiting: that call fails with
+  // 57014 (a client's cancel request). Returns whether it was waiting.
+  bool CancelWaiting(const void* owner);
   // Returns a connection. It is kept only if open, idle ('I') and `reusable`; otherwise closed.
   // A shared connection (Share) goes back to the pool once its last holder released it and
   // its pipeline is empty; `owner`'s statements still in it are orphaned (replies dropped).
@@ -114,6 +118,7 @@ class NodePool : public ServerHandler {
     asio::steady_timer* timer;
     std::shared_ptr<ServerConn>* slot;
     bool* retry = nullptr;  // set when woken without a connection: one may be opened now
+    bool* canceled = nullptr;  // set by CancelWaiting (which takes the waiter out of the line)
     // AcquireShared's: whether *slot came shared (its query written), and what to share.
     bool* shared = nullptr;
     std::weak_ptr<ServerHandler> handler;
@@ -128,6 +133,7 @@ class NodePool : public ServerHandler {
   void StartPipeline(const std::shared_ptr<ServerConn>& conn);
   void Forget(ServerConn* conn);
   Status WaitTimeout();
+  static Status Canceled();
   // Hands an open, idle connection to the first waiter, or back to the idle list.
   void Recycle(std::shared_ptr<ServerConn> conn);
   void DispatchShared(ServerConn& server, const protocol::Frame& frame);

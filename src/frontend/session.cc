@@ -372,6 +372,10 @@ void Session::SendWelcome() {
   links_.resize(map_->nodes.size());
 }
 
+namespace {
+Status Canceled() { return Status::Error(sqlstate::kQueryCanceled, "canceling statement due to user request"); }
+}  // namespace
+
 void Session::HandleCancelRequest(const protocol::StartupPacket& packet) {
   std::lock_guard lock(ctx_.cancel_mu);
   auto it = ctx_.cancel_targets.find(packet.cancel_pid);
@@ -382,14 +386,26 @@ void Session::HandleCancelRequest(const protocol::StartupPacket& packet) {
 }
 
 void Session::RequestCancel() {
+  // Waiting for a connection (one statement waits at a time): the wait ends with 57014.
+  for (const auto& node : map_->nodes) {
+    if (worker_.pool(node).CancelWaiting(this)) return;
+  }
+  bool dropped_shared = false;
   for (size_t i = 0; i < links_.size(); ++i) {
     auto& server = links_[i].server;
     if (!server) continue;
-    // A shared connection may run another session's statement next: cancel only while ours is
-    // the one running and nothing waits behind it (a pipelined statement is a fast one).
-    if (links_[i].shared && !worker_.pool(map_->nodes[i]).CanCancel(*server, this)) continue;
+    if (links_[i].shared && !worker_.pool(map_->nodes[i]).CanCancel(*server, this)) {
+      // A cancel request could hit another session's statement on this connection (one runs
+      // before ours, or one queued behind ours may run by the time it arrives). Ours is a
+      // read: it ends now as cancelled, and its reply, when the server sends it, is dropped.
+      Uncork();
+      ReplyInstead(DropLink(links_[i], Canceled()), Canceled());
+      dropped_shared = true;
+      continue;
+    }
     server->Cancel();
   }
+  if (dropped_shared) EmitSynthetics();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1072,7 +1088,7 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
   if (link.server) co_return &link;
   const char in_tx = TxStatus();
   KickWriter();  // the pool may keep us waiting: send the client batch's replies so far
-  auto result = co_await worker_.pool(node).Acquire(this);
+  auto result = co_await worker_.pool(node).Acquire(this, this);
   if (!result.ok()) co_return result.status();
   if (closing_) {
     worker_.pool(node).Release(std::move(result.value()), true);
@@ -1425,8 +1441,23 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
   Link* link = FindLink(&server);
   if (link == nullptr) return;
   const bool in_transaction = server.tx_status != protocol::kTxIdle;
-  bool had_pending = false;
-  bool awaiting_sync = false;
+  const Dropped dropped = DropLink(*link, why);
+  log::warn("client {}: {}", pid_, why.message());
+  if (in_transaction) {
+    // The transaction died with the server; its fate cannot be reported truthfully here.
+    Fatal(Status::Error(sqlstate::kConnectionFailure,
+                        fmt::format("{}; the open transaction was rolled back", why.message())));
+    pending_drained_.cancel();
+    return;
+  }
+  ReplyInstead(dropped, why);
+  broadcast_error_ = true;
+  EmitSynthetics();
+}
+
+Session::Dropped Session::DropLink(Link& link, const Status& why) {
+  ServerConn& server = *link.server;
+  Dropped dropped;
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->server != &server) {
       ++it;
@@ -1442,36 +1473,29 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
       it = pending_.erase(it);
       continue;
     }
-    had_pending = true;
-    awaiting_sync = it->op != Op::kSync && it->op != Op::kQuery;
+    dropped.pending = true;
+    dropped.awaiting_sync = it->op != Op::kSync && it->op != Op::kQuery;
     it = pending_.erase(it);
   }
-  auto conn = std::move(link->server);
-  link->out.clear();
-  link->shared = false;
+  auto conn = std::move(link.server);
+  link.out.clear();
+  link.shared = false;
   if (copy_target_ == &server) copy_target_ = nullptr;
-  size_t index = static_cast<size_t>(link - links_.data());
+  const size_t index = static_cast<size_t>(&link - links_.data());
   worker_.pool(map_->nodes[index]).Release(std::move(conn), false, this);
-  log::warn("client {}: {}", pid_, why.message());
-  if (in_transaction) {
-    // The transaction died with the server; its fate cannot be reported truthfully here.
-    Fatal(Status::Error(sqlstate::kConnectionFailure,
-                        fmt::format("{}; the open transaction was rolled back", why.message())));
-    pending_drained_.cancel();
-    return;
+  return dropped;
+}
+
+void Session::ReplyInstead(const Dropped& dropped, const Status& why) {
+  if (!dropped.pending) return;
+  EmitError(why);
+  if (dropped.awaiting_sync) {
+    skip_until_sync_ = true;
+  } else {
+    std::string rfq;
+    protocol::WriteReadyForQuery(&rfq, TxStatus());
+    pending_.push_front({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
   }
-  if (had_pending) {
-    EmitError(why);
-    if (awaiting_sync) {
-      skip_until_sync_ = true;
-    } else {
-      std::string rfq;
-      protocol::WriteReadyForQuery(&rfq, TxStatus());
-      pending_.push_front({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
-    }
-  }
-  broadcast_error_ = true;
-  EmitSynthetics();
 }
 
 }  // namespace mosaic::frontend

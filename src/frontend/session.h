@@ -203,6 +203,18 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void MaybeRelease();
   void ReleaseAll(bool reusable);
   Link* FindLink(const backend::ServerConn* server);
+  // What DropLink took from the client's pending replies.
+  struct Dropped {
+    bool pending = false;        // replies the client was owed
+    bool awaiting_sync = false;  // an extended-protocol batch whose Sync is yet to come
+  };
+  // Drops what this session awaits from `link`'s server (a scatter's part fails with `why`)
+  // and gives the connection back, not to be reused (a shared one runs on; our statements'
+  // replies on it are dropped).
+  Dropped DropLink(Link& link, const Status& why);
+  // The client gets `why` in place of the replies DropLink dropped, then ReadyForQuery unless
+  // its Sync is yet to come (then everything up to it is skipped).
+  void ReplyInstead(const Dropped& dropped, const Status& why);
   char TxStatus() const;
   int LinkedCount() const;
   bool SharedLinked() const;

@@ -7,6 +7,7 @@ seen by another, fails the test.
 
 import re
 import threading
+import time
 
 import psycopg2
 import psycopg2.errors
@@ -310,3 +311,58 @@ def test_unnamed_statements_sent_as_node_postgres_does_are_pipelined(pipe):
 
     run_wire_clients(pipe, body)
     assert pipelined(pipe) - before > 50
+
+
+def test_a_cancel_ends_a_read_at_once_wherever_it_waits(pipe):
+    """16 clients read a table locked on the node; with 3 server connections of at most 4
+    statements each, a read runs on a connection, waits behind another client's read on one,
+    or waits for one. A cancel request ends each at once with 57014 while the lock is still
+    held (a queued read is not cancelled on the server, where the request could hit another
+    client's statement: it is answered by Mosaic and its reply dropped when it comes). Once
+    the lock goes, every client gets its own row."""
+    clients = 16
+    shape = "SELECT k, v, tag, 'cancel' FROM kv WHERE k = %s"  # a shape of its own (its latency)
+    conns = [pipe.connect() for _ in range(clients)]
+    for c in conns:
+        c.autocommit = True
+    with conns[0].cursor() as cur:
+        for k in range(1, 40):
+            cur.execute(shape, (k,))
+    node = pipe.connect_node(pipe.nodes()[0])
+    lock = node.cursor()
+    lock.execute("LOCK TABLE kv IN ACCESS EXCLUSIVE MODE")  # held until node.rollback()
+    before = pipelined(pipe)
+    outcome = [None] * clients
+
+    def read(i):
+        try:
+            with conns[i].cursor() as cur:
+                cur.execute(shape, (i + 1,))
+            outcome[i] = "ran"
+        except psycopg2.errors.QueryCanceled:
+            outcome[i] = ("canceled", time.monotonic())
+        except Exception as e:  # noqa: BLE001 - reported below
+            outcome[i] = e
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    assert outcome == [None] * clients, outcome  # every read waits on the lock or a connection
+    assert pipelined(pipe) - before >= 2, "no read shared a connection"
+    sent = time.monotonic()
+    for c in conns:
+        c.cancel()
+    for t in threads:
+        t.join(15)
+    assert not any(t.is_alive() for t in threads), "a read outlived its cancel"
+    assert all(isinstance(o, tuple) and o[0] == "canceled" for o in outcome), outcome
+    assert max(o[1] for o in outcome) - sent < 5, "a cancel waited for the lock"
+    node.rollback()
+    node.close()
+    for i, c in enumerate(conns):
+        with c.cursor() as cur:
+            for k in (i + 1, i + 101):
+                cur.execute(shape, (k,))
+                assert cur.fetchall() == [(k, k * 7, f"t{k}", "cancel")]
+        c.close()

@@ -236,6 +236,48 @@ TEST_F(PoolTest, AConnectionThatClosesLetsAWaitingClientOpenAnother) {
   });
 }
 
+TEST_F(PoolTest, ACancelEndsAWaitForAConnectionAndOnlyThatOne) {
+  NodePool pool(io_.get_executor(), node(), 1, 15000, 10, 4);
+  Recorder a, b;
+  auto c = std::make_shared<Recorder>();
+  int owner_b = 0, owner_c = 0;
+  Run([&]() -> asio::awaitable<void> {
+    auto first = co_await pool.Acquire(&a);
+    EXPECT_TRUE(first.ok());
+    if (!first.ok()) co_return;
+    bool b_done = false, c_done = false;
+    Result<std::shared_ptr<ServerConn>> second = Status::OK();
+    Result<NodePool::Shared> third = Status::OK();
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+      second = co_await pool.Acquire(&b, &owner_b);
+      b_done = true;
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+      third = co_await pool.AcquireShared(c, &owner_c, 0, Query("SELECT 3"));
+      c_done = true;
+    }, asio::detached);
+    EXPECT_TRUE(co_await Until([&] { return pool.stats().waiting == 2; }));
+    EXPECT_FALSE(pool.CancelWaiting(&a));  // not waiting
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(pool.CancelWaiting(&owner_b));
+    EXPECT_TRUE(co_await Until([&] { return b_done; }));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));  // not the 15 s timeout
+    EXPECT_FALSE(second.ok());
+    EXPECT_EQ(second.status().sqlstate(), "57014");
+    EXPECT_EQ(pool.stats().waiting, 1);
+    EXPECT_FALSE(pool.CancelWaiting(&owner_b));  // once
+    EXPECT_TRUE(pool.CancelWaiting(&owner_c));  // a statement waiting to be pipelined
+    EXPECT_TRUE(co_await Until([&] { return c_done; }));
+    EXPECT_FALSE(third.ok());
+    EXPECT_EQ(third.status().sqlstate(), "57014");
+    // The connection coming back goes to nobody: both waits ended.
+    pool.Release(std::move(first.value()), true);
+    EXPECT_EQ(pool.stats().idle, 1);
+    EXPECT_EQ(pool.stats().waiting, 0);
+    EXPECT_EQ(pool.stats().total, 1);
+  });
+}
+
 // What lets a connection set up for one client serve another without comparing settings.
 TEST(WorkerSettings, EqualSettingsGetEqualGenerationsAndOnlyThey) {
   frontend::FrontendContext context;
