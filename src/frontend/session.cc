@@ -93,6 +93,11 @@ Session::~Session() {
 
 void Session::Emit(std::string_view bytes) {
   if (write_failed_) return;
+  // An error inside a transaction aborts it whoever raised it: a node (then it is in state 'E'
+  // itself) or Mosaic (the nodes would go on).
+  if (!bytes.empty() && bytes[0] == be::kErrorResponse && !tx_aborted_ && TxStatus() != protocol::kTxIdle) {
+    tx_aborted_ = true;
+  }
   out_.append(bytes);
   if (!corked_ && !in_client_batch_) KickWriter();
 }
@@ -479,6 +484,16 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   // One lexer pass gives the shape (for the analysis cache) and the statement count.
   auto analysis = worker_.analysis_cache().Get(q.sql, &lexed_);
   if (lexed_.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
+  if (TxStatus() == protocol::kTxFailed) {
+    // Several statements: the first decides (PostgreSQL runs them in turn; one that ends the
+    // transaction lets the rest run).
+    std::vector<std::string_view> parts;
+    if (sql::SplitStatements(q.sql, &parts) && !parts.empty() &&
+        !RunsInAbortedTransaction(*worker_.analysis_cache().Get(parts[0], &lexed_))) {
+      FailQuery(AbortedTransaction());
+      co_return true;
+    }
+  }
   const sql::Classification c = sql::Classify(q.sql);
   if (c.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   switch (c.kind) {
@@ -592,9 +607,7 @@ awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& n
     co_await WaitPendingDrained();
     if (broadcast_error_ || closing_) break;
   }
-  std::string rfq;
-  protocol::WriteReadyForQuery(&rfq, TxStatus());
-  Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+  Push({.op = Op::kRfq});
   MaybeRelease();
   co_return !closing_;
 }
@@ -632,6 +645,11 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
   if (!parse.name.empty() && statements_.count(std::string(parse.name))) {
     SkipUntilSync(Status::Error(sqlstate::kDuplicatePreparedStatement,
                                 fmt::format("prepared statement \"{}\" already exists", parse.name)));
+    co_return true;
+  }
+  if (TxStatus() == protocol::kTxFailed &&
+      !RunsInAbortedTransaction(*worker_.analysis_cache().Get(parse.query, &lexed_))) {
+    SkipUntilSync(AbortedTransaction());
     co_return true;
   }
   auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);
@@ -760,6 +778,11 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
   Link* link = nullptr;
   const auto& target_stmt = stmt ? stmt : unnamed_;
   bool write = false;
+  if (TxStatus() == protocol::kTxFailed && target_stmt && target_stmt->analysis &&
+      !RunsInAbortedTransaction(*target_stmt->analysis)) {
+    SkipUntilSync(AbortedTransaction());
+    co_return true;
+  }
   if (target_stmt && target_stmt->ddl && target_stmt->analysis) {
     if (auto refused = CheckDdlDuringMigrations(*target_stmt->analysis); !refused.ok()) {
       SkipUntilSync(refused);
@@ -837,6 +860,10 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
   if (write && TxStatus() != protocol::kTxIdle) link->wrote = true;
   portal_links_[std::string(bind.portal)] = index;
   Link& l = *link;
+  if (target_stmt && target_stmt->analysis) {
+    if (target_stmt->analysis->rollback_to) tx_aborted_ = false;  // as below for a simple query
+    AbortOnNodeBefore(*target_stmt->analysis, l);
+  }
   if (stmt) {
     EnsurePrepared(l, stmt);
     protocol::WriteBindRenamed(&l.out, bind.portal, stmt->server_name, bind.rest);
@@ -1017,9 +1044,7 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
   }
   if (target == nullptr) {
     // No server holds anything of ours: answer for it.
-    std::string rfq;
-    protocol::WriteReadyForQuery(&rfq, protocol::kTxIdle);
-    Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+    Push({.op = Op::kRfq});
     co_return true;
   }
   target->out.append(frame.raw);
@@ -1036,9 +1061,7 @@ void Session::QueueError(const Status& status) {
 
 void Session::FailQuery(const Status& status) {
   QueueError(status);
-  std::string rfq;
-  protocol::WriteReadyForQuery(&rfq, TxStatus());
-  Push({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+  Push({.op = Op::kRfq});  // its status when sent: the error may abort the transaction
 }
 
 void Session::SkipUntilSync(const Status& status) {
@@ -1070,7 +1093,44 @@ char Session::TxStatus() const {
     if (link.server->tx_status == protocol::kTxInBlock) status = protocol::kTxInBlock;
   }
   if (tx_block_) status = protocol::kTxInBlock;
+  if (status == protocol::kTxInBlock && tx_aborted_) return protocol::kTxFailed;
   return status;
+}
+
+void Session::AbortOnNodeBefore(const sql::Analysis& a, Link& link) {
+  using T = sql::StatementType;
+  if (!tx_aborted_ || !link.server || link.server->tx_status != protocol::kTxInBlock ||
+      (a.type != T::kCommit && a.type != T::kTwoPhase)) {
+    return;
+  }
+  // The error named no column of the node's: this one fails there, so the node's transaction is
+  // aborted too and the COMMIT (PREPARE TRANSACTION) that follows rolls it back, as PostgreSQL
+  // answers it. Its error reaches only the log.
+  protocol::WriteQuery(&link.out, "SELECT \"mosaic: the transaction was aborted by an earlier error\"");
+  link.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
+  Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false, .quiet = true});
+}
+
+bool Session::RunsInAbortedTransaction(const sql::Analysis& a) {
+  using T = sql::StatementType;
+  return a.type == T::kCommit || a.type == T::kRollback || a.type == T::kTwoPhase || a.type == T::kEmpty ||
+         (a.type == T::kSavepoint && a.rollback_to);
+}
+
+Status Session::AbortedTransaction() {
+  return Status::Error("25P02", "current transaction is aborted, commands ignored until end of transaction block");
+}
+
+void Session::EndedOnNode() {
+  for (const auto& link : links_) {
+    if (link.server && link.server->tx_status != protocol::kTxIdle) return;
+  }
+  // The client's COMMIT or ROLLBACK went to the node as it sent it (the extended protocol): the
+  // transaction is over there, so here too.
+  tx_block_ = false;
+  tx_aborted_ = false;
+  savepoint_log_.clear();
+  for (auto& link : links_) link.wrote = false;
 }
 
 Session::Link* Session::FindLink(const ServerConn* server) {
@@ -1400,7 +1460,17 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
       return;
     }
     server.tx_status = status;
-    if (p.forward_rfq) Emit(frame.raw);
+    if (p.forward_rfq) {
+      if (status == protocol::kTxIdle && (tx_block_ || tx_aborted_) && !implicit_tx_) EndedOnNode();
+      const char ours = TxStatus();  // over every node, and aborted by an error of Mosaic's
+      if (ours == status) {
+        Emit(frame.raw);
+      } else {
+        std::string rfq;
+        protocol::WriteReadyForQuery(&rfq, ours);
+        Emit(rfq);
+      }
+    }
     pending_.erase(it);
     EmitSynthetics();
     MaybeRelease();
@@ -1492,9 +1562,7 @@ void Session::ReplyInstead(const Dropped& dropped, const Status& why) {
   if (dropped.awaiting_sync) {
     skip_until_sync_ = true;
   } else {
-    std::string rfq;
-    protocol::WriteReadyForQuery(&rfq, TxStatus());
-    pending_.push_front({.op = Op::kSynthetic, .synthetic = std::move(rfq)});
+    pending_.push_front({.op = Op::kRfq});
   }
 }
 

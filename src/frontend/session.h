@@ -216,6 +216,17 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // its Sync is yet to come (then everything up to it is skipped).
   void ReplyInstead(const Dropped& dropped, const Status& why);
   char TxStatus() const;
+  // In an aborted transaction (TxStatus 'E'), whether `a` may run: COMMIT, ROLLBACK, ROLLBACK
+  // TO SAVEPOINT, two-phase commands (the node decides), an empty query; else the client gets
+  // 25P02 from Mosaic, as from PostgreSQL, whatever node the statement would go to.
+  static bool RunsInAbortedTransaction(const sql::Analysis& a);
+  // Before a COMMIT or PREPARE TRANSACTION goes to `link`'s node as the client sent it, in a
+  // transaction Mosaic's own error aborted while the node's went on: makes the node's abort.
+  void AbortOnNodeBefore(const sql::Analysis& a, Link& link);
+  // A forwarded statement left its node idle: if no node is in a transaction, the client's
+  // transaction ended there (COMMIT/ROLLBACK over the extended protocol).
+  void EndedOnNode();
+  static Status AbortedTransaction();
   int LinkedCount() const;
   bool SharedLinked() const;
   // Whether `a` (of shape `shape`), routed to one node by `route`, may queue on a connection
@@ -338,6 +349,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   sql::Lexed lexed_;  // reused for every statement
   bool tx_block_ = false;  // the client opened a transaction block (BEGIN) not yet ended
   bool implicit_tx_ = false;  // the block is Mosaic's own, around one multi-node statement
+  // An error went to the client inside the transaction (Mosaic's own or a node's): it is
+  // aborted, as PostgreSQL aborts it, until ROLLBACK [TO SAVEPOINT] (TxStatus says 'E').
+  bool tx_aborted_ = false;
   std::vector<std::string> savepoint_log_;  // SAVEPOINT/RELEASE/ROLLBACK TO of the open block
   std::unordered_map<std::string, size_t> portal_links_;  // extended protocol: portal -> link index
   size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on

@@ -306,6 +306,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     raw = query_msg;
   }
   auto forward_to = [&](Link& l) {
+    AbortOnNodeBefore(a, l);
     l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
     l.out.append(raw);
     copy_target_ = l.server.get();
@@ -331,6 +332,10 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   };
   copy_target_ = nullptr;
   if (a.parse_error) co_return co_await forward_default();
+  if (!RunsInAbortedTransaction(a) && TxStatus() == protocol::kTxFailed) {
+    FailQuery(AbortedTransaction());
+    co_return true;
+  }
 
   switch (a.type) {
     case StatementType::kEmpty:
@@ -342,6 +347,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     case StatementType::kBegin: {
       begin_text_ = std::string(sql_text);
       tx_block_ = true;
+      tx_aborted_ = false;
       Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("BEGIN")});
       Push({.op = Op::kRfq});
       co_return true;
@@ -366,6 +372,9 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       }
       Frame f;
       f.raw = raw;
+      // Back to before the error, on every node and here (before the reply's ReadyForQuery is
+      // made; a node that fails it is in state 'E' itself).
+      if (a.rollback_to) tx_aborted_ = false;
       const bool ok = co_await Broadcast(f, linked);
       if (!broadcast_error_) savepoint_log_.push_back(std::string(sql_text));
       co_return ok;
@@ -854,6 +863,7 @@ awaitable<void> Session::RunScatterPortalOnce(ScatterPortal& sp) {
 
 void Session::BeginImplicit() {
   tx_block_ = true;
+  tx_aborted_ = false;
   implicit_tx_ = true;
   for (auto& link : links_) {
     if (!link.server || link.server->tx_status != protocol::kTxIdle) continue;
@@ -872,6 +882,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   const bool failed = TxStatus() == protocol::kTxFailed;
   auto finish = [&](std::string_view tag) {
     tx_block_ = false;
+    tx_aborted_ = false;
     implicit_tx_ = false;
     savepoint_log_.clear();
     for (auto& link : links_) link.wrote = false;
@@ -919,6 +930,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   };
   auto reset = [&] {
     tx_block_ = false;
+    tx_aborted_ = false;
     implicit_tx_ = false;
     savepoint_log_.clear();
     for (auto& link : links_) link.wrote = false;

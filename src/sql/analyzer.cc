@@ -606,6 +606,7 @@ void Walker::Utility(std::string_view type, const Json& s) {
     } else if (kind == "TRANS_STMT_SAVEPOINT" || kind == "TRANS_STMT_RELEASE" ||
                kind == "TRANS_STMT_ROLLBACK_TO") {
       a_->type = StatementType::kSavepoint;
+      a_->rollback_to = kind == "TRANS_STMT_ROLLBACK_TO";
     } else {
       a_->type = StatementType::kTwoPhase;
     }

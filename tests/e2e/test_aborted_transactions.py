@@ -1,0 +1,102 @@
+"""A transaction that an error aborted behaves as in PostgreSQL: every later statement fails with
+25P02 until ROLLBACK, COMMIT (answered ROLLBACK) or ROLLBACK TO SAVEPOINT, over the simple and
+the extended protocol.
+
+Differential: each script runs through Mosaic and on the node directly, and the replies must
+match (message types, command tags, SQLSTATEs, transaction status). Then the same scripts with
+the error raised by Mosaic itself instead of by the node (a query string mixing DDL with other
+statements, refused with 0A000 before any node sees it, so the node's transaction would go on):
+the client must see the same, only the first error's SQLSTATE differs, and nothing of the
+aborted transaction may be committed.
+"""
+
+import pytest
+
+from pgwire import PgConn, bind_msg, execute_msg, parse_msg, query_msg, sync_msg
+
+NODE_ERROR = "SELECT 1/0"  # 22012 on the node
+MOSAIC_ERROR = "CREATE TABLE never_made (a int); SELECT 1"  # 0A000 from Mosaic
+
+
+def q(sql):
+    return ("Q", sql)
+
+
+def x(sql):
+    """The extended protocol, as JDBC and psycopg 3 send a statement: unnamed Parse, Bind,
+    Execute, Sync."""
+    return ("X", sql)
+
+
+def script_reply(conn, steps, table, error):
+    """Runs the steps; per step: (its template, message types, command tags, SQLSTATEs, status, rows)."""
+    out = []
+    for kind, template in steps:
+        sql = template.format(t=table, error=error)
+        if kind == "Q":
+            conn.send(query_msg(sql))
+        else:
+            conn.send(parse_msg("", sql) + bind_msg("", "") + execute_msg() + sync_msg())
+        r = conn.read_until_ready()
+        out.append((f"{kind} {template}", r.types(), r.tags, [e["C"] for e in r.errors], r.status, r.rows))
+    return out
+
+
+SCRIPTS = {
+    "simple": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("{error}"), q("INSERT INTO {t} VALUES (2)"),
+               q("SELECT 1"), q("SHOW TimeZone"), q("SAVEPOINT s"), q("COMMIT"), q("SELECT count(*) FROM {t}")],
+    "extended commit": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("{error}"), x("SELECT 1"), x("COMMIT"),
+                        q("SELECT count(*) FROM {t}")],
+    "extended": [x("BEGIN"), x("INSERT INTO {t} VALUES (1)"), q("{error}"), x("INSERT INTO {t} VALUES (2)"),
+                 x("ROLLBACK"), q("SELECT count(*) FROM {t}")],
+    "rollback to savepoint": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("SAVEPOINT s"), q("{error}"),
+                              q("INSERT INTO {t} VALUES (9)"), q("ROLLBACK TO SAVEPOINT s"),
+                              q("INSERT INTO {t} VALUES (2)"), q("COMMIT"), q("SELECT count(*) FROM {t}")],
+    "extended rollback to savepoint": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("SAVEPOINT s"), q("{error}"),
+                                       x("ROLLBACK TO s"), x("INSERT INTO {t} VALUES (2)"), x("COMMIT"),
+                                       q("SELECT count(*) FROM {t}")],
+}
+
+
+def run_script(host, port, steps, table, error, user="mosaic", database="mosaic"):
+    c = PgConn(host, port)
+    try:
+        assert c.startup(user=user, database=database).status == "I"
+        return script_reply(c, steps, table, error)
+    finally:
+        c.close()
+
+
+def without_first_sqlstate(reply):
+    """The reply with the SQLSTATE of the script's error left out (it differs by design when
+    Mosaic raises it)."""
+    return [(step, types, tags, codes if "{error}" not in step else len(codes), status, rows)
+            for step, types, tags, codes, status, rows in reply]
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_an_aborted_transaction_as_postgresql_has_it(mosaic, name):
+    steps = SCRIPTS[name]
+    node = sorted(mosaic.nodes(), key=lambda n: n["id"])[0]  # the single-tenant tables' node
+    admin = mosaic.connect()
+    admin.autocommit = True
+    tables = [f"aborted_{name.replace(' ', '_')}_{i}" for i in range(3)]
+    with admin.cursor() as cur:
+        for t in tables:
+            cur.execute(f"DROP TABLE IF EXISTS {t}")
+            cur.execute(f"CREATE TABLE {t} (a int)")
+    direct = run_script(node["host"], node["port"], steps, tables[0], NODE_ERROR,
+                        user=node["user"], database=node["dbname"])
+    through = run_script(mosaic.host, mosaic.port, steps, tables[1], NODE_ERROR)
+    assert through == direct
+    # The error raised by Mosaic, not by the node: the same for the client, and the node's
+    # transaction (which saw no error) must not commit what the client's did before it.
+    own = run_script(mosaic.host, mosaic.port, steps, tables[2], MOSAIC_ERROR)
+    first = next(r for r in own if "{error}" in r[0])
+    assert first[3] == ["0A000"], first
+    assert without_first_sqlstate(own) == without_first_sqlstate(direct)
+    # (the last step of every script counts the rows committed: compared above)
+    with admin.cursor() as cur:
+        for t in tables:
+            cur.execute(f"DROP TABLE {t}")
+    admin.close()
