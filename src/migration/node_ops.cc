@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "common/log.h"
@@ -450,6 +451,47 @@ Result<ChunkSum> SumChunk(PGconn* conn, const Table& table, const std::string& f
   return ReadSum(res->get());
 }
 
+// Every chunk's count and hash in one statement, rows (chunk index, count, hash); a chunk
+// without rows has none. A key with an index reads one index range per chunk (UNION ALL); the
+// row's text (no primary key) cannot, so one pass over the flow's rows puts each row in its
+// chunk instead of a full pass per chunk.
+std::pair<std::string, pg::Params> SumChunksSql(const Table& table, const std::string& filter,
+                                                const ChunkKey& key, const std::vector<Chunk>& chunks) {
+  std::string sql;
+  pg::Params params;
+  if (!key.indexed) {
+    std::string cases;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      cases += fmt::format(" WHEN TRUE{} THEN {}", ChunkWhere(key, chunks[i], params.size() + 1), i);
+      const pg::Params p = ChunkParams(chunks[i]);
+      params.insert(params.end(), p.begin(), p.end());
+    }
+    sql = fmt::format(
+        "SELECT x.i, count(*), coalesce(sum(hashtextextended(x.t, 0)), 0)::text FROM (SELECT CASE{} END AS i, "
+        "{}::text AS t {}) x WHERE x.i IS NOT NULL GROUP BY 1",
+        cases, kRow, FlowRows(table, filter));
+    return {std::move(sql), std::move(params)};
+  }
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    sql += fmt::format("{}SELECT {}, count(*), coalesce(sum(hashtextextended({}::text, 0)), 0)::text {}{}",
+                       i == 0 ? "" : " UNION ALL ", i, kRow, FlowRows(table, filter),
+                       ChunkWhere(key, chunks[i], params.size() + 1));
+    const pg::Params p = ChunkParams(chunks[i]);
+    params.insert(params.end(), p.begin(), p.end());
+  }
+  return {std::move(sql), std::move(params)};
+}
+
+// The sums of SumChunksSql's result, one per chunk.
+std::vector<ChunkSum> ReadSums(const PGresult* res, size_t chunks) {
+  std::vector<ChunkSum> sums(chunks, ChunkSum{0, "0"});
+  for (int r = 0; r < PQntuples(res); ++r) {
+    const auto i = pg::IntAt<size_t>(res, r, 0);
+    if (i < sums.size()) sums[i] = ChunkSum{pg::IntAt<int64_t>(res, r, 1), pg::TextAt(res, r, 2)};
+  }
+  return sums;
+}
+
 // The keys that cut `within` into sub-chunks of about `rows` rows on the source: every
 // rows-th row's key in key order (one sort of the chunk, not one per sub-chunk).
 Result<std::vector<pg::Params>> SubChunkBounds(PGconn* source, const Table& table, const std::string& filter,
@@ -498,14 +540,11 @@ Result<std::vector<ChunkSum>> SumSubChunks(PGconn* conn, const Table& table, con
         "width_bucket({1}, ARRAY[{0}]) AS w {3}{4}) x GROUP BY 1",
         array, key.exprs[0], kRow, FlowRows(table, filter), ChunkWhere(key, chunk));
   } else {
+    std::vector<Chunk> subs;
     for (size_t i = 0; i <= bounds.size(); ++i) {
-      const Chunk sub{i == 0 ? chunk.lower : bounds[i - 1], i == bounds.size() ? chunk.upper : bounds[i]};
-      sql += fmt::format("{}SELECT {}, count(*), coalesce(sum(hashtextextended({}::text, 0)), 0)::text {}{}",
-                         i == 0 ? "" : " UNION ALL ", i, kRow, FlowRows(table, filter),
-                         ChunkWhere(key, sub, params.size() + 1));
-      const pg::Params p = ChunkParams(sub);
-      params.insert(params.end(), p.begin(), p.end());
+      subs.push_back({i == 0 ? chunk.lower : bounds[i - 1], i == bounds.size() ? chunk.upper : bounds[i]});
     }
+    std::tie(sql, params) = SumChunksSql(table, filter, key, subs);
   }
   auto res = pg::Exec(conn, sql, params, who);
   if (!res.ok()) return res.status();
@@ -513,11 +552,7 @@ Result<std::vector<ChunkSum>> SumSubChunks(PGconn* conn, const Table& table, con
     sums[0] = ReadSum(res->get());
     return sums;
   }
-  for (int r = 0; r < PQntuples(res->get()); ++r) {
-    const auto i = pg::IntAt<size_t>(res->get(), r, 0);
-    if (i < sums.size()) sums[i] = ChunkSum{pg::IntAt<int64_t>(res->get(), r, 1), pg::TextAt(res->get(), r, 2)};
-  }
-  return sums;
+  return ReadSums(res->get(), sums.size());
 }
 
 // The result of a query sent with PQsendQueryParams: the first result (or its error), after
@@ -532,13 +567,10 @@ Result<pg::ResultPtr> Collect(PGconn* conn, const std::string& sql, std::string_
   return first;
 }
 
-// SumChunk on both nodes at once: each server sums while the other does (under the cutover's
-// fence, where every millisecond pauses writes).
-Result<std::pair<ChunkSum, ChunkSum>> SumChunkOnBoth(PGconn* source, PGconn* target,
-                                                     const Table& table, const std::string& filter,
-                                                     const ChunkKey& key, const Chunk& chunk) {
-  const std::string sql = SumChunkSql(table, filter, key, chunk);
-  const pg::Params params = ChunkParams(chunk);
+// One statement on both nodes at once: each server runs it while the other does (under the
+// cutover's fence, where every millisecond pauses writes).
+Result<std::pair<pg::ResultPtr, pg::ResultPtr>> ExecOnBoth(PGconn* source, PGconn* target, const std::string& sql,
+                                                           const pg::Params& params) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   auto send = [&](PGconn* conn) {
@@ -552,8 +584,9 @@ Result<std::pair<ChunkSum, ChunkSum>> SumChunkOnBoth(PGconn* source, PGconn* tar
   auto b = Collect(target, sql, "target");
   if (!a.ok()) return a.status();
   if (!b.ok()) return b.status();
-  return std::pair{ReadSum(a->get()), ReadSum(b->get())};
+  return std::pair{std::move(a).value(), std::move(b).value()};
 }
+
 
 std::string Bound(const pg::Params& p) {
   std::string s;
@@ -937,19 +970,27 @@ Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::v
 Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<Table>& tables,
                               const std::string& filter, const std::vector<ChunkRange>& chunks,
                               std::string* first) {
+  // Per table, all its chunks in one statement on each node (one round trip; for a table
+  // without primary key one pass instead of one per chunk).
+  std::map<size_t, std::vector<Chunk>> by_table;
+  for (const ChunkRange& c : chunks) {
+    if (c.table < tables.size()) by_table[c.table].push_back(Chunk{c.lower, c.upper});
+  }
   int64_t differ = 0;
   std::map<size_t, ChunkKey> keys;
-  for (const ChunkRange& c : chunks) {
-    if (c.table >= tables.size()) continue;
-    const Table& table = tables[c.table];
-    auto key = CachedKeyOf(source, table, c.table, keys);
+  for (const auto& [index, group] : by_table) {
+    const Table& table = tables[index];
+    auto key = CachedKeyOf(source, table, index, keys);
     if (!key.ok()) return key.status();
-    const Chunk chunk{c.lower, c.upper};
-    auto sums = SumChunkOnBoth(source, target, table, filter, **key, chunk);
-    if (!sums.ok()) return sums.status();
-    if (!(sums->first == sums->second)) {
+    const auto [sql, params] = SumChunksSql(table, filter, **key, group);
+    auto both = ExecOnBoth(source, target, sql, params);
+    if (!both.ok()) return both.status();
+    const std::vector<ChunkSum> a = ReadSums(both->first.get(), group.size());
+    const std::vector<ChunkSum> b = ReadSums(both->second.get(), group.size());
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (a[i] == b[i]) continue;
       ++differ;
-      NoteMismatch(table, chunk, sums->first, sums->second, first);
+      NoteMismatch(table, group[i], a[i], b[i], first);
     }
   }
   return differ;

@@ -540,6 +540,55 @@ TEST_F(NodeOpsTest, RefineChunksLeavesOnlyTheSubChunksStillBeingWritten) {
   EXPECT_NE(refined->first_mismatch.find("orders"), std::string::npos) << refined->first_mismatch;
 }
 
+// Under the cutover's fence the chunks left are compared once, all those of one table in one
+// statement per node (for a table without primary key one pass that puts each row in its range):
+// each range is judged as when it is compared alone, gaps between ranges and open ends included.
+TEST_F(NodeOpsTest, RecheckChunksJudgesEveryRangeOfATableInOneStatement) {
+  Load(*src_, 5000);
+  Load(*dst_, 5000);
+  // events has no primary key: its ranges are bounded by rows' texts, in "C" order.
+  const std::string events_in_order = std::string("FROM events r WHERE ") + kFilter + " ORDER BY r::text COLLATE \"C\"";
+  auto text_at = [&](int offset) {
+    return Run(*src_, "SELECT r::text " + events_in_order + " OFFSET " + std::to_string(offset) + " LIMIT 1");
+  };
+  const std::vector<ChunkRange> ranges = {
+      {.table = 0, .lower = {"100"}, .upper = {"200"}},
+      {.table = 1, .upper = {text_at(50)}},
+      {.table = 0, .lower = {"1000"}, .upper = {"1100"}},
+      {.table = 1, .lower = {text_at(100)}, .upper = {text_at(300)}},
+      {.table = 1, .lower = {text_at(600)}, .upper = {text_at(900)}},
+      {.table = 1, .lower = {text_at(900)}},
+      {.table = 0, .lower = {"4000"}},
+  };
+  std::string first;
+  auto differ = RecheckChunks(src_conn_.get(), dst_conn_.get(), tables_, kFilter, ranges, &first);
+  ASSERT_TRUE(differ.ok()) << differ.status().ToString();
+  EXPECT_EQ(*differ, 0) << first;
+
+  // On the target: a value in orders (100, 200], a row gone from orders (4000, ...), the events
+  // row 200th in order changed (so in the range (100th, 300th]).
+  ASSERT_EQ(Run(*dst_,
+                "UPDATE orders SET k = 'changed' WHERE id = 150; DELETE FROM orders WHERE id = 4500;"
+                "UPDATE events SET payload = payload || '+' WHERE ctid = (SELECT ctid " + events_in_order +
+                    " OFFSET 200 LIMIT 1)"),
+            "");
+  differ = RecheckChunks(src_conn_.get(), dst_conn_.get(), tables_, kFilter, ranges, &first);
+  ASSERT_TRUE(differ.ok()) << differ.status().ToString();
+  EXPECT_EQ(*differ, 3) << first;
+  EXPECT_NE(first.find("orders"), std::string::npos) << first;
+  int64_t alone = 0;
+  std::vector<int> differing;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    std::string ignored;
+    auto one = RecheckChunks(src_conn_.get(), dst_conn_.get(), tables_, kFilter, {ranges[i]}, &ignored);
+    ASSERT_TRUE(one.ok()) << one.status().ToString();
+    alone += *one;
+    if (*one > 0) differing.push_back(static_cast<int>(i));
+  }
+  EXPECT_EQ(alone, *differ);
+  EXPECT_EQ(differing, (std::vector<int>{0, 3, 6}));
+}
+
 // The sub-chunks of one chunk are summed in one statement per read: for a table without primary
 // key (rows ordered by their text, duplicates among them) and for a key of two columns. Every
 // flow row lands in exactly one sub-chunk, and one changed row is one mismatched sub-chunk.
