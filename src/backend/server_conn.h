@@ -53,6 +53,9 @@ struct ServerStatement {
   uint64_t hash = 0;
   uint64_t shape_hash = 0;  // the lexer's shape hash of `query` (the monitor's fingerprint)
   bool ddl = false;  // a schema change: every node must run it
+  // BEGIN, COMMIT or ROLLBACK over the extended protocol: Mosaic runs it as it runs them over
+  // the simple protocol (the transaction may span nodes); never prepared on a server.
+  bool local = false;
   // The statement's analysis and the literals of its text (set by the session that parsed it).
   std::shared_ptr<const sql::Analysis> analysis;
   std::vector<sql::Literal> literals;

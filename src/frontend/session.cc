@@ -635,10 +635,15 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
                                 "cannot insert multiple commands into a prepared statement"));
     co_return true;
   }
-  if (c.kind == sql::StatementKind::kTransaction && LinkedCount() > 1) {
+  bool local = c.kind == sql::StatementKind::kBegin;
+  if (c.kind == sql::StatementKind::kTransaction) {
+    const auto type = worker_.analysis_cache().Get(parse.query, &lexed_)->type;
+    local = type == sql::StatementType::kCommit || type == sql::StatementType::kRollback;
+  }
+  if (c.kind == sql::StatementKind::kTransaction && !local && LinkedCount() > 1) {
     SkipUntilSync(Status::Unsupported(
-        "transaction control over the extended query protocol in a transaction spanning several "
-        "nodes is not supported yet: use a simple query"));
+        "savepoints and two-phase commands over the extended query protocol in a transaction spanning "
+        "several nodes are not supported yet: use a simple query"));
     co_return true;
   }
   if (c.kind == sql::StatementKind::kBegin) begin_text_ = std::string(parse.query);
@@ -659,6 +664,19 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     mutable_stmt->analysis = std::move(analysis);
     mutable_stmt->literals = lexed_.literals;
     mutable_stmt->shape_hash = lexed_.shape_hash;
+  }
+  if (local) {
+    // Runs at Execute, on every node of the transaction (EndTransaction), as over the simple
+    // protocol; nothing goes to a server now.
+    std::const_pointer_cast<ServerStatement>(stmt)->local = true;
+    if (parse.name.empty()) {
+      unnamed_ = stmt;
+      unnamed_generation_ = worker_.NextGeneration();
+    } else {
+      statements_[std::string(parse.name)] = stmt;
+    }
+    Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kParseComplete)});
+    co_return true;
   }
   if (parse.name.empty() && opens_batch_ && MayDeferUnnamedParse(*stmt)) {
     unnamed_ = stmt;
@@ -789,6 +807,15 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       co_return true;
     }
   }
+  if (!local_portals_.empty()) local_portals_.erase(std::string(bind.portal));
+  if (target_stmt && target_stmt->local) {
+    portal_links_.erase(std::string(bind.portal));
+    scatter_portals_.erase(std::string(bind.portal));
+    ddl_portals_.erase(std::string(bind.portal));
+    local_portals_[std::string(bind.portal)] = target_stmt;
+    Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
+    co_return true;
+  }
   if (target_stmt && target_stmt->analysis && Routable(*target_stmt->analysis)) {
     protocol::BindMessage full;
     if (auto s = protocol::ParseBind(frame.body, &full); !s.ok()) {
@@ -888,6 +915,12 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
     Fatal(s);
     co_return false;
   }
+  std::shared_ptr<const ServerStatement> local;
+  if (auto lp = local_portals_.find(std::string(e.portal)); lp != local_portals_.end()) local = lp->second;
+  if (local) {
+    const bool ok = co_await ExecuteLocal(std::move(local));
+    co_return ok;
+  }
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
     auto portal = sp->second;
     scatter_portals_.erase(sp);
@@ -948,6 +981,15 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   }
   std::shared_ptr<const ServerStatement> stmt;
   if (d.kind == 'S' && !d.name.empty() && !(stmt = FindStatement(d.name))) co_return true;
+  const bool local = d.kind == 'P' ? local_portals_.count(std::string(d.name)) > 0
+                                   : (d.name.empty() ? unnamed_ && unnamed_->local : stmt->local);
+  if (local) {  // no parameters, no rows
+    std::string reply;
+    if (d.kind == 'S') reply.append(std::string_view("t\0\0\0\6\0\0", 7));
+    protocol::WriteEmpty(&reply, be::kNoData);
+    Push({.op = Op::kSynthetic, .synthetic = std::move(reply)});
+    co_return true;
+  }
   if (d.kind == 'P') {
     if (auto sp = scatter_portals_.find(std::string(d.name)); sp != scatter_portals_.end()) {
       auto portal = sp->second;
@@ -995,7 +1037,7 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
     co_return true;
   }
   if (c.kind == 'S') unnamed_.reset();
-  if (c.kind == 'P' && scatter_portals_.erase(std::string(c.name)) > 0) {
+  if (c.kind == 'P' && (scatter_portals_.erase(std::string(c.name)) > 0 || local_portals_.erase(std::string(c.name)) > 0)) {
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kCloseComplete)});
     co_return true;
   }

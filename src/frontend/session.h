@@ -223,6 +223,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Before a COMMIT or PREPARE TRANSACTION goes to `link`'s node as the client sent it, in a
   // transaction Mosaic's own error aborted while the node's went on: makes the node's abort.
   void AbortOnNodeBefore(const sql::Analysis& a, Link& link);
+  // Execute of a portal of a `local` statement: BEGIN opens the block, COMMIT/ROLLBACK end it on
+  // every node (two-phase commit when several wrote), after the batch's earlier replies.
+  asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt);
   // A forwarded statement left its node idle: if no node is in a transaction, the client's
   // transaction ended there (COMMIT/ROLLBACK over the extended protocol).
   void EndedOnNode();
@@ -343,6 +346,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::shared_ptr<const backend::ServerStatement> unnamed_;
   // Portals bound to a DDL statement -> its text, to replay on the other nodes at Execute.
   std::unordered_map<std::string, std::string> ddl_portals_;
+  // Portals of `local` statements (BEGIN, COMMIT, ROLLBACK), run by Mosaic at Execute.
+  std::unordered_map<std::string, std::shared_ptr<const backend::ServerStatement>> local_portals_;
   uint64_t unnamed_generation_ = 0;
 
   // Routing state.

@@ -872,6 +872,26 @@ void Session::BeginImplicit() {
   }
 }
 
+awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt) {
+  // What came before in the batch must have succeeded: PostgreSQL skips to Sync after an error.
+  const bool flushed = co_await FlushServers();
+  if (!flushed) co_return false;
+  co_await WaitPendingDrained();
+  if (skip_until_sync_ || closing_) co_return !closing_;
+  const sql::StatementType type = stmt->analysis->type;
+  if (type == sql::StatementType::kBegin) {
+    begin_text_ = stmt->query;
+    tx_block_ = true;
+    tx_aborted_ = false;
+    Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("BEGIN")});
+    co_return true;
+  }
+  co_await EndTransaction(type == sql::StatementType::kCommit, /*implicit=*/false);
+  if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client
+  MaybeRelease();
+  co_return !closing_;
+}
+
 awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   std::vector<Link*> linked, writers;
   for (auto& link : links_) {

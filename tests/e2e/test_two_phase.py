@@ -112,10 +112,13 @@ def metric(m, name, labels=""):
     return float(found.group(1)) if found else 0.0
 
 
-def test_tpcb_over_three_nodes_has_no_failures(tpcb):
+@pytest.mark.parametrize("protocol", ["simple", "extended", "prepared"])
+def test_tpcb_over_three_nodes_has_no_failures(tpcb, protocol):
+    """Over the extended protocol (-M extended, -M prepared) BEGIN and END come as Parse, Bind,
+    Execute, as JDBC sends them: they end the transaction on every node as over the simple one."""
     m = tpcb
     before = metric(m, "mosaic_two_phase_commits_total")
-    r = pgbench(m, "-n", "-c", str(CLIENTS), "-T", "10")
+    r = pgbench(m, "-n", "-M", protocol, "-c", str(CLIENTS), "-T", "10")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "number of failed transactions: 0 (0.000%)" in r.stdout, r.stdout
     n = processed(r)
