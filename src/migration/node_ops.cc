@@ -819,14 +819,23 @@ Result<std::string> CurrentLsn(PGconn* conn, std::string_view who) {
   return lsn->value_or("0/0");
 }
 
+// A synchronous commit flushes the WAL only if its transaction wrote WAL of its own: PostgreSQL
+// commits a transaction that merely has an xid (txid_current()) asynchronously, whatever
+// synchronous_commit says (RecordTransactionCommit's wrote_xlog), so that did not flush
+// anything. A transactional logical message is a WAL record (with an xid); the output plugin
+// of the migration's subscriptions (pgoutput without `messages`) ignores it.
 constexpr std::string_view kFlushWalSql =
-    "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT";
+    "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.pg_logical_emit_message(true, 'mosaic', ''); "
+    "COMMIT";
 
 Status FlushWal(PGconn* conn, std::string_view who) { return pg::Run(conn, std::string(kFlushWalSql), {}, who); }
 
 Result<std::string> FlushWalThenLsn(PGconn* conn, std::string_view who) {
   // Several statements in one simple query: the result is the last one's, or the first error.
-  auto lsn = QueryValue(conn, std::string(kFlushWalSql) + "; SELECT pg_current_wal_insert_lsn()::text", {}, who);
+  // The flushed position, not the insert position: WAL that other sessions inserted after the
+  // commit may not be on disk yet, and a position past the end of the WAL that survives a crash
+  // would never be reached again by a slot or an origin set to it.
+  auto lsn = QueryValue(conn, std::string(kFlushWalSql) + "; SELECT pg_current_wal_flush_lsn()::text", {}, who);
   if (!lsn.ok()) return lsn.status();
   return lsn->value_or("0/0");
 }

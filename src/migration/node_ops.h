@@ -131,10 +131,11 @@ Status Subscribe(PGconn* target, const catalog::Node& source, const FlowNames& n
 Result<std::string> CurrentLsn(PGconn* conn, std::string_view who);
 
 // Makes everything `conn`'s node committed so far durable: one synchronous commit of a
-// transaction with an xid (its commit record is flushed, and every WAL record before it). The
-// flush also wakes the node's WAL senders.
+// transaction that wrote a WAL record (a transactional logical message; its commit record is
+// flushed, and every WAL record before it). The flush also wakes the node's WAL senders.
 Status FlushWal(PGconn* conn, std::string_view who);
-// As FlushWal, then the node's CurrentLsn, in the same round trip.
+// As FlushWal, then the node's flushed WAL position (pg_current_wal_flush_lsn(): at or past the
+// commit, and all of it on disk), in the same round trip.
 Result<std::string> FlushWalThenLsn(PGconn* conn, std::string_view who);
 
 // Waits until `slot` on the source has confirmed_flush_lsn >= lsn, i.e. its subscriber has
