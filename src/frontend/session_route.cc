@@ -906,7 +906,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     implicit_tx_ = false;
     savepoint_log_.clear();
     for (auto& link : links_) link.wrote = false;
-    if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(tag)});
+    if (!implicit && !tag.empty()) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(tag)});
   };
   broadcast_error_ = false;
   if (linked.empty()) {
@@ -935,7 +935,14 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     for (Link* l : writers) order.push_back(l);
     const std::string text = commit && !failed ? "COMMIT" : "ROLLBACK";
     co_await run(order, [&](Link&) { return text; }, false);
-    finish(failed ? "ROLLBACK" : text);
+    // A node's error (a deferred constraint, a serialization failure at COMMIT) went to the
+    // client: as from PostgreSQL, no command tag follows it (libpq would report the tag's
+    // success as the COMMIT's result).
+    if (broadcast_error_) {
+      finish({});
+    } else {
+      finish(failed ? std::string_view("ROLLBACK") : std::string_view(text));
+    }
     co_return;
   }
   // Two-phase commit (frontend/two_phase.h): prepare every writer, record the decision, then

@@ -52,6 +52,12 @@ SCRIPTS = {
     "rollback to savepoint": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("SAVEPOINT s"), q("{error}"),
                               q("INSERT INTO {t} VALUES (9)"), q("ROLLBACK TO SAVEPOINT s"),
                               q("INSERT INTO {t} VALUES (2)"), q("COMMIT"), q("SELECT count(*) FROM {t}")],
+    # The block fails at COMMIT (a deferred unique constraint): an error, no COMMIT tag, idle.
+    "deferred failure at commit": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("INSERT INTO {t} VALUES (1)"),
+                                   q("COMMIT"), q("SELECT count(*) FROM {t}")],
+    "extended deferred failure at commit": [x("BEGIN"), x("INSERT INTO {t} VALUES (1)"),
+                                            x("INSERT INTO {t} VALUES (1)"), x("COMMIT"),
+                                            q("SELECT count(*) FROM {t}")],
     "extended rollback to savepoint": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("SAVEPOINT s"), q("{error}"),
                                        x("ROLLBACK TO s"), x("INSERT INTO {t} VALUES (2)"), x("COMMIT"),
                                        q("SELECT count(*) FROM {t}")],
@@ -84,19 +90,22 @@ def test_an_aborted_transaction_as_postgresql_has_it(mosaic, name):
     with admin.cursor() as cur:
         for t in tables:
             cur.execute(f"DROP TABLE IF EXISTS {t}")
-            cur.execute(f"CREATE TABLE {t} (a int)")
-    direct = run_script(node["host"], node["port"], steps, tables[0], NODE_ERROR,
-                        user=node["user"], database=node["dbname"])
-    through = run_script(mosaic.host, mosaic.port, steps, tables[1], NODE_ERROR)
-    assert through == direct
-    # The error raised by Mosaic, not by the node: the same for the client, and the node's
-    # transaction (which saw no error) must not commit what the client's did before it.
-    own = run_script(mosaic.host, mosaic.port, steps, tables[2], MOSAIC_ERROR)
-    first = next(r for r in own if "{error}" in r[0])
-    assert first[3] == ["0A000"], first
-    assert without_first_sqlstate(own) == without_first_sqlstate(direct)
-    # (the last step of every script counts the rows committed: compared above)
-    with admin.cursor() as cur:
-        for t in tables:
-            cur.execute(f"DROP TABLE {t}")
-    admin.close()
+            cur.execute(f"CREATE TABLE {t} (a int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+    try:
+        direct = run_script(node["host"], node["port"], steps, tables[0], NODE_ERROR,
+                            user=node["user"], database=node["dbname"])
+        through = run_script(mosaic.host, mosaic.port, steps, tables[1], NODE_ERROR)
+        assert through == direct
+        if any("{error}" in step for _, step in steps):
+            # The error raised by Mosaic, not by the node: the same for the client, and the
+            # node's transaction (which saw no error) must not commit what the client's did
+            # before it. (The last step of every script counts the rows committed.)
+            own = run_script(mosaic.host, mosaic.port, steps, tables[2], MOSAIC_ERROR)
+            first = next(r for r in own if "{error}" in r[0])
+            assert first[3] == ["0A000"], first
+            assert without_first_sqlstate(own) == without_first_sqlstate(direct)
+    finally:
+        with admin.cursor() as cur:
+            for t in tables:
+                cur.execute(f"DROP TABLE {t}")
+        admin.close()
