@@ -484,15 +484,9 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   // One lexer pass gives the shape (for the analysis cache) and the statement count.
   auto analysis = worker_.analysis_cache().Get(q.sql, &lexed_);
   if (lexed_.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
-  if (TxStatus() == protocol::kTxFailed) {
-    // Several statements: the first decides (PostgreSQL runs them in turn; one that ends the
-    // transaction lets the rest run).
-    std::vector<std::string_view> parts;
-    if (sql::SplitStatements(q.sql, &parts) && !parts.empty() &&
-        !RunsInAbortedTransaction(*worker_.analysis_cache().Get(parts[0], &lexed_))) {
-      FailQuery(AbortedTransaction());
-      co_return true;
-    }
+  if (TxStatus() == protocol::kTxFailed && !FirstRunsInAbortedTransaction(q.sql)) {
+    FailQuery(AbortedTransaction());
+    co_return true;
   }
   const sql::Classification c = sql::Classify(q.sql);
   if (c.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
@@ -635,40 +629,35 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
                                 "cannot insert multiple commands into a prepared statement"));
     co_return true;
   }
-  bool local = c.kind == sql::StatementKind::kBegin;
-  if (c.kind == sql::StatementKind::kTransaction) {
-    const auto type = worker_.analysis_cache().Get(parse.query, &lexed_)->type;
-    local = type == sql::StatementType::kCommit || type == sql::StatementType::kRollback;
-  }
+  auto analysis = worker_.analysis_cache().Get(parse.query, &lexed_);
+  const bool local = analysis->type == sql::StatementType::kBegin || analysis->type == sql::StatementType::kCommit ||
+                     analysis->type == sql::StatementType::kRollback;
   if (c.kind == sql::StatementKind::kTransaction && !local && LinkedCount() > 1) {
     SkipUntilSync(Status::Unsupported(
         "savepoints and two-phase commands over the extended query protocol in a transaction spanning "
         "several nodes are not supported yet: use a simple query"));
     co_return true;
   }
-  if (c.kind == sql::StatementKind::kBegin) begin_text_ = std::string(parse.query);
   if (!parse.name.empty() && statements_.count(std::string(parse.name))) {
     SkipUntilSync(Status::Error(sqlstate::kDuplicatePreparedStatement,
                                 fmt::format("prepared statement \"{}\" already exists", parse.name)));
     co_return true;
   }
-  if (TxStatus() == protocol::kTxFailed &&
-      !RunsInAbortedTransaction(*worker_.analysis_cache().Get(parse.query, &lexed_))) {
+  if (TxStatus() == protocol::kTxFailed && !RunsInAbortedTransaction(*analysis)) {
     SkipUntilSync(AbortedTransaction());
     co_return true;
   }
   auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);
   {
-    auto analysis = worker_.analysis_cache().Get(parse.query, &lexed_);
     auto mutable_stmt = std::const_pointer_cast<ServerStatement>(stmt);
     mutable_stmt->analysis = std::move(analysis);
     mutable_stmt->literals = lexed_.literals;
     mutable_stmt->shape_hash = lexed_.shape_hash;
-  }
-  if (local) {
     // Runs at Execute, on every node of the transaction (EndTransaction), as over the simple
     // protocol; nothing goes to a server now.
-    std::const_pointer_cast<ServerStatement>(stmt)->local = true;
+    mutable_stmt->local = local;
+  }
+  if (local) {
     if (parse.name.empty()) {
       unnamed_ = stmt;
       unnamed_generation_ = worker_.NextGeneration();
@@ -1141,13 +1130,13 @@ char Session::TxStatus() const {
 
 void Session::AbortOnNodeBefore(const sql::Analysis& a, Link& link) {
   using T = sql::StatementType;
-  if (!tx_aborted_ || !link.server || link.server->tx_status != protocol::kTxInBlock ||
-      (a.type != T::kCommit && a.type != T::kTwoPhase)) {
+  // COMMIT never gets here: Mosaic runs it (EndTransaction rolls an aborted block back).
+  if (!tx_aborted_ || !link.server || link.server->tx_status != protocol::kTxInBlock || a.type != T::kTwoPhase) {
     return;
   }
   // The error named no column of the node's: this one fails there, so the node's transaction is
-  // aborted too and the COMMIT (PREPARE TRANSACTION) that follows rolls it back, as PostgreSQL
-  // answers it. Its error reaches only the log.
+  // aborted too and the PREPARE TRANSACTION that follows rolls it back, as PostgreSQL answers
+  // it. Its error reaches only the log.
   protocol::WriteQuery(&link.out, "SELECT \"mosaic: the transaction was aborted by an earlier error\"");
   link.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
   Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false, .quiet = true});
@@ -1159,18 +1148,32 @@ bool Session::RunsInAbortedTransaction(const sql::Analysis& a) {
          (a.type == T::kSavepoint && a.rollback_to);
 }
 
+bool Session::FirstRunsInAbortedTransaction(std::string_view sql) {
+  // Several statements: the first decides (PostgreSQL runs them in turn; one that ends the
+  // transaction lets the rest run). Its own Lexed: lexed_ stays the whole string's.
+  std::vector<std::string_view> parts;
+  sql::Lexed first;
+  return !sql::SplitStatements(sql, &parts) || parts.empty() ||
+         RunsInAbortedTransaction(*worker_.analysis_cache().Get(parts[0], &first));
+}
+
 Status Session::AbortedTransaction() {
-  return Status::Error("25P02", "current transaction is aborted, commands ignored until end of transaction block");
+  return Status::Error(sqlstate::kInFailedSqlTransaction, "current transaction is aborted, commands ignored until end of transaction block");
 }
 
 void Session::EndedOnNode() {
   for (const auto& link : links_) {
     if (link.server && link.server->tx_status != protocol::kTxIdle) return;
   }
-  // The client's COMMIT or ROLLBACK went to the node as it sent it (the extended protocol): the
-  // transaction is over there, so here too.
+  // What the client sent ended the transaction on the node (PREPARE TRANSACTION, or a string of
+  // several statements with a COMMIT in it, as it sent them): over here too.
+  ClearTransaction();
+}
+
+void Session::ClearTransaction() {
   tx_block_ = false;
   tx_aborted_ = false;
+  implicit_tx_ = false;
   savepoint_log_.clear();
   for (auto& link : links_) link.wrote = false;
 }

@@ -220,15 +220,19 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // TO SAVEPOINT, two-phase commands (the node decides), an empty query; else the client gets
   // 25P02 from Mosaic, as from PostgreSQL, whatever node the statement would go to.
   static bool RunsInAbortedTransaction(const sql::Analysis& a);
-  // Before a COMMIT or PREPARE TRANSACTION goes to `link`'s node as the client sent it, in a
+  // Before a PREPARE TRANSACTION goes to `link`'s node as the client sent it, in a
   // transaction Mosaic's own error aborted while the node's went on: makes the node's abort.
   void AbortOnNodeBefore(const sql::Analysis& a, Link& link);
   // Execute of a portal of a `local` statement: BEGIN opens the block, COMMIT/ROLLBACK end it on
   // every node (two-phase commit when several wrote), after the batch's earlier replies.
   asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt);
   // A forwarded statement left its node idle: if no node is in a transaction, the client's
-  // transaction ended there (COMMIT/ROLLBACK over the extended protocol).
+  // transaction ended there (PREPARE TRANSACTION, a string of several with a COMMIT).
   void EndedOnNode();
+  // The transaction is over: no block, nothing aborted, no savepoints, no node wrote.
+  void ClearTransaction();
+  // RunsInAbortedTransaction for the first statement of a string of several.
+  bool FirstRunsInAbortedTransaction(std::string_view sql);
   static Status AbortedTransaction();
   int LinkedCount() const;
   bool SharedLinked() const;

@@ -17,7 +17,6 @@ namespace {
 
 constexpr auto kFenceWaitLimit = std::chrono::seconds(30);
 constexpr auto kFencePoll = std::chrono::milliseconds(1);
-constexpr std::string_view kObjectInUse = "55006";
 
 bool Has(const std::vector<int>& nodes, int id) {
   return std::find(nodes.begin(), nodes.end(), id) != nodes.end();
@@ -113,7 +112,7 @@ Status Session::CheckDdlDuringMigrations(const sql::Analysis& a) const {
     const catalog::Table* table = router::ResolveTable(*map_, ref);
     if (table == nullptr) continue;
     for (const catalog::ActiveMigration* m : map_->MigrationsOfTable(table->id)) {
-      return Status::Error(kObjectInUse,
+      return Status::Error(sqlstate::kObjectInUse,
                            fmt::format("table {} is being migrated (migration {}, rows of {}, phase {}): its schema "
                                        "cannot change until the migration is done or rolled back; run the change "
                                        "then, or abort the migration (POST /api/v1/migrations/{}/abort)",

@@ -901,11 +901,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   }
   const bool failed = TxStatus() == protocol::kTxFailed;
   auto finish = [&](std::string_view tag) {
-    tx_block_ = false;
-    tx_aborted_ = false;
-    implicit_tx_ = false;
-    savepoint_log_.clear();
-    for (auto& link : links_) link.wrote = false;
+    ClearTransaction();
     if (!implicit && !tag.empty()) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(tag)});
   };
   broadcast_error_ = false;
@@ -956,11 +952,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     if (tp.faults.Hits(point, fault_at)) FaultInjector::Fire(point, gid);
   };
   auto reset = [&] {
-    tx_block_ = false;
-    tx_aborted_ = false;
-    implicit_tx_ = false;
-    savepoint_log_.clear();
-    for (auto& link : links_) link.wrote = false;
+    ClearTransaction();
     tp.in_flight.Remove(gid);
   };
   auto prepare = [&](Link& l) {

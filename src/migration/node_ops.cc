@@ -25,7 +25,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kDuplicateObject = "42710";
 constexpr std::string_view kUndefinedObject = "42704";
-constexpr std::string_view kObjectInUse = "55006";
 // The alias of a table's rows in generated SQL (a whole-row reference, and not a likely column).
 constexpr std::string_view kRow = "_mosaic_r";
 
@@ -587,7 +586,6 @@ Result<std::pair<pg::ResultPtr, pg::ResultPtr>> ExecOnBoth(PGconn* source, PGcon
   return std::pair{std::move(a).value(), std::move(b).value()};
 }
 
-
 std::string Bound(const pg::Params& p) {
   std::string s;
   for (const auto& v : p) s += (s.empty() ? "" : ", ") + v.value_or("NULL");
@@ -1060,11 +1058,11 @@ Status DropSlot(PGconn* conn, const std::string& slot) {
                           {slot}, "node");
     if (!pid.ok()) return pid.status();
     if (!pid->has_value()) return Status::OK();
-    Status s = Status(kObjectInUse, "replication slot \"" + slot + "\" is active");
+    Status s = Status(sqlstate::kObjectInUse, "replication slot \"" + slot + "\" is active");
     if ((*pid)->empty()) {
       s = pg::Run(conn, "SELECT pg_drop_replication_slot($1)", {slot}, "node");
       if (s.ok() || s.sqlstate() == kUndefinedObject) return Status::OK();
-      if (s.sqlstate() != kObjectInUse) return s;
+      if (s.sqlstate() != sqlstate::kObjectInUse) return s;
     } else if (Clock::now() >= terminate_after) {
       (void)pg::Run(conn, "SELECT pg_terminate_backend($1::int)", {**pid}, "node");
     }

@@ -200,8 +200,10 @@ Result<ChecksumResult> CompareChecksums(PGconn* source, PGconn* target,
 Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,
                                     const std::string& filter, const std::vector<ChunkRange>& chunks,
                                     int sub_chunk_rows, int retries, const std::function<Status()>& catch_up);
-// Compares `chunks` once each, with nothing writing them (the caller holds writes off): returns
-// how many differ, and the first difference in `first`.
+// Compares `chunks` once each, with nothing writing them (the caller holds writes off), all
+// those of one table in one statement on both nodes at once (index ranges; for a table without
+// primary key one pass that puts each row in its chunk): returns how many differ, and the first
+// difference in `first`.
 Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,
                               const std::string& filter, const std::vector<ChunkRange>& chunks,
                               std::string* first);

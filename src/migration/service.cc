@@ -1212,7 +1212,7 @@ std::pair<int, Json> Service::Submit(const Json& action) {
     if (m.tenant != plan->tenant) continue;
     for (int64_t t : m.table_ids) {
       if (std::find(plan->table_ids.begin(), plan->table_ids.end(), t) != plan->table_ids.end()) {
-        return ErrorReply(409, Status::Error("55006", fmt::format("migration {} ({}) is already moving rows of these "
+        return ErrorReply(409, Status::Error(sqlstate::kObjectInUse, fmt::format("migration {} ({}) is already moving rows of these "
                                                                   "tables for this tenant",
                                                                   m.id, m.phase)));
       }
