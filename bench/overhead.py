@@ -16,6 +16,12 @@ MOSAIC_BASE_BIN (with optional MOSAIC_BASE_ARGS, split like a shell line) adds a
 "mosaic-base": that binary in front of the same node, beside "mosaic" in every scenario on one
 node, so a change and its baseline (another build, or other flags such as `--workers 1`) are
 measured in one run. With it set, as with BENCH_ONLY, no files are written.
+
+Clients (pgbench) reach every target over TCP loopback, as an application on another host
+would. The proxies reach the node as a co-located proxy does: over its Unix socket (Mosaic's
+own managed-node connections do so by default, PgBouncer's `host=` names the socket directory).
+BENCH_NODE_HOP=tcp runs both proxies' node connections over TCP loopback instead (Mosaic with
+`[managed] unix_socket = false`), as every run before 2026-11-30 did.
 """
 import datetime
 import glob
@@ -37,6 +43,9 @@ MOSAIC_BIN = os.environ.get("MOSAIC_BIN", os.path.join(REPO, "build", "mosaic"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 POOL_SIZE = 20
+NODE_HOP = os.environ.get("BENCH_NODE_HOP", "unix")
+if NODE_HOP not in ("unix", "tcp"):
+    sys.exit("BENCH_NODE_HOP must be unix or tcp")
 
 # name, pgbench arguments, targets
 SCENARIOS = [
@@ -148,21 +157,32 @@ class Stack:
 
     def start(self):
         log = open(os.path.join(self.dir, "mosaic.log"), "wb")
+        # Where the managed node puts its socket (the node's directory), and how the proxies
+        # reach the node: that directory (a Unix socket) or TCP loopback.
+        self.node_host = (os.path.join(self.dir, "data", "nodes", "node-1") if NODE_HOP == "unix"
+                          else "127.0.0.1")
+        self.hop_args = []
+        if NODE_HOP == "tcp":
+            conf = os.path.join(self.dir, "managed-tcp.toml")
+            with open(conf, "w") as f:
+                f.write("[managed]\nunix_socket = false\n")
+            self.hop_args = ["--config", conf]
         self.mosaic = subprocess.Popen(
             [MOSAIC_BIN, "serve", "--managed-nodes", "1", "--data-dir", os.path.join(self.dir, "data"),
              "--node-base-port", str(self.node_port), "--listen", f"127.0.0.1:{self.mosaic_port}",
-             "--admin-listen", f"127.0.0.1:{self.admin_port}", "--pool-size", str(POOL_SIZE), "--rebalancer", "off"],
+             "--admin-listen", f"127.0.0.1:{self.admin_port}", "--pool-size", str(POOL_SIZE), "--rebalancer", "off"]
+            + self.hop_args,
             stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(self.mosaic)
         if USES_SPLIT:
             self.split = self.serve("mosaic-split3", self.split_port, self.split_admin,
                                     ["--managed-nodes", "3", "--data-dir", os.path.join(self.dir, "data-split3"),
-                                     "--node-base-port", str(self.split_node_base)])
+                                     "--node-base-port", str(self.split_node_base)] + self.hop_args)
         wait_port(self.mosaic_port)
         wait_port(self.node_port)
         if USES_SPLIT:
             wait_port(self.split_port)
-        same_node = ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic"]
+        same_node = ["--node", f"host={self.node_host} port={self.node_port} dbname=mosaic user=mosaic"]
         if "mosaic-nomon" in USES:
             self.nomon = self.serve("mosaic-nomon", self.nomon_port, self.nomon_admin, same_node + ["--monitor", "off"])
             wait_port(self.nomon_port)
@@ -171,9 +191,8 @@ class Stack:
                                      same_node + ["--pipeline-depth", "0"])
             wait_port(self.nopipe_port)
         if BASE_BIN:
-            self.base = self.serve("mosaic-base", self.base_port, self.base_admin,
-                                   ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic"]
-                                   + BASE_ARGS, binary=BASE_BIN)
+            self.base = self.serve("mosaic-base", self.base_port, self.base_admin, same_node + BASE_ARGS,
+                                   binary=BASE_BIN)
             wait_port(self.base_port)
         ini = os.path.join(self.dir, "pgbouncer.ini")
         users = os.path.join(self.dir, "userlist.txt")
@@ -181,7 +200,7 @@ class Stack:
             f.write('"mosaic" ""\n')
         with open(ini, "w") as f:
             f.write(f"""[databases]
-mosaic = host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic
+mosaic = host={self.node_host} port={self.node_port} dbname=mosaic user=mosaic
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = {self.bouncer_port}
@@ -331,7 +350,7 @@ def report(runs, mosaic_rss_500):
     machine = {"cpus": os.cpu_count(), "kernel": platform.release(),
                "postgres": version(["/usr/lib/postgresql/15/bin/postgres", "--version"]),
                "pgbouncer": version(["pgbouncer", "--version"]), "pgbench": version(["pgbench", "--version"])}
-    result = {"date": date, "rounds": ROUNDS, "seconds": SECONDS, "pool_size": POOL_SIZE,
+    result = {"date": date, "rounds": ROUNDS, "seconds": SECONDS, "pool_size": POOL_SIZE, "node_hop": NODE_HOP,
               "machine": machine, "rows": rows, "summary": summary}
     out = os.path.join(REPO, "bench", "results", f"overhead-{date}.json")
     n = 2
@@ -402,6 +421,14 @@ plot '{data}' using 2:xtic(1) title 'direct', '' using 3 title 'PgBouncer', '' u
     return "benchmarks.png" if os.path.exists(png) else None
 
 
+HOP_TEXT = {
+    "unix": "the proxies (Mosaic, PgBouncer) reach the node over its Unix socket, as a proxy\n"
+            "co-located with its nodes does (`BENCH_NODE_HOP=unix`, the default).",
+    "tcp": "the proxies (Mosaic, PgBouncer) reach the node over TCP loopback too\n"
+           "(`BENCH_NODE_HOP=tcp`).",
+}
+
+
 def write_doc(table, machine, date, plot, raw):
     path = os.path.join(REPO, "docs", "benchmarks.md")
     old = open(path).read() if os.path.exists(path) else ""
@@ -413,7 +440,8 @@ Mosaic's cost on the data path, measured by `make bench` (`bench/overhead.py`) o
 One managed PostgreSQL 15 node (the `split3` row: a second Mosaic on 3 managed nodes with
 pgbench_accounts split on aid in three equal ranges); PgBouncer in transaction pooling with the same pool size
 ({POOL_SIZE}) in front of the same node; pgbench scale 10; {ROUNDS} rounds of {SECONDS} s per
-target, targets alternating (A B C A B C …); medians.
+target, targets alternating (A B C A B C …); medians. pgbench reaches every target over TCP
+loopback; {HOP_TEXT[NODE_HOP]}
 
 Machine: {machine['cpus']} cores, kernel {machine['kernel']}; {machine['postgres']};
 {machine['pgbouncer']}; {machine['pgbench']}.

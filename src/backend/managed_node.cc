@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include "catalog/shard_map.h"
 #include "common/log.h"
 
 namespace mosaic::backend {
@@ -136,10 +137,13 @@ std::string ConfQuote(const std::string& s) {
   return out + "'";
 }
 
-std::string MosaicConf(const fs::path& dir, int port) {
-  // The socket lives in the node directory only if its path fits in sun_path; else TCP only.
+// The socket lives in the node directory only if its path fits in sun_path; else TCP only ("").
+std::string SocketDir(const fs::path& dir, int port) {
   std::string socket = (dir / (".s.PGSQL." + std::to_string(port))).string();
-  std::string socket_dir = socket.size() < kUnixSocketPathMax ? dir.string() : "";
+  return socket.size() < kUnixSocketPathMax ? dir.string() : "";
+}
+
+std::string MosaicConf(const std::string& socket_dir, int port) {
   return fmt::format(
       "# Written by Mosaic at every start: the settings Mosaic relies on. Do not edit.\n"
       "listen_addresses = '{}'\n"
@@ -276,6 +280,12 @@ std::string ManagedNodeInfo::dsn() const {
   return fmt::format("host={} port={} user={} dbname={}", host, port, user, kManagedDatabase);
 }
 
+std::string ManagedNodeInfo::local_dsn() const {
+  if (socket_dir.empty()) return dsn();
+  return fmt::format("host={} port={} user={} dbname={}", catalog::QuoteConninfoValue(socket_dir),
+                     port, user, kManagedDatabase);
+}
+
 const char* ToString(ManagedNodeState state) {
   switch (state) {
     case ManagedNodeState::kStarting: return "starting";
@@ -365,12 +375,13 @@ Status ManagedCluster::PrepareNode(int id) {
   if (Status s = ClearStalePostmaster(dir); !s.ok()) return s;
   Result<int> port = ChoosePort(id, dir);
   if (!port.ok()) return port.status();
-  if (Status s = WriteFileAtomically(dir / "mosaic.conf", MosaicConf(dir, *port), run_as_);
+  const std::string socket_dir = SocketDir(dir, *port);
+  if (Status s = WriteFileAtomically(dir / "mosaic.conf", MosaicConf(socket_dir, *port), run_as_);
       !s.ok()) {
     return s;
   }
   if (Status s = EnsureInclude(dir); !s.ok()) return s;
-  nodes_.push_back(ManagedNodeInfo{id, kHost, *port, kDbUser, dir});
+  nodes_.push_back(ManagedNodeInfo{id, kHost, *port, kDbUser, dir, socket_dir});
   return Status::OK();
 }
 

@@ -54,8 +54,14 @@ struct ManagedNodeInfo {
   int port;
   std::string user;  // database user (superuser "mosaic")
   std::filesystem::path dir;
+  // The directory of the node's Unix-domain socket ("" if its path would not fit: TCP only).
+  std::string socket_dir;
   // libpq DSN of the node's data database: "host=127.0.0.1 port=P user=mosaic dbname=mosaic".
+  // What the catalog records and other nodes use (a subscription's connection).
   std::string dsn() const;
+  // What this router's own connections to the node use: its Unix socket when it has one (a
+  // cheaper hop than TCP loopback, for the router and the node alike), else dsn().
+  std::string local_dsn() const;
 };
 
 // Name of the data database created on every node.

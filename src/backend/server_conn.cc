@@ -79,7 +79,9 @@ awaitable<Result<std::shared_ptr<ServerConn>>> ServerConn::Connect(
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   auto conn = std::shared_ptr<ServerConn>(new ServerConn(ex, node.id, guard.release()));
   asio::error_code ec;
-  conn->socket_.assign(addr.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+  // TCP, or a Unix-domain socket when the DSN's host is a directory (a managed node's).
+  const int family = addr.ss_family;
+  conn->socket_.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd, ec);
   if (ec) {
     ::close(fd);
     co_return ConnectError(node, ec.message());
@@ -191,7 +193,7 @@ void ServerConn::Close() {
   if (closed_) return;
   closed_ = true;
   asio::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.shutdown(asio::socket_base::shutdown_both, ignored);
   socket_.close(ignored);
 }
 

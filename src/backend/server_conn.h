@@ -127,7 +127,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   asio::awaitable<void> DrainOrdered();
   void NotifyClosed(const Status& why);
 
-  asio::ip::tcp::socket socket_;
+  asio::generic::stream_protocol::socket socket_;
   int node_id_;
   PGconn* pg_;  // owned; kept for cancellation, finished in the destructor
   ServerHandler* handler_ = nullptr;

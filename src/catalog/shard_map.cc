@@ -22,19 +22,6 @@ bool IsUri(std::string_view dsn) {
   return dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
 }
 
-// Quotes a conninfo value when libpq would otherwise split or unescape it.
-std::string QuoteConninfoValue(std::string_view value) {
-  if (!value.empty() && value.find_first_of(" \t\n\r\f\v'\\") == std::string_view::npos) {
-    return std::string(value);
-  }
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -102,6 +89,18 @@ std::string RebuildWithoutSecrets(const PQconninfoOption* options) {
 }
 
 }  // namespace
+
+std::string QuoteConninfoValue(std::string_view value) {
+  if (!value.empty() && value.find_first_of(" \t\n\r\f\v'\\") == std::string_view::npos) {
+    return std::string(value);
+  }
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
 
 const Node* ShardMap::FindNode(int id) const {
   auto it = std::find_if(nodes.begin(), nodes.end(), [id](const Node& n) { return n.id == id; });

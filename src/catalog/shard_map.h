@@ -20,6 +20,10 @@
 namespace mosaic::catalog {
 
 // A node: one PostgreSQL database endpoint that stores rows.
+// A libpq conninfo value as written in "key=value": quoted when libpq would otherwise split or
+// unescape it (spaces, quotes, backslashes, empty).
+std::string QuoteConninfoValue(std::string_view value);
+
 struct Node {
   int id = 0;
   std::string dsn;  // full libpq conninfo, including the password if any: never log it raw

@@ -141,6 +141,7 @@ Status FromTable(const toml::table& t, Config* c) {
   if (const auto* managed = t["managed"].as_table()) {
     Take(*managed, "nodes", &c->managed_nodes);
     Take(*managed, "data_dir", &c->data_dir);
+    Take(*managed, "unix_socket", &c->managed_unix_socket);
     Take(*managed, "base_port", &c->node_base_port);
   }
   if (const auto* monitor = t["monitor"].as_table()) {

@@ -63,6 +63,9 @@ struct Config {
   int managed_nodes = 0;             // > 0: Mosaic runs its own PostgreSQL clusters
   std::string data_dir;
   int node_base_port = 0;
+  // The router's own connections to its managed nodes go over their Unix sockets (a cheaper
+  // hop than TCP loopback); false: over TCP, as to any other node.
+  bool managed_unix_socket = true;
   std::vector<NodeConfig> nodes;     // existing servers instead of managed nodes
   std::string catalog_dsn;           // "" = mosaic_catalog on the first node
 

@@ -56,8 +56,12 @@ backend::NodePool& Worker::pool(const catalog::Node& node) {
   if (it == pools_.end()) {
     const int workers = std::max<int>(1, context_.config.workers);
     const int size = std::max(1, (context_.config.pool_size + workers - 1) / workers);
+    catalog::Node target = node;
+    if (auto local = context_.local_dsns.find(node.id); local != context_.local_dsns.end()) {
+      target.dsn = local->second;
+    }
     it = pools_.emplace(node.id, std::make_unique<backend::NodePool>(
-                                     io_.get_executor(), node, size,
+                                     io_.get_executor(), std::move(target), size,
                                      context_.config.query_wait_timeout_ms,
                                      context_.config.connect_timeout_s,
                                      context_.config.pool_mode == PoolMode::kTransaction

@@ -47,6 +47,9 @@ struct FrontendContext {
   std::map<std::string, ScramVerifier, std::less<>> verifiers;  // by user name
   // ParameterStatus values a fresh node connection reports; what clients see at startup.
   std::map<std::string, std::string, std::less<>> server_params;
+  // How the pools reach nodes this router runs itself, by node id: a managed node's Unix
+  // socket (ManagedNodeInfo::local_dsn). Other nodes are reached by their catalog DSN.
+  std::map<int, std::string> local_dsns;
 
   // Cancel keys handed to clients -> the session they belong to. Guarded by cancel_mu.
   struct CancelTarget {

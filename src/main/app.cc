@@ -28,15 +28,6 @@ Result<ConninfoPtr> ParseDsn(const std::string& dsn) {
   return ConninfoPtr(opts, &PQconninfoFree);
 }
 
-std::string QuoteConninfo(std::string_view v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "'";
-}
-
 }  // namespace
 
 Result<catalog::Node> NodeFromDsn(int id, const std::string& dsn) {
@@ -69,9 +60,9 @@ Result<std::string> DsnWithDatabase(const std::string& dsn, const std::string& d
   std::string out;
   for (PQconninfoOption* o = opts.value().get(); o->keyword != nullptr; ++o) {
     if (std::string_view(o->keyword) == "dbname" || o->val == nullptr || *o->val == '\0') continue;
-    out += fmt::format("{}={} ", o->keyword, QuoteConninfo(o->val));
+    out += fmt::format("{}={} ", o->keyword, catalog::QuoteConninfoValue(o->val));
   }
-  return out + "dbname=" + QuoteConninfo(dbname);
+  return out + "dbname=" + catalog::QuoteConninfoValue(dbname);
 }
 
 App::App(Config config) : config_(std::move(config)) {}
@@ -91,6 +82,13 @@ Status App::Start() {
   if (config_.workers == 0) config_.workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   context_.config = config_;
   context_.shard_map = &shard_map_;
+  if (managed_ && config_.managed_unix_socket) {
+    for (const auto& info : managed_->nodes()) {
+      if (info.socket_dir.empty()) continue;
+      context_.local_dsns[info.id] = info.local_dsn();
+      log::info("managed node {}: reached over its Unix socket in {}", info.id, info.socket_dir);
+    }
+  }
   context_.migrations = &migration_registry_;
   context_.refresh_tables = [this] { return control_->RefreshTables(); };
   context_.create_reference_table = [this](const std::string& table) {

@@ -129,6 +129,13 @@ void ExpectNodeServes(const ManagedNodeInfo& node) {
   EXPECT_EQ(QueryValue(node.dsn(), "SELECT current_database()"), "mosaic") << node.dsn();
   EXPECT_EQ(QueryValue(node.dsn(), "SHOW wal_level"), "logical");
   EXPECT_GT(std::atoi(QueryValue(node.dsn(), "SHOW max_prepared_transactions").c_str()), 0);
+  // The router's own connections come over the node's Unix socket (no client address), the
+  // catalog's DSN over TCP.
+  ASSERT_FALSE(node.socket_dir.empty());
+  EXPECT_NE(node.local_dsn(), node.dsn());
+  EXPECT_EQ(QueryValue(node.local_dsn(), "SELECT current_database() || ' ' || (inet_client_addr() IS NULL)"),
+            "mosaic true");
+  EXPECT_EQ(QueryValue(node.dsn(), "SELECT (inet_client_addr() IS NULL)::text"), "false");
 }
 
 // PostgreSQL insists on 0700 (or 0750); as root the files must belong to "postgres".

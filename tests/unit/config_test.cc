@@ -55,9 +55,18 @@ password = "pw"
   EXPECT_EQ(c->pool_mode, PoolMode::kSession);
   EXPECT_EQ(c->pool_size, 7);
   EXPECT_EQ(c->managed_nodes, 2);
+  EXPECT_TRUE(c->managed_unix_socket);  // default
   ASSERT_EQ(c->users.size(), 1u);
   EXPECT_EQ(c->users[0].name, "alice");
   EXPECT_TRUE(c->Validate().ok());
+}
+
+TEST(Config, ManagedNodesOverTcpOnRequest) {
+  auto path = WriteTemp("[managed]\nnodes = 1\ndata_dir = \"/var/tmp/x\"\nunix_socket = false\n");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->managed_unix_socket);
 }
 
 TEST(Config, SyntaxErrorNamesFileAndLine) {
