@@ -60,7 +60,12 @@ SCENARIOS = [
     ("select c16 monitor", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-nomon"]),
     # pipelining on (the default, depth 4) vs off (--pipeline-depth 0), same node
     ("select c16 pipelining", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-nopipe"]),
+    # the router's node connections over the node's Unix socket (the default for managed
+    # nodes) vs over TCP loopback (a second router, --node host=127.0.0.1), same node
+    ("select c16 node hop", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-tcp"]),
 ]
+if os.environ.get("BENCH_NODE_HOP", "unix") == "tcp":  # both routers would go over TCP
+    SCENARIOS = [sc for sc in SCENARIOS if "mosaic-tcp" not in sc[2]]
 ONLY = [n for n in os.environ.get("BENCH_ONLY", "").split(",") if n]
 if ONLY:
     SCENARIOS = [sc for sc in SCENARIOS if sc[0] in ONLY]
@@ -68,7 +73,7 @@ BASE_BIN = os.environ.get("MOSAIC_BASE_BIN")
 BASE_ARGS = shlex.split(os.environ.get("MOSAIC_BASE_ARGS", ""))
 if BASE_BIN:
     SCENARIOS = [(name, args, targets + ["mosaic-base"]
-                  if "mosaic" in targets and not any(t in targets for t in ("mosaic-split3", "mosaic-nomon", "mosaic-nopipe"))
+                  if "mosaic" in targets and not any(t in targets for t in ("mosaic-split3", "mosaic-nomon", "mosaic-nopipe", "mosaic-tcp"))
                   else targets)
                  for name, args, targets in SCENARIOS]
 USES_SPLIT = any("mosaic-split3" in sc[2] for sc in SCENARIOS)
@@ -153,6 +158,7 @@ class Stack:
         self.nomon_port, self.nomon_admin = free_port(), free_port()
         self.nopipe_port, self.nopipe_admin = free_port(), free_port()
         self.base_port, self.base_admin = free_port(), free_port()
+        self.tcp_port, self.tcp_admin = free_port(), free_port()
         self.procs = []
 
     def start(self):
@@ -190,6 +196,10 @@ class Stack:
             self.nopipe = self.serve("mosaic-nopipe", self.nopipe_port, self.nopipe_admin,
                                      same_node + ["--pipeline-depth", "0"])
             wait_port(self.nopipe_port)
+        if "mosaic-tcp" in USES:
+            self.tcp = self.serve("mosaic-tcp", self.tcp_port, self.tcp_admin,
+                                  ["--node", f"host=127.0.0.1 port={self.node_port} dbname=mosaic user=mosaic"])
+            wait_port(self.tcp_port)
         if BASE_BIN:
             self.base = self.serve("mosaic-base", self.base_port, self.base_admin, same_node + BASE_ARGS,
                                    binary=BASE_BIN)
@@ -234,7 +244,7 @@ logfile = {os.path.join(self.dir, 'pgbouncer.log')}
     def port(self, target):
         return {"direct": self.node_port, "pgbouncer": self.bouncer_port, "mosaic": self.mosaic_port,
                 "mosaic-split3": self.split_port, "mosaic-nomon": self.nomon_port, "mosaic-nopipe": self.nopipe_port,
-                "mosaic-base": self.base_port}[target]
+                "mosaic-base": self.base_port, "mosaic-tcp": self.tcp_port}[target]
 
     def init_split(self, scale):
         """pgbench tables through the 3-node Mosaic, pgbench_accounts + pgbench_history laid out
@@ -333,6 +343,8 @@ def report(runs, mosaic_rss_500):
             row["monitor_on_vs_off"] = med["mosaic"]["tps"] / med["mosaic-nomon"]["tps"]
         if "mosaic-nopipe" in med:
             row["pipelining_on_vs_off"] = med["mosaic"]["tps"] / med["mosaic-nopipe"]["tps"]
+        if "mosaic-tcp" in med:
+            row["unix_vs_tcp_node_hop"] = med["mosaic"]["tps"] / med["mosaic-tcp"]["tps"]
         if "mosaic-base" in med:
             row["mosaic_vs_base"] = med["mosaic"]["tps"] / med["mosaic-base"]["tps"]
             row["mosaic_minus_base_p50_us"] = (med["mosaic"]["p50_ms"] - med["mosaic-base"]["p50_ms"]) * 1000
@@ -388,6 +400,10 @@ def render_table(rows, summary):
     if pipe:
         lines.append(f"- Pipelining on (depth 4, the default) reaches {pipe['pipelining_on_vs_off']:.3f} of the TPS "
                      f"with it off (`{pipe['pgbench']}`, same node, rounds alternating).")
+    hop = next((r for r in rows if "unix_vs_tcp_node_hop" in r), None)
+    if hop:
+        lines.append(f"- Mosaic reaching its node over the Unix socket reaches {hop['unix_vs_tcp_node_hop']:.3f} of the "
+                     f"TPS of Mosaic reaching it over TCP loopback (`{hop['pgbench']}`, same node, rounds alternating).")
     split = next((r for r in rows if "split3_vs_one_node" in r), None)
     if split:
         lines.append(f"- Mosaic with pgbench_accounts split over 3 nodes reaches {split['split3_vs_one_node']:.2f} "

@@ -48,7 +48,7 @@ awaitable<Result<std::shared_ptr<ServerConn>>> NodePool::Acquire(ServerHandler* 
     asio::steady_timer timer(executor_, deadline);
     waiters_.push_back({.timer = &timer, .slot = &slot, .retry = &retry, .canceled = &canceled, .owner = owner});
     co_await timer.async_wait(use_tuple);
-    if (canceled) co_return Canceled();
+    if (canceled) co_return Status::Canceled("it was waiting for a connection");
     if (slot && slot->close_notified()) {
       // It closed after it was handed over, before this resumed: the pool, its handler then,
       // has already forgotten it (counting it again at its release would undercount open_).
@@ -63,10 +63,6 @@ awaitable<Result<std::shared_ptr<ServerConn>>> NodePool::Acquire(ServerHandler* 
     if (!retry) break;  // else a connection closed: room to open another
   }
   co_return WaitTimeout();
-}
-
-Status NodePool::Canceled() {
-  return Status::Error(sqlstate::kQueryCanceled, "canceling statement due to user request (it was waiting for a connection)");
 }
 
 bool NodePool::CancelWaiting(const void* owner) {
@@ -180,7 +176,7 @@ awaitable<Result<NodePool::Shared>> NodePool::AcquireShared(std::weak_ptr<Server
                       .handler = std::move(handler), .owner = owner, .params_generation = params_generation,
                       .write = &write});
   co_await timer.async_wait(use_tuple);
-  if (canceled) co_return Canceled();
+  if (canceled) co_return Status::Canceled("it was waiting for a connection");
   if (slot && !shared && slot->close_notified()) co_return Shared{};  // as in Acquire; try that
   if (slot) co_return Shared{std::move(slot), shared};
   std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == &timer; });

@@ -133,7 +133,6 @@ class NodePool : public ServerHandler {
   void StartPipeline(const std::shared_ptr<ServerConn>& conn);
   void Forget(ServerConn* conn);
   Status WaitTimeout();
-  static Status Canceled();
   // Hands an open, idle connection to the first waiter, or back to the idle list.
   void Recycle(std::shared_ptr<ServerConn> conn);
   void DispatchShared(ServerConn& server, const protocol::Frame& frame);

@@ -56,6 +56,13 @@ class [[nodiscard]] Status {
   static Status Unsupported(std::string message) {
     return Status(sqlstate::kFeatureNotSupported, std::move(message));
   }
+  // A client's cancel request ended the statement: 57014 with PostgreSQL's text, and where it
+  // was waiting when Mosaic ended it itself ("it was waiting for a connection").
+  static Status Canceled(std::string_view waiting = {}) {
+    std::string message = "canceling statement due to user request";
+    if (!waiting.empty()) message.append(" (").append(waiting).append(")");
+    return Status(sqlstate::kQueryCanceled, std::move(message));
+  }
 
   bool ok() const { return code_.empty(); }
   // REQUIRES: !ok(). Five-character SQLSTATE.

@@ -377,10 +377,6 @@ void Session::SendWelcome() {
   links_.resize(map_->nodes.size());
 }
 
-namespace {
-Status Canceled() { return Status::Error(sqlstate::kQueryCanceled, "canceling statement due to user request"); }
-}  // namespace
-
 void Session::HandleCancelRequest(const protocol::StartupPacket& packet) {
   std::lock_guard lock(ctx_.cancel_mu);
   auto it = ctx_.cancel_targets.find(packet.cancel_pid);
@@ -391,9 +387,15 @@ void Session::HandleCancelRequest(const protocol::StartupPacket& packet) {
 }
 
 void Session::RequestCancel() {
+  // Waiting at a migration's fence (PlanGated): the wait ends with 57014 at its next poll.
+  if (fence_waiting_) {
+    fence_wait_cancelled_ = true;
+    return;
+  }
   // Waiting for a connection (one statement waits at a time): the wait ends with 57014.
   for (const auto& node : map_->nodes) {
-    if (worker_.pool(node).CancelWaiting(this)) return;
+    backend::NodePool* pool = worker_.existing_pool(node.id);
+    if (pool != nullptr && pool->CancelWaiting(this)) return;
   }
   bool dropped_shared = false;
   for (size_t i = 0; i < links_.size(); ++i) {
@@ -404,7 +406,7 @@ void Session::RequestCancel() {
       // before ours, or one queued behind ours may run by the time it arrives). Ours is a
       // read: it ends now as cancelled, and its reply, when the server sends it, is dropped.
       Uncork();
-      ReplyInstead(DropLink(links_[i], Canceled()), Canceled());
+      ReplyInstead(DropLink(links_[i], Status::Canceled()), Status::Canceled());
       dropped_shared = true;
       continue;
     }

@@ -384,6 +384,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   uint32_t monitor_seq_ = 0;
   std::unordered_map<std::string, uint32_t> portal_monitor_;  // extended protocol: portal -> slot
 
+  // PlanGated is waiting for a fence to open; a cancel request sets the second flag, which
+  // ends that wait with 57014 at its next poll.
+  bool fence_waiting_ = false;
+  bool fence_wait_cancelled_ = false;
   // Migration fences this session is inside (see PlanGated), by migration id.
   std::vector<std::pair<int64_t, std::shared_ptr<migration::Fence>>> fences_;
 };

@@ -100,7 +100,12 @@ awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, cons
     }
     KickWriter();  // the client batch's replies so far leave before the wait
     asio::steady_timer timer(client_.get_executor(), kFencePoll);
+    fence_waiting_ = true;
     co_await timer.async_wait(use_tuple);
+    fence_waiting_ = false;
+    if (std::exchange(fence_wait_cancelled_, false)) {
+      co_return Status::Canceled("it was waiting for a migration's cutover");
+    }
     RefreshMap();
   }
 }

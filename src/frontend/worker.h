@@ -92,6 +92,11 @@ class Worker {
   WorkerCounters& counters() { return counters_; }
   // The pool for `node`, created on first use. Call only on this worker's thread.
   backend::NodePool& pool(const catalog::Node& node);
+  // The pool for node `id` if one was created, else nullptr.
+  backend::NodePool* existing_pool(int id) {
+    auto it = pools_.find(id);
+    return it == pools_.end() ? nullptr : it->second.get();
+  }
   uint64_t NextGeneration() { return ++generation_; }
   // The generation of a set of client settings: equal sets get equal numbers (so a server
   // connection last set up for one client is known to suit another with the same settings).

@@ -38,7 +38,7 @@ retention_s = {retention}
 shadow_min_s = 1
 copy_rows_per_s = {rate}
 batch_rows = 5000
-cutover_drain_ms = 3000
+cutover_drain_ms = {drain_ms}
 node_down_timeout_s = 120
 {extra}"""
 SPLIT = {"action": "split", "tables": TABLES, "tenant": None, "column": "aid",
@@ -113,6 +113,24 @@ def wait_phase(m, mid, phases, timeout=180):
     raise AssertionError(f"migration {mid} did not reach {phases}: {migration(m, mid)}\n{m.log_tail()}")
 
 
+def wait_slots_started(m, mid, source, slots, timeout=120):
+    """Waits until `slots` replication slots on node `source` have found their start (creating
+    a slot waits for the source's open transactions: open one only after this)."""
+    node = m.connect_node(next(n for n in m.nodes() if n["id"] == source))
+    node.autocommit = True
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with node.cursor() as q:
+                q.execute("SELECT count(*) FROM pg_replication_slots WHERE confirmed_flush_lsn IS NOT NULL")
+                if q.fetchone()[0] >= slots:
+                    return
+            assert time.monotonic() < deadline, (migration(m, mid)["phase"], m.log_tail(30))
+            time.sleep(0.05)
+    finally:
+        node.close()
+
+
 def layout_ranges(m):
     status, body = m.admin_get_json("/api/v1/placements?table=pgbench_accounts")
     assert status == 200, body
@@ -173,7 +191,7 @@ def check_invariants(m, what):
 
 @pytest.fixture(scope="module")
 def bench():
-    with serving(Mosaic(nodes=3, name="migration", config_text=CONFIG.format(retention=1, rate=0, extra=""))) as m:
+    with serving(Mosaic(nodes=3, name="migration", config_text=CONFIG.format(retention=1, rate=0, extra="", drain_ms=3000))) as m:
         r = pgbench(m, "-i", "-s", str(SCALE))
         assert r.returncode == 0, r.stderr
         yield m
@@ -194,11 +212,11 @@ def run_with_traffic(m, action, expect="done", during=None):
     return body
 
 
-def restart(m, retention, rate, extra=""):
+def restart(m, retention, rate, extra="", drain_ms=3000):
     """Restarts Mosaic with the [migration] settings above (`extra`: more lines of them)."""
     m.stop()
     with open(m.config_path, "w") as f:
-        f.write(CONFIG.format(retention=retention, rate=rate, extra=extra))
+        f.write(CONFIG.format(retention=retention, rate=rate, extra=extra, drain_ms=drain_ms))
     m.start()
 
 

@@ -4,8 +4,11 @@ cutover. The scenario and the invariants checked after each migration: migration
 Crashes mid-way: test_migration_crash.py.
 """
 
+import threading
 import time
 
+import psycopg2
+import psycopg2.errors
 import pytest
 
 import pgwire
@@ -13,7 +16,8 @@ import pgwire
 # `bench` is the module-scoped fixture: this module gets its own instance.
 from migration_common import (MERGE, SCALE, SINGLE, SPLIT, SPLIT_RANGES, TABLES, TERMINAL, Traffic,  # noqa: F401
                               bench, check_invariants, ensure, failed_transactions, layout_ranges,
-                              migration, restart, run_with_traffic, submit, wait_phase)
+                              migration, restart, run_with_traffic, submit, wait_phase,
+                              wait_slots_started)
 
 
 @pytest.mark.timeout(420)
@@ -180,17 +184,7 @@ def test_a_transaction_open_on_the_rows_past_the_budget_opens_the_fence_again(be
     mid = submit(m, SPLIT)
     # Creating a slot waits for the source's open transactions: open ours once both flows'
     # slots on node 1 have found their start.
-    node1 = m.connect_node(next(n for n in m.nodes() if n["id"] == 1))
-    node1.autocommit = True
-    deadline = time.monotonic() + 120
-    while True:
-        with node1.cursor() as q:
-            q.execute("SELECT count(*) FROM pg_replication_slots WHERE confirmed_flush_lsn IS NOT NULL")
-            if q.fetchone()[0] >= 2:
-                break
-        assert time.monotonic() < deadline, (migration(m, mid)["phase"], m.log_tail(30))
-        time.sleep(0.05)
-    node1.close()
+    wait_slots_started(m, mid, source=1, slots=2)
     c = m.connect()
     cur = c.cursor()
     # a write (that changes nothing) to a row that moves to node 3, in a transaction left open
@@ -213,3 +207,62 @@ def test_a_transaction_open_on_the_rows_past_the_budget_opens_the_fence_again(be
     assert all(30 <= ms < 1000 for ms in opened_again), opened_again
     assert layout_ranges(m) == SPLIT_RANGES
     check_invariants(m, "after a cutover that waited out an open transaction")
+
+
+@pytest.mark.timeout(300)
+def test_a_cancel_ends_a_statement_waiting_at_the_cutover_fence(bench):
+    # A transaction open on the moving rows keeps the fence closed (one attempt, a long drain):
+    # a statement on those rows waits for it; the client's cancel request ends that wait at
+    # once with 57014 (it used to wait until the fence opened, up to 30 s), and the cutover
+    # goes on once the transaction commits.
+    m = bench
+    restart(m, retention=1, rate=0)
+    ensure(m, MERGE, SINGLE)
+    restart(m, retention=1, rate=0, extra="cutover_attempts = 1\n", drain_ms=60000)
+    mid = submit(m, SPLIT)
+    wait_slots_started(m, mid, source=1, slots=2)  # as in the test above
+    holder = m.connect()
+    hcur = holder.cursor()
+    hcur.execute("UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 70000")  # moves to node 3
+    assert hcur.rowcount == 1
+    wait_phase(m, mid, ("cutover",))
+    waiter = m.connect()
+    waiter.autocommit = True
+    outcome = {}
+
+    def read():
+        t0 = time.monotonic()
+        try:
+            with waiter.cursor() as cur:
+                cur.execute("SELECT abalance FROM pgbench_accounts WHERE aid = 70001")
+                outcome["rows"] = cur.fetchall()
+        except psycopg2.Error as e:
+            outcome["error"] = e
+        outcome["seconds"] = time.monotonic() - t0
+
+    # Until the fence closes a read runs at once: read until one waits.
+    deadline = time.monotonic() + 60
+    while True:
+        t = threading.Thread(target=read)
+        t.start()
+        t.join(1.0)
+        if t.is_alive():
+            break
+        assert "rows" in outcome, outcome
+        assert time.monotonic() < deadline, (migration(m, mid)["phase"], m.log_tail(30))
+        outcome.clear()
+        time.sleep(0.05)
+    waiter.cancel()
+    t.join(5.0)
+    assert not t.is_alive(), "the cancel request did not end the wait at the fence"
+    assert isinstance(outcome.get("error"), psycopg2.errors.QueryCanceled), outcome
+    assert "cutover" in str(outcome["error"]), outcome["error"]
+    assert outcome["seconds"] < 10, outcome
+    assert migration(m, mid)["phase"] == "cutover"  # the fence was still closed
+    waiter.close()
+    holder.commit()
+    holder.close()
+    body = wait_phase(m, mid, TERMINAL)
+    assert body["phase"] == "done", body
+    assert layout_ranges(m) == SPLIT_RANGES
+    check_invariants(m, "after a cutover with a cancelled wait at its fence")
