@@ -633,11 +633,11 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
   }
   auto analysis = worker_.analysis_cache().Get(parse.query, &lexed_);
   const bool local = analysis->type == sql::StatementType::kBegin || analysis->type == sql::StatementType::kCommit ||
-                     analysis->type == sql::StatementType::kRollback;
+                     analysis->type == sql::StatementType::kRollback || analysis->type == sql::StatementType::kSavepoint;
   if (c.kind == sql::StatementKind::kTransaction && !local && LinkedCount() > 1) {
     SkipUntilSync(Status::Unsupported(
-        "savepoints and two-phase commands over the extended query protocol in a transaction spanning "
-        "several nodes are not supported yet: use a simple query"));
+        "two-phase commands over the extended query protocol in a transaction spanning several nodes "
+        "are not supported yet: use a simple query"));
     co_return true;
   }
   if (!parse.name.empty() && statements_.count(std::string(parse.name))) {

@@ -117,6 +117,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Commits (or rolls back) the open transaction on every linked node: two-phase commit when
   // more than one node wrote. Emits CommandComplete (and errors) but no ReadyForQuery.
   asio::awaitable<void> EndTransaction(bool commit, bool implicit);
+  // Sends each target its statement (a simple query) and waits for every reply; only errors
+  // reach the client, and a quiet entry's error does not (it sets quiet_failed_).
+  asio::awaitable<void> RunOnLinks(const std::vector<Link*>& targets,
+                                   const std::function<std::string(Link&)>& text, bool quiet);
+  // SAVEPOINT, RELEASE or ROLLBACK TO over the extended protocol: run as a simple query on
+  // every node of the transaction (the default node if none yet) and logged for nodes that
+  // join later, as over the simple protocol; the command tag is Mosaic's.
+  asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
   // Handles a reply belonging to a gather entry; true when it completed the entry (its
   // ReadyForQuery).
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
@@ -223,7 +231,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Before a PREPARE TRANSACTION goes to `link`'s node as the client sent it, in a
   // transaction Mosaic's own error aborted while the node's went on: makes the node's abort.
   void AbortOnNodeBefore(const sql::Analysis& a, Link& link);
-  // Execute of a portal of a `local` statement: BEGIN opens the block, COMMIT/ROLLBACK end it on
+  // Execute of a portal of a `local` statement: BEGIN opens the block, savepoints run on every
+  // node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
   // every node (two-phase commit when several wrote), after the batch's earlier replies.
   asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt);
   // A forwarded statement left its node idle: if no node is in a transaction, the client's

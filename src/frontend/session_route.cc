@@ -879,6 +879,7 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   co_await WaitPendingDrained();
   if (skip_until_sync_ || closing_) co_return !closing_;
   const sql::StatementType type = stmt->analysis->type;
+  if (type == sql::StatementType::kSavepoint) co_return co_await SavepointOnLinks(*stmt->analysis, stmt->query);
   if (type == sql::StatementType::kBegin) {
     begin_text_ = stmt->query;
     tx_block_ = true;
@@ -889,6 +890,44 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   co_await EndTransaction(type == sql::StatementType::kCommit, /*implicit=*/false);
   if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client
   MaybeRelease();
+  co_return !closing_;
+}
+
+awaitable<void> Session::RunOnLinks(const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text,
+                                    bool quiet) {
+  for (Link* l : targets) {
+    if (!l->server) continue;
+    protocol::WriteQuery(&l->out, text(*l));
+    Push({.op = Op::kQuery, .server = l->server.get(), .forward = false, .forward_rfq = false,
+          .quiet = quiet});
+  }
+  co_await FlushServers();
+  co_await WaitPendingDrained();
+}
+
+awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::string& text) {
+  if (LinkedCount() == 0) {
+    auto link = co_await LinkNode(map_->DefaultNode());
+    if (!link.ok()) {
+      SkipUntilSync(link.status());
+      co_return true;
+    }
+  }
+  std::vector<Link*> linked;
+  for (auto& link : links_) {
+    if (link.server) linked.push_back(&link);
+  }
+  // Back to before the error, on every node and here, as for a simple query.
+  if (a.rollback_to) tx_aborted_ = false;
+  broadcast_error_ = false;
+  co_await RunOnLinks(linked, [&](Link&) { return text; }, /*quiet=*/false);
+  if (broadcast_error_) {
+    skip_until_sync_ = true;  // a node's error went to the client
+    co_return !closing_;
+  }
+  savepoint_log_.push_back(text);
+  Push({.op = Op::kSynthetic,
+        .synthetic = CommandCompleteMessage(a.rollback_to ? "ROLLBACK" : a.release ? "RELEASE" : "SAVEPOINT")});
   co_return !closing_;
 }
 
@@ -909,19 +948,6 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     finish(commit ? "COMMIT" : "ROLLBACK");
     co_return;
   }
-  // Sends each target its statement and waits for every reply. A quiet entry's error does not
-  // reach the client (it sets quiet_failed_).
-  auto run = [&](const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text,
-                 bool quiet) -> awaitable<void> {
-    for (Link* l : targets) {
-      if (!l->server) continue;
-      protocol::WriteQuery(&l->out, text(*l));
-      Push({.op = Op::kQuery, .server = l->server.get(), .forward = false, .forward_rfq = false,
-            .quiet = quiet});
-    }
-    co_await FlushServers();
-    co_await WaitPendingDrained();
-  };
   if (!commit || failed || writers.size() <= 1) {
     // One phase. With one writer, commit the readers first: the outcome is the writer's.
     std::vector<Link*> order;
@@ -930,7 +956,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     }
     for (Link* l : writers) order.push_back(l);
     const std::string text = commit && !failed ? "COMMIT" : "ROLLBACK";
-    co_await run(order, [&](Link&) { return text; }, false);
+    co_await RunOnLinks(order, [&](Link&) { return text; }, false);
     // A node's error (a deferred constraint, a serialization failure at COMMIT) went to the
     // client: as from PostgreSQL, no command tag follows it (libpq would report the tag's
     // success as the COMMIT's result).
@@ -965,10 +991,10 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   tp.in_flight.Add(gid);
   errored_servers_.clear();
   if (tp.faults.Hits(FaultPoint::kPrepareSome, fault_at)) {
-    co_await run(first_writer, prepare, false);
+    co_await RunOnLinks(first_writer, prepare, false);
     fault(FaultPoint::kPrepareSome);
   }
-  co_await run(linked, prepare, false);
+  co_await RunOnLinks(linked, prepare, false);
   if (broadcast_error_) {
     // Some node could not prepare (its error went to the client): roll back the others.
     std::vector<Link*> prepared;
@@ -978,7 +1004,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
       }
     }
     quiet_failed_ = false;
-    co_await run(prepared, rollback_prepared, true);
+    co_await RunOnLinks(prepared, rollback_prepared, true);
     if (quiet_failed_) {
       log::warn("client {}: transaction {} stays prepared on a node until the recovery pass "
                 "rolls it back", pid_, gid);
@@ -993,7 +1019,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   if (!decided.ok()) {
     if (decided.sqlstate() != sqlstate::kTransactionResolutionUnknown) {
       quiet_failed_ = false;
-      co_await run(writers, rollback_prepared, true);
+      co_await RunOnLinks(writers, rollback_prepared, true);
     }
     // Unknown: the decision may be in the catalog; leave the prepared transactions to the
     // recovery pass, which goes by the catalog.
@@ -1011,10 +1037,10 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
 
   quiet_failed_ = false;
   if (tp.faults.Hits(FaultPoint::kCommitSome, fault_at)) {
-    co_await run(first_writer, commit_prepared, true);
+    co_await RunOnLinks(first_writer, commit_prepared, true);
     fault(FaultPoint::kCommitSome);
   }
-  co_await run(writers, commit_prepared, true);
+  co_await RunOnLinks(writers, commit_prepared, true);
   if (quiet_failed_) {
     log::warn("client {}: transaction {} is committed; a node missed COMMIT PREPARED and the "
               "recovery pass will finish it there", pid_, gid);

@@ -143,6 +143,7 @@ struct InsertRow {
 struct Analysis {
   StatementType type = StatementType::kEmpty;
   bool rollback_to = false;  // kSavepoint: ROLLBACK TO [SAVEPOINT] (allowed in an aborted transaction)
+  bool release = false;      // kSavepoint: RELEASE [SAVEPOINT]
   bool parse_error = false;  // libpg_query could not parse it: let the node report the error
   std::string error;         // the parser's message when parse_error
 

@@ -607,6 +607,7 @@ void Walker::Utility(std::string_view type, const Json& s) {
                kind == "TRANS_STMT_ROLLBACK_TO") {
       a_->type = StatementType::kSavepoint;
       a_->rollback_to = kind == "TRANS_STMT_ROLLBACK_TO";
+      a_->release = kind == "TRANS_STMT_RELEASE";
     } else {
       a_->type = StatementType::kTwoPhase;
     }

@@ -58,6 +58,13 @@ SCRIPTS = {
     "extended deferred failure at commit": [x("BEGIN"), x("INSERT INTO {t} VALUES (1)"),
                                             x("INSERT INTO {t} VALUES (1)"), x("COMMIT"),
                                             q("SELECT count(*) FROM {t}")],
+    # Savepoints over the extended protocol are run by Mosaic on every node of the transaction:
+    # its command tags must be PostgreSQL's.
+    "extended savepoints": [x("BEGIN"), x("INSERT INTO {t} VALUES (1)"), x("SAVEPOINT s"),
+                            x("INSERT INTO {t} VALUES (2)"), x("RELEASE SAVEPOINT s"), x("SAVEPOINT t"),
+                            q("{error}"), x("INSERT INTO {t} VALUES (9)"), x("ROLLBACK TO SAVEPOINT t"),
+                            x("INSERT INTO {t} VALUES (3)"), x("RELEASE t"), x("COMMIT"),
+                            q("SELECT count(*) FROM {t}")],
     "extended rollback to savepoint": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("SAVEPOINT s"), q("{error}"),
                                        x("ROLLBACK TO s"), x("INSERT INTO {t} VALUES (2)"), x("COMMIT"),
                                        q("SELECT count(*) FROM {t}")],

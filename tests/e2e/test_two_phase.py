@@ -25,6 +25,7 @@ import time
 
 import pytest
 
+import pgwire
 from harness import Mosaic, serving
 
 SCALE = 3
@@ -226,3 +227,50 @@ def test_reference_table_writes_reach_every_node_or_none(tpcb):
     nodes[3].cursor().execute("DELETE FROM ref_codes WHERE code = 2")
     cur.execute("DROP TABLE ref_codes")
     c.close()
+
+
+def test_savepoints_over_the_extended_protocol_span_nodes(tpcb):
+    """As JDBC sends them (Parse, Bind, Execute, Sync): SAVEPOINT, RELEASE and ROLLBACK TO in a
+    transaction on three nodes run on every node of it; a node that joins after a savepoint
+    gets it first, so rolling back to it undoes that node's writes too."""
+    m = tpcb
+    admin = m.connect()
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS sp")
+        cur.execute("CREATE TABLE sp (k int PRIMARY KEY, v int NOT NULL)")
+    status, body = m.admin_post("/api/v1/layout", {
+        "tables": ["sp"], "tenant": None, "column": "k",
+        "ranges": [{"upper": "100", "node": 1}, {"upper": "200", "node": 2}, {"node": 3}]})
+    assert status == 200, body
+    with admin.cursor() as cur:
+        cur.execute("INSERT INTO sp VALUES (1, 0), (101, 0), (201, 0)")
+    c = pgwire.PgConn(m.host, m.port)
+    c.startup()
+
+    def x(sql):
+        c.send(pgwire.parse_msg("", sql) + pgwire.bind_msg("", "") + pgwire.execute_msg() + pgwire.sync_msg())
+        r = c.read_until_ready()
+        return r.tags, [e["C"] for e in r.errors], r.status
+
+    steps = [("BEGIN", "BEGIN"), ("UPDATE sp SET v = v + 1 WHERE k = 1", "UPDATE 1"),
+             ("SAVEPOINT a", "SAVEPOINT"), ("UPDATE sp SET v = v + 10 WHERE k = 101", "UPDATE 1"),
+             ("SAVEPOINT b", "SAVEPOINT"), ("UPDATE sp SET v = v + 100 WHERE k = 201", "UPDATE 1"),
+             ("ROLLBACK TO SAVEPOINT b", "ROLLBACK"), ("RELEASE SAVEPOINT a", "RELEASE"),
+             ("UPDATE sp SET v = v + 1000 WHERE k IN (1, 201)", "UPDATE 2"), ("SAVEPOINT c", "SAVEPOINT"),
+             ("UPDATE sp SET v = v + 5 WHERE k IN (1, 101, 201)", "UPDATE 3"), ("ROLLBACK TO c", "ROLLBACK")]
+    for sql, tag in steps:
+        assert x(sql) == ([tag], [], "T"), sql
+    assert x("COMMIT") == (["COMMIT"], [], "I")
+    c.close()
+    with admin.cursor() as cur:
+        cur.execute("SELECT k, v FROM sp ORDER BY k")
+        assert cur.fetchall() == [(1, 1001), (101, 10), (201, 1000)]
+    for node, nc in node_conns(m).items():
+        with nc.cursor() as ncur:
+            ncur.execute("SELECT count(*) FROM pg_prepared_xacts")
+            assert ncur.fetchone()[0] == 0, node
+        nc.close()
+    with admin.cursor() as cur:
+        cur.execute("DROP TABLE sp")
+    admin.close()

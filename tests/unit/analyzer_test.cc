@@ -127,6 +127,22 @@ TEST(AnalyzerTypes, StatementTypes) {
   }
 }
 
+TEST(AnalyzerTypes, SavepointKinds) {
+  // The command tag Mosaic answers a savepoint with over the extended protocol comes from these.
+  struct Case {
+    const char* sql;
+    bool rollback_to, release;
+  };
+  for (const Case& c : {Case{"SAVEPOINT s", false, false}, Case{"RELEASE SAVEPOINT s", false, true},
+                        Case{"release s", false, true}, Case{"ROLLBACK TO SAVEPOINT s", true, false},
+                        Case{"/* x */ ROLLBACK TO s", true, false}}) {
+    Analyzed a(c.sql);
+    EXPECT_EQ(a->type, StatementType::kSavepoint) << c.sql;
+    EXPECT_EQ(a->rollback_to, c.rollback_to) << c.sql;
+    EXPECT_EQ(a->release, c.release) << c.sql;
+  }
+}
+
 TEST(AnalyzerTypes, ParseErrorsNeverThrow) {
   for (const char* sql : {"SELEC 1", "SELECT * FROM", "SELECT 'open", "INSERT INTO t VALUES ((1)"}) {
     Analyzed a(sql);
