@@ -989,6 +989,15 @@ Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<
     const Table& table = tables[index];
     auto key = CachedKeyOf(source, table, index, keys);
     if (!key.ok()) return key.status();
+    if (!(*key)->indexed) {
+      // Under the fence nothing writes the rows: equal sums of the flow's whole rows mean
+      // every chunk of it is equal, and a plain pass costs a fraction of the one that puts
+      // each row in its chunk (each row compared with every chunk's bounds; 200,000 rows:
+      // 0.1 s against 0.2 s for one chunk, 3.8 s for 19). Only if they differ, find where.
+      auto whole = ExecOnBoth(source, target, SumChunkSql(table, filter, **key, Chunk{}), {});
+      if (!whole.ok()) return whole.status();
+      if (ReadSum(whole->first.get()) == ReadSum(whole->second.get())) continue;
+    }
     const auto [sql, params] = SumChunksSql(table, filter, **key, group);
     auto both = ExecOnBoth(source, target, sql, params);
     if (!both.ok()) return both.status();

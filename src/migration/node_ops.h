@@ -202,8 +202,8 @@ Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::v
                                     int sub_chunk_rows, int retries, const std::function<Status()>& catch_up);
 // Compares `chunks` once each, with nothing writing them (the caller holds writes off), all
 // those of one table in one statement on both nodes at once (index ranges; for a table without
-// primary key one pass that puts each row in its chunk): returns how many differ, and the first
-// difference in `first`.
+// primary key the sums of the flow's whole rows first, and only if they differ one pass that
+// puts each row in its chunk): returns how many differ, and the first difference in `first`.
 Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,
                               const std::string& filter, const std::vector<ChunkRange>& chunks,
                               std::string* first);
