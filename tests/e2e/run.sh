@@ -48,8 +48,18 @@ if [[ "$WORKERS" != 1 ]] && "$PYTHON" -c "import xdist" 2>/dev/null; then
   parallel=(-n "$WORKERS" --dist loadfile)
 fi
 
+# A path among the arguments (a file, a directory, file::test) narrows the run to it; without
+# one, the whole suite. (Values of -k, -m, -p, -n and -o are not paths.)
+targets=("$E2E_DIR")
+previous=""
+for arg in "$@"; do
+  case "$previous" in -k|-m|-p|-n|-o) previous="$arg"; continue ;; esac
+  if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then targets=(); fi
+  previous="$arg"
+done
+
 set +e
-"$PYTHON" -m pytest -q -p no:cacheprovider "${parallel[@]+"${parallel[@]}"}" "$E2E_DIR" "$@"
+"$PYTHON" -m pytest -q -p no:cacheprovider "${parallel[@]+"${parallel[@]}"}" "${targets[@]+"${targets[@]}"}" "$@"
 status=$?
 set -e
 exit "$status"
