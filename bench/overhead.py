@@ -64,7 +64,7 @@ SCENARIOS = [
     # nodes) vs over TCP loopback (a second router, --node host=127.0.0.1), same node
     ("select c16 node hop", ["-S", "-c", "16", "-j", "2"], ["mosaic", "mosaic-tcp"]),
 ]
-if os.environ.get("BENCH_NODE_HOP", "unix") == "tcp":  # both routers would go over TCP
+if NODE_HOP == "tcp":  # both routers would go over TCP: no node-hop row
     SCENARIOS = [sc for sc in SCENARIOS if "mosaic-tcp" not in sc[2]]
 ONLY = [n for n in os.environ.get("BENCH_ONLY", "").split(",") if n]
 if ONLY:
