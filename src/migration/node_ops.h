@@ -201,9 +201,10 @@ Result<ChecksumResult> RefineChunks(PGconn* source, PGconn* target, const std::v
                                     const std::string& filter, const std::vector<ChunkRange>& chunks,
                                     int sub_chunk_rows, int retries, const std::function<Status()>& catch_up);
 // Compares `chunks` once each, with nothing writing them (the caller holds writes off), all
-// those of one table in one statement on both nodes at once (index ranges; for a table without
-// primary key the sums of the flow's whole rows first, and only if they differ one pass that
-// puts each row in its chunk): returns how many differ, and the first difference in `first`.
+// those of one table in one statement on both nodes at once (index ranges): returns how many
+// differ, and the first difference in `first`. A table without primary key is compared whole
+// instead: the sums of all the flow's rows (one pass, whatever the chunks), counted as one
+// difference when they differ, also if the difference lies outside `chunks`.
 Result<int64_t> RecheckChunks(PGconn* source, PGconn* target, const std::vector<catalog::Table>& tables,
                               const std::string& filter, const std::vector<ChunkRange>& chunks,
                               std::string* first);
