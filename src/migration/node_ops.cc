@@ -64,14 +64,6 @@ Status Cancelled(std::string_view what) {
   return Status(sqlstate::kQueryCanceled, std::string(what) + " cancelled");
 }
 
-// Text formats that do not depend on a session's settings, so rows read on two nodes compare.
-Status PinTextFormats(PGconn* conn, std::string_view who) {
-  return pg::Run(conn,
-                 "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres';"
-                 " SET extra_float_digits = 3; SET bytea_output = 'hex'",
-                 {}, who);
-}
-
 Status PinTextFormatsOnBoth(PGconn* source, PGconn* target) {
   if (Status s = PinTextFormats(source, "source"); !s.ok()) return s;
   return PinTextFormats(target, "target");
@@ -666,6 +658,13 @@ Result<std::vector<std::string>> SortedRows(PGconn* conn, const std::string& sql
 }
 
 }  // namespace
+
+Status PinTextFormats(PGconn* conn, std::string_view who) {
+  return pg::Run(conn,
+                 "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres';"
+                 " SET extra_float_digits = 3; SET bytea_output = 'hex'",
+                 {}, who);
+}
 
 FlowNames ForwardNames(int64_t migration_id, size_t flow_index) {
   return Names('f', migration_id, flow_index);

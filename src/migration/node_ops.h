@@ -155,6 +155,11 @@ Status CreateSlot(PGconn* conn, const std::string& slot);
 // made durable at the server's next checkpoint (a server crash before it may lose it).
 Status AdvanceSlot(PGconn* conn, const std::string& slot, const std::string& lsn);
 
+// Sets the session's text formats (TimeZone, DateStyle, IntervalStyle, extra_float_digits,
+// bytea_output) to fixed values, so that rows read as text on two nodes compare whatever the
+// nodes' defaults are. CompareChecksums and RefineChunks set them; RecheckChunks expects them.
+Status PinTextFormats(PGconn* conn, std::string_view who);
+
 // A chunk of one table of the flow: rows whose key is in (lower, upper] (empty = unbounded).
 struct ChunkRange {
   size_t table = 0;  // index into the tables compared

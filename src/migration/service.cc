@@ -212,6 +212,8 @@ Result<pg::Conn*> Service::Runner::Conn(int node) {
   if (n == nullptr) return Status::Error("22023", fmt::format("node {} is not in the shard map", node));
   auto conn = pg::ConnectNode(*n);
   if (!conn.ok()) return conn.status();
+  // A connection opened again (the last one broke) compares rows as the one before it did.
+  if (Status s = PinTextFormats(conn->get(), "node"); !s.ok()) return s;
   conns_[node] = std::move(conn).value();
   return &conns_[node];
 }
