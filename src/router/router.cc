@@ -761,6 +761,9 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
       return Status::Unsupported("INSERT ... SELECT reading rows on several nodes is not supported");
     }
   }
+  // No node holds a row that can match (a NULL tenant or range key, contradictory keys): any
+  // one node answers truthfully, with the result's description and no rows (or a count of 0).
+  if (route.nodes.empty()) route.nodes = {map.DefaultNode().id};
   return route;
 }
 

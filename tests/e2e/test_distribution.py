@@ -216,3 +216,25 @@ def test_placements_api_shows_ranges(dist, table):
     want = [(None if lo is None else str(lo), None if up is None else str(up), node)
             for lo, up, node in RANGES]
     assert sorted(ranges, key=lambda x: x[2]) == want, f"placements of {table}:\n{body}"
+
+
+def test_a_query_no_node_can_match_is_answered_with_its_columns(dist):
+    # A NULL or contradictory key matches no range: Mosaic used to answer from no node at
+    # all, a count's row without a RowDescription (psycopg2 and psql: "server sent data
+    # without prior row description"; an empty SELECT * had no columns). One node answers it.
+    require_init(dist)
+    conn = dist.connect()
+    conn.autocommit = True
+    cur = conn.cursor()
+    for sql, params, rows in [
+            ("SELECT count(*) FROM pgbench_accounts WHERE aid IS NULL", None, [(0,)]),
+            ("SELECT count(*), sum(abalance) FROM pgbench_accounts WHERE aid = 5 AND aid = 250000", None, [(0, None)]),
+            ("SELECT aid, abalance FROM pgbench_accounts WHERE aid = %s", (None,), []),
+            ("SELECT * FROM pgbench_accounts WHERE aid IN (NULL)", None, [])]:
+        cur.execute(sql, params)
+        assert cur.fetchall() == rows, sql
+        assert cur.description is not None and len(cur.description) >= 1, sql
+    cur.execute("SELECT * FROM pgbench_accounts WHERE aid = NULL")
+    assert [d.name for d in cur.description] == ["aid", "bid", "abalance", "filler"]
+    cur.execute("UPDATE pgbench_accounts SET abalance = 0 WHERE aid IS NULL")
+    assert cur.rowcount == 0
