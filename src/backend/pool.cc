@@ -250,7 +250,14 @@ void NodePool::DispatchShared(ServerConn& server, const protocol::Frame& frame) 
     return;
   }
   const bool last = frame.type == protocol::be::kReadyForQuery;
-  std::shared_ptr<ServerHandler> handler = server.pipeline.front().handler.lock();
+  ServerConn::Queued& head = server.pipeline.front();
+  // The unit's Parse is answered before the rest of it: ParseComplete, or an error that means
+  // the server does not hold the statement; noted whether or not the unit's session is still
+  // there to hear it.
+  if (head.parsing && (frame.type == protocol::be::kParseComplete || frame.type == protocol::be::kErrorResponse)) {
+    server.AnswerParse(head, frame.type == protocol::be::kErrorResponse);
+  }
+  std::shared_ptr<ServerHandler> handler = head.handler.lock();
   if (last && !frame.body.empty()) server.tx_status = frame.body[0];
   if (last) {
     // Off the pipeline before the session sees its end (it releases the connection then).

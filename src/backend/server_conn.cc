@@ -215,4 +215,27 @@ void ServerConn::Cancel() {
   }).detach();
 }
 
+bool ServerConn::Holds(const ServerStatement& stmt) const {
+  auto it = statements.find(stmt.hash);
+  if (it == statements.end() || !it->second->SameAs(stmt)) return false;
+  return !shared || !parses_in_flight.contains(stmt.hash);
+}
+
+void ServerConn::NoteParse(std::shared_ptr<const ServerStatement> stmt) {
+  if (shared && !pipeline.empty()) {
+    ++parses_in_flight[stmt->hash];
+    pipeline.back().parsing = stmt;
+  }
+  statements[stmt->hash] = std::move(stmt);
+}
+
+void ServerConn::AnswerParse(Queued& q, bool failed) {
+  if (!q.parsing) return;
+  auto flight = parses_in_flight.find(q.parsing->hash);
+  if (flight != parses_in_flight.end() && --flight->second <= 0) parses_in_flight.erase(flight);
+  auto it = statements.find(q.parsing->hash);
+  if (failed && it != statements.end() && it->second == q.parsing) statements.erase(it);
+  q.parsing.reset();
+}
+
 }  // namespace mosaic::backend

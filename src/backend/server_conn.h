@@ -59,6 +59,11 @@ struct ServerStatement {
   // The statement's analysis and the literals of its text (set by the session that parsed it).
   std::shared_ptr<const sql::Analysis> analysis;
   std::vector<sql::Literal> literals;
+
+  // The same statement to the server (another client's Parse of the same text and types).
+  bool SameAs(const ServerStatement& other) const {
+    return query == other.query && param_types == other.param_types;
+  }
 };
 
 class ServerConn : public std::enable_shared_from_this<ServerConn> {
@@ -110,12 +115,28 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   struct Queued {
     std::weak_ptr<ServerHandler> handler;  // expired or reset: its replies are dropped
     const void* owner = nullptr;
+    // The named statement this unit prepares (NoteParse), until the server answers its Parse.
+    std::shared_ptr<const ServerStatement> parsing;
   };
   bool shared = false;
   int holders = 0;
   std::deque<Queued> pipeline;
   std::chrono::steady_clock::time_point head_since;
   std::vector<std::shared_ptr<ServerHandler>> batch_handlers;  // sessions served by this read batch
+  // Named statements whose Parse, written in a unit on this shared connection, the server has
+  // not answered yet, by hash: how many such Parses. Such a Parse may still fail (a schema
+  // change since the statement was first prepared), so a unit written meanwhile must not count
+  // on the statement (Holds) and prepares it again itself.
+  std::unordered_map<uint64_t, int> parses_in_flight;
+
+  // True when the server holds `stmt` (prepared under its server name) for a unit written now.
+  bool Holds(const ServerStatement& stmt) const;
+  // Records that a Parse of `stmt` is written now: the server holds it from here on. On a
+  // shared connection, in the unit being written (the last of `pipeline`): the pool forgets the
+  // statement again if its Parse fails (AnswerParse), also when the unit's session is gone.
+  void NoteParse(std::shared_ptr<const ServerStatement> stmt);
+  // The server answered the Parse of the unit `q` (ParseComplete, or an error before it).
+  void AnswerParse(Queued& q, bool failed);
 
   // Writes `bytes` after everything written before, without waiting: what the socket does not
   // take now goes out from a coroutine. On failure the connection is closed.

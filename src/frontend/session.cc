@@ -55,10 +55,6 @@ std::shared_ptr<const ServerStatement> MakeStatement(const protocol::ParseMessag
   return stmt;
 }
 
-bool SameStatement(const ServerStatement& a, const ServerStatement& b) {
-  return a.query == b.query && a.param_types == b.param_types;
-}
-
 std::string EmptyMessage(char type) {
   std::string s;
   protocol::WriteEmpty(&s, type);
@@ -690,7 +686,7 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
   }
   statements_[std::string(parse.name)] = stmt;
   auto it = l.server->statements.find(stmt->hash);
-  if (it != l.server->statements.end() && SameStatement(*it->second, *stmt)) {
+  if (it != l.server->statements.end() && it->second->SameAs(*stmt)) {
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kParseComplete)});
     co_return true;
   }
@@ -706,10 +702,17 @@ void Session::EnsurePrepared(Link& link, const std::shared_ptr<const ServerState
 }
 
 void Session::PrepareOn(ServerConn& server, const std::shared_ptr<const ServerStatement>& stmt, std::string* out) {
+  if (server.Holds(*stmt)) return;
   auto it = server.statements.find(stmt->hash);
-  if (it != server.statements.end() && SameStatement(*it->second, *stmt)) return;
-  MakeRoomForStatement(server, out);
-  server.statements[stmt->hash] = stmt;
+  if (it != server.statements.end() && it->second->SameAs(*stmt)) {
+    // Another session's Parse of it on this shared connection is unanswered and may fail: its
+    // own again, after a Close (no error when the statement does not exist).
+    protocol::WriteClose(out, 'S', stmt->server_name);
+    Push({.op = Op::kClose, .server = &server, .forward = false});
+  } else {
+    MakeRoomForStatement(server, out);
+  }
+  server.NoteParse(stmt);
   protocol::WriteParse(out, stmt->server_name, stmt->query, stmt->param_types);
   Push({.op = Op::kParse, .server = &server, .forward = false, .parsed = stmt});
 }
@@ -1292,7 +1295,10 @@ void Session::ReleaseAll(bool reusable) {
   Uncork();  // a released server's later messages go to the pool: no batch end comes here
   for (size_t i = 0; i < links_.size(); ++i) {
     if (!links_[i].server) continue;
-    const bool clean = reusable && pending_.empty() && links_[i].out.empty();
+    // Not while an extended-protocol batch is open (the client left before its Sync): its
+    // statements run in an implicit transaction that only the Sync ends, so the server is not
+    // idle whatever its last ReadyForQuery said, and must not serve anyone else.
+    const bool clean = reusable && !batch_open_ && pending_.empty() && links_[i].out.empty();
     if (copy_target_ == links_[i].server.get()) copy_target_ = nullptr;
     held_.erase(links_[i].server.get());
     worker_.pool(map_->nodes[i]).Release(std::move(links_[i].server), clean, this);

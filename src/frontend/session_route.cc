@@ -337,6 +337,14 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     co_return true;
   }
 
+  if ((a.type == StatementType::kBegin || a.type == StatementType::kCommit || a.type == StatementType::kRollback ||
+       a.type == StatementType::kSavepoint) &&
+      !pending_.empty()) {
+    // A client that sends several queries without waiting: what is still unanswered may change
+    // the transaction's state (an error aborts it), and these act on that state.
+    co_await FlushServers();
+    co_await WaitPendingDrained();
+  }
   switch (a.type) {
     case StatementType::kEmpty:
     case StatementType::kSet:

@@ -645,3 +645,70 @@ def test_reply_to_a_query_is_one_client_write(mosaic):
             assert res.rows == [[str(i)]] and res.status == "I"
 
     assert_client_writes_at_most(mosaic, run, queries * 1.2, f"{queries} queries")
+
+
+# ---------------------------------------------------------------- pipelined simple queries
+
+def test_pipelined_transaction_control_acts_on_the_state_the_queries_before_it_left(mosaic, table_name):
+    # Query messages sent in one write without waiting (legal; PostgreSQL answers each in
+    # turn). ROLLBACK TO, COMMIT and ROLLBACK must see the error of the query before them: the
+    # savepoint makes the block usable again and COMMIT keeps the insert; after an error, the
+    # ROLLBACK answers its tag. Before, Mosaic ran them before the error came back: the status
+    # stayed 'E' after ROLLBACK TO, COMMIT answered ROLLBACK and the insert was lost.
+    setup = mosaic.connect()
+    setup.autocommit = True
+    setup.cursor().execute(f"CREATE TABLE {table_name} (id int PRIMARY KEY)")
+    q = pgwire.query_msg
+    c = started(mosaic)
+    try:
+        c.send(q("BEGIN") + q(f"INSERT INTO {table_name} VALUES (1)") + q("SAVEPOINT a") + q("SELECT 1/0") +
+               q("ROLLBACK TO a") + q(f"INSERT INTO {table_name} VALUES (2)") + q("COMMIT"))
+        got = [c.read_until_ready() for _ in range(7)]
+        assert [(r.tags, [e["C"] for e in r.errors], r.status) for r in got] == [
+            (["BEGIN"], [], "T"), (["INSERT 0 1"], [], "T"), (["SAVEPOINT"], [], "T"), ([], ["22012"], "E"),
+            (["ROLLBACK"], [], "T"), (["INSERT 0 1"], [], "T"), (["COMMIT"], [], "I")]
+        assert c.simple(f"SELECT id FROM {table_name} ORDER BY id").rows == [["1"], ["2"]]
+        c.send(q("BEGIN") + q(f"INSERT INTO {table_name} VALUES (3)") + q("SELECT 1/0") + q("ROLLBACK"))
+        got = [c.read_until_ready() for _ in range(4)]
+        assert [(r.types(), r.status) for r in got] == [("CZ", "T"), ("CZ", "T"), ("EZ", "E"), ("CZ", "I")]
+        assert got[3].tags == ["ROLLBACK"]
+        assert c.simple(f"SELECT count(*) FROM {table_name}").rows == [["2"]]
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- a client that leaves mid-batch
+
+def test_a_client_that_leaves_before_its_sync_leaves_nothing_to_the_next_client(mosaic_factory):
+    # Parse/Bind/Execute of an UPDATE, Flush, the replies, then the client hangs up without a
+    # Sync: its statement ran in an implicit transaction that only a Sync ends, and PostgreSQL
+    # rolls it back. Before, Mosaic gave the connection back to its pool (its last
+    # ReadyForQuery said idle): the next client's statement ran inside that transaction and
+    # committed the update; after a failed statement the connection ignored everything.
+    m = mosaic_factory(nodes=1, extra_args=("--pool-size", "1", "--workers", "1"))
+    setup = m.connect()
+    setup.autocommit = True
+    setup.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v text)")
+    setup.cursor().execute("INSERT INTO kv VALUES (1, 'v1'), (2, 'v2')")
+    for sql in ("UPDATE kv SET v = 'never synced' WHERE k = 1", "SELECT 1/0", "SELECT nope FROM kv"):
+        a = started(m)
+        a.send(parse_msg("", sql) + bind_msg("", "") + execute_msg() + pgwire.flush_msg())
+        deadline = time.time() + 10
+        while time.time() < deadline:  # ParseComplete .. CommandComplete, or the error
+            t, _ = a.read_msg()
+            if t in ("C", "E"):
+                break
+        a.close()
+        time.sleep(0.2)
+        b = started(m)
+        try:
+            res = b.simple("SELECT v, now() = statement_timestamp() FROM kv WHERE k = 2")
+            assert res.rows == [["v2", "t"]] and res.status == "I", (sql, res.rows, res.errors)
+        finally:
+            b.close()
+    node = m.connect_node(m.nodes()[0])
+    cur = node.cursor()
+    cur.execute("SELECT v FROM kv WHERE k = 1")
+    assert cur.fetchone() == ("v1",)
+    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
+    assert cur.fetchone() == (0,)

@@ -23,10 +23,15 @@ struct Recorder : backend::ServerHandler {
   std::vector<std::string> rows;
   int ready = 0;
   int errors = 0;
+  std::vector<std::string> sqlstates;
   bool closed = false;
   void OnServerMessage(ServerConn&, const protocol::Frame& frame) override {
     if (frame.type == protocol::be::kDataRow && frame.body.size() >= 6) rows.emplace_back(frame.body.substr(6));
-    if (frame.type == protocol::be::kErrorResponse) ++errors;
+    if (frame.type == protocol::be::kErrorResponse) {
+      ++errors;
+      protocol::ErrorFields fields;
+      if (protocol::ParseErrorFields(frame.body, &fields).ok()) sqlstates.emplace_back(fields.code);
+    }
     if (frame.type == protocol::be::kReadyForQuery) ++ready;
   }
   asio::awaitable<void> OnServerBatchDone(ServerConn&) override { co_return; }
@@ -140,6 +145,62 @@ TEST_F(PoolTest, AnOrphanedStatementsReplyIsDroppedAndTheConnectionComesBack) {
     pool.Release(sb, true, b.get());
     EXPECT_EQ(pool.stats().idle, 1);  // not closed: the orphan's statement could not harm it
     EXPECT_EQ(pool.stats().connects, 1);
+  });
+}
+
+// A unit that prepares a statement on a shared connection (what a session's PrepareOn writes:
+// Parse, Bind, Execute, Sync, with NoteParse). While its Parse is unanswered another unit does
+// not count on the statement; a Parse that fails is forgotten, also when its session has gone
+// (else every later unit's Bind of it there would fail with 26000).
+std::string PreparingUnit(ServerConn& conn, const std::shared_ptr<const backend::ServerStatement>& stmt) {
+  std::string out;
+  conn.NoteParse(stmt);
+  protocol::WriteParse(&out, stmt->server_name, stmt->query, stmt->param_types);
+  protocol::WriteBindRenamed(&out, "", stmt->server_name, std::string(6, '\0'));  // no formats, no parameters
+  protocol::WriteExecute(&out, "", 0);
+  protocol::WriteSync(&out);
+  return out;
+}
+
+TEST_F(PoolTest, AFailedParseOnASharedConnectionIsForgottenEvenIfItsSessionHasGone) {
+  NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
+  pool.set_pipeline_head_max(std::chrono::seconds(10));  // a loaded machine may pause between two calls
+  auto bad = std::make_shared<backend::ServerStatement>(
+      backend::ServerStatement{.query = "SELECT nope FROM no_such_table", .server_name = "mosaic_pt1", .hash = 1});
+  auto good = std::make_shared<backend::ServerStatement>(
+      backend::ServerStatement{.query = "SELECT 1 / 0", .server_name = "mosaic_pt2", .hash = 2});
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>(), c = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    co_await Warm(pool);
+    std::string unit;
+    auto write_bad = [&](ServerConn& conn) -> std::string_view {
+      EXPECT_FALSE(conn.Holds(*bad));
+      unit = PreparingUnit(conn, bad);
+      return unit;
+    };
+    auto write_good = [&](ServerConn& conn) -> std::string_view {
+      unit = PreparingUnit(conn, good);
+      return unit;
+    };
+    auto sa = pool.Share(a, a.get(), 0, backend::NodePool::StatementWriter(write_bad));
+    EXPECT_TRUE(sa && sa->Holds(*bad) == false);  // written, not answered yet
+    pool.Release(sa, false, a.get());  // a's client left before the reply
+    auto sb = pool.Share(b, b.get(), 0, backend::NodePool::StatementWriter(write_good));
+    EXPECT_EQ(sa, sb);
+    EXPECT_TRUE(co_await Until([&] { return b->ready == 1; }));
+    EXPECT_EQ(b->errors, 1);  // division by zero: Execute's error, after ParseComplete
+    EXPECT_FALSE(sb->statements.contains(bad->hash)) << "the failed Parse left its statement behind";
+    EXPECT_TRUE(sb->Holds(*good));
+    EXPECT_TRUE(sb->parses_in_flight.empty());
+    // The next unit of `bad` prepares it again and gets the server's own error, not 26000.
+    auto sc = pool.Share(c, c.get(), 0, backend::NodePool::StatementWriter(write_bad));
+    EXPECT_EQ(sc, sb);
+    EXPECT_TRUE(co_await Until([&] { return c->ready == 1; }));
+    EXPECT_EQ(c->errors, 1);
+    EXPECT_EQ(c->sqlstates, std::vector<std::string>{"42P01"});
+    pool.Release(sb, true, b.get());
+    pool.Release(sc, true, c.get());
+    EXPECT_EQ(pool.stats().idle, 1);
   });
 }
 
