@@ -218,6 +218,7 @@ void ServerConn::Cancel() {
 bool ServerConn::Holds(const ServerStatement& stmt) const {
   auto it = statements.find(stmt.hash);
   if (it == statements.end() || !it->second->SameAs(stmt)) return false;
+  if (stale.contains(stmt.hash)) return false;
   return !shared || !parses_in_flight.contains(stmt.hash);
 }
 
@@ -226,6 +227,7 @@ void ServerConn::NoteParse(std::shared_ptr<const ServerStatement> stmt) {
     ++parses_in_flight[stmt->hash];
     pipeline.back().parsing = stmt;
   }
+  stale.erase(stmt->hash);
   statements[stmt->hash] = std::move(stmt);
 }
 

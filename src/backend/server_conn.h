@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "catalog/shard_map.h"
@@ -128,6 +129,9 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // change since the statement was first prepared), so a unit written meanwhile must not count
   // on the statement (Holds) and prepares it again itself.
   std::unordered_map<uint64_t, int> parses_in_flight;
+  // Statements of `statements` whose plan went stale (a Bind failed with 0A000: "cached plan
+  // must not change result type" after a schema change): closed and prepared again before use.
+  std::unordered_set<uint64_t> stale;
 
   // True when the server holds `stmt` (prepared under its server name) for a unit written now.
   bool Holds(const ServerStatement& stmt) const;

@@ -685,13 +685,12 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     co_return true;
   }
   statements_[std::string(parse.name)] = stmt;
-  auto it = l.server->statements.find(stmt->hash);
-  if (it != l.server->statements.end() && it->second->SameAs(*stmt)) {
+  if (l.server->Holds(*stmt)) {
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kParseComplete)});
     co_return true;
   }
-  MakeRoomForStatement(*l.server, &l.out);
-  l.server->statements[stmt->hash] = stmt;
+  BeforeParse(*l.server, *stmt, &l.out);
+  l.server->NoteParse(stmt);
   protocol::WriteParse(&l.out, stmt->server_name, stmt->query, stmt->param_types);
   Push({.op = Op::kParse, .server = l.server.get(), .parsed = stmt, .client_name = std::string(parse.name)});
   co_return true;
@@ -703,18 +702,24 @@ void Session::EnsurePrepared(Link& link, const std::shared_ptr<const ServerState
 
 void Session::PrepareOn(ServerConn& server, const std::shared_ptr<const ServerStatement>& stmt, std::string* out) {
   if (server.Holds(*stmt)) return;
-  auto it = server.statements.find(stmt->hash);
-  if (it != server.statements.end() && it->second->SameAs(*stmt)) {
-    // Another session's Parse of it on this shared connection is unanswered and may fail: its
-    // own again, after a Close (no error when the statement does not exist).
-    protocol::WriteClose(out, 'S', stmt->server_name);
-    Push({.op = Op::kClose, .server = &server, .forward = false});
-  } else {
-    MakeRoomForStatement(server, out);
-  }
+  BeforeParse(server, *stmt, out);
   server.NoteParse(stmt);
   protocol::WriteParse(out, stmt->server_name, stmt->query, stmt->param_types);
   Push({.op = Op::kParse, .server = &server, .forward = false, .parsed = stmt});
+}
+
+// Before a Parse of `stmt` on `server`: a copy the server holds but that cannot be used as it
+// is (another session's Parse of it on a shared connection still unanswered, which may fail;
+// or its plan gone stale) is closed first, which is no error if it does not exist; otherwise
+// room is made for one more.
+void Session::BeforeParse(ServerConn& server, const ServerStatement& stmt, std::string* out) {
+  auto it = server.statements.find(stmt.hash);
+  if (it != server.statements.end() && it->second->SameAs(stmt)) {
+    protocol::WriteClose(out, 'S', stmt.server_name);
+    Push({.op = Op::kClose, .server = &server, .forward = false});
+    return;
+  }
+  MakeRoomForStatement(server, out);
 }
 
 // Keeps a server's prepared statements under max_prepared_statements by closing one. Any
@@ -726,8 +731,19 @@ void Session::MakeRoomForStatement(ServerConn& server, std::string* out) {
   if (statements.size() < static_cast<size_t>(ctx_.config.max_prepared_statements)) return;
   auto victim = statements.begin();
   protocol::WriteClose(out, 'S', victim->second->server_name);
+  server.stale.erase(victim->first);
   statements.erase(victim);
   Push({.op = Op::kClose, .server = &server, .forward = false});
+}
+
+// DISCARD ALL and DEALLOCATE ALL drop every prepared statement of the server they ran on,
+// Mosaic's shared ones too: forget them there (the next use prepares them again).
+void Session::ForgetOnReset(ServerConn& server, std::string_view tag) {
+  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+  if (tag != "DISCARD ALL" && tag != "DEALLOCATE ALL") return;
+  server.statements.clear();
+  server.stale.clear();
+  server.unnamed_owner = nullptr;
 }
 
 void Session::EnsureUnnamed(Link& link) { UnnamedOn(*link.server, &link.out); }
@@ -892,7 +908,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     EnsureUnnamed(l);
     l.out.append(frame.raw);
   }
-  Push({.op = Op::kBind, .server = l.server.get()});
+  Push({.op = Op::kBind, .server = l.server.get(), .parsed = stmt});
   const auto& bound = stmt ? stmt : unnamed_;
   if (bound && bound->ddl) {
     ddl_portals_[std::string(bind.portal)] = bound->query;
@@ -1489,12 +1505,19 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
   }
   if (frame.type == be::kErrorResponse) {
     protocol::ErrorFields fields;
-    if (protocol::ParseErrorFields(frame.body, &fields).ok() && fields.severity != "ERROR") {
+    const bool read = protocol::ParseErrorFields(frame.body, &fields).ok();
+    if (read && fields.severity != "ERROR") {
       std::string msg;  // a FATAL/PANIC ends the server connection, not the client's
       protocol::WriteErrorWithSeverity(&msg, fields, protocol::Severity::kError);
       Emit(msg);
     } else {
       Emit(frame.raw);
+    }
+    // "cached plan must not change result type" (the table changed under a prepared
+    // statement): PostgreSQL keeps failing it until it is prepared again, for every client
+    // Mosaic maps onto it, so the next use on this server closes and prepares it again.
+    if (read && p.op == Op::kBind && p.parsed && fields.code == sqlstate::kFeatureNotSupported) {
+      server.stale.insert(p.parsed->hash);
     }
     worker_.counters().Add(worker_.counters().errors_total);
     broadcast_error_ = true;
@@ -1529,6 +1552,7 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     MaybeRelease();
     return;
   }
+  if (frame.type == be::kCommandComplete && !frame.body.empty() && frame.body[0] == 'D') ForgetOnReset(server, frame.body);
   if (p.monitor != 0 && frame.type == be::kCommandComplete) {
     MonitorEndTag(p.monitor, frame.body);
     p.monitor = 0;

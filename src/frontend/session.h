@@ -64,7 +64,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     bool forward_rfq = true;  // relay the ReadyForQuery that ends a kQuery / kSync
     bool quiet = false;       // kQuery: an error or a lost server sets quiet_failed_ instead
     std::string synthetic;
-    std::shared_ptr<const backend::ServerStatement> parsed;  // kParse: undone on error
+    std::shared_ptr<const backend::ServerStatement> parsed;  // kParse: undone on error; kBind: its statement
     std::string client_name;                                 // kParse: the client's name
     std::shared_ptr<Gather> gather;                          // kGather
     int source = 0;                                          // kGather: index of the node's part
@@ -207,6 +207,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // EnsureUnnamed for `server`, writing to `out`.
   void UnnamedOn(backend::ServerConn& server, std::string* out);
   void MakeRoomForStatement(backend::ServerConn& server, std::string* out);
+  void BeforeParse(backend::ServerConn& server, const backend::ServerStatement& stmt, std::string* out);
+  void ForgetOnReset(backend::ServerConn& server, std::string_view tag);
   asio::awaitable<bool> FlushServers();
   void MaybeRelease();
   void ReleaseAll(bool reusable);

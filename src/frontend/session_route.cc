@@ -244,7 +244,7 @@ awaitable<bool> Session::BindShared(const catalog::Node& node, const std::shared
       UnnamedOn(conn, &shared_out_);
       shared_out_.append(bind_frame.raw);
     }
-    Push({.op = Op::kBind, .server = &conn});
+    Push({.op = Op::kBind, .server = &conn, .parsed = stmt});
     if (!unit.describe.empty()) {
       shared_out_.append(unit.describe);
       Push({.op = Op::kDescribe, .server = &conn});

@@ -712,3 +712,82 @@ def test_a_client_that_leaves_before_its_sync_leaves_nothing_to_the_next_client(
     assert cur.fetchone() == ("v1",)
     cur.execute("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
     assert cur.fetchone() == (0,)
+
+
+# ---------------------------------------------------------------- prepared statements shared on a server
+
+def _prepare(c, name, sql):
+    c.send(parse_msg(name, sql) + sync_msg())
+    return c.read_until_ready()
+
+
+def _execute(c, name, params=()):
+    c.send(bind_msg("", name, params) + execute_msg() + sync_msg())
+    return c.read_until_ready()
+
+
+def _sqlstates(res):
+    return [e["C"] for e in res.errors]
+
+
+@pytest.fixture
+def one_connection(mosaic_factory):
+    """One node, one worker, one server connection: every client's statements run on it."""
+    m = mosaic_factory(nodes=1, extra_args=("--pool-size", "1", "--workers", "1"))
+    setup = m.connect()
+    setup.autocommit = True
+    setup.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v text)")
+    setup.cursor().execute("INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 10) g")
+    return m
+
+
+def test_a_statement_whose_plan_went_stale_is_prepared_again(one_connection):
+    # After ALTER TABLE, a prepared SELECT * fails with 0A000 "cached plan must not change
+    # result type", on PostgreSQL too; there a Close and a new Parse mend it. Mosaic prepares
+    # one server statement per text for all its clients: it kept the stale one, and the
+    # client's new Parse, and every other client's, failed the same way until the server
+    # connection closed.
+    m = one_connection
+    a, b = started(m), started(m)
+    try:
+        assert _sqlstates(_prepare(a, "s1", "SELECT * FROM kv WHERE k = $1")) == []
+        assert _execute(a, "s1", ("1",)).rows == [["1", "v1"]]
+        assert _sqlstates(b.simple("ALTER TABLE kv ADD COLUMN extra int")) == []
+        assert _sqlstates(_execute(a, "s1", ("1",))) == ["0A000"]
+        a.send(close_msg("S", "s1") + sync_msg())
+        assert _sqlstates(a.read_until_ready()) == []
+        assert _sqlstates(_prepare(a, "s1", "SELECT * FROM kv WHERE k = $1")) == []
+        res = _execute(a, "s1", ("2",))
+        assert (res.rows, _sqlstates(res)) == ([["2", "v2", None]], [])
+        assert _sqlstates(_prepare(b, "other", "SELECT * FROM kv WHERE k = $1")) == []
+        res = _execute(b, "other", ("3",))
+        assert (res.rows, _sqlstates(res)) == ([["3", "v3", None]], [])
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("reset", ["DISCARD ALL", "DEALLOCATE ALL"])
+def test_discard_all_by_one_client_leaves_the_others_statements_working(one_connection, reset):
+    # DISCARD ALL and DEALLOCATE ALL drop every prepared statement of the server connection
+    # they run on, other clients' too (Mosaic shares the connection): they used to fail with
+    # 26000 from then on, on that connection.
+    m = one_connection
+    a, b = started(m), started(m)
+    try:
+        assert _sqlstates(_prepare(b, "bs", "SELECT v FROM kv WHERE k = $1")) == []
+        assert _execute(b, "bs", ("3",)).rows == [["v3"]]
+        res = a.simple(reset)
+        assert (res.tags, _sqlstates(res)) == ([reset], [])
+        for k in ("4", "5"):
+            res = _execute(b, "bs", (k,))
+            assert (res.rows, _sqlstates(res)) == ([["v" + k]], [])
+        c = started(m)
+        try:
+            assert _sqlstates(_prepare(c, "cs", "SELECT v FROM kv WHERE k = $1")) == []
+            assert _execute(c, "cs", ("6",)).rows == [["v6"]]
+        finally:
+            c.close()
+    finally:
+        a.close()
+        b.close()
