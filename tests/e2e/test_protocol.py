@@ -677,44 +677,7 @@ def test_pipelined_transaction_control_acts_on_the_state_the_queries_before_it_l
         c.close()
 
 
-# ---------------------------------------------------------------- a client that leaves mid-batch
-
-def test_a_client_that_leaves_before_its_sync_leaves_nothing_to_the_next_client(mosaic_factory):
-    # Parse/Bind/Execute of an UPDATE, Flush, the replies, then the client hangs up without a
-    # Sync: its statement ran in an implicit transaction that only a Sync ends, and PostgreSQL
-    # rolls it back. Before, Mosaic gave the connection back to its pool (its last
-    # ReadyForQuery said idle): the next client's statement ran inside that transaction and
-    # committed the update; after a failed statement the connection ignored everything.
-    m = mosaic_factory(nodes=1, extra_args=("--pool-size", "1", "--workers", "1"))
-    setup = m.connect()
-    setup.autocommit = True
-    setup.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v text)")
-    setup.cursor().execute("INSERT INTO kv VALUES (1, 'v1'), (2, 'v2')")
-    for sql in ("UPDATE kv SET v = 'never synced' WHERE k = 1", "SELECT 1/0", "SELECT nope FROM kv"):
-        a = started(m)
-        a.send(parse_msg("", sql) + bind_msg("", "") + execute_msg() + pgwire.flush_msg())
-        deadline = time.time() + 10
-        while time.time() < deadline:  # ParseComplete .. CommandComplete, or the error
-            t, _ = a.read_msg()
-            if t in ("C", "E"):
-                break
-        a.close()
-        time.sleep(0.2)
-        b = started(m)
-        try:
-            res = b.simple("SELECT v, now() = statement_timestamp() FROM kv WHERE k = 2")
-            assert res.rows == [["v2", "t"]] and res.status == "I", (sql, res.rows, res.errors)
-        finally:
-            b.close()
-    node = m.connect_node(m.nodes()[0])
-    cur = node.cursor()
-    cur.execute("SELECT v FROM kv WHERE k = 1")
-    assert cur.fetchone() == ("v1",)
-    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
-    assert cur.fetchone() == (0,)
-
-
-# ---------------------------------------------------------------- prepared statements shared on a server
+# ---------------------------------------------------------------- one server connection for every client
 
 def _prepare(c, name, sql):
     c.send(parse_msg(name, sql) + sync_msg())
@@ -740,6 +703,41 @@ def one_connection(mosaic_factory):
     setup.cursor().execute("INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 10) g")
     return m
 
+
+# ---------------------------------------------------------------- a client that leaves mid-batch
+
+def test_a_client_that_leaves_before_its_sync_leaves_nothing_to_the_next_client(one_connection):
+    # Parse/Bind/Execute of an UPDATE, Flush, the replies, then the client hangs up without a
+    # Sync: its statement ran in an implicit transaction that only a Sync ends, and PostgreSQL
+    # rolls it back. Before, Mosaic gave the connection back to its pool (its last
+    # ReadyForQuery said idle): the next client's statement ran inside that transaction and
+    # committed the update; after a failed statement the connection ignored everything.
+    m = one_connection
+    for sql in ("UPDATE kv SET v = 'never synced' WHERE k = 1", "SELECT 1/0", "SELECT nope FROM kv"):
+        a = started(m)
+        a.send(parse_msg("", sql) + bind_msg("", "") + execute_msg() + pgwire.flush_msg())
+        deadline = time.time() + 10
+        while time.time() < deadline:  # ParseComplete .. CommandComplete, or the error
+            t, _ = a.read_msg()
+            if t in ("C", "E"):
+                break
+        a.close()
+        time.sleep(0.2)
+        b = started(m)
+        try:
+            res = b.simple("SELECT v, now() = statement_timestamp() FROM kv WHERE k = 2")
+            assert res.rows == [["v2", "t"]] and res.status == "I", (sql, res.rows, res.errors)
+        finally:
+            b.close()
+    node = m.connect_node(m.nodes()[0])
+    cur = node.cursor()
+    cur.execute("SELECT v FROM kv WHERE k = 1")
+    assert cur.fetchone() == ("v1",)
+    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
+    assert cur.fetchone() == (0,)
+
+
+# ---------------------------------------------------------------- prepared statements shared on a server
 
 def test_a_statement_whose_plan_went_stale_is_prepared_again(one_connection):
     # After ALTER TABLE, a prepared SELECT * fails with 0A000 "cached plan must not change
