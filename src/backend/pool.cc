@@ -19,7 +19,10 @@ NodePool::NodePool(asio::any_io_executor executor, catalog::Node node, int max_s
       connect_timeout_s_(connect_timeout_s),
       pipeline_depth_(pipeline_depth) {}
 
-NodePool::~NodePool() { CloseAll(); }
+NodePool::~NodePool() {
+  *alive_ = false;
+  CloseAll();
+}
 
 awaitable<Result<std::shared_ptr<ServerConn>>> NodePool::Acquire(ServerHandler* handler, const void* owner) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_timeout_ms_);
@@ -110,6 +113,10 @@ void NodePool::Release(std::shared_ptr<ServerConn> conn, bool reusable, const vo
 }
 
 void NodePool::Recycle(std::shared_ptr<ServerConn> conn) {
+  if (conn->cancelling()) {
+    HoldWhileCancelling(std::move(conn));
+    return;
+  }
   if (!waiters_.empty()) {
     Waiter w = waiters_.front();
     waiters_.pop_front();
@@ -125,6 +132,33 @@ void NodePool::Recycle(std::shared_ptr<ServerConn> conn) {
   }
   conn->idle_since = std::chrono::steady_clock::now();
   idle_.push_back(std::move(conn));
+}
+
+void NodePool::HoldWhileCancelling(std::shared_ptr<ServerConn> conn) {
+  cancelling_.push_back(std::move(conn));
+  if (polling_cancels_) return;
+  polling_cancels_ = true;
+  asio::co_spawn(executor_, RecycleCancelled(alive_), asio::detached);
+}
+
+awaitable<void> NodePool::RecycleCancelled(std::shared_ptr<bool> alive) {
+  asio::steady_timer timer(executor_);
+  while (true) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(use_tuple);
+    if (!*alive) co_return;  // the pool is gone (its connections with it)
+    std::vector<std::shared_ptr<ServerConn>> done;
+    std::erase_if(cancelling_, [&](std::shared_ptr<ServerConn>& c) {
+      if (c->cancelling() && !c->closed()) return false;
+      done.push_back(std::move(c));
+      return true;
+    });
+    for (auto& conn : done) {
+      if (!conn->closed()) Recycle(std::move(conn));  // a closed one was forgotten when it closed
+    }
+    if (cancelling_.empty()) break;
+  }
+  polling_cancels_ = false;
 }
 
 void NodePool::StartPipeline(const std::shared_ptr<ServerConn>& conn) {
@@ -146,7 +180,7 @@ void NodePool::Join(ServerConn& conn, Waiter w) {
 }
 
 void NodePool::ServeWaiters(ServerConn& conn) {
-  while (!waiters_.empty() && waiters_.front().shared != nullptr && !conn.closed() &&
+  while (!waiters_.empty() && waiters_.front().shared != nullptr && !conn.closed() && !conn.cancelling() &&
          waiters_.front().params_generation == conn.params_synced_to &&
          conn.pipeline.size() < static_cast<size_t>(pipeline_depth_)) {
     Waiter w = waiters_.front();
@@ -196,7 +230,7 @@ std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler
   const auto now = std::chrono::steady_clock::now();
   std::shared_ptr<ServerConn> conn;
   for (const auto& c : shared_) {
-    if (c->closed() || c->params_synced_to != params_generation ||
+    if (c->closed() || c->cancelling() || c->params_synced_to != params_generation ||
         c->pipeline.size() >= static_cast<size_t>(pipeline_depth_)) {
       continue;
     }
@@ -295,6 +329,9 @@ void NodePool::CloseAll() {
   auto idle = idle_;
   for (auto& conn : idle) conn->Close();
   idle_.clear();
+  auto cancelling = std::move(cancelling_);
+  cancelling_.clear();
+  for (auto& conn : cancelling) conn->Close();
 }
 
 PoolStats NodePool::stats() const {

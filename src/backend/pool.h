@@ -136,6 +136,10 @@ class NodePool : public ServerHandler {
   // Hands an open, idle connection to the first waiter, or back to the idle list.
   void Recycle(std::shared_ptr<ServerConn> conn);
   void DispatchShared(ServerConn& server, const protocol::Frame& frame);
+  // Holds back a connection a cancel request is still on its way to, and recycles it once the
+  // request is done (polled every millisecond while any is held).
+  void HoldWhileCancelling(std::shared_ptr<ServerConn> conn);
+  asio::awaitable<void> RecycleCancelled(std::shared_ptr<bool> alive);
   // Ends pipelined use once no session holds `conn` and its pipeline is empty.
   void MaybeUnshare(ServerConn& conn);
 
@@ -150,6 +154,9 @@ class NodePool : public ServerHandler {
   std::deque<std::shared_ptr<ServerConn>> idle_;
   std::vector<std::shared_ptr<ServerConn>> shared_;  // connections in pipelined use
   std::deque<Waiter> waiters_;
+  std::vector<std::shared_ptr<ServerConn>> cancelling_;  // held back by HoldWhileCancelling
+  bool polling_cancels_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed
   PoolStats counters_;
 };
 

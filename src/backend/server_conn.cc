@@ -208,10 +208,14 @@ void ServerConn::Cancel() {
   if (pg_ == nullptr || closed_) return;
   PGcancel* cancel = PQgetCancel(pg_);
   if (cancel == nullptr) return;
-  std::thread([cancel] {
+  cancels_->fetch_add(1);
+  // PQcancel returns once the node has taken the request (it closes the socket after
+  // signalling the backend).
+  std::thread([cancel, pending = cancels_] {
     char err[256];
     if (PQcancel(cancel, err, sizeof(err)) == 0) log::warn("cancel request failed: {}", err);
     PQfreeCancel(cancel);
+    pending->fetch_sub(1);
   }).detach();
 }
 

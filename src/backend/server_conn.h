@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "common/async.h"
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -92,6 +93,9 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // Asks the node to cancel whatever this connection runs (a CancelRequest on a new socket,
   // sent from a short-lived thread so the worker never blocks).
   void Cancel();
+  // A cancel request is still on its way: the node may act on it at any moment, so the
+  // connection must not run another client's statement yet (the pool holds it back).
+  bool cancelling() const { return cancels_->load() > 0; }
 
   // Transaction status from the last ReadyForQuery ('I', 'T', 'E').
   char tx_status = protocol::kTxIdle;
@@ -162,6 +166,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   bool draining_ = false;
   bool closed_ = false;
   bool close_notified_ = false;
+  // Cancel requests whose threads have not finished (shared with them).
+  std::shared_ptr<std::atomic<int>> cancels_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace mosaic::backend

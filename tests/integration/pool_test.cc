@@ -255,6 +255,39 @@ TEST_F(PoolTest, AWaitingStatementJoinsAPipelineWhenItHasRoom) {
   });
 }
 
+// A cancel request reaches the node some time after it is sent: a connection it is on its
+// way to serves no other client until it is done (the node would cancel that client's
+// statement instead), neither from the idle list nor as a shared connection.
+TEST_F(PoolTest, AConnectionACancelIsOnItsWayToServesNoOneElseUntilItIsDone) {
+  NodePool pool(io_.get_executor(), node(), 1, 5000, 10, 4);
+  pool.set_pipeline_head_max(std::chrono::seconds(10));  // a loaded machine may pause between two calls
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>();
+  Run([&]() -> asio::awaitable<void> {
+    for (int round = 0; round < 3; ++round) {
+      co_await Warm(pool);
+      auto conn = co_await pool.Acquire(a.get());
+      EXPECT_TRUE(conn.ok());
+      if (!conn.ok()) co_return;
+      ServerConn* cancelled = conn.value().get();
+      conn.value()->Cancel();  // a's statement just ended: the request is on its way
+      EXPECT_TRUE(cancelled->cancelling());
+      pool.Release(std::move(conn.value()), true);
+      EXPECT_EQ(pool.stats().idle, 0);
+      EXPECT_EQ(pool.Share(b, b.get(), 0, Query("SELECT 1")), nullptr);
+      // b waits for it (the pool has one connection) and runs once the request is done.
+      auto got = co_await pool.AcquireShared(b, b.get(), 0, Query("SELECT 42 FROM pg_sleep(0.2)"));
+      EXPECT_TRUE(got.ok() && got.value().shared && got.value().conn.get() == cancelled);
+      if (!got.ok()) co_return;
+      EXPECT_FALSE(cancelled->cancelling());
+      EXPECT_TRUE(co_await Until([&] { return b->ready == round + 1; }));
+      EXPECT_EQ(b->errors, 0) << "the cancel request hit b's statement";
+      pool.Release(got.value().conn, true, b.get());
+      EXPECT_EQ(pool.stats().idle, 1);
+    }
+    EXPECT_EQ(b->rows, (std::vector<std::string>{"42", "42", "42"}));
+  });
+}
+
 TEST_F(PoolTest, NothingJoinsBehindAStatementRunningLong) {
   NodePool pool(io_.get_executor(), node(), 2, 5000, 10, 4);
   pool.set_pipeline_head_max(std::chrono::milliseconds(5));
