@@ -460,7 +460,13 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
         co_return co_await CopyInEnd(frame.type == fe::kCopyFail, message);
       }
       // Outside COPY these are ignored, as PostgreSQL does.
-      if (Link* link = FindLink(copy_target_)) link->out.append(frame.raw);
+      if (Link* link = FindLink(copy_target_)) {
+        link->out.append(frame.raw);
+        if (frame.type != fe::kCopyData) {
+          copy_end_sent_ = true;
+          copy_in_server_ = nullptr;
+        }
+      }
       co_return true;
     case fe::kTerminate:
       co_return false;
@@ -553,7 +559,7 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   l.server->unnamed_owner = nullptr;
   l.out.append(frame.raw);
   if (TxStatus() != protocol::kTxIdle) l.wrote = true;
-  copy_target_ = l.server.get();
+  SetCopyTarget(l.server.get());
   Push({.op = Op::kQuery, .server = l.server.get()});
   co_return true;
 }
@@ -609,7 +615,7 @@ awaitable<bool> Session::ForwardToBatch(std::string_view raw, Op op) {
   if (link == nullptr) co_return true;
   Link& l = *link;
   l.out.append(raw);
-  if (op == Op::kExecute || op == Op::kQuery) copy_target_ = l.server.get();
+  if (op == Op::kExecute || op == Op::kQuery) SetCopyTarget(l.server.get());
   Push({.op = op, .server = l.server.get()});
   co_return true;
 }
@@ -942,7 +948,7 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   if (ddl == ddl_portals_.end()) {
     if (Link* l = PortalLink(e.portal)) {
       l->out.append(frame.raw);
-      copy_target_ = l->server.get();
+      SetCopyTarget(l->server.get());
       Push({.op = Op::kExecute, .server = l->server.get()});
       if (auto m = portal_monitor_.find(std::string(e.portal)); m != portal_monitor_.end()) {
         pending_.back().monitor = std::exchange(m->second, 0);
@@ -1072,6 +1078,10 @@ void Session::EndBatch() {
 }
 
 awaitable<bool> Session::HandleSync(const Frame& frame) {
+  if (Link* copying = FindLink(copy_in_server_)) {
+    copying->out.append(frame.raw);  // ignored by the server until CopyDone or CopyFail
+    co_return true;
+  }
   EndBatch();
   if (LinkedCount() > 1) {
     // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
@@ -1100,8 +1110,16 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
     co_return true;
   }
   target->out.append(frame.raw);
-  Push({.op = Op::kSync, .server = target->server.get()});
+  Push({.op = Op::kSync, .server = target->server.get(),
+        .copy_may_ignore = !copy_end_sent_ && copy_target_ == target->server.get() && StatementUnanswered(*target->server)});
   co_return true;
+}
+
+bool Session::StatementUnanswered(const ServerConn& server) const {
+  for (const auto& p : pending_) {
+    if (p.server == &server && (p.op == Op::kExecute || p.op == Op::kQuery)) return true;
+  }
+  return false;
 }
 
 void Session::QueueError(const Status& status) {
@@ -1316,6 +1334,7 @@ void Session::ReleaseAll(bool reusable) {
     // idle whatever its last ReadyForQuery said, and must not serve anyone else.
     const bool clean = reusable && !batch_open_ && pending_.empty() && links_[i].out.empty();
     if (copy_target_ == links_[i].server.get()) copy_target_ = nullptr;
+    if (copy_in_server_ == links_[i].server.get()) copy_in_server_ = nullptr;
     held_.erase(links_[i].server.get());
     worker_.pool(map_->nodes[i]).Release(std::move(links_[i].server), clean, this);
     links_[i].out.clear();
@@ -1521,6 +1540,7 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     }
     worker_.counters().Add(worker_.counters().errors_total);
     broadcast_error_ = true;
+    if (&server == copy_in_server_) copy_in_server_ = nullptr;  // the copy ended with the error
     if (p.op == Op::kQuery || p.op == Op::kSync) return;  // ReadyForQuery ends these
     Pending failed = std::move(p);
     pending_.erase(it);
@@ -1558,6 +1578,13 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     p.monitor = 0;
   }
   if (p.forward) Emit(frame.raw);
+  if (frame.type == be::kCopyInResponse) {
+    // Copy-in began: the server ignores the Syncs sent since (and Flushes) until CopyDone or
+    // CopyFail, so no ReadyForQuery answers them.
+    copy_in_server_ = &server;
+    std::erase_if(pending_, [&](const Pending& q) { return q.server == &server && q.op == Op::kSync && q.copy_may_ignore; });
+    return;
+  }
   bool done = false;
   switch (p.op) {
     case Op::kParse: done = frame.type == be::kParseComplete; break;
@@ -1628,6 +1655,7 @@ Session::Dropped Session::DropLink(Link& link, const Status& why) {
   link.out.clear();
   link.shared = false;
   if (copy_target_ == &server) copy_target_ = nullptr;
+  if (copy_in_server_ == &server) copy_in_server_ = nullptr;
   const size_t index = static_cast<size_t>(&link - links_.data());
   worker_.pool(map_->nodes[index]).Release(std::move(conn), false, this);
   return dropped;

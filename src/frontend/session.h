@@ -69,6 +69,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     std::shared_ptr<Gather> gather;                          // kGather
     int source = 0;                                          // kGather: index of the node's part
     uint32_t monitor = 0;  // kQuery/kExecute: the monitor slot recorded at its CommandComplete
+    // kSync sent after a statement whose reply had not begun (it may start COPY FROM STDIN):
+    // dropped if it does, as the server ignores a Sync during copy-in.
+    bool copy_may_ignore = false;
   };
   struct Link {
     std::shared_ptr<backend::ServerConn> server;
@@ -207,6 +210,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // EnsureUnnamed for `server`, writing to `out`.
   void UnnamedOn(backend::ServerConn& server, std::string* out);
   void MakeRoomForStatement(backend::ServerConn& server, std::string* out);
+  void SetCopyTarget(backend::ServerConn* server) {
+    copy_target_ = server;
+    copy_end_sent_ = false;
+  }
+  // Whether a statement (Query or Execute) sent to `server` has had no reply yet.
+  bool StatementUnanswered(const backend::ServerConn& server) const;
   void BeforeParse(backend::ServerConn& server, const backend::ServerStatement& stmt, std::string* out);
   void ForgetOnReset(backend::ServerConn& server, std::string_view tag);
   asio::awaitable<bool> FlushServers();
@@ -356,6 +365,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   uint64_t params_generation_ = 0;  // changes whenever params_ changes
   bool broadcast_error_ = false;
   backend::ServerConn* copy_target_ = nullptr;
+  // COPY FROM STDIN: the server that answered CopyInResponse and has not been sent CopyDone or
+  // CopyFail yet (it ignores Sync and Flush until then), and whether the client's CopyDone or
+  // CopyFail has gone to copy_target_ since the statement that set it.
+  backend::ServerConn* copy_in_server_ = nullptr;
+  bool copy_end_sent_ = false;
 
   std::unordered_map<std::string, std::shared_ptr<const backend::ServerStatement>> statements_;
   std::shared_ptr<const backend::ServerStatement> unnamed_;

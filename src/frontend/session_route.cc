@@ -309,7 +309,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     AbortOnNodeBefore(a, l);
     l.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
     l.out.append(raw);
-    copy_target_ = l.server.get();
+    SetCopyTarget(l.server.get());
     Push({.op = Op::kQuery, .server = l.server.get()});
   };
   auto forward_default = [&]() -> awaitable<bool> {

@@ -789,3 +789,53 @@ def test_discard_all_by_one_client_leaves_the_others_statements_working(one_conn
     finally:
         a.close()
         b.close()
+
+
+# ---------------------------------------------------------------- COPY FROM STDIN and Sync
+
+def _read_until(c, last):
+    types = ""
+    while True:
+        t, _ = c.read_msg()
+        if t != "S":  # ParameterStatus may come at any time
+            types += t
+        if t == last:
+            return types
+
+
+def test_syncs_the_server_ignores_during_copy_in_get_no_reply(mosaic, table_name):
+    # A server in copy-in mode ignores Sync (and Flush). libpq's PQexecParams of a COPY sends
+    # Parse/Bind/Describe/Execute/Sync, then the data, CopyDone and Sync: one ReadyForQuery
+    # answers both Syncs. Mosaic waited for a second one: the COMMIT after it got no reply
+    # and the server connection stayed taken after the client left. Likewise a Sync among
+    # a simple-protocol COPY's data.
+    setup = mosaic.connect()
+    setup.autocommit = True
+    setup.cursor().execute(f"CREATE TABLE {table_name} (id int, x text)")
+    for end in ("COMMIT", "ROLLBACK"):
+        c = started(mosaic)
+        try:
+            assert c.simple("BEGIN").status == "T"
+            c.send(parse_msg("", f"COPY {table_name} FROM STDIN") + bind_msg("", "") + describe_msg("P", "") +
+                   execute_msg() + sync_msg())
+            assert _read_until(c, "G") == "12nG"
+            c.send(pgwire.message("d", b"1\ta\n") + pgwire.message("c") + sync_msg())
+            assert _read_until(c, "Z") == "CZ"
+            res = c.simple(end)
+            assert (res.tags, res.status) == ([end], "I")
+            c.simple("BEGIN")
+            c.send(pgwire.query_msg(f"COPY {table_name} FROM STDIN"))
+            assert _read_until(c, "G") == "G"
+            c.send(pgwire.message("d", b"2\tb\n") + sync_msg() + pgwire.flush_msg() + pgwire.message("c"))
+            assert _read_until(c, "Z") == "CZ"
+            res = c.simple(end)
+            assert (res.tags, res.status) == ([end], "I")
+        finally:
+            c.close()
+    cur = setup.cursor()
+    cur.execute(f"SELECT id, x FROM {table_name} ORDER BY id")
+    assert cur.fetchall() == [(1, "a"), (2, "b")]
+    # Nothing was left taken: a client at a time can still run (the pool serves them).
+    for _ in range(3):
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
