@@ -29,17 +29,6 @@ bool IsConnectionParam(std::string_view name) {
   return name == "user" || name == "database" || name == "replication" || name == "options";
 }
 
-// Quotes a value as an escape-string literal, valid whatever standard_conforming_strings is.
-std::string Literal(std::string_view v) {
-  std::string out = "E'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 std::shared_ptr<const ServerStatement> MakeStatement(const protocol::ParseMessage& parse, bool ddl) {
   auto stmt = std::make_shared<ServerStatement>();
   stmt->ddl = ddl;
@@ -1275,8 +1264,7 @@ void Session::SyncParams(Link& link) {
     auto it = server.params.find(name);
     if (it != server.params.end() && it->second == value) continue;
     if (name == "session_authorization" || name == "is_superuser" || name == "server_version" ||
-        name == "server_encoding" || name == "integer_datetimes" || name == "in_hot_standby" ||
-        name == "default_transaction_read_only") {
+        name == "server_encoding" || name == "integer_datetimes" || name == "in_hot_standby") {
       continue;  // read-only or not ours to change
     }
     sets += fmt::format("{}pg_catalog.set_config({}, {}, false)", sets.empty() ? "SELECT " : ", ",
@@ -1316,7 +1304,7 @@ void Session::MaybeRelease() {
   // An extended-protocol batch (messages since the last Sync) may hold portals and the unnamed
   // statement on its server: keep the server until the batch ends.
   if (ctx_.config.pool_mode != PoolMode::kTransaction || !pending_.empty() || batch_open_ || tx_block_ ||
-      copy_in_) {
+      copy_in_ || hold_links_) {
     return;
   }
   for (const auto& link : links_) {

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -128,6 +129,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // every node of the transaction (the default node if none yet) and logged for nodes that
   // join later, as over the simple protocol; the command tag is Mosaic's.
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
+  // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
+  // and reads the setting back on the same server, so that it follows the client (SyncParams).
+  asio::awaitable<bool> TrackedSet(const sql::Analysis& a, std::string_view raw);
   // Handles a reply belonging to a gather entry; true when it completed the entry (its
   // ReadyForQuery).
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
@@ -350,6 +354,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   int32_t pid_ = 0;
   int32_t key_ = 0;
   std::map<std::string, std::string, std::less<>> params_;  // what the client expects set
+  // Settings of params_ the client SET that servers do not report (TrackedSet): RESET ALL
+  // drops them.
+  std::set<std::string, std::less<>> set_by_client_;
+  bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
   std::string begin_text_ = "BEGIN";
 
   std::shared_ptr<const catalog::ShardMap> map_;

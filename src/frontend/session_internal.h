@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "frontend/session.h"
@@ -62,5 +63,16 @@ struct Session::CopyIn {
   std::string partial;  // bytes of an unfinished row
   Status error;
 };
+
+// Quotes a value as an escape-string literal, valid whatever standard_conforming_strings is.
+inline std::string Literal(std::string_view v) {
+  std::string out = "E'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out.push_back(c);
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
 
 }  // namespace mosaic::frontend

@@ -346,8 +346,26 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     co_await WaitPendingDrained();
   }
   switch (a.type) {
-    case StatementType::kEmpty:
     case StatementType::kSet:
+      if (ctx_.config.pool_mode == PoolMode::kTransaction && !a.set_local) {
+        if ((a.set_name == "role" || a.set_name == "session_authorization") && !a.set_value.empty() &&
+            a.set_value != "none") {
+          // A server connection serves many clients: the next one would run as that role, and
+          // one without superuser may not switch back.
+          FailQuery(Status::Unsupported(fmt::format(
+              "SET {} outlives the transaction, and Mosaic runs each transaction on any server "
+              "connection (pool_mode = \"transaction\"): use SET LOCAL {} inside a transaction, or "
+              "pool_mode = \"session\"",
+              a.set_name == "role" ? "ROLE" : "SESSION AUTHORIZATION",
+              a.set_name == "role" ? "ROLE" : "SESSION AUTHORIZATION")));
+          co_return true;
+        }
+        if (TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 && (!a.set_name.empty() || a.set_reset_all)) {
+          co_return co_await TrackedSet(a, raw);
+        }
+      }
+      co_return co_await forward_default();
+    case StatementType::kEmpty:
     case StatementType::kShow:
     case StatementType::kUtility:
     case StatementType::kTwoPhase:
@@ -911,6 +929,57 @@ awaitable<void> Session::RunOnLinks(const std::vector<Link*>& targets, const std
   }
   co_await FlushServers();
   co_await WaitPendingDrained();
+}
+
+awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw) {
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (!link.ok()) {
+    FailQuery(link.status());
+    co_return true;
+  }
+  std::shared_ptr<ServerConn> server = link.value()->server;
+  Link& l = *link.value();
+  l.server->unnamed_owner = nullptr;
+  l.out.append(raw);
+  Push({.op = Op::kQuery, .server = server.get(), .forward_rfq = false});
+  auto read = std::make_shared<Gather>();
+  read->mode = Gather::Mode::kWrite;
+  if (!a.set_reset_all) {
+    protocol::WriteQuery(&l.out, fmt::format("SELECT name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings "
+                                             "WHERE lower(name) = {}",
+                                             Literal(a.set_name)));
+    Push({.op = Op::kGather, .server = server.get(), .forward = false, .forward_rfq = false, .gather = read});
+  }
+  broadcast_error_ = false;
+  hold_links_ = true;  // the bookkeeping below is about this server: nobody else's yet
+  co_await FlushServers();
+  co_await WaitPendingDrained();
+  hold_links_ = false;
+  if (!broadcast_error_ && !server->closed()) {
+    if (a.set_reset_all) {
+      for (const auto& name : set_by_client_) params_.erase(name);
+      set_by_client_.clear();
+    }
+    protocol::MessageReader row(std::string_view(read->rows).substr(std::min<size_t>(read->rows.size(), 5)));
+    int16_t columns = 0;
+    int32_t len = 0;
+    std::string_view name, value;
+    if (row.ReadInt16(&columns) && columns == 2 && row.ReadInt32(&len) && len >= 0 &&
+        row.ReadBytes(static_cast<size_t>(len), &name) && row.ReadInt32(&len) && len >= 0 &&
+        row.ReadBytes(static_cast<size_t>(len), &value)) {
+      params_[std::string(name)] = std::string(value);
+      if (!server->params.contains(name) || server->explicit_params.contains(name)) {
+        set_by_client_.insert(std::string(name));  // not one the server reports
+      }
+      server->params[std::string(name)] = std::string(value);
+      server->explicit_params[std::string(name)] = std::string(value);
+    }
+    params_generation_ = worker_.GenerationOf(params_);
+    server->params_synced_to = params_generation_;
+  }
+  Push({.op = Op::kRfq});
+  MaybeRelease();
+  co_return !closing_;
 }
 
 awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::string& text) {

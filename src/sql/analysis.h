@@ -210,6 +210,13 @@ struct Analysis {
   bool ddl_concurrently = false;     // CREATE/DROP INDEX CONCURRENTLY (cannot run in a transaction)
   bool ddl_alters_tables = false;    // ALTER TABLE, DROP TABLE, RENAME, SET SCHEMA or TRUNCATE of
                                      // the tables it names (`tables`, outside subqueries)
+  // SET / RESET (kSet): the setting's name as the parser gives it (lower case; empty for RESET
+  // ALL and for SET TRANSACTION / SESSION CHARACTERISTICS), whether it is SET LOCAL, whether it
+  // is RESET ALL, and its value when it is one string or name (SET ROLE NONE).
+  std::string set_name;
+  bool set_local = false;
+  bool set_reset_all = false;
+  std::string set_value;
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.
   std::string mosaic_function;

@@ -839,3 +839,60 @@ def test_syncs_the_server_ignores_during_copy_in_get_no_reply(mosaic, table_name
     for _ in range(3):
         cur.execute("SELECT 1")
         assert cur.fetchone() == (1,)
+
+
+# ---------------------------------------------------------------- SET in transaction pooling
+
+def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
+    # Every client's statements run on the one server connection. A setting the server does
+    # not report (search_path, statement_timeout, default_transaction_read_only is reported)
+    # used to stay on the connection: the next client read another schema's table, or had
+    # its statements time out. Now it is read back after the SET and follows its client.
+    m = one_connection
+    setup = m.connect()
+    setup.autocommit = True
+    cur = setup.cursor()
+    cur.execute("CREATE SCHEMA other")
+    cur.execute("CREATE TABLE other.kv (k int PRIMARY KEY, v text)")
+    cur.execute("INSERT INTO other.kv VALUES (1, 'other')")
+    cur.execute("CREATE ROLE weak")
+    a, b = m.connect(), m.connect()
+    a.autocommit = b.autocommit = True
+    ca, cb = a.cursor(), b.cursor()
+
+    def one(c, sql):
+        c.execute(sql)
+        return c.fetchone()[0]
+
+    ca.execute("SET search_path = other, public")
+    ca.execute("SET statement_timeout = '50ms'")
+    ca.execute("SET default_transaction_read_only = on")
+    assert one(cb, "SELECT v FROM kv WHERE k = 1") == "v1"
+    assert one(cb, "SELECT pg_sleep(0.2)::text") == ""
+    cb.execute("INSERT INTO kv VALUES (100, 'b')")
+    assert one(ca, "SELECT v FROM kv WHERE k = 1") == "other"
+    assert one(ca, "SHOW search_path") == "other, public"
+    with pytest.raises(psycopg2.errors.QueryCanceled):
+        ca.execute("SELECT pg_sleep(0.2)")
+    with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+        ca.execute("INSERT INTO public.kv VALUES (101, 'a')")
+    assert one(cb, "SHOW search_path") == '"$user", public'
+    ca.execute("RESET ALL")
+    assert one(ca, "SELECT v FROM kv WHERE k = 1") == "v1"
+    ca.execute("INSERT INTO kv VALUES (101, 'a')")
+    ca.execute("SET search_path = other")
+    ca.execute("RESET search_path")
+    assert one(ca, "SELECT v FROM kv WHERE k = 1") == "v1"
+    # A role would stay on the connection for the next client (and one without superuser
+    # cannot switch back): refused outside SET LOCAL.
+    with pytest.raises(psycopg2.errors.FeatureNotSupported, match="SET LOCAL ROLE"):
+        ca.execute("SET ROLE weak")
+    with pytest.raises(psycopg2.errors.FeatureNotSupported, match="SESSION AUTHORIZATION"):
+        ca.execute("SET SESSION AUTHORIZATION weak")
+    ca.execute("RESET ROLE")
+    a.autocommit = False
+    ca.execute("SET LOCAL ROLE weak")
+    assert one(ca, "SELECT current_user") == "weak"
+    a.commit()
+    assert one(cb, "SELECT current_user") == "mosaic"
+    assert one(ca, "SELECT current_user") == "mosaic"

@@ -143,6 +143,34 @@ TEST(AnalyzerTypes, SavepointKinds) {
   }
 }
 
+TEST(AnalyzerTypes, SetNamesTheSetting) {
+  // Transaction pooling reads a SET's setting back by name (and refuses SET ROLE) from these.
+  struct Case {
+    const char* sql;
+    const char* name;
+    bool local, reset_all;
+    const char* value;
+  };
+  for (const Case& c : {Case{"SET search_path = other, public", "search_path", false, false, ""},
+                        Case{"set Statement_Timeout to '5s'", "statement_timeout", false, false, "5s"},
+                        Case{"SET LOCAL work_mem = '64MB'", "work_mem", true, false, "64MB"},
+                        Case{"SET TIME ZONE 'UTC'", "timezone", false, false, "UTC"},
+                        Case{"RESET search_path", "search_path", false, false, ""},
+                        Case{"RESET ALL", "", false, true, ""},
+                        Case{"SET ROLE weak", "role", false, false, "weak"},
+                        Case{"SET ROLE NONE", "role", false, false, "none"},
+                        Case{"SET SESSION AUTHORIZATION weak", "session_authorization", false, false, "weak"},
+                        Case{"SET SESSION AUTHORIZATION DEFAULT", "session_authorization", false, false, ""},
+                        Case{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "", false, false, ""}}) {
+    Analyzed a(c.sql);
+    EXPECT_EQ(a->type, StatementType::kSet) << c.sql;
+    EXPECT_EQ(a->set_name, c.name) << c.sql;
+    EXPECT_EQ(a->set_local, c.local) << c.sql;
+    EXPECT_EQ(a->set_reset_all, c.reset_all) << c.sql;
+    EXPECT_EQ(a->set_value, c.value) << c.sql;
+  }
+}
+
 TEST(AnalyzerTypes, ParseErrorsNeverThrow) {
   for (const char* sql : {"SELEC 1", "SELECT * FROM", "SELECT 'open", "INSERT INTO t VALUES ((1)"}) {
     Analyzed a(sql);
