@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15
   python3 python3-psycopg2 python3-pytest python3-pytest-xdist nodejs npm curl procps
+  default-jdk-headless libpostgresql-jdbc-java
 )
 
 # `bootstrap.sh bench` also installs what the benchmarks compare against and plot with.

@@ -129,6 +129,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // every node of the transaction (the default node if none yet) and logged for nodes that
   // join later, as over the simple protocol; the command tag is Mosaic's.
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
+  void BeginBlock(const sql::Analysis& a, std::string_view text);
+  void WarnIfNoTransaction();
   // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
   // and reads the setting back on the same server, so that it follows the client (SyncParams).
   asio::awaitable<bool> TrackedSet(const sql::Analysis& a, std::string_view raw);

@@ -371,15 +371,13 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     case StatementType::kTwoPhase:
       co_return co_await forward_default();
     case StatementType::kBegin: {
-      begin_text_ = std::string(sql_text);
-      tx_block_ = true;
-      tx_aborted_ = false;
-      Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("BEGIN")});
+      BeginBlock(a, sql_text);
       Push({.op = Op::kRfq});
       co_return true;
     }
     case StatementType::kCommit:
     case StatementType::kRollback:
+      WarnIfNoTransaction();
       co_await EndTransaction(a.type == StatementType::kCommit, /*implicit=*/false);
       Push({.op = Op::kRfq});
       MaybeRelease();
@@ -907,16 +905,39 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   const sql::StatementType type = stmt->analysis->type;
   if (type == sql::StatementType::kSavepoint) co_return co_await SavepointOnLinks(*stmt->analysis, stmt->query);
   if (type == sql::StatementType::kBegin) {
-    begin_text_ = stmt->query;
-    tx_block_ = true;
-    tx_aborted_ = false;
-    Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("BEGIN")});
+    BeginBlock(*stmt->analysis, stmt->query);
     co_return true;
   }
+  WarnIfNoTransaction();
   co_await EndTransaction(type == sql::StatementType::kCommit, /*implicit=*/false);
   if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client
   MaybeRelease();
   co_return !closing_;
+}
+
+// BEGIN / START TRANSACTION touches no node: each node joins the block with its text when the
+// transaction first needs it (LinkNode). A second one inside a block changes nothing, as in
+// PostgreSQL, which warns.
+void Session::BeginBlock(const sql::Analysis& a, std::string_view text) {
+  if (tx_block_ && !implicit_tx_) {
+    std::string warning;
+    protocol::WriteErrorResponse(&warning, protocol::Severity::kWarning, "25001",
+                                 "there is already a transaction in progress");
+    Push({.op = Op::kSynthetic, .synthetic = std::move(warning)});
+  } else {
+    begin_text_ = std::string(text);
+    tx_block_ = true;
+    tx_aborted_ = false;
+  }
+  Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a.start_transaction ? "START TRANSACTION" : "BEGIN")});
+}
+
+// COMMIT or ROLLBACK outside a transaction block: PostgreSQL warns (and answers the tag).
+void Session::WarnIfNoTransaction() {
+  if (tx_block_ || TxStatus() != protocol::kTxIdle) return;
+  std::string warning;
+  protocol::WriteErrorResponse(&warning, protocol::Severity::kWarning, "25P01", "there is no transaction in progress");
+  Push({.op = Op::kSynthetic, .synthetic = std::move(warning)});
 }
 
 awaitable<void> Session::RunOnLinks(const std::vector<Link*>& targets, const std::function<std::string(Link&)>& text,

@@ -144,6 +144,7 @@ struct Analysis {
   StatementType type = StatementType::kEmpty;
   bool rollback_to = false;  // kSavepoint: ROLLBACK TO [SAVEPOINT] (allowed in an aborted transaction)
   bool release = false;      // kSavepoint: RELEASE [SAVEPOINT]
+  bool start_transaction = false;  // kBegin: START TRANSACTION (its command tag)
   bool parse_error = false;  // libpg_query could not parse it: let the node report the error
   std::string error;         // the parser's message when parse_error
 

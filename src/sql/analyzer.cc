@@ -599,6 +599,7 @@ void Walker::Utility(std::string_view type, const Json& s) {
     const std::string_view kind = Str(s, "kind");
     if (kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START") {
       a_->type = StatementType::kBegin;
+      a_->start_transaction = kind == "TRANS_STMT_START";
     } else if (kind == "TRANS_STMT_COMMIT") {
       a_->type = StatementType::kCommit;
     } else if (kind == "TRANS_STMT_ROLLBACK") {

@@ -65,6 +65,13 @@ SCRIPTS = {
                             q("{error}"), x("INSERT INTO {t} VALUES (9)"), x("ROLLBACK TO SAVEPOINT t"),
                             x("INSERT INTO {t} VALUES (3)"), x("RELEASE t"), x("COMMIT"),
                             q("SELECT count(*) FROM {t}")],
+    # Transaction commands that change nothing: PostgreSQL warns (25P01, 25001) and answers the
+    # tag; START TRANSACTION has its own tag.
+    "commands that change nothing": [q("COMMIT"), q("ROLLBACK"), q("BEGIN"), q("BEGIN"),
+                                     q("INSERT INTO {t} VALUES (1)"), q("COMMIT"), q("START TRANSACTION"),
+                                     q("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"), q("COMMIT"),
+                                     x("COMMIT"), x("ROLLBACK"), x("BEGIN"), x("BEGIN"), x("ROLLBACK"),
+                                     x("START TRANSACTION"), x("COMMIT"), q("SELECT count(*) FROM {t}")],
     "extended rollback to savepoint": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("SAVEPOINT s"), q("{error}"),
                                        x("ROLLBACK TO s"), x("INSERT INTO {t} VALUES (2)"), x("COMMIT"),
                                        q("SELECT count(*) FROM {t}")],
