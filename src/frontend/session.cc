@@ -928,9 +928,24 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   }
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
     auto portal = sp->second;
-    scatter_portals_.erase(sp);
-    if (!co_await RunScatterPortal(*portal)) co_return !closing_;
-    FinishGather(*portal->gather, /*with_description=*/false);
+    if (e.max_rows <= 0 && !portal->held_ready) {
+      scatter_portals_.erase(sp);
+      if (!co_await RunScatterPortal(*portal)) co_return !closing_;
+      FinishGather(*portal->gather, /*with_description=*/false);
+      co_return !closing_;
+    }
+    // A row limit (JDBC's setFetchSize in a transaction): the merged result is rendered once
+    // and handed out that many rows per Execute, as PostgreSQL suspends a portal.
+    if (!portal->held_ready) {
+      const std::string name(e.portal);
+      if (!co_await RunScatterPortal(*portal) || !FinishGather(*portal->gather, false, &portal->held)) {
+        scatter_portals_.erase(name);
+        skip_until_sync_ = true;
+        co_return !closing_;
+      }
+      portal->held_ready = true;
+    }
+    SendHeldRows(*portal, e.max_rows);
     co_return !closing_;
   }
   auto ddl = ddl_portals_.find(std::string(e.portal));

@@ -110,7 +110,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<void> Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
                                 std::shared_ptr<Gather> gather);
   // Emits a finished gather's result (rows and CommandComplete, or its error).
-  void FinishGather(Gather& g, bool with_description = true);
+  // Emits a gathered result (or its error). With `held`, a result goes there instead of to the
+  // client; false when it ended in an error (emitted).
+  bool FinishGather(Gather& g, bool with_description = true, std::string* held = nullptr);
+  // Execute with a row limit on a portal run over several nodes: the next `max_rows` rows of
+  // its rendered result, then PortalSuspended, or the rest and its CommandComplete.
+  void SendHeldRows(ScatterPortal& portal, int32_t max_rows);
   // Extended protocol over several nodes: prepares the portal at Bind (false after reporting
   // an error), runs it at Describe/Execute.
   bool BindScatter(const sql::Analysis& a, const router::Route& route, const router::Bound& bound,

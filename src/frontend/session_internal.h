@@ -44,6 +44,12 @@ struct Session::ScatterPortal {
   bool ran = false;
   bool failed = false;
   bool error_sent = false;  // the client already has the error
+  // Executes with a row limit: the rendered result, how much of it the client has, and the
+  // command tag of an exhausted portal's further Executes ("SELECT 0").
+  bool held_ready = false;
+  std::string held;
+  size_t held_sent = 0;
+  std::string exhausted_tag;
 };
 
 struct Session::CopyIn {

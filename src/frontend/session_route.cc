@@ -635,15 +635,15 @@ awaitable<void> Session::Scatter(const std::vector<int>& nodes, const std::vecto
   co_await WaitPendingDrained();
 }
 
-void Session::FinishGather(Gather& g, bool with_description) {
+bool Session::FinishGather(Gather& g, bool with_description, std::string* held) {
   if (!g.error.empty()) {
     worker_.counters().Add(worker_.counters().errors_total);
     Emit(g.error);
-    return;
+    return false;
   }
   if (!g.merge_error.ok()) {
     EmitError(g.merge_error);
-    return;
+    return false;
   }
   std::string out;
   switch (g.mode) {
@@ -651,7 +651,7 @@ void Session::FinishGather(Gather& g, bool with_description) {
       Status s = g.merger->Finish(&out, with_description);
       if (!s.ok()) {
         EmitError(s);
-        return;
+        return false;
       }
       break;
     }
@@ -667,8 +667,45 @@ void Session::FinishGather(Gather& g, bool with_description) {
       protocol::WriteCommandComplete(&out, fmt::format("COPY {}", g.count));
       break;
   }
-  Emit(out);
   if (g.monitor != 0) MonitorEndTag(g.monitor, LastCommandTag(out));
+  if (held != nullptr) {
+    *held = std::move(out);
+  } else {
+    Emit(out);
+  }
+  return true;
+}
+
+void Session::SendHeldRows(ScatterPortal& portal, int32_t max_rows) {
+  std::string out;
+  if (portal.held_sent == portal.held.size()) {
+    protocol::WriteCommandComplete(&out, portal.exhausted_tag);  // PostgreSQL: a spent portal runs again with 0 rows
+    Push({.op = Op::kSynthetic, .synthetic = std::move(out)});
+    return;
+  }
+  int32_t rows = 0;
+  std::string_view rest = std::string_view(portal.held).substr(portal.held_sent);
+  while (rest.size() >= 5) {
+    uint32_t length = 0;
+    for (int i = 1; i <= 4; ++i) length = (length << 8) | static_cast<unsigned char>(rest[static_cast<size_t>(i)]);
+    const size_t size = std::min<size_t>(rest.size(), size_t{length} + 1);
+    if (rest[0] == be::kDataRow && max_rows > 0 && rows == max_rows) {
+      protocol::WriteEmpty(&out, be::kPortalSuspended);
+      break;
+    }
+    if (rest[0] == be::kDataRow) ++rows;
+    if (rest[0] == be::kCommandComplete) {
+      // Its count is this Execute's rows, as PostgreSQL's after a suspension.
+      const std::string tag = SplitTag(rest.substr(5, size - 5)).first;
+      portal.exhausted_tag = fmt::format("{} 0", tag);
+      protocol::WriteCommandComplete(&out, fmt::format("{} {}", tag, rows));
+    } else {
+      out.append(rest.substr(0, size));
+    }
+    portal.held_sent += size;
+    rest.remove_prefix(size);
+  }
+  Push({.op = Op::kSynthetic, .synthetic = std::move(out)});
 }
 
 // A reply of one node's part of a gathered statement.
