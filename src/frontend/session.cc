@@ -928,7 +928,9 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   }
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
     auto portal = sp->second;
-    if (e.max_rows <= 0 && !portal->held_ready) {
+    // PostgreSQL ignores a row limit for a write without RETURNING (pgjdbc's executeUpdate
+    // sends 1); Mosaic for every write, whose rows it does not merge.
+    if ((e.max_rows <= 0 || portal->gather->mode != Gather::Mode::kMerge) && !portal->held_ready) {
       scatter_portals_.erase(sp);
       if (!co_await RunScatterPortal(*portal)) co_return !closing_;
       FinishGather(*portal->gather, /*with_description=*/false);
@@ -970,6 +972,13 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   if (!co_await FlushServers()) co_return false;
   co_await WaitPendingDrained();
   if (!broadcast_error_ && !skip_until_sync_) co_await ReplicateDdl(sql);
+  if (!broadcast_error_ && !skip_until_sync_ && tx_block_ && !implicit_tx_) {
+    // In a transaction block, as over the simple protocol: the block sees the new tables.
+    co_await StripeSequences();
+    co_await RefreshTables();
+  } else {
+    refresh_tables_pending_ = true;  // once its implicit transaction has ended (Sync)
+  }
   co_return !closing_;
 }
 
@@ -1096,6 +1105,7 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
     }
     Push({.op = Op::kRfq});
     if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
+    if (refresh_tables_pending_) co_await RefreshTablesIfPending();
     co_return true;
   }
   if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
@@ -1116,7 +1126,26 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
   target->out.append(frame.raw);
   Push({.op = Op::kSync, .server = target->server.get(),
         .copy_may_ignore = !copy_end_sent_ && copy_target_ == target->server.get() && StatementUnanswered(*target->server)});
+  if (refresh_tables_pending_) co_await RefreshTablesIfPending();
   co_return true;
+}
+
+awaitable<void> Session::RefreshTablesIfPending() {
+  co_await FlushServers();
+  co_await WaitPendingDrained();  // the DDL's transaction has ended on the nodes (or not)
+  if (!refresh_tables_pending_ || TxStatus() != protocol::kTxIdle) co_return;
+  refresh_tables_pending_ = false;
+  // New sequences count in strides over the nodes, as after DDL over the simple protocol (only
+  // sequences never used are changed: harmless if the DDL did not commit).
+  for (const auto& node : map_->nodes) {
+    if (auto link = co_await LinkNode(node); !link.ok()) {
+      log::warn("client {}: striping new sequences: {}", pid_, link.status().message());
+      break;
+    }
+  }
+  co_await StripeSequences();
+  MaybeRelease();
+  co_await RefreshTables();
 }
 
 bool Session::StatementUnanswered(const ServerConn& server) const {

@@ -135,6 +135,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // join later, as over the simple protocol; the command tag is Mosaic's.
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
   void BeginBlock(const sql::Analysis& a, std::string_view text);
+  asio::awaitable<void> RefreshTablesIfPending();
   void WarnIfNoTransaction();
   // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
   // and reads the setting back on the same server, so that it follows the client (SyncParams).
@@ -365,6 +366,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // drops them.
   std::set<std::string, std::less<>> set_by_client_;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
+  // DDL sent over the extended protocol may have changed tables: read them again once its
+  // transaction has ended (the Sync, or COMMIT) so that the next statement routes them.
+  bool refresh_tables_pending_ = false;
   std::string begin_text_ = "BEGIN";
 
   std::shared_ptr<const catalog::ShardMap> map_;

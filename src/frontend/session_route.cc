@@ -381,6 +381,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       co_await EndTransaction(a.type == StatementType::kCommit, /*implicit=*/false);
       Push({.op = Op::kRfq});
       MaybeRelease();
+      if (refresh_tables_pending_) co_await RefreshTablesIfPending();
       co_return !closing_;
     case StatementType::kSavepoint: {
       if (LinkedCount() == 0) {
@@ -689,7 +690,7 @@ void Session::SendHeldRows(ScatterPortal& portal, int32_t max_rows) {
     uint32_t length = 0;
     for (int i = 1; i <= 4; ++i) length = (length << 8) | static_cast<unsigned char>(rest[static_cast<size_t>(i)]);
     const size_t size = std::min<size_t>(rest.size(), size_t{length} + 1);
-    if (rest[0] == be::kDataRow && max_rows > 0 && rows == max_rows) {
+    if (max_rows > 0 && rows == max_rows) {  // PostgreSQL suspends even when no row is left
       protocol::WriteEmpty(&out, be::kPortalSuspended);
       break;
     }
