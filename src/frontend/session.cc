@@ -890,6 +890,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
   }
   batch_link_ = index;
   if (write && TxStatus() != protocol::kTxIdle) link->wrote = true;
+  if (write) link->batch_wrote = batch_seq_ + 1;
   portal_links_[std::string(bind.portal)] = index;
   Link& l = *link;
   if (target_stmt && target_stmt->analysis) {
@@ -1091,17 +1092,33 @@ void Session::EndBatch() {
 }
 
 awaitable<bool> Session::HandleSync(const Frame& frame) {
+  const bool ok = co_await SyncBatch(frame);
+  ++batch_seq_;  // what comes next is another batch
+  co_return ok;
+}
+
+awaitable<bool> Session::SyncBatch(const Frame& frame) {
   if (Link* copying = FindLink(copy_in_server_)) {
     copying->out.append(frame.raw);  // ignored by the server until CopyDone or CopyFail
     co_return true;
   }
   EndBatch();
   if (LinkedCount() > 1) {
+    if (!batch_implicit_) co_await SettleBatchOverNodes();
     // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
     for (auto& link : links_) {
       if (!link.server) continue;
       link.out.append(frame.raw);
       Push({.op = Op::kSync, .server = link.server.get(), .forward = false, .forward_rfq = false});
+    }
+    if (batch_implicit_) {
+      // After the Syncs (a node that failed skipped to its Sync): commit everywhere (two-phase
+      // when several wrote), or roll back everywhere if anything in the batch failed.
+      batch_implicit_ = false;
+      co_await FlushServers();
+      co_await WaitPendingDrained();
+      skip_until_sync_ = false;
+      co_await EndTransaction(/*commit=*/true, /*implicit=*/true);
     }
     Push({.op = Op::kRfq});
     if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
@@ -1128,6 +1145,34 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
         .copy_may_ignore = !copy_end_sent_ && copy_target_ == target->server.get() && StatementUnanswered(*target->server)});
   if (refresh_tables_pending_) co_await RefreshTablesIfPending();
   co_return true;
+}
+
+// PostgreSQL runs an extended-protocol batch outside a transaction block as one implicit
+// transaction: an error anywhere in it leaves nothing of it. Over several nodes each node's
+// part commits at its own Sync, so when the batch wrote, Mosaic first waits for every reply and,
+// if a part failed, makes each other writer's part fail too before its Sync (the failing
+// statement's error reaches only the node's log).
+awaitable<void> Session::SettleBatchOverNodes() {
+  const uint64_t batch = batch_seq_;
+  std::erase_if(batch_errors_, [&](const auto& e) { return e.first < batch; });
+  if (tx_block_) co_return;
+  bool wrote = false;
+  for (const auto& link : links_) wrote = wrote || (link.server && link.batch_wrote == batch + 1);
+  if (!wrote) co_return;
+  co_await FlushServers();
+  co_await WaitPendingDrained();
+  skip_until_sync_ = false;  // an error that came meanwhile skipped to this Sync
+  if (batch_errors_.empty()) co_return;
+  for (auto& link : links_) {
+    if (!link.server || link.batch_wrote != batch + 1) continue;
+    const ServerConn* server = link.server.get();
+    if (std::any_of(batch_errors_.begin(), batch_errors_.end(), [&](const auto& e) { return e.second == server; })) {
+      continue;  // its part failed: it skips to the Sync and rolls back
+    }
+    protocol::WriteQuery(&link.out, "SELECT \"mosaic: the batch failed on another node\"");
+    link.server->unnamed_owner = nullptr;
+    Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false, .quiet = true});
+  }
 }
 
 awaitable<void> Session::RefreshTablesIfPending() {
@@ -1378,6 +1423,7 @@ void Session::ReleaseAll(bool reusable) {
 // Server responses
 
 void Session::Push(Pending p) {
+  p.batch = batch_seq_;
   pending_.push_back(std::move(p));
   EmitSynthetics();
 }
@@ -1573,6 +1619,7 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     worker_.counters().Add(worker_.counters().errors_total);
     broadcast_error_ = true;
     if (&server == copy_in_server_) copy_in_server_ = nullptr;  // the copy ended with the error
+    if (p.op != Op::kQuery) batch_errors_.emplace_back(p.batch, &server);
     if (p.op == Op::kQuery || p.op == Op::kSync) return;  // ReadyForQuery ends these
     Pending failed = std::move(p);
     pending_.erase(it);

@@ -73,12 +73,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     // kSync sent after a statement whose reply had not begun (it may start COPY FROM STDIN):
     // dropped if it does, as the server ignores a Sync during copy-in.
     bool copy_may_ignore = false;
+    uint64_t batch = 0;  // batch_seq_ when pushed: which extended-protocol batch it is part of
   };
   struct Link {
     std::shared_ptr<backend::ServerConn> server;
     std::string out;     // bytes waiting to be written to the server
     bool wrote = false;  // changed rows in the open transaction (decides two-phase commit)
     bool shared = false;  // a pipelined statement on a connection other sessions use too
+    uint64_t batch_wrote = 0;  // batch_seq_ + 1 of the last extended-protocol batch that wrote here
   };
 
   // Startup and authentication. Return false when the connection must end.
@@ -136,6 +138,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
   void BeginBlock(const sql::Analysis& a, std::string_view text);
   asio::awaitable<void> RefreshTablesIfPending();
+  asio::awaitable<void> SettleBatchOverNodes();
+  asio::awaitable<bool> SyncBatch(const protocol::Frame& frame);
   void WarnIfNoTransaction();
   // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
   // and reads the setting back on the same server, so that it follows the client (SyncParams).
@@ -369,6 +373,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // DDL sent over the extended protocol may have changed tables: read them again once its
   // transaction has ended (the Sync, or COMMIT) so that the next statement routes them.
   bool refresh_tables_pending_ = false;
+  // Extended-protocol batches (up to a Sync) are numbered; the servers whose part of a batch
+  // failed, by batch (a batch that wrote on several nodes outside a transaction block is rolled
+  // back on all of them then, as PostgreSQL's one implicit transaction is).
+  uint64_t batch_seq_ = 0;
+  // A write over several nodes opened an implicit transaction for the batch: the Sync ends it
+  // (committed on every node, or rolled back on all if anything in the batch failed).
+  bool batch_implicit_ = false;
+  std::vector<std::pair<uint64_t, const backend::ServerConn*>> batch_errors_;
   std::string begin_text_ = "BEGIN";
 
   std::shared_ptr<const catalog::ShardMap> map_;

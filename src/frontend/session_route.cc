@@ -911,13 +911,9 @@ awaitable<void> Session::RunScatterPortalOnce(ScatterPortal& sp) {
   if (!co_await FlushServers()) co_return;
   co_await WaitPendingDrained();
   sp.failed = !sp.gather->error.empty() || !sp.gather->merge_error.ok();
-  if (implicit) {
-    co_await EndTransaction(!sp.failed, /*implicit=*/true);
-    if (broadcast_error_ && !sp.failed) {
-      sp.failed = true;  // the commit failed; its error went to the client already
-      sp.error_sent = true;
-    }
-  }
+  // The implicit transaction is the batch's: the Sync ends it (PostgreSQL runs the messages up
+  // to a Sync as one transaction), with whatever else the batch runs.
+  if (implicit) batch_implicit_ = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -957,6 +953,13 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
 // transaction first needs it (LinkNode). A second one inside a block changes nothing, as in
 // PostgreSQL, which warns.
 void Session::BeginBlock(const sql::Analysis& a, std::string_view text) {
+  if (implicit_tx_ && batch_implicit_) {
+    // BEGIN inside a batch's implicit transaction makes it a block the Sync does not end.
+    implicit_tx_ = false;
+    batch_implicit_ = false;
+    Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a.start_transaction ? "START TRANSACTION" : "BEGIN")});
+    return;
+  }
   if (tx_block_ && !implicit_tx_) {
     std::string warning;
     protocol::WriteErrorResponse(&warning, protocol::Severity::kWarning, "25001",

@@ -400,9 +400,6 @@ def test_update_counts_of_writes(request, jdbc, cluster, table_name):
         short(one(got, "final")) + where
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/sql-support.md): an extended-protocol batch over "
-                   "several nodes outside a transaction block is not one transaction; a failing row leaves "
-                   "the other nodes' rows committed. Remove this mark when it is fixed.")
 def test_batch_with_a_failing_row_leaves_nothing(request, jdbc, cluster, table_name):
     """A batch for 30 tenants whose last row violates the primary key. pgjdbc sends a batch
     with one Sync at its end, so in autocommit mode PostgreSQL runs it as one implicit
