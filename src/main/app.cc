@@ -121,6 +121,7 @@ Status App::Start() {
   admin_ = std::move(admin.value());
   control_->AddRoutes(*admin_);
   migrations_ = std::make_unique<migration::Service>(config_, catalog_dsn_, shard_map_, migration_registry_);
+  migrations_->set_in_flight([this](const std::string& gid) { return context_.two_phase.in_flight.Contains(gid); });
   if (auto s = migrations_->Start(); !s.ok()) return s;
   admin::RegisterMigrationRoutes(*admin_, *migrations_);
   admin_->Get("/api/v1/patterns", [this](const auto& query) { return admin::PatternsRequest(monitor_.get(), query); });

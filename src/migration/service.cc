@@ -170,6 +170,11 @@ class Service::Runner {
   // Closes the fence and waits up to `timeout` for the statements inside; false (fence open
   // again) on timeout.
   bool CloseFence(std::chrono::milliseconds timeout);
+  // OK when no node of a flow holds a two-phase transaction still in doubt (prepared by a
+  // router, neither committed nor rolled back yet: the router or a node failed in between).
+  // The fence cannot drain those, and the recovery pass may commit one later on the copy the
+  // switch leaves behind, whose rows are then deleted: a committed write lost. 55000 otherwise.
+  Status NoneInDoubt();
   Result<catalog::Layout> StateLayout(const char* key);
   void UpdateLive();
 
@@ -839,8 +844,36 @@ Status Service::Runner::Cutover() {
   }
 }
 
+Status Service::Runner::NoneInDoubt() {
+  std::set<int> nodes;
+  for (const Flow& f : flows_) nodes.insert({f.source, f.target});
+  for (int node : nodes) {
+    auto c = Conn(node);
+    if (!c.ok()) return c.status();
+    auto res = pg::Exec(c.value()->get(), "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE 'mosaic\\_%'",
+                        {}, "node " + std::to_string(node));
+    if (!res.ok()) return res.status();
+    int64_t n = 0;
+    for (int r = 0; r < PQntuples(res->get()); ++r) {
+      if (!svc_.in_flight_ || !svc_.in_flight_(pg::TextAt(res->get(), r, 0))) ++n;
+    }
+    if (n > 0) {
+      return Status::Error("55000", fmt::format("{} two-phase transaction(s) on node {} still in doubt; the switch "
+                                                "waits until the recovery pass has resolved them",
+                                                n, node));
+    }
+  }
+  return Status::OK();
+}
+
 Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::Layout& layout,
                                                                  std::optional<std::chrono::milliseconds> budget) {
+  if (Status s = NoneInDoubt(); !s.ok()) {
+    log::warn("migration {}: cutover postponed: {}", id_, s.message());
+    Sleep(std::chrono::seconds(1));
+    if (Status p = SetPhase(Phase::kIncrementalWrites, "cutover postponed: " + s.message()); !p.ok()) return p;
+    return Attempt::kDone;
+  }
   // Catch up before the fence closes: under it, only what committed since is left to apply.
   for (size_t i = 0; i < flows_.size(); ++i) {
     if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/false); !s.ok()) return s;
@@ -887,6 +920,16 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
   }
   StepTimes steps(t0);
   steps.Mark("drain");
+  // Again under the fence: a router may have failed between PREPARE and COMMIT PREPARED since.
+  if (Status s = NoneInDoubt(); !s.ok()) {
+    fence_->Open(0);
+    abandoned();
+    abort_prepared();
+    log::warn("migration {}: cutover postponed: {}", id_, s.message());
+    Sleep(std::chrono::seconds(1));
+    if (Status p = SetPhase(Phase::kIncrementalWrites, "cutover postponed: " + s.message()); !p.ok()) return p;
+    return Attempt::kDone;
+  }
   // Under the fence: nothing writes the rows. Let the targets catch up, check, switch.
   auto reopen = [&] {
     fence_->Open(0);
@@ -1049,8 +1092,21 @@ Status Service::Runner::StepRollingBack() {
     auto prepared = catalog_->PrepareCutOver(id_, *layout, "rolling_back");
     if (!prepared.ok()) return prepared.status();
     const auto t0 = Clock::now();
+    if (Status s = NoneInDoubt(); !s.ok()) {
+      (*prepared)->Abort();
+      log::warn("migration {}: switch back postponed: {}", id_, s.message());
+      Sleep(std::chrono::seconds(1));
+      return Status::OK();  // try again
+    }
     if (!CloseFence(std::chrono::milliseconds(svc_.config_.migration.cutover_drain_ms))) {
       (*prepared)->Abort();
+      Sleep(std::chrono::seconds(1));
+      return Status::OK();  // try again
+    }
+    if (Status s = NoneInDoubt(); !s.ok()) {
+      fence_->Open(0);
+      (*prepared)->Abort();
+      log::warn("migration {}: switch back postponed: {}", id_, s.message());
       Sleep(std::chrono::seconds(1));
       return Status::OK();  // try again
     }

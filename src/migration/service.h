@@ -37,6 +37,7 @@ class Backend {
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -59,6 +60,10 @@ class Service : public Backend {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
   ~Service() override;
+
+  // Which two-phase transaction ids this router's sessions are committing right now (not in
+  // doubt, whatever pg_prepared_xacts shows for a moment). Set before Start.
+  void set_in_flight(std::function<bool(const std::string&)> in_flight) { in_flight_ = std::move(in_flight); }
 
   // Opens the API's catalog connection and resumes every active migration from its recorded
   // phase. Fails if the catalog cannot be reached.
@@ -100,6 +105,7 @@ class Service : public Backend {
   const std::string catalog_dsn_;
   catalog::ShardMapHolder& holder_;
   Registry& registry_;
+  std::function<bool(const std::string&)> in_flight_;
 
   std::mutex mu_;  // guards catalog_, live_
   std::unique_ptr<catalog::Catalog> catalog_;

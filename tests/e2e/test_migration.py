@@ -14,7 +14,7 @@ import pytest
 import pgwire
 
 # `bench` is the module-scoped fixture: this module gets its own instance.
-from migration_common import (MERGE, SCALE, SINGLE, SPLIT, SPLIT_RANGES, TABLES, TERMINAL, Traffic,  # noqa: F401
+from migration_common import (CONFIG, MERGE, SCALE, SINGLE, SPLIT, SPLIT_RANGES, TABLES, TERMINAL, Traffic,  # noqa: F401
                               bench, check_invariants, ensure, failed_transactions, layout_ranges,
                               migration, restart, run_with_traffic, submit, wait_phase,
                               wait_slots_started)
@@ -266,3 +266,60 @@ def test_a_cancel_ends_a_statement_waiting_at_the_cutover_fence(bench):
     assert body["phase"] == "done", body
     assert layout_ranges(m) == SPLIT_RANGES
     check_invariants(m, "after a cutover with a cancelled wait at its fence")
+
+
+def test_the_cutover_waits_for_a_transaction_in_doubt_on_its_nodes(bench):
+    # A two-phase transaction whose commit was decided but not yet applied on one node (the
+    # node, or the router, failed in between): prepared on the moving range's source, its other
+    # half committed elsewhere. The fence cannot drain it; had the cutover gone on, the recovery
+    # pass would have committed it on the deprecated copy, and its write would be lost with
+    # that copy (a helper's repro: k=1500 kept its old value, k=2500 the new one). The cutover
+    # now waits until the recovery pass has resolved it.
+    m = bench
+    restart(m, retention=1, rate=0)
+    ensure(m, MERGE, SINGLE)
+    m.stop()
+    with open(m.config_path, "w") as f:
+        f.write("two_phase_recovery_interval_s = 20\n" + CONFIG.format(retention=1, rate=0, extra="", drain_ms=3000))
+    m.start()
+    nodes = {n["id"]: n for n in m.nodes()}
+    gid = "mosaic_r1_1_424242_1"
+    reader = m.connect()
+    reader.autocommit = True
+    with reader.cursor() as rc:
+        rc.execute("SELECT abalance FROM pgbench_accounts WHERE aid = 70000")
+        (before,) = rc.fetchone()
+    mid = submit(m, SPLIT)
+    # After the copy's slots exist (creating one waits for every prepared transaction to end).
+    wait_slots_started(m, mid, source=1, slots=2)
+    c = m.connect_node(nodes[1])
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute("BEGIN")
+    cur.execute("UPDATE pgbench_accounts SET abalance = -4242 WHERE aid = 70000")  # moves to node 3
+    cur.execute(f"PREPARE TRANSACTION '{gid}'")
+    catalog = m.connect_node(nodes[1], dbname="mosaic_catalog")
+    catalog.autocommit = True
+    catalog.cursor().execute("INSERT INTO mosaic.transactions (gid, outcome) VALUES (%s, 'commit')", (gid,))
+    try:
+        body = wait_phase(m, mid, TERMINAL, timeout=240)
+        assert body["phase"] == "done", json.dumps(body, indent=1) + m.log_tail()
+        cur.execute("SELECT count(*) FROM pg_prepared_xacts WHERE gid = %s", (gid,))
+        assert cur.fetchone() == (0,)
+        with reader.cursor() as rc:
+            rc.execute("SELECT abalance FROM pgbench_accounts WHERE aid = 70000")
+            assert rc.fetchall() == [(-4242,)], "the in-doubt transaction's committed write was lost" + m.log_tail()
+        assert "still in doubt" in open(m.log_path).read(), m.log_tail()
+        node3 = m.connect_node(nodes[3])
+        with node3.cursor() as n3:
+            n3.execute("SELECT abalance FROM pgbench_accounts WHERE aid = 70000")
+            assert n3.fetchall() == [(-4242,)]
+        node3.close()
+    finally:
+        c.close()
+        catalog.close()
+        with reader.cursor() as rc:  # the other tests check pgbench's sums
+            rc.execute("UPDATE pgbench_accounts SET abalance = %s WHERE aid = 70000", (before,))
+        reader.close()
+        restart(m, retention=1, rate=0)
+    check_invariants(m, "after a cutover that waited for a transaction in doubt")
