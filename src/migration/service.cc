@@ -775,7 +775,9 @@ Status Service::Runner::StepIncrementalWrites() {
     Sleep(std::chrono::seconds(1));
     return Status::OK();
   }
-  if (Interrupted()) return Status::OK();
+  // Paused meanwhile: hold here (the step loop waits); on resume the rows are compared again,
+  // as writes went on.
+  if (Interrupted() || live_->paused.load()) return Status::OK();
   if (Status s = SetPhase(Phase::kCutover,
                          fmt::format("checksums equal ({} chunks; {} kept changing: compared again in sub-chunks, "
                                      "then under the fence); fencing the rows",

@@ -456,7 +456,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
   Route route;
   using T = sql::StatementType;
   route.write = a.type == T::kInsert || a.type == T::kUpdate || a.type == T::kDelete ||
-                a.type == T::kCopyFrom || a.type == T::kSelectForUpdate || a.locking;
+                a.type == T::kCopyFrom || a.type == T::kSelectForUpdate || a.locking || a.cte_writes;
 
   if (a.type == T::kDdl || a.type == T::kMaintenance) {
     route.all_nodes = true;
@@ -527,6 +527,14 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
       continue;
     }
     const Table& t = *info.table;
+    if ((a.merge || a.cte_writes) && (t.kind == TableKind::kDistributed || !map.LayoutsOfTable(t.id).empty())) {
+      // Neither is planned per node: a row they change could belong on another node (its tenant
+      // or range column set), or their rows be on several.
+      return Status::Unsupported(fmt::format(
+          "{} on distributed or split tables (\"{}\") is not supported: use INSERT ... ON CONFLICT, "
+          "UPDATE or DELETE (each routed by its tenant and range columns)",
+          a.merge ? "MERGE" : "a WITH query that inserts, updates or deletes", t.name));
+    }
     auto add_tenant = [&](const std::string& tenant) {
       const Layout* layout = map.FindLayout(t.id, tenant);
       if (layout == nullptr) {
@@ -567,7 +575,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     }
     return route;
   }
-  if (a.type == T::kUpdate && !refs.empty() && refs[0].table != nullptr) {
+  if ((a.type == T::kUpdate || (a.type == T::kInsert && a.on_conflict)) && !refs.empty() && refs[0].table != nullptr) {
     const Table& t = *refs[0].table;
     for (const auto& col : a.update_columns) {
       if (t.kind == TableKind::kDistributed && col == t.tenant_column) {

@@ -186,6 +186,8 @@ struct Analysis {
   std::vector<InsertRow> insert_rows;   // VALUES rows; empty for INSERT ... SELECT / DEFAULT VALUES
   bool insert_select = false;           // INSERT ... SELECT
   bool on_conflict = false;
+  bool cte_writes = false;  // a WITH query inserts, updates or deletes rows
+  bool merge = false;       // MERGE (type kUpdate; its target is tables[0])
   bool returning = false;
   int values_begin = -1, values_end = -1;  // byte range from the first row's "(" to the last row's ")"
 

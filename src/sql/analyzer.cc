@@ -434,6 +434,11 @@ void Walker::Statement(const Json& raw) {
     UpdateOrDelete(s, type == "UpdateStmt", nullptr, false);
   } else if (type == "CopyStmt") {
     Copy(s);
+  } else if (type == "MergeStmt") {
+    a_->type = StatementType::kUpdate;
+    a_->merge = true;
+    if (const Json* rel = Get(s, "relation")) AddTable(*rel, false);
+    if (const Json* src = Get(s, "sourceRelation"); src && TypeOf(*src) == "RangeVar") AddTable(Body(*src), true);
   } else {
     Utility(type, s);
   }
@@ -460,7 +465,11 @@ void Walker::With(const Json* with, Scope* sc) {
   }
   for (const Json& c : ctes) {
     const Json& cte = Body(c);
-    if (const Json* q = Get(cte, "ctequery")) Dml(*q, sc, true);
+    if (const Json* q = Get(cte, "ctequery")) {
+      const std::string_view kind = TypeOf(*q);
+      if (kind == "InsertStmt" || kind == "UpdateStmt" || kind == "DeleteStmt") a_->cte_writes = true;
+      Dml(*q, sc, true);
+    }
     if (!recursive) sc->ctes.emplace_back(Str(cte, "ctename"));
   }
 }
@@ -500,6 +509,11 @@ void Walker::Insert(const Json& s, const Scope* parent, bool in_sub, bool top) {
     }
     a_->insert_has_column_list = !a_->insert_columns.empty();
     a_->on_conflict = Get(s, "onConflictClause") != nullptr;
+    if (const Json* oc = Get(s, "onConflictClause")) {  // DO UPDATE SET ...: as an UPDATE's columns
+      for (const Json& t : Items(*oc, "targetList")) {
+        if (TypeOf(t) == "ResTarget") a_->update_columns.emplace_back(Str(Body(t), "name"));
+      }
+    }
     a_->returning = !Items(s, "returningList").empty();
   }
   if (const Json* sel = Get(s, "selectStmt"); sel && TypeOf(*sel) == "SelectStmt") {
