@@ -171,6 +171,27 @@ TEST(AnalyzerTypes, SetNamesTheSetting) {
   }
 }
 
+TEST(AnalyzerTypes, WritesThatCouldMoveRows) {
+  // The router refuses these on distributed or split tables when they could change a row's
+  // tenant or range column (update_columns) or are not planned per node (merge, cte_writes).
+  Analyzed upsert("INSERT INTO t VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET k = excluded.k, v = 1");
+  EXPECT_EQ(upsert->type, StatementType::kInsert);
+  EXPECT_TRUE(upsert->on_conflict);
+  EXPECT_EQ(upsert->update_columns, (std::vector<std::string>{"k", "v"}));
+  Analyzed nothing("INSERT INTO t VALUES (1, 2) ON CONFLICT DO NOTHING");
+  EXPECT_TRUE(nothing->update_columns.empty());
+  Analyzed merge("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET k = s.k");
+  EXPECT_EQ(merge->type, StatementType::kUpdate);
+  EXPECT_TRUE(merge->merge);
+  ASSERT_EQ(merge->tables.size(), 2u);
+  EXPECT_EQ(merge->tables[0].name, "t");
+  Analyzed cte("WITH u AS (UPDATE t SET k = 1 RETURNING *) SELECT * FROM u");
+  EXPECT_EQ(cte->type, StatementType::kSelect);
+  EXPECT_TRUE(cte->cte_writes);
+  Analyzed read("WITH u AS (SELECT * FROM t) SELECT * FROM u");
+  EXPECT_FALSE(read->cte_writes);
+}
+
 TEST(AnalyzerTypes, ParseErrorsNeverThrow) {
   for (const char* sql : {"SELEC 1", "SELECT * FROM", "SELECT 'open", "INSERT INTO t VALUES ((1)"}) {
     Analyzed a(sql);
