@@ -1103,7 +1103,7 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
     co_return true;
   }
   EndBatch();
-  if (LinkedCount() > 1) {
+  if (LinkedCount() > 1 || batch_implicit_) {  // the latter: a node of it may be gone
     if (!batch_implicit_) co_await SettleBatchOverNodes();
     // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
     for (auto& link : links_) {
