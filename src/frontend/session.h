@@ -141,6 +141,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<void> SettleBatchOverNodes();
   asio::awaitable<bool> SyncBatch(const protocol::Frame& frame);
   void WarnIfNoTransaction();
+  void PushWarning(std::string_view sqlstate, std::string_view message);
   // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
   // and reads the setting back on the same server, so that it follows the client (SyncParams).
   asio::awaitable<bool> TrackedSet(const sql::Analysis& a, std::string_view raw);

@@ -957,14 +957,8 @@ void Session::BeginBlock(const sql::Analysis& a, std::string_view text) {
     // BEGIN inside a batch's implicit transaction makes it a block the Sync does not end.
     implicit_tx_ = false;
     batch_implicit_ = false;
-    Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a.start_transaction ? "START TRANSACTION" : "BEGIN")});
-    return;
-  }
-  if (tx_block_ && !implicit_tx_) {
-    std::string warning;
-    protocol::WriteErrorResponse(&warning, protocol::Severity::kWarning, "25001",
-                                 "there is already a transaction in progress");
-    Push({.op = Op::kSynthetic, .synthetic = std::move(warning)});
+  } else if (tx_block_ && !implicit_tx_) {
+    PushWarning("25001", "there is already a transaction in progress");
   } else {
     begin_text_ = std::string(text);
     tx_block_ = true;
@@ -976,8 +970,12 @@ void Session::BeginBlock(const sql::Analysis& a, std::string_view text) {
 // COMMIT or ROLLBACK outside a transaction block: PostgreSQL warns (and answers the tag).
 void Session::WarnIfNoTransaction() {
   if (tx_block_ || TxStatus() != protocol::kTxIdle) return;
+  PushWarning("25P01", "there is no transaction in progress");
+}
+
+void Session::PushWarning(std::string_view sqlstate, std::string_view message) {
   std::string warning;
-  protocol::WriteErrorResponse(&warning, protocol::Severity::kWarning, "25P01", "there is no transaction in progress");
+  protocol::WriteErrorResponse(&warning, protocol::Severity::kWarning, sqlstate, message);
   Push({.op = Op::kSynthetic, .synthetic = std::move(warning)});
 }
 
