@@ -29,8 +29,8 @@ std::optional<std::string> QueryValue(const std::map<std::string, std::string>& 
 }  // namespace
 
 ControlPlane::ControlPlane(const Config& config, catalog::Catalog& catalog,
-                           catalog::ShardMapHolder& holder)
-    : config_(config), holder_(holder), catalog_(catalog), profiles_(config.profiles) {}
+                           catalog::ShardMapHolder& holder, catalog::RelationOidsHolder* relation_oids)
+    : config_(config), holder_(holder), relation_oids_(relation_oids), catalog_(catalog), profiles_(config.profiles) {}
 
 namespace {
 constexpr const char* kProfilesSetting = "profiles";
@@ -96,7 +96,28 @@ Status ControlPlane::RefreshTablesLocked() {
     t.reference = config_.IsReferenceTable(t.schema, t.name);
   }
   if (Status s = catalog_.SyncTables(*tables); !s.ok()) return s;
-  return PublishLocked();
+  if (Status s = PublishLocked(); !s.ok()) return s;
+  PublishRelationOidsLocked();
+  return Status::OK();
+}
+
+void ControlPlane::PublishRelationOidsLocked() {
+  if (relation_oids_ == nullptr) return;
+  auto map = holder_.Snapshot();
+  if (map->nodes.empty()) return;
+  std::map<int, std::vector<catalog::NodeRelation>> relations;
+  if (map->nodes.size() > 1) {  // one node: nothing is ever translated
+    for (const catalog::Node& node : map->nodes) {
+      auto read = catalog::DiscoverRelations(node);
+      if (!read.ok()) {
+        log::warn("cannot read the relations of node {} (its table OIDs are sent as 0): {}", node.id,
+                  read.status().message());
+        continue;
+      }
+      relations.emplace(node.id, std::move(read).value());
+    }
+  }
+  relation_oids_->Publish(std::make_shared<const catalog::RelationOids>(map->DefaultNode().id, relations));
 }
 
 Status ControlPlane::RefreshTables() {
@@ -125,6 +146,7 @@ Result<std::string> ControlPlane::CreateReferenceTable(const std::string& name) 
   if (Status s = catalog::CopyReferenceTable(*map, *table); !s.ok()) return s;
   if (Status s = catalog_.MarkReferenceTable(table->id); !s.ok()) return s;
   if (Status s = PublishLocked(); !s.ok()) return s;
+  PublishRelationOidsLocked();  // the copies are new tables on the other nodes
   log::info("table {}.{} is now a reference table (copied to {} node(s))", table->schema,
             table->name, map->nodes.size());
   return shown;

@@ -19,6 +19,7 @@
 #include "admin/admin_server.h"
 #include "advisor/profile.h"
 #include "catalog/catalog.h"
+#include "catalog/relation_oids.h"
 #include "catalog/shard_map.h"
 #include "common/config.h"
 
@@ -26,14 +27,16 @@ namespace mosaic::admin {
 
 class ControlPlane {
  public:
-  // `catalog` and `holder` must outlive this object; only it uses `catalog` from now on.
-  ControlPlane(const Config& config, catalog::Catalog& catalog, catalog::ShardMapHolder& holder);
+  // `catalog`, `holder` and `relation_oids` (optional) must outlive this object; only it uses
+  // `catalog` from now on.
+  ControlPlane(const Config& config, catalog::Catalog& catalog, catalog::ShardMapHolder& holder,
+               catalog::RelationOidsHolder* relation_oids = nullptr);
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
 
   // Reads the tables of the default node (DiscoverTables), applies the configuration (tenant
-  // columns, reference tables), syncs the catalog and publishes the map if it changed.
-  // Thread-safe.
+  // columns, reference tables), syncs the catalog and publishes the map if it changed; then
+  // reads every node's relations and publishes their RelationOids. Thread-safe.
   Status RefreshTables();
 
   // mosaic.create_reference_table(name): after a table refresh, resolves `name` (SQL rules,
@@ -70,9 +73,14 @@ class ControlPlane {
  private:
   Status RefreshTablesLocked();  // REQUIRES: mu_ held
   Status PublishLocked();        // REQUIRES: mu_ held
+  // Reads the relations of every node of the current map (DiscoverRelations) and publishes
+  // their RelationOids. A node that cannot be read is left out (its table OIDs become 0 in
+  // RowDescriptions) with a warning: never an error. REQUIRES: mu_ held.
+  void PublishRelationOidsLocked();
 
   const Config& config_;
   catalog::ShardMapHolder& holder_;
+  catalog::RelationOidsHolder* relation_oids_;
   std::mutex mu_;
   catalog::Catalog& catalog_;  // GUARDED_BY(mu_)
   advisor::ProfileSet profiles_;     // GUARDED_BY(mu_)

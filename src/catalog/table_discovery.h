@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "catalog/relation_oids.h"
 #include "catalog/shard_map.h"
 #include "common/status.h"
 
@@ -17,5 +18,10 @@ namespace mosaic::catalog {
 // left at their defaults for the caller to fill. Fails with 08006 if the node cannot be reached,
 // or the server's SQLSTATE.
 Result<std::vector<DiscoveredTable>> DiscoverTables(const Node& node);
+
+// The relations on `node` whose OIDs a RowDescription may carry (tables, partitioned tables,
+// views, materialized views, foreign tables; not system, temporary or TOAST ones), each with
+// its live columns: what RelationOids translates between nodes. Same failures as above.
+Result<std::vector<NodeRelation>> DiscoverRelations(const Node& node);
 
 }  // namespace mosaic::catalog

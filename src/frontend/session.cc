@@ -87,6 +87,14 @@ void Session::Emit(std::string_view bytes) {
   if (!corked_ && !in_client_batch_) KickWriter();
 }
 
+bool Session::TranslatesOids(const ServerConn& server) const {
+  return ctx_.relation_oids != nullptr && server.node_id() != map_->DefaultNode().id;
+}
+
+void Session::TranslateOids(const ServerConn& server, std::span<char> row_description) const {
+  ctx_.relation_oids->Snapshot()->Translate(server.node_id(), row_description);
+}
+
 void Session::Uncork() {
   if (!corked_) return;
   corked_ = false;
@@ -1656,7 +1664,15 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     MonitorEndTag(p.monitor, frame.body);
     p.monitor = 0;
   }
-  if (p.forward) Emit(frame.raw);
+  if (p.forward) {
+    if (frame.type == be::kRowDescription && TranslatesOids(server)) {
+      std::string described(frame.raw);
+      TranslateOids(server, std::span(described).subspan(5));
+      Emit(described);
+    } else {
+      Emit(frame.raw);
+    }
+  }
   if (frame.type == be::kCopyInResponse) {
     // Copy-in began: the server ignores the Syncs sent since (and Flushes) until CopyDone or
     // CopyFail, so no ReadyForQuery answers them.

@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -334,6 +335,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Ends a server batch's hold on client output (see corked_) and writes what it gathered,
   // unless a client batch still holds it (see in_client_batch_).
   void Uncork();
+  // RowDescriptions name each column's table and column number as the answering node knows
+  // them; clients look them up on the default node (catalog queries go there), so another
+  // node's are translated to the default node's (catalog::RelationOids).
+  bool TranslatesOids(const backend::ServerConn& server) const;
+  void TranslateOids(const backend::ServerConn& server, std::span<char> row_description) const;
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> WaitOutputBelow(size_t limit);
   void Fatal(const Status& status);

@@ -734,13 +734,17 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       server.tx_status = status;
       return true;
     }
-    case be::kRowDescription:
+    case be::kRowDescription: {
+      std::string described(frame.raw);
+      if (TranslatesOids(server)) TranslateOids(server, std::span(described).subspan(5));
       if (g.mode == Gather::Mode::kMerge) {
-        if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+        const std::string_view body = std::string_view(described).substr(5);
+        if (Status s = g.merger->Add(p.source, frame.type, body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
       } else if (g.description.empty() && (!g.replicated || p.source == 0)) {
-        g.description.assign(frame.raw);
+        g.description = std::move(described);
       }
       return false;
+    }
     case be::kDataRow:
       if (g.mode == Gather::Mode::kMerge) {
         if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;

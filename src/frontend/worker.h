@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backend/pool.h"
+#include "catalog/relation_oids.h"
 #include "catalog/shard_map.h"
 #include "common/config.h"
 #include "frontend/scram.h"
@@ -44,6 +45,8 @@ struct WorkerCounters {
 struct FrontendContext {
   Config config;
   catalog::ShardMapHolder* shard_map = nullptr;
+  // The default node's table OIDs for other nodes' RowDescriptions; nullptr: sent unchanged.
+  catalog::RelationOidsHolder* relation_oids = nullptr;
   std::map<std::string, ScramVerifier, std::less<>> verifiers;  // by user name
   // ParameterStatus values a fresh node connection reports; what clients see at startup.
   std::map<std::string, std::string, std::less<>> server_params;

@@ -75,13 +75,14 @@ Status App::Start() {
   if (auto s = OpenCatalog(nodes); !s.ok()) return s;
   if (auto s = ReadServerParams(); !s.ok()) return s;
   if (auto s = StartTwoPhase(); !s.ok()) return s;
-  control_ = std::make_unique<admin::ControlPlane>(config_, *catalog_, shard_map_);
+  control_ = std::make_unique<admin::ControlPlane>(config_, *catalog_, shard_map_, &relation_oids_);
   if (auto s = control_->RefreshTables(); !s.ok()) return s;
   if (auto s = control_->LoadProfiles(); !s.ok()) return s;
 
   if (config_.workers == 0) config_.workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   context_.config = config_;
   context_.shard_map = &shard_map_;
+  context_.relation_oids = &relation_oids_;
   if (managed_ && config_.managed_unix_socket) {
     for (const auto& info : managed_->nodes()) {
       if (info.socket_dir.empty()) continue;

@@ -66,6 +66,7 @@ class App {
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<admin::ControlPlane> control_;  // owns all use of catalog_ after startup
   catalog::ShardMapHolder shard_map_;
+  catalog::RelationOidsHolder relation_oids_;  // RowDescription table OIDs, per node
   frontend::FrontendContext context_;
   std::vector<std::unique_ptr<frontend::Worker>> workers_;
   std::unique_ptr<frontend::Listener> listener_;

@@ -80,5 +80,9 @@ inline void StoreBigEndian32(char* p, uint32_t v) {
   p[2] = static_cast<char>(v >> 8);
   p[3] = static_cast<char>(v);
 }
+inline void StoreBigEndian16(char* p, uint16_t v) {
+  p[0] = static_cast<char>(v >> 8);
+  p[1] = static_cast<char>(v);
+}
 
 }  // namespace mosaic::protocol

@@ -269,3 +269,40 @@ def test_writes_that_could_move_rows_are_refused(dist):
     cur.execute("WITH u AS (UPDATE pgbench_branches SET bbalance = bbalance WHERE bid = 1 RETURNING bid) "
                 "SELECT count(*) FROM u")
     assert cur.fetchone() == (1,)
+
+
+def test_column_descriptions_name_the_default_nodes_tables(dist):
+    # A RowDescription names each column's table by OID and the column by number; drivers look
+    # them up in the catalog (pgjdbc's ResultSetMetaData), which Mosaic reads from the default
+    # node. Rows from nodes 2 and 3 carried their own node's OIDs: no table, or another one.
+    require_init(dist)
+    conns = node_conns(dist)
+    want = {}
+    with conns[1].cursor() as cur:
+        cur.execute("SELECT aid, filler, abalance FROM pgbench_accounts WHERE aid = 1")
+        want = [(d.name, d.table_oid, d.table_column) for d in cur.description]
+        cur.execute("SELECT 'pgbench_accounts'::regclass::oid")
+        accounts_oid = cur.fetchone()[0]
+    others = {}
+    for node in (2, 3):
+        with conns[node].cursor() as cur:
+            cur.execute("SELECT 'pgbench_accounts'::regclass::oid")
+            others[node] = cur.fetchone()[0]
+    for c in conns.values():
+        c.close()
+    assert want[0][1] == accounts_oid and others[2] != accounts_oid, (want, others)
+    conn = dist.connect()
+    conn.autocommit = True
+    cur = conn.cursor()
+    for sql in ["SELECT aid, filler, abalance FROM pgbench_accounts WHERE aid = 150000",
+                "SELECT aid, filler, abalance FROM pgbench_accounts WHERE aid = 250000",
+                "SELECT aid, filler, abalance FROM pgbench_accounts WHERE aid IN (5, 150005, 250005) ORDER BY aid",
+                "SELECT aid, filler, abalance FROM pgbench_accounts WHERE aid > 299990"]:
+        cur.execute(sql)
+        assert len(cur.fetchall()) >= 1, sql
+        got = [(d.name, d.table_oid, d.table_column) for d in cur.description]
+        assert got == want, f"{sql}: {got}, the default node's {want} (node 2's table is {others[2]}, node 3's {others[3]})"
+    # Computed columns name no table (OID 0, which psycopg2 shows as None), as on PostgreSQL.
+    cur.execute("SELECT count(*), max(abalance) FROM pgbench_accounts WHERE aid = 150000")
+    assert [(d.table_oid, d.table_column) for d in cur.description] == [(None, None), (None, None)]
+    conn.close()

@@ -569,9 +569,6 @@ def test_database_metadata(request, jdbc, cluster, table_name):
     assert_same("DatabaseMetaData", got, want, where=where)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/sql-support.md): RowDescription carries the table "
-                   "OID of the node that answered; pgjdbc looks it up on the default node. Remove this mark "
-                   "when it is fixed.")
 def test_result_set_metadata(request, jdbc, cluster, table_name):
     """ResultSetMetaData (names, labels, types, precision, nullability, origin table and column,
     which pgjdbc looks up by the table OID and column number of the RowDescription) of a
