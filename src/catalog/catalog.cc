@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "catalog/catalog_internal.h"
+#include "catalog/discovered_tables.h"
 #include "catalog/pg_client.h"
 #include "common/log.h"
 
@@ -401,17 +402,6 @@ RETURNING lt.table_id)sql");
 
 std::string QualifiedText(std::string_view schema, std::string_view name) {
   return std::string(schema) + "." + std::string(name);
-}
-
-// The kind and tenant column `d` gets, given the row the catalog has for it (if any).
-std::pair<TableKind, std::string> DecideKind(const DiscoveredTable& d, const Table* existing) {
-  if (d.reference || (existing != nullptr && existing->kind == TableKind::kReference)) {
-    return {TableKind::kReference, ""};
-  }
-  for (const Column& c : d.columns) {
-    if (c.name == d.tenant_column) return {TableKind::kDistributed, d.tenant_column};
-  }
-  return {TableKind::kSingleTenant, ""};
 }
 
 // Inserts or updates `d`; returns what changed ("" if nothing) for the version's reason.

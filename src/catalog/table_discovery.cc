@@ -1,23 +1,11 @@
 // Table discovery over one synchronous libpq connection to a node.
 #include "catalog/table_discovery.h"
 
+#include "catalog/discovered_tables.h"
 #include "catalog/pg_client.h"
 
 namespace mosaic::catalog {
 namespace {
-
-// One row per column; a table without columns still has one row (NULL column).
-constexpr const char* kDiscoverySql = R"sql(
-SELECT n.nspname, c.relname, a.attname, t.typname, a.atttypid
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-LEFT JOIN pg_type t ON t.oid = a.atttypid
-WHERE c.relkind IN ('r', 'p')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'mosaic')
-  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
-ORDER BY n.nspname, c.relname, a.attnum
-)sql";
 
 // One row per column, ordered so each relation's rows are together.
 constexpr const char* kRelationsSql = R"sql(
@@ -37,18 +25,14 @@ Result<std::vector<DiscoveredTable>> DiscoverTables(const Node& node) {
   auto conn = pg::ConnectNode(node);
   if (!conn.ok()) return conn.status();
   const std::string who = "node " + std::to_string(node.id);
-  auto res = pg::Exec(conn->get(), kDiscoverySql, {}, who);
+  auto res = pg::Exec(conn->get(), std::string(kTableDiscoverySql), {}, who);
   if (!res.ok()) return res.status();
   const PGresult* r = res->get();
   std::vector<DiscoveredTable> tables;
   for (int i = 0; i < PQntuples(r); ++i) {
-    std::string schema = pg::TextAt(r, i, 0), name = pg::TextAt(r, i, 1);
-    if (tables.empty() || tables.back().schema != schema || tables.back().name != name) {
-      tables.push_back(DiscoveredTable{.schema = std::move(schema), .name = std::move(name)});
-    }
-    if (PQgetisnull(r, i, 2)) continue;
-    tables.back().columns.push_back(
-        Column{pg::TextAt(r, i, 2), pg::TextAt(r, i, 3), pg::IntAt<uint32_t>(r, i, 4)});
+    std::optional<Column> column;
+    if (!PQgetisnull(r, i, 2)) column = Column{pg::TextAt(r, i, 2), pg::TextAt(r, i, 3), pg::IntAt<uint32_t>(r, i, 4)};
+    AddDiscoveryRow(&tables, pg::TextAt(r, i, 0), pg::TextAt(r, i, 1), std::move(column));
   }
   return tables;
 }

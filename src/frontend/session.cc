@@ -109,7 +109,7 @@ void Session::EmitError(const Status& status) {
 }
 
 void Session::KickWriter() {
-  if (writing_ || out_.empty() || write_failed_) return;
+  if (writing_ || out_.empty() || write_failed_ || hold_output_) return;
   // Most replies fit the socket buffer: write them now, without a trip through the event loop.
   // Only what the socket does not take waits for the writer coroutine.
   asio::error_code ec;
@@ -133,7 +133,7 @@ void Session::KickWriter() {
 
 awaitable<void> Session::WriteLoop() {
   auto self = shared_from_this();
-  while (!out_.empty() && !write_failed_) {
+  while (!out_.empty() && !write_failed_ && !hold_output_) {
     out_inflight_.clear();
     std::swap(out_, out_inflight_);
     worker_.counters().Add(worker_.counters().client_writes_total);
@@ -562,6 +562,10 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
 }
 
 void Session::RefreshMap() {
+  if (tables_of_block_) {
+    if (TxStatus() != protocol::kTxIdle) return;  // routes with this block's own tables until it ends
+    tables_of_block_ = false;
+  }
   auto current = ctx_.shard_map->Snapshot();
   if (current == map_) return;
   bool same_nodes = current->nodes.size() == map_->nodes.size();
@@ -1100,7 +1104,9 @@ void Session::EndBatch() {
 }
 
 awaitable<bool> Session::HandleSync(const Frame& frame) {
+  hold_output_ = refresh_tables_pending_;  // released by RefreshTablesIfPending
   const bool ok = co_await SyncBatch(frame);
+  ReleaseOutput();  // whichever way SyncBatch went
   ++batch_seq_;  // what comes next is another batch
   co_return ok;
 }
@@ -1186,8 +1192,22 @@ awaitable<void> Session::SettleBatchOverNodes() {
 awaitable<void> Session::RefreshTablesIfPending() {
   co_await FlushServers();
   co_await WaitPendingDrained();  // the DDL's transaction has ended on the nodes (or not)
-  if (!refresh_tables_pending_ || TxStatus() != protocol::kTxIdle) co_return;
-  refresh_tables_pending_ = false;
+  if (refresh_tables_pending_ && TxStatus() == protocol::kTxIdle) {
+    refresh_tables_pending_ = false;
+    co_await RefreshTablesNow();
+  }
+  // The client hears that the transaction ended (its ReadyForQuery) once every session routes
+  // what it created: held since its COMMIT or Sync arrived.
+  ReleaseOutput();
+}
+
+void Session::ReleaseOutput() {
+  if (!hold_output_) return;
+  hold_output_ = false;
+  KickWriter();
+}
+
+awaitable<void> Session::RefreshTablesNow() {
   // New sequences count in strides over the nodes, as after DDL over the simple protocol (only
   // sequences never used are changed: harmless if the DDL did not commit).
   for (const auto& node : map_->nodes) {

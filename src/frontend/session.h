@@ -138,7 +138,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // join later, as over the simple protocol; the command tag is Mosaic's.
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
   void BeginBlock(const sql::Analysis& a, std::string_view text);
+  // Once a transaction that ran DDL has ended: stripes new sequences and re-reads the tables
+  // (RefreshTablesNow), then lets the held output (hold_output_) go.
   asio::awaitable<void> RefreshTablesIfPending();
+  asio::awaitable<void> RefreshTablesNow();
+  void ReleaseOutput();  // ends hold_output_ and writes what it held
   asio::awaitable<void> SettleBatchOverNodes();
   asio::awaitable<bool> SyncBatch(const protocol::Frame& frame);
   void WarnIfNoTransaction();
@@ -163,7 +167,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Makes new sequences on every linked node hand out disjoint values (node k: k, k+64, ...).
   asio::awaitable<void> StripeSequences();
   // After DDL that may change tables: re-reads them (off the worker thread) and takes the new map.
+  // Inside a transaction block, SeeTablesOfThisBlock instead, and the re-read once it has ended.
   asio::awaitable<void> RefreshTables();
+  // Reads the tables through this block's own connection to the default node (where its
+  // uncommitted DDL is visible) and routes with a map of them until the block ends
+  // (catalog::ShardMapWithTables; tables_of_block_).
+  asio::awaitable<void> SeeTablesOfThisBlock();
   // SELECT mosaic.<function>(...).
   asio::awaitable<void> MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed);
   // Monitor (session_monitor.cc). A statement's event is built when it is routed (what the
@@ -364,6 +373,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // end instead of one each. Output still leaves before any wait for a server or the pool, and
   // when it passes kOutputHighWater.
   bool in_client_batch_ = false;
+  // Set from a COMMIT, ROLLBACK or Sync that ends a transaction which changed tables until they
+  // are read again (RefreshTablesIfPending): no output leaves, so the client cannot act on the
+  // end before every session routes the new tables.
+  bool hold_output_ = false;
   bool closing_ = false;       // stop handling client messages
   bool write_failed_ = false;  // the client socket is gone: drop output
   asio::steady_timer out_drained_;
@@ -377,9 +390,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // drops them.
   std::set<std::string, std::less<>> set_by_client_;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
-  // DDL sent over the extended protocol may have changed tables: read them again once its
-  // transaction has ended (the Sync, or COMMIT) so that the next statement routes them.
+  // DDL sent over the extended protocol, or inside a transaction block, may have changed tables:
+  // read them again once its transaction has ended (the Sync, COMMIT or ROLLBACK) so that the
+  // next statement (and every other session) routes them.
   bool refresh_tables_pending_ = false;
+  // map_ is this session's own, with the tables its transaction block created or changed
+  // (SeeTablesOfThisBlock): RefreshMap keeps it until the block ends.
+  bool tables_of_block_ = false;
   // Extended-protocol batches (up to a Sync) are numbered; the servers whose part of a batch
   // failed, by batch (a batch that wrote on several nodes outside a transaction block is rolled
   // back on all of them then, as PostgreSQL's one implicit transaction is).

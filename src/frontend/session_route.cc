@@ -10,6 +10,7 @@
 #include <charconv>
 #include <thread>
 
+#include "catalog/discovered_tables.h"
 #include "common/log.h"
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
@@ -174,11 +175,49 @@ bool Session::SessionUtc() const {
 }
 
 awaitable<void> Session::RefreshTables() {
+  if (TxStatus() != protocol::kTxIdle) {
+    // The control plane reads the nodes over connections of its own, which cannot see what this
+    // block has not committed: this session reads its tables through its own connection to the
+    // default node for the rest of the block, and everyone's map is refreshed when it ends.
+    refresh_tables_pending_ = true;
+    co_await SeeTablesOfThisBlock();
+    co_return;
+  }
   if (!ctx_.refresh_tables) co_return;
   const std::function<Status()> job = ctx_.refresh_tables;
   Status s = co_await OffThread<Status>(job);
   if (!s.ok()) log::warn("refreshing tables after DDL failed: {}", s.message());
   RefreshMap();
+}
+
+awaitable<void> Session::SeeTablesOfThisBlock() {
+  if (tx_aborted_ || TxStatus() != protocol::kTxInBlock || closing_) co_return;
+  auto read = std::make_shared<Gather>();
+  read->mode = Gather::Mode::kWrite;
+  const std::vector<int> nodes{map_->DefaultNode().id};
+  const std::vector<std::string> sqls{std::string(catalog::kTableDiscoverySql)};
+  co_await Scatter(nodes, sqls, read);
+  if (closing_) co_return;
+  if (!read->error.empty()) {
+    protocol::ErrorFields fields;
+    (void)protocol::ParseErrorFields(std::string_view(read->error).substr(std::min<size_t>(read->error.size(), 5)), &fields);
+    log::warn("client {}: reading the tables of its transaction block: {}", pid_, fields.message);
+    co_return;
+  }
+  std::vector<catalog::DiscoveredTable> tables;
+  std::string_view rest = read->rows;
+  protocol::Frame f;
+  size_t used = 0;
+  while (framer_.Next(rest, &f, &used) == protocol::DecodeResult::kReady) {
+    rest.remove_prefix(used);
+    if (!catalog::AddDiscoveryDataRow(&tables, f.body)) co_return;
+  }
+  for (catalog::DiscoveredTable& t : tables) {
+    t.tenant_column = ctx_.config.TenantColumnFor(t.schema, t.name);
+    t.reference = ctx_.config.IsReferenceTable(t.schema, t.name);
+  }
+  map_ = catalog::ShardMapWithTables(*map_, tables);
+  tables_of_block_ = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,10 +417,12 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     case StatementType::kCommit:
     case StatementType::kRollback:
       WarnIfNoTransaction();
+      hold_output_ = refresh_tables_pending_;  // released by RefreshTablesIfPending
       co_await EndTransaction(a.type == StatementType::kCommit, /*implicit=*/false);
       Push({.op = Op::kRfq});
       MaybeRelease();
       if (refresh_tables_pending_) co_await RefreshTablesIfPending();
+      ReleaseOutput();
       co_return !closing_;
     case StatementType::kSavepoint: {
       if (LinkedCount() == 0) {
