@@ -155,6 +155,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
   // Whether the client's TimeZone is UTC (timestamptz keys without an offset can be routed).
   bool SessionUtc() const;
+  // What the client's DateStyle and extra_float_digits let the merger read (MergeSpec).
+  void ApplyMergeSettings(router::MergeSpec* spec) const;
   // Takes the newest shard map when no server is linked (so links stay valid).
   void RefreshMap();
   // Starts a COPY FROM STDIN that routes each row to its node.

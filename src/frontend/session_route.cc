@@ -169,6 +169,18 @@ awaitable<T> Session::OffThread(const std::function<T()>& job) {
   co_return std::move(**result);
 }
 
+void Session::ApplyMergeSettings(router::MergeSpec* spec) const {
+  auto style = params_.find("DateStyle");
+  spec->iso_dates = style == params_.end() || style->second.starts_with("ISO");
+  auto digits = params_.find("extra_float_digits");
+  int n = 1;  // PostgreSQL's default
+  if (digits != params_.end()) {
+    const std::string& v = digits->second;
+    if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc()) n = 1;
+  }
+  spec->exact_floats = n >= 1;
+}
+
 bool Session::SessionUtc() const {
   auto it = params_.find("TimeZone");
   return it == params_.end() || router::IsUtcZone(it->second);
@@ -605,6 +617,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       co_return true;
     }
     gather->mode = Gather::Mode::kMerge;
+    ApplyMergeSettings(&scatter.value().spec);
     gather->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec),
                                                       static_cast<int>(route.nodes.size()));
     sqls.assign(route.nodes.size(), scatter.value().sql);
@@ -874,6 +887,7 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
       return false;
     }
     sp->gather->mode = Gather::Mode::kMerge;
+    ApplyMergeSettings(&scatter.value().spec);
     sp->gather->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec),
                                                           static_cast<int>(route.nodes.size()));
     sp->sqls.assign(route.nodes.size(), scatter.value().sql);

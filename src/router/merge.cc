@@ -244,6 +244,9 @@ struct Merger::Impl {
     return spec.visible_outputs < 0 ? n : std::min(n, static_cast<size_t>(spec.visible_outputs));
   }
   Status Validate() const;
+  // 0A000 when values of type `oid` must be compared (what: "ORDER BY", ...) but the nodes
+  // print them in a DateStyle other than ISO (spec.iso_dates).
+  Status ReadableDates(uint32_t oid, std::string_view what) const;
   Status Aggregate(Table* out, std::vector<uint32_t>* types) const;
   Result<std::vector<AggSpec>> AggSpecs() const;
   void WriteDescription(std::string* out) const;
@@ -303,6 +306,13 @@ Status Merger::Impl::Validate() const {
   return Status::OK();
 }
 
+Status Merger::Impl::ReadableDates(uint32_t oid, std::string_view what) const {
+  if (spec.iso_dates || !value::IsDateTimeOid(oid)) return Status::OK();
+  return Status::Unsupported("cannot compare dates and times for " + std::string(what) +
+                             " across nodes when DateStyle is not ISO (Mosaic reads the nodes' values in ISO); "
+                             "SET DateStyle = ISO");
+}
+
 Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
   std::vector<AggSpec> specs;
   auto add = [&](Agg agg, int column, int count_column) -> Status {
@@ -319,6 +329,14 @@ Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
         break;
       case Agg::kSum:
       case Agg::kAvg:
+        if (value::IsFloatOid(t) && !spec.exact_floats) {
+          return Status::Unsupported("cannot add up float sums across nodes with extra_float_digits below 1 (the nodes "
+                                     "print them rounded); SET extra_float_digits = 1");
+        }
+        if (t == value::kFloat4Oid && agg == Agg::kAvg) {
+          // PostgreSQL averages real values in double precision; the nodes' sums are real.
+          return Status::Unsupported("cannot combine avg() of real across nodes exactly; write avg(x::float8)");
+        }
         if (value::IsIntegerOid(t)) {
           a.sum = agg == Agg::kAvg ? SumKind::kNumeric : SumKind::kInt;
         } else if (t == value::kNumericOid) {
@@ -333,6 +351,7 @@ Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
       case Agg::kMin:
       case Agg::kMax:
         if (!value::HasSortKey(t)) return Unsupported("min()/max()", t);
+        if (Status s = ReadableDates(t, "min()/max()"); !s.ok()) return s;
         break;
       case Agg::kNone:
         break;
@@ -357,6 +376,10 @@ Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
   if (!specs_or.ok()) return specs_or.status();
   const std::vector<AggSpec>& specs = *specs_or;
   auto oid_of = [&](int column) { return have_description ? fields[static_cast<size_t>(column)].type_oid : 0u; };
+  for (int g : spec.group_by) {
+    const uint32_t oid = oid_of(spec.outputs[static_cast<size_t>(g)].column);
+    if (have_description && !value::HasEqualityKey(oid)) return Unsupported("GROUP BY", oid);
+  }
 
   struct Group {
     std::vector<std::optional<std::string>> plain;  // kNone outputs: the first value seen
@@ -584,6 +607,7 @@ Status Merger::Finish(std::string* out, bool with_description) {
         size_t output = static_cast<size_t>(spec.order_by[k].output);
         auto v = value_of(rows[i], output);
         if (!v) continue;
+        if (Status s = m.ReadableDates(types[output], "ORDER BY"); !s.ok()) return s;
         auto key = value::SortKey(types[output], *v);
         if (!key.ok()) {
           if (key.status().sqlstate() == sqlstate::kFeatureNotSupported) {
@@ -636,6 +660,12 @@ Status Merger::Finish(std::string* out, bool with_description) {
   }
 
   const size_t nvisible = m.visible();
+  if (spec.distinct && m.have_description) {
+    for (size_t o = 0; o < nvisible; ++o) {
+      // Equal values of these may print differently ('1 mon' and '30 days'): text would not do.
+      if (!value::HasEqualityKey(types[o])) return Unsupported("DISTINCT", types[o]);
+    }
+  }
   if (spec.distinct) {
     std::unordered_set<std::string> seen;
     std::vector<RowRef> unique;

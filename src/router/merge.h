@@ -84,6 +84,11 @@ struct MergeSpec {
   // Only the first `visible_outputs` outputs reach the client (-1 = all); the rest are hidden
   // sort keys (ORDER BY expressions that are not output columns).
   int visible_outputs = -1;
+  // What the client's settings make the nodes print. The merger reads dates and times in ISO
+  // only (DateStyle ISO, ...), and float partial sums are exact only when the nodes print them
+  // exactly (extra_float_digits >= 1): otherwise what needs them is refused (0A000).
+  bool iso_dates = true;
+  bool exact_floats = true;
 };
 
 class Merger {

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <limits>
 
 namespace mosaic::router {
 namespace {
@@ -34,6 +36,54 @@ std::string Apply(std::string_view sql, std::vector<Edit> edits) {
 std::string_view Slice(std::string_view sql, int begin, int end) {
   if (begin < 0 || end < begin || static_cast<size_t>(end) > sql.size()) return {};
   return sql.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin));
+}
+
+// Whether `expr` names a collation that orders text otherwise than byte by byte ("en-x-icu",
+// "de_DE"): the merger compares text bytewise, as C, POSIX and UCS_BASIC do (and the managed
+// nodes' default). Text-level: a COLLATE inside a string literal counts too (a needless refusal).
+bool CollatesOtherThanBytes(std::string_view expr) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+  for (size_t at = 0; at + 7 <= expr.size(); ++at) {
+    bool match = true;
+    for (size_t i = 0; i < 7 && match; ++i) match = lower(expr[at + i]) == "collate"[i];
+    if (!match || (at > 0 && word_char(expr[at - 1])) || (at + 7 < expr.size() && word_char(expr[at + 7]))) continue;
+    size_t p = at + 7;
+    std::string name;
+    while (true) {  // [schema.]name, each part quoted or not; the last part counts
+      while (p < expr.size() && std::isspace(static_cast<unsigned char>(expr[p]))) ++p;
+      name.clear();
+      if (p < expr.size() && expr[p] == '"') {
+        for (++p; p < expr.size(); ++p) {
+          if (expr[p] == '"' && p + 1 < expr.size() && expr[p + 1] == '"') name += expr[++p];
+          else if (expr[p] == '"') break;
+          else name += expr[p];
+        }
+        ++p;
+      } else {
+        while (p < expr.size() && word_char(expr[p])) name += lower(expr[p++]);
+      }
+      while (p < expr.size() && std::isspace(static_cast<unsigned char>(expr[p]))) ++p;
+      if (p < expr.size() && expr[p] == '.') {
+        ++p;
+        continue;
+      }
+      break;
+    }
+    if (name != "C" && name != "POSIX" && name != "ucs_basic" && name != "default") return true;
+  }
+  return false;
+}
+
+// The position an ORDER BY key written as an integer names ("ORDER BY 2"), or nullopt.
+std::optional<int> Ordinal(std::string_view key) {
+  int n = 0;
+  if (key.empty() || key.size() > 5) return std::nullopt;
+  for (char c : key) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
 }
 
 std::string QuoteIdent(std::string_view name) {
@@ -94,6 +144,17 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
         "DISTINCT ON or no FROM); filter it to one tenant or range so it runs on one node");
   }
   if (a.distinct_on) return Refuse("uses DISTINCT ON");
+  for (const auto& k : a.order_by) {
+    if (CollatesOtherThanBytes(Slice(sql, k.text_begin, k.text_end))) {
+      return Refuse("orders text by a collation other than C (Mosaic merges text in byte order)");
+    }
+  }
+  for (const auto& t : a.targets) {
+    if ((t.agg == TargetColumn::Agg::kMin || t.agg == TargetColumn::Agg::kMax) &&
+        CollatesOtherThanBytes(Slice(sql, t.arg_begin, t.arg_end))) {
+      return Refuse("takes min()/max() of text in a collation other than C (Mosaic compares text in byte order)");
+    }
+  }
   std::vector<Edit> edits;
   std::vector<std::string> hidden;  // expressions appended to the target list
 
@@ -225,7 +286,13 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
     }
     for (const auto& k : a.order_by) {
       int output = -1;
-      if (k.target >= 0) {
+      const std::optional<int> ordinal = Ordinal(Slice(sql, k.text_begin, k.text_end));
+      if (has_star && ordinal) {
+        // A position counts the columns * expands to (the targets do not): the node's column.
+        // Out of range, it stays -1 below and the nodes report it (42P10, the ORDER BY is
+        // still theirs).
+        if (*ordinal >= 1 && *ordinal <= columns) output = *ordinal - 1;
+      } else if (k.target >= 0) {
         output = position[static_cast<size_t>(k.target)];
         if (a.targets[static_cast<size_t>(k.target)].is_star) output = -1;
       }
@@ -256,7 +323,10 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
       }
       spec.limit = limit;
       spec.offset = offset;
-      std::string node_limit = limit ? fmt::format(" LIMIT {} ", *limit + offset) : std::string(" ");
+      // Each node returns the first LIMIT + OFFSET rows (no limit if that sum is past bigint:
+      // PostgreSQL takes LIMIT 9223372036854775807 OFFSET 1 as no limit at all).
+      const bool capped = limit && *limit >= 0 && offset >= 0 && *limit <= std::numeric_limits<int64_t>::max() - offset;
+      std::string node_limit = capped ? fmt::format(" LIMIT {} ", *limit + offset) : std::string(" ");
       if (a.distinct) node_limit = " ";  // duplicates across nodes: every node returns all
       edits.push_back({a.limit_begin, a.limit_end, std::move(node_limit)});
     }

@@ -308,6 +308,14 @@ bool IsTextOid(uint32_t oid) {
          oid == kUnknownOid;
 }
 
+bool IsDateTimeOid(uint32_t oid) {
+  return oid == kDateOid || oid == kTimeOid || oid == kTimestampOid || oid == kTimestampTzOid;
+}
+
+bool HasEqualityKey(uint32_t oid) {
+  return HasSortKey(oid) || oid == kByteaOid || oid == kOidOid;
+}
+
 Result<int64_t> ParseInt64(std::string_view text, std::string_view type_name) {
   std::string_view s = Trim(text);
   bool neg = false;

@@ -41,6 +41,10 @@ inline constexpr uint32_t kUuidOid = 2950;
 bool IsIntegerOid(uint32_t oid);  // int2, int4, int8, oid
 bool IsFloatOid(uint32_t oid);    // float4, float8
 bool IsTextOid(uint32_t oid);     // text, varchar, bpchar, name, "char", unknown
+bool IsDateTimeOid(uint32_t oid); // date, time, timestamp, timestamptz: printed as DateStyle says
+// Whether two values of this type are equal exactly when their canonical keys are (EqualityKey):
+// the types with a sort key, and those whose text output is canonical (bytea, "char", oid).
+bool HasEqualityKey(uint32_t oid);
 
 // Infinite dates and timestamps, as in PostgreSQL's binary formats.
 inline constexpr int32_t kDateNegInfinity = INT32_MIN;

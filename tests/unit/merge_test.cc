@@ -282,14 +282,48 @@ TEST(MergeTest, OrderingUnsupportedTypesIsRefused) {
 TEST(MergeTest, DistinctUsesTypedEquality) {
   MergeSpec spec = Plain({0, 1});
   spec.distinct = true;
-  Output out = MustMerge(spec, {{"n", kNumeric}, {"j", kJson}},
+  Output out = MustMerge(spec, {{"n", kNumeric}, {"t", kText}},
                          {{{"1.0", "{}"}, {N, "{}"}, {"2", "{}"}}, {{"1.00", "{}"}, {N, "{}"}, {"2", "{ }"}}});
   EXPECT_EQ(out.rows, (std::vector<Row>{{"1.0", "{}"}, {N, "{}"}, {"2", "{}"}, {"2", "{ }"}}));
 
   spec.order_by = {Desc(0)};
   spec.limit = 2;
-  Output sorted = MustMerge(spec, {{"n", kNumeric}, {"j", kJson}}, {{{N, "{}"}, {"2", "{}"}}, {{N, "{}"}, {"1", "{}"}}});
+  Output sorted = MustMerge(spec, {{"n", kNumeric}, {"t", kText}}, {{{N, "{}"}, {"2", "{}"}}, {{N, "{}"}, {"1", "{}"}}});
   EXPECT_EQ(sorted.rows, (std::vector<Row>{{N, "{}"}, {"2", "{}"}}));
+}
+
+TEST(MergeTest, EqualValuesThatPrintDifferentlyAreNotGroupedByText) {
+  // '1 mon' = '30 days' in PostgreSQL: DISTINCT and GROUP BY over interval (or jsonb, arrays,
+  // citext, ...) cannot be merged by their text.
+  MergeSpec distinct = Plain({0});
+  distinct.distinct = true;
+  Output refused;
+  EXPECT_EQ(Merge(distinct, {{"iv", kInterval}}, {{{"1 mon"}}, {{"30 days"}}}, &refused).sqlstate(), "0A000");
+  EXPECT_EQ(Merge(Aggregate({{0}, {1, Agg::kCount}}, {0}), {{"iv", kInterval}, {"count", kInt8}},
+                  {{{"1 mon", "1"}}, {{"30 days", "2"}}}, &refused).sqlstate(),
+            "0A000");
+}
+
+TEST(MergeTest, WhatTheClientsSettingsMakeUnreadableIsRefused) {
+  // DateStyle other than ISO: the nodes print "02/01/2024", which the merger cannot order.
+  MergeSpec sorted = Plain({0});
+  sorted.order_by = {Desc(0)};
+  sorted.iso_dates = false;
+  Output refused;
+  EXPECT_EQ(Merge(sorted, {{"d", kDate}}, {{{"02/01/2024"}}, {{"03/01/2024"}}}, &refused).sqlstate(), "0A000");
+  MergeSpec max = Aggregate({{0, Agg::kMax}});
+  max.iso_dates = false;
+  EXPECT_EQ(Merge(max, {{"d", kDate}}, {{{"02/01/2024"}}, {{"03/01/2024"}}}, &refused).sqlstate(), "0A000");
+  max.iso_dates = true;  // text needs no DateStyle
+  EXPECT_TRUE(Merge(Aggregate({{0, Agg::kMax}}), {{"t", kText}}, {{{"a"}}, {{"b"}}}, &refused).ok());
+  // extra_float_digits below 1: the nodes' float sums are rounded before they are added.
+  MergeSpec sum = Aggregate({{0, Agg::kSum}});
+  sum.exact_floats = false;
+  EXPECT_EQ(Merge(sum, {{"f", kFloat8}}, {{{"0.1"}}, {{"0.2"}}}, &refused).sqlstate(), "0A000");
+  // avg(real): PostgreSQL averages in double precision, the nodes' partial sums are real.
+  EXPECT_EQ(Merge(Aggregate({{0, Agg::kAvg, 1}}), {{"sum", kFloat4}, {"count", kInt8}}, {{{"0.1", "1"}}, {{"0.3", "1"}}},
+                  &refused).sqlstate(),
+            "0A000");
 }
 
 
@@ -367,7 +401,7 @@ TEST(MergeTest, AvgOutputIsRetypedInTheRowDescription) {
   MergeSpec spec = Aggregate({{0, Agg::kAvg, 1}, {2, Agg::kAvg, 1}, {1, Agg::kCount}});
   Merger merger(spec, 1);
   EXPECT_EQ(merger.ClientRowDescription(), "");
-  ASSERT_TRUE(merger.Add(0, 'T', RowDescriptionBody({{"avg", kInt8}, {"count", kInt8}, {"f", kFloat4}})).ok());
+  ASSERT_TRUE(merger.Add(0, 'T', RowDescriptionBody({{"avg", kInt8}, {"count", kInt8}, {"f", kFloat8}})).ok());
   Output d = Decode(merger.ClientRowDescription());
   ASSERT_EQ(d.fields.size(), 3u);
   EXPECT_EQ(d.fields[0].name, "avg");
