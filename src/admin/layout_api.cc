@@ -124,7 +124,15 @@ Status ParseColumn(const Json& body, const std::vector<const Table*>& tables, La
             "numeric, text, varchar, char, date, timestamp, timestamptz and uuid can)",
             layout.column, QualifiedName(*t), c->type));
       }
-    } else if (c->type != layout.column_type) {
+    }
+    if (!c->bytewise) {
+      return BadRequest(fmt::format(
+          "column: \"{}\" of \"{}\" sorts by a collation that does not compare bytes (a locale or ICU "
+          "collation, maybe the database's default); Mosaic's ranges compare text byte by byte, as COLLATE \"C\" does, "
+          "so the nodes would disagree with it on which range a value is in",
+          layout.column, QualifiedName(*t)));
+    }
+    if (c->type != layout.column_type) {
       return BadRequest(fmt::format(
           "column: \"{}\" is {} in \"{}\" but {} in \"{}\"; a table group's range columns must "
           "have one type", layout.column, layout.column_type, QualifiedName(*tables.front()),

@@ -183,7 +183,7 @@ Node NodeAt(const PGresult* r, int i) {
 std::string ColumnsJson(const std::vector<Column>& columns) {
   nlohmann::json out = nlohmann::json::array();
   for (const Column& c : columns) {
-    out.push_back({{"name", c.name}, {"type", c.type}, {"oid", c.type_oid}});
+    out.push_back({{"name", c.name}, {"type", c.type}, {"oid", c.type_oid}, {"bytewise", c.bytewise}});
   }
   return out.dump();
 }
@@ -195,7 +195,7 @@ std::vector<Column> ColumnsFromJson(std::string_view text) {
   if (!parsed.is_array()) return columns;
   for (const auto& c : parsed) {
     if (!c.is_object()) continue;
-    columns.push_back(Column{c.value("name", ""), c.value("type", ""), c.value("oid", 0u)});
+    columns.push_back(Column{c.value("name", ""), c.value("type", ""), c.value("oid", 0u), c.value("bytewise", true)});
   }
   return columns;
 }

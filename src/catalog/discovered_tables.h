@@ -20,7 +20,8 @@ namespace mosaic::catalog {
 // Every ordinary and partitioned table (pg_class relkind 'r' or 'p') outside the pg_catalog,
 // information_schema, pg_toast* and mosaic schemas, ordered by schema and name; one row per
 // column in attnum order (dropped columns omitted), or one row with NULL column fields for a
-// table without columns. Columns: nspname, relname, attname, typname, atttypid.
+// table without columns. Columns: nspname, relname, attname, typname, atttypid, and whether the
+// column's values sort byte by byte (Column::bytewise).
 extern const std::string_view kTableDiscoverySql;
 
 // Adds one row of kTableDiscoverySql to `tables` (rows in the query's order): a new table when

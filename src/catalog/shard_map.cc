@@ -323,6 +323,10 @@ Result<TableName> ParseTableName(std::string_view text) {
   return TableName{parts[0], parts[1]};
 }
 
+bool Table::Bytewise() const {
+  return std::all_of(columns.begin(), columns.end(), [](const Column& c) { return c.bytewise; });
+}
+
 ShardMapHolder::ShardMapHolder() : current_(std::make_shared<const ShardMap>()) {}
 
 std::shared_ptr<const ShardMap> ShardMapHolder::Snapshot() const {

@@ -50,6 +50,11 @@ struct Column {
   std::string name;
   std::string type;   // pg_type.typname ("int4", "text", "timestamptz", ...)
   uint32_t type_oid = 0;
+  // Its values sort byte by byte: no collation, or one that compares bytes (C, POSIX,
+  // ucs_basic), also through the database's default. False for a column sorted by a locale or
+  // ICU collation: Mosaic merges and routes text in byte order, so it refuses what that would
+  // get wrong (ORDER BY over several nodes, a range column).
+  bool bytewise = true;
 
   bool operator==(const Column&) const = default;
 };
@@ -66,6 +71,8 @@ struct Table {
 
   // Index into `columns`, or -1.
   int ColumnIndex(std::string_view column) const;
+  // Whether every column's values sort byte by byte (Column::bytewise).
+  bool Bytewise() const;
   const Column* FindColumn(std::string_view column) const;
 };
 

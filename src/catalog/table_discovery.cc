@@ -31,7 +31,9 @@ Result<std::vector<DiscoveredTable>> DiscoverTables(const Node& node) {
   std::vector<DiscoveredTable> tables;
   for (int i = 0; i < PQntuples(r); ++i) {
     std::optional<Column> column;
-    if (!PQgetisnull(r, i, 2)) column = Column{pg::TextAt(r, i, 2), pg::TextAt(r, i, 3), pg::IntAt<uint32_t>(r, i, 4)};
+    if (!PQgetisnull(r, i, 2)) {
+      column = Column{pg::TextAt(r, i, 2), pg::TextAt(r, i, 3), pg::IntAt<uint32_t>(r, i, 4), pg::TextAt(r, i, 5) != "f"};
+    }
     AddDiscoveryRow(&tables, pg::TextAt(r, i, 0), pg::TextAt(r, i, 1), std::move(column));
   }
   return tables;

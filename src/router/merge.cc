@@ -247,6 +247,9 @@ struct Merger::Impl {
   // 0A000 when values of type `oid` must be compared (what: "ORDER BY", ...) but the nodes
   // print them in a DateStyle other than ISO (spec.iso_dates).
   Status ReadableDates(uint32_t oid, std::string_view what) const;
+  // 0A000 when text of type `oid` must be ordered but the nodes sort it by a collation that
+  // does not compare bytes (spec.bytewise_text).
+  Status OrderableText(uint32_t oid, std::string_view what) const;
   Status Aggregate(Table* out, std::vector<uint32_t>* types) const;
   Result<std::vector<AggSpec>> AggSpecs() const;
   void WriteDescription(std::string* out) const;
@@ -313,6 +316,15 @@ Status Merger::Impl::ReadableDates(uint32_t oid, std::string_view what) const {
                              "SET DateStyle = ISO");
 }
 
+Status Merger::Impl::OrderableText(uint32_t oid, std::string_view what) const {
+  if (spec.bytewise_text || (oid != value::kTextOid && oid != value::kVarcharOid && oid != value::kBpcharOid)) {
+    return Status::OK();
+  }
+  return Status::Unsupported("cannot order text for " + std::string(what) +
+                             " across nodes: its collation (or the database's default) does not compare bytes, "
+                             "and Mosaic merges text byte by byte; add COLLATE \"C\" if byte order will do");
+}
+
 Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
   std::vector<AggSpec> specs;
   auto add = [&](Agg agg, int column, int count_column) -> Status {
@@ -352,6 +364,7 @@ Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
       case Agg::kMax:
         if (!value::HasSortKey(t)) return Unsupported("min()/max()", t);
         if (Status s = ReadableDates(t, "min()/max()"); !s.ok()) return s;
+        if (Status s = OrderableText(t, "min()/max()"); !s.ok()) return s;
         break;
       case Agg::kNone:
         break;
@@ -608,6 +621,7 @@ Status Merger::Finish(std::string* out, bool with_description) {
         auto v = value_of(rows[i], output);
         if (!v) continue;
         if (Status s = m.ReadableDates(types[output], "ORDER BY"); !s.ok()) return s;
+        if (Status s = m.OrderableText(types[output], "ORDER BY"); !s.ok()) return s;
         auto key = value::SortKey(types[output], *v);
         if (!key.ok()) {
           if (key.status().sqlstate() == sqlstate::kFeatureNotSupported) {

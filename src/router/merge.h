@@ -89,6 +89,9 @@ struct MergeSpec {
   // exactly (extra_float_digits >= 1): otherwise what needs them is refused (0A000).
   bool iso_dates = true;
   bool exact_floats = true;
+  // The statement's tables sort text byte by byte (catalog::Column::bytewise), as the merger
+  // does: otherwise ORDER BY and min/max over text are refused.
+  bool bytewise_text = true;
 };
 
 class Merger {

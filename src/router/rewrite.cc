@@ -38,10 +38,11 @@ std::string_view Slice(std::string_view sql, int begin, int end) {
   return sql.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin));
 }
 
-// Whether `expr` names a collation that orders text otherwise than byte by byte ("en-x-icu",
-// "de_DE"): the merger compares text bytewise, as C, POSIX and UCS_BASIC do (and the managed
-// nodes' default). Text-level: a COLLATE inside a string literal counts too (a needless refusal).
-bool CollatesOtherThanBytes(std::string_view expr) {
+// The collations `expr` names with COLLATE: nullopt if none, else whether all of them compare
+// bytes, as the merger does (C, POSIX, ucs_basic; "default" is the column's or database's).
+// Text-level: a COLLATE inside a string literal counts too (a needless refusal at worst).
+std::optional<bool> NamedCollationsBytewise(std::string_view expr) {
+  std::optional<bool> bytewise;
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
   auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
   for (size_t at = 0; at + 7 <= expr.size(); ++at) {
@@ -70,9 +71,10 @@ bool CollatesOtherThanBytes(std::string_view expr) {
       }
       break;
     }
-    if (name != "C" && name != "POSIX" && name != "ucs_basic" && name != "default") return true;
+    if (name == "default") continue;  // whatever the column has: judged by the catalog
+    bytewise = bytewise.value_or(true) && (name == "C" || name == "POSIX" || name == "ucs_basic");
   }
-  return false;
+  return bytewise;
 }
 
 // The position an ORDER BY key written as an integer names ("ORDER BY 2"), or nullopt.
@@ -144,17 +146,29 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
         "DISTINCT ON or no FROM); filter it to one tenant or range so it runs on one node");
   }
   if (a.distinct_on) return Refuse("uses DISTINCT ON");
+  // Text is merged byte by byte: fine where the tables' columns sort so (and the database's
+  // default does), or where every key and min/max says COLLATE "C"; refused where a key names
+  // another collation.
+  bool tables_bytewise = true;
+  for (const auto& ref : a.tables) {
+    const catalog::Table* t = ResolveTable(map, ref);
+    tables_bytewise = tables_bytewise && (t == nullptr || t->Bytewise());
+  }
+  bool all_named_bytewise = true;
   for (const auto& k : a.order_by) {
-    if (CollatesOtherThanBytes(Slice(sql, k.text_begin, k.text_end))) {
-      return Refuse("orders text by a collation other than C (Mosaic merges text in byte order)");
-    }
+    const auto named = NamedCollationsBytewise(Slice(sql, k.text_begin, k.text_end));
+    if (named == false) return Refuse("orders text by a collation other than C (Mosaic merges text in byte order)");
+    all_named_bytewise = all_named_bytewise && named.has_value();
   }
   for (const auto& t : a.targets) {
-    if ((t.agg == TargetColumn::Agg::kMin || t.agg == TargetColumn::Agg::kMax) &&
-        CollatesOtherThanBytes(Slice(sql, t.arg_begin, t.arg_end))) {
+    if (t.agg != TargetColumn::Agg::kMin && t.agg != TargetColumn::Agg::kMax) continue;
+    const auto named = NamedCollationsBytewise(Slice(sql, t.arg_begin, t.arg_end));
+    if (named == false) {
       return Refuse("takes min()/max() of text in a collation other than C (Mosaic compares text in byte order)");
     }
+    all_named_bytewise = all_named_bytewise && named.has_value();
   }
+  spec.bytewise_text = tables_bytewise || all_named_bytewise;
   std::vector<Edit> edits;
   std::vector<std::string> hidden;  // expressions appended to the target list
 
