@@ -168,6 +168,11 @@ void Session::Fatal(const Status& status) {
   worker_.counters().Add(worker_.counters().errors_total);
   Emit(msg);
   closing_ = true;
+  // The session may be waiting for the client (a server died under its transaction): end that
+  // read now (it sees end of file), so that the session ends, its other servers' transactions
+  // roll back, and the client learns it, instead of all waiting for the client's next message.
+  asio::error_code ignored;
+  client_.shutdown(asio::ip::tcp::socket::shutdown_receive, ignored);
 }
 
 // ---------------------------------------------------------------------------------------------

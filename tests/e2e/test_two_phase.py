@@ -274,3 +274,67 @@ def test_savepoints_over_the_extended_protocol_span_nodes(tpcb):
     with admin.cursor() as cur:
         cur.execute("DROP TABLE sp")
     admin.close()
+
+
+def test_a_server_lost_under_a_multi_node_transaction_ends_the_client_and_its_other_nodes(tpcb):
+    # A node's backend dies while it runs a statement of a transaction that also wrote on
+    # another node: Mosaic sent FATAL but kept waiting for the client's next message, so libpq
+    # waited for the end of the connection forever and node 2 kept the transaction (and its row
+    # locks) open, blocking every later writer of those rows.
+    import threading
+    m = tpcb
+    c = m.connect()
+    cur = c.cursor()
+    cur.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1")  # node 1
+    cur.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 150002")  # node 2
+    outcome = {}
+
+    def run():
+        try:
+            cur.execute("SELECT pg_sleep(5), abalance FROM pgbench_accounts WHERE aid = 1")
+            outcome["rows"] = cur.fetchall()
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    conns = node_conns(m)
+    for _ in range(50):
+        time.sleep(0.1)
+        ncur = conns[1].cursor()
+        ncur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE query LIKE 'SELECT pg_sleep(5)%' AND pid <> pg_backend_pid()")
+        if ncur.fetchall():
+            break
+    t0 = time.monotonic()
+    th.join(10)
+    waited = time.monotonic() - t0
+    try:
+        assert not th.is_alive(), "the client still waits 10 s after its node's backend died"
+        assert "error" in outcome, outcome
+        assert waited < 5, waited
+        # Node 2's part of the transaction is gone: nothing idle in a transaction, row unchanged.
+        deadline = time.monotonic() + 5
+        while True:
+            ncur = conns[2].cursor()
+            ncur.execute("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
+            if ncur.fetchone()[0] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        ncur.execute("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
+        assert ncur.fetchone()[0] == 0, "node 2 keeps the dead client's transaction open"
+        other = m.connect()
+        other.autocommit = True
+        ocur = other.cursor()
+        ocur.execute("SET statement_timeout = '3s'")
+        ocur.execute("UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 150002")  # not blocked
+        assert ocur.rowcount == 1
+        other.close()
+    finally:
+        if th.is_alive():
+            try:
+                os.close(c.fileno())
+            except OSError:
+                pass
+        for nc in conns.values():
+            nc.close()
