@@ -350,6 +350,29 @@ void SetInsertTenant(const Table& t, const std::vector<std::string>& columns, co
   route->tenant_known = !a.insert_rows.empty();
 }
 
+// For a statement on several nodes: an outer join whose preserved side has only rows every node
+// has (reference tables, functions, VALUES) and whose other side reads rows of one node or
+// another would return the preserved rows from every node, null-extended wherever that node
+// holds no match.
+Status CheckOuterJoins(const Analysis& a, const std::vector<RefInfo>& refs) {
+  auto replicated = [&](int t) { return refs[static_cast<size_t>(t)].reference; };
+  for (const sql::OuterJoin& j : a.outer_joins) {
+    if (!std::all_of(j.preserved.begin(), j.preserved.end(), replicated) ||
+        std::all_of(j.nullable.begin(), j.nullable.end(), replicated)) {
+      continue;
+    }
+    const std::string preserved = j.preserved.empty()
+        ? std::string("a function, VALUES list or subquery without tables")
+        : fmt::format("reference table \"{}\"", a.tables[static_cast<size_t>(j.preserved[0])].name);
+    return Status::Unsupported(fmt::format(
+        "an outer join keeping every row of {} (a full copy on every node) against rows on several "
+        "nodes is not supported: each node would add the rows it finds no match for, duplicating "
+        "them; filter the other side to one tenant, or use an inner join",
+        preserved));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 std::optional<std::string> Bound::Text(const ValueRef& v) const {
@@ -682,6 +705,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
   // on the same node: all sharded tables joined on their tenant columns and, for tenants split
   // into ranges, all in the same table group and joined on its range column.
   if (route.nodes.size() > 1) {
+    if (auto refused = CheckOuterJoins(a, refs); !refused.ok()) return refused;
     std::vector<size_t> sharded;
     for (size_t i = 0; i < refs.size(); ++i) {
       if (!refs[i].reference) sharded.push_back(i);

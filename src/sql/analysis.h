@@ -55,6 +55,14 @@ struct BoolExpr {
   int predicate = -1;              // kPred: index into Analysis::predicates
 };
 
+// The two sides of an outer join as table references, the tables read in subqueries, functions
+// and CTEs of that side included: `preserved` keeps its unmatched rows, `nullable` is
+// null-extended. A FULL join gives two, one per side. A side without table references is a
+// function, VALUES list or subquery without tables.
+struct OuterJoin {
+  std::vector<int> preserved, nullable;  // indexes into Analysis::tables
+};
+
 // A table referenced by the statement (each FROM item / target is one reference, so a
 // self-join has two).
 struct TableRef {
@@ -155,6 +163,7 @@ struct Analysis {
   std::vector<BoolExpr> filters;  // TableRef::filter indexes this
   std::vector<JoinPair> joins;   // from top-level conjuncts of WHERE/ON (not under OR/NOT), USING
   bool has_outer_join = false;
+  std::vector<OuterJoin> outer_joins;  // at any level
 
   // Shape of a SELECT's top level (what merging needs).
   bool simple_select = false;  // one SELECT level over one FROM list: no CTE, set operation,

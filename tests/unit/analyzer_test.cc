@@ -887,5 +887,38 @@ TEST(AnalysisCache, MultiStatementAndErrors) {
   EXPECT_TRUE(e->parse_error);
 }
 
+// Each outer join's sides as "preserved|nullable" lists of table indexes, e.g. "0|1".
+std::vector<std::string> OuterJoinSides(const Analyzed& a) {
+  auto list = [](const std::vector<int>& tables) {
+    std::string out;
+    for (int t : tables) out += (out.empty() ? "" : ",") + std::to_string(t);
+    return out;
+  };
+  std::vector<std::string> out;
+  for (const OuterJoin& j : a->outer_joins) out.push_back(list(j.preserved) + "|" + list(j.nullable));
+  return out;
+}
+
+TEST(AnalyzerJoins, OuterJoinSidesListTheirTables) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a LEFT JOIN b ON b.x = a.x")), (V{"0|1"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a RIGHT JOIN b ON b.x = a.x")), (V{"1|0"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a FULL JOIN b ON b.x = a.x")), (V{"0|1", "1|0"}));
+  EXPECT_TRUE(Analyzed("SELECT * FROM a JOIN b ON b.x = a.x")->outer_joins.empty());
+  // Functions and VALUES are sides without tables; subqueries and nested joins bring theirs.
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM unnest(ARRAY[1]) u(x) LEFT JOIN b ON b.x = u.x")), (V{"|0"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM (VALUES (1)) v(x) LEFT JOIN b ON b.x = v.x")), (V{"|0"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM (SELECT * FROM a) s LEFT JOIN (b JOIN c ON c.x = b.x) ON b.x = s.x")),
+            (V{"0|1,2"}));
+  // A CTE's tables count where it is referenced.
+  EXPECT_EQ(OuterJoinSides(Analyzed("WITH s AS (SELECT * FROM a) SELECT * FROM s LEFT JOIN b ON b.x = s.x")),
+            (V{"0|1"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("WITH s AS (SELECT * FROM a) SELECT * FROM b LEFT JOIN s ON b.x = s.x")),
+            (V{"1|0"}));
+  // Nested: the inner join is one side of the outer one.
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a LEFT JOIN b ON b.x = a.x LEFT JOIN c ON c.x = a.x")),
+            (V{"0|1", "0,1|2"}));
+}
+
 }  // namespace
 }  // namespace mosaic::sql
