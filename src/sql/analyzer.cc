@@ -331,6 +331,8 @@ class Walker {
   void Copy(const Json& s);
   void With(const Json* with, Scope* sc);
   void Utility(std::string_view type, const Json& s);
+  bool UtilityKindOf(std::string_view type, const Json& s);
+  void Wrapped(const Json* stmt);
 
   // FROM clauses, filters and joins.
   void FromItem(const Json& node, Scope* sc, bool in_sub, bool where_applies,
@@ -431,6 +433,8 @@ void Walker::Statement(const Json& raw) {
     if (Get(s, "intoClause")) {
       a_->type = StatementType::kDdl;
       a_->ddl_creates_table = a_->ddl_changes_tables = true;
+      a_->utility = UtilityKind::kCreateAs;
+      a_->wrapped = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
     } else {
       a_->type = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
     }
@@ -670,6 +674,11 @@ void Walker::Utility(std::string_view type, const Json& s) {
       }
     }
     a_->type = StatementType::kUtility;
+    if (a_->mosaic_function.empty()) a_->utility = UtilityKind::kCall;
+    return;
+  }
+  if (UtilityKindOf(type, s)) {
+    a_->type = StatementType::kUtility;
     return;
   }
   const bool maintenance = type == "VacuumStmt" || type == "ClusterStmt" || type == "ReindexStmt";
@@ -711,6 +720,19 @@ void Walker::Utility(std::string_view type, const Json& s) {
   if (type == "CreateStmt" || type == "CreateForeignTableStmt" || type == "CreateTableAsStmt") {
     a_->ddl_creates_table = Str(s, "objtype") != "OBJECT_MATVIEW";
     a_->ddl_changes_tables = true;
+    if (type == "CreateTableAsStmt") {
+      // Its query's tables were added after the new table (by Visit above).
+      a_->utility = UtilityKind::kCreateAs;
+      const Json* into = Get(s, "into");
+      a_->create_as_no_data = into && Flag(*into, "skipData");
+      const Json* query = Get(s, "query");
+      a_->wrapped = query && TypeOf(*query) == "SelectStmt" ? StatementType::kSelect : StatementType::kUtility;
+      a_->wrapped_tables = 0;
+      while (a_->wrapped_tables < static_cast<int>(a_->tables.size()) &&
+             !a_->tables[a_->wrapped_tables].in_subquery) {
+        ++a_->wrapped_tables;
+      }
+    }
   } else if (type == "DropStmt") {
     a_->ddl_changes_tables = one_of(Str(s, "removeType"), kRelationKinds);
     a_->ddl_alters_tables = Str(s, "removeType") == "OBJECT_TABLE";
@@ -746,6 +768,56 @@ void Walker::Utility(std::string_view type, const Json& s) {
         a_->ddl_concurrently = true;
       }
     }
+  }
+}
+
+// Utility statements that use rows (UtilityKind); false for the others.
+bool Walker::UtilityKindOf(std::string_view type, const Json& s) {
+  if (type == "ExplainStmt") {
+    bool analyze = false;
+    for (const Json& o : Items(s, "options")) {
+      if (TypeOf(o) != "DefElem" || Str(Body(o), "defname") != "analyze") continue;
+      const Json* arg = Get(Body(o), "arg");  // ANALYZE alone, or ANALYZE true/on/1/false/off/0
+      analyze = true;
+      if (arg && TypeOf(*arg) == "Boolean") analyze = Flag(Body(*arg), "boolval");
+      if (arg && TypeOf(*arg) == "Integer") analyze = Int(Body(*arg), "ival", 0) != 0;
+      const std::string_view sval = arg ? StringOf(*arg) : "";
+      if (!sval.empty()) analyze = !(IEquals(sval, "false") || IEquals(sval, "off") || sval == "0");
+    }
+    a_->utility = analyze ? UtilityKind::kExplainAnalyze : UtilityKind::kExplain;
+  } else if (type == "DeclareCursorStmt") {
+    a_->utility = UtilityKind::kDeclareCursor;
+  } else if (type == "PrepareStmt") {
+    a_->utility = UtilityKind::kPrepare;
+  } else if (type == "FetchStmt" || type == "ClosePortalStmt") {
+    a_->utility = UtilityKind::kCursorUse;
+  } else if (type == "ExecuteStmt" || type == "DeallocateStmt") {
+    a_->utility = UtilityKind::kPreparedUse;
+  } else if (type == "DoStmt") {
+    a_->utility = UtilityKind::kDo;
+  } else {
+    return false;
+  }
+  Wrapped(Get(s, "query"));
+  return true;
+}
+
+// The statement EXPLAIN, DECLARE or PREPARE wraps, analysed into this analysis.
+void Walker::Wrapped(const Json* stmt) {
+  if (stmt == nullptr) return;
+  a_->wrapped_tables = static_cast<int>(a_->tables.size());
+  Dml(*stmt, nullptr, false);
+  const std::string_view type = TypeOf(*stmt);
+  if (type == "SelectStmt" && !Get(Body(*stmt), "intoClause")) {
+    a_->wrapped = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
+  } else if (type == "InsertStmt") {
+    a_->wrapped = StatementType::kInsert;
+  } else if (type == "UpdateStmt") {
+    a_->wrapped = StatementType::kUpdate;
+  } else if (type == "DeleteStmt") {
+    a_->wrapped = StatementType::kDelete;
+  } else {
+    a_->wrapped = StatementType::kUtility;  // EXECUTE, CREATE TABLE AS, MERGE, ...
   }
 }
 

@@ -1,5 +1,5 @@
-// Unit tests for router::Plan decisions that need no server: outer joins against reference
-// tables.
+// Unit tests for router::Plan and router::PlanUtility decisions that need no server: outer joins
+// against reference tables, and utility statements while rows are spread over nodes.
 #include "router/router.h"
 
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@ using catalog::TableKind;
 using testing::MakeTable;
 
 // Three nodes: statuses is a reference table, orders distributed (tenant_id), settings
-// single-tenant.
+// single-tenant. `spread` false: every table single-tenant (rows only on the default node).
 catalog::ShardMap SampleMap(bool spread = true) {
   catalog::ShardMap map;
   map.version = 1;
@@ -43,6 +43,7 @@ struct Planned {
     bound.literals = &lexed.literals;
   }
   Result<Route> Plan(const catalog::ShardMap& map) const { return router::Plan(map, *a, bound); }
+  Result<UtilityRoute> Utility(const catalog::ShardMap& map) const { return PlanUtility(map, *a, bound); }
 };
 
 std::string Refusal(const Status& s) { return s.ok() ? "<ok>" : s.sqlstate() + ": " + s.message(); }
@@ -102,6 +103,85 @@ TEST(RouterOuterJoin, DistributedPreservedSideInnerJoinsAndOneNodeAreAllowed) {
   auto ref = Planned("SELECT count(*) FROM statuses s LEFT JOIN statuses s2 ON s2.code = s.code").Plan(map);
   ASSERT_TRUE(ref.ok()) << Refusal(ref.status());
   EXPECT_TRUE(ref.value().reference_only);
+}
+
+// ---- Utility statements -------------------------------------------------------------------------
+
+TEST(RouterUtility, StatementsOverSpreadRowsAreRefused) {
+  const auto map = SampleMap();
+  for (const char* sql : {
+           "DECLARE c CURSOR FOR SELECT tenant_id FROM orders ORDER BY 1",
+           "PREPARE p AS SELECT count(*) FROM orders",
+           "PREPARE p (int8) AS SELECT count(*) FROM orders WHERE tenant_id = $1",
+           "DO $$ BEGIN UPDATE orders SET v = 1; END $$",
+           "DO $$ BEGIN PERFORM 1; END $$",
+           "CALL some_procedure()",
+           "EXPLAIN (ANALYZE, COSTS OFF) UPDATE orders SET v = 2",
+           "EXPLAIN ANALYZE SELECT count(*) FROM orders",
+           "EXPLAIN ANALYZE EXECUTE p",
+           "CREATE TABLE t_copy AS SELECT * FROM orders",
+           "CREATE MATERIALIZED VIEW mv AS SELECT * FROM orders",
+           "SELECT * INTO t_copy FROM orders",
+       }) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_FALSE(placed.ok()) << sql;
+    EXPECT_EQ(placed.status().sqlstate(), "0A000") << sql;
+  }
+}
+
+TEST(RouterUtility, StatementsOverDefaultNodeRowsRunThere) {
+  const auto map = SampleMap();
+  for (const char* sql : {
+           "DECLARE c CURSOR FOR SELECT * FROM settings",
+           "DECLARE c CURSOR FOR SELECT * FROM statuses",
+           "PREPARE p AS SELECT count(*) FROM settings",
+           "PREPARE p AS INSERT INTO settings VALUES ($1, $2)",
+           "FETCH 10 FROM c",
+           "MOVE NEXT IN c",
+           "CLOSE c",
+           "EXECUTE p",
+           "DEALLOCATE p",
+           "EXPLAIN SELECT count(*) FROM orders",
+           "EXPLAIN UPDATE orders SET v = 2",
+           "EXPLAIN ANALYZE SELECT count(*) FROM settings",
+       }) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_TRUE(placed.ok()) << sql << ": " << Refusal(placed.status());
+    EXPECT_EQ(placed.value().node, 1) << sql;
+  }
+  for (const char* sql : {"CREATE TABLE t_copy AS SELECT * FROM settings",
+                          "CREATE TABLE t_copy AS SELECT * FROM orders WITH NO DATA", "LISTEN x",
+                          "SELECT * INTO t_copy FROM statuses"}) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_TRUE(placed.ok()) << sql << ": " << Refusal(placed.status());
+    EXPECT_EQ(placed.value().node, -1) << sql;
+  }
+}
+
+TEST(RouterUtility, ExplainAnalyzeOfOneTenantRunsOnItsNode) {
+  const auto map = SampleMap();
+  auto tenant = Planned("UPDATE orders SET v = 2 WHERE tenant_id = 7").Plan(map);
+  ASSERT_TRUE(tenant.ok());
+  ASSERT_EQ(tenant.value().nodes.size(), 1u);
+  auto placed = Planned("EXPLAIN (ANALYZE, COSTS OFF) UPDATE orders SET v = 2 WHERE tenant_id = 7").Utility(map);
+  ASSERT_TRUE(placed.ok()) << Refusal(placed.status());
+  EXPECT_EQ(placed.value().node, tenant.value().nodes[0]);
+  EXPECT_TRUE(placed.value().write);
+  auto plain = Planned("EXPLAIN SELECT * FROM orders WHERE tenant_id = 7").Utility(map);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain.value().node, tenant.value().nodes[0]);
+  EXPECT_FALSE(plain.value().write);
+}
+
+TEST(RouterUtility, NothingIsRefusedWhileRowsAreNotSpread) {
+  const auto map = SampleMap(/*spread=*/false);
+  for (const char* sql : {"DECLARE c CURSOR FOR SELECT * FROM orders", "DO $$ BEGIN UPDATE orders SET v = 1; END $$",
+                          "EXPLAIN ANALYZE UPDATE orders SET v = 2", "CREATE TABLE t_copy AS SELECT * FROM orders",
+                          "FETCH ALL FROM c"}) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_TRUE(placed.ok()) << sql << ": " << Refusal(placed.status());
+    EXPECT_EQ(placed.value().node, -1) << sql;
+  }
 }
 
 }  // namespace
