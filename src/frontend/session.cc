@@ -503,14 +503,9 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
           "DDL runs on every node, other statements on the node holding the rows; send them separately"));
       co_return true;
     case sql::StatementKind::kDdl: {
-      std::vector<std::string_view> parts;
-      if (!map_->migrations.empty() && sql::SplitStatements(q.sql, &parts)) {
-        for (std::string_view part : parts) {
-          if (auto refused = CheckDdlDuringMigrations(*worker_.analysis_cache().Get(part, &lexed_)); !refused.ok()) {
-            FailQuery(refused);
-            co_return true;
-          }
-        }
+      if (auto refused = CheckDdlString(q.sql); !refused.ok()) {
+        FailQuery(refused);
+        co_return true;
       }
       std::vector<int> all;
       for (const auto& node : map_->nodes) all.push_back(node.id);
@@ -530,18 +525,27 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   for (std::string_view part : parts) {
     auto analysis = worker_.analysis_cache().Get(part, &lexed_);
     const sql::Analysis& a = *analysis;
-    if (a.parse_error || a.type == sql::StatementType::kEmpty || a.type == sql::StatementType::kSet ||
-        a.type == sql::StatementType::kShow || a.type == sql::StatementType::kBegin ||
-        a.type == sql::StatementType::kCommit || a.type == sql::StatementType::kRollback ||
-        a.type == sql::StatementType::kSavepoint || a.type == sql::StatementType::kUtility) {
-      continue;  // follows the others
-    }
-    router::Bound bound;
-    bound.utc = SessionUtc();
-    bound.literals = &lexed_.literals;
-    auto route = co_await PlanGated(a, bound, part);
     int here = -1;
-    if (route.ok() && route.value().nodes.size() == 1 && !route.value().all_nodes) here = route.value().nodes[0];
+    if (a.type == sql::StatementType::kUtility && !a.parse_error) {
+      Status refused;
+      here = UtilityNode(a, &refused);
+      if (!refused.ok()) {
+        FailQuery(refused);
+        co_return true;
+      }
+      if (here < 0) continue;  // follows the others
+    } else if (a.parse_error || a.type == sql::StatementType::kEmpty || a.type == sql::StatementType::kSet ||
+               a.type == sql::StatementType::kShow || a.type == sql::StatementType::kBegin ||
+               a.type == sql::StatementType::kCommit || a.type == sql::StatementType::kRollback ||
+               a.type == sql::StatementType::kSavepoint) {
+      continue;  // follows the others
+    } else {
+      router::Bound bound;
+      bound.utc = SessionUtc();
+      bound.literals = &lexed_.literals;
+      auto route = co_await PlanGated(a, bound, part);
+      if (route.ok() && route.value().nodes.size() == 1 && !route.value().all_nodes) here = route.value().nodes[0];
+    }
     if (here < 0 || (node >= 0 && here != node)) {
       FailQuery(Status::Unsupported(
           "a query string with several statements is supported only when they all run on one node; "
@@ -585,6 +589,27 @@ void Session::RefreshMap() {
   map_ = std::move(current);
   links_.clear();
   links_.resize(map_->nodes.size());
+}
+
+Status Session::CheckDdlString(std::string_view sql) {
+  std::vector<std::string_view> parts;
+  if ((map_->migrations.empty() && !map_->spread()) || !sql::SplitStatements(sql, &parts)) return Status::OK();
+  for (std::string_view part : parts) {
+    auto analysis = worker_.analysis_cache().Get(part, &lexed_);
+    if (auto refused = CheckDdlDuringMigrations(*analysis); !refused.ok()) return refused;
+    if (auto placed = PlaceUtility(*analysis, lexed_.literals); !placed.ok()) return placed.status();
+  }
+  return Status::OK();
+}
+
+int Session::UtilityNode(const sql::Analysis& a, Status* refused, bool* write) const {
+  auto placed = PlaceUtility(a, lexed_.literals);
+  if (!placed.ok()) {
+    *refused = placed.status();
+    return -1;
+  }
+  if (write != nullptr) *write = placed.value().write;
+  return placed.value().node;
 }
 
 // Runs a simple query on several nodes one after another: the first node's results reach the
@@ -655,6 +680,14 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
   }
   if (TxStatus() == protocol::kTxFailed && !RunsInAbortedTransaction(*analysis)) {
     SkipUntilSync(AbortedTransaction());
+    co_return true;
+  }
+  // Utility statements follow the batch to its node (LinkBatch): those that would see only
+  // that node's part of rows spread over several are refused.
+  Status refused;
+  UtilityNode(*analysis, &refused);
+  if (!refused.ok()) {
+    SkipUntilSync(refused);
     co_return true;
   }
   auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);

@@ -157,6 +157,15 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool SessionUtc() const;
   // What the client's DateStyle and extra_float_digits let the merger read (MergeSpec).
   void ApplyMergeSettings(router::MergeSpec* spec) const;
+  // Where a utility statement runs (router::PlanUtility), its literals from `literals`.
+  Result<router::UtilityRoute> PlaceUtility(const sql::Analysis& a, const std::vector<sql::Literal>& literals) const;
+  // PlaceUtility's node for `a` (literals from lexed_), -1 when it follows the session's other
+  // statements or is refused (`*refused` set); `*write` (if given): it changes rows there.
+  // (Not a Result: g++ 12 miscompiles some Result locals in coroutines.)
+  int UtilityNode(const sql::Analysis& a, Status* refused, bool* write = nullptr) const;
+  // A query string of DDL statements: refused while a migration moves rows of a table it alters
+  // (CheckDdlDuringMigrations), or for a CREATE TABLE AS reading rows not all on the default node.
+  Status CheckDdlString(std::string_view sql);
   // Takes the newest shard map when no server is linked (so links stay valid).
   void RefreshMap();
   // Starts a COPY FROM STDIN that routes each row to its node.

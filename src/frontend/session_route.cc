@@ -186,6 +186,14 @@ bool Session::SessionUtc() const {
   return it == params_.end() || router::IsUtcZone(it->second);
 }
 
+Result<router::UtilityRoute> Session::PlaceUtility(const sql::Analysis& a,
+                                                  const std::vector<sql::Literal>& literals) const {
+  router::Bound bound;
+  bound.utc = SessionUtc();
+  bound.literals = &literals;
+  return router::PlanUtility(*map_, a, bound);
+}
+
 awaitable<void> Session::RefreshTables() {
   if (TxStatus() != protocol::kTxIdle) {
     // The control plane reads the nodes over connections of its own, which cannot see what this
@@ -418,9 +426,26 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       co_return co_await forward_default();
     case StatementType::kEmpty:
     case StatementType::kShow:
-    case StatementType::kUtility:
     case StatementType::kTwoPhase:
       co_return co_await forward_default();
+    case StatementType::kUtility: {
+      Status refused;
+      bool write = false;
+      const int node = UtilityNode(a, &refused, &write);
+      if (!refused.ok()) {
+        FailQuery(refused);
+        co_return true;
+      }
+      if (node < 0) co_return co_await forward_default();
+      auto link = co_await LinkNode(*map_->FindNode(node));
+      if (!link.ok()) {
+        FailQuery(link.status());
+        co_return true;
+      }
+      if (write && TxStatus() != protocol::kTxIdle) link.value()->wrote = true;
+      forward_to(*link.value());
+      co_return true;
+    }
     case StatementType::kBegin: {
       BeginBlock(a, sql_text);
       Push({.op = Op::kRfq});
@@ -467,6 +492,12 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     case StatementType::kDdl: {
       if (auto refused = CheckDdlDuringMigrations(a); !refused.ok()) {
         FailQuery(refused);
+        co_return true;
+      }
+      Status refused_create_as;
+      UtilityNode(a, &refused_create_as);  // CREATE TABLE AS
+      if (!refused_create_as.ok()) {
+        FailQuery(refused_create_as);
         co_return true;
       }
       worker_.counters().Add(worker_.counters().ddl_broadcasts_total);

@@ -350,6 +350,29 @@ void SetInsertTenant(const Table& t, const std::vector<std::string>& columns, co
   route->tenant_known = !a.insert_rows.empty();
 }
 
+// For a statement on several nodes: an outer join whose preserved side has only rows every node
+// has (reference tables, functions, VALUES) and whose other side reads rows of one node or
+// another would return the preserved rows from every node, null-extended wherever that node
+// holds no match.
+Status CheckOuterJoins(const Analysis& a, const std::vector<RefInfo>& refs) {
+  auto replicated = [&](int t) { return refs[static_cast<size_t>(t)].reference; };
+  for (const sql::OuterJoin& j : a.outer_joins) {
+    if (!std::all_of(j.preserved.begin(), j.preserved.end(), replicated) ||
+        std::all_of(j.nullable.begin(), j.nullable.end(), replicated)) {
+      continue;
+    }
+    const std::string preserved = j.preserved.empty()
+        ? std::string("a function, VALUES list or subquery without tables")
+        : fmt::format("reference table \"{}\"", a.tables[static_cast<size_t>(j.preserved[0])].name);
+    return Status::Unsupported(fmt::format(
+        "an outer join keeping every row of {} (a full copy on every node) against rows on several "
+        "nodes is not supported: each node would add the rows it finds no match for, duplicating "
+        "them; filter the other side to one tenant, or use an inner join",
+        preserved));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 std::optional<std::string> Bound::Text(const ValueRef& v) const {
@@ -468,6 +491,13 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
   // Tenant sets first (they propagate over joins), then nodes.
   for (size_t i = 0; i < a.tables.size(); ++i) {
     RefInfo& info = refs[i];
+    if (static_cast<int>(i) < a.wrapped_tables) {
+      // Named by the utility statement wrapping the one planned (CREATE TABLE AS's new table),
+      // not read by it.
+      info.reference = true;
+      route.tables.push_back(nullptr);
+      continue;
+    }
     info.table = ResolveTable(map, a.tables[i]);
     route.tables.push_back(info.table);
     if (info.table == nullptr) continue;
@@ -682,6 +712,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
   // on the same node: all sharded tables joined on their tenant columns and, for tenants split
   // into ranges, all in the same table group and joined on its range column.
   if (route.nodes.size() > 1) {
+    if (auto refused = CheckOuterJoins(a, refs); !refused.ok()) return refused;
     std::vector<size_t> sharded;
     for (size_t i = 0; i < refs.size(); ++i) {
       if (!refs[i].reference) sharded.push_back(i);
@@ -773,6 +804,108 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
   // one node answers truthfully, with the result's description and no rows (or a count of 0).
   if (route.nodes.empty()) route.nodes = {map.DefaultNode().id};
   return route;
+}
+
+namespace {
+
+// The statement a utility statement wraps, planned as if it had been sent itself.
+Result<Route> PlanWrapped(const ShardMap& map, const Analysis& a, const Bound& bound) {
+  using T = sql::StatementType;
+  if (a.wrapped != T::kSelect && a.wrapped != T::kSelectForUpdate && a.wrapped != T::kInsert &&
+      a.wrapped != T::kUpdate && a.wrapped != T::kDelete) {
+    return Status::Unsupported("Mosaic cannot tell which nodes hold the rows of the statement it wraps");
+  }
+  Analysis wrapped = a;
+  wrapped.type = a.wrapped;
+  auto route = Plan(map, wrapped, bound);
+  if (!route.ok()) return Status::Unsupported(route.status().message());  // kUnknownRelation too
+  for (const Table* t : route.value().tables) {
+    if (t != nullptr && !map.MigrationsOfTable(t->id).empty()) {
+      return Status::Unsupported(fmt::format(
+          "rows of table \"{}\" are being migrated between nodes; run it once the migration is done",
+          t->name));
+    }
+  }
+  return route;
+}
+
+std::string_view UtilityName(const Analysis& a) {
+  switch (a.utility) {
+    case sql::UtilityKind::kDeclareCursor: return "DECLARE CURSOR";
+    case sql::UtilityKind::kPrepare: return "PREPARE";
+    case sql::UtilityKind::kCreateAs: return "CREATE TABLE AS (or SELECT INTO)";
+    default: return "EXPLAIN ANALYZE";
+  }
+}
+
+// Why the wrapped statement cannot run where `a` runs.
+std::string_view Remedy(const Analysis& a) {
+  switch (a.utility) {
+    case sql::UtilityKind::kDeclareCursor:
+      return "cursors are kept on the default node, which does not hold every row the query reads; "
+             "run the query without a cursor, or filter it to tenants on the default node";
+    case sql::UtilityKind::kPrepare:
+      return "SQL-level prepared statements are kept on the default node, which does not hold every "
+             "row the statement touches; use the driver's prepared statements (extended query "
+             "protocol), which Mosaic routes at each execution";
+    case sql::UtilityKind::kCreateAs:
+      return "every node would build the new table from its own rows; create the table, then fill "
+             "it with INSERT ... VALUES or COPY";
+    default:
+      return "it would run on one node only; filter it to one tenant or range, or use EXPLAIN "
+             "without ANALYZE";
+  }
+}
+
+}  // namespace
+
+Result<UtilityRoute> PlanUtility(const ShardMap& map, const Analysis& a, const Bound& bound) {
+  using U = sql::UtilityKind;
+  if (!map.spread()) return UtilityRoute{};
+  const int default_node = map.DefaultNode().id;
+  switch (a.utility) {
+    case U::kNone:
+      return UtilityRoute{};
+    case U::kDo:
+    case U::kCall:
+      return Status::Unsupported(fmt::format(
+          "{} is not supported once tables are distributed, laid out or reference tables: it would "
+          "run on one node and see only that node's rows, and Mosaic cannot see the statements "
+          "inside it to route them; send them as separate statements (Mosaic routes each)",
+          a.utility == U::kDo ? "a DO block" : "CALL of a procedure"));
+    case U::kCursorUse:
+      return UtilityRoute{.node = default_node};
+    case U::kPreparedUse:  // it may write: the node takes part in two-phase commit
+      return UtilityRoute{.node = default_node, .write = true};
+    case U::kExplain: {
+      auto route = PlanWrapped(map, a, bound);
+      const bool one = route.ok() && route.value().nodes.size() == 1;
+      return UtilityRoute{.node = one ? route.value().nodes[0] : default_node};
+    }
+    case U::kCreateAs:
+      if (a.create_as_no_data) return UtilityRoute{};
+      [[fallthrough]];
+    case U::kExplainAnalyze:
+    case U::kDeclareCursor:
+    case U::kPrepare: {
+      auto planned = PlanWrapped(map, a, bound);
+      if (!planned.ok()) {
+        return Status::Unsupported(fmt::format("{} of this statement is not supported: {}", UtilityName(a), planned.status().message()));
+      }
+      const Route& route = planned.value();
+      const bool default_only = route.reference_only || route.nodes == std::vector<int>{default_node};
+      const bool ok = a.utility == U::kExplainAnalyze ? route.nodes.size() == 1 : default_only;
+      if (!ok) {
+        return Status::Unsupported(fmt::format("{} of a statement on {} is not supported: {}", UtilityName(a),
+                                               route.nodes.size() == 1 ? fmt::format("node {}", route.nodes[0])
+                                                                       : fmt::format("{} nodes", route.nodes.size()),
+                                               Remedy(a)));
+      }
+      if (a.utility == U::kCreateAs) return UtilityRoute{};  // broadcast as DDL
+      return UtilityRoute{.node = route.nodes[0], .write = route.write};
+    }
+  }
+  return UtilityRoute{};
 }
 
 }  // namespace mosaic::router

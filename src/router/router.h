@@ -69,6 +69,27 @@ inline constexpr std::string_view kUnknownRelation = "42P01";
 // PostgreSQL report it).
 Result<Route> Plan(const catalog::ShardMap& map, const sql::Analysis& a, const Bound& bound);
 
+// Where a utility statement (sql::UtilityKind) runs. Mosaic sends it as it is to one node, so
+// while rows are spread over nodes (ShardMap::spread()) it must concern only rows that node holds
+// in full, or be refused:
+//  - EXPLAIN runs on the one node its statement would run on, else on the default node (it shows
+//    that node's plan of the statement as written, not Mosaic's plan over the nodes).
+//  - EXPLAIN ANALYZE runs its statement: on the one node the statement routes to, else refused.
+//  - DECLARE CURSOR and SQL PREPARE keep their cursor or statement on the default node, where
+//    FETCH, MOVE, CLOSE, EXECUTE and DEALLOCATE follow them: refused unless every row their
+//    statement reads is on the default node (or in reference tables).
+//  - CREATE TABLE / MATERIALIZED VIEW ... AS and SELECT ... INTO run on every node, each reading
+//    its own rows: refused unless every row they read is on the default node (or in reference
+//    tables), or WITH NO DATA.
+//  - DO and CALL (of anything but mosaic.*): refused; Mosaic cannot see the statements inside.
+//  - Other utility statements, and all of them while rows are not spread: node -1.
+// Errors: 0A000 with the reason.
+struct UtilityRoute {
+  int node = -1;       // the node it runs on; -1: where statements without tables run
+  bool write = false;  // it changes rows there (EXPLAIN ANALYZE of a write)
+};
+Result<UtilityRoute> PlanUtility(const catalog::ShardMap& map, const sql::Analysis& a, const Bound& bound);
+
 // Whether a timestamptz text names its offset or zone ("...+02", "...Z", "... UTC").
 bool HasZone(std::string_view text);
 // Whether a TimeZone setting is UTC.

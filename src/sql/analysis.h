@@ -55,6 +55,14 @@ struct BoolExpr {
   int predicate = -1;              // kPred: index into Analysis::predicates
 };
 
+// The two sides of an outer join as table references, the tables read in subqueries, functions
+// and CTEs of that side included: `preserved` keeps its unmatched rows, `nullable` is
+// null-extended. A FULL join gives two, one per side. A side without table references is a
+// function, VALUES list or subquery without tables.
+struct OuterJoin {
+  std::vector<int> preserved, nullable;  // indexes into Analysis::tables
+};
+
 // A table referenced by the statement (each FROM item / target is one reference, so a
 // self-join has two).
 struct TableRef {
@@ -94,6 +102,20 @@ enum class StatementType : uint8_t {
   kShow,
   kUtility,       // anything else (EXPLAIN, LISTEN, DISCARD, PREPARE/EXECUTE/DEALLOCATE, DO, CALL, ...)
   kTwoPhase,      // PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED
+};
+
+// What a utility statement does with rows, for deciding where it may run (router::PlanUtility).
+enum class UtilityKind : uint8_t {
+  kNone,            // none of the below (LISTEN, DISCARD, LOCK, ...; and every non-utility statement)
+  kExplain,         // EXPLAIN without ANALYZE: plans its statement, runs nothing
+  kExplainAnalyze,  // EXPLAIN ANALYZE: runs its statement
+  kDeclareCursor,   // DECLARE name CURSOR FOR query
+  kCursorUse,       // FETCH, MOVE, CLOSE: use a cursor declared earlier
+  kPrepare,         // SQL-level PREPARE name AS statement
+  kPreparedUse,     // EXECUTE, DEALLOCATE: use a statement prepared earlier
+  kCreateAs,        // CREATE TABLE / MATERIALIZED VIEW ... AS, SELECT ... INTO (type kDdl)
+  kDo,              // DO: code Mosaic cannot see into
+  kCall,            // CALL of a procedure other than mosaic.*: the same
 };
 
 // One output column of a SELECT's top level, for merging results of several nodes.
@@ -155,6 +177,7 @@ struct Analysis {
   std::vector<BoolExpr> filters;  // TableRef::filter indexes this
   std::vector<JoinPair> joins;   // from top-level conjuncts of WHERE/ON (not under OR/NOT), USING
   bool has_outer_join = false;
+  std::vector<OuterJoin> outer_joins;  // at any level
 
   // Shape of a SELECT's top level (what merging needs).
   bool simple_select = false;  // one SELECT level over one FROM list: no CTE, set operation,
@@ -213,6 +236,14 @@ struct Analysis {
   bool ddl_concurrently = false;     // CREATE/DROP INDEX CONCURRENTLY (cannot run in a transaction)
   bool ddl_alters_tables = false;    // ALTER TABLE, DROP TABLE, RENAME, SET SCHEMA or TRUNCATE of
                                      // the tables it names (`tables`, outside subqueries)
+  // Utility statements. Those wrapping a statement (EXPLAIN, DECLARE, PREPARE, CREATE ... AS)
+  // analyse it into this analysis: its table references are tables[wrapped_tables..], and
+  // `wrapped` is its type (kSelect, kSelectForUpdate, kInsert, kUpdate, kDelete; kUtility for
+  // one Mosaic does not plan, e.g. EXECUTE; kEmpty when nothing is wrapped).
+  UtilityKind utility = UtilityKind::kNone;
+  StatementType wrapped = StatementType::kEmpty;
+  int wrapped_tables = 0;
+  bool create_as_no_data = false;  // CREATE ... AS ... WITH NO DATA: no rows are read
   // SET / RESET (kSet): the setting's name as the parser gives it (lower case; empty for RESET
   // ALL and for SET TRANSACTION / SESSION CHARACTERISTICS), whether it is SET LOCAL, whether it
   // is RESET ALL, and its value when it is one string or name (SET ROLE NONE).

@@ -266,17 +266,23 @@ struct Scope {
     std::string name, schema;  // schema only for unaliased tables
     int table = -1;            // -1: a FROM item that is not a table (subquery, function, CTE)
   };
+  struct Cte {
+    std::string name;
+    int first_table = 0, end_table = 0;  // the table references of its query: [first, end)
+  };
   const Scope* parent = nullptr;
   std::vector<Name> names;
-  std::vector<std::string> ctes;
+  std::vector<Cte> ctes;
   int items = 0;        // FROM items (leaves of joins)
   int only_table = -1;  // the table when the level's FROM is exactly one table
 
-  bool IsCte(std::string_view name) const {
+  const Cte* FindCte(std::string_view name) const {
     for (const Scope* s = this; s; s = s->parent) {
-      if (std::find(s->ctes.begin(), s->ctes.end(), name) != s->ctes.end()) return true;
+      for (const Cte& c : s->ctes) {
+        if (c.name == name) return &c;
+      }
     }
-    return false;
+    return nullptr;
   }
 };
 
@@ -325,10 +331,13 @@ class Walker {
   void Copy(const Json& s);
   void With(const Json* with, Scope* sc);
   void Utility(std::string_view type, const Json& s);
+  bool UtilityKindOf(std::string_view type, const Json& s);
+  void Wrapped(const Json* stmt);
 
   // FROM clauses, filters and joins.
   void FromItem(const Json& node, Scope* sc, bool in_sub, bool where_applies,
                 const std::vector<int>& path, FromState* fs);
+  std::vector<int> SideTables(int first_table, size_t first_cte_ref) const;
   int AddTable(const Json& rv, bool in_sub);
   void Register(Scope* sc, std::string name, std::string schema, int table);
   void FinishLevel(Scope* sc, FromState* fs, const Json* where);
@@ -375,6 +384,7 @@ class Walker {
   std::vector<Tok> toks_;
   int stop_ = 0;  // index of the first token after the statement (its ';' or the end)
   std::unordered_map<const Json*, int> table_of_;  // RangeVar body -> Analysis::tables index
+  std::vector<std::pair<int, int>> cte_refs_;  // each FROM reference of a CTE: its table range
   bool has_sublink_ = false, has_window_ = false;
 };
 
@@ -423,6 +433,8 @@ void Walker::Statement(const Json& raw) {
     if (Get(s, "intoClause")) {
       a_->type = StatementType::kDdl;
       a_->ddl_creates_table = a_->ddl_changes_tables = true;
+      a_->utility = UtilityKind::kCreateAs;
+      a_->wrapped = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
     } else {
       a_->type = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
     }
@@ -460,17 +472,25 @@ void Walker::With(const Json* with, Scope* sc) {
   if (!with) return;
   const bool recursive = Flag(*with, "recursive");
   const Json& ctes = Items(*with, "ctes");
+  const size_t first = sc->ctes.size();
   if (recursive) {
-    for (const Json& c : ctes) sc->ctes.emplace_back(Str(Body(c), "ctename"));
+    for (const Json& c : ctes) sc->ctes.push_back({std::string(Str(Body(c), "ctename"))});
   }
-  for (const Json& c : ctes) {
-    const Json& cte = Body(c);
+  for (size_t i = 0; i < ctes.size(); ++i) {
+    const Json& cte = Body(ctes[i]);
+    const int first_table = static_cast<int>(a_->tables.size());
     if (const Json* q = Get(cte, "ctequery")) {
       const std::string_view kind = TypeOf(*q);
       if (kind == "InsertStmt" || kind == "UpdateStmt" || kind == "DeleteStmt") a_->cte_writes = true;
       Dml(*q, sc, true);
     }
-    if (!recursive) sc->ctes.emplace_back(Str(cte, "ctename"));
+    const int end_table = static_cast<int>(a_->tables.size());
+    if (recursive) {
+      sc->ctes[first + i].first_table = first_table;
+      sc->ctes[first + i].end_table = end_table;
+    } else {
+      sc->ctes.push_back({std::string(Str(cte, "ctename")), first_table, end_table});
+    }
   }
 }
 
@@ -654,6 +674,11 @@ void Walker::Utility(std::string_view type, const Json& s) {
       }
     }
     a_->type = StatementType::kUtility;
+    if (a_->mosaic_function.empty()) a_->utility = UtilityKind::kCall;
+    return;
+  }
+  if (UtilityKindOf(type, s)) {
+    a_->type = StatementType::kUtility;
     return;
   }
   const bool maintenance = type == "VacuumStmt" || type == "ClusterStmt" || type == "ReindexStmt";
@@ -695,6 +720,19 @@ void Walker::Utility(std::string_view type, const Json& s) {
   if (type == "CreateStmt" || type == "CreateForeignTableStmt" || type == "CreateTableAsStmt") {
     a_->ddl_creates_table = Str(s, "objtype") != "OBJECT_MATVIEW";
     a_->ddl_changes_tables = true;
+    if (type == "CreateTableAsStmt") {
+      // Its query's tables were added after the new table (by Visit above).
+      a_->utility = UtilityKind::kCreateAs;
+      const Json* into = Get(s, "into");
+      a_->create_as_no_data = into && Flag(*into, "skipData");
+      const Json* query = Get(s, "query");
+      a_->wrapped = query && TypeOf(*query) == "SelectStmt" ? StatementType::kSelect : StatementType::kUtility;
+      a_->wrapped_tables = 0;
+      while (a_->wrapped_tables < static_cast<int>(a_->tables.size()) &&
+             !a_->tables[a_->wrapped_tables].in_subquery) {
+        ++a_->wrapped_tables;
+      }
+    }
   } else if (type == "DropStmt") {
     a_->ddl_changes_tables = one_of(Str(s, "removeType"), kRelationKinds);
     a_->ddl_alters_tables = Str(s, "removeType") == "OBJECT_TABLE";
@@ -733,6 +771,56 @@ void Walker::Utility(std::string_view type, const Json& s) {
   }
 }
 
+// Utility statements that use rows (UtilityKind); false for the others.
+bool Walker::UtilityKindOf(std::string_view type, const Json& s) {
+  if (type == "ExplainStmt") {
+    bool analyze = false;
+    for (const Json& o : Items(s, "options")) {
+      if (TypeOf(o) != "DefElem" || Str(Body(o), "defname") != "analyze") continue;
+      const Json* arg = Get(Body(o), "arg");  // ANALYZE alone, or ANALYZE true/on/1/false/off/0
+      analyze = true;
+      if (arg && TypeOf(*arg) == "Boolean") analyze = Flag(Body(*arg), "boolval");
+      if (arg && TypeOf(*arg) == "Integer") analyze = Int(Body(*arg), "ival", 0) != 0;
+      const std::string_view sval = arg ? StringOf(*arg) : "";
+      if (!sval.empty()) analyze = !(IEquals(sval, "false") || IEquals(sval, "off") || sval == "0");
+    }
+    a_->utility = analyze ? UtilityKind::kExplainAnalyze : UtilityKind::kExplain;
+  } else if (type == "DeclareCursorStmt") {
+    a_->utility = UtilityKind::kDeclareCursor;
+  } else if (type == "PrepareStmt") {
+    a_->utility = UtilityKind::kPrepare;
+  } else if (type == "FetchStmt" || type == "ClosePortalStmt") {
+    a_->utility = UtilityKind::kCursorUse;
+  } else if (type == "ExecuteStmt" || type == "DeallocateStmt") {
+    a_->utility = UtilityKind::kPreparedUse;
+  } else if (type == "DoStmt") {
+    a_->utility = UtilityKind::kDo;
+  } else {
+    return false;
+  }
+  Wrapped(Get(s, "query"));
+  return true;
+}
+
+// The statement EXPLAIN, DECLARE or PREPARE wraps, analysed into this analysis.
+void Walker::Wrapped(const Json* stmt) {
+  if (stmt == nullptr) return;
+  a_->wrapped_tables = static_cast<int>(a_->tables.size());
+  Dml(*stmt, nullptr, false);
+  const std::string_view type = TypeOf(*stmt);
+  if (type == "SelectStmt" && !Get(Body(*stmt), "intoClause")) {
+    a_->wrapped = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
+  } else if (type == "InsertStmt") {
+    a_->wrapped = StatementType::kInsert;
+  } else if (type == "UpdateStmt") {
+    a_->wrapped = StatementType::kUpdate;
+  } else if (type == "DeleteStmt") {
+    a_->wrapped = StatementType::kDelete;
+  } else {
+    a_->wrapped = StatementType::kUtility;  // EXECUTE, CREATE TABLE AS, MERGE, ...
+  }
+}
+
 // ---- FROM clauses -----------------------------------------------------------------------------
 
 int Walker::AddTable(const Json& rv, bool in_sub) {
@@ -761,7 +849,8 @@ void Walker::FromItem(const Json& node, Scope* sc, bool in_sub, bool where_appli
   const std::string alias_name(alias ? Str(*alias, "aliasname") : "");
   if (type == "RangeVar") {
     const std::string_view rel = Str(b, "relname");
-    if (Str(b, "schemaname").empty() && sc->IsCte(rel)) {
+    if (const Scope::Cte* cte = Str(b, "schemaname").empty() ? sc->FindCte(rel) : nullptr) {
+      cte_refs_.emplace_back(cte->first_table, cte->end_table);
       Register(sc, alias ? alias_name : std::string(rel), "", -1);
       return;
     }
@@ -789,15 +878,17 @@ void Walker::FromItem(const Json& node, Scope* sc, bool in_sub, bool where_appli
     // A preserved side is not restricted by ON; a nullable side only by ON (and the ON clauses
     // above it); a FULL join's sides by neither.
     auto side = [&](const Json* n, bool nullable, bool other_nullable) {
-      if (!n) return;
-      if (!nullable) {
-        FromItem(*n, sc, in_sub, where_applies, other_nullable ? path : with_on, fs);
-      } else {
-        FromItem(*n, sc, in_sub, false, other_nullable ? path : with_on, fs);
+      const int first_table = static_cast<int>(a_->tables.size());
+      const size_t first_cte_ref = cte_refs_.size();
+      if (n) {
+        FromItem(*n, sc, in_sub, where_applies && !nullable, other_nullable ? path : with_on, fs);
       }
+      return SideTables(first_table, first_cte_ref);
     };
-    side(l, left_nullable, right_nullable);
-    side(r, right_nullable, left_nullable);
+    std::vector<int> left = side(l, left_nullable, right_nullable);
+    std::vector<int> right = side(r, right_nullable, left_nullable);
+    if (right_nullable) a_->outer_joins.push_back({left, right});
+    if (left_nullable) a_->outer_joins.push_back({right, left});
     if (const Json* u = Get(b, "usingClause"); u && l && r) fs->usings.push_back({l, r, u});
     if (alias) Register(sc, alias_name, "", -1);
   } else {
@@ -808,6 +899,19 @@ void Walker::FromItem(const Json& node, Scope* sc, bool in_sub, bool where_appli
     }
     Register(sc, alias_name, "", -1);
   }
+}
+
+// The table references walked since `first_table`, and those of the CTEs referenced since
+// `first_cte_ref` (a CTE's query is walked where it is defined).
+std::vector<int> Walker::SideTables(int first_table, size_t first_cte_ref) const {
+  std::vector<int> out;
+  for (int t = first_table; t < static_cast<int>(a_->tables.size()); ++t) out.push_back(t);
+  for (size_t i = first_cte_ref; i < cte_refs_.size(); ++i) {
+    for (int t = cte_refs_[i].first; t < cte_refs_[i].second; ++t) {
+      if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+    }
+  }
+  return out;
 }
 
 int Walker::AddFilter(BoolExpr e) {

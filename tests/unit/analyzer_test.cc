@@ -887,5 +887,103 @@ TEST(AnalysisCache, MultiStatementAndErrors) {
   EXPECT_TRUE(e->parse_error);
 }
 
+// Each outer join's sides as "preserved|nullable" lists of table indexes, e.g. "0|1".
+std::vector<std::string> OuterJoinSides(const Analyzed& a) {
+  auto list = [](const std::vector<int>& tables) {
+    std::string out;
+    for (int t : tables) out += (out.empty() ? "" : ",") + std::to_string(t);
+    return out;
+  };
+  std::vector<std::string> out;
+  for (const OuterJoin& j : a->outer_joins) out.push_back(list(j.preserved) + "|" + list(j.nullable));
+  return out;
+}
+
+TEST(AnalyzerJoins, OuterJoinSidesListTheirTables) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a LEFT JOIN b ON b.x = a.x")), (V{"0|1"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a RIGHT JOIN b ON b.x = a.x")), (V{"1|0"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a FULL JOIN b ON b.x = a.x")), (V{"0|1", "1|0"}));
+  EXPECT_TRUE(Analyzed("SELECT * FROM a JOIN b ON b.x = a.x")->outer_joins.empty());
+  // Functions and VALUES are sides without tables; subqueries and nested joins bring theirs.
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM unnest(ARRAY[1]) u(x) LEFT JOIN b ON b.x = u.x")), (V{"|0"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM (VALUES (1)) v(x) LEFT JOIN b ON b.x = v.x")), (V{"|0"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM (SELECT * FROM a) s LEFT JOIN (b JOIN c ON c.x = b.x) ON b.x = s.x")),
+            (V{"0|1,2"}));
+  // A CTE's tables count where it is referenced.
+  EXPECT_EQ(OuterJoinSides(Analyzed("WITH s AS (SELECT * FROM a) SELECT * FROM s LEFT JOIN b ON b.x = s.x")),
+            (V{"0|1"}));
+  EXPECT_EQ(OuterJoinSides(Analyzed("WITH s AS (SELECT * FROM a) SELECT * FROM b LEFT JOIN s ON b.x = s.x")),
+            (V{"1|0"}));
+  // Nested: the inner join is one side of the outer one.
+  EXPECT_EQ(OuterJoinSides(Analyzed("SELECT * FROM a LEFT JOIN b ON b.x = a.x LEFT JOIN c ON c.x = a.x")),
+            (V{"0|1", "0,1|2"}));
+}
+
+TEST(AnalyzerUtility, KindsAndWrappedStatements) {
+  struct Case {
+    const char* sql;
+    UtilityKind kind;
+    StatementType wrapped;
+    int tables;  // table references of the wrapped statement
+  };
+  const std::vector<Case> cases = {
+      {"EXPLAIN SELECT * FROM t WHERE k = 1", UtilityKind::kExplain, StatementType::kSelect, 1},
+      {"EXPLAIN (ANALYZE false) SELECT * FROM t", UtilityKind::kExplain, StatementType::kSelect, 1},
+      {"EXPLAIN ANALYZE UPDATE t SET v = 1", UtilityKind::kExplainAnalyze, StatementType::kUpdate, 1},
+      {"EXPLAIN (ANALYZE, COSTS OFF) DELETE FROM t", UtilityKind::kExplainAnalyze, StatementType::kDelete, 1},
+      {"EXPLAIN (ANALYZE on) INSERT INTO t VALUES (1)", UtilityKind::kExplainAnalyze, StatementType::kInsert, 1},
+      {"EXPLAIN ANALYZE EXECUTE p", UtilityKind::kExplainAnalyze, StatementType::kUtility, 0},
+      {"DECLARE c CURSOR FOR SELECT * FROM t JOIN u USING (k)", UtilityKind::kDeclareCursor,
+       StatementType::kSelect, 2},
+      {"DECLARE c CURSOR FOR SELECT * FROM t FOR UPDATE", UtilityKind::kDeclareCursor,
+       StatementType::kSelectForUpdate, 1},
+      {"PREPARE p (int) AS SELECT count(*) FROM t WHERE k = $1", UtilityKind::kPrepare, StatementType::kSelect, 1},
+      {"FETCH 10 FROM c", UtilityKind::kCursorUse, StatementType::kEmpty, 0},
+      {"MOVE NEXT IN c", UtilityKind::kCursorUse, StatementType::kEmpty, 0},
+      {"CLOSE ALL", UtilityKind::kCursorUse, StatementType::kEmpty, 0},
+      {"EXECUTE p (1)", UtilityKind::kPreparedUse, StatementType::kEmpty, 0},
+      {"DEALLOCATE ALL", UtilityKind::kPreparedUse, StatementType::kEmpty, 0},
+      {"DO $$ BEGIN UPDATE t SET v = 1; END $$", UtilityKind::kDo, StatementType::kEmpty, 0},
+      {"CALL p(1)", UtilityKind::kCall, StatementType::kEmpty, 0},
+      {"CALL mosaic.create_reference_table('t')", UtilityKind::kNone, StatementType::kEmpty, 0},
+      {"LISTEN x", UtilityKind::kNone, StatementType::kEmpty, 0},
+  };
+  for (const Case& c : cases) {
+    Analyzed a(c.sql);
+    EXPECT_EQ(a->type, StatementType::kUtility) << c.sql;
+    EXPECT_EQ(a->utility, c.kind) << c.sql;
+    EXPECT_EQ(a->wrapped, c.wrapped) << c.sql;
+    EXPECT_EQ(a->wrapped_tables, 0) << c.sql;
+    EXPECT_EQ(static_cast<int>(a->tables.size()), c.tables) << c.sql;
+  }
+  // The wrapped statement's filters are there for routing.
+  Analyzed e("EXPLAIN ANALYZE UPDATE t SET v = 1 WHERE tenant_id = 7");
+  EXPECT_EQ(e.PredsOf(0), (std::vector<std::string>{"tenant_id = 7"}));
+  EXPECT_EQ(e->update_columns, (std::vector<std::string>{"v"}));
+}
+
+TEST(AnalyzerUtility, CreateTableAsWrapsItsQuery) {
+  Analyzed ctas("CREATE TABLE n AS SELECT * FROM t WHERE k = 1");
+  EXPECT_EQ(ctas->type, StatementType::kDdl);
+  EXPECT_EQ(ctas->utility, UtilityKind::kCreateAs);
+  EXPECT_EQ(ctas->wrapped, StatementType::kSelect);
+  ASSERT_EQ(ctas->tables.size(), 2u);
+  EXPECT_EQ(ctas->tables[0].name, "n");
+  EXPECT_EQ(ctas->wrapped_tables, 1);
+  EXPECT_FALSE(ctas->create_as_no_data);
+  EXPECT_TRUE(Analyzed("CREATE TABLE n AS SELECT * FROM t WITH NO DATA")->create_as_no_data);
+  Analyzed mv("CREATE MATERIALIZED VIEW n AS SELECT * FROM t");
+  EXPECT_EQ(mv->utility, UtilityKind::kCreateAs);
+  EXPECT_EQ(mv->wrapped_tables, 1);
+
+  Analyzed into("SELECT * INTO n FROM t WHERE k = 1");
+  EXPECT_EQ(into->type, StatementType::kDdl);
+  EXPECT_EQ(into->utility, UtilityKind::kCreateAs);
+  EXPECT_EQ(into->wrapped, StatementType::kSelect);
+  ASSERT_EQ(into->tables.size(), 1u);  // the new table is not among them
+  EXPECT_EQ(into->wrapped_tables, 0);
+}
+
 }  // namespace
 }  // namespace mosaic::sql

@@ -1,0 +1,188 @@
+// Unit tests for router::Plan and router::PlanUtility decisions that need no server: outer joins
+// against reference tables, and utility statements while rows are spread over nodes.
+#include "router/router.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "sql/analyzer.h"
+#include "test_tables.h"
+
+namespace mosaic::router {
+namespace {
+
+using catalog::TableKind;
+using testing::MakeTable;
+
+// Three nodes: statuses is a reference table, orders distributed (tenant_id), settings
+// single-tenant. `spread` false: every table single-tenant (rows only on the default node).
+catalog::ShardMap SampleMap(bool spread = true) {
+  catalog::ShardMap map;
+  map.version = 1;
+  for (int id = 1; id <= 3; ++id) map.nodes.push_back({.id = id});
+  const catalog::Column code{"code", "int4", 23}, status{"status", "int4", 23}, v{"v", "int4", 23};
+  map.tables.push_back(MakeTable(1, "statuses", spread ? TableKind::kReference : TableKind::kSingleTenant, {code}));
+  map.tables.push_back(MakeTable(2, "orders", spread ? TableKind::kDistributed : TableKind::kSingleTenant,
+                                 {testing::kTenantColumn, status, v}));
+  map.tables.push_back(MakeTable(3, "settings", TableKind::kSingleTenant, {code, v}));
+  map.BuildIndex();
+  return map;
+}
+
+// One statement, analysed and planned against a map.
+struct Planned {
+  std::string sql;
+  sql::Lexed lexed;
+  std::shared_ptr<const sql::Analysis> a;
+  Bound bound;
+
+  explicit Planned(std::string text) : sql(std::move(text)) {
+    sql::Lex(sql, &lexed);
+    a = sql::Analyze(sql, lexed.literals);
+    bound.literals = &lexed.literals;
+  }
+  Result<Route> Plan(const catalog::ShardMap& map) const { return router::Plan(map, *a, bound); }
+  Result<UtilityRoute> Utility(const catalog::ShardMap& map) const { return PlanUtility(map, *a, bound); }
+};
+
+std::string Refusal(const Status& s) { return s.ok() ? "<ok>" : s.sqlstate() + ": " + s.message(); }
+
+// ---- Outer joins with a replicated preserved side ----------------------------------------------
+
+TEST(RouterOuterJoin, ReplicatedPreservedSideOverSeveralNodesIsRefused) {
+  const auto map = SampleMap();
+  for (const char* sql : {
+           "SELECT s.code, count(*) FROM statuses s LEFT JOIN orders o ON o.status = s.code GROUP BY 1",
+           "SELECT count(*) FROM orders o RIGHT JOIN statuses s ON o.status = s.code",
+           "SELECT count(*) FROM statuses s FULL JOIN orders o ON o.status = s.code",
+           "SELECT count(*) FROM orders o FULL JOIN statuses s ON o.status = s.code",
+           "SELECT count(*) FROM unnest(ARRAY[1, 2, 7]) u(x) LEFT JOIN orders o ON o.status = u.x",
+           "SELECT count(*) FROM (VALUES (1), (2)) v(x) LEFT JOIN orders o ON o.status = v.x",
+           "SELECT count(*) FROM (SELECT code FROM statuses) s LEFT JOIN orders o ON o.status = s.code",
+           "WITH s AS (SELECT code FROM statuses) SELECT count(*) FROM s LEFT JOIN orders o ON o.status = s.code",
+           "WITH o AS (SELECT * FROM orders) SELECT count(*) FROM statuses s LEFT JOIN o ON o.status = s.code",
+           "SELECT count(*) FROM statuses s LEFT JOIN (orders o JOIN orders o2 ON o2.tenant_id = o.tenant_id) "
+           "ON o.status = s.code",
+           "SELECT count(*) FROM statuses s LEFT JOIN LATERAL (SELECT count(*) FROM orders o WHERE o.status = s.code) c "
+           "ON true",
+       }) {
+    auto route = Planned(sql).Plan(map);
+    ASSERT_FALSE(route.ok()) << sql;
+    EXPECT_EQ(route.status().sqlstate(), "0A000") << sql;
+    EXPECT_NE(route.status().message().find("outer join"), std::string::npos) << Refusal(route.status());
+  }
+}
+
+TEST(RouterOuterJoin, RefusalNamesTheReferenceTable) {
+  auto route = Planned("SELECT count(*) FROM statuses s LEFT JOIN orders o ON o.status = s.code").Plan(SampleMap());
+  ASSERT_FALSE(route.ok());
+  EXPECT_NE(route.status().message().find("reference table \"statuses\""), std::string::npos)
+      << route.status().message();
+}
+
+TEST(RouterOuterJoin, DistributedPreservedSideInnerJoinsAndOneNodeAreAllowed) {
+  const auto map = SampleMap();
+  for (const char* sql : {
+           "SELECT count(*) FROM orders o LEFT JOIN statuses s ON o.status = s.code",
+           "SELECT count(*) FROM statuses s RIGHT JOIN orders o ON o.status = s.code",
+           "SELECT count(*) FROM statuses s JOIN orders o ON o.status = s.code",
+           "SELECT count(*) FROM statuses s LEFT JOIN statuses s2 ON s2.code = s.code, orders o "
+           "WHERE o.status = s.code",
+       }) {
+    auto route = Planned(sql).Plan(map);
+    ASSERT_TRUE(route.ok()) << sql << ": " << Refusal(route.status());
+    EXPECT_EQ(route.value().nodes.size(), 3u) << sql;
+  }
+  // The ON clause pins the nullable side to one tenant: one node answers it whole.
+  auto one = Planned("SELECT count(*) FROM statuses s LEFT JOIN orders o ON o.status = s.code AND o.tenant_id = 5")
+                 .Plan(map);
+  ASSERT_TRUE(one.ok()) << Refusal(one.status());
+  EXPECT_EQ(one.value().nodes.size(), 1u);
+  // Only reference tables: any one node.
+  auto ref = Planned("SELECT count(*) FROM statuses s LEFT JOIN statuses s2 ON s2.code = s.code").Plan(map);
+  ASSERT_TRUE(ref.ok()) << Refusal(ref.status());
+  EXPECT_TRUE(ref.value().reference_only);
+}
+
+// ---- Utility statements -------------------------------------------------------------------------
+
+TEST(RouterUtility, StatementsOverSpreadRowsAreRefused) {
+  const auto map = SampleMap();
+  for (const char* sql : {
+           "DECLARE c CURSOR FOR SELECT tenant_id FROM orders ORDER BY 1",
+           "PREPARE p AS SELECT count(*) FROM orders",
+           "PREPARE p (int8) AS SELECT count(*) FROM orders WHERE tenant_id = $1",
+           "DO $$ BEGIN UPDATE orders SET v = 1; END $$",
+           "DO $$ BEGIN PERFORM 1; END $$",
+           "CALL some_procedure()",
+           "EXPLAIN (ANALYZE, COSTS OFF) UPDATE orders SET v = 2",
+           "EXPLAIN ANALYZE SELECT count(*) FROM orders",
+           "EXPLAIN ANALYZE EXECUTE p",
+           "CREATE TABLE t_copy AS SELECT * FROM orders",
+           "CREATE MATERIALIZED VIEW mv AS SELECT * FROM orders",
+           "SELECT * INTO t_copy FROM orders",
+       }) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_FALSE(placed.ok()) << sql;
+    EXPECT_EQ(placed.status().sqlstate(), "0A000") << sql;
+  }
+}
+
+TEST(RouterUtility, StatementsOverDefaultNodeRowsRunThere) {
+  const auto map = SampleMap();
+  for (const char* sql : {
+           "DECLARE c CURSOR FOR SELECT * FROM settings",
+           "DECLARE c CURSOR FOR SELECT * FROM statuses",
+           "PREPARE p AS SELECT count(*) FROM settings",
+           "PREPARE p AS INSERT INTO settings VALUES ($1, $2)",
+           "FETCH 10 FROM c",
+           "MOVE NEXT IN c",
+           "CLOSE c",
+           "EXECUTE p",
+           "DEALLOCATE p",
+           "EXPLAIN SELECT count(*) FROM orders",
+           "EXPLAIN UPDATE orders SET v = 2",
+           "EXPLAIN ANALYZE SELECT count(*) FROM settings",
+       }) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_TRUE(placed.ok()) << sql << ": " << Refusal(placed.status());
+    EXPECT_EQ(placed.value().node, 1) << sql;
+  }
+  for (const char* sql : {"CREATE TABLE t_copy AS SELECT * FROM settings",
+                          "CREATE TABLE t_copy AS SELECT * FROM orders WITH NO DATA", "LISTEN x",
+                          "SELECT * INTO t_copy FROM statuses"}) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_TRUE(placed.ok()) << sql << ": " << Refusal(placed.status());
+    EXPECT_EQ(placed.value().node, -1) << sql;
+  }
+}
+
+TEST(RouterUtility, ExplainAnalyzeOfOneTenantRunsOnItsNode) {
+  const auto map = SampleMap();
+  auto tenant = Planned("UPDATE orders SET v = 2 WHERE tenant_id = 7").Plan(map);
+  ASSERT_TRUE(tenant.ok());
+  ASSERT_EQ(tenant.value().nodes.size(), 1u);
+  auto placed = Planned("EXPLAIN (ANALYZE, COSTS OFF) UPDATE orders SET v = 2 WHERE tenant_id = 7").Utility(map);
+  ASSERT_TRUE(placed.ok()) << Refusal(placed.status());
+  EXPECT_EQ(placed.value().node, tenant.value().nodes[0]);
+  EXPECT_TRUE(placed.value().write);
+  auto plain = Planned("EXPLAIN SELECT * FROM orders WHERE tenant_id = 7").Utility(map);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain.value().node, tenant.value().nodes[0]);
+  EXPECT_FALSE(plain.value().write);
+}
+
+TEST(RouterUtility, NothingIsRefusedWhileRowsAreNotSpread) {
+  const auto map = SampleMap(/*spread=*/false);
+  for (const char* sql : {"DECLARE c CURSOR FOR SELECT * FROM orders", "DO $$ BEGIN UPDATE orders SET v = 1; END $$",
+                          "EXPLAIN ANALYZE UPDATE orders SET v = 2", "CREATE TABLE t_copy AS SELECT * FROM orders",
+                          "FETCH ALL FROM c"}) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_TRUE(placed.ok()) << sql << ": " << Refusal(placed.status());
+    EXPECT_EQ(placed.value().node, -1) << sql;
+  }
+}
+
+}  // namespace
+}  // namespace mosaic::router
