@@ -328,6 +328,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void ReplayHeld();
   void EmitSynthetics();
   void DropAfterError(backend::ServerConn& server);
+  // Whether a node's error in extended-protocol batch `batch` already reached the client.
+  bool BatchFailed(uint64_t batch) const;
   void Undo(const Pending& p);
   void Emit(std::string_view bytes);
   void EmitError(const Status& status);

@@ -680,6 +680,10 @@ awaitable<void> Session::Scatter(const std::vector<int>& nodes, const std::vecto
 bool Session::FinishGather(Gather& g, bool with_description, std::string* held) {
   if (!g.error.empty()) {
     worker_.counters().Add(worker_.counters().errors_total);
+    // A query that failed as it ran (division by zero) had its RowDescription sent first, as
+    // PostgreSQL does; every node gets the same text, so one that failed at parse analysis
+    // sent none, nor did the others.
+    if (with_description && g.merger) Emit(g.merger->ClientRowDescription());
     Emit(g.error);
     return false;
   }
@@ -932,8 +936,15 @@ awaitable<bool> Session::RunScatterPortal(ScatterPortal& sp) {
 awaitable<void> Session::RunScatterPortalOnce(ScatterPortal& sp) {
   if (sp.ran) co_return;
   sp.ran = true;
-  worker_.counters().Add(worker_.counters().multi_node_statements_total);
   co_await WaitPendingDrained();
+  if (skip_until_sync_) {
+    // An earlier message of the batch failed meanwhile (its error went to the client): the
+    // batch skips to Sync, as PostgreSQL does, and this portal does not run.
+    sp.failed = true;
+    sp.error_sent = true;
+    co_return;
+  }
+  worker_.counters().Add(worker_.counters().multi_node_statements_total);
   const bool implicit = sp.write && TxStatus() == protocol::kTxIdle;
   if (implicit) BeginImplicit();
   for (size_t i = 0; i < sp.nodes.size(); ++i) {
