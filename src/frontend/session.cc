@@ -942,8 +942,9 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
     auto portal = sp->second;
     // PostgreSQL ignores a row limit for a write without RETURNING (pgjdbc's executeUpdate
-    // sends 1); Mosaic for every write, whose rows it does not merge.
-    if ((e.max_rows <= 0 || portal->gather->mode != Gather::Mode::kMerge) && !portal->held_ready) {
+    // sends 1).
+    const bool limited = e.max_rows > 0 && (portal->gather->mode == Gather::Mode::kMerge || portal->returning);
+    if (!limited && !portal->held_ready) {
       scatter_portals_.erase(sp);
       if (!co_await RunScatterPortal(*portal)) co_return !closing_;
       FinishGather(*portal->gather, /*with_description=*/false);

@@ -153,6 +153,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Handles a reply belonging to a gather entry; true when it completed the entry (its
   // ReadyForQuery).
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
+  // A gather for an INSERT/UPDATE/DELETE run over the nodes of `route`.
+  static void SetUpWrite(Gather& g, const sql::Analysis& a, const router::Route& route);
   // Whether the client's TimeZone is UTC (timestamptz keys without an offset can be routed).
   bool SessionUtc() const;
   // Takes the newest shard map when no server is linked (so links stay valid).

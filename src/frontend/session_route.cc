@@ -657,6 +657,15 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   co_return !closing_;
 }
 
+void Session::SetUpWrite(Gather& g, const sql::Analysis& a, const router::Route& route) {
+  g.mode = Gather::Mode::kWrite;
+  g.replicated = !route.tables.empty() && route.tables[0] != nullptr &&
+                 route.tables[0]->kind == catalog::TableKind::kReference;
+  if (a.returning && !route.insert_rows.empty()) {
+    g.returning_order = std::make_unique<router::ReturningOrder>(route.insert_rows);
+  }
+}
+
 awaitable<void> Session::Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
                                  std::shared_ptr<Gather> gather) {
   // Earlier replies first: the gathered result is emitted after them.
@@ -703,9 +712,11 @@ bool Session::FinishGather(Gather& g, bool with_description, std::string* held) 
     }
     case Gather::Mode::kWrite:
       out = (with_description ? g.description : std::string()) + g.rows;
+      if (g.returning_order) g.returning_order->Finish(&out);
       protocol::WriteCommandComplete(&out, fmt::format("{} {}", g.tag, g.count));
       break;
     case Gather::Mode::kCopyOut:
+      if (g.binary_copy && g.binary_copy->started()) protocol::WriteCopyData(&out, router::BinaryCopyJoin::Trailer());
       if (g.copy_started) protocol::WriteEmpty(&out, be::kCopyDone);
       protocol::WriteCommandComplete(&out, fmt::format("COPY {}", g.count));
       break;
@@ -793,6 +804,8 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
     case be::kDataRow:
       if (g.mode == Gather::Mode::kMerge) {
         if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+      } else if (g.returning_order) {
+        g.returning_order->Add(p.source, frame.raw);
       } else if (!g.replicated || p.source == 0) {
         g.rows.append(frame.raw);
       }
@@ -804,6 +817,13 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
         auto [tag, n] = SplitTag(frame.body);
         if (g.tag.empty()) g.tag = tag;
         if (!g.replicated || p.source == 0) g.count += n;
+        if (g.returning_order && !g.returning_order->Complete(p.source) && g.merge_error.ok()) {
+          // Known before the implicit transaction commits: it rolls back instead.
+          g.merge_error = Status::Unsupported(
+              "INSERT ... RETURNING with rows for several nodes skipped some rows (ON CONFLICT DO UPDATE ... "
+              "WHERE, or a trigger): Mosaic cannot return the rest in VALUES order; insert each node's rows "
+              "separately, or drop RETURNING");
+        }
       }
       return false;
     case be::kCopyOutResponse:
@@ -870,6 +890,7 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   sp->nodes = route.nodes;
   sp->bind_rest = std::string(bind_rest);
   sp->write = route.write;
+  sp->returning = a.returning;
   sp->gather = std::make_shared<Gather>();
   if (a.type == StatementType::kSelect) {
     auto scatter = router::RewriteSelect(stmt.query, a, bound, *map_);
@@ -884,10 +905,8 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
     sp->param_types.assign(route.nodes.size(), stmt.param_types);
   } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
              a.type == StatementType::kDelete) {
-    sp->gather->mode = Gather::Mode::kWrite;
+    SetUpWrite(*sp->gather, a, route);
     sp->param_types.assign(route.nodes.size(), stmt.param_types);
-    sp->gather->replicated = !route.tables.empty() && route.tables[0] != nullptr &&
-                             route.tables[0]->kind == catalog::TableKind::kReference;
     for (size_t i = 0; i < route.nodes.size(); ++i) {
       sp->sqls.push_back(route.insert_rows.empty() ? stmt.query
                                                    : router::InsertWithRows(stmt.query, a, route.insert_rows[i]));

@@ -697,4 +697,34 @@ size_t Merger::buffered_bytes() const {
   return n;
 }
 
+// ---------------------------------------------------------------------------------------------
+// ReturningOrder
+
+ReturningOrder::ReturningOrder(const std::vector<std::vector<int>>& parts)
+    : expected_(parts.size(), 0), rows_(parts.size()) {
+  size_t total = 0;
+  for (const auto& part : parts) total += part.size();
+  row_sources_.assign(total, 0);
+  for (size_t source = 0; source < parts.size(); ++source) {
+    for (int row : parts[source]) row_sources_.at(static_cast<size_t>(row)) = static_cast<int>(source);
+    expected_[source] = parts[source].size();
+  }
+}
+
+void ReturningOrder::Add(int source, std::string_view data_row) {
+  rows_.at(static_cast<size_t>(source)).emplace_back(data_row);
+}
+
+bool ReturningOrder::Complete(int source) const {
+  return rows_.at(static_cast<size_t>(source)).size() == expected_.at(static_cast<size_t>(source));
+}
+
+void ReturningOrder::Finish(std::string* out) const {
+  std::vector<size_t> next(rows_.size(), 0);
+  for (int source : row_sources_) {
+    const auto s = static_cast<size_t>(source);
+    if (next[s] < rows_[s].size()) out->append(rows_[s][next[s]++]);
+  }
+}
+
 }  // namespace mosaic::router

@@ -116,4 +116,27 @@ class Merger {
   std::shared_ptr<Impl> impl_;
 };
 
+// INSERT ... VALUES ... RETURNING whose rows went to several nodes (Route::insert_rows): each
+// node returns its rows in the order it was sent them, so the client's VALUES order (which ORMs
+// rely on to match returned ids to objects) is restored by taking, for each VALUES row, the next
+// row of the node it went to.
+class ReturningOrder {
+ public:
+  // `parts`: the VALUES row indexes sent to each part (source), as Route::insert_rows.
+  explicit ReturningOrder(const std::vector<std::vector<int>>& parts);
+
+  // Keeps one DataRow (whole message) of `source`.
+  void Add(int source, std::string_view data_row);
+  // Whether `source` returned one row per VALUES row it was sent (a row skipped by ON CONFLICT
+  // or a trigger returns none: the rows can no longer be matched to VALUES rows).
+  bool Complete(int source) const;
+  // Appends every row, in VALUES order, to *out. Requires Complete for every source.
+  void Finish(std::string* out) const;
+
+ private:
+  std::vector<int> row_sources_;            // the source of each VALUES row, in VALUES order
+  std::vector<size_t> expected_;            // VALUES rows per source
+  std::vector<std::vector<std::string>> rows_;  // per source, in arrival order
+};
+
 }  // namespace mosaic::router

@@ -494,3 +494,40 @@ TEST(MergeTest, ValuesThatDoNotParseAreReported) {
 
 }  // namespace
 }  // namespace mosaic::router
+
+namespace mosaic::router {
+namespace {
+
+std::string Msg(char type, std::string_view body) {
+  std::string out;
+  protocol::MessageWriter w(&out);
+  w.Begin(type).Bytes(body);
+  w.End();
+  return out;
+}
+
+TEST(ReturningOrder, RestoresValuesOrder) {
+  // VALUES (21), (1), (11), (2) over nodes [1-9] [10-19] [20-]: rows 1, 3 / 2 / 0.
+  const std::vector<std::vector<int>> parts{{1, 3}, {2}, {0}};
+  ReturningOrder order(parts);
+  order.Add(2, Msg('D', "21"));  // arrival order across nodes does not matter
+  order.Add(0, Msg('D', "1"));
+  order.Add(1, Msg('D', "11"));
+  EXPECT_FALSE(order.Complete(0));
+  order.Add(0, Msg('D', "2"));
+  for (int s = 0; s < 3; ++s) EXPECT_TRUE(order.Complete(s)) << s;
+  std::string out;
+  order.Finish(&out);
+  EXPECT_EQ(out, Msg('D', "21") + Msg('D', "1") + Msg('D', "11") + Msg('D', "2"));
+}
+
+TEST(ReturningOrder, RowSkippedOnANodeIsIncomplete) {
+  ReturningOrder order(std::vector<std::vector<int>>{{0, 2}, {1}});
+  order.Add(0, Msg('D', "a"));
+  order.Add(1, Msg('D', "b"));
+  EXPECT_FALSE(order.Complete(0));
+  EXPECT_TRUE(order.Complete(1));
+}
+
+}  // namespace
+}  // namespace mosaic::router
