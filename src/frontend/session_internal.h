@@ -32,6 +32,7 @@ struct Session::Gather {
   bool copy_header = false;
   bool header_sent = false;
   std::vector<bool> header_seen;  // per source
+  std::unique_ptr<router::BinaryCopyJoin> binary_copy;  // kCopyOut (FORMAT binary): one header and trailer
   uint32_t monitor = 0;  // the monitor slot recorded when the result is emitted
 };
 

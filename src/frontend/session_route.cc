@@ -616,12 +616,13 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     gather->mode = Gather::Mode::kCopyOut;
     gather->copy_header = a.copy_header;
     gather->header_seen.assign(route.nodes.size(), false);
+    if (a.copy_format == "binary") {
+      gather->binary_copy = std::make_unique<router::BinaryCopyJoin>(static_cast<int>(route.nodes.size()));
+    }
     sqls.assign(route.nodes.size(), std::string(sql_text));
   } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
              a.type == StatementType::kDelete) {
-    gather->mode = Gather::Mode::kWrite;
-    gather->replicated = !route.tables.empty() && route.tables[0] != nullptr &&
-                         route.tables[0]->kind == catalog::TableKind::kReference;
+    SetUpWrite(*gather, a, route);
     for (size_t i = 0; i < route.nodes.size(); ++i) {
       sqls.push_back(route.insert_rows.empty() ? std::string(sql_text)
                                                : router::InsertWithRows(sql_text, a, route.insert_rows[i]));
@@ -834,6 +835,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       }
       return false;
     case be::kCopyData:
+      if (g.binary_copy) return CopyBinaryFrame(g, p.source, frame.body);
       if (g.copy_header && static_cast<size_t>(p.source) < g.header_seen.size() &&
           !g.header_seen[static_cast<size_t>(p.source)]) {
         g.header_seen[static_cast<size_t>(p.source)] = true;
@@ -845,6 +847,16 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
     default:
       return false;  // CopyDone, EmptyQueryResponse, ParseComplete, ...
   }
+}
+
+bool Session::CopyBinaryFrame(Gather& g, int source, std::string_view data) {
+  std::string bytes;
+  if (Status s = g.binary_copy->Add(source, data, &bytes); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+  if (bytes.empty()) return false;
+  std::string out;
+  protocol::WriteCopyData(&out, bytes);
+  Emit(out);
+  return false;
 }
 
 // Sequences (serial and identity columns) must never hand out the same value on two nodes: each
