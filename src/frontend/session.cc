@@ -980,8 +980,9 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
     auto portal = sp->second;
     // PostgreSQL ignores a row limit for a write without RETURNING (pgjdbc's executeUpdate
-    // sends 1); Mosaic for every write, whose rows it does not merge.
-    if ((e.max_rows <= 0 || portal->gather->mode != Gather::Mode::kMerge) && !portal->held_ready) {
+    // sends 1).
+    const bool limited = e.max_rows > 0 && (portal->gather->mode == Gather::Mode::kMerge || portal->returning);
+    if (!limited && !portal->held_ready) {
       scatter_portals_.erase(sp);
       if (!co_await RunScatterPortal(*portal)) co_return !closing_;
       FinishGather(*portal->gather, /*with_description=*/false);
@@ -1155,6 +1156,9 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
     co_return true;
   }
   EndBatch();
+  if (pending_.empty()) {  // every earlier batch is answered: its errors matter no more
+    std::erase_if(batch_errors_, [&](const auto& e) { return e.first < batch_seq_; });
+  }
   if (LinkedCount() > 1 || batch_implicit_) {  // the latter: a node of it may be gone
     if (!batch_implicit_) co_await SettleBatchOverNodes();
     // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
@@ -1546,6 +1550,10 @@ void Session::Undo(const Pending& p) {
   if (!p.client_name.empty() && it != statements_.end() && it->second == p.parsed) statements_.erase(it);
 }
 
+bool Session::BatchFailed(uint64_t batch) const {
+  return std::any_of(batch_errors_.begin(), batch_errors_.end(), [&](const auto& e) { return e.first == batch; });
+}
+
 // After an error in an extended-protocol message the server skips everything up to Sync: so
 // must we.
 void Session::DropAfterError(ServerConn& server) {
@@ -1669,7 +1677,13 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
   if (frame.type == be::kErrorResponse) {
     protocol::ErrorFields fields;
     const bool read = protocol::ParseErrorFields(frame.body, &fields).ok();
-    if (read && fields.severity != "ERROR") {
+    // PostgreSQL answers an extended-protocol batch with one error at most (it skips to Sync
+    // after it); another node's part of the batch may fail too (an unnamed statement parsed on
+    // one node and bound on another fails at parse analysis on both): only the first is relayed.
+    const bool repeated = p.op != Op::kQuery && BatchFailed(p.batch);
+    if (repeated) {
+      log::debug("client {}: node {}: {} (after the batch's first error)", pid_, server.node_id(), fields.message);
+    } else if (read && fields.severity != "ERROR") {
       std::string msg;  // a FATAL/PANIC ends the server connection, not the client's
       protocol::WriteErrorWithSeverity(&msg, fields, protocol::Severity::kError);
       Emit(msg);
@@ -1682,7 +1696,7 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
     if (read && p.op == Op::kBind && p.parsed && fields.code == sqlstate::kFeatureNotSupported) {
       server.stale.insert(p.parsed->hash);
     }
-    worker_.counters().Add(worker_.counters().errors_total);
+    if (!repeated) worker_.counters().Add(worker_.counters().errors_total);
     broadcast_error_ = true;
     if (&server == copy_in_server_) copy_in_server_ = nullptr;  // the copy ended with the error
     if (p.op != Op::kQuery) batch_errors_.emplace_back(p.batch, &server);

@@ -153,6 +153,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Handles a reply belonging to a gather entry; true when it completed the entry (its
   // ReadyForQuery).
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
+  // One CopyData of a binary COPY TO over several nodes: what of it the client gets (see
+  // router::BinaryCopyJoin). Always false (it does not end the node's part).
+  bool CopyBinaryFrame(Gather& g, int source, std::string_view data);
+  // A gather for an INSERT/UPDATE/DELETE run over the nodes of `route`.
+  static void SetUpWrite(Gather& g, const sql::Analysis& a, const router::Route& route);
   // Whether the client's TimeZone is UTC (timestamptz keys without an offset can be routed).
   bool SessionUtc() const;
   // What the client's DateStyle and extra_float_digits let the merger read (MergeSpec).
@@ -339,6 +344,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void ReplayHeld();
   void EmitSynthetics();
   void DropAfterError(backend::ServerConn& server);
+  // Whether a node's error in extended-protocol batch `batch` already reached the client.
+  bool BatchFailed(uint64_t batch) const;
   void Undo(const Pending& p);
   void Emit(std::string_view bytes);
   void EmitError(const Status& status);

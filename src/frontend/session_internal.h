@@ -21,6 +21,9 @@ struct Session::Gather {
   Status merge_error;
   std::string description;  // kWrite: the first RowDescription (RETURNING)
   std::string rows;         // kWrite: DataRows (RETURNING), in arrival order
+  // kWrite: INSERT ... VALUES ... RETURNING with rows for several nodes: their rows, put back
+  // in VALUES order (instead of `rows`).
+  std::unique_ptr<router::ReturningOrder> returning_order;
   std::string tag;          // command tag without its count ("INSERT 0", "UPDATE", "COPY")
   int64_t count = 0;
   bool copy_started = false;
@@ -29,6 +32,7 @@ struct Session::Gather {
   bool copy_header = false;
   bool header_sent = false;
   std::vector<bool> header_seen;  // per source
+  std::unique_ptr<router::BinaryCopyJoin> binary_copy;  // kCopyOut (FORMAT binary): one header and trailer
   uint32_t monitor = 0;  // the monitor slot recorded when the result is emitted
 };
 
@@ -41,6 +45,7 @@ struct Session::ScatterPortal {
   std::string bind_rest;               // parameter formats and values, result formats
   std::shared_ptr<Gather> gather;      // mode and merger set at Bind
   bool write = false;
+  bool returning = false;  // a write with RETURNING: a row limit applies to it, as to a SELECT
   bool ran = false;
   bool failed = false;
   bool error_sent = false;  // the client already has the error

@@ -660,12 +660,13 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     gather->mode = Gather::Mode::kCopyOut;
     gather->copy_header = a.copy_header;
     gather->header_seen.assign(route.nodes.size(), false);
+    if (a.copy_format == "binary") {
+      gather->binary_copy = std::make_unique<router::BinaryCopyJoin>(static_cast<int>(route.nodes.size()));
+    }
     sqls.assign(route.nodes.size(), std::string(sql_text));
   } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
              a.type == StatementType::kDelete) {
-    gather->mode = Gather::Mode::kWrite;
-    gather->replicated = !route.tables.empty() && route.tables[0] != nullptr &&
-                         route.tables[0]->kind == catalog::TableKind::kReference;
+    SetUpWrite(*gather, a, route);
     for (size_t i = 0; i < route.nodes.size(); ++i) {
       sqls.push_back(route.insert_rows.empty() ? std::string(sql_text)
                                                : router::InsertWithRows(sql_text, a, route.insert_rows[i]));
@@ -701,6 +702,15 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   co_return !closing_;
 }
 
+void Session::SetUpWrite(Gather& g, const sql::Analysis& a, const router::Route& route) {
+  g.mode = Gather::Mode::kWrite;
+  g.replicated = !route.tables.empty() && route.tables[0] != nullptr &&
+                 route.tables[0]->kind == catalog::TableKind::kReference;
+  if (a.returning && !route.insert_rows.empty()) {
+    g.returning_order = std::make_unique<router::ReturningOrder>(route.insert_rows);
+  }
+}
+
 awaitable<void> Session::Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
                                  std::shared_ptr<Gather> gather) {
   // Earlier replies first: the gathered result is emitted after them.
@@ -724,6 +734,10 @@ awaitable<void> Session::Scatter(const std::vector<int>& nodes, const std::vecto
 bool Session::FinishGather(Gather& g, bool with_description, std::string* held) {
   if (!g.error.empty()) {
     worker_.counters().Add(worker_.counters().errors_total);
+    // A query that failed as it ran (division by zero) had its RowDescription sent first, as
+    // PostgreSQL does; every node gets the same text, so one that failed at parse analysis
+    // sent none, nor did the others.
+    if (with_description && g.merger) Emit(g.merger->ClientRowDescription());
     Emit(g.error);
     return false;
   }
@@ -743,9 +757,11 @@ bool Session::FinishGather(Gather& g, bool with_description, std::string* held) 
     }
     case Gather::Mode::kWrite:
       out = (with_description ? g.description : std::string()) + g.rows;
+      if (g.returning_order) g.returning_order->Finish(&out);
       protocol::WriteCommandComplete(&out, fmt::format("{} {}", g.tag, g.count));
       break;
     case Gather::Mode::kCopyOut:
+      if (g.binary_copy && g.binary_copy->started()) protocol::WriteCopyData(&out, router::BinaryCopyJoin::Trailer());
       if (g.copy_started) protocol::WriteEmpty(&out, be::kCopyDone);
       protocol::WriteCommandComplete(&out, fmt::format("COPY {}", g.count));
       break;
@@ -833,6 +849,8 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
     case be::kDataRow:
       if (g.mode == Gather::Mode::kMerge) {
         if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+      } else if (g.returning_order) {
+        g.returning_order->Add(p.source, frame.raw);
       } else if (!g.replicated || p.source == 0) {
         g.rows.append(frame.raw);
       }
@@ -844,6 +862,13 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
         auto [tag, n] = SplitTag(frame.body);
         if (g.tag.empty()) g.tag = tag;
         if (!g.replicated || p.source == 0) g.count += n;
+        if (g.returning_order && !g.returning_order->Complete(p.source) && g.merge_error.ok()) {
+          // Known before the implicit transaction commits: it rolls back instead.
+          g.merge_error = Status::Unsupported(
+              "INSERT ... RETURNING with rows for several nodes skipped some rows (ON CONFLICT DO UPDATE ... "
+              "WHERE, or a trigger): Mosaic cannot return the rest in VALUES order; insert each node's rows "
+              "separately, or drop RETURNING");
+        }
       }
       return false;
     case be::kCopyOutResponse:
@@ -854,6 +879,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       }
       return false;
     case be::kCopyData:
+      if (g.binary_copy) return CopyBinaryFrame(g, p.source, frame.body);
       if (g.copy_header && static_cast<size_t>(p.source) < g.header_seen.size() &&
           !g.header_seen[static_cast<size_t>(p.source)]) {
         g.header_seen[static_cast<size_t>(p.source)] = true;
@@ -865,6 +891,16 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
     default:
       return false;  // CopyDone, EmptyQueryResponse, ParseComplete, ...
   }
+}
+
+bool Session::CopyBinaryFrame(Gather& g, int source, std::string_view data) {
+  std::string bytes;
+  if (Status s = g.binary_copy->Add(source, data, &bytes); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+  if (bytes.empty()) return false;
+  std::string out;
+  protocol::WriteCopyData(&out, bytes);
+  Emit(out);
+  return false;
 }
 
 // Sequences (serial and identity columns) must never hand out the same value on two nodes: each
@@ -910,6 +946,7 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   sp->nodes = route.nodes;
   sp->bind_rest = std::string(bind_rest);
   sp->write = route.write;
+  sp->returning = a.returning;
   sp->gather = std::make_shared<Gather>();
   if (a.type == StatementType::kSelect) {
     auto scatter = router::RewriteSelect(stmt.query, a, bound, *map_);
@@ -925,10 +962,8 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
     sp->param_types.assign(route.nodes.size(), stmt.param_types);
   } else if (a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
              a.type == StatementType::kDelete) {
-    sp->gather->mode = Gather::Mode::kWrite;
+    SetUpWrite(*sp->gather, a, route);
     sp->param_types.assign(route.nodes.size(), stmt.param_types);
-    sp->gather->replicated = !route.tables.empty() && route.tables[0] != nullptr &&
-                             route.tables[0]->kind == catalog::TableKind::kReference;
     for (size_t i = 0; i < route.nodes.size(); ++i) {
       sp->sqls.push_back(route.insert_rows.empty() ? stmt.query
                                                    : router::InsertWithRows(stmt.query, a, route.insert_rows[i]));
@@ -977,8 +1012,15 @@ awaitable<bool> Session::RunScatterPortal(ScatterPortal& sp) {
 awaitable<void> Session::RunScatterPortalOnce(ScatterPortal& sp) {
   if (sp.ran) co_return;
   sp.ran = true;
-  worker_.counters().Add(worker_.counters().multi_node_statements_total);
   co_await WaitPendingDrained();
+  if (skip_until_sync_) {
+    // An earlier message of the batch failed meanwhile (its error went to the client): the
+    // batch skips to Sync, as PostgreSQL does, and this portal does not run.
+    sp.failed = true;
+    sp.error_sent = true;
+    co_return;
+  }
+  worker_.counters().Add(worker_.counters().multi_node_statements_total);
   const bool implicit = sp.write && TxStatus() == protocol::kTxIdle;
   if (implicit) BeginImplicit();
   for (size_t i = 0; i < sp.nodes.size(); ++i) {

@@ -741,4 +741,128 @@ size_t Merger::buffered_bytes() const {
   return n;
 }
 
+// ---------------------------------------------------------------------------------------------
+// ReturningOrder
+
+ReturningOrder::ReturningOrder(const std::vector<std::vector<int>>& parts)
+    : expected_(parts.size(), 0), rows_(parts.size()) {
+  size_t total = 0;
+  for (const auto& part : parts) total += part.size();
+  row_sources_.assign(total, 0);
+  for (size_t source = 0; source < parts.size(); ++source) {
+    for (int row : parts[source]) row_sources_.at(static_cast<size_t>(row)) = static_cast<int>(source);
+    expected_[source] = parts[source].size();
+  }
+}
+
+void ReturningOrder::Add(int source, std::string_view data_row) {
+  rows_.at(static_cast<size_t>(source)).emplace_back(data_row);
+}
+
+bool ReturningOrder::Complete(int source) const {
+  return rows_.at(static_cast<size_t>(source)).size() == expected_.at(static_cast<size_t>(source));
+}
+
+void ReturningOrder::Finish(std::string* out) const {
+  std::vector<size_t> next(rows_.size(), 0);
+  for (int source : row_sources_) {
+    const auto s = static_cast<size_t>(source);
+    if (next[s] < rows_[s].size()) out->append(rows_[s][next[s]++]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BinaryCopyJoin
+
+namespace {
+constexpr std::string_view kBinaryCopySignature("PGCOPY\n\xff\r\n\0", 11);
+constexpr size_t kBinaryCopyFixedHeader = 19;  // signature, flags (int32), extension length (int32)
+}  // namespace
+
+BinaryCopyJoin::BinaryCopyJoin(int sources) : sources_(static_cast<size_t>(sources)) {}
+
+namespace {
+
+uint32_t BigEndian(std::string_view bytes, size_t at, size_t size) {
+  uint32_t v = 0;
+  for (size_t i = at; i < at + size; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
+  return v;
+}
+
+// The bytes of the whole tuples at the start of `bytes` (*whole); *trailer when the next thing
+// is the trailer.
+Status WholeTuples(std::string_view bytes, size_t* whole, bool* trailer) {
+  size_t pos = 0;
+  *trailer = false;
+  while (bytes.size() - pos >= 2) {
+    const auto fields = static_cast<int16_t>(BigEndian(bytes, pos, 2));
+    if (fields == -1) {
+      *trailer = true;
+      break;
+    }
+    if (fields < 0) return Status::Internal("a node's binary COPY stream has a tuple with a negative field count");
+    size_t end = pos + 2;
+    bool complete = true;
+    for (int16_t f = 0; f < fields && complete; ++f) {
+      complete = bytes.size() - end >= 4;
+      if (!complete) break;
+      const auto length = static_cast<int32_t>(BigEndian(bytes, end, 4));
+      end += 4;
+      if (length > 0) {
+        complete = bytes.size() - end >= static_cast<size_t>(length);
+        end += complete ? static_cast<size_t>(length) : 0;
+      }
+    }
+    if (!complete) break;
+    pos = end;
+  }
+  *whole = pos;
+  return Status::OK();
+}
+
+}  // namespace
+
+Status BinaryCopyJoin::TakeHeader(Source& s, std::string_view* data, std::string* out) {
+  while (!s.header_done && !data->empty()) {
+    const size_t want = (s.header_size == 0 ? kBinaryCopyFixedHeader : s.header_size) - s.header.size();
+    const size_t take = std::min(want, data->size());
+    s.header.append(data->substr(0, take));
+    data->remove_prefix(take);
+    if (s.header.size() < kBinaryCopyFixedHeader) break;
+    if (s.header_size == 0) {
+      if (std::string_view(s.header).substr(0, kBinaryCopySignature.size()) != kBinaryCopySignature) {
+        return Status::Internal("a node's binary COPY stream did not start with the PGCOPY signature");
+      }
+      s.header_size = kBinaryCopyFixedHeader + BigEndian(s.header, 15, 4);  // and the extension area
+    }
+    if (s.header.size() < s.header_size) continue;
+    s.header_done = true;
+    if (!header_sent_) out->append(s.header);  // the first one to arrive speaks for all
+    header_sent_ = true;
+  }
+  return Status::OK();
+}
+
+Status BinaryCopyJoin::Add(int source, std::string_view data, std::string* out) {
+  Source& s = sources_.at(static_cast<size_t>(source));
+  if (Status st = TakeHeader(s, &data, out); !st.ok()) return st;
+  if (data.empty()) return Status::OK();
+  if (s.ended) return Status::Internal("a node's binary COPY stream went on after its trailer");
+  std::string_view bytes = data;
+  if (!s.partial.empty()) {
+    s.partial.append(data);
+    bytes = s.partial;
+  }
+  size_t whole = 0;
+  if (Status st = WholeTuples(bytes, &whole, &s.ended); !st.ok()) return st;
+  out->append(bytes.substr(0, whole));
+  if (s.ended && bytes.size() - whole != 2) {
+    return Status::Internal("a node's binary COPY stream went on after its trailer");
+  }
+  // The rest waits for the node's next bytes (the trailer is dropped: one goes out at the end).
+  std::string rest(s.ended ? std::string_view() : bytes.substr(whole));
+  s.partial = std::move(rest);
+  return Status::OK();
+}
+
 }  // namespace mosaic::router

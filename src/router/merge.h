@@ -124,4 +124,58 @@ class Merger {
   std::shared_ptr<Impl> impl_;
 };
 
+// INSERT ... VALUES ... RETURNING whose rows went to several nodes (Route::insert_rows): each
+// node returns its rows in the order it was sent them, so the client's VALUES order (which ORMs
+// rely on to match returned ids to objects) is restored by taking, for each VALUES row, the next
+// row of the node it went to.
+class ReturningOrder {
+ public:
+  // `parts`: the VALUES row indexes sent to each part (source), as Route::insert_rows.
+  explicit ReturningOrder(const std::vector<std::vector<int>>& parts);
+
+  // Keeps one DataRow (whole message) of `source`.
+  void Add(int source, std::string_view data_row);
+  // Whether `source` returned one row per VALUES row it was sent (a row skipped by ON CONFLICT
+  // or a trigger returns none: the rows can no longer be matched to VALUES rows).
+  bool Complete(int source) const;
+  // Appends every row, in VALUES order, to *out. Requires Complete for every source.
+  void Finish(std::string* out) const;
+
+ private:
+  std::vector<int> row_sources_;            // the source of each VALUES row, in VALUES order
+  std::vector<size_t> expected_;            // VALUES rows per source
+  std::vector<std::vector<std::string>> rows_;  // per source, in arrival order
+};
+
+// COPY ... TO STDOUT (FORMAT binary) over several nodes: each node's stream is a header
+// (signature, flags, extension area), tuples, and a trailer (int16 -1); concatenated, the result
+// is not a valid stream (a reader stops at the first trailer). The client gets the first header
+// to arrive, every node's tuples and one trailer. CopyData boundaries need not fall on those of
+// the header, tuples or trailer: each node's bytes are passed on a whole tuple at a time (the
+// rest waits for its next CopyData), so the nodes' tuples may interleave.
+class BinaryCopyJoin {
+ public:
+  explicit BinaryCopyJoin(int sources);
+
+  // The payload of one CopyData of `source`: appends what the client gets of it (maybe nothing)
+  // to *out. XX000 for a stream that is not binary COPY (signature, tuple structure).
+  Status Add(int source, std::string_view data, std::string* out);
+  // Whether a header went out: the stream then needs Trailer() before CopyDone.
+  bool started() const { return header_sent_; }
+  static std::string_view Trailer() { return std::string_view("\xff\xff", 2); }
+
+ private:
+  struct Source {
+    std::string header;       // bytes of the header so far
+    size_t header_size = 0;   // its full size, once its fixed part arrived (0 = not known yet)
+    bool header_done = false;
+    std::string partial;      // bytes of a tuple not complete yet
+    bool ended = false;       // its trailer came
+  };
+  // Takes the header's bytes from the start of *data; true once it is complete.
+  Status TakeHeader(Source& s, std::string_view* data, std::string* out);
+  std::vector<Source> sources_;
+  bool header_sent_ = false;
+};
+
 }  // namespace mosaic::router

@@ -691,6 +691,15 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
         route.nodes = nodes;
         SetInsertTenant(*target.table, columns, a, bound, &route);
         if (nodes.size() > 1) {
+          if (a.returning && a.on_conflict_do_nothing) {
+            // RETURNING rows are put back in VALUES order by counting each node's rows; a
+            // conflicting row that returns nothing would shift the others onto wrong rows.
+            return Status::Unsupported(fmt::format(
+                "INSERT ... ON CONFLICT DO NOTHING RETURNING into \"{}\" with rows for several nodes is not "
+                "supported (the returned rows could not be matched to the VALUES rows); insert each node's rows "
+                "separately, or drop RETURNING",
+                target.table->name));
+          }
           route.insert_rows.resize(nodes.size());
           for (size_t r = 0; r < row_nodes.size(); ++r) {
             size_t k = static_cast<size_t>(std::find(nodes.begin(), nodes.end(), row_nodes[r]) - nodes.begin());

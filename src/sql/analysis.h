@@ -209,6 +209,7 @@ struct Analysis {
   std::vector<InsertRow> insert_rows;   // VALUES rows; empty for INSERT ... SELECT / DEFAULT VALUES
   bool insert_select = false;           // INSERT ... SELECT
   bool on_conflict = false;
+  bool on_conflict_do_nothing = false;  // ON CONFLICT ... DO NOTHING (a conflicting row returns nothing)
   bool cte_writes = false;  // a WITH query inserts, updates or deletes rows
   bool merge = false;       // MERGE (type kUpdate; its target is tables[0])
   bool returning = false;

@@ -530,6 +530,7 @@ void Walker::Insert(const Json& s, const Scope* parent, bool in_sub, bool top) {
     a_->insert_has_column_list = !a_->insert_columns.empty();
     a_->on_conflict = Get(s, "onConflictClause") != nullptr;
     if (const Json* oc = Get(s, "onConflictClause")) {  // DO UPDATE SET ...: as an UPDATE's columns
+      a_->on_conflict_do_nothing = Str(*oc, "action") == "ONCONFLICT_NOTHING";
       for (const Json& t : Items(*oc, "targetList")) {
         if (TypeOf(t) == "ResTarget") a_->update_columns.emplace_back(Str(Body(t), "name"));
       }

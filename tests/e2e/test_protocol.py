@@ -392,6 +392,48 @@ def test_extended_error_skips_until_sync(mosaic):
         c.close()
 
 
+def test_a_statement_failing_on_its_node_at_parse_analysis_gets_one_error(mosaic, table_name):
+    # Parse/Bind/Execute/Sync of a statement on a routed table that the node rejects when it
+    # parses it (unknown column, a value of the wrong type): one ErrorResponse, then
+    # ReadyForQuery, as from PostgreSQL (which answers the Parse with it). Before, Mosaic sent
+    # the error twice.
+    c = started(mosaic)
+    try:
+        r = c.simple(f"CREATE TABLE {table_name} (tenant_id int NOT NULL, id int NOT NULL)")
+        assert r.errors == [], r.errors
+        for sql, code in ((f"SELECT nosuch FROM {table_name} WHERE tenant_id = 3", "42703"),
+                          (f"SELECT id FROM {table_name} WHERE tenant_id = 3 AND id = 'x'", "22P02"),
+                          (f"SELECT nosuch FROM {table_name} WHERE tenant_id = $1", "42703"),
+                          (f"SELECT nosuch FROM {table_name}", "42703")):
+            params = ("3",) if "$1" in sql else ()
+            for _ in range(2):  # the second time its connection may be shared with others
+                c.send(parse_msg("", sql) + bind_msg("", "", params) + execute_msg() + sync_msg())
+                r = c.read_until_ready()
+                assert [e["C"] for e in r.errors] == [code], (sql, r.errors)
+                assert r.types() == "EZ", (sql, r.types())
+                assert r.status == "I"
+        assert c.simple(f"SELECT count(*) FROM {table_name} WHERE tenant_id = 3").rows == [["0"]]
+    finally:
+        c.close()
+
+
+def test_a_query_over_several_nodes_failing_as_it_runs_sends_its_row_description_first(mosaic, table_name):
+    # PostgreSQL describes the result before it runs the query: a runtime error (division by
+    # zero) comes after the RowDescription. A parse-analysis error comes alone.
+    c = started(mosaic)
+    try:
+        assert c.simple(f"CREATE TABLE {table_name} (tenant_id int NOT NULL, id int NOT NULL)").errors == []
+        values = ", ".join(f"({t}, {t})" for t in range(1, 9))
+        assert c.simple(f"INSERT INTO {table_name} VALUES {values}").errors == []
+        r = c.simple(f"SELECT 1 / (id - 5) AS q FROM {table_name}")
+        assert [e["C"] for e in r.errors] == ["22012"]
+        assert r.types() == "TEZ", r.types()
+        r = c.simple(f"SELECT nosuch FROM {table_name}")
+        assert r.types() == "EZ", r.types()
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------- pooling hazards
 
 def test_stale_cancel_does_not_hit_another_client(mosaic):

@@ -251,14 +251,20 @@ def test_copy_from_stdin_routes_rows(mosaic3, reference, copy_tables):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.timeout(300)
-def test_copy_to_stdout_reads_every_node(mosaic3, reference, copy_tables):
+def _loaded_copy_orders(mosaic3, reference, copy_tables):
+    """Connections to Mosaic and the reference, copy_orders holding COPY_TEXT's rows at least."""
     assert not copy_tables, "layouts for copy_orders failed:\n" + "\n".join(copy_tables)
     m = sqllogic.raw_text_connection(mosaic3.connect())
     r = sqllogic.raw_text_connection(reference.connect())
     if _exec(r, "SELECT count(*) FROM copy_orders") == [("0",)]:
         for c in (m, r):  # run alone (-k): load the rows first
             _copy_in(c, "COPY copy_orders FROM STDIN", COPY_TEXT)
+    return m, r
+
+
+@pytest.mark.timeout(300)
+def test_copy_to_stdout_reads_every_node(mosaic3, reference, copy_tables):
+    m, r = _loaded_copy_orders(mosaic3, reference, copy_tables)
     for sql in ("COPY copy_orders TO STDOUT",
                 "COPY copy_orders TO STDOUT WITH (FORMAT csv, HEADER true)",
                 "COPY copy_orders (id, note) TO STDOUT"):
@@ -269,6 +275,40 @@ def test_copy_to_stdout_reads_every_node(mosaic3, reference, copy_tables):
         assert collections.Counter(got_lines) == collections.Counter(want_lines), \
             f"{sql}:\nmosaic:\n{got}\nreference:\n{want}"
         assert got.endswith("\n") and len(got) == len(want)
+
+
+@pytest.mark.timeout(300)
+def test_copy_to_stdout_binary_is_one_stream(mosaic3, reference, copy_tables):
+    # Each node's binary COPY stream has its own header and trailer: the client gets one of
+    # each around every node's tuples, a stream PostgreSQL loads back. Before, the streams were
+    # concatenated and loading failed with "received copy data after EOF marker".
+    m, r = _loaded_copy_orders(mosaic3, reference, copy_tables)
+    signature = b"PGCOPY\n\xff\r\n\x00"
+    for sql in ("COPY copy_orders TO STDOUT (FORMAT binary)",
+                "COPY copy_orders (id, note) TO STDOUT (FORMAT binary)"):
+        streams = []
+        for c in (m, r):
+            buf = io.BytesIO()
+            with c.cursor() as cur:
+                cur.copy_expert(sql, buf)
+            streams.append(buf.getvalue())
+        got, want = streams
+        assert got.count(signature) == 1 and got.startswith(signature), sql
+        assert len(got) == len(want) and got[:19] == want[:19] and got.endswith(b"\xff\xff"), sql
+        columns = sql[len("COPY copy_orders"):sql.index("TO")].strip()
+        _exec(r, "CREATE TABLE copy_orders_loaded AS SELECT * FROM copy_orders WITH NO DATA")
+        try:
+            with r.cursor() as cur:
+                cur.copy_expert(f"COPY copy_orders_loaded {columns} FROM STDIN (FORMAT binary)", io.BytesIO(got))
+            q = "SELECT tenant_id, id, customer_id, order_date, amount, status, note FROM {} ORDER BY 1, 2, 7"
+            assert _exec(r, q.format("copy_orders_loaded")) == _exec(
+                r, q.format("copy_orders" if not columns else
+                            "(SELECT NULL::int AS tenant_id, id, NULL::int AS customer_id, NULL::date AS order_date, "
+                            "NULL::numeric AS amount, NULL::text AS status, note FROM copy_orders) s")), sql
+        finally:
+            _exec(r, "DROP TABLE copy_orders_loaded")
+    # a query's binary COPY over several nodes is refused, not sent as a broken stream
+    assert _pgcode(lambda: _copy_out(m, "COPY (SELECT id FROM copy_orders) TO STDOUT (FORMAT binary)")) == "0A000"
 
 
 def test_a_row_limit_on_a_portal_over_several_nodes(mosaic3, reference, copy_tables):
@@ -300,6 +340,101 @@ def test_a_row_limit_on_a_portal_over_several_nodes(mosaic3, reference, copy_tab
     got, want = run(mosaic3.host, mosaic3.port), run(reference.host, reference.port)
     assert got == want
     assert want[2] == ["SELECT %d" % (total - 5), "SELECT 0"] and len(want[1]) == total
+
+
+# ------------------------------------------------------------------ INSERT ... RETURNING order
+
+# Tenant 2 of copy_orders is split on id (COPY_LAYOUTS): 30, 40 on node 3; 120, 130 on node 1;
+# 3000, 4000 on node 2. Grouped by node the rows would come back 120, 130, 3000, 4000, 30, 40.
+RETURNING_IDS = [3000, 30, 120, 4000, 40, 130]
+RETURNING_NOTE = "returning order"
+
+
+def _returning_values(placeholders=False):
+    return ", ".join(
+        f"(2, {'$%d' % (i + 1) if placeholders else v}, '2024-05-01', '{RETURNING_NOTE}')"
+        for i, v in enumerate(RETURNING_IDS))
+
+
+def _delete_returning_rows(*conns):
+    for c in conns:
+        _exec(c, f"DELETE FROM copy_orders WHERE note = '{RETURNING_NOTE}'")
+
+
+@pytest.mark.timeout(300)
+def test_insert_returning_keeps_values_order(mosaic3, reference, copy_tables):
+    # ORMs (Django bulk_create, SQLAlchemy insertmanyvalues) match returned ids to their objects
+    # by position: the rows of a multi-row INSERT ... RETURNING split over nodes come back in
+    # VALUES order, as from PostgreSQL. Before, they came grouped by node.
+    assert not copy_tables, "layouts for copy_orders failed:\n" + "\n".join(copy_tables)
+    m = sqllogic.raw_text_connection(mosaic3.connect())
+    r = sqllogic.raw_text_connection(reference.connect())
+    try:
+        sql = (f"INSERT INTO copy_orders (tenant_id, id, order_date, note) VALUES {_returning_values()} "
+               "RETURNING id, tenant_id")
+        got, want = _exec(m, sql), _exec(r, sql)
+        assert want == [(str(i), "2") for i in RETURNING_IDS]
+        assert got == want
+        # in a transaction block too
+        m.autocommit = r.autocommit = False
+        got, want = _exec(m, sql), _exec(r, sql)
+        m.rollback()
+        r.rollback()
+        assert got == want
+    finally:
+        m.autocommit = r.autocommit = True
+        _delete_returning_rows(m, r)
+
+
+@pytest.mark.timeout(300)
+def test_insert_returning_order_over_the_extended_protocol(mosaic3, reference, copy_tables):
+    # Bind/Execute with parameters, and Executes with a row limit: PostgreSQL runs the INSERT at
+    # the first Execute and hands its rows out that many at a time (PortalSuspended between).
+    assert not copy_tables, "layouts for copy_orders failed:\n" + "\n".join(copy_tables)
+    sql = (f"INSERT INTO copy_orders (tenant_id, id, order_date, note) VALUES {_returning_values(True)} "
+           "RETURNING id")
+    params = [str(i) for i in RETURNING_IDS]
+
+    def run(host, port, *executes):
+        c = pgwire.PgConn(host, port)
+        try:
+            c.startup()
+            c.send(pgwire.parse_msg("", sql) + pgwire.bind_msg("", "", params) + pgwire.describe_msg("P", "") +
+                   b"".join(pgwire.execute_msg("", n) for n in executes) + pgwire.sync_msg())
+            res = c.read_until_ready()
+            return res.types(), res.rows, res.tags, [e.get("C") for e in res.errors]
+        finally:
+            c.close()
+
+    m = sqllogic.raw_text_connection(mosaic3.connect())
+    r = sqllogic.raw_text_connection(reference.connect())
+    try:
+        for executes in ((0,), (4, 0, 0), (2, 2, 2, 2)):
+            got = run(mosaic3.host, mosaic3.port, *executes)
+            want = run(reference.host, reference.port, *executes)
+            assert want[1] == [[str(i)] for i in RETURNING_IDS], want
+            assert got == want, executes
+    finally:
+        _delete_returning_rows(m, r)
+
+
+def test_insert_on_conflict_do_nothing_returning_over_nodes_is_refused(mosaic3, reference, copy_tables):
+    # A row skipped by ON CONFLICT DO NOTHING returns nothing: the returned rows could not be
+    # matched to VALUES rows. Refused before anything is written, rather than answered out of
+    # order; on one node it runs.
+    assert not copy_tables, "layouts for copy_orders failed:\n" + "\n".join(copy_tables)
+    m = sqllogic.raw_text_connection(mosaic3.connect())
+    try:
+        sql = (f"INSERT INTO copy_orders (tenant_id, id, order_date, note) VALUES {_returning_values()} "
+               "ON CONFLICT DO NOTHING RETURNING id")
+        assert _pgcode(lambda: _exec(m, sql)) == "0A000"
+        assert _exec(m, f"SELECT count(*) FROM copy_orders WHERE note = '{RETURNING_NOTE}'") == [("0",)]
+        one = (f"INSERT INTO copy_orders (tenant_id, id, order_date, note) VALUES "
+               f"(2, 40, '2024-05-01', '{RETURNING_NOTE}'), (2, 30, '2024-05-01', '{RETURNING_NOTE}') "
+               "ON CONFLICT DO NOTHING RETURNING id")
+        assert _exec(m, one) == [("40",), ("30",)]
+    finally:
+        _delete_returning_rows(m)
 
 
 # ------------------------------------------------------------------ the total

@@ -177,9 +177,11 @@ TEST(AnalyzerTypes, WritesThatCouldMoveRows) {
   Analyzed upsert("INSERT INTO t VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET k = excluded.k, v = 1");
   EXPECT_EQ(upsert->type, StatementType::kInsert);
   EXPECT_TRUE(upsert->on_conflict);
+  EXPECT_FALSE(upsert->on_conflict_do_nothing);
   EXPECT_EQ(upsert->update_columns, (std::vector<std::string>{"k", "v"}));
   Analyzed nothing("INSERT INTO t VALUES (1, 2) ON CONFLICT DO NOTHING");
   EXPECT_TRUE(nothing->update_columns.empty());
+  EXPECT_TRUE(nothing->on_conflict_do_nothing);
   Analyzed merge("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET k = s.k");
   EXPECT_EQ(merge->type, StatementType::kUpdate);
   EXPECT_TRUE(merge->merge);

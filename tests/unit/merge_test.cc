@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -524,6 +525,130 @@ TEST(MergeTest, ValuesThatDoNotParseAreReported) {
   Output out;
   Status st = Merge(spec, {{"k", kInt4}}, {{{"abc"}}}, &out);
   EXPECT_EQ(st.sqlstate(), "22P02");
+}
+
+}  // namespace
+}  // namespace mosaic::router
+
+namespace mosaic::router {
+namespace {
+
+std::string Msg(char type, std::string_view body) {
+  std::string out;
+  protocol::MessageWriter w(&out);
+  w.Begin(type).Bytes(body);
+  w.End();
+  return out;
+}
+
+TEST(ReturningOrder, RestoresValuesOrder) {
+  // VALUES (21), (1), (11), (2) over nodes [1-9] [10-19] [20-]: rows 1, 3 / 2 / 0.
+  const std::vector<std::vector<int>> parts{{1, 3}, {2}, {0}};
+  ReturningOrder order(parts);
+  order.Add(2, Msg('D', "21"));  // arrival order across nodes does not matter
+  order.Add(0, Msg('D', "1"));
+  order.Add(1, Msg('D', "11"));
+  EXPECT_FALSE(order.Complete(0));
+  order.Add(0, Msg('D', "2"));
+  for (int s = 0; s < 3; ++s) EXPECT_TRUE(order.Complete(s)) << s;
+  std::string out;
+  order.Finish(&out);
+  EXPECT_EQ(out, Msg('D', "21") + Msg('D', "1") + Msg('D', "11") + Msg('D', "2"));
+}
+
+TEST(ReturningOrder, RowSkippedOnANodeIsIncomplete) {
+  ReturningOrder order(std::vector<std::vector<int>>{{0, 2}, {1}});
+  order.Add(0, Msg('D', "a"));
+  order.Add(1, Msg('D', "b"));
+  EXPECT_FALSE(order.Complete(0));
+  EXPECT_TRUE(order.Complete(1));
+}
+
+std::string BinaryHeader(std::string_view extension = {}) {
+  std::string h("PGCOPY\n\xff\r\n\0", 11);
+  h.append(std::string("\0\0\0\0", 4));
+  const auto n = static_cast<uint32_t>(extension.size());
+  for (int shift = 24; shift >= 0; shift -= 8) h.push_back(static_cast<char>((n >> shift) & 0xff));
+  h.append(extension);
+  return h;
+}
+
+std::string Tuple(char v) {  // one int4 column
+  std::string t("\0\1\0\0\0\4\0\0\0", 9);
+  t.push_back(v);
+  return t;
+}
+
+TEST(BinaryCopyJoin, OneHeaderAndTrailer) {
+  BinaryCopyJoin join(2);
+  const std::string trailer(BinaryCopyJoin::Trailer());
+  std::string out;
+  // PostgreSQL sends the header with the first tuple, the trailer alone.
+  ASSERT_TRUE(join.Add(0, BinaryHeader() + Tuple(1), &out).ok());
+  ASSERT_TRUE(join.Add(1, BinaryHeader() + Tuple(2), &out).ok());
+  ASSERT_TRUE(join.Add(0, trailer, &out).ok());
+  ASSERT_TRUE(join.Add(1, Tuple(3), &out).ok());
+  ASSERT_TRUE(join.Add(1, trailer, &out).ok());
+  EXPECT_TRUE(join.started());
+  EXPECT_EQ(out, BinaryHeader() + Tuple(1) + Tuple(2) + Tuple(3));
+}
+
+TEST(BinaryCopyJoin, BoundariesAnywhere) {
+  // Whatever the CopyData boundaries of each node, and however the nodes' messages interleave,
+  // the client gets one header, whole tuples, no trailer (FinishGather adds one).
+  const std::string trailer(BinaryCopyJoin::Trailer());
+  const std::string a = BinaryHeader("xyz") + Tuple(1) + Tuple(2) + trailer;
+  const std::string b = BinaryHeader("xyz") + Tuple(3) + trailer;
+  const std::string c = BinaryHeader("xyz") + trailer;  // no rows
+  for (size_t step = 1; step <= a.size(); ++step) {
+    BinaryCopyJoin join(3);
+    std::string out;
+    for (size_t i = 0; i < a.size(); i += step) {
+      ASSERT_TRUE(join.Add(0, a.substr(i, step), &out).ok());
+      if (i < b.size()) {
+        ASSERT_TRUE(join.Add(1, b.substr(i, step), &out).ok());
+      }
+      if (i < c.size()) {
+        ASSERT_TRUE(join.Add(2, c.substr(i, step), &out).ok());
+      }
+    }
+    const std::string header = BinaryHeader("xyz");
+    ASSERT_EQ(out.substr(0, header.size()), header) << step;
+    std::string values;
+    for (size_t at = header.size(); at < out.size(); at += Tuple(0).size()) {
+      ASSERT_EQ(out.substr(at, Tuple(0).size() - 1), Tuple(0).substr(0, Tuple(0).size() - 1)) << step;
+      values.push_back(static_cast<char>('0' + out[at + Tuple(0).size() - 1]));
+    }
+    std::sort(values.begin(), values.end());
+    EXPECT_EQ(values, "123") << step;
+    EXPECT_EQ(out.size(), header.size() + 3 * Tuple(0).size()) << step;
+  }
+}
+
+TEST(BinaryCopyJoin, NullsAndEmptyValues) {
+  BinaryCopyJoin join(1);
+  // two fields: NULL (-1) and an empty value (0)
+  const std::string tuple("\0\2\xff\xff\xff\xff\0\0\0\0", 10);
+  std::string out;
+  ASSERT_TRUE(join.Add(0, BinaryHeader() + tuple.substr(0, 7), &out).ok());
+  EXPECT_EQ(out, BinaryHeader());
+  ASSERT_TRUE(join.Add(0, tuple.substr(7) + std::string(BinaryCopyJoin::Trailer()), &out).ok());
+  EXPECT_EQ(out, BinaryHeader() + tuple);
+}
+
+TEST(BinaryCopyJoin, RefusesWhatIsNotBinaryCopy) {
+  std::string out;
+  BinaryCopyJoin after(1);
+  EXPECT_EQ(after.Add(0, BinaryHeader() + std::string(BinaryCopyJoin::Trailer()) + Tuple(1), &out).sqlstate(), "XX000");
+  BinaryCopyJoin negative(1);
+  EXPECT_EQ(negative.Add(0, BinaryHeader() + std::string("\xff\xfe", 2), &out).sqlstate(), "XX000");
+}
+
+TEST(BinaryCopyJoin, RefusesAStreamWithoutSignature) {
+  BinaryCopyJoin join(1);
+  std::string out;
+  EXPECT_EQ(join.Add(0, std::string(19, 'x'), &out).sqlstate(), "XX000");
+  EXPECT_FALSE(join.started());
 }
 
 }  // namespace
