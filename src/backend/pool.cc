@@ -100,6 +100,7 @@ void NodePool::Release(std::shared_ptr<ServerConn> conn, bool reusable, const vo
     MaybeUnshare(*conn);
     return;
   }
+  if (conn->owner) conn->owner->Clear();  // no session holds it now (deadlock detection)
   conn->SetHandler(this);
   if (conn->close_notified()) {  // its handler at the time was a session
     Forget(conn.get());

@@ -43,7 +43,7 @@ awaitable<bool> WaitSocket(asio::any_io_executor ex, int fd, bool for_read,
 }  // namespace
 
 ServerConn::ServerConn(asio::any_io_executor executor, int node_id, PGconn* conn)
-    : socket_(executor), node_id_(node_id), pg_(conn) {}
+    : socket_(executor), node_id_(node_id), backend_pid_(PQbackendPID(conn)), pg_(conn) {}
 
 ServerConn::~ServerConn() {
   asio::error_code ignored;

@@ -23,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "backend/backend_registry.h"
 #include "catalog/shard_map.h"
 #include "common/status.h"
 #include "protocol/codec.h"
@@ -81,6 +82,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       ServerHandler* handler);
 
   int node_id() const { return node_id_; }
+  // The backend's process id on the node (BackendKeyData), as pg_stat_activity shows it.
+  int32_t backend_pid() const { return backend_pid_; }
   bool closed() const { return closed_; }
   // True once OnServerClosed has been delivered to some handler.
   bool close_notified() const { return close_notified_; }
@@ -110,6 +113,9 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // Which client's unnamed statement the server currently holds (owner, generation).
   const void* unnamed_owner = nullptr;
   uint64_t unnamed_generation = 0;
+  // The session holding this connection, for the deadlock detector (BackendRegistry): set
+  // when a session first links it while detection is on, cleared by NodePool::Release.
+  std::shared_ptr<BackendOwner> owner;
   // Last time this connection was returned to its pool (for idle expiry).
   std::chrono::steady_clock::time_point idle_since;
 
@@ -158,6 +164,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
 
   asio::generic::stream_protocol::socket socket_;
   int node_id_;
+  int32_t backend_pid_;
   PGconn* pg_;  // owned; kept for cancellation, finished in the destructor
   ServerHandler* handler_ = nullptr;
   protocol::Framer framer_{protocol::Framer::Phase::kRegular, 1u << 30};

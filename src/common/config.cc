@@ -138,6 +138,7 @@ Status FromTable(const toml::table& t, Config* c) {
   Take(t, "log_level", &c->log_level);
   Take(t, "router_id", &c->router_id);
   Take(t, "two_phase_recovery_interval_s", &c->two_phase_recovery_interval_s);
+  Take(t, "deadlock_detection_interval_s", &c->deadlock_detection_interval_s);
   if (const auto* managed = t["managed"].as_table()) {
     Take(*managed, "nodes", &c->managed_nodes);
     Take(*managed, "data_dir", &c->data_dir);
@@ -246,6 +247,10 @@ Status Config::Validate() const {
   }
   if (two_phase_recovery_interval_s < 1 || two_phase_recovery_interval_s > 86400) {
     return ConfigError("two_phase_recovery_interval_s must be in 1..86400");
+  }
+  if (deadlock_detection_interval_s != 0 &&
+      !(deadlock_detection_interval_s >= 0.1 && deadlock_detection_interval_s <= 3600)) {
+    return ConfigError("deadlock_detection_interval_s must be 0 (off) or in 0.1..3600");
   }
   if (monitor.window_seconds < 60 || monitor.window_seconds > 7 * 24 * 3600) {
     return ConfigError("monitor.window_seconds must be in 60..604800");

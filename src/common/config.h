@@ -76,6 +76,9 @@ struct Config {
   // restarts, and give each router sharing a catalog its own ([A-Za-z0-9-], 1..32 characters).
   std::string router_id = "r1";
   int two_phase_recovery_interval_s = 30;  // how often the recovery pass runs (and at start-up)
+  // Distributed deadlock detection (frontend/deadlock.h): how often every node is asked which
+  // of this router's backends wait on which. 0 = off.
+  double deadlock_detection_interval_s = 2;
   // Testing only (--test-fault POINT:N): kill the process with SIGKILL at POINT of the N-th
   // two-phase commit. Points: prepare-some, prepare-all, decision, commit-some.
   std::string test_fault;

@@ -413,6 +413,41 @@ void Session::RequestCancel() {
   if (dropped_shared) EmitSynthetics();
 }
 
+void Session::CancelForDeadlock(int node_id, int32_t backend_pid) {
+  for (auto& link : links_) {
+    if (!link.server || link.shared || link.server->node_id() != node_id ||
+        link.server->backend_pid() != backend_pid) {
+      continue;
+    }
+    // Only while a statement of ours runs there: the detector saw it wait, but it may have
+    // ended since (then there is nothing to cancel, and the cancel could hit our next one).
+    const bool running = std::any_of(pending_.begin(), pending_.end(), [&](const Pending& p) {
+      return p.server == link.server.get() && (p.op == Op::kQuery || p.op == Op::kExecute || p.op == Op::kGather);
+    });
+    if (!running) return;
+    if (!IsDeadlockVictim(*link.server)) deadlock_servers_.push_back(link.server.get());
+    // While the request is on its way the connection stays ours, or is held back by the pool
+    // (HoldWhileCancelling) if we let it go: it cannot reach another client's statement.
+    link.server->Cancel();
+    return;
+  }
+}
+
+bool Session::RewriteDeadlockCancel(const ServerConn& server, const Frame& frame, Frame* out) {
+  protocol::ErrorFields fields;
+  if (!protocol::ParseErrorFields(frame.body, &fields).ok() || fields.code != sqlstate::kQueryCanceled) return false;
+  rewritten_.clear();
+  protocol::WriteErrorResponse(&rewritten_, protocol::Severity::kError, sqlstate::kDeadlockDetected,
+                               "canceling the transaction since it was involved in a distributed deadlock",
+                               fmt::format("Its statement waited on node {} for a lock held by a transaction "
+                                           "that waited for it on another node.",
+                                           server.node_id()));
+  out->type = be::kErrorResponse;
+  out->raw = rewritten_;
+  out->body = std::string_view(rewritten_).substr(5);
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Client messages
 
@@ -1358,6 +1393,7 @@ void Session::EndedOnNode() {
 }
 
 void Session::ClearTransaction() {
+  tx_since_ = 0;  // the next link begins the next transaction (ClaimBackend)
   tx_block_ = false;
   tx_aborted_ = false;
   implicit_tx_ = false;
@@ -1408,8 +1444,23 @@ Session::Link& Session::AdoptServer(const catalog::Node& node, std::shared_ptr<S
   if (!link.server->shared) {
     link.server->SetHandler(this);
     link.server->tx_status = protocol::kTxIdle;
+    ClaimBackend(*link.server);
   }
   return link;
+}
+
+void Session::NoteTransactionStart() {
+  tx_since_ = ctx_.backends != nullptr ? std::chrono::steady_clock::now().time_since_epoch().count() : 0;
+  for (auto& link : links_) {
+    if (link.server && !link.shared) ClaimBackend(*link.server);
+  }
+}
+
+void Session::ClaimBackend(ServerConn& server) {
+  if (ctx_.backends == nullptr) return;
+  if (tx_since_ == 0) tx_since_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (!server.owner) server.owner = ctx_.backends->Register(server.node_id(), server.backend_pid());
+  server.owner->Set(pid_, tx_since_);
 }
 
 // Makes the server's settings match what this client expects (PgBouncer does the same for
@@ -1483,10 +1534,12 @@ void Session::ReleaseAll(bool reusable) {
     if (copy_target_ == links_[i].server.get()) copy_target_ = nullptr;
     if (copy_in_server_ == links_[i].server.get()) copy_in_server_ = nullptr;
     held_.erase(links_[i].server.get());
+    std::erase(deadlock_servers_, links_[i].server.get());
     worker_.pool(map_->nodes[i]).Release(std::move(links_[i].server), clean, this);
     links_[i].out.clear();
     links_[i].shared = false;
   }
+  if (!tx_block_) tx_since_ = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1570,6 +1623,18 @@ void Session::DropAfterError(ServerConn& server) {
 }
 
 void Session::OnServerMessage(ServerConn& server, const Frame& frame) {
+  if (!deadlock_servers_.empty() && IsDeadlockVictim(server)) [[unlikely]] {
+    Frame rewritten;
+    if (frame.type == be::kErrorResponse && RewriteDeadlockCancel(server, frame, &rewritten)) {
+      return HandleServerMessage(server, rewritten);
+    }
+    // Its statement is over once the request has arrived: a later 57014 is another cancel's.
+    if (frame.type == be::kReadyForQuery && !server.cancelling()) std::erase(deadlock_servers_, &server);
+  }
+  HandleServerMessage(server, frame);
+}
+
+void Session::HandleServerMessage(ServerConn& server, const Frame& frame) {
   corked_ = true;  // until OnServerBatchDone, ReleaseAll or OnServerClosed
   switch (frame.type) {
     case be::kNoticeResponse:
@@ -1819,6 +1884,7 @@ Session::Dropped Session::DropLink(Link& link, const Status& why) {
     it = pending_.erase(it);
   }
   auto conn = std::move(link.server);
+  std::erase(deadlock_servers_, conn.get());
   link.out.clear();
   link.shared = false;
   if (copy_target_ == &server) copy_target_ = nullptr;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "common/async.h"
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <deque>
@@ -21,6 +22,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "backend/server_conn.h"
 #include "frontend/worker.h"
@@ -42,6 +44,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<void> Run();
   // Cancels whatever the session's servers are running (CancelRequest from another socket).
   void RequestCancel();
+  // The distributed deadlock detector chose this session's transaction as a cycle's victim:
+  // cancels the statement its backend `backend_pid` on node `node_id` runs, if that is still
+  // this session's link and a statement of ours is waiting there (a cancel request must never
+  // hit another client's statement). The node's 57014 reaches the client as 40P01.
+  void CancelForDeadlock(int node_id, int32_t backend_pid);
 
   // backend::ServerHandler
   void OnServerMessage(backend::ServerConn& server, const protocol::Frame& frame) override;
@@ -243,6 +250,18 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<Result<Link*>> LinkNode(const catalog::Node& node);
   // Makes `server` (from the pool) this session's link to `node`.
   Link& AdoptServer(const catalog::Node& node, std::shared_ptr<backend::ServerConn> server);
+  // A transaction begins now (BEGIN, or Mosaic's own block around a multi-node write; else
+  // the first link after the last one ended): what the deadlock detector compares to pick the
+  // youngest transaction of a cycle. Also stamps the links held already.
+  void NoteTransactionStart();
+  // Records in `server`'s BackendOwner that this session holds it (deadlock detection).
+  void ClaimBackend(backend::ServerConn& server);
+  // A 57014 from the server the deadlock detector cancelled becomes 40P01 (in rewritten_).
+  bool IsDeadlockVictim(const backend::ServerConn& server) const {
+    return std::find(deadlock_servers_.begin(), deadlock_servers_.end(), &server) != deadlock_servers_.end();
+  }
+  bool RewriteDeadlockCancel(const backend::ServerConn& server, const protocol::Frame& frame,
+                             protocol::Frame* out);
   void SyncParams(Link& link);
   void EnsurePrepared(Link& link, const std::shared_ptr<const backend::ServerStatement>& stmt);
   // Writes to `out` what `server` needs before it can run `stmt` (a Close making room for it,
@@ -338,6 +357,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void EndBatch();
 
   // Responses.
+  // OnServerMessage once a deadlock cancel's 57014 has become 40P01 (RewriteDeadlockCancel).
+  void HandleServerMessage(backend::ServerConn& server, const protocol::Frame& frame);
   void Push(Pending p);
   std::deque<Pending>::iterator FirstEntry(const backend::ServerConn& server, bool* blocked);
   void Dispatch(backend::ServerConn& server, std::deque<Pending>::iterator it, const protocol::Frame& frame);
@@ -481,6 +502,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   std::array<MonitorSlot, 4> monitor_slots_;
   uint32_t monitor_seq_ = 0;
   std::unordered_map<std::string, uint32_t> portal_monitor_;  // extended protocol: portal -> slot
+
+  // Deadlock detection: when the current transaction began (steady clock, ns), and the servers
+  // a cancel request for a distributed deadlock went to (their 57014 is answered as 40P01)
+  // until their statement ends or they are released.
+  int64_t tx_since_ = 0;
+  std::vector<const backend::ServerConn*> deadlock_servers_;
+  std::string rewritten_;
 
   // PlanGated is waiting for a fence to open; a cancel request sets the second flag, which
   // ends that wait with 57014 at its next poll.

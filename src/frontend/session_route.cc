@@ -1055,6 +1055,7 @@ void Session::BeginImplicit() {
   tx_block_ = true;
   tx_aborted_ = false;
   implicit_tx_ = true;
+  NoteTransactionStart();
   for (auto& link : links_) {
     if (!link.server || link.server->tx_status != protocol::kTxIdle) continue;
     protocol::WriteQuery(&link.out, "BEGIN");
@@ -1095,6 +1096,7 @@ void Session::BeginBlock(const sql::Analysis& a, std::string_view text) {
     begin_text_ = std::string(text);
     tx_block_ = true;
     tx_aborted_ = false;
+    NoteTransactionStart();
   }
   Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a.start_transaction ? "START TRANSACTION" : "BEGIN")});
 }

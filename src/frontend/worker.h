@@ -76,6 +76,9 @@ struct FrontendContext {
   TwoPhaseContext two_phase;
   // The query pattern monitor; nullptr when it is switched off (monitor.enabled = false).
   monitor::Monitor* monitor = nullptr;
+  // Which session holds which server backend, for the distributed deadlock detector; nullptr
+  // when detection is off (deadlock_detection_interval_s = 0).
+  backend::BackendRegistry* backends = nullptr;
   // Fences and shadow samples of online migrations; nullptr when none can run (tests).
   migration::Registry* migrations = nullptr;
 };

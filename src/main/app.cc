@@ -8,6 +8,7 @@
 #include "catalog/two_phase_recovery.h"
 #include "admin/advice_api.h"
 #include "admin/patterns_api.h"
+#include "frontend/session.h"
 #include "common/log.h"
 
 namespace mosaic {
@@ -91,6 +92,7 @@ Status App::Start() {
     }
   }
   context_.migrations = &migration_registry_;
+  if (config_.deadlock_detection_interval_s > 0) context_.backends = &backends_;
   context_.refresh_tables = [this] { return control_->RefreshTables(); };
   context_.create_reference_table = [this](const std::string& table) {
     return control_->CreateReferenceTable(table);
@@ -140,6 +142,20 @@ Status App::Start() {
   if (monitor_) rebalancer_->Start();
   health_thread_ = std::thread([this] { HealthLoop(); });
   recovery_thread_ = std::thread([this] { RecoveryLoop(); });
+  if (context_.backends != nullptr) {
+    // A victim is cancelled through its session, on its worker (as a client's cancel request
+    // is): the session checks that the backend still runs its statement.
+    deadlocks_ = std::make_unique<frontend::DeadlockDetector>(
+        config_.deadlock_detection_interval_s, shard_map_, backends_, [this](const frontend::DeadlockVictim& v) {
+          std::lock_guard lock(context_.cancel_mu);
+          auto it = context_.cancel_targets.find(v.txn.session);
+          if (it == context_.cancel_targets.end()) return;
+          asio::post(it->second.executor, [weak = it->second.session, node = v.node, pid = v.backend_pid] {
+            if (auto session = weak.lock()) session->CancelForDeadlock(node, pid);
+          });
+        });
+    deadlocks_->Start();
+  }
   log::info("mosaic listening on {}:{} (admin {}:{}), {} node(s), {} worker(s), {} pooling",
             config_.listen.host, listener_->port(), config_.admin_listen.host, admin_->port(),
             shard_map_.Snapshot()->nodes.size(), workers_.size(),
@@ -275,6 +291,7 @@ void App::Stop() {
   if (stopping_.exchange(true)) return;
   if (health_thread_.joinable()) health_thread_.join();
   if (recovery_thread_.joinable()) recovery_thread_.join();
+  if (deadlocks_) deadlocks_->Stop();
   if (admin_) admin_->Stop();
   if (rebalancer_) rebalancer_->Stop();
   if (migrations_) migrations_->Stop();
@@ -376,6 +393,14 @@ std::string App::MetricsText() const {
             static_cast<double>(recovered_commits_.load()), {{"outcome", "commit"}});
   m.Counter("mosaic_two_phase_recovered_total", "Prepared transactions the recovery pass finished, by outcome.",
             static_cast<double>(recovered_rollbacks_.load()), {{"outcome", "rollback"}});
+  if (deadlocks_) {
+    m.Counter("mosaic_distributed_deadlocks_total",
+              "Transactions cancelled (40P01) to break a deadlock that spans nodes.",
+              static_cast<double>(deadlocks_->victims()));
+    m.Counter("mosaic_deadlock_detection_errors_total",
+              "Nodes the distributed deadlock detector could not read in a round.",
+              static_cast<double>(deadlocks_->errors()));
+  }
   auto map = shard_map_.Snapshot();
   m.Gauge("mosaic_shard_map_version", "Shard-map version the router uses.", static_cast<double>(map->version));
   for (const auto& node : map->nodes) {

@@ -1,7 +1,7 @@
 // App: `mosaic serve` put together. Starts (in order) managed nodes or checks the given ones,
 // opens the catalog and publishes the first shard-map snapshot, discovers the tables, starts
-// the workers, the client listener, the admin API, the node health checker and the two-phase
-// recovery pass; stops them in reverse order.
+// the workers, the client listener, the admin API, the node health checker, the two-phase
+// recovery pass and the distributed deadlock detector; stops them in reverse order.
 //
 // Startup may block (initdb, catalog); nothing here runs on the data path.
 #pragma once
@@ -21,6 +21,7 @@
 #include "catalog/data_stats.h"
 #include "catalog/shard_map.h"
 #include "common/config.h"
+#include "frontend/deadlock.h"
 #include "frontend/listener.h"
 #include "frontend/worker.h"
 #include "monitor/monitor.h"
@@ -79,6 +80,10 @@ class App {
   std::unique_ptr<migration::Service> migrations_;      // online migrations (src/migration)
   std::unique_ptr<admin::MonitorSource> rebalancer_source_;
   std::unique_ptr<rebalancer::Rebalancer> rebalancer_;  // src/rebalancer
+
+  // Distributed deadlock detection (frontend/deadlock.h); null when it is off.
+  backend::BackendRegistry backends_;
+  std::unique_ptr<frontend::DeadlockDetector> deadlocks_;
 
   std::thread health_thread_;
   std::thread recovery_thread_;

@@ -178,12 +178,24 @@ TEST(Config, RouterIdAndRecoveryInterval) {
   c.router_id = "r1";
   c.two_phase_recovery_interval_s = 0;
   EXPECT_FALSE(c.Validate().ok());
-  auto path = WriteTemp("router_id = \"r7\"\ntwo_phase_recovery_interval_s = 5\n[[nodes]]\ndsn = \"host=x\"\n");
+  c.two_phase_recovery_interval_s = 30;
+  for (double bad : {-1.0, 0.05, 3601.0}) {
+    c.deadlock_detection_interval_s = bad;
+    auto s = c.Validate();
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("deadlock_detection_interval_s"), std::string::npos) << s.message();
+  }
+  for (double good : {0.0, 0.1, 2.0}) {
+    c.deadlock_detection_interval_s = good;
+    EXPECT_TRUE(c.Validate().ok()) << good;
+  }
+  auto path = WriteTemp("router_id = \"r7\"\ntwo_phase_recovery_interval_s = 5\ndeadlock_detection_interval_s = 1\n[[nodes]]\ndsn = \"host=x\"\n");
   auto loaded = Config::LoadToml(path);
   std::remove(path.c_str());
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->router_id, "r7");
   EXPECT_EQ(loaded->two_phase_recovery_interval_s, 5);
+  EXPECT_EQ(loaded->deadlock_detection_interval_s, 1.0);  // an integer is taken as seconds
 }
 
 TEST(Config, ReadsStorageProfiles) {
