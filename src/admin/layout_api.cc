@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 namespace mosaic::admin {
@@ -152,9 +153,10 @@ Status ParseRange(const Json& item, size_t i, size_t count, const ShardMap& map,
   if (!item.contains("node") || !item["node"].is_number_integer()) {
     return BadRequest(field + ".node: required, a node id");
   }
-  range.node_id = item["node"].get<int>();
-  if (map.FindNode(range.node_id) == nullptr) {
-    return BadRequest(fmt::format("{}.node: there is no node {}", field, range.node_id));
+  const auto node = item["node"].get<int64_t>();  // not get<int>: 2^32 + 1 would name node 1
+  range.node_id = node > 0 && node <= std::numeric_limits<int>::max() ? static_cast<int>(node) : 0;
+  if (range.node_id != node || map.FindNode(range.node_id) == nullptr) {
+    return BadRequest(fmt::format("{}.node: there is no node {}", field, node));
   }
   const bool last = i + 1 == count;
   const bool bounded = item.contains("upper") && !item["upper"].is_null();

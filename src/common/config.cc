@@ -132,6 +132,7 @@ Status FromTable(const toml::table& t, Config* c) {
   c->max_message_size = static_cast<uint32_t>(max_message);
   Take(t, "query_wait_timeout_ms", &c->query_wait_timeout_ms);
   Take(t, "connect_timeout_s", &c->connect_timeout_s);
+  Take(t, "authentication_timeout_s", &c->authentication_timeout_s);
   Take(t, "max_prepared_statements", &c->max_prepared_statements);
   Take(t, "pipeline_depth", &c->pipeline_depth);
   Take(t, "catalog", &c->catalog_dsn);
@@ -237,6 +238,9 @@ Status Config::Validate() const {
     }
   }
   if (pool_size < 1 || pool_size > 10000) return ConfigError("pool_size must be in 1..10000");
+  if (authentication_timeout_s < 1 || authentication_timeout_s > 600) {
+    return ConfigError("authentication_timeout_s must be in 1..600");
+  }
   if (workers < 0 || workers > 64) return ConfigError("workers must be in 0..64");
   if (max_prepared_statements < 1) return ConfigError("max_prepared_statements must be at least 1");
   if (pipeline_depth < 0 || pipeline_depth > 64) return ConfigError("pipeline_depth must be in 0..64");

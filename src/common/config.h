@@ -54,6 +54,9 @@ struct Config {
   uint32_t max_message_size = 256u << 20;
   int query_wait_timeout_ms = 30000;  // how long a client waits for a free server connection
   int connect_timeout_s = 15;        // to open a server connection (PgBouncer's server_connect_timeout is 15 s too)
+  // A client that has not finished its startup packet and authentication by then is dropped
+  // (PostgreSQL's authentication_timeout is 60 s too): it holds a max_client_connections slot.
+  int authentication_timeout_s = 60;
   int max_prepared_statements = 256;  // per server connection; more are closed and re-prepared
   // Pipelining: one-statement reads outside a transaction, of shapes seen to run in under a
   // millisecond, may queue behind other sessions' on one server connection, up to this many

@@ -218,7 +218,20 @@ awaitable<void> Session::Run() {
   asio::error_code nb_error;
   client_.non_blocking(true, nb_error);  // lets KickWriter write without blocking
   in_.resize(kReadChunk);
-  if (co_await Startup()) {
+  // A client that never finishes its startup holds a connection slot: PostgreSQL's
+  // authentication_timeout, same message.
+  asio::steady_timer startup_deadline(client_.get_executor());
+  startup_deadline.expires_after(std::chrono::seconds(ctx_.config.authentication_timeout_s));
+  startup_deadline.async_wait([self](const asio::error_code& ec) {
+    if (!ec && !self->started_) {
+      log::warn("client {}: no startup within authentication_timeout_s; dropped", self->pid_);
+      self->Fatal(Status::Error(sqlstate::kQueryCanceled, "canceling authentication due to timeout"));
+    }
+  });
+  const bool started = co_await Startup();
+  started_ = true;
+  startup_deadline.cancel();
+  if (started) {
     Frame frame;
     while (!closing_ && co_await NextFrame(&frame)) {
       if (!co_await HandleMessage(frame)) break;
@@ -521,6 +534,10 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
     co_return false;
   }
   worker_.counters().Add(worker_.counters().statements_total);
+  // Extended-protocol messages sent without a Sync (pg-cursor's Close after an error): their
+  // replies come before this query's, which may be Mosaic's own, and a server holds them until
+  // Sync or Flush. PostgreSQL answers them as it reads the Query.
+  if (!pending_.empty()) AskForPendingReplies();
   RefreshMap();
   // One lexer pass gives the shape (for the analysis cache) and the statement count.
   auto analysis = worker_.analysis_cache().Get(q.sql, &lexed_);
@@ -1570,22 +1587,26 @@ void Session::EmitSynthetics() {
   }
 }
 
-awaitable<void> Session::WaitPendingDrained() {
-  // A server holds the replies to extended-protocol messages until Sync or Flush: ask for them,
-  // or the wait would never end.
-  bool flushed = false;
+bool Session::AskForPendingReplies() {
+  bool asked = false;
   for (auto& link : links_) {
     if (!link.server || link.shared) continue;  // a shared connection's units end with Sync
     for (const auto& p : pending_) {
       if (p.server == link.server.get() && (p.op == Op::kParse || p.op == Op::kBind || p.op == Op::kDescribe ||
                                             p.op == Op::kExecute || p.op == Op::kClose)) {
         link.out.append(std::string_view("H\0\0\0\4", 5));
-        flushed = true;
+        asked = true;
         break;
       }
     }
   }
-  if (flushed) co_await FlushServers();
+  return asked;
+}
+
+awaitable<void> Session::WaitPendingDrained() {
+  // A server holds the replies to extended-protocol messages until Sync or Flush: ask for them,
+  // or the wait would never end.
+  if (AskForPendingReplies()) co_await FlushServers();
   if (!pending_.empty()) KickWriter();  // the client batch's replies so far leave before the wait
   while (!pending_.empty() && !closing_) {
     pending_drained_.expires_at(asio::steady_timer::time_point::max());

@@ -377,6 +377,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Reports an extended-protocol error and ignores messages up to the next Sync.
   void SkipUntilSync(const Status& status);
   asio::awaitable<void> WaitPendingDrained();
+  // Appends a Flush for each linked server holding replies to extended-protocol messages until
+  // Sync or Flush (sent with the next FlushServers); true if it appended any.
+  bool AskForPendingReplies();
 
   // Client output.
   void KickWriter();
@@ -417,6 +420,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // end before every session routes the new tables.
   bool hold_output_ = false;
   bool closing_ = false;       // stop handling client messages
+  bool started_ = false;       // past startup and authentication (authentication_timeout_s)
   bool write_failed_ = false;  // the client socket is gone: drop output
   asio::steady_timer out_drained_;
   asio::steady_timer pending_drained_;

@@ -327,6 +327,7 @@ awaitable<bool> Session::BindShared(const catalog::Node& node, const std::shared
   in_start_ += unit.size;  // the unit's Describe, Execute and Sync are handled
   worker_.counters().Add(worker_.counters().statements_total);
   EndBatch();
+  ++batch_seq_;  // its Sync ended the batch, as HandleSync's would (an error of it ends only it)
   SettleShared(*link.value());
   co_return true;
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <array>
 #include <set>
 
@@ -261,8 +262,11 @@ Status ParseRange(const Json& item, size_t i, size_t count, const ShardMap& map,
   }
   Range r;
   if (!item.contains("node") || !item["node"].is_number_integer()) return BadRequest(field + ".node: required, a node id");
-  r.node_id = item["node"].get<int>();
-  if (map.FindNode(r.node_id) == nullptr) return BadRequest(fmt::format("{}.node: there is no node {}", field, r.node_id));
+  const auto node = item["node"].get<int64_t>();  // not get<int>: 2^32 + 1 would name node 1
+  r.node_id = node > 0 && node <= std::numeric_limits<int>::max() ? static_cast<int>(node) : 0;
+  if (r.node_id != node || map.FindNode(r.node_id) == nullptr) {
+    return BadRequest(fmt::format("{}.node: there is no node {}", field, node));
+  }
   const router::KeyType type = p.new_side.key_type;
   if (Status s = ParseBoundary(item, field, "lower", type, r.lower, r.lower_key); !s.ok()) return s;
   if (Status s = ParseBoundary(item, field, "upper", type, r.upper, r.upper_key); !s.ok()) return s;

@@ -8,6 +8,8 @@ from harness import Mosaic, serving
 
 SCRAM_CONFIG = """\
 auth = "scram-sha-256"
+authentication_timeout_s = 2
+max_client_connections = 12
 
 [[users]]
 name = "alice"
@@ -130,6 +132,40 @@ def test_scram_server_still_serves_after_failures(scram_mosaic):
     cur = conn.cursor()
     cur.execute("SELECT 'still fine'")
     assert cur.fetchone() == ("still fine",)
+    conn.close()
+
+
+def test_clients_that_never_finish_their_startup_are_dropped(scram_mosaic):
+    # Connections that sent part of a startup packet (or stopped in the SCRAM exchange) held
+    # their max_client_connections slots forever: 12 of them locked every client out.
+    import socket
+    import struct
+    import time
+    m = scram_mosaic
+    stalled = []
+    for _ in range(11):
+        s = socket.create_connection((m.host, m.port), timeout=10)
+        s.sendall(b"\x00\x00")  # two bytes of a length
+        stalled.append(s)
+    sasl = socket.create_connection((m.host, m.port), timeout=10)
+    params = b"user\x00alice\x00database\x00mosaic\x00\x00"
+    sasl.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+    assert sasl.recv(1) == b"R"  # AuthenticationSASL; the client never answers it
+    stalled.append(sasl)
+    with pytest.raises(psycopg2.OperationalError, match="too many clients"):
+        m.connect(user="alice", password="s3cret")
+    t0 = time.monotonic()
+    for s in stalled:
+        data = b""
+        while True:
+            chunk = s.recv(65536)  # the FATAL, then the end of the connection
+            if not chunk:
+                break
+            data += chunk
+        assert b"57014" in data and b"canceling authentication due to timeout" in data, data
+        s.close()
+    assert time.monotonic() - t0 < 6
+    conn = m.connect(user="alice", password="s3cret")
     conn.close()
 
 

@@ -938,3 +938,34 @@ def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
     a.commit()
     assert one(cb, "SELECT current_user") == "mosaic"
     assert one(ca, "SELECT current_user") == "mosaic"
+
+
+# ---------------------------------------------------------------- a Close without its own Sync
+
+def test_a_close_without_sync_then_a_query_mosaic_answers_itself_gets_every_reply(mosaic):
+    # pg-cursor and pg-query-stream, after an error: Sync, then Close(portal) with no Sync of
+    # its own, then a simple Query. The node holds the CloseComplete until a Sync or Flush; when
+    # Mosaic answered the Query itself (25P02 in an aborted transaction, a refusal) that answer
+    # waited behind it and the client hung. PostgreSQL: CloseComplete, the Query's replies.
+    c = started(mosaic)
+    try:
+        c.simple("BEGIN")
+        c.send(parse_msg("", "SELECT 1/0") + bind_msg("C_1", "") + describe_msg("P", "C_1") + execute_msg("C_1")
+               + pgwire.sync_msg())
+        res = c.read_until_ready()
+        assert _sqlstates(res) == ["22012"], res.types()
+        c.send(close_msg("P", "C_1"))
+        c.send(pgwire.query_msg("SELECT 1"))
+        got = [t for t, _ in c.pending_messages(3.0) if t != "S"]
+        assert got == ["3", "E", "Z"], got  # CloseComplete, 25P02, ReadyForQuery
+        c.simple("ROLLBACK")
+        # Outside a transaction, before a query Mosaic refuses itself.
+        c.send(parse_msg("", "SELECT 1") + bind_msg("C_2", "") + execute_msg("C_2") + pgwire.sync_msg())
+        c.read_until_ready()
+        c.send(close_msg("P", "C_2"))
+        c.send(pgwire.query_msg("SET SESSION AUTHORIZATION mosaic"))
+        got = [t for t, _ in c.pending_messages(3.0) if t != "S"]
+        assert got == ["3", "E", "Z"], got
+        assert c.simple("SELECT 2").rows == [["2"]]
+    finally:
+        c.close()

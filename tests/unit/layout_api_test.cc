@@ -150,6 +150,11 @@ TEST(ParseLayoutRequest, RefusesBadRanges) {
             "ranges[0].upper: only the last range may be unbounded");
   EXPECT_EQ(RangesRefusal(R"([{"upper": "2024-01-01", "node": 9}, {"node": 2}])"),
             "ranges[0].node: there is no node 9");
+  // Node 1 plus 2^32: not node 1 (a node id is not read modulo 2^32).
+  EXPECT_EQ(RangesRefusal(R"([{"upper": "2024-01-01", "node": 4294967297}, {"node": 2}])"),
+            "ranges[0].node: there is no node 4294967297");
+  EXPECT_EQ(RangesRefusal(R"([{"upper": "2024-01-01", "node": -1}, {"node": 2}])"),
+            "ranges[0].node: there is no node -1");
   EXPECT_EQ(RangesRefusal(R"([{"upper": "2024-01-01"}, {"node": 2}])"),
             "ranges[0].node: required, a node id");
   EXPECT_EQ(RangesRefusal(R"([{"upper": "2024-07-01", "node": 1}, {"upper": "2024-01-01", "node": 2}, {"node": 3}])"),

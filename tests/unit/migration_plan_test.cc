@@ -272,6 +272,8 @@ TEST(PlanAction, Refusals) {
             "tables: required, a non-empty array of table names");
   EXPECT_EQ(Refusal(action("move", R"([{"lower": "2024-01-01", "upper": "2024-07-01", "node": 9}])")),
             "ranges[0].node: there is no node 9");
+  EXPECT_EQ(Refusal(action("move", R"([{"lower": "2024-01-01", "upper": "2024-07-01", "node": 4294967298}])")),
+            "ranges[0].node: there is no node 4294967298");
   EXPECT_EQ(Refusal(action("move", "[]")), "ranges: required, a non-empty array of the new ranges");
   EXPECT_EQ(Refusal(action("split", R"([{"lower": "2024-01-01", "upper": "2024-03-01", "node": 1},
                                         {"lower": "2024-04-01", "upper": "2024-07-01", "node": 2}])")),
