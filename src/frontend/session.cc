@@ -736,11 +736,13 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
   }
   // Utility statements follow the batch to its node (LinkBatch): those that would see only
   // that node's part of rows spread over several are refused.
-  Status refused;
-  UtilityNode(*analysis, &refused);
-  if (!refused.ok()) {
-    SkipUntilSync(refused);
-    co_return true;
+  if (analysis->utility != sql::UtilityKind::kNone) {
+    Status refused;
+    UtilityNode(*analysis, &refused);
+    if (!refused.ok()) {
+      SkipUntilSync(refused);
+      co_return true;
+    }
   }
   auto stmt = MakeStatement(parse, c.kind == sql::StatementKind::kDdl);
   {

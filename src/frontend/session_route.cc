@@ -837,13 +837,19 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       return true;
     }
     case be::kRowDescription: {
-      std::string described(frame.raw);
-      if (TranslatesOids(server)) TranslateOids(server, std::span(described).subspan(5));
+      const bool keep = g.mode == Gather::Mode::kMerge || (g.description.empty() && (!g.replicated || p.source == 0));
+      if (!keep) return false;
+      std::string translated;  // only another node's description is copied (to translate it)
+      std::string_view raw = frame.raw;
+      if (TranslatesOids(server)) {
+        translated.assign(frame.raw);
+        TranslateOids(server, std::span(translated).subspan(5));
+        raw = translated;
+      }
       if (g.mode == Gather::Mode::kMerge) {
-        const std::string_view body = std::string_view(described).substr(5);
-        if (Status s = g.merger->Add(p.source, frame.type, body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
-      } else if (g.description.empty() && (!g.replicated || p.source == 0)) {
-        g.description = std::move(described);
+        if (Status s = g.merger->Add(p.source, frame.type, raw.substr(5)); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+      } else {
+        g.description.assign(raw);
       }
       return false;
     }
