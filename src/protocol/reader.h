@@ -74,6 +74,10 @@ inline uint32_t LoadBigEndian32(const char* p) {
   auto u = reinterpret_cast<const unsigned char*>(p);
   return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
 }
+inline uint16_t LoadBigEndian16(const char* p) {
+  auto u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<uint16_t>((u[0] << 8) | u[1]);
+}
 inline void StoreBigEndian32(char* p, uint32_t v) {
   p[0] = static_cast<char>(v >> 24);
   p[1] = static_cast<char>(v >> 16);

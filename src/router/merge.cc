@@ -783,19 +783,13 @@ BinaryCopyJoin::BinaryCopyJoin(int sources) : sources_(static_cast<size_t>(sourc
 
 namespace {
 
-uint32_t BigEndian(std::string_view bytes, size_t at, size_t size) {
-  uint32_t v = 0;
-  for (size_t i = at; i < at + size; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
-  return v;
-}
-
 // The bytes of the whole tuples at the start of `bytes` (*whole); *trailer when the next thing
 // is the trailer.
 Status WholeTuples(std::string_view bytes, size_t* whole, bool* trailer) {
   size_t pos = 0;
   *trailer = false;
   while (bytes.size() - pos >= 2) {
-    const auto fields = static_cast<int16_t>(BigEndian(bytes, pos, 2));
+    const auto fields = static_cast<int16_t>(protocol::LoadBigEndian16(bytes.data() + pos));
     if (fields == -1) {
       *trailer = true;
       break;
@@ -806,7 +800,7 @@ Status WholeTuples(std::string_view bytes, size_t* whole, bool* trailer) {
     for (int16_t f = 0; f < fields && complete; ++f) {
       complete = bytes.size() - end >= 4;
       if (!complete) break;
-      const auto length = static_cast<int32_t>(BigEndian(bytes, end, 4));
+      const auto length = static_cast<int32_t>(protocol::LoadBigEndian32(bytes.data() + end));
       end += 4;
       if (length > 0) {
         complete = bytes.size() - end >= static_cast<size_t>(length);
@@ -833,7 +827,7 @@ Status BinaryCopyJoin::TakeHeader(Source& s, std::string_view* data, std::string
       if (std::string_view(s.header).substr(0, kBinaryCopySignature.size()) != kBinaryCopySignature) {
         return Status::Internal("a node's binary COPY stream did not start with the PGCOPY signature");
       }
-      s.header_size = kBinaryCopyFixedHeader + BigEndian(s.header, 15, 4);  // and the extension area
+      s.header_size = kBinaryCopyFixedHeader + protocol::LoadBigEndian32(s.header.data() + 15);  // and the extension area
     }
     if (s.header.size() < s.header_size) continue;
     s.header_done = true;
