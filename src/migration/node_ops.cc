@@ -25,6 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kDuplicateObject = "42710";
 constexpr std::string_view kUndefinedObject = "42704";
+constexpr std::string_view kLockNotAvailable = "55P03";
 // The alias of a table's rows in generated SQL (a whole-row reference, and not a likely column).
 constexpr std::string_view kRow = "_mosaic_r";
 
@@ -674,6 +675,33 @@ FlowNames ReverseNames(int64_t migration_id, size_t flow_index) {
   return Names('r', migration_id, flow_index);
 }
 
+// ALTER TABLE ... REPLICA IDENTITY takes the table's ACCESS EXCLUSIVE lock. Waiting for it behind
+// a transaction left open on the table (even one reading rows that do not move) would queue every
+// later statement on the table on that node behind the ALTER, for as long as that transaction
+// lasts. So each try waits at most kAlterLockWait, and tries come again after a growing pause
+// (statements queue for one wait at most per try) for up to kAlterLockPatience.
+constexpr int kAlterLockWaitMs = 100;
+constexpr auto kAlterLockPatience = std::chrono::minutes(10);
+
+Status AlterTablePatiently(PGconn* conn, const std::string& sql, std::string_view who) {
+  if (Status s = pg::Run(conn, fmt::format("SET lock_timeout = {}", kAlterLockWaitMs), {}, who); !s.ok()) return s;
+  const auto give_up = Clock::now() + kAlterLockPatience;
+  auto pause = std::chrono::milliseconds(100);
+  Status s;
+  for (int tries = 1;; ++tries) {
+    s = pg::Run(conn, sql, {}, who);
+    if (s.ok() || s.sqlstate() != kLockNotAvailable || Clock::now() > give_up) break;
+    if (tries % 10 == 0) {
+      log::warn("{}: `{}` waits for a transaction open on the table ({} tries); statements on it are not held meanwhile",
+                who, sql, tries);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+  }
+  if (Status reset = pg::Run(conn, "RESET lock_timeout", {}, who); s.ok() && !reset.ok()) return reset;
+  return s;
+}
+
 Result<std::vector<std::string>> SetReplicaIdentityFull(PGconn* conn,
                                                         const std::vector<Table>& tables,
                                                         std::string_view who) {
@@ -688,8 +716,7 @@ Result<std::vector<std::string>> SetReplicaIdentityFull(PGconn* conn,
     if (!setting.ok()) return setting.status();
     previous.push_back(setting->value_or("d"));
     if (previous.back() == "f") continue;
-    if (Status s = pg::Run(
-            conn, "ALTER TABLE " + pg::QualifiedName(table) + " REPLICA IDENTITY FULL", {}, who);
+    if (Status s = AlterTablePatiently(conn, "ALTER TABLE " + pg::QualifiedName(table) + " REPLICA IDENTITY FULL", who);
         !s.ok()) {
       return s;
     }
@@ -708,9 +735,8 @@ Status RestoreReplicaIdentity(PGconn* conn, const std::vector<Table>& tables,
     const std::string& p = previous[i];
     std::string identity = p == "n" ? "NOTHING" : p == "f" ? "FULL" : "DEFAULT";
     if (p.starts_with("i:")) identity = "USING INDEX " + pg::QuoteIdent(p.substr(2));
-    if (Status s = pg::Run(
-            conn, "ALTER TABLE " + pg::QualifiedName(tables[i]) + " REPLICA IDENTITY " + identity,
-            {}, who);
+    if (Status s = AlterTablePatiently(conn, "ALTER TABLE " + pg::QualifiedName(tables[i]) + " REPLICA IDENTITY " + identity,
+                                       who);
         !s.ok()) {
       return s;
     }
