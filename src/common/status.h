@@ -28,6 +28,7 @@ inline constexpr std::string_view kUndefinedObject = "42704";
 inline constexpr std::string_view kUndefinedDatabase = "3D000";
 inline constexpr std::string_view kInvalidSqlStatementName = "26000";
 inline constexpr std::string_view kInvalidCursorName = "34000";
+inline constexpr std::string_view kDuplicateCursor = "42P03";
 inline constexpr std::string_view kDuplicatePreparedStatement = "42P05";
 inline constexpr std::string_view kTooManyConnections = "53300";
 inline constexpr std::string_view kProgramLimitExceeded = "54000";

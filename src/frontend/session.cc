@@ -559,8 +559,7 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
         FailQuery(refused);
         co_return true;
       }
-      std::vector<int> all;
-      for (const auto& node : map_->nodes) all.push_back(node.id);
+      const std::vector<int> all = AllNodes();
       worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
       const bool ok = co_await Broadcast(frame, all);
       if (!broadcast_error_) co_await RefreshTables();
@@ -580,7 +579,13 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
     int here = -1;
     if (a.type == sql::StatementType::kUtility && !a.parse_error) {
       Status refused;
-      here = UtilityNode(a, &refused);
+      bool every_node = false;
+      here = UtilityNode(a, &refused, nullptr, &every_node);
+      if (refused.ok() && every_node) {
+        refused = Status::Unsupported(
+            "LOCK TABLE of tables on several nodes in a query string with other statements cannot be "
+            "routed: send it as a query of its own (it then locks them on every node)");
+      }
       if (!refused.ok()) {
         FailQuery(refused);
         co_return true;
@@ -654,14 +659,41 @@ Status Session::CheckDdlString(std::string_view sql) {
   return Status::OK();
 }
 
-int Session::UtilityNode(const sql::Analysis& a, Status* refused, bool* write) const {
+int Session::UtilityNode(const sql::Analysis& a, Status* refused, bool* write, bool* every_node) const {
   auto placed = PlaceUtility(a, lexed_.literals);
   if (!placed.ok()) {
     *refused = placed.status();
     return -1;
   }
   if (write != nullptr) *write = placed.value().write;
-  return placed.value().node;
+  if (every_node != nullptr) *every_node = placed.value().every_node;
+  using U = sql::UtilityKind;
+  if (a.utility != U::kCursorUse && a.utility != U::kDeclareCursor) return placed.value().node;
+  const int node = placed.value().node >= 0 ? placed.value().node : map_->DefaultNode().id;
+  const auto cursor = cursors_.find(a.cursor_name);
+  if (a.utility == U::kCursorUse) {
+    if (a.cursor_name.empty()) return -1;  // CLOSE ALL
+    return cursor == cursors_.end() ? node : cursor->second.node;  // else 34000 from the node
+  }
+  if (cursor != cursors_.end() && cursor->second.node != node) {
+    // The node would take it: each has cursors of its own.
+    *refused = Status::Error(sqlstate::kDuplicateCursor, fmt::format("cursor \"{}\" already exists", a.cursor_name));
+    return -1;
+  }
+  return node;
+}
+
+void Session::NoteCursor(const sql::Analysis& a, int node) {
+  using U = sql::UtilityKind;
+  if (a.utility == U::kDeclareCursor) {
+    cursors_[a.cursor_name] = Cursor{.node = node, .hold = a.cursor_hold};
+  } else if (a.utility == U::kCursorUse && a.cursor_close) {
+    if (a.cursor_name.empty()) {
+      cursors_.clear();
+    } else {
+      cursors_.erase(a.cursor_name);
+    }
+  }
 }
 
 // Runs a simple query on several nodes one after another: the first node's results reach the
@@ -738,7 +770,19 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
   // that node's part of rows spread over several are refused.
   if (analysis->utility != sql::UtilityKind::kNone) {
     Status refused;
-    UtilityNode(*analysis, &refused);
+    bool every_node = false;
+    const int node = UtilityNode(*analysis, &refused, nullptr, &every_node);
+    if (refused.ok() && every_node) {
+      refused = Status::Unsupported(
+          "LOCK TABLE of tables on several nodes is supported over the simple query protocol only: "
+          "send it as a simple query (it then locks them on every node)");
+    }
+    if (refused.ok() && node >= 0 && node != map_->DefaultNode().id &&
+        (analysis->utility == sql::UtilityKind::kDeclareCursor || analysis->utility == sql::UtilityKind::kCursorUse)) {
+      refused = Status::Unsupported(
+          "a cursor on another node than the default one is supported over the simple query protocol only: "
+          "send DECLARE, FETCH, MOVE and CLOSE as simple queries");
+    }
     if (!refused.ok()) {
       SkipUntilSync(refused);
       co_return true;
@@ -1074,10 +1118,13 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   broadcast_error_ = false;
   if (!co_await ForwardToBatch(frame.raw, Op::kExecute)) co_return false;
   // A server holds its replies until Sync or Flush: ask for them now.
-  if (links_[0].server) links_[0].out.append(std::string_view("H\0\0\0\4", 5));
+  if (batch_link_ < links_.size() && links_[batch_link_].server) {
+    links_[batch_link_].out.append(std::string_view("H\0\0\0\4", 5));
+  }
   if (!co_await FlushServers()) co_return false;
   co_await WaitPendingDrained();
-  if (!broadcast_error_ && !skip_until_sync_) co_await ReplicateDdl(sql);
+  const size_t ran_on = batch_link_;
+  if (!broadcast_error_ && !skip_until_sync_) co_await ReplicateDdl(sql, ran_on);
   if (!broadcast_error_ && !skip_until_sync_ && tx_block_ && !implicit_tx_) {
     // In a transaction block, as over the simple protocol: the block sees the new tables.
     co_await StripeSequences();
@@ -1088,11 +1135,12 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   co_return !closing_;
 }
 
-awaitable<void> Session::ReplicateDdl(const std::string& sql) {
+awaitable<void> Session::ReplicateDdl(const std::string& sql, size_t ran_on) {
   worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
   std::string query;
   protocol::WriteQuery(&query, sql);
-  for (size_t i = 1; i < map_->nodes.size() && !broadcast_error_ && !closing_; ++i) {
+  for (size_t i = 0; i < map_->nodes.size() && !broadcast_error_ && !closing_; ++i) {
+    if (i == ran_on) continue;
     auto link = co_await LinkNode(map_->nodes[i]);
     if (!link.ok()) {
       SkipUntilSync(link.status());
@@ -1357,6 +1405,20 @@ int Session::LinkedCount() const {
   return n;
 }
 
+std::vector<int> Session::LinkedNodes() const {
+  std::vector<int> ids;
+  for (size_t i = 0; i < links_.size(); ++i) {
+    if (links_[i].server) ids.push_back(map_->nodes[i].id);
+  }
+  return ids;
+}
+
+std::vector<int> Session::AllNodes() const {
+  std::vector<int> ids;
+  for (const auto& node : map_->nodes) ids.push_back(node.id);
+  return ids;
+}
+
 char Session::TxStatus() const {
   char status = protocol::kTxIdle;
   for (const auto& link : links_) {
@@ -1417,6 +1479,7 @@ void Session::ClearTransaction() {
   tx_aborted_ = false;
   implicit_tx_ = false;
   savepoint_log_.clear();
+  std::erase_if(cursors_, [](const auto& c) { return !c.second.hold; });
   for (auto& link : links_) link.wrote = false;
 }
 

@@ -174,7 +174,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // PlaceUtility's node for `a` (literals from lexed_), -1 when it follows the session's other
   // statements or is refused (`*refused` set); `*write` (if given): it changes rows there.
   // (Not a Result: g++ 12 miscompiles some Result locals in coroutines.)
-  int UtilityNode(const sql::Analysis& a, Status* refused, bool* write = nullptr) const;
+  // A cursor's FETCH, MOVE and CLOSE go to the node of its DECLARE (cursors_); CLOSE ALL: -1.
+  // *every_node (if given): it runs on every node (LOCK TABLE), and -1 is returned.
+  int UtilityNode(const sql::Analysis& a, Status* refused, bool* write = nullptr, bool* every_node = nullptr) const;
+  // After the simple-protocol utility statement `a` was sent to `node`: cursors_ follows it.
+  void NoteCursor(const sql::Analysis& a, int node);
   // A query string of DDL statements: refused while a migration moves rows of a table it alters
   // (CheckDdlDuringMigrations), or for a CREATE TABLE AS reading rows not all on the default node.
   Status CheckDdlString(std::string_view sql);
@@ -228,9 +232,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   template <typename T>
   asio::awaitable<T> OffThread(const std::function<T()>& job);
 
-  // Runs `sql` as a simple query on every node but the default one, after the default node
+  // Runs `sql` as a simple query on every node but the one of links_[ran_on], after that node
   // ran it; their replies are swallowed except errors.
-  asio::awaitable<void> ReplicateDdl(const std::string& sql);
+  asio::awaitable<void> ReplicateDdl(const std::string& sql, size_t ran_on);
   asio::awaitable<bool> Broadcast(const protocol::Frame& frame, const std::vector<int>& nodes);
   // Forwards `raw` to the batch's node (LinkBatch), expecting `op` back.
   asio::awaitable<bool> ForwardToBatch(std::string_view raw, Op op);
@@ -317,6 +321,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool FirstRunsInAbortedTransaction(std::string_view sql);
   static Status AbortedTransaction();
   int LinkedCount() const;
+  std::vector<int> LinkedNodes() const;  // ids of the nodes linked, in the map's order
+  std::vector<int> AllNodes() const;     // ids of every node, in the map's order
   bool SharedLinked() const;
   // Whether `a` (of shape `shape`), routed to one node by `route`, may queue on a connection
   // shared with other sessions (NodePool::Share): a plain read of a fast shape, nothing else
@@ -485,6 +491,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // aborted, as PostgreSQL aborts it, until ROLLBACK [TO SAVEPOINT] (TxStatus says 'E').
   bool tx_aborted_ = false;
   std::vector<std::string> savepoint_log_;  // SAVEPOINT/RELEASE/ROLLBACK TO of the open block
+  // Cursors declared by DECLARE over the simple protocol, by name: the node each runs on (FETCH,
+  // MOVE and CLOSE go there) and whether it is WITH HOLD (kept when the transaction ends).
+  struct Cursor {
+    int node = -1;
+    bool hold = false;
+  };
+  std::unordered_map<std::string, Cursor> cursors_;
   std::unordered_map<std::string, size_t> portal_links_;  // extended protocol: portal -> link index
   size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on
   uint64_t gid_counter_ = 0;

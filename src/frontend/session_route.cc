@@ -432,10 +432,24 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     case StatementType::kUtility: {
       Status refused;
       bool write = false;
-      const int node = UtilityNode(a, &refused, &write);
+      bool every_node = false;
+      const int node = UtilityNode(a, &refused, &write, &every_node);
       if (!refused.ok()) {
         FailQuery(refused);
         co_return true;
+      }
+      if (every_node && TxStatus() != protocol::kTxIdle) {  // outside a block: 25P01 from the node
+        const std::vector<int> all = AllNodes();
+        Frame f;
+        f.raw = raw;
+        co_return co_await Broadcast(f, all);
+      }
+      NoteCursor(a, node);
+      if (a.utility == sql::UtilityKind::kCursorUse && node < 0 && LinkedCount() > 1) {  // CLOSE ALL
+        const std::vector<int> linked = LinkedNodes();
+        Frame f;
+        f.raw = raw;
+        co_return co_await Broadcast(f, linked);
       }
       if (node < 0) co_return co_await forward_default();
       auto link = co_await LinkNode(*map_->FindNode(node));
@@ -470,10 +484,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
           co_return true;
         }
       }
-      std::vector<int> linked;
-      for (size_t i = 0; i < links_.size(); ++i) {
-        if (links_[i].server) linked.push_back(map_->nodes[i].id);
-      }
+      const std::vector<int> linked = LinkedNodes();
       Frame f;
       f.raw = raw;
       // Back to before the error, on every node and here (before the reply's ReadyForQuery is
@@ -484,8 +495,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       co_return ok;
     }
     case StatementType::kMaintenance: {
-      std::vector<int> all;
-      for (const auto& node : map_->nodes) all.push_back(node.id);
+      const std::vector<int> all = AllNodes();
       Frame f;
       f.raw = raw;
       co_return co_await Broadcast(f, all);
@@ -502,8 +512,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         co_return true;
       }
       worker_.counters().Add(worker_.counters().ddl_broadcasts_total);
-      std::vector<int> all;
-      for (const auto& node : map_->nodes) all.push_back(node.id);
+      const std::vector<int> all = AllNodes();
       Frame f;
       f.raw = raw;
       const bool implicit = TxStatus() == protocol::kTxIdle && !a.ddl_concurrently && map_->nodes.size() > 1;

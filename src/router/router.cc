@@ -851,8 +851,11 @@ std::string_view UtilityName(const Analysis& a) {
 std::string_view Remedy(const Analysis& a) {
   switch (a.utility) {
     case sql::UtilityKind::kDeclareCursor:
-      return "cursors are kept on the default node, which does not hold every row the query reads; "
-             "run the query without a cursor, or filter it to tenants on the default node";
+      return a.cursor_hold ? "a cursor WITH HOLD is kept on the default node, which does not hold every row "
+                             "the query reads; declare it WITHOUT HOLD in a transaction block, filtered "
+                             "to one tenant or range"
+                           : "a cursor runs on one node, and its query reads rows of several; filter it "
+                             "to one tenant or range, or run the query without a cursor";
     case sql::UtilityKind::kPrepare:
       return "SQL-level prepared statements are kept on the default node, which does not hold every "
              "row the statement touches; use the driver's prepared statements (extended query "
@@ -884,6 +887,12 @@ Result<UtilityRoute> PlanUtility(const ShardMap& map, const Analysis& a, const B
           a.utility == U::kDo ? "a DO block" : "CALL of a procedure"));
     case U::kCursorUse:
       return UtilityRoute{.node = default_node};
+    case U::kLock: {
+      // A table Mosaic does not know (a temporary one) is on the default node only.
+      const bool known = std::all_of(a.tables.begin(), a.tables.end(),
+                                     [&](const sql::TableRef& t) { return ResolveTable(map, t) != nullptr; });
+      return UtilityRoute{.every_node = known && !a.tables.empty()};
+    }
     case U::kPreparedUse:  // it may write: the node takes part in two-phase commit
       return UtilityRoute{.node = default_node, .write = true};
     case U::kExplain: {
@@ -903,7 +912,13 @@ Result<UtilityRoute> PlanUtility(const ShardMap& map, const Analysis& a, const B
       }
       const Route& route = planned.value();
       const bool default_only = route.reference_only || route.nodes == std::vector<int>{default_node};
-      const bool ok = a.utility == U::kExplainAnalyze ? route.nodes.size() == 1 : default_only;
+      // A cursor lives on the node its query reads (the session sends its FETCHes there) while
+      // its transaction lasts; one WITH HOLD outlives it, on whichever server connection the
+      // default node's pool gave.
+      const bool one_node = route.nodes.size() == 1;
+      const bool ok = a.utility == U::kExplainAnalyze                             ? one_node
+                      : a.utility == U::kDeclareCursor && !a.cursor_hold ? (one_node || route.reference_only)
+                                                                                  : default_only;
       if (!ok) {
         return Status::Unsupported(fmt::format("{} of a statement on {} is not supported: {}", UtilityName(a),
                                                route.nodes.size() == 1 ? fmt::format("node {}", route.nodes[0])
@@ -911,6 +926,7 @@ Result<UtilityRoute> PlanUtility(const ShardMap& map, const Analysis& a, const B
                                                Remedy(a)));
       }
       if (a.utility == U::kCreateAs) return UtilityRoute{};  // broadcast as DDL
+      if (route.reference_only) return UtilityRoute{.node = default_node, .write = route.write};
       return UtilityRoute{.node = route.nodes[0], .write = route.write};
     }
   }

@@ -75,18 +75,23 @@ Result<Route> Plan(const catalog::ShardMap& map, const sql::Analysis& a, const B
 //  - EXPLAIN runs on the one node its statement would run on, else on the default node (it shows
 //    that node's plan of the statement as written, not Mosaic's plan over the nodes).
 //  - EXPLAIN ANALYZE runs its statement: on the one node the statement routes to, else refused.
-//  - DECLARE CURSOR and SQL PREPARE keep their cursor or statement on the default node, where
-//    FETCH, MOVE, CLOSE, EXECUTE and DEALLOCATE follow them: refused unless every row their
-//    statement reads is on the default node (or in reference tables).
+//  - DECLARE CURSOR runs on the one node its query reads (the default node for reference tables
+//    only); the session sends the cursor's FETCH, MOVE and CLOSE there (the default node here). Refused
+//    when the query reads several nodes. WITH HOLD, and SQL PREPARE, keep their cursor or
+//    statement on the default node, where FETCH ... and EXECUTE, DEALLOCATE follow them: refused
+//    unless every row their statement reads is on the default node (or in reference tables).
 //  - CREATE TABLE / MATERIALIZED VIEW ... AS and SELECT ... INTO run on every node, each reading
 //    its own rows: refused unless every row they read is on the default node (or in reference
 //    tables), or WITH NO DATA.
 //  - DO and CALL (of anything but mosaic.*): refused; Mosaic cannot see the statements inside.
+//  - LOCK TABLE of tables Mosaic knows: every node, one after another in the map's order (so
+//    two sessions locking the same tables queue on the first node rather than deadlock).
 //  - Other utility statements, and all of them while rows are not spread: node -1.
 // Errors: 0A000 with the reason.
 struct UtilityRoute {
   int node = -1;       // the node it runs on; -1: where statements without tables run
   bool write = false;  // it changes rows there (EXPLAIN ANALYZE of a write)
+  bool every_node = false;  // it runs on every node (node -1)
 };
 Result<UtilityRoute> PlanUtility(const catalog::ShardMap& map, const sql::Analysis& a, const Bound& bound);
 

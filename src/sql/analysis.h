@@ -106,7 +106,7 @@ enum class StatementType : uint8_t {
 
 // What a utility statement does with rows, for deciding where it may run (router::PlanUtility).
 enum class UtilityKind : uint8_t {
-  kNone,            // none of the below (LISTEN, DISCARD, LOCK, ...; and every non-utility statement)
+  kNone,            // none of the below (LISTEN, DISCARD, ...; and every non-utility statement)
   kExplain,         // EXPLAIN without ANALYZE: plans its statement, runs nothing
   kExplainAnalyze,  // EXPLAIN ANALYZE: runs its statement
   kDeclareCursor,   // DECLARE name CURSOR FOR query
@@ -116,6 +116,7 @@ enum class UtilityKind : uint8_t {
   kCreateAs,        // CREATE TABLE / MATERIALIZED VIEW ... AS, SELECT ... INTO (type kDdl)
   kDo,              // DO: code Mosaic cannot see into
   kCall,            // CALL of a procedure other than mosaic.*: the same
+  kLock,            // LOCK TABLE: its tables are `tables`
 };
 
 // One output column of a SELECT's top level, for merging results of several nodes.
@@ -245,6 +246,11 @@ struct Analysis {
   StatementType wrapped = StatementType::kEmpty;
   int wrapped_tables = 0;
   bool create_as_no_data = false;  // CREATE ... AS ... WITH NO DATA: no rows are read
+  // DECLARE, FETCH, MOVE, CLOSE: the cursor's name as the parser gives it (empty for CLOSE ALL),
+  // whether it is DECLARE ... WITH HOLD, and whether it is CLOSE.
+  std::string cursor_name;
+  bool cursor_hold = false;
+  bool cursor_close = false;
   // SET / RESET (kSet): the setting's name as the parser gives it (lower case; empty for RESET
   // ALL and for SET TRANSACTION / SESSION CHARACTERISTICS), whether it is SET LOCAL, whether it
   // is RESET ALL, and its value when it is one string or name (SET ROLE NONE).

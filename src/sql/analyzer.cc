@@ -787,15 +787,25 @@ bool Walker::UtilityKindOf(std::string_view type, const Json& s) {
     }
     a_->utility = analyze ? UtilityKind::kExplainAnalyze : UtilityKind::kExplain;
   } else if (type == "DeclareCursorStmt") {
+    constexpr int kCursorOptHold = 0x0020;  // CURSOR_OPT_HOLD, parsenodes.h
     a_->utility = UtilityKind::kDeclareCursor;
+    a_->cursor_name = std::string(Str(s, "portalname"));
+    a_->cursor_hold = (Int(s, "options", 0) & kCursorOptHold) != 0;
   } else if (type == "PrepareStmt") {
     a_->utility = UtilityKind::kPrepare;
   } else if (type == "FetchStmt" || type == "ClosePortalStmt") {
     a_->utility = UtilityKind::kCursorUse;
+    a_->cursor_name = std::string(Str(s, "portalname"));
+    a_->cursor_close = type == "ClosePortalStmt";
   } else if (type == "ExecuteStmt" || type == "DeallocateStmt") {
     a_->utility = UtilityKind::kPreparedUse;
   } else if (type == "DoStmt") {
     a_->utility = UtilityKind::kDo;
+  } else if (type == "LockStmt") {
+    a_->utility = UtilityKind::kLock;
+    for (const Json& rv : Items(s, "relations")) {
+      if (TypeOf(rv) == "RangeVar") AddTable(Body(rv), false);
+    }
   } else {
     return false;
   }

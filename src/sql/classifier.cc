@@ -39,8 +39,10 @@ size_t SkipNoise(std::string_view s, size_t i) {
 
 StatementKind KindOfKeyword(std::string_view kw) {
   if (kw.empty()) return StatementKind::kEmpty;
+  // As the analyzer's DDL (StatementType::kDdl): TRUNCATE, SECURITY LABEL, REASSIGN OWNED and
+  // IMPORT FOREIGN SCHEMA too.
   if (kw == "create" || kw == "alter" || kw == "drop" || kw == "comment" || kw == "grant" ||
-      kw == "revoke") {
+      kw == "revoke" || kw == "truncate" || kw == "security" || kw == "reassign" || kw == "import") {
     return StatementKind::kDdl;
   }
   if (kw == "begin" || kw == "start") return StatementKind::kBegin;

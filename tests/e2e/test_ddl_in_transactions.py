@@ -114,3 +114,53 @@ def test_a_rolled_back_blocks_table_is_gone_for_everyone(m):
         assert oc.fetchall() == [("b",)]
     other.close()
     c.close()
+
+
+def test_ddl_over_the_extended_protocol_in_a_block_begun_on_another_node(m):
+    """JDBC, psycopg 3 and node-postgres send DDL as Parse/Bind/Execute/Sync. In a block whose
+    first statement ran on node 2, the DDL must still reach every node once."""
+    from pgwire import PgConn, bind_msg, execute_msg, parse_msg, sync_msg
+
+    tenant = next(t for t in TENANTS if m.home[t] != min(m.home.values()))  # off the default node
+    c = PgConn("127.0.0.1", m.port)
+    c.startup()
+    c.simple("BEGIN")
+    c.simple(f"SELECT * FROM ddl_probe WHERE tenant_id = {tenant}")
+    c.send(parse_msg("", "CREATE TABLE ext_made (tenant_id int NOT NULL, v int)") + bind_msg("", "") +
+           execute_msg() + sync_msg())
+    r = c.read_until_ready()
+    assert not r.errors and r.tags == ["CREATE TABLE"], (r.errors, r.tags)
+    r = c.simple("COMMIT")
+    assert not r.errors and r.tags == ["COMMIT"], (r.errors, r.tags)
+    c.close()
+    for n in m.nodes():
+        nc = m.connect_node(n)
+        with nc.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_class WHERE relname = 'ext_made'")
+            assert cur.fetchone() == (1,), f"node {n['id']}"
+        nc.close()
+    d = m.connect()
+    d.autocommit = True
+    d.cursor().execute("DROP TABLE ext_made")
+    d.close()
+
+
+def test_truncate_over_the_extended_protocol_empties_every_node(m):
+    """TRUNCATE sent as Parse/Bind/Execute/Sync (JDBC, psycopg 3) was run on one node only: the
+    client got TRUNCATE TABLE and the other node kept its rows."""
+    from pgwire import PgConn, bind_msg, execute_msg, parse_msg, sync_msg
+
+    d = m.connect()
+    d.autocommit = True
+    d.cursor().execute("CREATE TABLE trunc_me (tenant_id int NOT NULL, v int)")
+    d.cursor().execute("INSERT INTO trunc_me VALUES " + ",".join(f"({t}, 1)" for t in TENANTS))
+    assert all(rows_by_node(m, "trunc_me").values())
+    c = PgConn("127.0.0.1", m.port)
+    c.startup()
+    c.send(parse_msg("", "TRUNCATE trunc_me") + bind_msg("", "") + execute_msg() + sync_msg())
+    r = c.read_until_ready()
+    assert not r.errors and r.tags == ["TRUNCATE TABLE"], (r.errors, r.tags)
+    c.close()
+    assert rows_by_node(m, "trunc_me") == {n["id"]: [] for n in m.nodes()}
+    d.cursor().execute("DROP TABLE trunc_me")
+    d.close()

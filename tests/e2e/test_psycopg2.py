@@ -162,11 +162,45 @@ def test_large_result_server_side_cursor(conn):
     conn.commit()
 
 
+def test_named_cursor_over_a_range_on_another_node(mosaic, conn, table_name):
+    # psycopg2's named cursor (DECLARE ... CURSOR WITHOUT HOLD, then FETCH FORWARD n and CLOSE),
+    # as Django's QuerySet.iterator() and SQLAlchemy's yield_per use it, over rows of node 3:
+    # the cursor and every FETCH run there (before, refused: cursors were kept on node 1)
+    cur = conn.cursor()
+    cur.execute(f"CREATE TABLE {table_name} (id int PRIMARY KEY, v text NOT NULL)")
+    conn.commit()
+    status, body = mosaic.admin_post("/api/v1/layout", {
+        "tables": [table_name], "tenant": None, "column": "id",
+        "ranges": [{"upper": "1000", "node": 1}, {"upper": "2000", "node": 2}, {"node": 3}]})
+    assert status == 200, body
+    cur.execute(f"INSERT INTO {table_name} VALUES " + ",".join(f"({g}, 'v{g}')" for g in range(1, 3001)))
+    conn.commit()
+    named = conn.cursor(name="far_rows")
+    named.itersize = 70
+    named.execute(f"SELECT id, v FROM {table_name} WHERE id >= %s ORDER BY id", (2000,))
+    rows = list(named)
+    named.close()
+    conn.commit()
+    assert [r[0] for r in rows] == list(range(2000, 3001))
+    assert rows[17] == (2017, "v2017")
+    # all three nodes' rows: one cursor cannot read them, and says so
+    named = conn.cursor(name="all_rows")
+    with pytest.raises(psycopg2.errors.FeatureNotSupported):
+        named.execute(f"SELECT id FROM {table_name} ORDER BY id")
+    conn.rollback()
+    cur.execute(f"DROP TABLE {table_name}")
+    conn.commit()
+
+
 def test_notices_reach_client(conn):
     cur = conn.cursor()
     del conn.notices[:]
-    cur.execute("DO $$ BEGIN RAISE NOTICE 'hello from %', 'mosaic'; "
-                "RAISE WARNING 'careful %', 42; END $$")
+    # A function rather than a DO block: DO is refused once another test of the shared instance
+    # has distributed a table.
+    cur.execute("CREATE FUNCTION say_hello() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE NOTICE 'hello from %', 'mosaic'; RAISE WARNING 'careful %', 42; END $$")
+    del conn.notices[:]
+    cur.execute("SELECT say_hello()")
     joined = "".join(conn.notices)
     assert "NOTICE:  hello from mosaic" in joined, conn.notices
     assert "WARNING:  careful 42" in joined, conn.notices

@@ -950,6 +950,7 @@ TEST(AnalyzerUtility, KindsAndWrappedStatements) {
       {"CALL p(1)", UtilityKind::kCall, StatementType::kEmpty, 0},
       {"CALL mosaic.create_reference_table('t')", UtilityKind::kNone, StatementType::kEmpty, 0},
       {"LISTEN x", UtilityKind::kNone, StatementType::kEmpty, 0},
+      {"LOCK TABLE t, s.u IN SHARE MODE", UtilityKind::kLock, StatementType::kEmpty, 2},
   };
   for (const Case& c : cases) {
     Analyzed a(c.sql);

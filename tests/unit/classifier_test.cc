@@ -28,7 +28,12 @@ TEST(Classifier, SingleStatements) {
   EXPECT_EQ(Classify("COMMIT").kind, StatementKind::kTransaction);
   EXPECT_EQ(Classify("rollback to savepoint a").kind, StatementKind::kTransaction);
   EXPECT_EQ(Classify("END").kind, StatementKind::kTransaction);
-  EXPECT_EQ(Classify("TRUNCATE t").kind, StatementKind::kOrdinary);
+  // DDL as the analyzer has it: over the extended protocol these must reach every node too.
+  EXPECT_EQ(Classify("TRUNCATE t").kind, StatementKind::kDdl);
+  EXPECT_EQ(Classify("truncate table a, b restart identity").kind, StatementKind::kDdl);
+  EXPECT_EQ(Classify("SECURITY LABEL ON TABLE t IS 'x'").kind, StatementKind::kDdl);
+  EXPECT_EQ(Classify("REASSIGN OWNED BY bob TO alice").kind, StatementKind::kDdl);
+  EXPECT_EQ(Classify("IMPORT FOREIGN SCHEMA s FROM SERVER f INTO public").kind, StatementKind::kDdl);
   EXPECT_EQ(Classify("").kind, StatementKind::kEmpty);
   EXPECT_EQ(Classify(" -- only a comment").kind, StatementKind::kEmpty);
 }

@@ -173,6 +173,55 @@ TEST(RouterUtility, ExplainAnalyzeOfOneTenantRunsOnItsNode) {
   EXPECT_FALSE(plain.value().write);
 }
 
+TEST(RouterUtility, CursorOfOneTenantRunsOnItsNode) {
+  const auto map = SampleMap();
+  int tenant = 1, node = 1;  // a tenant whose home is not the default node
+  for (; tenant < 100 && node == 1; ++tenant) {
+    auto route = Planned("SELECT * FROM orders WHERE tenant_id = " + std::to_string(tenant + 1)).Plan(map);
+    ASSERT_TRUE(route.ok());
+    ASSERT_EQ(route.value().nodes.size(), 1u);
+    node = route.value().nodes[0];
+  }
+  ASSERT_NE(node, 1);
+  const std::string query = "SELECT * FROM orders WHERE tenant_id = " + std::to_string(tenant);
+  Planned declare("DECLARE \"Big\" NO SCROLL CURSOR WITHOUT HOLD FOR " + query);
+  EXPECT_EQ(declare.a->cursor_name, "Big");
+  EXPECT_FALSE(declare.a->cursor_hold);
+  auto placed = declare.Utility(map);
+  ASSERT_TRUE(placed.ok()) << Refusal(placed.status());
+  EXPECT_EQ(placed.value().node, node);
+  // WITH HOLD outlives the transaction: kept on the default node only.
+  auto hold = Planned("DECLARE c CURSOR WITH HOLD FOR " + query).Utility(map);
+  ASSERT_FALSE(hold.ok());
+  EXPECT_EQ(hold.status().sqlstate(), "0A000");
+  // Reference tables only: the default node, as for PREPARE (which EXECUTE finds there).
+  auto reference = Planned("DECLARE c CURSOR FOR SELECT * FROM statuses JOIN statuses s2 USING (code)").Utility(map);
+  ASSERT_TRUE(reference.ok()) << Refusal(reference.status());
+  EXPECT_EQ(reference.value().node, 1);
+  EXPECT_TRUE(Planned("DECLARE c CURSOR WITH HOLD FOR SELECT 1").a->cursor_hold);
+  EXPECT_EQ(Planned("FETCH FORWARD 5 FROM big").a->cursor_name, "big");
+  EXPECT_FALSE(Planned("FETCH FORWARD 5 FROM big").a->cursor_close);
+  EXPECT_TRUE(Planned("CLOSE big").a->cursor_close);
+  EXPECT_EQ(Planned("CLOSE ALL").a->cursor_name, "");
+}
+
+TEST(RouterUtility, LockOfKnownTablesRunsOnEveryNode) {
+  const auto map = SampleMap();
+  for (const char* sql : {"LOCK TABLE orders", "LOCK settings, public.statuses IN SHARE MODE"}) {
+    auto placed = Planned(sql).Utility(map);
+    ASSERT_TRUE(placed.ok()) << sql << ": " << Refusal(placed.status());
+    EXPECT_TRUE(placed.value().every_node) << sql;
+    EXPECT_EQ(placed.value().node, -1) << sql;
+  }
+  // A table Mosaic does not know (a temporary one) exists on the default node only.
+  auto temp = Planned("LOCK TABLE orders, my_temp").Utility(map);
+  ASSERT_TRUE(temp.ok());
+  EXPECT_FALSE(temp.value().every_node);
+  auto unspread = Planned("LOCK TABLE orders").Utility(SampleMap(/*spread=*/false));
+  ASSERT_TRUE(unspread.ok());
+  EXPECT_FALSE(unspread.value().every_node);
+}
+
 TEST(RouterUtility, NothingIsRefusedWhileRowsAreNotSpread) {
   const auto map = SampleMap(/*spread=*/false);
   for (const char* sql : {"DECLARE c CURSOR FOR SELECT * FROM orders", "DO $$ BEGIN UPDATE orders SET v = 1; END $$",
