@@ -23,6 +23,8 @@ namespace {
 
 constexpr size_t kOutputHighWater = 1 << 20;  // pause relaying when the client lags this much
 constexpr size_t kReadChunk = 16384;
+// What FailOnNode runs: the column does not exist, so the node's transaction aborts.
+constexpr std::string_view kAbortMarker = "mosaic: the transaction was aborted by an earlier error";
 
 // Startup parameters that are connection properties, not settings to replay on servers.
 bool IsConnectionParam(std::string_view name) {
@@ -200,6 +202,7 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
     }
     if (in_.size() - in_end_ < 4096) in_.resize(std::max(in_.size() * 2, kReadChunk));
     if (in_.size() > (4u << 20) && in_end_ < kReadChunk) in_.resize(kReadChunk * 2);
+    ReleaseLocksOfAbortedBlock();
     in_client_batch_ = false;
     Uncork();  // never wait for the client while holding its replies
     KickWriter();
@@ -1377,10 +1380,33 @@ void Session::AbortOnNodeBefore(const sql::Analysis& a, Link& link) {
   }
   // The error named no column of the node's: this one fails there, so the node's transaction is
   // aborted too and the PREPARE TRANSACTION that follows rolls it back, as PostgreSQL answers
-  // it. Its error reaches only the log.
-  protocol::WriteQuery(&link.out, "SELECT \"mosaic: the transaction was aborted by an earlier error\"");
+  // it.
+  FailOnNode(link, {}, &link.out);
+}
+
+void Session::FailOnNode(Link& link, std::string_view before, std::string* out) {
+  protocol::WriteQuery(out, fmt::format("{}SELECT \"{}\"", before, kAbortMarker));
   link.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
   Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false, .quiet = true});
+}
+
+void Session::ReleaseLocksOfAbortedBlock() {
+  if (!tx_aborted_ || !tx_block_ || implicit_tx_ || !savepoint_log_.empty() || closing_) return;
+  for (auto& link : links_) {
+    ServerConn* server = link.server.get();
+    // A node in 'E' released its locks at its own error. One with something of ours in flight
+    // is seen to again when its ReadyForQuery arrives.
+    if (server == nullptr || link.shared || server->closed() || server->tx_status != protocol::kTxInBlock ||
+        !link.out.empty() ||
+        std::any_of(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.server == server; })) {
+      continue;
+    }
+    // Called while the session may wait for the client: written now, not with link.out. Nothing
+    // else is being written to the server (nothing of ours is in flight there).
+    std::string msg;
+    FailOnNode(link, "ROLLBACK; BEGIN; ", &msg);
+    server->WriteOrdered(msg);
+  }
 }
 
 bool Session::RunsInAbortedTransaction(const sql::Analysis& a) {
@@ -1689,6 +1715,7 @@ void Session::HandleServerMessage(ServerConn& server, const Frame& frame) {
   if (held != held_.end() && !held->second.empty()) {
     held->second.emplace_back(frame.raw);
     ReplayHeld();
+    ReleaseLocksOfAbortedBlock();
     return;
   }
   bool blocked = false;
@@ -1704,6 +1731,7 @@ void Session::HandleServerMessage(ServerConn& server, const Frame& frame) {
   }
   Dispatch(server, it, frame);
   ReplayHeld();
+  ReleaseLocksOfAbortedBlock();
 }
 
 // The first pending entry of `server`; *blocked when an entry ahead of it relays to the client.
@@ -1758,7 +1786,9 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
   if (frame.type == be::kErrorResponse && p.quiet) {
     protocol::ErrorFields fields;
     (void)protocol::ParseErrorFields(frame.body, &fields);
-    log::warn("client {}: node {}: {}", pid_, server.node_id(), fields.message);
+    if (fields.message.find(kAbortMarker) == std::string::npos) {
+      log::warn("client {}: node {}: {}", pid_, server.node_id(), fields.message);
+    }
     quiet_failed_ = true;
     return;  // its ReadyForQuery ends the entry
   }

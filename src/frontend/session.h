@@ -304,6 +304,16 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Before a PREPARE TRANSACTION goes to `link`'s node as the client sent it, in a
   // transaction Mosaic's own error aborted while the node's went on: makes the node's abort.
   void AbortOnNodeBefore(const sql::Analysis& a, Link& link);
+  // Writes to `out` (as a Query for `link`'s node, awaited quietly) a statement that fails on
+  // the node, after `before` (statements, or empty). Its error reaches only the node's log.
+  void FailOnNode(Link& link, std::string_view before, std::string* out);
+  // A client's transaction block is aborted (tx_aborted_) and has no savepoints: every node
+  // still in its transaction ('T', nothing of ours in flight there) rolls it back at once and
+  // opens an aborted one in its place, so that its locks go now, as PostgreSQL's
+  // AbortTransaction releases them at the error, while the node answers what follows as the
+  // aborted block does (25P02, ROLLBACK for COMMIT, PREPARE TRANSACTION rolled back). With
+  // savepoints the nodes keep their transactions: ROLLBACK TO SAVEPOINT resumes the block.
+  void ReleaseLocksOfAbortedBlock();
   // Execute of a portal of a `local` statement: BEGIN opens the block, savepoints run on every
   // node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
   // every node (two-phase commit when several wrote), after the batch's earlier replies.

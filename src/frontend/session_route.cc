@@ -1223,7 +1223,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   };
   broadcast_error_ = false;
   if (linked.empty()) {
-    finish(commit ? "COMMIT" : "ROLLBACK");
+    finish(commit && !failed ? "COMMIT" : "ROLLBACK");
     co_return;
   }
   if (!commit || failed || writers.size() <= 1) {
