@@ -97,6 +97,21 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Next complete client message. Frame views stay valid until the following call. Flushes
   // pending server writes before waiting for the client. False on EOF or a framing error.
   asio::awaitable<bool> NextFrame(protocol::Frame* frame);
+  // While the session waits for nodes it does not read the client: a read-watch (armed only
+  // then, no syscall of its own) notices a client that hung up. Bytes the client sends
+  // meanwhile are kept for NextFrame (up to kEarlyInputMax; then the watch stops).
+  void WatchClient();
+  void OnClientReadable();
+  // RequestCancel's parts: ends a wait at a migration's fence or for a connection (true if it
+  // did); cancels the statements the session's servers run (with `running_only`, only on
+  // servers with replies of ours outstanding).
+  bool EndWaits();
+  void CancelServers(bool running_only);
+  // The client's socket reached EOF or failed: its output is dropped, the statements it has
+  // running on nodes are cancelled and the session ends, which closes their connections (the
+  // nodes roll back). Not during a two-phase commit: that finishes first, so its outcome is
+  // decided (see two_phase_).
+  void ClientGone();
   void AcceptStartupParams(const protocol::StartupPacket& packet);
   void SendWelcome();
   void HandleCancelRequest(const protocol::StartupPacket& packet);
@@ -432,6 +447,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool closing_ = false;       // stop handling client messages
   bool started_ = false;       // past startup and authentication (authentication_timeout_s)
   bool write_failed_ = false;  // the client socket is gone: drop output
+  bool client_gone_ = false;   // the client's socket reached EOF or failed (ClientGone)
+  bool watching_client_ = false;  // WatchClient's wait is armed
+  bool waiting_on_servers_ = false;  // in WaitPendingDrained: what the watch is for
+  std::string early_in_;  // client bytes read by the watch, not yet framed (see NextFrame)
+  // EndTransaction is committing over several nodes (PREPARE .. COMMIT PREPARED): its waits
+  // run until the nodes answer even when the session is closing, so that the outcome is
+  // decided (recorded, or rolled back on every node) before the session ends.
+  bool two_phase_ = false;
   asio::steady_timer out_drained_;
   asio::steady_timer pending_drained_;
 

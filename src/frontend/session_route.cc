@@ -1258,6 +1258,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   auto reset = [&] {
     ClearTransaction();
     tp.in_flight.Remove(gid);
+    two_phase_ = false;
   };
   auto prepare = [&](Link& l) {
     return l.wrote ? fmt::format("PREPARE TRANSACTION '{}'", gid) : std::string("COMMIT");
@@ -1267,6 +1268,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
 
   const std::vector<Link*> first_writer{writers.front()};
   tp.in_flight.Add(gid);
+  two_phase_ = true;  // a client that hangs up from here on does not cut it short
   errored_servers_.clear();
   if (tp.faults.Hits(FaultPoint::kPrepareSome, fault_at)) {
     co_await RunOnLinks(first_writer, prepare, false);
