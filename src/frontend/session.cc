@@ -1981,7 +1981,9 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
   const Dropped dropped = DropLink(*link, why);
   log::warn("client {}: {}", pid_, why.message());
   if (in_transaction) {
-    // The transaction died with the server; its fate cannot be reported truthfully here.
+    // The transaction died with the server; its fate cannot be reported truthfully here. A
+    // two-phase commit under way (EndTransaction) sees the failure and rolls back the others.
+    broadcast_error_ = true;
     Fatal(Status::Error(sqlstate::kConnectionFailure,
                         fmt::format("{}; the open transaction was rolled back", why.message())));
     pending_drained_.cancel();

@@ -8,7 +8,9 @@ Layout: gone split on id over 2 nodes: [0, 100) node 1, [100, ...) node 2.
 On a binary without this, every test here fails by its deadlines.
 """
 
+import os
 import re
+import signal
 import time
 
 import psycopg2
@@ -190,6 +192,26 @@ def test_a_client_that_hangs_up_during_a_two_phase_commit_leaves_it_decided(m, s
              lambda: metric(m, "mosaic_client_connections") == before, NOTICED_WITHIN)
     assert committed(m, [1, 101]) == [1, 101]
     assert nothing_prepared(m)
+
+
+@pytest.mark.timeout(120)
+def test_a_node_lost_during_prepare_rolls_back_every_node(m, slow_commit):
+    """Node 2's backend dies (SIGKILL: no FATAL message first) while it prepares: the
+    transaction must not commit on node 1 (Mosaic recorded the commit decision and committed
+    node 1, although node 2 never prepared). Node 2 restarts; run last in this module."""
+    a = commit_over_both_nodes(m, 2)
+    pid = node_sql(m, 2, "SELECT pid FROM pg_stat_activity "
+                         "WHERE query LIKE 'PREPARE TRANSACTION%' AND pid <> pg_backend_pid()")[0][0]
+    os.kill(pid, signal.SIGKILL)
+    assert a.wait_closed(NOTICED_WITHIN), "the client's connection stays open"
+    assert b"08006" in a.buf, a.buf  # FATAL: the node's connection was lost
+
+    def settled():
+        try:
+            return nothing_prepared(m) and committed(m, [2, 102]) == []
+        except psycopg2.Error:  # node 2 still in crash recovery
+            return False
+    wait_for("the transaction is committed on node 1 alone, or left prepared", settled, 30)
 
 
 @pytest.mark.timeout(60)
