@@ -485,9 +485,11 @@ void Session::CancelServers(bool running_only) {
   for (size_t i = 0; i < links_.size(); ++i) {
     auto& server = links_[i].server;
     if (!server) continue;
-    if (running_only && std::none_of(pending_.begin(), pending_.end(), [&](const Pending& p) {
-          return p.server == server.get();
-        })) {
+    // `running_only` (the client hung up): a pipelined read is left to finish, its reply
+    // dropped (a cancel would hold the connection back from the other sessions sharing it).
+    if (running_only && (links_[i].shared || std::none_of(pending_.begin(), pending_.end(), [&](const Pending& p) {
+                           return p.server == server.get();
+                         }))) {
       continue;
     }
     if (links_[i].shared && !worker_.pool(map_->nodes[i]).CanCancel(*server, this)) {

@@ -104,7 +104,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void OnClientReadable();
   // RequestCancel's parts: ends a wait at a migration's fence or for a connection (true if it
   // did); cancels the statements the session's servers run (with `running_only`, only on
-  // servers with replies of ours outstanding).
+  // servers with replies of ours outstanding, not shared ones).
   bool EndWaits();
   void CancelServers(bool running_only);
   // The client's socket reached EOF or failed: its output is dropped, the statements it has
