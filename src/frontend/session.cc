@@ -23,6 +23,11 @@ namespace {
 
 constexpr size_t kOutputHighWater = 1 << 20;  // pause relaying when the client lags this much
 constexpr size_t kReadChunk = 16384;
+// Client bytes WatchClient takes while the session waits for nodes; past this it stops watching
+// (the client is sending, so it has not hung up yet).
+constexpr size_t kEarlyInputMax = 1 << 20;
+// What FailOnNode runs: the column does not exist, so the node's transaction aborts.
+constexpr std::string_view kAbortMarker = "mosaic: the transaction was aborted by an earlier error";
 
 // Startup parameters that are connection properties, not settings to replay on servers.
 bool IsConnectionParam(std::string_view name) {
@@ -121,9 +126,7 @@ void Session::KickWriter() {
     return;
   }
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-    write_failed_ = true;
-    closing_ = true;
-    out_.clear();
+    ClientGone();
     return;
   }
   out_.erase(0, n);
@@ -140,9 +143,7 @@ awaitable<void> Session::WriteLoop() {
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_inflight_),
                                               use_tuple);
     if (ec) {
-      write_failed_ = true;
-      closing_ = true;
-      out_.clear();
+      ClientGone();
       asio::error_code ignored;
       client_.close(ignored);
     }
@@ -200,14 +201,74 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
     }
     if (in_.size() - in_end_ < 4096) in_.resize(std::max(in_.size() * 2, kReadChunk));
     if (in_.size() > (4u << 20) && in_end_ < kReadChunk) in_.resize(kReadChunk * 2);
+    if (!early_in_.empty()) {  // sent while the session waited for nodes (WatchClient)
+      const size_t n = std::min(early_in_.size(), in_.size() - in_end_);
+      std::memcpy(in_.data() + in_end_, early_in_.data(), n);
+      early_in_.erase(0, n);
+      in_end_ += n;
+      continue;
+    }
+    ReleaseLocksOfAbortedBlock();
     in_client_batch_ = false;
     Uncork();  // never wait for the client while holding its replies
     KickWriter();
     auto [ec, n] = co_await client_.async_read_some(
         asio::buffer(in_.data() + in_end_, in_.size() - in_end_), use_tuple);
+    if (ec) ClientGone();
     if (ec || closing_) co_return false;
     in_end_ += n;
   }
+}
+
+void Session::WatchClient() {
+  if (watching_client_ || client_gone_ || early_in_.size() >= kEarlyInputMax) return;
+  watching_client_ = true;
+  // Readiness only: no read is tried now. The reactor already polls the socket, so arming
+  // costs no syscall; a wait left armed when the session stops waiting ends at the client's
+  // next message (OnClientReadable then does nothing) or when the socket closes.
+  client_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+    self->watching_client_ = false;
+    if (!ec) self->OnClientReadable();
+  });
+}
+
+void Session::OnClientReadable() {
+  if (!waiting_on_servers_ || client_gone_) return;  // NextFrame reads the client itself
+  // Bytes are a pipelined message, not a hang-up: keep them for NextFrame and watch on (only
+  // end of file or an error says the client is gone).
+  while (early_in_.size() < kEarlyInputMax) {
+    const size_t old = early_in_.size();
+    early_in_.resize(old + kReadChunk);
+    asio::error_code ec;
+    const size_t n = client_.read_some(asio::buffer(early_in_.data() + old, kReadChunk), ec);
+    early_in_.resize(old + n);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      WatchClient();
+      return;
+    }
+    if (ec) {
+      log::info("client {}: hung up while its statement ran; cancelling it", pid_);
+      ClientGone();
+      return;
+    }
+  }
+}
+
+void Session::ClientGone() {
+  write_failed_ = true;
+  out_.clear();
+  if (client_gone_) return;
+  client_gone_ = true;
+  closing_ = true;
+  // Not from here (a write of a server message's relay may fail inside its dispatch): what
+  // ends a wait for a fence or a connection may drop entries of pending_.
+  asio::post(client_.get_executor(), [self = shared_from_this()] {
+    // A two-phase commit runs to its end; the session ends after it. (No map_: still in startup.)
+    if (self->two_phase_ || self->map_ == nullptr) return;
+    if (self->EndWaits()) return;
+    self->pending_drained_.cancel();  // Run then cancels what runs on nodes (CancelServers)
+    self->out_drained_.cancel();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,6 +298,10 @@ awaitable<void> Session::Run() {
       if (!co_await HandleMessage(frame)) break;
     }
   }
+  // A client that hung up (not one that said Terminate) abandons what it runs: the nodes stop
+  // it now instead of running it to its end for nobody, holding its locks. Their connections
+  // close below (replies outstanding), which rolls back their transactions.
+  if (client_gone_) CancelServers(/*running_only=*/true);
   ReleaseAll(/*reusable=*/ctx_.config.pool_mode == PoolMode::kTransaction);
   // Let queued output (e.g. a FATAL) reach the client before closing.
   co_await WaitOutputBelow(0);
@@ -398,20 +463,35 @@ void Session::HandleCancelRequest(const protocol::StartupPacket& packet) {
 }
 
 void Session::RequestCancel() {
+  if (!EndWaits()) CancelServers(/*running_only=*/false);
+}
+
+bool Session::EndWaits() {
   // Waiting at a migration's fence (PlanGated): the wait ends with 57014 at its next poll.
   if (fence_waiting_) {
     fence_wait_cancelled_ = true;
-    return;
+    return true;
   }
   // Waiting for a connection (one statement waits at a time): the wait ends with 57014.
   for (const auto& node : map_->nodes) {
     backend::NodePool* pool = worker_.existing_pool(node.id);
-    if (pool != nullptr && pool->CancelWaiting(this)) return;
+    if (pool != nullptr && pool->CancelWaiting(this)) return true;
   }
+  return false;
+}
+
+void Session::CancelServers(bool running_only) {
   bool dropped_shared = false;
   for (size_t i = 0; i < links_.size(); ++i) {
     auto& server = links_[i].server;
     if (!server) continue;
+    // `running_only` (the client hung up): a pipelined read is left to finish, its reply
+    // dropped (a cancel would hold the connection back from the other sessions sharing it).
+    if (running_only && (links_[i].shared || std::none_of(pending_.begin(), pending_.end(), [&](const Pending& p) {
+                           return p.server == server.get();
+                         }))) {
+      continue;
+    }
     if (links_[i].shared && !worker_.pool(map_->nodes[i]).CanCancel(*server, this)) {
       // A cancel request could hit another session's statement on this connection (one runs
       // before ours, or one queued behind ours may run by the time it arrives). Ours is a
@@ -1439,10 +1519,33 @@ void Session::AbortOnNodeBefore(const sql::Analysis& a, Link& link) {
   }
   // The error named no column of the node's: this one fails there, so the node's transaction is
   // aborted too and the PREPARE TRANSACTION that follows rolls it back, as PostgreSQL answers
-  // it. Its error reaches only the log.
-  protocol::WriteQuery(&link.out, "SELECT \"mosaic: the transaction was aborted by an earlier error\"");
+  // it.
+  FailOnNode(link, {}, &link.out);
+}
+
+void Session::FailOnNode(Link& link, std::string_view before, std::string* out) {
+  protocol::WriteQuery(out, fmt::format("{}SELECT \"{}\"", before, kAbortMarker));
   link.server->unnamed_owner = nullptr;  // a simple query destroys the unnamed statement
   Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false, .quiet = true});
+}
+
+void Session::ReleaseLocksOfAbortedBlock() {
+  if (!tx_aborted_ || !tx_block_ || implicit_tx_ || !savepoint_log_.empty() || closing_) return;
+  for (auto& link : links_) {
+    ServerConn* server = link.server.get();
+    // A node in 'E' released its locks at its own error. One with something of ours in flight
+    // is seen to again when its ReadyForQuery arrives.
+    if (server == nullptr || link.shared || server->closed() || server->tx_status != protocol::kTxInBlock ||
+        !link.out.empty() ||
+        std::any_of(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.server == server; })) {
+      continue;
+    }
+    // Called while the session may wait for the client: written now, not with link.out. Nothing
+    // else is being written to the server (nothing of ours is in flight there).
+    std::string msg;
+    FailOnNode(link, "ROLLBACK; BEGIN; ", &msg);
+    server->WriteOrdered(msg);
+  }
 }
 
 bool Session::RunsInAbortedTransaction(const sql::Analysis& a) {
@@ -1673,10 +1776,13 @@ awaitable<void> Session::WaitPendingDrained() {
   // or the wait would never end.
   if (AskForPendingReplies()) co_await FlushServers();
   if (!pending_.empty()) KickWriter();  // the client batch's replies so far leave before the wait
-  while (!pending_.empty() && !closing_) {
+  while (!pending_.empty() && (!closing_ || two_phase_)) {
+    waiting_on_servers_ = true;
+    WatchClient();
     pending_drained_.expires_at(asio::steady_timer::time_point::max());
     co_await pending_drained_.async_wait(use_tuple);
   }
+  waiting_on_servers_ = false;
 }
 
 void Session::Undo(const Pending& p) {
@@ -1752,6 +1858,7 @@ void Session::HandleServerMessage(ServerConn& server, const Frame& frame) {
   if (held != held_.end() && !held->second.empty()) {
     held->second.emplace_back(frame.raw);
     ReplayHeld();
+    ReleaseLocksOfAbortedBlock();
     return;
   }
   bool blocked = false;
@@ -1767,6 +1874,7 @@ void Session::HandleServerMessage(ServerConn& server, const Frame& frame) {
   }
   Dispatch(server, it, frame);
   ReplayHeld();
+  ReleaseLocksOfAbortedBlock();
 }
 
 // The first pending entry of `server`; *blocked when an entry ahead of it relays to the client.
@@ -1821,7 +1929,9 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
   if (frame.type == be::kErrorResponse && p.quiet) {
     protocol::ErrorFields fields;
     (void)protocol::ParseErrorFields(frame.body, &fields);
-    log::warn("client {}: node {}: {}", pid_, server.node_id(), fields.message);
+    if (fields.message.find(kAbortMarker) == std::string::npos) {
+      log::warn("client {}: node {}: {}", pid_, server.node_id(), fields.message);
+    }
     quiet_failed_ = true;
     return;  // its ReadyForQuery ends the entry
   }
@@ -1936,7 +2046,9 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
   const Dropped dropped = DropLink(*link, why);
   log::warn("client {}: {}", pid_, why.message());
   if (in_transaction) {
-    // The transaction died with the server; its fate cannot be reported truthfully here.
+    // The transaction died with the server; its fate cannot be reported truthfully here. A
+    // two-phase commit under way (EndTransaction) sees the failure and rolls back the others.
+    broadcast_error_ = true;
     Fatal(Status::Error(sqlstate::kConnectionFailure,
                         fmt::format("{}; the open transaction was rolled back", why.message())));
     pending_drained_.cancel();

@@ -97,6 +97,21 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Next complete client message. Frame views stay valid until the following call. Flushes
   // pending server writes before waiting for the client. False on EOF or a framing error.
   asio::awaitable<bool> NextFrame(protocol::Frame* frame);
+  // While the session waits for nodes it does not read the client: a read-watch (armed only
+  // then, no syscall of its own) notices a client that hung up. Bytes the client sends
+  // meanwhile are kept for NextFrame (up to kEarlyInputMax; then the watch stops).
+  void WatchClient();
+  void OnClientReadable();
+  // RequestCancel's parts: ends a wait at a migration's fence or for a connection (true if it
+  // did); cancels the statements the session's servers run (with `running_only`, only on
+  // servers with replies of ours outstanding, not shared ones).
+  bool EndWaits();
+  void CancelServers(bool running_only);
+  // The client's socket reached EOF or failed: its output is dropped, the statements it has
+  // running on nodes are cancelled and the session ends, which closes their connections (the
+  // nodes roll back). Not during a two-phase commit: that finishes first, so its outcome is
+  // decided (see two_phase_).
+  void ClientGone();
   void AcceptStartupParams(const protocol::StartupPacket& packet);
   void SendWelcome();
   void HandleCancelRequest(const protocol::StartupPacket& packet);
@@ -308,6 +323,16 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Before a PREPARE TRANSACTION goes to `link`'s node as the client sent it, in a
   // transaction Mosaic's own error aborted while the node's went on: makes the node's abort.
   void AbortOnNodeBefore(const sql::Analysis& a, Link& link);
+  // Writes to `out` (as a Query for `link`'s node, awaited quietly) a statement that fails on
+  // the node, after `before` (statements, or empty). Its error reaches only the node's log.
+  void FailOnNode(Link& link, std::string_view before, std::string* out);
+  // A client's transaction block is aborted (tx_aborted_) and has no savepoints: every node
+  // still in its transaction ('T', nothing of ours in flight there) rolls it back at once and
+  // opens an aborted one in its place, so that its locks go now, as PostgreSQL's
+  // AbortTransaction releases them at the error, while the node answers what follows as the
+  // aborted block does (25P02, ROLLBACK for COMMIT, PREPARE TRANSACTION rolled back). With
+  // savepoints the nodes keep their transactions: ROLLBACK TO SAVEPOINT resumes the block.
+  void ReleaseLocksOfAbortedBlock();
   // Execute of a portal of a `local` statement: BEGIN opens the block, savepoints run on every
   // node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
   // every node (two-phase commit when several wrote), after the batch's earlier replies.
@@ -428,6 +453,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool closing_ = false;       // stop handling client messages
   bool started_ = false;       // past startup and authentication (authentication_timeout_s)
   bool write_failed_ = false;  // the client socket is gone: drop output
+  bool client_gone_ = false;   // the client's socket reached EOF or failed (ClientGone)
+  bool watching_client_ = false;  // WatchClient's wait is armed
+  bool waiting_on_servers_ = false;  // in WaitPendingDrained: what the watch is for
+  std::string early_in_;  // client bytes read by the watch, not yet framed (see NextFrame)
+  // EndTransaction is committing over several nodes (PREPARE .. COMMIT PREPARED): its waits
+  // run until the nodes answer even when the session is closing, so that the outcome is
+  // decided (recorded, or rolled back on every node) before the session ends.
+  bool two_phase_ = false;
   asio::steady_timer out_drained_;
   asio::steady_timer pending_drained_;
 

@@ -1232,7 +1232,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   };
   broadcast_error_ = false;
   if (linked.empty()) {
-    finish(commit ? "COMMIT" : "ROLLBACK");
+    finish(commit && !failed ? "COMMIT" : "ROLLBACK");
     co_return;
   }
   if (!commit || failed || writers.size() <= 1) {
@@ -1267,6 +1267,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   auto reset = [&] {
     ClearTransaction();
     tp.in_flight.Remove(gid);
+    two_phase_ = false;
   };
   auto prepare = [&](Link& l) {
     return l.wrote ? fmt::format("PREPARE TRANSACTION '{}'", gid) : std::string("COMMIT");
@@ -1276,6 +1277,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
 
   const std::vector<Link*> first_writer{writers.front()};
   tp.in_flight.Add(gid);
+  two_phase_ = true;  // a client that hangs up from here on does not cut it short
   errored_servers_.clear();
   if (tp.faults.Hits(FaultPoint::kPrepareSome, fault_at)) {
     co_await RunOnLinks(first_writer, prepare, false);

@@ -10,6 +10,7 @@ the client must see the same, only the first error's SQLSTATE differs, and nothi
 aborted transaction may be committed.
 """
 
+import psycopg2
 import pytest
 
 from pgwire import PgConn, bind_msg, execute_msg, parse_msg, query_msg, sync_msg
@@ -72,6 +73,8 @@ SCRIPTS = {
                                      q("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"), q("COMMIT"),
                                      x("COMMIT"), x("ROLLBACK"), x("BEGIN"), x("BEGIN"), x("ROLLBACK"),
                                      x("START TRANSACTION"), x("COMMIT"), q("SELECT count(*) FROM {t}")],
+    # COMMIT of a block aborted before it ran anything on a node answers ROLLBACK.
+    "aborted first": [q("BEGIN"), q("{error}"), q("SELECT 1"), q("COMMIT"), q("SELECT count(*) FROM {t}")],
     "extended rollback to savepoint": [q("BEGIN"), q("INSERT INTO {t} VALUES (1)"), q("SAVEPOINT s"), q("{error}"),
                                        x("ROLLBACK TO s"), x("INSERT INTO {t} VALUES (2)"), x("COMMIT"),
                                        q("SELECT count(*) FROM {t}")],
@@ -123,3 +126,98 @@ def test_an_aborted_transaction_as_postgresql_has_it(mosaic, name):
             for t in tables:
                 cur.execute(f"DROP TABLE {t}")
         admin.close()
+
+
+# A block over two nodes: a row on node 1 (id 1) and one on node 2 (id 101), then an error. The
+# step "(contend)" is where another client updates the block's rows; on PostgreSQL directly
+# it does not wait (the aborted transaction's locks went at the error), and through Mosaic it
+# must not wait either, although the block's node 1 saw no error.
+SPLIT_ERRORS = {
+    "node error": "UPDATE {t} SET v = 1/0 WHERE id = 101",  # 22012 on node 2
+    "Mosaic error": MOSAIC_ERROR,                            # 0A000: no node saw it
+}
+SPLIT_SCRIPTS = {
+    "commit": [q("BEGIN"), q("UPDATE {t} SET v = v + 1 WHERE id = 1"), q("UPDATE {t} SET v = v + 1 WHERE id = 101"),
+               q("{error}"), ("contend", None), q("SELECT v FROM {t} WHERE id = 1"),
+               x("UPDATE {t} SET v = v + 1 WHERE id = 101"), q("SAVEPOINT s"), q("COMMIT"),
+               q("SELECT id, v FROM {t} ORDER BY id")],
+    "rollback": [q("BEGIN"), q("UPDATE {t} SET v = v + 1 WHERE id = 101"), q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
+                 q("{error}"), ("contend", None), x("SELECT 1"), q("ROLLBACK"), q("SELECT id, v FROM {t} ORDER BY id")],
+    # With a savepoint the block may go on after ROLLBACK TO SAVEPOINT: nothing is released
+    # early (no "(contend)" step), and what it did before the savepoint commits.
+    "rollback to savepoint": [q("BEGIN"), q("UPDATE {t} SET v = v + 1 WHERE id = 1"), q("SAVEPOINT s"),
+                              q("UPDATE {t} SET v = v + 1 WHERE id = 101"), q("{error}"), q("SELECT 1"),
+                              q("ROLLBACK TO SAVEPOINT s"), q("UPDATE {t} SET v = v + 10 WHERE id = 101"),
+                              q("COMMIT"), q("SELECT id, v FROM {t} ORDER BY id")],
+}
+
+
+def split_script_reply(conn, steps, table, error, contend):
+    out = []
+    for kind, template in steps:
+        if kind == "contend":
+            contend()
+            continue
+        out += script_reply(conn, [(kind, template)], table, error)
+    return out
+
+
+@pytest.mark.parametrize("error", sorted(SPLIT_ERRORS))
+@pytest.mark.parametrize("name", sorted(SPLIT_SCRIPTS))
+def test_an_aborted_block_over_two_nodes_releases_its_locks_at_once(mosaic, name, error):
+    steps = SPLIT_SCRIPTS[name]
+    nodes = sorted(mosaic.nodes(), key=lambda n: n["id"])
+    admin = mosaic.connect()
+    admin.autocommit = True
+    slug = f"{name}_{error}".replace(" ", "_").lower()
+    split, plain = f"aborted_split_{slug}", f"aborted_plain_{slug}"
+    with admin.cursor() as cur:
+        for t in (split, plain):
+            cur.execute(f"DROP TABLE IF EXISTS {t}")
+            cur.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, v int NOT NULL)")
+        status, body = mosaic.admin_post("/api/v1/layout", {
+            "tables": [split], "tenant": None, "column": "id",
+            "ranges": [{"upper": "100", "node": nodes[0]["id"]}, {"node": nodes[1]["id"]}]})
+        assert status == 200, body
+        for t in (split, plain):
+            cur.execute(f"INSERT INTO {t} VALUES (1, 0), (101, 0)")
+
+    def contender(host, port, table, **kw):
+        def contend():
+            c = psycopg2.connect(host=host, port=port, connect_timeout=10, **kw)
+            c.autocommit = True
+            try:
+                with c.cursor() as cur:
+                    cur.execute("SET statement_timeout = '3s'")
+                    cur.execute(f"UPDATE {table} SET v = v + 100 WHERE id IN (1, 101)")
+            finally:
+                c.close()
+        return contend
+
+    try:
+        node = nodes[0]
+        direct = run_script_with(node["host"], node["port"], steps, plain, SPLIT_ERRORS["node error"],
+                                 contender(node["host"], node["port"], plain, user=node["user"], dbname=node["dbname"]),
+                                 user=node["user"], database=node["dbname"])
+        # On a router that left node 1's transaction open the contender waits for the block's
+        # row there and fails with 57014 after 3 s.
+        through = run_script_with(mosaic.host, mosaic.port, steps, split, SPLIT_ERRORS[error],
+                                  contender(mosaic.host, mosaic.port, split, user="mosaic", dbname="mosaic"))
+        if error == "node error":
+            assert through == direct
+        else:
+            assert without_first_sqlstate(through) == without_first_sqlstate(direct)
+    finally:
+        with admin.cursor() as cur:
+            for t in (split, plain):
+                cur.execute(f"DROP TABLE {t}")
+        admin.close()
+
+
+def run_script_with(host, port, steps, table, error, contend, user="mosaic", database="mosaic"):
+    c = PgConn(host, port)
+    try:
+        assert c.startup(user=user, database=database).status == "I"
+        return split_script_reply(c, steps, table, error, contend)
+    finally:
+        c.close()

@@ -101,8 +101,9 @@ def total_balance(m):
 @pytest.mark.timeout(90)
 def test_two_transactions_over_two_nodes(m):
     """A holds a row on node 1 and waits on node 2; B holds node 2's row and waits on node 1.
-    B began last: it gets 40P01; once it rolls back (its row on node 2 stays locked until then,
-    as after any error in a block), A completes; B's session works after ROLLBACK."""
+    B began last: it gets 40P01, and its row on node 2 is free at once (as PostgreSQL releases
+    an aborted transaction's locks at the error), so A completes before B's ROLLBACK; B's
+    session works after ROLLBACK."""
     before = metric(m, "mosaic_distributed_deadlocks_total")
     a, b = m.connect(), m.connect()
     a.cursor().execute("UPDATE acct SET bal = bal - 1 WHERE id = 50")   # node 1
@@ -119,12 +120,11 @@ def test_two_transactions_over_two_nodes(m):
         code, message = rb["error"]
         assert code == "40P01", rb
         assert "distributed deadlock" in message, message
-        assert ta.is_alive(), f"A should still wait for B's row on node 2: {ra}"
+        ta.join(10)
+        assert not ta.is_alive() and ra.get("ok"), f"A still waits for the victim's row on node 2: {ra}"
         # The victim's transaction is aborted, as after any error; ROLLBACK, then it works again.
         assert b.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_INERROR
         b.rollback()
-        ta.join(10)
-        assert not ta.is_alive() and ra.get("ok"), ra
     finally:
         if ta.is_alive() or tb.is_alive():
             cut_connection(a)
@@ -218,8 +218,8 @@ def test_ordinary_waits_are_not_cancelled(m):
     try:
         assert not tc.is_alive(), f"deadlock not broken: A {ra}, C {rc}"
         assert rc["error"][0] == "40P01", rc
-        c.rollback()  # lets A have node 3's row
-        ta.join(10)
+        ta.join(10)  # C's row on node 3 went with its aborted block, before its ROLLBACK
+        c.rollback()
         assert not ta.is_alive() and ra.get("ok"), ra
     finally:
         if ta.is_alive() or tc.is_alive():
