@@ -211,7 +211,8 @@ struct Analysis {
   bool group_by_unresolved = false;  // a key Mosaic cannot locate (grouping sets, a bad ordinal):
                                      // the router then refuses to scatter
   int group_by_begin = -1, group_by_end = -1;  // byte range of the whole GROUP BY clause
-  int group_by_at = -1;  // where a GROUP BY clause would go: the end of the FROM and WHERE clauses
+  int group_by_at = -1;  // where a GROUP BY clause would go (the end of the FROM and WHERE clauses)
+                         // when count(DISTINCT) needs one and none is written; -1 otherwise
   bool has_having = false;
   int having_begin = -1, having_end = -1;       // byte range of the HAVING clause (incl. keyword)
   std::vector<HavingCond> having;  // its conjuncts, when every one is `aggregate op constant`

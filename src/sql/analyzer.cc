@@ -372,6 +372,7 @@ class Walker {
   void TopSelect(const Json& s, const Scope& sc);
   void Targets(const Json& s);
   void GroupBy(const Json& s, const Scope& sc);
+  void GroupByAt();
   void Having(const Json& s);
   void OrderBy(const Json& s, const Scope& sc);
   void Limit(const Json& s);
@@ -1302,15 +1303,9 @@ void Walker::TopSelect(const Json& s, const Scope& sc) {
       break;
     }
   }
-  for (int i = 0; i < stop_ && a_->from_begin >= 0; ++i) {
-    if (toks_[i].t.begin <= a_->from_begin || !IsClauseKeyword(i)) continue;
-    if (Kw(i, "from") || Kw(i, "where") || Kw(i, "into")) continue;
-    a_->group_by_at = toks_[i].t.begin;
-    break;
-  }
-  if (a_->from_begin >= 0 && a_->group_by_at < 0 && stop_ > 0) a_->group_by_at = toks_[stop_ - 1].t.end;
   GroupBy(s, sc);
   Having(s);
+  GroupByAt();
   OrderBy(s, sc);
   Limit(s);
   a_->has_aggregates = a_->has_aggregates || a_->has_having;
@@ -1405,6 +1400,23 @@ void Walker::Targets(const Json& s) {
     a_->targets[i].text_begin = toks_[b].t.begin;
     a_->targets[i].text_end = toks_[e - 1].t.end;
   }
+}
+
+// Where a GROUP BY would go, only when count(DISTINCT) without one needs it: a range after the
+// statement's literals would make the analysis cache copy the analysis for every execution.
+void Walker::GroupByAt() {
+  const bool needed =
+      a_->group_by_begin < 0 && a_->from_begin >= 0 && stop_ > 0 &&
+      (std::any_of(a_->targets.begin(), a_->targets.end(), [](const TargetColumn& t) { return t.agg_distinct; }) ||
+       std::any_of(a_->having.begin(), a_->having.end(), [](const HavingCond& h) { return h.agg_distinct; }));
+  if (!needed) return;
+  for (int i = 0; i < stop_; ++i) {
+    if (toks_[i].t.begin <= a_->from_begin || !IsClauseKeyword(i)) continue;
+    if (Kw(i, "from") || Kw(i, "where") || Kw(i, "into")) continue;
+    a_->group_by_at = toks_[i].t.begin;
+    return;
+  }
+  a_->group_by_at = toks_[stop_ - 1].t.end;
 }
 
 // An integer constant (recorded as structural: it changes the statement's meaning).
