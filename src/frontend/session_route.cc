@@ -179,6 +179,7 @@ void Session::ApplyMergeSettings(router::MergeSpec* spec) const {
     if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc()) n = 1;
   }
   spec->exact_floats = n >= 1;
+  spec->float_digits = n;
 }
 
 bool Session::SessionUtc() const {

@@ -253,6 +253,30 @@ std::optional<int64_t> Decimal::ToInt64() const {
   return neg_ ? static_cast<int64_t>(0 - mag) : static_cast<int64_t>(mag);
 }
 
+int64_t Decimal::IntegerDigits() const {
+  return digits_.size() > static_cast<size_t>(scale_) ? static_cast<int64_t>(digits_.size()) - scale_ : 0;
+}
+
+Decimal Decimal::Round(int32_t scale) const {
+  if (!is_finite()) return *this;
+  Decimal r = *this;
+  if (scale >= scale_) {
+    if (!r.digits_.empty()) r.digits_.append(static_cast<size_t>(scale - scale_), '0');
+    r.scale_ = scale;
+    return r;
+  }
+  const size_t drop = static_cast<size_t>(static_cast<int64_t>(scale_) - scale);
+  const size_t n = digits_.size();
+  std::string kept = drop < n ? digits_.substr(0, n - drop) : std::string();
+  const char first_dropped = drop <= n ? digits_[n - drop] : '0';
+  if (first_dropped >= '5') kept = AddDigits(kept, "1");
+  if (scale < 0 && !kept.empty()) kept.append(static_cast<size_t>(-static_cast<int64_t>(scale)), '0');
+  r.digits_ = std::move(kept);
+  r.scale_ = std::max(scale, 0);
+  r.Normalize();
+  return r;
+}
+
 int Decimal::CompareMagnitude(const Decimal& a, const Decimal& b) {
   if (a.digits_.empty() || b.digits_.empty()) {
     return a.digits_.empty() ? (b.digits_.empty() ? 0 : -1) : 1;

@@ -45,6 +45,12 @@ class Decimal {
   // The value when it is an integer within int64 range.
   std::optional<int64_t> ToInt64() const;
 
+  // Digits before the decimal point (0 for |v| < 1). REQUIRES: finite.
+  int64_t IntegerDigits() const;
+  // round_var: rounded to `scale` fractional digits (negative: to tens, hundreds, ...), half
+  // away from zero, shown with max(scale, 0) of them. NaN and ±Infinity are returned as they are.
+  Decimal Round(int32_t scale) const;
+
   // Total order of numeric: -Infinity < numbers < Infinity < NaN; NaN equals NaN; 1.0 == 1.00.
   int Compare(const Decimal& other) const;
 

@@ -10,6 +10,7 @@
 
 #include "protocol/codec.h"
 #include "protocol/reader.h"
+#include "router/agg_finish.h"
 #include "router/decimal.h"
 #include "router/value.h"
 
@@ -114,6 +115,7 @@ struct AggSpec {
   uint32_t input_oid = 0;   // type of the partial values
   uint32_t result_oid = 0;  // type of the combined value
   SumKind sum = SumKind::kInt;
+  const sql::AggFinish* finish = nullptr;  // applied to the combined value (outputs only)
 };
 
 struct AggState {
@@ -125,6 +127,7 @@ struct AggState {
   float f = 0;
   std::optional<std::string> best;  // kMin/kMax
   std::string best_key;
+  std::unordered_set<std::string> distinct;  // kCountDistinct: equality keys seen
 };
 
 Status AddInt(int64_t* acc, std::string_view text) {
@@ -163,11 +166,13 @@ Status AddSum(const AggSpec& spec, AggState* st, std::string_view text) {
   return Status::OK();
 }
 
-Result<std::optional<std::string>> Finalize(const AggSpec& spec, const AggState& st) {
+Result<std::optional<std::string>> Combined(const AggSpec& spec, const AggState& st) {
   using Out = std::optional<std::string>;
   switch (spec.agg) {
     case Agg::kCount:
       return Out(std::to_string(st.count));
+    case Agg::kCountDistinct:
+      return Out(std::to_string(st.distinct.size()));
     case Agg::kMin:
     case Agg::kMax:
       return st.best;
@@ -191,6 +196,15 @@ Result<std::optional<std::string>> Finalize(const AggSpec& spec, const AggState&
       break;
   }
   return Out();
+}
+
+// The combined value, its cast or round() applied.
+Result<std::optional<std::string>> Finalize(const AggSpec& spec, const AggState& st, int float_digits) {
+  auto v = Combined(spec, st);
+  if (!v.ok() || !*v || spec.finish == nullptr || spec.finish->kind == sql::AggFinish::Kind::kNone) return v;
+  auto done = ApplyFinish(*spec.finish, spec.result_oid, **v, float_digits);
+  if (!done.ok()) return done.status();
+  return std::optional<std::string>(std::move(done).value());
 }
 
 // Whether `value op constant` holds, comparing as the aggregate's result type.
@@ -223,6 +237,15 @@ void AppendEqualityKey(std::string* key, uint32_t oid, std::optional<std::string
   uint32_t n = static_cast<uint32_t>(k.size());
   key->append(reinterpret_cast<const char*>(&n), sizeof n);
   key->append(k);
+}
+
+// The type the client sees of an aggregate output whose combined value has type `combined`.
+FinishedType OutputType(const MergeSpec::Output& o, uint32_t combined) {
+  if (o.finish.kind != sql::AggFinish::Kind::kNone) {
+    if (auto t = FinishType(o.finish); t.ok()) return *t;
+  }
+  const int16_t len = combined == value::kInt8Oid || combined == value::kFloat8Oid ? 8 : -1;
+  return FinishedType{combined, len, -1};
 }
 
 }  // namespace
@@ -327,8 +350,9 @@ Status Merger::Impl::OrderableText(uint32_t oid, std::string_view what) const {
 
 Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
   std::vector<AggSpec> specs;
-  auto add = [&](Agg agg, int column, int count_column) -> Status {
+  auto add = [&](Agg agg, int column, int count_column, const sql::AggFinish* finish) -> Status {
     AggSpec a;
+    a.finish = finish;
     a.agg = agg;
     a.column = column;
     a.count_column = count_column;
@@ -337,6 +361,11 @@ Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
     const uint32_t t = a.input_oid;
     switch (agg) {
       case Agg::kCount:
+        a.result_oid = value::kInt8Oid;
+        break;
+      case Agg::kCountDistinct:
+        // Equal values of these may print differently ('1 mon' and '30 days'): text would not do.
+        if (!value::HasEqualityKey(t)) return Unsupported("count(DISTINCT)", t);
         a.result_oid = value::kInt8Oid;
         break;
       case Agg::kSum:
@@ -369,16 +398,19 @@ Result<std::vector<AggSpec>> Merger::Impl::AggSpecs() const {
       case Agg::kNone:
         break;
     }
+    if (finish && finish->kind != sql::AggFinish::Kind::kNone && have_description) {
+      if (Status s = CheckFinish(*finish, a.result_oid); !s.ok()) return s;
+    }
     specs.push_back(a);
     return Status::OK();
   };
   for (const auto& o : spec.outputs) {
     if (o.agg == Agg::kNone) continue;
-    if (Status s = add(o.agg, o.column, o.count_column); !s.ok()) return s;
+    if (Status s = add(o.agg, o.column, o.count_column, &o.finish); !s.ok()) return s;
   }
   for (const auto& h : spec.having) {
     if (h.agg == Agg::kNone) return Status::Internal("HAVING condition without an aggregate");
-    if (Status s = add(h.agg, h.column, h.count_column); !s.ok()) return s;
+    if (Status s = add(h.agg, h.column, h.count_column, nullptr); !s.ok()) return s;
   }
   return specs;
 }
@@ -428,6 +460,9 @@ Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
           case Agg::kCount:
             if (v) status = AddInt(&st.count, *v);
             break;
+          case Agg::kCountDistinct:
+            if (v) st.distinct.insert(value::EqualityKey(s.input_oid, *v));
+            break;
           case Agg::kSum:
             if (v) status = AddSum(s, &st, *v);
             break;
@@ -464,7 +499,7 @@ Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
   types->clear();
   for (size_t i = 0, a = 0; i < spec.outputs.size(); ++i) {
     const auto& o = spec.outputs[i];
-    types->push_back(o.agg == Agg::kNone ? oid_of(o.column) : specs[a++].result_oid);
+    types->push_back(o.agg == Agg::kNone ? oid_of(o.column) : OutputType(o, specs[a++].result_oid).oid);
   }
   const size_t having_base = specs.size() - spec.having.size();
   std::vector<std::optional<std::string>> values;
@@ -472,7 +507,7 @@ Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
     bool keep = true;
     for (size_t h = 0; h < spec.having.size() && keep; ++h) {
       const AggSpec& s = specs[having_base + h];
-      auto v = Finalize(s, g.acc[having_base + h]);
+      auto v = Finalize(s, g.acc[having_base + h], spec.float_digits);
       if (!v.ok()) return v.status();
       if (!*v || !spec.having[h].value) {
         keep = false;
@@ -489,7 +524,7 @@ Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
         values.push_back(g.plain[i]);
         continue;
       }
-      auto v = Finalize(specs[a], g.acc[a]);
+      auto v = Finalize(specs[a], g.acc[a], spec.float_digits);
       if (!v.ok()) return v.status();
       values.push_back(std::move(v).value());
       ++a;
@@ -505,11 +540,16 @@ void Merger::Impl::WriteDescription(std::string* out) const {
   for (size_t i = 0; i < visible(); ++i) {
     const auto& o = spec.outputs[i];
     Field f = fields[static_cast<size_t>(o.column)];
-    if (o.agg == Agg::kAvg) {
-      bool is_float = value::IsFloatOid(f.type_oid);
-      f.type_oid = is_float ? value::kFloat8Oid : value::kNumericOid;
-      f.typlen = is_float ? 8 : -1;
-      f.typmod = -1;
+    if (o.agg != Agg::kNone) {
+      uint32_t combined = f.type_oid;
+      if (o.agg == Agg::kAvg) combined = value::IsFloatOid(f.type_oid) ? value::kFloat8Oid : value::kNumericOid;
+      if (o.agg == Agg::kCountDistinct) combined = value::kInt8Oid;
+      if (o.agg == Agg::kAvg || o.agg == Agg::kCountDistinct || o.finish.kind != sql::AggFinish::Kind::kNone) {
+        const FinishedType t = OutputType(o, combined);
+        f.type_oid = t.oid;
+        f.typlen = t.typlen;
+        f.typmod = t.typmod;
+      }
     }
     w.CString(f.name).Int32(f.table_oid).Int16(f.attnum).Int32(static_cast<int32_t>(f.type_oid));
     w.Int16(f.typlen).Int32(f.typmod).Int16(f.format);
@@ -522,7 +562,7 @@ Merger::Merger(MergeSpec spec, int sources) : impl_(std::make_shared<Impl>()) {
   impl_->done.resize(impl_->sources.size(), false);
   const MergeSpec& s = spec;
   // Without aggregation, DISTINCT or a re-sort, no source can contribute past OFFSET + LIMIT.
-  if (!s.aggregate && !s.distinct && s.limit && (s.order_by.empty() || s.presorted)) {
+  if (!s.aggregate && !s.distinct && s.limit && !s.with_ties && (s.order_by.empty() || s.presorted)) {
     int64_t keep = std::max<int64_t>(*s.limit, 0);
     int64_t off = std::max<int64_t>(s.offset, 0);
     impl_->cap = keep > std::numeric_limits<int64_t>::max() - off ? std::numeric_limits<size_t>::max()
@@ -695,6 +735,22 @@ Status Merger::Finish(std::string* out, bool with_description) {
   size_t begin = std::min(rows.size(), static_cast<size_t>(std::max<int64_t>(spec.offset, 0)));
   size_t end = rows.size();
   if (spec.limit) end = begin + std::min(end - begin, static_cast<size_t>(std::max<int64_t>(*spec.limit, 0)));
+  if (spec.with_ties && end > begin) {
+    // Sort keys already parsed above: the rows are sorted, so ties follow the last row.
+    auto tied = [&](const RowRef& a, const RowRef& b) {
+      for (const auto& sort : spec.order_by) {
+        const size_t o = static_cast<size_t>(sort.output);
+        auto va = value_of(a, o), vb = value_of(b, o);
+        if (!va || !vb) {
+          if (va || vb) return false;
+          continue;
+        }
+        if (value::EqualityKey(types[o], *va) != value::EqualityKey(types[o], *vb)) return false;
+      }
+      return true;
+    };
+    while (end < rows.size() && tied(rows[end - 1], rows[end])) ++end;
+  }
 
   // Nothing can fail from here on: write straight to `out`, sized once.
   size_t estimate = 64;

@@ -20,7 +20,9 @@
 // most OFFSET + LIMIT rows and drops the rest.
 // Order: unsorted results are concatenated in source order; ORDER BY ties keep source order.
 // Aggregation: groups compare by typed equality (numeric 1.0 = 1.00, NULL = NULL); a group's plain
-// columns show the first value seen. Sums: int8 (22003 "bigint out of range" on overflow),
+// columns show the first value seen. count(DISTINCT x) counts the distinct x the nodes' groups
+// (extended by x) returned, by typed equality; types without one (interval, jsonb, ...) are
+// refused. A cast or round() of an aggregate applies after combining (router/agg_finish). Sums: int8 (22003 "bigint out of range" on overflow),
 // numeric exact (scale = max input scale), float4/float8 in their own precision (22003 on
 // overflow), NULL partials ignored. avg = summed sum / summed count, numeric division as
 // PostgreSQL's numeric_div (select_div_scale), NULL when the count is 0.
@@ -52,11 +54,14 @@ struct MergeSpec {
     kAvg,    // `column` holds the partial sum, `count_column` the partial count; output numeric
              // (for integer/numeric sums) or float8 (for float sums), with the output type fixed up
              // in the RowDescription
+    kCountDistinct,  // count(DISTINCT x): `column` holds x (the nodes group by it); its distinct
+                     // non-NULL values (typed equality) are counted; output int8
   };
   struct Output {
     int column = 0;         // node result column
     Agg agg = Agg::kNone;
     int count_column = -1;  // kAvg only
+    sql::AggFinish finish;  // a cast or round() applied to the combined aggregate (router/agg_finish)
   };
   struct Having {           // `agg(...) op value` evaluated per merged group; all must hold
     int column = 0;         // node column with the partial aggregate
@@ -81,6 +86,8 @@ struct MergeSpec {
   bool presorted = true;        // without aggregation/distinct, node results are sorted by order_by
   std::optional<int64_t> limit;  // nullopt = no limit
   int64_t offset = 0;
+  bool with_ties = false;  // FETCH FIRST ... WITH TIES: rows equal on order_by to the last one
+                           // within the limit are kept too
   // Only the first `visible_outputs` outputs reach the client (-1 = all); the rest are hidden
   // sort keys (ORDER BY expressions that are not output columns).
   int visible_outputs = -1;
@@ -89,6 +96,7 @@ struct MergeSpec {
   // exactly (extra_float_digits >= 1): otherwise what needs them is refused (0A000).
   bool iso_dates = true;
   bool exact_floats = true;
+  int float_digits = 1;  // extra_float_digits, for casts to float4/float8
   // The statement's tables sort text byte by byte (catalog::Column::bytewise), as the merger
   // does: otherwise ORDER BY and min/max over text are refused.
   bool bytewise_text = true;

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <limits>
 
+#include "router/agg_finish.h"
+
 namespace mosaic::router {
 namespace {
 
@@ -21,7 +23,9 @@ struct Edit {
 };
 
 std::string Apply(std::string_view sql, std::vector<Edit> edits) {
-  std::stable_sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  // An insertion goes before a replacement starting at the same place.
+  std::stable_sort(edits.begin(), edits.end(),
+                   [](const Edit& a, const Edit& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   std::string out;
   size_t pos = 0;
   for (const auto& e : edits) {
@@ -126,6 +130,16 @@ Result<std::optional<int64_t>> IntValue(const sql::ValueRef& v, const Bound& bou
   return std::optional<int64_t>(n);
 }
 
+// `expr` under the target's output name: the alias PostgreSQL would have used is added unless one
+// is written after the target.
+std::string Named(std::string expr, std::string_view sql, const Analysis& a, const TargetColumn& t) {
+  size_t after = static_cast<size_t>(t.text_end);
+  while (after < sql.size() && std::isspace(static_cast<unsigned char>(sql[after]))) ++after;
+  const bool aliased = after < static_cast<size_t>(a.targets_end) && sql[after] != ',';
+  if (!aliased) expr += " AS " + QuoteIdent(t.name);
+  return expr;
+}
+
 // How many output columns a star target expands to, or -1 if unknown.
 int StarWidth(const Analysis& a, const catalog::ShardMap& map) {
   if (a.tables.size() != 1) return -1;
@@ -200,16 +214,38 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
     return columns + static_cast<int>(hidden.size()) - 1;
   };
 
-  if (a.has_aggregates) {
+  if (a.has_aggregates || a.group_by_begin >= 0) {
     spec.aggregate = true;
-    if (a.group_by_unresolved) return Refuse("groups by an expression that is not an output column");
+    if (a.group_by_unresolved) return Refuse("groups by a grouping set or an expression Mosaic cannot locate");
+    // count(DISTINCT x): the nodes group by x as well and return it; the merger counts distinct x.
+    std::vector<std::string> distinct_keys;
     if (a.having_unsupported) return Refuse("has a HAVING condition other than `aggregate op constant`");
     if (has_star) return Refuse("mixes * with aggregates");
     for (size_t i = 0; i < a.targets.size(); ++i) {
       const TargetColumn& t = a.targets[i];
       MergeSpec::Output o;
       o.column = position[i];
-      if (t.agg_distinct) return Refuse(fmt::format("uses an aggregate over DISTINCT values (\"{}\")", t.name));
+      o.finish = t.finish;
+      if (t.finish.kind != sql::AggFinish::Kind::kNone) {
+        if (auto type = FinishType(t.finish); !type.ok()) return type.status();
+        if (t.agg_begin < 0) return Refuse(fmt::format("applies a cast to an aggregate in a form Mosaic cannot rewrite (\"{}\")", t.name));
+        // The nodes compute the aggregate itself; the merger applies the cast after combining.
+        if (t.agg != TargetColumn::Agg::kAvg && !(t.agg_distinct && t.agg == TargetColumn::Agg::kCount)) {
+          edits.push_back({t.text_begin, t.text_end, Named(std::string(Slice(sql, t.agg_begin, t.agg_end)), sql, a, t)});
+        }
+      }
+      if (t.agg_distinct && t.agg == TargetColumn::Agg::kCount) {
+        std::string_view arg = Slice(sql, t.arg_begin, t.arg_end);
+        if (arg.empty() || t.agg_filter) return Refuse(fmt::format("uses count(DISTINCT) in a form Mosaic cannot rewrite (\"{}\")", t.name));
+        edits.push_back({t.text_begin, t.text_end, Named(std::string(arg), sql, a, t)});
+        distinct_keys.emplace_back(arg);
+        o.agg = Agg::kCountDistinct;
+        spec.outputs.push_back(o);
+        continue;
+      }
+      if (t.agg_distinct && t.agg != TargetColumn::Agg::kMin && t.agg != TargetColumn::Agg::kMax) {
+        return Refuse(fmt::format("uses an aggregate over DISTINCT values other than count, min and max (\"{}\")", t.name));
+      }
       switch (t.agg) {
         case TargetColumn::Agg::kNone: {
           if (t.contains_agg) return Refuse(fmt::format("computes an expression over aggregates (\"{}\")", t.name));
@@ -229,13 +265,7 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
           std::string_view arg = Slice(sql, t.arg_begin, t.arg_end);
           if (arg.empty()) return Refuse("uses avg() in a form Mosaic cannot rewrite");
           o.agg = Agg::kAvg;
-          std::string text = fmt::format("sum({})", arg);
-          // Keep the output name: add the alias PostgreSQL would have used unless one is written.
-          size_t after = static_cast<size_t>(t.text_end);
-          while (after < sql.size() && (sql[after] == ' ' || sql[after] == '\n' || sql[after] == '\t' || sql[after] == '\r')) ++after;
-          const bool aliased = after < static_cast<size_t>(a.targets_end) && sql[after] != ',';
-          if (!aliased) text += " AS " + QuoteIdent(t.name);
-          edits.push_back({t.text_begin, t.text_end, std::move(text)});
+          edits.push_back({t.text_begin, t.text_end, Named(fmt::format("sum({})", arg), sql, a, t)});
           o.count_column = add_hidden(fmt::format("count({})", arg));
           break;
         }
@@ -245,6 +275,16 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
       spec.outputs.push_back(o);
     }
     for (int g : a.group_by) spec.group_by.push_back(g);
+    // Group keys that are not selected: hidden outputs after the targets.
+    std::vector<int> hidden_key_output;
+    for (const auto& [begin, end] : a.group_by_hidden) {
+      std::string_view key = Slice(sql, begin, end);
+      if (key.empty()) return Refuse("groups by an expression Mosaic cannot locate");
+      hidden_key_output.push_back(static_cast<int>(spec.outputs.size()));
+      spec.group_by.push_back(hidden_key_output.back());
+      spec.outputs.push_back({add_hidden(std::string(key)), Agg::kNone, -1, {}});
+    }
+    if (!hidden_key_output.empty()) spec.visible_outputs = static_cast<int>(a.targets.size());
     for (const auto& h : a.having) {
       MergeSpec::Having mh;
       mh.op = h.op;
@@ -252,7 +292,14 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
       if (!value && h.value.kind != sql::ValueRef::Kind::kNull) return Refuse("has a HAVING value Mosaic cannot read");
       mh.value = value;
       std::string_view arg = Slice(sql, h.arg_begin, h.arg_end);
-      if (h.agg_distinct) return Refuse("has HAVING over an aggregate of DISTINCT values");
+      if (h.agg_distinct && h.agg == TargetColumn::Agg::kCount && !arg.empty()) {
+        mh.agg = Agg::kCountDistinct;
+        mh.column = add_hidden(std::string(arg));
+        distinct_keys.emplace_back(arg);
+        spec.having.push_back(std::move(mh));
+        continue;
+      }
+      if (h.agg_distinct) return Refuse("has HAVING over an aggregate of DISTINCT values other than count");
       switch (h.agg) {
         case TargetColumn::Agg::kCountStar:
           mh.agg = Agg::kCount;
@@ -286,9 +333,22 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
       spec.having.push_back(std::move(mh));
     }
     if (a.has_having) edits.push_back({a.having_begin, a.having_end, " "});
+    if (!distinct_keys.empty()) {
+      std::string keys;
+      for (const auto& k : distinct_keys) keys += fmt::format("{}({})", keys.empty() ? "" : ", ", k);
+      if (a.group_by_begin >= 0) {
+        edits.push_back({a.group_by_end, a.group_by_end, ", " + keys});
+      } else if (a.group_by_at >= 0) {
+        edits.push_back({a.group_by_at, a.group_by_at, fmt::format(" GROUP BY {} ", keys)});
+      } else {
+        return Refuse("uses count(DISTINCT) in a form Mosaic cannot rewrite");
+      }
+    }
     for (const auto& k : a.order_by) {
-      if (k.target < 0) return Refuse("orders aggregated results by an expression that is not an output column");
-      spec.order_by.push_back({k.target, k.descending, k.nulls_first.value_or(k.descending)});
+      int output = k.target;
+      if (output < 0 && k.group_key >= 0) output = hidden_key_output[static_cast<size_t>(k.group_key)];
+      if (output < 0) return Refuse("orders aggregated results by an expression that is neither an output column nor a group key");
+      spec.order_by.push_back({output, k.descending, k.nulls_first.value_or(k.descending)});
     }
     spec.presorted = false;
     spec.distinct = a.distinct;
@@ -340,11 +400,14 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
       // Each node returns the first LIMIT + OFFSET rows (no limit if that sum is past bigint:
       // PostgreSQL takes LIMIT 9223372036854775807 OFFSET 1 as no limit at all).
       const bool capped = limit && *limit >= 0 && offset >= 0 && *limit <= std::numeric_limits<int64_t>::max() - offset;
-      std::string node_limit = capped ? fmt::format(" LIMIT {} ", *limit + offset) : std::string(" ");
+      std::string node_limit = !capped              ? std::string(" ")
+                               : a.limit_with_ties ? fmt::format(" FETCH FIRST {} ROWS WITH TIES ", *limit + offset)
+                                                   : fmt::format(" LIMIT {} ", *limit + offset);
       if (a.distinct) node_limit = " ";  // duplicates across nodes: every node returns all
       edits.push_back({a.limit_begin, a.limit_end, std::move(node_limit)});
     }
   }
+  spec.with_ties = a.limit_with_ties;
   if (spec.aggregate && a.limit) {
     auto l = IntValue(*a.limit, bound, "LIMIT");
     if (!l.ok()) return l.status();

@@ -341,25 +341,33 @@ Result<int64_t> ParseInt64(std::string_view text, std::string_view type_name) {
   return neg ? static_cast<int64_t>(0 - mag) : static_cast<int64_t>(mag);
 }
 
-Result<double> ParseFloat8(std::string_view text) {
+namespace {
+
+// float8in / float4in: from_chars takes no sign of its own (a second sign, "+-1", is malformed).
+template <typename F>
+Result<F> ParseFloat(std::string_view text, std::string_view type_name) {
   std::string_view s = Trim(text);
   bool neg = false;
   if (!s.empty() && (s.front() == '+' || s.front() == '-')) {
     neg = s.front() == '-';
     s.remove_prefix(1);
   }
-  double v = 0;
+  F v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  // from_chars takes no sign of its own: a second sign ("+-1") is malformed.
   if (s.empty() || s.front() == '-' || s.front() == '+' || ptr != s.data() + s.size() ||
       ec == std::errc::invalid_argument) {
-    return Status::Error("22P02", "invalid input syntax for type double precision: " + Quoted(text));
+    return Status::Error("22P02", "invalid input syntax for type " + std::string(type_name) + ": " + Quoted(text));
   }
   if (ec == std::errc::result_out_of_range) {
-    return Status::Error("22003", Quoted(text) + " is out of range for type double precision");
+    return Status::Error("22003", Quoted(text) + " is out of range for type " + std::string(type_name));
   }
   return neg ? -v : v;
 }
+
+}  // namespace
+
+Result<double> ParseFloat8(std::string_view text) { return ParseFloat<double>(text, "double precision"); }
+Result<float> ParseFloat4(std::string_view text) { return ParseFloat<float>(text, "real"); }
 
 std::string FormatFloat8(double v) { return FormatShortest(v, false); }
 std::string FormatFloat4(float v) { return FormatShortest(v, true); }

@@ -59,6 +59,7 @@ Result<int64_t> ParseInt64(std::string_view text, std::string_view type_name = "
 
 // float8in-like (decimal or exponent forms, NaN, [-]Infinity, surrounding whitespace).
 Result<double> ParseFloat8(std::string_view text);
+Result<float> ParseFloat4(std::string_view text);  // float4in: the same forms, in single precision
 // float8out / float4out with extra_float_digits = 1 (the default): the shortest text that reads
 // back as the same value; exponent form outside 1e-4 <= |v| < 1e15 (1e6 for float4).
 std::string FormatFloat8(double v);

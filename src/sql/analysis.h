@@ -119,6 +119,19 @@ enum class UtilityKind : uint8_t {
   kLock,            // LOCK TABLE: its tables are `tables`
 };
 
+// What is applied to an aggregate after it is combined: a cast (`count(*)::int`,
+// `CAST(avg(x) AS numeric(10,2))`) or round(aggregate[, n]).
+struct AggFinish {
+  enum class Kind : uint8_t { kNone, kCast, kRound };
+  Kind kind = Kind::kNone;
+  // kCast: the type's name as the parser gives it, without a "pg_catalog." prefix ("int4" for
+  // int and integer, "float8" for double precision, "numeric" for decimal); "[]" appended for an
+  // array type; other schemas kept ("public.money").
+  std::string type;
+  std::vector<int32_t> args;  // kCast: the typmods (numeric's precision and scale); kRound: n
+  bool unreadable = false;    // a typmod or round's n that is not an integer constant
+};
+
 // One output column of a SELECT's top level, for merging results of several nodes.
 struct TargetColumn {
   enum class Agg : uint8_t { kNone, kCount, kCountStar, kSum, kMin, kMax, kAvg, kOtherAgg };
@@ -133,12 +146,18 @@ struct TargetColumn {
                                        // without "AS alias"
   int arg_begin = -1, arg_end = -1;    // aggregates: byte range of the argument (count/sum/avg/min/max),
                                        // without DISTINCT; -1 for count(*)
+  // An aggregate under a cast or round(): `agg` and the ranges above describe the aggregate,
+  // agg_begin/agg_end its call (FILTER included) inside the target's text.
+  AggFinish finish;
+  int agg_begin = -1, agg_end = -1;
+  bool agg_filter = false;             // the aggregate has a FILTER clause
 };
 
 // A sort key of the top-level ORDER BY, resolved to an output column when possible.
 struct SortKey {
   int target = -1;        // index into Analysis::targets when the key is an output column (by
                           // ordinal, by output name, or by an identical expression); -1 otherwise
+  int group_key = -1;     // else: index into Analysis::group_by_hidden when it is one of those keys
   bool descending = false;
   std::optional<bool> nulls_first;  // as written; nullopt = default (NULLS LAST for ASC, FIRST for DESC)
   int text_begin = -1, text_end = -1;  // the key expression, without ASC/DESC/USING/NULLS
@@ -186,9 +205,15 @@ struct Analysis {
                                // FOR UPDATE, or SELECT without FROM
   std::vector<TargetColumn> targets;
   bool has_aggregates = false;
-  std::vector<int> group_by;     // indexes into targets; group keys not among the targets make
-  bool group_by_unresolved = false;  // this true (the router then refuses to scatter)
+  std::vector<int> group_by;     // indexes into targets
+  // Group keys that are not among the targets (GROUP BY tenant_id without selecting it): the
+  // byte range of each key's expression.
+  std::vector<std::pair<int, int>> group_by_hidden;
+  bool group_by_unresolved = false;  // a key Mosaic cannot locate (grouping sets, a bad ordinal):
+                                     // the router then refuses to scatter
   int group_by_begin = -1, group_by_end = -1;  // byte range of the whole GROUP BY clause
+  int group_by_at = -1;  // where a GROUP BY clause would go (the end of the FROM and WHERE clauses)
+                         // when count(DISTINCT) needs one and none is written; -1 otherwise
   bool has_having = false;
   int having_begin = -1, having_end = -1;       // byte range of the HAVING clause (incl. keyword)
   std::vector<HavingCond> having;  // its conjuncts, when every one is `aggregate op constant`
@@ -200,6 +225,7 @@ struct Analysis {
   std::optional<ValueRef> limit;   // LIMIT value (kNull for LIMIT ALL / LIMIT NULL)
   std::optional<ValueRef> offset;
   int limit_begin = -1, limit_end = -1;  // byte range covering the LIMIT and OFFSET clauses
+  bool limit_with_ties = false;    // FETCH FIRST n ROWS WITH TIES (`limit` is n)
   int targets_begin = -1, targets_end = -1;  // byte range of the target list
   int from_begin = -1;  // byte offset of the FROM keyword (-1 if none)
   bool locking = false;  // FOR UPDATE/SHARE anywhere

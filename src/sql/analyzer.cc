@@ -171,6 +171,19 @@ std::string CastName(const Json& type_name) {
   return name;
 }
 
+// A cast's type as AggFinish::type names it: pg_catalog's types by their name alone.
+std::string FinishTypeName(const Json& type_name) {
+  const Json& names = Items(type_name, "names");
+  std::string name;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i == 0 && names.size() == 2 && StringOf(names[0]) == "pg_catalog") continue;
+    if (!name.empty()) name += '.';
+    name += StringOf(names[i]);
+  }
+  if (!Items(type_name, "arrayBounds").empty()) name += "[]";
+  return name;
+}
+
 // PostgreSQL's FigureColnameInternal: the default output name of an expression, with its
 // strength (0 none, 1 weak guess, 2 good name).
 int FigureName(const Json& node, std::string* name) {
@@ -359,6 +372,7 @@ class Walker {
   void TopSelect(const Json& s, const Scope& sc);
   void Targets(const Json& s);
   void GroupBy(const Json& s, const Scope& sc);
+  void GroupByAt();
   void Having(const Json& s);
   void OrderBy(const Json& s, const Scope& sc);
   void Limit(const Json& s);
@@ -375,6 +389,9 @@ class Walker {
   int ClauseEnd(int i) const { return toks_[NextClause(i) - 1].t.end; }
   std::vector<std::pair<int, int>> Split(int from, int to) const;
   void ArgRange(int func_location, int* begin, int* end) const;
+  void CallRange(int func_location, int* begin, int* end) const;
+  bool IntConstant(const Json& node, int32_t* out);
+  void FinishedAggregate(const Json& val, TargetColumn* col);
   void ValuesRanges();
 
   std::string_view sql_;
@@ -386,6 +403,7 @@ class Walker {
   std::unordered_map<const Json*, int> table_of_;  // RangeVar body -> Analysis::tables index
   std::vector<std::pair<int, int>> cte_refs_;  // each FROM reference of a CTE: its table range
   bool has_sublink_ = false, has_window_ = false;
+  std::vector<const Json*> hidden_keys_;  // GROUP BY keys of Analysis::group_by_hidden
 };
 
 // Generic pre-pass over the whole tree: parameters, volatile functions, windows, sublinks.
@@ -1297,13 +1315,14 @@ void Walker::TopSelect(const Json& s, const Scope& sc) {
   }
   GroupBy(s, sc);
   Having(s);
+  GroupByAt();
   OrderBy(s, sc);
   Limit(s);
   a_->has_aggregates = a_->has_aggregates || a_->has_having;
   a_->simple_select = !Items(s, "fromClause").empty() && !Get(s, "withClause") && !has_window_ &&
                       !has_sublink_ && !a_->distinct_on && !a_->locking &&
-                      !Get(s, "intoClause") && Get(s, "valuesLists") == nullptr &&
-                      Str(s, "limitOption") != "LIMIT_OPTION_WITH_TIES";
+                      !Get(s, "intoClause") && Get(s, "valuesLists") == nullptr;
+  a_->limit_with_ties = Str(s, "limitOption") == "LIMIT_OPTION_WITH_TIES";
   for (const Json& item : Items(s, "fromClause")) {
     const std::string_view t = TypeOf(item);
     if (t != "RangeVar" && t != "JoinExpr") a_->simple_select = false;
@@ -1345,7 +1364,11 @@ void Walker::Targets(const Json& s) {
         }
       }
     }
+    if (val && col.agg == TargetColumn::Agg::kNone) FinishedAggregate(*val, &col);
     if (val && col.agg == TargetColumn::Agg::kNone) col.contains_agg = ContainsAgg(*val);
+    if (val && TypeOf(*val) == "FuncCall" && col.finish.kind == AggFinish::Kind::kNone) {
+      col.agg_filter = Get(Body(*val), "agg_filter") != nullptr;
+    }
     a_->has_aggregates |= col.agg != TargetColumn::Agg::kNone || col.contains_agg;
     const std::string_view alias = Str(rt, "name");
     col.name = !alias.empty() ? std::string(alias) : val ? FigureColname(*val) : "?column?";
@@ -1389,6 +1412,80 @@ void Walker::Targets(const Json& s) {
   }
 }
 
+// Where a GROUP BY would go, only when count(DISTINCT) without one needs it: a range after the
+// statement's literals would make the analysis cache copy the analysis for every execution.
+void Walker::GroupByAt() {
+  const bool needed =
+      a_->group_by_begin < 0 && a_->from_begin >= 0 && stop_ > 0 &&
+      (std::any_of(a_->targets.begin(), a_->targets.end(), [](const TargetColumn& t) { return t.agg_distinct; }) ||
+       std::any_of(a_->having.begin(), a_->having.end(), [](const HavingCond& h) { return h.agg_distinct; }));
+  if (!needed) return;
+  for (int i = 0; i < stop_; ++i) {
+    if (toks_[i].t.begin <= a_->from_begin || !IsClauseKeyword(i)) continue;
+    if (Kw(i, "from") || Kw(i, "where") || Kw(i, "into")) continue;
+    a_->group_by_at = toks_[i].t.begin;
+    return;
+  }
+  a_->group_by_at = toks_[stop_ - 1].t.end;
+}
+
+// An integer constant (recorded as structural: it changes the statement's meaning).
+bool Walker::IntConstant(const Json& node, int32_t* out) {
+  const ValueRef v = Value(node);
+  if (TypeOf(node) != "A_Const" || v.kind != ValueRef::Kind::kLiteral ||
+      lits_[v.index].kind != Literal::Kind::kNumber) {
+    return false;
+  }
+  const std::string& text = lits_[v.index].value;
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  a_->structural_literals.emplace_back(v.index, text);
+  *out = std::stoi(text) * (v.negate ? -1 : 1);
+  return true;
+}
+
+// `aggregate::type`, CAST(aggregate AS type) and round(aggregate[, n]): the aggregate's fields
+// of `col` and what is applied after it.
+void Walker::FinishedAggregate(const Json& val, TargetColumn* col) {
+  const Json& b = Body(val);
+  const bool cast = TypeOf(val) == "TypeCast" && Get(b, "typeName");
+  const bool round = TypeOf(val) == "FuncCall" && BuiltinName(b) == "round" && !Get(b, "over") &&
+                     !Get(b, "agg_filter") && !Flag(b, "agg_star") && !Flag(b, "agg_distinct") &&
+                     (Items(b, "args").size() == 1 || Items(b, "args").size() == 2);
+  const Json* func = cast ? Get(b, "arg") : round ? &Items(b, "args")[0] : nullptr;
+  if (!func || TypeOf(*func) != "FuncCall") return;
+  const Json& fb = Body(*func);
+  const TargetColumn::Agg agg = AggregateOf(fb, /*filter_ok=*/true);
+  if (agg == TargetColumn::Agg::kNone || ContainsAgg(Items(fb, "args"))) return;
+  AggFinish& finish = col->finish;
+  if (cast) {
+    finish.kind = AggFinish::Kind::kCast;
+    const Json& type_name = *Get(b, "typeName");
+    finish.type = FinishTypeName(type_name);
+    for (const Json& m : Items(type_name, "typmods")) {
+      int32_t n = 0;
+      finish.unreadable = !IntConstant(m, &n) || finish.unreadable;
+      finish.args.push_back(n);
+    }
+  } else {
+    finish.kind = AggFinish::Kind::kRound;
+    int32_t n = 0;
+    if (Items(b, "args").size() == 2) {
+      finish.unreadable = !IntConstant(Items(b, "args")[1], &n);
+      finish.args.push_back(n);
+    }
+  }
+  col->agg = agg;
+  col->agg_distinct = Flag(fb, "agg_distinct");
+  col->agg_filter = Get(fb, "agg_filter") != nullptr;
+  const int location = Int(fb, "location", -1);
+  CallRange(location, &col->agg_begin, &col->agg_end);
+  if (agg != TargetColumn::Agg::kOtherAgg && agg != TargetColumn::Agg::kCountStar) {
+    ArgRange(location, &col->arg_begin, &col->arg_end);
+  }
+}
+
 void Walker::GroupBy(const Json& s, const Scope& sc) {
   const Json& keys = Items(s, "groupClause");
   if (keys.empty()) return;
@@ -1399,13 +1496,30 @@ void Walker::GroupBy(const Json& s, const Scope& sc) {
       break;
     }
   }
+  // Each key's text, for those that are not output columns.
+  std::vector<std::pair<int, int>> pieces;
+  for (int i = 0; i < stop_; ++i) {
+    if (toks_[i].depth == 0 && Kw(i, "group") && IsClauseKeyword(i)) {
+      int first = i + 2;
+      if (first < stop_ && (Kw(first, "distinct") || Kw(first, "all"))) ++first;
+      pieces = Split(first, NextClause(i));
+      break;
+    }
+  }
   const Json& targets = Items(s, "targetList");
-  for (const Json& key : keys) {
-    const int t = TypeOf(key) == "GroupingSet" ? -1 : ResolveTarget(key, targets, sc, false);
-    if (t < 0) {
-      a_->group_by_unresolved = true;
-    } else {
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const Json& key = keys[k];
+    const std::string_view type = TypeOf(key);
+    const int t = type == "GroupingSet" ? -1 : ResolveTarget(key, targets, sc, false);
+    if (t >= 0) {
       a_->group_by.push_back(t);
+    } else if (type != "GroupingSet" && type != "A_Const" && pieces.size() == keys.size() &&
+               !ContainsAgg(key)) {
+      auto [b, e] = pieces[k];
+      a_->group_by_hidden.emplace_back(toks_[b].t.begin, toks_[e - 1].t.end);
+      hidden_keys_.push_back(&key);
+    } else {
+      a_->group_by_unresolved = true;
     }
   }
 }
@@ -1484,11 +1598,16 @@ void Walker::OrderBy(const Json& s, const Scope& sc) {
     const std::string_view nulls = Str(sb, "sortby_nulls");
     if (nulls == "SORTBY_NULLS_FIRST") k.nulls_first = true;
     if (nulls == "SORTBY_NULLS_LAST") k.nulls_first = false;
-    if (const Json* node = Get(sb, "node")) k.target = ResolveTarget(*node, targets, sc, true);
+    if (const Json* node = Get(sb, "node")) {
+      k.target = ResolveTarget(*node, targets, sc, true);
+      for (size_t g = 0; g < hidden_keys_.size() && k.target < 0 && k.group_key < 0; ++g) {
+        if (SameExpr(*node, *hidden_keys_[g], sc)) k.group_key = static_cast<int>(g);
+      }
+    }
     if (dir == "SORTBY_USING") {
       const std::string_view op = LastName(Items(sb, "useOp"));
       k.descending = op == ">";
-      if (op != "<" && op != ">") k.target = -1;
+      if (op != "<" && op != ">") k.target = k.group_key = -1;
     }
     if (pieces.size() == keys.size()) {
       auto [b, e] = pieces[i];
@@ -1614,6 +1733,26 @@ void Walker::ArgRange(int func_location, int* begin, int* end) const {
   *end = toks_[last - 1].t.end;
 }
 
+// The byte range of the call whose name starts at func_location, through its closing
+// parenthesis and a FILTER (...) clause after it.
+void Walker::CallRange(int func_location, int* begin, int* end) const {
+  int i = TokAt(func_location);
+  if (i < 0) return;
+  const int depth = toks_[i].depth;
+  int close = i;
+  while (close < stop_ && !(toks_[close].depth == depth && sql_[toks_[close].t.begin] == '(')) ++close;
+  ++close;
+  while (close < stop_ && toks_[close].depth > depth) ++close;
+  if (close >= stop_) return;
+  if (close + 2 < stop_ && Kw(close + 1, "filter") && sql_[toks_[close + 2].t.begin] == '(') {
+    close += 3;
+    while (close < stop_ && toks_[close].depth > depth) ++close;
+    if (close >= stop_) return;
+  }
+  *begin = toks_[i].t.begin;
+  *end = toks_[close].t.end;
+}
+
 // VALUES (...), (...): each row's parenthesised range.
 void Walker::ValuesRanges() {
   Tokenize();
@@ -1647,15 +1786,16 @@ void Walker::ValuesRanges() {
 template <typename F>
 void ForEachOffset(Analysis* a, F f) {
   for (TargetColumn& t : a->targets) {
-    f(t.text_begin), f(t.text_end), f(t.arg_begin), f(t.arg_end);
+    f(t.text_begin), f(t.text_end), f(t.arg_begin), f(t.arg_end), f(t.agg_begin), f(t.agg_end);
   }
+  for (auto& [b, e] : a->group_by_hidden) f(b), f(e);
   for (SortKey& k : a->order_by) f(k.text_begin), f(k.text_end);
   for (HavingCond& h : a->having) f(h.arg_begin), f(h.arg_end);
   for (InsertRow& r : a->insert_rows) f(r.text_begin), f(r.text_end);
   for (int* p : {&a->group_by_begin, &a->group_by_end, &a->having_begin, &a->having_end,
                  &a->order_by_begin, &a->order_by_end, &a->limit_begin, &a->limit_end,
                  &a->targets_begin, &a->targets_end, &a->from_begin, &a->values_begin,
-                 &a->values_end}) {
+                 &a->values_end, &a->group_by_at}) {
     f(*p);
   }
 }

@@ -511,7 +511,10 @@ TEST(AnalyzerSelect, TargetsNamesAndRanges) {
   EXPECT_EQ(a.Slice(t[7].arg_begin, t[7].arg_end), "w");
   EXPECT_EQ(t[8].agg, Agg::kNone);
   EXPECT_TRUE(t[8].contains_agg);
-  EXPECT_TRUE(t[9].contains_agg);
+  // round() of one aggregate: the aggregate, finished by round().
+  EXPECT_FALSE(t[9].contains_agg);
+  EXPECT_EQ(t[9].agg, Agg::kAvg);
+  EXPECT_EQ(t[9].finish.kind, AggFinish::Kind::kRound);
   EXPECT_EQ(t[10].agg, Agg::kOtherAgg);
   EXPECT_TRUE(t[11].is_star);
   EXPECT_FALSE(t[0].contains_agg);
@@ -531,11 +534,89 @@ TEST(AnalyzerSelect, GroupByResolution) {
   ASSERT_EQ(a->structural_literals.size(), 1u);
   EXPECT_EQ(a->structural_literals[0], (std::pair<int, std::string>{0, "1"}));
 
-  EXPECT_TRUE(Analyzed("SELECT count(*) FROM t GROUP BY a")->group_by_unresolved);
   EXPECT_TRUE(Analyzed("SELECT a, count(*) FROM t GROUP BY 3")->group_by_unresolved);
   EXPECT_TRUE(Analyzed("SELECT a, count(*) FROM t GROUP BY ROLLUP (a)")->group_by_unresolved);
   Analyzed q("SELECT t.a, count(*) FROM t GROUP BY a");
   EXPECT_EQ(q->group_by, (std::vector<int>{0}));
+}
+
+TEST(AnalyzerSelect, GroupKeysThatAreNotSelected) {
+  Analyzed a("SELECT count(*) FROM t WHERE x > 1 GROUP BY DISTINCT t.a, lower(b) ORDER BY a DESC, lower(b), 1 LIMIT 3");
+  EXPECT_FALSE(a->group_by_unresolved);
+  EXPECT_TRUE(a->group_by.empty());
+  ASSERT_EQ(a->group_by_hidden.size(), 2u);
+  EXPECT_EQ(a.Slice(a->group_by_hidden[0].first, a->group_by_hidden[0].second), "t.a");
+  EXPECT_EQ(a.Slice(a->group_by_hidden[1].first, a->group_by_hidden[1].second), "lower(b)");
+  EXPECT_EQ(a->group_by_at, -1);  // one is written
+  ASSERT_EQ(a->order_by.size(), 3u);
+  EXPECT_EQ(a->order_by[0].target, -1);
+  EXPECT_EQ(a->order_by[0].group_key, 0);
+  EXPECT_EQ(a->order_by[1].group_key, 1);
+  EXPECT_EQ(a->order_by[2].target, 0);
+  EXPECT_EQ(a->order_by[2].group_key, -1);
+  // Where a GROUP BY would go without one.
+  Analyzed w("SELECT count(DISTINCT x) FROM t WHERE y = 1 ORDER BY 1");
+  EXPECT_EQ(static_cast<size_t>(w->group_by_at), w.sql.find("ORDER"));
+  Analyzed e("SELECT count(DISTINCT x) FROM t AS u;");
+  EXPECT_EQ(e.Slice(e->from_begin, e->group_by_at), "FROM t AS u");
+  Analyzed h("SELECT a FROM t WHERE b = 1 GROUP BY a HAVING count(DISTINCT c) > 1");
+  EXPECT_EQ(h->group_by_at, -1);
+  Analyzed h2("SELECT count(*) FROM t WHERE b = 1 HAVING count(DISTINCT c) > 1");
+  EXPECT_EQ(static_cast<size_t>(h2->group_by_at), h2.sql.find("HAVING"));
+  // Not needed: no range after the literals (the cache shares such an analysis as it is).
+  EXPECT_EQ(Analyzed("SELECT count(x) FROM t WHERE b = 1")->group_by_at, -1);
+}
+
+TEST(AnalyzerSelect, FetchWithTies) {
+  Analyzed a("SELECT a FROM t ORDER BY a OFFSET 1 ROWS FETCH FIRST 2 ROWS WITH TIES");
+  EXPECT_TRUE(a->simple_select);
+  EXPECT_TRUE(a->limit_with_ties);
+  EXPECT_EQ(a.Val(*a->limit), "2");
+  EXPECT_EQ(a.Slice(a->limit_begin, a->limit_end), "OFFSET 1 ROWS FETCH FIRST 2 ROWS WITH TIES");
+  EXPECT_FALSE(Analyzed("SELECT a FROM t ORDER BY a FETCH FIRST 2 ROWS ONLY")->limit_with_ties);
+}
+
+TEST(AnalyzerSelect, AggregatesUnderCastsAndRound) {
+  Analyzed a(
+      "SELECT count(*)::int, CAST(avg(x) AS numeric(10, 2)) AS a, sum(y) FILTER (WHERE y > 0)::float8, "
+      "round(avg(z), 2), round(avg(z)), count(DISTINCT w)::text, max(v)::double precision, x::int FROM t");
+  const auto& t = a->targets;
+  ASSERT_EQ(t.size(), 8u);
+  EXPECT_EQ(t[0].agg, Agg::kCountStar);
+  EXPECT_FALSE(t[0].contains_agg);
+  EXPECT_EQ(t[0].finish.kind, AggFinish::Kind::kCast);
+  EXPECT_EQ(t[0].finish.type, "int4");
+  EXPECT_EQ(t[0].name, "count");
+  EXPECT_EQ(a.Slice(t[0].agg_begin, t[0].agg_end), "count(*)");
+  EXPECT_EQ(a.Slice(t[0].text_begin, t[0].text_end), "count(*)::int");
+  EXPECT_EQ(t[1].agg, Agg::kAvg);
+  EXPECT_EQ(t[1].finish.type, "numeric");
+  EXPECT_EQ(t[1].finish.args, (std::vector<int32_t>{10, 2}));
+  EXPECT_EQ(a.Slice(t[1].arg_begin, t[1].arg_end), "x");
+  EXPECT_EQ(t[2].agg, Agg::kSum);
+  EXPECT_TRUE(t[2].agg_filter);
+  EXPECT_EQ(a.Slice(t[2].agg_begin, t[2].agg_end), "sum(y) FILTER (WHERE y > 0)");
+  EXPECT_EQ(t[2].finish.type, "float8");
+  EXPECT_EQ(t[3].finish.kind, AggFinish::Kind::kRound);
+  EXPECT_EQ(t[3].finish.args, (std::vector<int32_t>{2}));
+  EXPECT_EQ(t[3].name, "round");
+  EXPECT_TRUE(t[4].finish.args.empty());
+  EXPECT_TRUE(t[5].agg_distinct);
+  EXPECT_EQ(t[5].finish.type, "text");
+  EXPECT_EQ(a.Slice(t[5].arg_begin, t[5].arg_end), "w");
+  EXPECT_EQ(t[6].finish.type, "float8");
+  EXPECT_EQ(t[7].agg, Agg::kNone);
+  EXPECT_EQ(t[7].finish.kind, AggFinish::Kind::kNone);
+  // Typmods and round's scale are part of the shape.
+  EXPECT_EQ(a->structural_literals.size(), 3u);
+
+  Analyzed p("SELECT round(avg(x), $1), sum(x)::numeric(10, $2) FROM t");
+  EXPECT_TRUE(p->targets[0].finish.unreadable);
+  // Casts over expressions of aggregates stay expressions.
+  Analyzed e("SELECT (count(*) + 1)::int, count(*)::int::text FROM t");
+  EXPECT_TRUE(e->targets[0].contains_agg);
+  EXPECT_EQ(e->targets[0].agg, Agg::kNone);
+  EXPECT_TRUE(e->targets[1].contains_agg);
 }
 
 TEST(AnalyzerSelect, Having) {

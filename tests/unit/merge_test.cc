@@ -488,6 +488,104 @@ TEST(MergeTest, HavingDistinctOrderAndLimitAfterAggregation) {
   EXPECT_EQ(MustMerge(distinct, cols, data).rows, (std::vector<Row>{{"14"}}));
 }
 
+TEST(MergeTest, HiddenGroupKeysGroupSortAndAreNotSent) {
+  // SELECT count(*) ... GROUP BY g ORDER BY g DESC: node columns count, g (hidden).
+  MergeSpec spec = Aggregate({{0, Agg::kCount}, {1}}, {1});
+  spec.visible_outputs = 1;
+  spec.order_by = {Desc(1)};
+  const std::vector<Col> cols = {{"count", kInt8}, {"mosaic_h1", kText}};
+  Output out = MustMerge(spec, cols, {{{"2", "a"}, {"1", "c"}}, {{"3", "a"}, {"4", "b"}}});
+  ASSERT_EQ(out.fields.size(), 1u);
+  EXPECT_EQ(out.fields[0].name, "count");
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"1"}, {"4"}, {"5"}}));
+  // DISTINCT applies to what the client sees.
+  spec.distinct = true;
+  spec.order_by.clear();
+  EXPECT_EQ(MustMerge(spec, cols, {{{"2", "a"}, {"1", "c"}}, {{"1", "b"}}}).rows, (std::vector<Row>{{"2"}, {"1"}}));
+}
+
+TEST(MergeTest, CountDistinctCountsTypedValuesOnce) {
+  // SELECT g, count(DISTINCT x), count(*) ... GROUP BY g: the nodes grouped by (g, x).
+  MergeSpec spec = Aggregate({{0}, {1, Agg::kCountDistinct}, {2, Agg::kCount}}, {0});
+  const std::vector<Col> cols = {{"g", kText}, {"count", kNumeric}, {"count", kInt8}};
+  Output out = MustMerge(spec, cols,
+                         {{{"a", "1.0", "2"}, {"a", "2", "1"}, {"b", N, "4"}},
+                          {{"a", "1.00", "1"}, {"a", N, "1"}, {"b", "7", "1"}}});
+  ASSERT_EQ(out.fields.size(), 3u);
+  EXPECT_EQ(out.fields[1].oid, kInt8);
+  EXPECT_EQ(out.fields[1].typlen, 8);
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"a", "2", "5"}, {"b", "1", "5"}}));
+  // Without GROUP BY, over no rows: 0.
+  EXPECT_EQ(MustMerge(Aggregate({{0, Agg::kCountDistinct}}), {{"count", kInt4}}, {{}, {}}).rows,
+            (std::vector<Row>{{"0"}}));
+  // HAVING count(DISTINCT x) > 1.
+  spec.having = {{1, Agg::kCountDistinct, -1, sql::PredOp::kGt, "1"}};
+  EXPECT_EQ(MustMerge(spec, cols, {{{"a", "1", "1"}, {"a", "2", "1"}, {"b", "1", "1"}}}).rows,
+            (std::vector<Row>{{"a", "2", "2"}}));
+  // Values whose text is not canonical cannot be told apart by text.
+  Output refused;
+  Status st = Merge(Aggregate({{0, Agg::kCountDistinct}}), {{"count", kInterval}}, {{{"1 mon"}}, {{"30 days"}}}, &refused);
+  EXPECT_EQ(st.sqlstate(), "0A000");
+}
+
+TEST(MergeTest, CastsApplyAfterCombining) {
+  // SELECT count(*)::int4, avg(x)::numeric(10,2), sum(f)::text, max(n)::int2 ...
+  auto cast = [](std::string type, std::vector<int32_t> args = {}) {
+    sql::AggFinish f;
+    f.kind = sql::AggFinish::Kind::kCast;
+    f.type = std::move(type);
+    f.args = std::move(args);
+    return f;
+  };
+  MergeSpec spec = Aggregate({{0, Agg::kCount, -1, cast("int4")},
+                              {1, Agg::kAvg, 0, cast("numeric", {10, 2})},
+                              {2, Agg::kSum, -1, cast("text")},
+                              {3, Agg::kMax, -1, cast("int2")}});
+  spec.order_by = {Asc(0)};
+  const std::vector<Col> cols = {{"count", kInt8}, {"avg", kInt8}, {"sum", kFloat8}, {"max", kNumeric}};
+  Output out = MustMerge(spec, cols, {{{"1", "1", "0.1", "1.5"}}, {{"2", "6", "0.2", "-3"}}});
+  ASSERT_EQ(out.fields.size(), 4u);
+  EXPECT_EQ(out.fields[0].oid, kInt4);
+  EXPECT_EQ(out.fields[0].typlen, 4);
+  EXPECT_EQ(out.fields[1].oid, kNumeric);
+  EXPECT_EQ(out.fields[2].oid, kText);
+  EXPECT_EQ(out.fields[3].oid, 21u);
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"3", "2.33", "0.30000000000000004", "2"}}));
+  // NULL stays NULL; an overflow is PostgreSQL's error.
+  EXPECT_EQ(MustMerge(spec, cols, {{{"0", "0", N, N}}}).rows, (std::vector<Row>{{"0", N, N, N}}));
+  Output failed;
+  EXPECT_EQ(Merge(spec, cols, {{{"0", "0", N, "40000"}}}, &failed).sqlstate(), "22003");
+  // A source type the cast cannot convert exactly is refused.
+  MergeSpec text = Aggregate({{0, Agg::kMax, -1, cast("int4")}});
+  EXPECT_EQ(Merge(text, {{"max", kText}}, {{{"1"}}}, &failed).sqlstate(), "0A000");
+  // Describe before the rows: the cast's type.
+  Merger merger(spec, 1);
+  ASSERT_TRUE(merger.Add(0, 'T', RowDescriptionBody(cols)).ok());
+  EXPECT_EQ(Decode(merger.ClientRowDescription()).fields[0].oid, kInt4);
+}
+
+TEST(MergeTest, WithTiesKeepsRowsEqualToTheLastOne) {
+  // SELECT k, v ... ORDER BY k OFFSET 1 FETCH FIRST 2 ROWS WITH TIES: every source sent its
+  // first 3 rows with ties, and the cap does not cut them.
+  MergeSpec spec = Plain({0, 1});
+  spec.order_by = {Asc(0)};
+  spec.limit = 2;
+  spec.offset = 1;
+  spec.with_ties = true;
+  const std::vector<Col> cols = {{"k", kNumeric}, {"v", kText}};
+  Output out = MustMerge(spec, cols, {{{"1", "a"}, {"2", "b"}, {"3.0", "c"}, {"3", "d"}}, {{"2", "e"}, {"3.00", "f"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"2", "b"}, {"2", "e"}}));
+  spec.offset = 2;
+  out = MustMerge(spec, cols, {{{"1", "a"}, {"2", "b"}, {"3.0", "c"}, {"3", "d"}}, {{"2", "e"}, {"3.00", "f"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"2", "e"}, {"3.0", "c"}, {"3", "d"}, {"3.00", "f"}}));
+  // NULLs tie with NULLs; a limit of 0 keeps nothing.
+  spec.offset = 0;
+  spec.limit = 1;
+  EXPECT_EQ(MustMerge(spec, cols, {{{N, "a"}}, {{N, "b"}}}).rows, (std::vector<Row>{{N, "a"}, {N, "b"}}));
+  spec.limit = 0;
+  EXPECT_TRUE(MustMerge(spec, cols, {{{N, "a"}}, {{N, "b"}}}).rows.empty());
+}
+
 TEST(MergeTest, BinaryResultsOnlyConcatenate) {
   std::vector<Col> cols = {{"k", kInt4, 1}};
   std::string four("\0\0\0\4", 4);
