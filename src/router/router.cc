@@ -888,10 +888,16 @@ Result<UtilityRoute> PlanUtility(const ShardMap& map, const Analysis& a, const B
     case U::kCursorUse:
       return UtilityRoute{.node = default_node};
     case U::kLock: {
-      // A table Mosaic does not know (a temporary one) is on the default node only.
-      const bool known = std::all_of(a.tables.begin(), a.tables.end(),
-                                     [&](const sql::TableRef& t) { return ResolveTable(map, t) != nullptr; });
-      return UtilityRoute{.every_node = known && !a.tables.empty()};
+      // Every node when a table's rows are on several (distributed, reference, laid out); a
+      // table Mosaic does not know (a temporary one) is on the default node only.
+      bool known = !a.tables.empty(), spread = false;
+      for (const sql::TableRef& ref : a.tables) {
+        const catalog::Table* t = ResolveTable(map, ref);
+        known = known && t != nullptr;
+        spread = spread || (t != nullptr && (t->kind != catalog::TableKind::kSingleTenant ||
+                                             !map.LayoutsOfTable(t->id).empty()));
+      }
+      return UtilityRoute{.every_node = known && spread};
     }
     case U::kPreparedUse:  // it may write: the node takes part in two-phase commit
       return UtilityRoute{.node = default_node, .write = true};

@@ -84,8 +84,9 @@ Result<Route> Plan(const catalog::ShardMap& map, const sql::Analysis& a, const B
 //    its own rows: refused unless every row they read is on the default node (or in reference
 //    tables), or WITH NO DATA.
 //  - DO and CALL (of anything but mosaic.*): refused; Mosaic cannot see the statements inside.
-//  - LOCK TABLE of tables Mosaic knows: every node, one after another in the map's order (so
-//    two sessions locking the same tables queue on the first node rather than deadlock).
+//  - LOCK TABLE of tables Mosaic knows, one of them on several nodes: every node, one after
+//    another in the map's order (two sessions locking the same tables queue on the first node
+//    rather than deadlock).
 //  - Other utility statements, and all of them while rows are not spread: node -1.
 // Errors: 0A000 with the reason.
 struct UtilityRoute {

@@ -213,6 +213,10 @@ TEST(RouterUtility, LockOfKnownTablesRunsOnEveryNode) {
     EXPECT_TRUE(placed.value().every_node) << sql;
     EXPECT_EQ(placed.value().node, -1) << sql;
   }
+  // A single-tenant table without a layout has its rows on the default node only.
+  auto single = Planned("LOCK TABLE settings").Utility(map);
+  ASSERT_TRUE(single.ok());
+  EXPECT_FALSE(single.value().every_node);
   // A table Mosaic does not know (a temporary one) exists on the default node only.
   auto temp = Planned("LOCK TABLE orders, my_temp").Utility(map);
   ASSERT_TRUE(temp.ok());
