@@ -184,3 +184,28 @@ test('statements over several nodes via the extended protocol: merged exactly, w
     await c.end();
   }
 });
+
+test('a table just dropped gives PostgreSQL\'s 42P01 over the extended protocol', async () => {
+  // Before, a statement whose shape had run fast was refused 0A000 at its Bind.
+  const gone = `node_gone_${suffix}`;
+  const c = new Client(connection);
+  await c.connect();
+  try {
+    await c.query(`CREATE TABLE ${gone} (tenant_id int NOT NULL, id int NOT NULL)`);
+    await c.query(`INSERT INTO ${gone} SELECT t, t FROM generate_series(1, 8) t`);
+    const text = `SELECT count(*)::int AS n FROM ${gone} WHERE tenant_id = $1`;
+    for (let i = 0; i < 5; i++) assert.equal((await c.query(text, [3])).rows[0].n, 1);
+    await c.query(`DROP TABLE ${gone}`);
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(c.query(text, [3]), (err) => {
+        assert.equal(err.code, '42P01');
+        assert.equal(err.message, `relation "${gone}" does not exist`);
+        assert.equal(err.position, '32');
+        return true;
+      });
+    }
+    assert.equal((await c.query('SELECT $1::int AS v', [7])).rows[0].v, 7);
+  } finally {
+    await c.end();
+  }
+});
