@@ -31,6 +31,54 @@ def endpoints(m):
             ("node", node["host"], node["port"], node["user"], node["dbname"])]
 
 
+# ---------------------------------------------------------------- startup settings
+
+def refusal_at_startup(host, port, user, database, extra):
+    """The error a server answers a startup with `extra` parameters; it must close after it."""
+    c = connect_to(host, port)
+    try:
+        with pytest.raises(ServerError) as err:
+            c.startup(user=user, database=database, extra=extra)
+        assert c.wait_closed(5), "the connection stayed open after the FATAL"
+        return err.value.fields
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("extra", [{"options": "-c work_mem=banana"}, {"options": "-c no_such_guc=1"},
+                                   {"client_encoding": "NOPE"}, {"DateStyle": "banana"},
+                                   {"application_name": "app", "options": "--lock_timeout=soon"}],
+                         ids=["bad-value", "unknown-setting", "encoding", "datestyle", "long-option"])
+def test_a_startup_setting_the_node_rejects_is_a_fatal_error_at_startup(mosaic, extra):
+    # Before, Mosaic admitted the client; its first query got the node's error before its rows,
+    # and later ones ran without the setting.
+    got, want = (refusal_at_startup(host, port, user, database, extra)
+                 for _, host, port, user, database in endpoints(mosaic))
+    assert got["S"] == "FATAL", got
+    assert (got["C"], got["M"]) == (want["C"], want["M"]), (got, want)
+    assert got["C"] in ("22023", "42704"), got
+
+
+def test_startup_settings_a_node_accepts_hold_for_every_query_and_no_other_client(mosaic):
+    c = PgConn(mosaic.host, mosaic.port)
+    other = PgConn(mosaic.host, mosaic.port)
+    try:
+        res = c.startup(extra={"options": "-c work_mem=3MB -c statement_timeout=7s", "DateStyle": "SQL, DMY",
+                               "TimeZone": "Asia/Kolkata", "search_path": "\"Odd\", public"})
+        assert res.status == "I"
+        assert c.params.get("DateStyle") == "SQL, DMY" and c.params.get("TimeZone") == "Asia/Kolkata"
+        for _ in range(3):
+            r = c.simple("SHOW work_mem; SHOW statement_timeout; SHOW DateStyle; SHOW TimeZone; SHOW search_path")
+            assert r.errors == [], r.errors
+            assert r.rows == [["3MB"], ["7s"], ["SQL, DMY"], ["Asia/Kolkata"], ['"Odd", public']]
+        other.startup()
+        r = other.simple("SHOW work_mem; SHOW statement_timeout; SHOW DateStyle")
+        assert r.rows == [["4MB"], ["0"], ["ISO, MDY"]], r.rows
+    finally:
+        c.close()
+        other.close()
+
+
 # ---------------------------------------------------------------- node out of connection slots
 
 def test_a_node_out_of_connection_slots_gives_the_client_postgresqls_53300(mosaic_factory):
