@@ -262,6 +262,7 @@ awaitable<bool> Session::Startup() {
     }
     break;
   }
+  NegotiateProtocolVersion(packet);
   const std::string_view user = packet.Get("user");
   if (user.empty()) {
     Fatal(Status::Error(sqlstate::kInvalidAuthorization, "no PostgreSQL user name specified in startup packet"));
@@ -342,6 +343,19 @@ awaitable<bool> Session::Authenticate(std::string_view user) {
   protocol::WriteAuthentication(&msg, protocol::auth::kOk);
   Emit(msg);
   co_return true;
+}
+
+void Session::NegotiateProtocolVersion(const protocol::StartupPacket& packet) {
+  // As PostgreSQL 15: a 3.x client (x > 0) or one sending protocol options learns that the
+  // server speaks 3.0 and recognizes none of the options, and both go on with 3.0.
+  std::vector<std::string_view> unrecognized;
+  for (const auto& [name, value] : packet.parameters) {
+    if (IsProtocolOption(name)) unrecognized.push_back(name);
+  }
+  if (packet.protocol_version == protocol::kProtocolVersion3 && unrecognized.empty()) return;
+  std::string msg;
+  protocol::WriteNegotiateProtocolVersion(&msg, protocol::kProtocolVersion3, unrecognized);
+  Emit(msg);
 }
 
 void Session::AcceptStartupParams(const std::vector<std::pair<std::string, std::string>>& settings) {

@@ -97,6 +97,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Next complete client message. Frame views stay valid until the following call. Flushes
   // pending server writes before waiting for the client. False on EOF or a framing error.
   asio::awaitable<bool> NextFrame(protocol::Frame* frame);
+  // NegotiateProtocolVersion when the client asked for a newer 3.x or sent `_pq_.` options.
+  void NegotiateProtocolVersion(const protocol::StartupPacket& packet);
   void AcceptStartupParams(const std::vector<std::pair<std::string, std::string>>& settings);
   // Has the default node try the client's startup settings that are not usual ones
   // (IsUsualStartupSetting). False, after a FATAL with the node's error, when it refuses one.

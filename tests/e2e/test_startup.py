@@ -31,6 +31,30 @@ def endpoints(m):
             ("node", node["host"], node["port"], node["user"], node["dbname"])]
 
 
+# ---------------------------------------------------------------- protocol version
+
+@pytest.mark.parametrize("minor, options", [(2, {}), (1, {"_pq_.a": "1", "_pq_.b": "x"}), (0, {"_pq_.a": "1"})],
+                         ids=["3.2", "3.1-with-options", "3.0-with-option"])
+def test_a_newer_minor_version_or_protocol_options_are_negotiated_down_to_3_0(mosaic, minor, options):
+    # PostgreSQL 15 answers NegotiateProtocolVersion (3.0, the `_pq_.` options it does not
+    # recognize) before authentication and goes on with 3.0; before, Mosaic said nothing (a
+    # 3.2 client would take that as 3.2 accepted) and took the options for settings.
+    answers = {}
+    for name, host, port, user, database in endpoints(mosaic):
+        c = connect_to(host, port)
+        try:
+            c.send(startup_packet({"user": user, "database": database, **options}, protocol=(3 << 16) | minor))
+            answers[name] = c.read_msg()
+            res = c.finish_startup(user=user)
+            assert res.status == "I", name
+            assert c.simple("SELECT 1").rows == [["1"]], name
+        finally:
+            c.close()
+    names = b"".join(pgwire.cstr(k) for k in options)
+    assert answers["mosaic"] == ("v", struct.pack("!ii", 3 << 16, len(options)) + names)
+    assert answers["mosaic"] == answers["node"]
+
+
 # ---------------------------------------------------------------- startup settings
 
 def refusal_at_startup(host, port, user, database, extra):
