@@ -38,7 +38,8 @@ class NodePool : public ServerHandler {
   ~NodePool() override;
 
   // A connection ready for a new transaction, with `handler` attached. Fails with 08006 when
-  // the node cannot be reached, or 08P01 when none frees up within the wait timeout.
+  // the node cannot be reached, 53300 when it has no connection slot left (ServerConn::Connect),
+  // or 08P01 when none frees up within the wait timeout.
   // `owner` names the wait for CancelWaiting.
   asio::awaitable<Result<std::shared_ptr<ServerConn>>> Acquire(ServerHandler* handler, const void* owner = nullptr);
   // Ends `owner`'s wait in Acquire or AcquireShared, if it is waiting: that call fails with

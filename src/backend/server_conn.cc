@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <algorithm>
+#include <cctype>
 #include <thread>
 
 #include "common/log.h"
@@ -21,8 +23,22 @@ constexpr const char* kReportedParams[] = {
     "in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser", "server_encoding",
     "server_version", "session_authorization", "standard_conforming_strings", "TimeZone"};
 
-Status ConnectError(const catalog::Node& node, std::string_view message) {
-  std::string msg(message);
+bool IsSqlstate(std::string_view s) {
+  return s.size() == 5 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c));
+         });
+}
+
+// A failed connection attempt: the node's 53300 as PostgreSQL answers its own clients (the
+// client may retry), anything else 08006 naming the node.
+Status ConnectError(const catalog::Node& node, std::string_view libpq_message) {
+  std::string_view code, text;
+  std::string msg;
+  if (ParseConnectFailure(libpq_message, &code, &text, &msg)) {
+    if (code == sqlstate::kTooManyConnections) return Status::Error(code, std::string(text));
+  } else {
+    msg = std::string(libpq_message);
+  }
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   return Status::Error(sqlstate::kConnectionFailure,
                        fmt::format("node {} is unavailable: {}", node.id, msg));
@@ -41,6 +57,23 @@ awaitable<bool> WaitSocket(asio::any_io_executor ex, int fd, bool for_read,
 }
 
 }  // namespace
+
+bool ParseConnectFailure(std::string_view libpq_message, std::string_view* sqlstate, std::string_view* message,
+                         std::string* plain) {
+  // "<severity>:  <SQLSTATE>: <message>\n", then DETAIL/HINT lines, then "LOCATION:  ...\n".
+  for (size_t at = libpq_message.find(":  "); at != std::string_view::npos;
+       at = libpq_message.find(":  ", at + 1)) {
+    const std::string_view rest = libpq_message.substr(at + 3);
+    if (rest.size() < 7 || !IsSqlstate(rest.substr(0, 5)) || rest.substr(5, 2) != ": ") continue;
+    *sqlstate = rest.substr(0, 5);
+    const std::string_view body = rest.substr(7);
+    *message = body.substr(0, body.find('\n'));
+    plain->assign(libpq_message.substr(0, at + 3));
+    plain->append(body.substr(0, body.find("LOCATION:  ")));
+    return true;
+  }
+  return false;
+}
 
 ServerConn::ServerConn(asio::any_io_executor executor, int node_id, PGconn* conn)
     : socket_(executor), node_id_(node_id), backend_pid_(PQbackendPID(conn)), pg_(conn) {}
@@ -61,6 +94,7 @@ awaitable<Result<std::shared_ptr<ServerConn>>> ServerConn::Connect(
   if (pg == nullptr) co_return Status::Error(sqlstate::kConnectionFailure, "out of memory");
   std::unique_ptr<PGconn, decltype(&PQfinish)> guard(pg, &PQfinish);
   if (PQstatus(pg) == CONNECTION_BAD) co_return ConnectError(node, PQerrorMessage(pg));
+  PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);  // a refusal's SQLSTATE (ParseConnectFailure)
 
   asio::steady_timer deadline(ex, std::chrono::seconds(connect_timeout_s));
   PostgresPollingStatusType poll = PGRES_POLLING_WRITING;

@@ -69,13 +69,23 @@ struct ServerStatement {
   }
 };
 
+// The server's error in libpq's message for a failed connection attempt made with
+// PQERRORS_VERBOSE ("connection to server ... failed: FATAL:  53300: sorry, too many clients
+// already\nLOCATION:  ..."). On success sets *sqlstate and *message (views into `libpq_message`)
+// and *plain to the message as libpq writes it by default (without SQLSTATE and LOCATION).
+// False when it holds no server error (a refused TCP connection, a timeout).
+bool ParseConnectFailure(std::string_view libpq_message, std::string_view* sqlstate, std::string_view* message,
+                         std::string* plain);
+
 class ServerConn : public std::enable_shared_from_this<ServerConn> {
  public:
   ~ServerConn();
   ServerConn(const ServerConn&) = delete;
   ServerConn& operator=(const ServerConn&) = delete;
 
-  // Connects to `node` and starts reading. Fails with SQLSTATE 08006 and libpq's message.
+  // Connects to `node` and starts reading. Fails with SQLSTATE 08006 and libpq's message, or
+  // with 53300 and the node's message when the node has no connection slot left (what
+  // PostgreSQL itself answers a client then).
   // `handler` receives everything the server sends until SetHandler changes it.
   static asio::awaitable<Result<std::shared_ptr<ServerConn>>> Connect(
       asio::any_io_executor executor, const catalog::Node& node, int connect_timeout_s,

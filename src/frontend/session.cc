@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "frontend/session_internal.h"
+#include "frontend/startup_settings.h"
 #include "protocol/reader.h"
 #include "sql/classifier.h"
 
@@ -28,11 +29,6 @@ constexpr size_t kReadChunk = 16384;
 constexpr size_t kEarlyInputMax = 1 << 20;
 // What FailOnNode runs: the column does not exist, so the node's transaction aborts.
 constexpr std::string_view kAbortMarker = "mosaic: the transaction was aborted by an earlier error";
-
-// Startup parameters that are connection properties, not settings to replay on servers.
-bool IsConnectionParam(std::string_view name) {
-  return name == "user" || name == "database" || name == "replication" || name == "options";
-}
 
 std::shared_ptr<const ServerStatement> MakeStatement(const protocol::ParseMessage& parse, bool ddl) {
   auto stmt = std::make_shared<ServerStatement>();
@@ -331,6 +327,7 @@ awaitable<bool> Session::Startup() {
     }
     break;
   }
+  NegotiateProtocolVersion(packet);
   const std::string_view user = packet.Get("user");
   if (user.empty()) {
     Fatal(Status::Error(sqlstate::kInvalidAuthorization, "no PostgreSQL user name specified in startup packet"));
@@ -349,9 +346,11 @@ awaitable<bool> Session::Startup() {
   }
   user_ = std::string(user);
   // Copy what we keep of the packet now: reading the SASL messages reuses its buffer.
-  AcceptStartupParams(packet);
+  const auto settings = StartupSettings(packet);
+  AcceptStartupParams(settings);
   framer_.set_phase(protocol::Framer::Phase::kRegular);  // SASL messages are typed
   if (!co_await Authenticate(user_)) co_return false;
+  if (!co_await VetStartupSettings(settings)) co_return false;
   SendWelcome();
   co_return true;
 }
@@ -411,25 +410,64 @@ awaitable<bool> Session::Authenticate(std::string_view user) {
   co_return true;
 }
 
-void Session::AcceptStartupParams(const protocol::StartupPacket& packet) {
+void Session::NegotiateProtocolVersion(const protocol::StartupPacket& packet) {
+  // As PostgreSQL 15: a 3.x client (x > 0) or one sending protocol options learns that the
+  // server speaks 3.0 and recognizes none of the options, and both go on with 3.0.
+  std::vector<std::string_view> unrecognized;
+  for (const auto& [name, value] : packet.parameters) {
+    if (IsProtocolOption(name)) unrecognized.push_back(name);
+  }
+  if (packet.protocol_version == protocol::kProtocolVersion3 && unrecognized.empty()) return;
+  std::string msg;
+  protocol::WriteNegotiateProtocolVersion(&msg, protocol::kProtocolVersion3, unrecognized);
+  Emit(msg);
+}
+
+void Session::AcceptStartupParams(const std::vector<std::pair<std::string, std::string>>& settings) {
   params_ = ctx_.server_params;
   params_["session_authorization"] = user_;
-  for (const auto& [name, value] : packet.parameters) {
-    if (!IsConnectionParam(name)) params_[std::string(name)] = std::string(value);
+  for (const auto& [name, value] : settings) params_[name] = value;
+}
+
+awaitable<bool> Session::VetStartupSettings(const std::vector<std::pair<std::string, std::string>>& settings) {
+  // One SELECT of set_config(..., is_local => true) on the default node: the settings end with
+  // its implicit transaction, the connection goes back to the pool as it was.
+  std::string sql;
+  for (const auto& [name, value] : settings) {
+    if (IsUsualStartupSetting(name, value)) continue;
+    sql += fmt::format("{}pg_catalog.set_config({}, {}, true)", sql.empty() ? "SELECT " : ", ", Literal(name),
+                       Literal(value));
   }
-  // "options" carries "-c name=value" (or "--name=value") settings.
-  std::string_view options = packet.Get("options");
-  size_t pos = 0;
-  while (pos < options.size()) {
-    size_t end = options.find(' ', pos);
-    std::string_view word = options.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-    pos = end == std::string_view::npos ? options.size() : end + 1;
-    if (word == "-c" || word.empty()) continue;
-    if (word.starts_with("--")) word.remove_prefix(2);
-    if (word.starts_with("-c")) word.remove_prefix(2);
-    size_t eq = word.find('=');
-    if (eq != std::string_view::npos) params_[std::string(word.substr(0, eq))] = std::string(word.substr(eq + 1));
+  if (sql.empty()) co_return true;
+  // The server must not get the settings being vetted (SyncParams) before they are.
+  auto client_params = std::move(params_);
+  params_ = ctx_.server_params;
+  params_["session_authorization"] = user_;
+  params_generation_ = worker_.GenerationOf(params_);
+  map_ = ctx_.shard_map->Snapshot();
+  links_.resize(map_->nodes.size());
+  auto check = std::make_shared<Gather>();
+  check->mode = Gather::Mode::kWrite;
+  const std::vector<int> nodes{map_->DefaultNode().id};
+  const std::vector<std::string> sqls{sql};
+  co_await Scatter(nodes, sqls, check);
+  ReleaseAll(/*reusable=*/true);
+  params_ = std::move(client_params);
+  if (closing_) co_return false;
+  if (check->error.empty()) co_return true;
+  // As PostgreSQL refuses a bad setting at startup: FATAL with the node's SQLSTATE and message.
+  protocol::ErrorFields fields;
+  std::string fatal;
+  if (check->error.size() > 5 &&
+      protocol::ParseErrorFields(std::string_view(check->error).substr(5), &fields).ok()) {
+    protocol::WriteErrorWithSeverity(&fatal, fields, protocol::Severity::kFatal);
+  } else {
+    fatal = check->error;
   }
+  worker_.counters().Add(worker_.counters().errors_total);
+  Emit(fatal);
+  closing_ = true;
+  co_return false;
 }
 
 void Session::SendWelcome() {

@@ -112,7 +112,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // nodes roll back). Not during a two-phase commit: that finishes first, so its outcome is
   // decided (see two_phase_).
   void ClientGone();
-  void AcceptStartupParams(const protocol::StartupPacket& packet);
+  // NegotiateProtocolVersion when the client asked for a newer 3.x or sent `_pq_.` options.
+  void NegotiateProtocolVersion(const protocol::StartupPacket& packet);
+  void AcceptStartupParams(const std::vector<std::pair<std::string, std::string>>& settings);
+  // Has the default node try the client's startup settings that are not usual ones
+  // (IsUsualStartupSetting). False, after a FATAL with the node's error, when it refuses one.
+  asio::awaitable<bool> VetStartupSettings(const std::vector<std::pair<std::string, std::string>>& settings);
   void SendWelcome();
   void HandleCancelRequest(const protocol::StartupPacket& packet);
 

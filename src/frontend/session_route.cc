@@ -281,6 +281,10 @@ std::optional<Session::BindUnit> Session::PeekBindUnit(std::string_view portal, 
 bool Session::MayDeferUnnamedParse(const ServerStatement& stmt) {
   // Only what Pipelinable may take; its route is known at Bind (a read's route is no write).
   if (!stmt.analysis || stmt.ddl || !Pipelinable(*stmt.analysis, router::Route{}, stmt.shape_hash)) return false;
+  // A relation the map does not know (a typo, a table just dropped) goes to the default node
+  // at once: its Parse fails there with PostgreSQL's 42P01 as over the simple protocol, or,
+  // when the relation exists there (a view, ...), the Bind is refused as usual.
+  if (router::NamesUnknownRelation(*map_, *stmt.analysis)) return false;
   const std::string_view rest(in_.data() + in_start_, in_end_ - in_start_);
   Frame f;
   size_t n = 0;

@@ -315,6 +315,14 @@ void WriteBackendKeyData(std::string* out, int32_t pid, int32_t key) {
   MessageWriter(out).Begin(be::kBackendKeyData).Int32(pid).Int32(key).End();
 }
 
+void WriteNegotiateProtocolVersion(std::string* out, int32_t version,
+                                   const std::vector<std::string_view>& unrecognized_options) {
+  MessageWriter w(out);
+  w.Begin(be::kNegotiateProtocolVersion).Int32(version).Int32(static_cast<int32_t>(unrecognized_options.size()));
+  for (auto name : unrecognized_options) w.CString(name);
+  w.End();
+}
+
 void WriteReadyForQuery(std::string* out, char tx_status) {
   MessageWriter(out).Begin(be::kReadyForQuery).Byte(tx_status).End();
 }

@@ -149,6 +149,11 @@ void WriteAuthentication(std::string* out, int32_t code, std::string_view data =
 void WriteAuthenticationSasl(std::string* out, const std::vector<std::string_view>& mechanisms);
 void WriteParameterStatus(std::string* out, std::string_view name, std::string_view value);
 void WriteBackendKeyData(std::string* out, int32_t pid, int32_t key);
+// NegotiateProtocolVersion: `version` is the newest protocol version supported for the major
+// version the client asked for (major << 16 | minor, as PostgreSQL sends it), followed by the
+// `_pq_.` startup options not recognized.
+void WriteNegotiateProtocolVersion(std::string* out, int32_t version,
+                                   const std::vector<std::string_view>& unrecognized_options);
 void WriteReadyForQuery(std::string* out, char tx_status);
 void WriteCommandComplete(std::string* out, std::string_view tag);
 void WriteEmpty(std::string* out, char type);  // ParseComplete, BindComplete, CloseComplete, NoData, EmptyQueryResponse

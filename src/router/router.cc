@@ -21,6 +21,12 @@ using sql::PredOp;
 using sql::Predicate;
 using sql::ValueRef;
 
+// pg_catalog and information_schema relations: the same on every node.
+bool IsSystemRelation(const sql::TableRef& ref) {
+  return ref.schema == "pg_catalog" || ref.schema == "information_schema" ||
+         (ref.schema.empty() && ref.name.starts_with("pg_"));
+}
+
 // A value resolved for pruning: unknown (cannot be evaluated here), NULL, or an encoded key.
 struct KeyValue {
   enum class Kind : uint8_t { kUnknown, kNull, kKey } kind = Kind::kUnknown;
@@ -398,6 +404,12 @@ const Table* ResolveTable(const ShardMap& map, const sql::TableRef& ref) {
   return map.FindTable(ref.schema.empty() ? std::string_view("public") : std::string_view(ref.schema), ref.name);
 }
 
+bool NamesUnknownRelation(const ShardMap& map, const Analysis& a) {
+  return std::any_of(a.tables.begin(), a.tables.end(), [&](const sql::TableRef& ref) {
+    return ResolveTable(map, ref) == nullptr && !IsSystemRelation(ref);
+  });
+}
+
 RowRouter::RowRouter(const ShardMap& map, const Table& table, bool utc) : map_(map), table_(table), utc_(utc) {}
 
 bool HasZone(std::string_view text) {
@@ -544,9 +556,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     any_sharded = true;
     if (info.table == nullptr) {
       const auto& ref = a.tables[i];
-      const bool system = ref.schema == "pg_catalog" || ref.schema == "information_schema" ||
-                          (ref.schema.empty() && ref.name.starts_with("pg_"));
-      if (map.spread() && !system) {
+      if (map.spread() && !IsSystemRelation(ref)) {
         return Status::Error(kUnknownRelation, fmt::format(
             "relation \"{}\" is not a table Mosaic routes (a view, sequence, temporary or foreign "
             "table, or a table created behind Mosaic's back), so it cannot tell which nodes hold its "

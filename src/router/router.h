@@ -105,6 +105,9 @@ bool IsUtcZone(std::string_view zone);
 // are looked up in schema public). nullptr for tables Mosaic does not know (treated as
 // single-tenant).
 const catalog::Table* ResolveTable(const catalog::ShardMap& map, const sql::TableRef& ref);
+// Whether `a` names a relation `map` does not know, other than a system catalog: one that Plan
+// refuses with kUnknownRelation while rows are spread over nodes, or that may not exist at all.
+bool NamesUnknownRelation(const catalog::ShardMap& map, const sql::Analysis& a);
 
 // Row routing for INSERT and COPY into one table: resolves tenant and layout once per tenant.
 class RowRouter {

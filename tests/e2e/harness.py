@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -305,6 +306,11 @@ class Mosaic:
 
     def metrics(self):
         return self.admin_get("/metrics")[1]
+
+    def metric(self, name):
+        """The value of an unlabelled metric, 0 when absent."""
+        found = re.search(rf"^{re.escape(name)} (\S+)$", self.metrics(), re.M)
+        return float(found.group(1)) if found else 0.0
 
     # ---- clients
     def dsn(self, user="mosaic", dbname="mosaic", password=None, **kw):

@@ -417,14 +417,58 @@ def test_a_statement_failing_on_its_node_at_parse_analysis_gets_one_error(mosaic
         c.close()
 
 
+def create_spread_table(c, name):
+    """A distributed table with one row for each of tenants 1..8 (over the nodes)."""
+    assert c.simple(f"CREATE TABLE {name} (tenant_id int NOT NULL, id int NOT NULL)").errors == []
+    values = ", ".join(f"({t}, {t})" for t in range(1, 9))
+    assert c.simple(f"INSERT INTO {name} VALUES {values}").errors == []
+
+
+def test_a_relation_mosaic_does_not_know_gets_postgresqls_42p01_over_the_extended_protocol(mosaic, table_name):
+    # A table just dropped (or a typo) over Parse/Bind/Describe/Execute/Sync: PostgreSQL's 42P01
+    # with its message and position, as over the simple protocol, also for a statement whose
+    # shape ran fast before (its Parse is then deferred to the Bind, which refused it with 0A000).
+    c = started(mosaic)
+    try:
+        create_spread_table(c, table_name)
+        sql = f"SELECT count(*) FROM {table_name} WHERE tenant_id = $1"
+        unit = parse_msg("", sql) + bind_msg("", "", ("3",)) + describe_msg("P", "") + execute_msg() + sync_msg()
+        # Until the shape is fast enough to be pipelined (its Parse deferred to the Bind).
+        pipelined = mosaic.metric("mosaic_pipelined_statements_total")
+        for i in range(200):
+            c.send(unit)
+            r = c.read_until_ready()
+            assert r.errors == [] and r.rows == [["1"]], r.errors
+            if i > 0 and mosaic.metric("mosaic_pipelined_statements_total") > pipelined:
+                break
+        else:
+            pytest.fail("the statement was never pipelined")
+        assert c.simple(f"DROP TABLE {table_name}").errors == []
+        typo = f"SELECT count(*) FROM {table_name}_typo WHERE tenant_id = $1"
+        for text in (sql, typo):
+            name = text.split()[3]
+            simple = c.simple(text.replace("$1", "3"))
+            assert [(e["C"], e["M"], e.get("P")) for e in simple.errors] == \
+                [("42P01", f'relation "{name}" does not exist', "22")], simple.errors
+            for _ in range(2):
+                c.send(parse_msg("", text) + bind_msg("", "", ("3",)) + describe_msg("P", "") + execute_msg()
+                       + sync_msg())
+                r = c.read_until_ready()
+                assert [(e["S"], e["C"], e["M"], e.get("P")) for e in r.errors] == \
+                    [("ERROR", "42P01", f'relation "{name}" does not exist', "22")], (text, r.errors)
+                assert r.types() == "EZ", (text, r.types())
+                assert r.status == "I"
+        assert c.simple("SELECT 1").rows == [["1"]]
+    finally:
+        c.close()
+
+
 def test_a_query_over_several_nodes_failing_as_it_runs_sends_its_row_description_first(mosaic, table_name):
     # PostgreSQL describes the result before it runs the query: a runtime error (division by
     # zero) comes after the RowDescription. A parse-analysis error comes alone.
     c = started(mosaic)
     try:
-        assert c.simple(f"CREATE TABLE {table_name} (tenant_id int NOT NULL, id int NOT NULL)").errors == []
-        values = ", ".join(f"({t}, {t})" for t in range(1, 9))
-        assert c.simple(f"INSERT INTO {table_name} VALUES {values}").errors == []
+        create_spread_table(c, table_name)
         r = c.simple(f"SELECT 1 / (id - 5) AS q FROM {table_name}")
         assert [e["C"] for e in r.errors] == ["22012"]
         assert r.types() == "TEZ", r.types()

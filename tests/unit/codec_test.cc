@@ -1179,6 +1179,18 @@ TEST(CodecEncoder, EmptyMessagesExactBytes) {
   }
 }
 
+TEST(CodecEncoder, NegotiateProtocolVersionExactBytes) {
+  // What PostgreSQL 15 answers a 3.2 client that sent two protocol options: 3.0 (as a whole
+  // version word), then the options it does not recognize.
+  std::string out;
+  WriteNegotiateProtocolVersion(&out, kProtocolVersion3, {"_pq_.a", "_pq_.b"});
+  EXPECT_EQ(out, Typed('v', BE32(0x00030000) + BE32(2) + CStr("_pq_.a") + CStr("_pq_.b")));
+  EXPECT_EQ(out.substr(0, 5), std::string("v\0\0\0\x1a", 5));
+  out.clear();
+  WriteNegotiateProtocolVersion(&out, kProtocolVersion3, {});
+  EXPECT_EQ(out, std::string("v\0\0\0\x0c\0\3\0\0\0\0\0\0", 13));
+}
+
 TEST(CodecEncoder, AppendsToExistingBuffer) {
   std::string out = "prefix";
   WriteSync(&out);

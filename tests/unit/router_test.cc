@@ -237,5 +237,23 @@ TEST(RouterUtility, NothingIsRefusedWhileRowsAreNotSpread) {
   }
 }
 
+// ---- Relations the map does not know ----------------------------------------------------------
+
+TEST(RouterUnknownRelation, NamedWhateverTheLayoutAndPlanRefusesItOnlyWhenSpread) {
+  const auto spread = SampleMap();
+  for (const char* sql : {"SELECT count(*) FROM orders_typo WHERE tenant_id = 3",
+                          "SELECT * FROM orders JOIN gone ON gone.id = orders.v", "SELECT * FROM other.orders"}) {
+    const Planned p(sql);
+    EXPECT_TRUE(NamesUnknownRelation(spread, *p.a)) << sql;
+    EXPECT_TRUE(NamesUnknownRelation(SampleMap(/*spread=*/false), *p.a)) << sql;
+    EXPECT_EQ(p.Plan(spread).status().sqlstate(), kUnknownRelation) << sql;
+  }
+  for (const char* sql : {"SELECT * FROM orders WHERE tenant_id = 1", "SELECT * FROM public.statuses, settings",
+                          "SELECT * FROM pg_catalog.pg_class", "SELECT * FROM pg_stat_activity",
+                          "SELECT * FROM information_schema.tables", "SELECT 1"}) {
+    EXPECT_FALSE(NamesUnknownRelation(spread, *Planned(sql).a)) << sql;
+  }
+}
+
 }  // namespace
 }  // namespace mosaic::router
