@@ -1,6 +1,7 @@
 #include "router/decimal.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace mosaic::router {
 namespace {
@@ -209,6 +210,53 @@ Result<Decimal> Decimal::FromBinary(std::string_view bytes) {
   d.scale_ = dscale;
   d.Normalize();
   return d;
+}
+
+std::string Decimal::ToBinary() const {
+  std::string out;
+  auto put16 = [&](uint32_t v) {
+    out.push_back(static_cast<char>((v >> 8) & 0xFF));
+    out.push_back(static_cast<char>(v & 0xFF));
+  };
+  if (kind_ != Kind::kFinite) {
+    put16(0);
+    put16(0);
+    put16(kind_ == Kind::kNaN ? 0xC000 : kind_ == Kind::kInfinity ? 0xD000 : 0xF000);
+    // numeric_send reads the dscale of a special value from its header's short-format bits:
+    // 0 for NaN (C000), 32 for the infinities (D000, F000), as PostgreSQL 15 sends them.
+    put16(kind_ == Kind::kNaN ? 0 : 32);
+    return out;
+  }
+  // Align the digits on the decimal point in groups of four: pad the integer part on the left
+  // and the fraction on the right.
+  std::string s = digits_;
+  int64_t int_len = static_cast<int64_t>(s.size()) - scale_;
+  if (int_len < 0) {
+    s.insert(0, static_cast<size_t>(-int_len), '0');
+    int_len = 0;
+  }
+  const int64_t left = (kDecDigits - int_len % kDecDigits) % kDecDigits;
+  s.insert(0, static_cast<size_t>(left), '0');
+  int_len += left;
+  s.append(static_cast<size_t>((kDecDigits - scale_ % kDecDigits) % kDecDigits), '0');
+  std::vector<uint32_t> groups;
+  for (size_t k = 0; k < s.size(); k += kDecDigits) {
+    groups.push_back(static_cast<uint32_t>(std::stoul(s.substr(k, kDecDigits))));
+  }
+  int64_t weight = int_len / kDecDigits - 1;
+  size_t first = 0, last = groups.size();
+  while (first < last && groups[first] == 0) {
+    ++first;
+    --weight;
+  }
+  while (last > first && groups[last - 1] == 0) --last;
+  if (first == last) weight = 0;
+  put16(static_cast<uint32_t>(last - first));
+  put16(static_cast<uint32_t>(static_cast<uint16_t>(static_cast<int16_t>(weight))));
+  put16(neg_ && first != last ? 0x4000 : 0);
+  put16(static_cast<uint32_t>(scale_));
+  for (size_t k = first; k < last; ++k) put16(groups[k]);
+  return out;
 }
 
 void Decimal::Normalize() {

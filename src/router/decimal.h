@@ -31,6 +31,10 @@ class Decimal {
   // numeric_send's binary format: int16 ndigits, int16 weight, uint16 sign, int16 dscale, then
   // ndigits base-10000 digits. 22P03 when malformed.
   static Result<Decimal> FromBinary(std::string_view bytes);
+  // numeric_send of this value: leading and trailing zero base-10000 digits stripped, weight 0
+  // for zero, dscale = scale(); NaN/Infinity/-Infinity with no digits, sign C000/D000/F000
+  // and dscale 0/32/32 (what PostgreSQL 15 sends).
+  std::string ToBinary() const;
 
   Kind kind() const { return kind_; }
   bool is_finite() const { return kind_ == Kind::kFinite; }

@@ -452,6 +452,21 @@ std::string FormatTimestamp(int64_t usec, bool with_tz) {
   return out;
 }
 
+std::string FormatTime(int64_t usec) {
+  const int64_t secs = usec / 1'000'000, frac = usec % 1'000'000;
+  char buf[48];
+  int n = std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(secs / 3600),
+                        static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
+  std::string out(buf, static_cast<size_t>(n));
+  if (frac != 0) {
+    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
+    std::string f = buf;
+    while (f.back() == '0') f.pop_back();
+    out += f;
+  }
+  return out;
+}
+
 Result<std::string> ParseUuid(std::string_view text) {
   auto bad = [&] { return Status::Error("22P02", "invalid input syntax for type uuid: " + Quoted(text)); };
   std::string_view s = text;
@@ -563,6 +578,171 @@ std::string EqualityKey(uint32_t oid, std::string_view text) {
     if (key.ok()) return std::move(key).value();
   }
   return std::string(text);
+}
+
+std::string TypeName(uint32_t oid) {
+  switch (oid) {
+    case kBoolOid: return "boolean";
+    case kByteaOid: return "bytea";
+    case kCharOid: return "\"char\"";
+    case kNameOid: return "name";
+    case kInt8Oid: return "bigint";
+    case kInt2Oid: return "smallint";
+    case kInt4Oid: return "integer";
+    case kTextOid: return "text";
+    case kOidOid: return "oid";
+    case kFloat4Oid: return "real";
+    case kFloat8Oid: return "double precision";
+    case kUnknownOid: return "unknown";
+    case kBpcharOid: return "character";
+    case kVarcharOid: return "character varying";
+    case kDateOid: return "date";
+    case kTimeOid: return "time without time zone";
+    case kTimestampOid: return "timestamp without time zone";
+    case kTimestampTzOid: return "timestamp with time zone";
+    case kIntervalOid: return "interval";
+    case kNumericOid: return "numeric";
+    case kUuidOid: return "uuid";
+    default: return "oid " + std::to_string(oid);
+  }
+}
+
+namespace {
+
+// The size of the binary format of fixed-size types; 0 for variable-size ones.
+size_t BinarySize(uint32_t oid) {
+  switch (oid) {
+    case kBoolOid: case kCharOid: return 1;
+    case kInt2Oid: return 2;
+    case kInt4Oid: case kOidOid: case kFloat4Oid: case kDateOid: return 4;
+    case kInt8Oid: case kFloat8Oid: case kTimeOid: case kTimestampOid: case kTimestampTzOid: return 8;
+    case kUuidOid: return 16;
+    default: return 0;
+  }
+}
+
+Status NoCodec(uint32_t oid) {
+  return Status::Unsupported("Mosaic cannot read or write values of type " + TypeName(oid) + " in binary format");
+}
+
+Result<std::string> HexBytes(std::string_view text) {
+  auto bad = [&] { return Status::Error("22P02", "invalid hexadecimal data in bytea: " + Quoted(text)); };
+  if (text.size() < 2 || text[0] != '\\' || Lower(text[1]) != 'x' || text.size() % 2 != 0) return bad();
+  auto hex = [](char c) {
+    if (IsDigit(c)) return c - '0';
+    c = Lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  std::string out;
+  for (size_t i = 2; i < text.size(); i += 2) {
+    int hi = hex(text[i]), lo = hex(text[i + 1]);
+    if (hi < 0 || lo < 0) return bad();
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool HasBinaryCodec(uint32_t oid) {
+  return BinarySize(oid) > 0 || IsTextOid(oid) || oid == kNumericOid || oid == kByteaOid;
+}
+
+Result<std::string> BinaryToText(uint32_t oid, std::string_view bytes) {
+  if (!HasBinaryCodec(oid)) return NoCodec(oid);
+  const size_t size = BinarySize(oid);
+  if (size > 0 && bytes.size() != size && oid != kCharOid) {
+    return Status::Error("22P03", "invalid binary data for type " + TypeName(oid) + ": " + std::to_string(bytes.size()) +
+                                      " bytes, expected " + std::to_string(size));
+  }
+  const uint64_t raw = LoadBigEndian(bytes);
+  switch (oid) {
+    case kInt2Oid: return std::to_string(static_cast<int16_t>(raw));
+    case kInt4Oid: return std::to_string(static_cast<int32_t>(raw));
+    case kInt8Oid: return std::to_string(static_cast<int64_t>(raw));
+    case kOidOid: return std::to_string(static_cast<uint32_t>(raw));
+    case kFloat4Oid: return FormatFloat4(std::bit_cast<float>(static_cast<uint32_t>(raw)));
+    case kFloat8Oid: return FormatFloat8(std::bit_cast<double>(raw));
+    case kBoolOid: return std::string(raw != 0 ? "t" : "f");
+    case kDateOid: return FormatDate(static_cast<int32_t>(raw));
+    case kTimeOid: return FormatTime(static_cast<int64_t>(raw));
+    case kTimestampOid: case kTimestampTzOid: return FormatTimestamp(static_cast<int64_t>(raw), oid == kTimestampTzOid);
+    case kUuidOid: return FormatUuid(bytes);
+    case kNumericOid: {
+      auto d = Decimal::FromBinary(bytes);
+      if (!d.ok()) return d.status();
+      return d->ToString();
+    }
+    case kByteaOid: {
+      static constexpr char kHex[] = "0123456789abcdef";
+      std::string out = "\\x";
+      for (char c : bytes) {
+        const auto b = static_cast<unsigned char>(c);
+        out.push_back(kHex[b >> 4]);
+        out.push_back(kHex[b & 15]);
+      }
+      return out;
+    }
+    default:  // the text types: the binary format is the text
+      return std::string(bytes);
+  }
+}
+
+Result<std::string> TextToBinary(uint32_t oid, std::string_view text) {
+  if (!HasBinaryCodec(oid)) return NoCodec(oid);
+  auto integer = [&](int bytes, int64_t min, int64_t max) -> Result<std::string> {
+    auto v = ParseInt64(text, oid == kOidOid ? "oid" : IntTypeName(oid));
+    if (!v.ok()) return v.status();
+    if (*v < min || *v > max) {
+      return Status::Error("22003", "value " + Quoted(text) + " is out of range for type " + TypeName(oid));
+    }
+    return BigEndian(static_cast<uint64_t>(*v), bytes);
+  };
+  switch (oid) {
+    case kInt2Oid: return integer(2, INT16_MIN, INT16_MAX);
+    case kInt4Oid: return integer(4, INT32_MIN, INT32_MAX);
+    case kInt8Oid: return integer(8, INT64_MIN, INT64_MAX);
+    case kOidOid: return integer(4, 0, UINT32_MAX);
+    case kFloat4Oid: {
+      auto v = ParseFloat4(text);
+      if (!v.ok()) return v.status();
+      return BigEndian(std::bit_cast<uint32_t>(*v), 4);
+    }
+    case kFloat8Oid: {
+      auto v = ParseFloat8(text);
+      if (!v.ok()) return v.status();
+      return BigEndian(std::bit_cast<uint64_t>(*v), 8);
+    }
+    case kBoolOid: {
+      auto k = BoolKey(text);
+      if (!k.ok()) return k.status();
+      return k;  // one byte, 0 or 1, as boolsend
+    }
+    case kDateOid: {
+      auto v = ParseDate(text);
+      if (!v.ok()) return v.status();
+      return BigEndian(static_cast<uint32_t>(*v), 4);
+    }
+    case kTimeOid: {
+      auto v = ParseTime(text);
+      if (!v.ok()) return v.status();
+      return BigEndian(static_cast<uint64_t>(*v), 8);
+    }
+    case kTimestampOid: case kTimestampTzOid: {
+      auto v = ParseTimestamp(text, oid == kTimestampTzOid);
+      if (!v.ok()) return v.status();
+      return BigEndian(static_cast<uint64_t>(*v), 8);
+    }
+    case kUuidOid: return ParseUuid(text);
+    case kNumericOid: {
+      auto d = Decimal::Parse(text);
+      if (!d.ok()) return d.status();
+      return d->ToBinary();
+    }
+    case kByteaOid: return HexBytes(text);
+    default:
+      return std::string(text);
+  }
 }
 
 }  // namespace mosaic::router::value

@@ -79,6 +79,9 @@ Result<int64_t> ParseTime(std::string_view text);
 std::string FormatDate(int32_t days);
 std::string FormatTimestamp(int64_t usec, bool with_tz);
 
+// time_out: 'HH:MM:SS[.fraction]' of microseconds since midnight (0 to 24:00:00).
+std::string FormatTime(int64_t usec);
+
 // uuid_in: 32 hex digits, any case, optionally in braces, a hyphen allowed after any group of
 // four digits. 22P02 otherwise. Returns the 16 bytes.
 Result<std::string> ParseUuid(std::string_view text);
@@ -99,5 +102,21 @@ bool HasSortKey(uint32_t oid);
 // A key equal for equal values: SortKey where the type has one (and the text parses), else the
 // bytes themselves.
 std::string EqualityKey(uint32_t oid, std::string_view text);
+
+// The type's name for messages: "numeric", "timestamp with time zone", ... or "oid 1186".
+std::string TypeName(uint32_t oid);
+
+// PostgreSQL's binary formats (the types' send/recv functions) of integers, oid, floats, numeric,
+// bool, date, time, timestamp(tz), uuid, bytea and the text types.
+bool HasBinaryCodec(uint32_t oid);
+// A binary-format value of type `oid` in the text form the functions above read: what the
+// type's output function prints with DateStyle ISO, TimeZone UTC, extra_float_digits 1 and
+// bytea_output hex. 22P03 "insufficient data left in message"/"invalid binary data" when
+// malformed; 0A000 naming the type without a codec here.
+Result<std::string> BinaryToText(uint32_t oid, std::string_view bytes);
+// The binary format of `text` (as BinaryToText writes it, or as the input function reads it)
+// of type `oid`: exactly the bytes PostgreSQL's send function writes for that value. The input
+// function's errors (22P02, 22003, ...); 0A000 naming the type without a codec here.
+Result<std::string> TextToBinary(uint32_t oid, std::string_view text);
 
 }  // namespace mosaic::router::value
