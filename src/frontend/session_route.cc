@@ -976,6 +976,7 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
       return false;
     }
     sp->gather->mode = Gather::Mode::kMerge;
+    sp->bind_rest = router::NodeBindRest(scatter.value().spec, bind_rest);
     ApplyMergeSettings(&scatter.value().spec);
     sp->gather->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec),
                                                           static_cast<int>(route.nodes.size()));

@@ -274,6 +274,10 @@ struct Merger::Impl {
   // does not compare bytes (spec.bytewise_text).
   Status OrderableText(uint32_t oid, std::string_view what) const;
   Status Aggregate(Table* out, std::vector<uint32_t>* types) const;
+  // Rewrites the binary-format values of the node columns the merge reads (keys, aggregate
+  // inputs) into text, in every source; sets `decoded`. 0A000 naming a type it cannot read.
+  Status DecodeBinary();
+  std::vector<bool> decoded;  // per node column: binary values now held as text
   Result<std::vector<AggSpec>> AggSpecs() const;
   void WriteDescription(std::string* out) const;
 };
@@ -534,6 +538,57 @@ Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
   return Status::OK();
 }
 
+Status Merger::Impl::DecodeBinary() {
+  decoded.assign(fields.size(), false);
+  std::vector<bool> read(fields.size(), false);  // node columns whose values the merge reads
+  auto reads = [&](int column) {
+    if (column >= 0 && static_cast<size_t>(column) < read.size()) read[static_cast<size_t>(column)] = true;
+  };
+  for (size_t o = 0; o < spec.outputs.size(); ++o) {
+    const auto& out = spec.outputs[o];
+    if (spec.aggregate || (spec.distinct && o < visible())) {
+      reads(out.column);
+      reads(out.count_column);
+    }
+  }
+  for (const auto& h : spec.having) {
+    reads(h.column);
+    reads(h.count_column);
+  }
+  for (const auto& s : spec.order_by) reads(spec.outputs[static_cast<size_t>(s.output)].column);
+  bool any = false;
+  for (size_t c = 0; c < fields.size(); ++c) {
+    if (!read[c] || fields[c].format == 0) continue;
+    if (!value::HasBinaryCodec(fields[c].type_oid)) {
+      return Status::Unsupported("cannot merge binary-format values of type " + value::TypeName(fields[c].type_oid) +
+                                 " across nodes (column \"" + fields[c].name + "\"); ask for it in text format");
+    }
+    decoded[c] = any = true;
+  }
+  if (!any) return Status::OK();
+  std::vector<std::optional<std::string>> values;
+  for (Table& t : sources) {
+    Table text;
+    text.ncols = t.ncols;
+    for (size_t r = 0; r < t.rows(); ++r) {
+      values.clear();
+      for (int c = 0; c < t.ncols; ++c) {
+        auto v = t.Value(r, c);
+        if (!v || !decoded[static_cast<size_t>(c)]) {
+          values.emplace_back(v ? std::optional<std::string>(*v) : std::nullopt);
+          continue;
+        }
+        auto converted = value::BinaryToText(fields[static_cast<size_t>(c)].type_oid, *v);
+        if (!converted.ok()) return converted.status();
+        values.emplace_back(std::move(converted).value());
+      }
+      text.AppendValues(values);
+    }
+    t = std::move(text);
+  }
+  return Status::OK();
+}
+
 void Merger::Impl::WriteDescription(std::string* out) const {
   MessageWriter w(out);
   w.Begin(protocol::be::kRowDescription).Int16(static_cast<int16_t>(visible()));
@@ -619,12 +674,10 @@ Status Merger::Finish(std::string* out, bool with_description) {
   }
   const bool inspect = spec.aggregate || spec.distinct || !spec.order_by.empty() || !spec.having.empty();
   if (inspect) {
-    for (const Field& f : m.fields) {
-      if (f.format != 0) return Status::Unsupported("cannot merge binary-format results across nodes");
-    }
     if (!m.have_description && total_rows > 0) {
       return Status::Internal("cannot merge results without their RowDescription");
     }
+    if (Status s = m.DecodeBinary(); !s.ok()) return s;
   }
 
   // The rows to emit, as references into `tables`, with the node column of each output.
@@ -752,19 +805,27 @@ Status Merger::Finish(std::string* out, bool with_description) {
     while (end < rows.size() && tied(rows[end - 1], rows[end])) ++end;
   }
 
-  // Nothing can fail from here on: write straight to `out`, sized once.
+  // Outputs the client gets in binary whose values are text here (combined aggregates, decoded
+  // keys): encoded on the way out.
+  std::vector<bool> encode(nvisible, false);
+  bool any_encode = false;
+  for (size_t o = 0; o < nvisible && m.have_description; ++o) {
+    const int column = spec.outputs[o].column;
+    encode[o] = m.fields[static_cast<size_t>(column)].format != 0 &&
+                (spec.aggregate || (static_cast<size_t>(column) < m.decoded.size() && m.decoded[static_cast<size_t>(column)]));
+    any_encode = any_encode || encode[o];
+  }
   size_t estimate = 64;
   for (size_t i = begin; i < end; ++i) estimate += 5 + (*tables)[rows[i].table].Body(rows[i].row).size();
-  out->reserve(out->size() + estimate);
-  std::string& buf = *out;
-  if (with_description && m.have_description) m.WriteDescription(&buf);
+  std::string body;  // the DataRows: encoding may fail, and then nothing is written to `out`
+  body.reserve(estimate);
   // Rows that are exactly the visible outputs go out as they came.
-  bool identity = !tables->empty() && static_cast<int>(nvisible) == (*tables)[0].ncols;
+  bool identity = !any_encode && !tables->empty() && static_cast<int>(nvisible) == (*tables)[0].ncols;
   for (size_t o = 0; o < nvisible && identity; ++o) identity = colmap[o] == static_cast<int>(o);
   for (size_t i = begin; i < end; ++i) {
     const RowRef& ref = rows[i];
     const Table& t = (*tables)[ref.table];
-    MessageWriter w(&buf);
+    MessageWriter w(&body);
     w.Begin(protocol::be::kDataRow);
     if (identity) {
       w.Bytes(t.Body(ref.row));
@@ -772,16 +833,24 @@ Status Merger::Finish(std::string* out, bool with_description) {
       w.Int16(static_cast<int16_t>(nvisible));
       for (size_t o = 0; o < nvisible; ++o) {
         auto v = t.Value(ref.row, colmap[o]);
-        if (v) {
-          w.Int32(static_cast<int32_t>(v->size())).Bytes(*v);
-        } else {
+        if (!v) {
           w.Int32(-1);
+          continue;
         }
+        if (!encode[o]) {
+          w.Int32(static_cast<int32_t>(v->size())).Bytes(*v);
+          continue;
+        }
+        auto bytes = value::TextToBinary(types[o], *v);
+        if (!bytes.ok()) return bytes.status();
+        w.Int32(static_cast<int32_t>(bytes->size())).Bytes(*bytes);
       }
     }
     w.End();
   }
-  protocol::WriteCommandComplete(&buf, "SELECT " + std::to_string(end - begin));
+  if (with_description && m.have_description) m.WriteDescription(out);
+  out->append(body);
+  protocol::WriteCommandComplete(out, "SELECT " + std::to_string(end - begin));
   return Status::OK();
 }
 
@@ -795,6 +864,44 @@ size_t Merger::buffered_bytes() const {
   size_t n = 0;
   for (const Table& t : impl_->sources) n += t.bytes();
   return n;
+}
+
+std::string NodeBindRest(const MergeSpec& spec, std::string_view rest) {
+  MessageReader r(rest);
+  uint16_t n = 0;
+  int16_t code = 0;
+  if (!r.ReadUint16(&n)) return std::string(rest);
+  for (uint16_t k = 0; k < n; ++k) {
+    if (!r.ReadInt16(&code)) return std::string(rest);
+  }
+  if (!r.ReadUint16(&n)) return std::string(rest);
+  for (uint16_t k = 0; k < n; ++k) {
+    int32_t len = 0;
+    std::string_view bytes;
+    if (!r.ReadInt32(&len) || (len > 0 && !r.ReadBytes(static_cast<size_t>(len), &bytes))) return std::string(rest);
+  }
+  const size_t tail = rest.size() - r.remaining();
+  std::vector<int16_t> client;
+  if (!r.ReadUint16(&n)) return std::string(rest);
+  for (uint16_t k = 0; k < n; ++k) {
+    if (!r.ReadInt16(&code)) return std::string(rest);
+    client.push_back(code);
+  }
+  const size_t visible = spec.visible_outputs < 0 ? spec.outputs.size()
+                                                  : std::min(spec.outputs.size(), static_cast<size_t>(spec.visible_outputs));
+  if (!r.AtEnd() || client.size() <= 1 || spec.node_columns < 0 || spec.outputs.empty() || client.size() != visible) {
+    return std::string(rest);
+  }
+  std::vector<int16_t> node(static_cast<size_t>(spec.node_columns), 0);
+  for (size_t o = 0; o < visible; ++o) {
+    const int column = spec.outputs[o].column;
+    if (column >= 0 && column < spec.node_columns) node[static_cast<size_t>(column)] = client[o];
+  }
+  std::string out(rest.substr(0, tail));
+  MessageWriter w(&out);
+  w.Int16(static_cast<int16_t>(node.size()));
+  for (int16_t f : node) w.Int16(f);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,11 @@
 // conditions on aggregates, DISTINCT, the sort order (node results arrive sorted by it: merged
 // k-way; after aggregation: sorted again), LIMIT/OFFSET.
 //
-// Values are in text format (the merger refuses binary-format results with 0A000 unless it only
-// concatenates). Comparison and arithmetic follow PostgreSQL for the type OIDs in the
+// Values the merge reads (keys, aggregate inputs) may come in binary format: they are decoded
+// (router/value BinaryToText) and what the merger computes goes out in the format of the node
+// column it came from, which is the one the client asked for (NodeBindRest); binary values of
+// types without a codec there are refused with 0A000 naming the type, other columns pass
+// through as they came. Comparison and arithmetic follow PostgreSQL for the type OIDs in the
 // RowDescription: int2/int4/int8/oid, numeric (exact decimal: sum exact, avg with PostgreSQL's
 // division scale), float4/float8 (NaN sorts last, shortest round-trip output), text/varchar/
 // bpchar/name (C collation: bytes), bool, date, timestamp, timestamptz, time, uuid, and NULL
@@ -100,7 +103,18 @@ struct MergeSpec {
   // The statement's tables sort text byte by byte (catalog::Column::bytewise), as the merger
   // does: otherwise ORDER BY and min/max over text are refused.
   bool bytewise_text = true;
+  // The columns the nodes return (targets and hidden columns); -1 when the statement does not
+  // say (SELECT * over tables Mosaic does not know).
+  int node_columns = -1;
 };
+
+// The remainder of a Bind (after the portal and statement names: formats, parameters, result
+// formats) to send the nodes of a merged SELECT, for the client's remainder `rest`. A client that
+// names one result format per column names those the client sees, but the nodes return hidden
+// columns too (avg's count, HAVING's aggregates, sort keys): each node column then gets the
+// format the client asked for the output it makes, hidden ones text. Otherwise (no codes, one for
+// all, or a malformed Bind, which the nodes then refuse) `rest` is returned as it is.
+std::string NodeBindRest(const MergeSpec& spec, std::string_view rest);
 
 class Merger {
  public:

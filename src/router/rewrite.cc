@@ -423,6 +423,7 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
     for (size_t i = 0; i < hidden.size(); ++i) extra += fmt::format(", {} AS mosaic_h{}", hidden[i], i + 1);
     edits.push_back({a.targets_end, a.targets_end, std::move(extra)});
   }
+  if (columns >= 0) spec.node_columns = columns + static_cast<int>(hidden.size());
   out.sql = Apply(sql, std::move(edits));
   return out;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -586,19 +587,118 @@ TEST(MergeTest, WithTiesKeepsRowsEqualToTheLastOne) {
   EXPECT_TRUE(MustMerge(spec, cols, {{{N, "a"}}, {{N, "b"}}}).rows.empty());
 }
 
-TEST(MergeTest, BinaryResultsOnlyConcatenate) {
-  std::vector<Col> cols = {{"k", kInt4, 1}};
-  std::string four("\0\0\0\4", 4);
-  Output concat = MustMerge(Plain({0}), cols, {{{four}}, {{four}}});
-  EXPECT_EQ(concat.rows.size(), 2u);
+std::string Be(uint64_t v, int bytes) {
+  std::string out(static_cast<size_t>(bytes), '\0');
+  for (int k = bytes - 1; k >= 0; --k, v >>= 8) out[static_cast<size_t>(k)] = static_cast<char>(v & 0xFF);
+  return out;
+}
+std::string I4(int32_t v) { return Be(static_cast<uint32_t>(v), 4); }
+std::string I8(int64_t v) { return Be(static_cast<uint64_t>(v), 8); }
+// numeric_send bytes: ndigits, weight, sign, dscale, base-10000 digits.
+std::string Num(std::vector<int> words) {
+  std::string out;
+  for (int w : words) out += Be(static_cast<uint16_t>(w), 2);
+  return out;
+}
+
+TEST(MergeTest, BinaryResultsConcatenateUntouched) {
+  std::vector<Col> cols = {{"k", kInt4, 1}, {"i", kInterval, 1}};
+  Output concat = MustMerge(Plain({0, 1}), cols, {{{I4(4), "\1\2"}}, {{I4(4), N}}});
+  EXPECT_EQ(concat.rows, (std::vector<Row>{{I4(4), "\1\2"}, {I4(4), N}}));
+}
+
+TEST(MergeTest, OrdersAndDistinctsBinaryKeysAndSendsThemAsTheyCame) {
+  // ORDER BY a binary int4 and a text-format column, an interval passed through in binary.
+  std::vector<Col> cols = {{"k", kInt4, 1}, {"t", kText, 0}, {"i", kInterval, 1}};
+  MergeSpec spec = Plain({0, 1, 2});
+  spec.order_by = {Desc(0), Asc(1)};
+  spec.presorted = false;
+  Output out = MustMerge(spec, cols, {{{I4(-5), "b", "x"}, {I4(300), "a", N}}, {{I4(7), "c", "y"}, {N, "d", "z"}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{N, "d", "z"}, {I4(300), "a", N}, {I4(7), "c", "y"}, {I4(-5), "b", "x"}}));
+  // DISTINCT over binary numerics: 1.0 and 1.00 are one value (the first is kept)
+  std::vector<Col> ncols = {{"n", kNumeric, 1}};
+  MergeSpec distinct = Plain({0});
+  distinct.distinct = true;
+  const std::string one_0 = Num({1, 0, 0, 1, 1}), one_00 = Num({1, 0, 0, 2, 1}), two = Num({1, 0, 0, 0, 2});
+  Output d = MustMerge(distinct, ncols, {{{one_0}, {two}}, {{one_00}}});
+  EXPECT_EQ(d.rows, (std::vector<Row>{{one_0}, {two}}));
+}
+
+TEST(MergeTest, AggregatesOverBinaryPartialsComeOutInBinary) {
+  // SELECT k, count(*), sum(n), avg(v), max(v) ... GROUP BY k ORDER BY k; node columns:
+  // k int4, count int8, sum numeric, sum(v) int8 (avg's sum), count(v) int8 (hidden), max int4.
+  // The client asked binary for everything but the key (text).
+  std::vector<Col> cols = {{"k", kText, 0},        {"count", kInt8, 1}, {"sum", kNumeric, 1},
+                           {"avg", kInt8, 1},      {"c", kInt8, 1},     {"max", kInt4, 1}};
+  MergeSpec spec = Aggregate({{0}, {1, Agg::kCount}, {2, Agg::kSum}, {3, Agg::kAvg, 4}, {5, Agg::kMax}}, {0});
+  spec.visible_outputs = 5;
+  spec.order_by = {Asc(0)};
+  // node 1: a: 2 rows, sum 1.5, v sum 3 over 2, max 2; b: 1 row ...
+  // node 2: a: 1 row, sum -12345.678 (scale 3), v sum 1 over 1, max 1
+  const std::string s15 = Num({2, 0, 0, 1, 1, 5000}), s_12345_678 = Num({3, 1, 0x4000, 3, 1, 2345, 6780});
+  Output out = MustMerge(spec, cols,
+                         {{{"b", I8(1), N, I8(10), I8(1), I4(10)}, {"a", I8(2), s15, I8(3), I8(2), I4(2)}},
+                          {{"a", I8(1), s_12345_678, I8(1), I8(1), I4(1)}}});
+  ASSERT_EQ(out.rows.size(), 2u);
+  // a: count 3, sum 1.5 + -12345.678 = -12344.178 (numeric_send: 1, 2344, 1780; weight 1,
+  // negative, dscale 3), avg 4/3 = 1.3333333333333333 (dscale 16), max 2
+  EXPECT_EQ(out.rows[0], (Row{"a", I8(3), Num({3, 1, 0x4000, 3, 1, 2344, 1780}),
+                              Num({5, 0, 0, 16, 1, 3333, 3333, 3333, 3333}), I4(2)}));
+  // b: sum of NULL partials is NULL; avg 10 = 10.0000000000000000
+  EXPECT_EQ(out.rows[1], (Row{"b", I8(1), N, Num({1, 0, 0, 16, 10}), I4(10)}));
+  EXPECT_EQ(out.fields[3].oid, kNumeric);  // avg retyped
+}
+
+TEST(MergeTest, CastAndHavingOverBinaryPartials) {
+  // SELECT count(*)::int4, avg(x)::float8 ... HAVING sum(x) > 2: binary partials throughout.
+  std::vector<Col> cols = {{"count", kInt8, 1}, {"avg", kFloat8, 1}, {"c", kInt8, 1}, {"h", kFloat8, 1}};
+  MergeSpec::Output count{0, Agg::kCount};
+  count.finish.kind = sql::AggFinish::Kind::kCast;
+  count.finish.type = "int4";
+  MergeSpec spec = Aggregate({count, {1, Agg::kAvg, 2}});
+  spec.having = {{3, Agg::kSum, -1, sql::PredOp::kGt, "2"}};
+  auto f8 = [](double d) { uint64_t bits; std::memcpy(&bits, &d, 8); return Be(bits, 8); };
+  Output out = MustMerge(spec, cols, {{{I8(2), f8(1.5), I8(2), f8(1.5)}}, {{I8(1), f8(1.25), I8(1), f8(1.25)}}});
+  EXPECT_EQ(out.rows, (std::vector<Row>{{I4(3), f8(2.75 / 3)}}));
+  spec.having[0].value = "3";
+  EXPECT_TRUE(MustMerge(spec, cols, {{{I8(2), f8(1.5), I8(2), f8(1.5)}}, {{I8(1), f8(1.25), I8(1), f8(1.25)}}}).rows.empty());
+}
+
+TEST(MergeTest, BinaryValuesOfTypesWithoutACodecAreRefusedByName) {
+  std::vector<Col> cols = {{"i", kInterval, 1}};
   MergeSpec sorted = Plain({0});
   sorted.order_by = {Asc(0)};
   Output out;
-  Status st = Merge(sorted, cols, {{{four}}, {{four}}}, &out);
+  Status st = Merge(sorted, cols, {{{"\1"}}, {{"\2"}}}, &out);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.sqlstate(), "0A000");
-  EXPECT_EQ(st.message(), "cannot merge binary-format results across nodes");
-  EXPECT_EQ(Merge(Aggregate({{0, Agg::kCount}}), cols, {{{four}}}, &out).sqlstate(), "0A000");
+  EXPECT_NE(st.message().find("type interval"), std::string::npos) << st.message();
+  EXPECT_EQ(Merge(Aggregate({{0, Agg::kMax}}), {{"j", kJson, 1}}, {{{"{}"}}}, &out).sqlstate(), "0A000");
+  // malformed binary from a node
+  EXPECT_EQ(Merge(Aggregate({{0, Agg::kCount}}), {{"c", kInt8, 1}}, {{{I4(1)}}}, &out).sqlstate(), "22P03");
+}
+
+std::string BindRest(std::vector<int16_t> result_formats) {
+  std::string rest;
+  protocol::MessageWriter w(&rest);
+  w.Int16(1).Int16(0).Int16(1).Int32(1).Bytes("4");  // one text parameter "4"
+  w.Int16(static_cast<int16_t>(result_formats.size()));
+  for (int16_t f : result_formats) w.Int16(f);
+  return rest;
+}
+
+TEST(MergeTest, NodeBindRestMapsPerColumnFormatsToNodeColumns) {
+  // SELECT k, avg(v), count(*) ...: node columns k, sum(v), count(*), count(v) (hidden).
+  MergeSpec spec = Aggregate({{0}, {1, Agg::kAvg, 3}, {2, Agg::kCount}}, {0});
+  spec.node_columns = 4;
+  EXPECT_EQ(NodeBindRest(spec, BindRest({0, 1, 1})), BindRest({0, 1, 1, 0}));
+  // one code for all, none, or a count the client got wrong: as they are
+  EXPECT_EQ(NodeBindRest(spec, BindRest({1})), BindRest({1}));
+  EXPECT_EQ(NodeBindRest(spec, BindRest({})), BindRest({}));
+  EXPECT_EQ(NodeBindRest(spec, BindRest({1, 1})), BindRest({1, 1}));
+  spec.node_columns = -1;
+  EXPECT_EQ(NodeBindRest(spec, BindRest({0, 1, 1})), BindRest({0, 1, 1}));
+  EXPECT_EQ(NodeBindRest(spec, "\1"), "\1");  // malformed: the nodes say so
 }
 
 TEST(MergeTest, MalformedInputIsAnInternalError) {
