@@ -136,7 +136,9 @@ def parse_error_fields(payload):
     return fields
 
 
-def parse_data_row(payload):
+def parse_data_row(payload, raw=False):
+    """The values of a DataRow: str (bytes when `raw`, or when a value is not UTF-8, e.g. a
+    binary-format one); None for NULL."""
     (n,) = struct.unpack_from("!h", payload, 0)
     pos = 2
     values = []
@@ -146,7 +148,13 @@ def parse_data_row(payload):
         if ln < 0:
             values.append(None)
         else:
-            values.append(payload[pos:pos + ln].decode())
+            value = payload[pos:pos + ln]
+            if not raw:
+                try:
+                    value = value.decode()
+                except UnicodeDecodeError:
+                    pass
+            values.append(value)
             pos += ln
     return values
 
