@@ -286,38 +286,42 @@ def test_prepared_statement_parameter_types(request, jdbc, cluster, table_name):
 
 
 def test_prepared_statements_over_several_nodes(request, jdbc, cluster, table_name):
-    """Prepared multi-node SELECTs run 8 times each: plain concatenation, ORDER BY, GROUP BY and
-    a global aggregate. Once pgjdbc names the statement it asks for binary results, which
-    Mosaic documents it cannot merge (docs/sql-support.md: "Binary-format results ... of a
-    SELECT over several nodes whose rows Mosaic merges": 0A000); with binaryTransfer=false
-    (text results) every execution must equal PostgreSQL's."""
+    """Prepared multi-node SELECTs run 10 times each: plain concatenation, ORDER BY, GROUP BY with
+    aggregates, avg and HAVING, and a global aggregate. From the 6th execution pgjdbc names the
+    statement and asks binary results for the columns it reads in binary (int4, int8, numeric,
+    timestamptz; text stays text: mixed formats in one Bind), which Mosaic merges (decoding the
+    nodes' binary values, sending what it computes in binary): every execution equals
+    PostgreSQL's, in the same formats, and with binaryTransfer=false (text results) too."""
     m = cluster
     got, want = run_both(jdbc, m, "prepared_multi_node", table_name, tenants=m.tenant_arg)
     where = repro(request, 'prepared_multi_node', table='jdbc_repro', tenants=m.tenant_arg)
     assert one(got, "load")["count"] == 12, short(one(got, "load"))
-    # text results: every execution equals PostgreSQL's
-    text_steps = [f"text/{q}" for q in ("concat", "order_by", "group_by", "aggregate")]
-    assert_same("prepared statements, binaryTransfer=false", got, want, only=text_steps, where=where)
-    assert all("rows" in s for s in got if s["step"] in text_steps), \
-        f"errors with binaryTransfer=false: {errors_in([s for s in got if s['step'] in text_steps])}{where}"
-    # pgjdbc defaults: the concatenation is not merged, so binary results pass through
-    assert_same("prepared concatenation over several nodes", got, want, only=["default/concat"], where=where)
-    # merged results: equal until pgjdbc asks for binary results (the 6th execution), then the
-    # documented refusal
-    want_rows = {(s["step"], s["iter"]): s.get("rows") for s in want if "iter" in s}
-    for q in ("order_by", "group_by", "aggregate"):
+    queries = ("concat", "order_by", "group_by", "aggregate", "group_by_avg")
+    steps = [f"{mode}/{q}" for mode in ("default", "text") for q in queries]
+    errs = errors_in([s for s in got if s["step"] in steps])
+    assert not errs, f"errors through Mosaic: {errs[:5]}{where}"
+    for name in steps:
+        assert len(steps_named(got, name)) == 10, f"{name}: {short(steps_named(got, name))}"
+    assert_same("prepared statements over several nodes", got, want, only=steps, where=where)
+    # the merged queries did get binary results from the 6th execution on (as from PostgreSQL)
+    for q in ("order_by", "group_by", "aggregate", "group_by_avg"):
         for s in steps_named(got, f"default/{q}"):
-            if s["iter"] < 5:
-                assert s.get("rows") == want_rows[(s["step"], s["iter"])], \
-                    f"{q} execution {s['iter'] + 1} (text results): Mosaic {short(s)}, " \
-                    f"PostgreSQL {short(want_rows[(s['step'], s['iter'])])}{where}"
-            else:
-                err = s.get("error") or {}
-                assert err.get("state") == "0A000" and "binary" in err.get("msg", ""), \
-                    (f"{q} execution {s['iter'] + 1} (binary results of a merged multi-node SELECT): "
-                     f"documented as refused with 0A000, got {short(s)} (if Mosaic now merges binary "
-                     f"results, expect PostgreSQL's rows {short(want_rows[(s['step'], s['iter'])])} "
-                     f"here and update docs/sql-support.md){where}")
+            assert (1 in s["formats"]) == (s["iter"] >= 5), \
+                f"default/{q} execution {s['iter'] + 1}: result formats {s['formats']}{where}"
+        assert all(set(s["formats"]) == {0} for s in steps_named(got, f"text/{q}"))
+    # the last (binary) execution: one group per tenant, 4 rows each, avg(id) 2.5
+    avg = one_iter(got, "default/group_by_avg", 9)["rows"]
+    assert [r[:2] for r in avg] == [[t, 4] for t in sorted(m.tenants, reverse=True)], short(avg)
+    assert all(r[3] == "BigDecimal:2.5000000000000000" and r[6] == "String:4" for r in avg), short(avg)
+    # count(*)::text comes in text, the other columns in binary: mixed formats in one Bind
+    assert one_iter(got, "default/group_by_avg", 9)["formats"] == [1, 1, 1, 1, 1, 1, 0], \
+        short(one_iter(got, "default/group_by_avg", 9))
+
+
+def one_iter(steps, name, it):
+    found = [s for s in steps if s["step"] == name and s.get("iter") == it]
+    assert len(found) == 1, short(found)
+    return found[0]
 
 
 # ------------------------------------------------------------------ 2. batches

@@ -463,6 +463,8 @@ public final class JdbcCheck {
                 {"group_by", "SELECT tenant_id, count(*), sum(big), max(at), sum(amount) FROM " + t
                              + " WHERE id <= ? GROUP BY tenant_id ORDER BY tenant_id"},
                 {"aggregate", "SELECT count(*), sum(id), min(big), max(big) FROM " + t + " WHERE id <= ?"},
+                {"group_by_avg", "SELECT tenant_id, count(*), avg(amount), avg(id), min(at), sum(amount), count(*)::text AS n FROM " + t
+                                 + " WHERE id <= ? GROUP BY tenant_id HAVING count(*) > 1 ORDER BY tenant_id DESC"},
             };
             // pgjdbc's defaults (binary results once a statement is named), then text results only
             String[][] modes = {{"default", ""}, {"text", "binaryTransfer=false"}};
@@ -471,12 +473,20 @@ public final class JdbcCheck {
                     for (String[] q : queries) {
                         resetWire();
                         try (PreparedStatement ps = mc.prepareStatement(q[1])) {
-                            for (int it = 0; it < 8; it++) {
+                            for (int it = 0; it < 10; it++) {
                                 ps.setInt(1, 4);
                                 try (ResultSet rs = ps.executeQuery()) {
+                                    // the format each column came in (pgjdbc asks binary once the
+                                    // statement is named and described)
+                                    org.postgresql.PGResultSetMetaData md =
+                                        rs.getMetaData().unwrap(org.postgresql.PGResultSetMetaData.class);
+                                    List<Integer> formats = new ArrayList<>();
+                                    for (int col = 1; col <= rs.getMetaData().getColumnCount(); col++) {
+                                        formats.add(md.getFormat(col));
+                                    }
                                     List<List<Object>> rows = rows(rs);
                                     if (q[0].equals("concat")) rows.sort((x, y) -> x.toString().compareTo(y.toString()));
-                                    emit("step", mode[0] + "/" + q[0], "iter", it, "rows", rows);
+                                    emit("step", mode[0] + "/" + q[0], "iter", it, "rows", rows, "formats", formats);
                                 } catch (SQLException e) {
                                     emit("step", mode[0] + "/" + q[0], "iter", it, "error", err(e));
                                 }
