@@ -24,6 +24,21 @@ bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
+int HexDigit(char c) {
+  if (IsDigit(c)) return c - '0';
+  c = Lower(c);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+void AppendHex(std::string_view bytes, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    out->push_back(kHex[b >> 4]);
+    out->push_back(kHex[b & 15]);
+  }
+}
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
@@ -426,32 +441,6 @@ std::string FormatDate(int32_t days) {
   return buf;
 }
 
-std::string FormatTimestamp(int64_t usec, bool with_tz) {
-  if (usec == kTimestampInfinity) return "infinity";
-  if (usec == kTimestampNegInfinity) return "-infinity";
-  int64_t days = FloorDiv(usec, kUsecPerDay);
-  int64_t rest = usec - days * kUsecPerDay;
-  int64_t y = 0;
-  int m = 0, d = 0;
-  CivilFromDays(days + kDaysFrom1970To2000, &y, &m, &d);
-  bool bc = y <= 0;
-  int64_t secs = rest / 1'000'000, frac = rest % 1'000'000;
-  char buf[96];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02d-%02d %02lld:%02lld:%02lld", static_cast<long long>(bc ? 1 - y : y),
-                        m, d, static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
-                        static_cast<long long>(secs % 60));
-  std::string out(buf, static_cast<size_t>(n));
-  if (frac != 0) {
-    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
-    std::string f = buf;
-    while (f.back() == '0') f.pop_back();
-    out += f;
-  }
-  if (with_tz) out += "+00";
-  if (bc) out += " BC";
-  return out;
-}
-
 std::string FormatTime(int64_t usec) {
   const int64_t secs = usec / 1'000'000, frac = usec % 1'000'000;
   char buf[48];
@@ -467,6 +456,23 @@ std::string FormatTime(int64_t usec) {
   return out;
 }
 
+std::string FormatTimestamp(int64_t usec, bool with_tz) {
+  if (usec == kTimestampInfinity) return "infinity";
+  if (usec == kTimestampNegInfinity) return "-infinity";
+  int64_t days = FloorDiv(usec, kUsecPerDay);
+  int64_t rest = usec - days * kUsecPerDay;
+  int64_t y = 0;
+  int m = 0, d = 0;
+  CivilFromDays(days + kDaysFrom1970To2000, &y, &m, &d);
+  bool bc = y <= 0;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04lld-%02d-%02d ", static_cast<long long>(bc ? 1 - y : y), m, d);
+  std::string out = buf + FormatTime(rest);
+  if (with_tz) out += "+00";
+  if (bc) out += " BC";
+  return out;
+}
+
 Result<std::string> ParseUuid(std::string_view text) {
   auto bad = [&] { return Status::Error("22P02", "invalid input syntax for type uuid: " + Quoted(text)); };
   std::string_view s = text;
@@ -475,11 +481,7 @@ Result<std::string> ParseUuid(std::string_view text) {
     if (s.back() != '}' || s.size() < 2) return bad();
     s = s.substr(1, s.size() - 2);
   }
-  auto hex = [](char c) {
-    if (IsDigit(c)) return c - '0';
-    c = Lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-  };
+  auto hex = HexDigit;
   std::string out;
   size_t i = 0;
   for (int byte = 0; byte < 16; ++byte) {
@@ -495,13 +497,10 @@ Result<std::string> ParseUuid(std::string_view text) {
 }
 
 std::string FormatUuid(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (size_t k = 0; k < bytes.size(); ++k) {
     if (k == 4 || k == 6 || k == 8 || k == 10) out.push_back('-');
-    auto b = static_cast<unsigned char>(bytes[k]);
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
+    AppendHex(bytes.substr(k, 1), &out);
   }
   return out;
 }
@@ -628,11 +627,7 @@ Status NoCodec(uint32_t oid) {
 Result<std::string> HexBytes(std::string_view text) {
   auto bad = [&] { return Status::Error("22P02", "invalid hexadecimal data in bytea: " + Quoted(text)); };
   if (text.size() < 2 || text[0] != '\\' || Lower(text[1]) != 'x' || text.size() % 2 != 0) return bad();
-  auto hex = [](char c) {
-    if (IsDigit(c)) return c - '0';
-    c = Lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-  };
+  auto hex = HexDigit;
   std::string out;
   for (size_t i = 2; i < text.size(); i += 2) {
     int hi = hex(text[i]), lo = hex(text[i + 1]);
@@ -674,13 +669,8 @@ Result<std::string> BinaryToText(uint32_t oid, std::string_view bytes) {
       return d->ToString();
     }
     case kByteaOid: {
-      static constexpr char kHex[] = "0123456789abcdef";
       std::string out = "\\x";
-      for (char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        out.push_back(kHex[b >> 4]);
-        out.push_back(kHex[b & 15]);
-      }
+      AppendHex(bytes, &out);
       return out;
     }
     default:  // the text types: the binary format is the text
