@@ -275,9 +275,10 @@ struct Merger::Impl {
   Status OrderableText(uint32_t oid, std::string_view what) const;
   Status Aggregate(Table* out, std::vector<uint32_t>* types) const;
   // Rewrites the binary-format values of the node columns the merge reads (keys, aggregate
-  // inputs) into text, in every source; sets `decoded`. 0A000 naming a type it cannot read.
+  // inputs) into text, in every source, keeping the sources as they came in `raw`. 0A000
+  // naming a type it cannot read.
   Status DecodeBinary();
-  std::vector<bool> decoded;  // per node column: binary values now held as text
+  std::vector<Table> raw;  // the sources before DecodeBinary rewrote them (empty: it did not)
   Result<std::vector<AggSpec>> AggSpecs() const;
   void WriteDescription(std::string* out) const;
 };
@@ -539,7 +540,7 @@ Status Merger::Impl::Aggregate(Table* out, std::vector<uint32_t>* types) const {
 }
 
 Status Merger::Impl::DecodeBinary() {
-  decoded.assign(fields.size(), false);
+  std::vector<bool> decoded(fields.size(), false);
   std::vector<bool> read(fields.size(), false);  // node columns whose values the merge reads
   auto reads = [&](int column) {
     if (column >= 0 && static_cast<size_t>(column) < read.size()) read[static_cast<size_t>(column)] = true;
@@ -567,8 +568,10 @@ Status Merger::Impl::DecodeBinary() {
   }
   if (!any) return Status::OK();
   std::vector<std::optional<std::string>> values;
-  for (Table& t : sources) {
-    Table text;
+  std::vector<Table> texts(sources.size());
+  for (size_t s = 0; s < sources.size(); ++s) {
+    const Table& t = sources[s];
+    Table& text = texts[s];
     text.ncols = t.ncols;
     for (size_t r = 0; r < t.rows(); ++r) {
       values.clear();
@@ -584,8 +587,9 @@ Status Merger::Impl::DecodeBinary() {
       }
       text.AppendValues(values);
     }
-    t = std::move(text);
   }
+  raw = std::move(sources);
+  sources = std::move(texts);
   return Status::OK();
 }
 
@@ -805,14 +809,13 @@ Status Merger::Finish(std::string* out, bool with_description) {
     while (end < rows.size() && tied(rows[end - 1], rows[end])) ++end;
   }
 
-  // Outputs the client gets in binary whose values are text here (combined aggregates, decoded
-  // keys): encoded on the way out.
+  // Rows of node results go out as they came (binary keys too: from before DecodeBinary);
+  // aggregated rows are text here, encoded on the way out where the client asked binary.
+  if (!spec.aggregate && !m.raw.empty()) tables = &m.raw;
   std::vector<bool> encode(nvisible, false);
   bool any_encode = false;
-  for (size_t o = 0; o < nvisible && m.have_description; ++o) {
-    const int column = spec.outputs[o].column;
-    encode[o] = m.fields[static_cast<size_t>(column)].format != 0 &&
-                (spec.aggregate || (static_cast<size_t>(column) < m.decoded.size() && m.decoded[static_cast<size_t>(column)]));
+  for (size_t o = 0; o < nvisible && m.have_description && spec.aggregate; ++o) {
+    encode[o] = m.fields[static_cast<size_t>(spec.outputs[o].column)].format != 0;
     any_encode = any_encode || encode[o];
   }
   size_t estimate = 64;

@@ -622,6 +622,14 @@ TEST(MergeTest, OrdersAndDistinctsBinaryKeysAndSendsThemAsTheyCame) {
   const std::string one_0 = Num({1, 0, 0, 1, 1}), one_00 = Num({1, 0, 0, 2, 1}), two = Num({1, 0, 0, 0, 2});
   Output d = MustMerge(distinct, ncols, {{{one_0}, {two}}, {{one_00}}});
   EXPECT_EQ(d.rows, (std::vector<Row>{{one_0}, {two}}));
+  // a key goes out as its node sent it, not as Mosaic would encode it (a NaN with its sign set,
+  // as x86 makes 0/0; 1.0 with its scale)
+  std::vector<Col> fcols = {{"f", kFloat8, 1}, {"n", kNumeric, 1}};
+  MergeSpec by_f = Plain({0, 1});
+  by_f.order_by = {Asc(0)};
+  const std::string neg_nan = Be(0xfff8000000000000ull, 8), one = Be(0x3ff0000000000000ull, 8);
+  Output f = MustMerge(by_f, fcols, {{{neg_nan, one_0}}, {{one, one_00}}});
+  EXPECT_EQ(f.rows, (std::vector<Row>{{one, one_00}, {neg_nan, one_0}}));
 }
 
 TEST(MergeTest, AggregatesOverBinaryPartialsComeOutInBinary) {
