@@ -111,8 +111,8 @@ std::string TypeName(uint32_t oid);
 bool HasBinaryCodec(uint32_t oid);
 // A binary-format value of type `oid` in the text form the functions above read: what the
 // type's output function prints with DateStyle ISO, TimeZone UTC, extra_float_digits 1 and
-// bytea_output hex. 22P03 "insufficient data left in message"/"invalid binary data" when
-// malformed; 0A000 naming the type without a codec here.
+// bytea_output hex. 22P03 "invalid binary data for type ..." when malformed (a wrong length);
+// 0A000 naming the type without a codec here.
 Result<std::string> BinaryToText(uint32_t oid, std::string_view bytes);
 // The binary format of `text` (as BinaryToText writes it, or as the input function reads it)
 // of type `oid`: exactly the bytes PostgreSQL's send function writes for that value. The input
