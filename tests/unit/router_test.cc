@@ -285,14 +285,22 @@ TEST(RouterInsertSelect, RowsThatMayLandElsewhereRunThrough) {
                           "INSERT INTO orders (tenant_id, status) SELECT code, code FROM statuses",
                           "INSERT INTO orders (status) SELECT code FROM statuses",
                           "INSERT INTO orders (tenant_id, status) SELECT o.tenant_id, s.code FROM statuses s "
-                          "LEFT JOIN orders o ON o.tenant_id = 7",
-                          "INSERT INTO settings (code, v) SELECT status, v FROM orders WHERE tenant_id = 7"}) {
+                          "LEFT JOIN orders o ON o.tenant_id = 7"}) {
     auto route = Planned(sql).Plan(map);
     ASSERT_TRUE(route.ok()) << sql << ": " << Refusal(route.status());
     EXPECT_TRUE(route.value().insert_select_through) << sql;
     EXPECT_EQ(route.value().nodes.size(), 3u) << sql;
   }
-  // Both tenants on one node: still through, the rows of tenant 8 may not be there.
+  // A single-tenant table (on the default node) from a tenant on another node, or on that node.
+  for (int tenant = 1; tenant <= 6; ++tenant) {
+    auto route = Planned("INSERT INTO settings (code, v) SELECT status, v FROM orders WHERE tenant_id = " +
+                         std::to_string(tenant)).Plan(map);
+    ASSERT_TRUE(route.ok()) << Refusal(route.status());
+    const bool elsewhere = map.TenantHomeNode(std::to_string(tenant)) != map.DefaultNode().id;
+    EXPECT_EQ(route.value().insert_select_through, elsewhere) << tenant;
+    EXPECT_EQ(route.value().nodes.size(), elsewhere ? 3u : 1u) << tenant;
+  }
+  // Another tenant written: on one node only when both tenants live there.
   auto other = Planned("INSERT INTO orders (tenant_id, status) SELECT 8, status FROM orders WHERE tenant_id = 7").Plan(map);
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other.value().insert_select_through, map.TenantHomeNode("8") != map.TenantHomeNode("7"));
