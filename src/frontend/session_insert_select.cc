@@ -99,6 +99,28 @@ bool PrintsFloats(uint32_t oid) {
   return false;
 }
 
+// Floats the nodes print rounded (extra_float_digits below 1) would be inserted rounded.
+Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, bool exact_floats) {
+  if (exact_floats || std::none_of(types.begin(), types.end(), [](const auto& t) { return PrintsFloats(t.first); })) {
+    return Status::OK();
+  }
+  return Status::Unsupported(
+      "INSERT ... SELECT of floating-point values that must run through Mosaic needs extra_float_digits "
+      "of 1 or more: the nodes print rounded values otherwise, and Mosaic inserts what they print");
+}
+
+// Appends rows from *first on (up to kInsertBatchRows, or until *text reaches kInsertBatchBytes)
+// as VALUES rows to *text and moves *first past them; false on a malformed row.
+bool AppendValuesBatch(const std::vector<std::string>& rows, const std::vector<std::string>& casts, size_t* first,
+                       std::string* text) {
+  const size_t begin = *first;
+  for (; *first < rows.size() && *first - begin < kInsertBatchRows && text->size() < kInsertBatchBytes; ++*first) {
+    if (*first > begin) text->append(", ");
+    if (!AppendValuesRow(rows[*first], casts, text)) return false;
+  }
+  return true;
+}
+
 std::string ErrorMessage(const Status& status) {
   std::string out;
   protocol::WriteError(&out, status);
@@ -133,11 +155,9 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
   bool ok = co_await PullSelectRows(select, &types, &selected, &select_node, &error);
   router::MergeSpec floats;
   ApplyMergeSettings(&floats);
-  if (ok && !selected.empty() && !floats.exact_floats &&
-      std::any_of(types.begin(), types.end(), [](const auto& t) { return PrintsFloats(t.first); })) {
-    error = ErrorMessage(Status::Unsupported(
-        "INSERT ... SELECT of floating-point values that must run through Mosaic needs extra_float_digits "
-        "of 1 or more: the nodes print rounded values otherwise, and Mosaic inserts what they print"));
+  const Status exact = selected.empty() ? Status::OK() : CheckFloatsExact(types, floats.exact_floats);
+  if (ok && !exact.ok()) {
+    error = ErrorMessage(exact);
     ok = false;
   }
   std::vector<std::string> casts;
@@ -148,17 +168,11 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
   }
   for (size_t first = 0; ok && first < selected.size();) {
     std::string text = head + "VALUES ";
-    size_t i = first;
-    for (; i < selected.size() && i - first < kInsertBatchRows && text.size() < kInsertBatchBytes; ++i) {
-      if (i > first) text.append(", ");
-      if (!AppendValuesRow(selected[i], casts, &text)) {
-        error = ErrorMessage(Status::Internal("INSERT ... SELECT: a malformed row from a node"));
-        ok = false;
-        break;
-      }
+    if (!AppendValuesBatch(selected, casts, &first, &text)) {
+      error = ErrorMessage(Status::Internal("INSERT ... SELECT: a malformed row from a node"));
+      ok = false;
+      break;
     }
-    first = i;
-    if (!ok) break;
     text += " " + tail;
     ok = co_await InsertValuesBatch(text, &description, &rows, &count, &error);
   }
