@@ -686,6 +686,9 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     if (refs.size() > 1) {
       for (size_t i = 1; i < refs.size(); ++i) {
         if (!refs[i].reference) {
+          // Each node would copy its own rows: Mosaic reads them all, then writes them everywhere.
+          route.insert_select_through = a.type == T::kInsert && a.insert_select;
+          if (route.insert_select_through) return route;
           return Status::Unsupported(fmt::format(
               "{} of reference table \"{}\" reading other non-reference tables is not supported",
               TypeName(a.type), a.tables[0].name));
