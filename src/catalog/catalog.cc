@@ -183,7 +183,8 @@ Node NodeAt(const PGresult* r, int i) {
 std::string ColumnsJson(const std::vector<Column>& columns) {
   nlohmann::json out = nlohmann::json::array();
   for (const Column& c : columns) {
-    out.push_back({{"name", c.name}, {"type", c.type}, {"oid", c.type_oid}, {"bytewise", c.bytewise}});
+    out.push_back({{"name", c.name}, {"type", c.type}, {"oid", c.type_oid}, {"bytewise", c.bytewise},
+                   {"not_null", c.not_null}, {"has_default", c.has_default}});
   }
   return out.dump();
 }
@@ -195,7 +196,8 @@ std::vector<Column> ColumnsFromJson(std::string_view text) {
   if (!parsed.is_array()) return columns;
   for (const auto& c : parsed) {
     if (!c.is_object()) continue;
-    columns.push_back(Column{c.value("name", ""), c.value("type", ""), c.value("oid", 0u), c.value("bytewise", true)});
+    columns.push_back(Column{c.value("name", ""), c.value("type", ""), c.value("oid", 0u), c.value("bytewise", true),
+                             c.value("not_null", false), c.value("has_default", true)});
   }
   return columns;
 }

@@ -15,7 +15,8 @@ SELECT n.nspname, c.relname, a.attname, t.typname, a.atttypid,
        CASE WHEN a.attcollation = 0 THEN true
             WHEN a.attcollation = 100 THEN (SELECT d.datlocprovider = 'c' AND d.datcollate IN ('C', 'POSIX')
                                             FROM pg_database d WHERE d.datname = current_database())
-            ELSE coalesce(co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX'), false) END
+            ELSE coalesce(co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX'), false) END,
+       a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -37,7 +38,8 @@ void AddDiscoveryRow(std::vector<DiscoveredTable>* tables, std::string_view sche
 
 bool AddDiscoveryDataRow(std::vector<DiscoveredTable>* tables, std::string_view data_row) {
   protocol::MessageReader row(data_row);
-  std::array<std::optional<std::string_view>, 6> v;  // nspname, relname, attname, typname, atttypid, bytewise
+  // nspname, relname, attname, typname, atttypid, bytewise, attnotnull, has a default
+  std::array<std::optional<std::string_view>, 8> v;
   int16_t columns = 0;
   if (!row.ReadInt16(&columns) || columns != static_cast<int16_t>(v.size())) return false;
   for (auto& value : v) {
@@ -53,7 +55,8 @@ bool AddDiscoveryDataRow(std::vector<DiscoveredTable>* tables, std::string_view 
   if (v[2] && v[3] && v[4]) {
     uint32_t type_oid = 0;
     if (std::from_chars(v[4]->data(), v[4]->data() + v[4]->size(), type_oid).ec != std::errc()) return false;
-    column = Column{std::string(*v[2]), std::string(*v[3]), type_oid, !v[5] || *v[5] != "f"};
+    column = Column{std::string(*v[2]), std::string(*v[3]), type_oid, !v[5] || *v[5] != "f", v[6] && *v[6] == "t",
+                    !v[7] || *v[7] != "f"};
   }
   AddDiscoveryRow(tables, *v[0], *v[1], std::move(column));
   return true;

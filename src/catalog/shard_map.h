@@ -55,6 +55,11 @@ struct Column {
   // ICU collation: Mosaic merges and routes text in byte order, so it refuses what that would
   // get wrong (ORDER BY over several nodes, a range column).
   bool bytewise = true;
+  // NOT NULL; has a default (DEFAULT, identity or generated). A row whose routing column is
+  // DEFAULT or omitted is routed only when the column has no default (its value is then NULL);
+  // unknown (a catalog written before these were kept) reads as having one.
+  bool not_null = false;
+  bool has_default = true;
 
   bool operator==(const Column&) const = default;
 };

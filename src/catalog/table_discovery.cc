@@ -32,7 +32,8 @@ Result<std::vector<DiscoveredTable>> DiscoverTables(const Node& node) {
   for (int i = 0; i < PQntuples(r); ++i) {
     std::optional<Column> column;
     if (!PQgetisnull(r, i, 2)) {
-      column = Column{pg::TextAt(r, i, 2), pg::TextAt(r, i, 3), pg::IntAt<uint32_t>(r, i, 4), pg::TextAt(r, i, 5) != "f"};
+      column = Column{pg::TextAt(r, i, 2), pg::TextAt(r, i, 3), pg::IntAt<uint32_t>(r, i, 4), pg::TextAt(r, i, 5) != "f",
+                      pg::TextAt(r, i, 6) == "t", pg::TextAt(r, i, 7) != "f"};
     }
     AddDiscoveryRow(&tables, pg::TextAt(r, i, 0), pg::TextAt(r, i, 1), std::move(column));
   }

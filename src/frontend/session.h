@@ -135,6 +135,25 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // client's Query message when it holds exactly this statement (pass-through), else empty.
   // `a` is the analysis of `sql`, and lexed_ holds its literals.
   asio::awaitable<bool> RouteQuery(std::string_view sql, std::string_view raw, const sql::Analysis& a);
+  // INSERT ... SELECT of router::Route::insert_select_through (session_insert_select.cc): runs
+  // the SELECT, then inserts its rows as INSERT ... VALUES, all in one transaction; answers the
+  // client (result or error, then ReadyForQuery). False when the session must end.
+  asio::awaitable<bool> InsertSelectThrough(std::string_view sql, const sql::Analysis& a);
+  // Its parts. A statement Mosaic composed, analysed (into *lexed and *analysis, which the
+  // route refers to) and planned as a client's:
+  asio::awaitable<Result<router::Route>> PlanComposed(const std::string& text, sql::Lexed* lexed,
+                                                      std::shared_ptr<const sql::Analysis>* analysis,
+                                                      router::Bound* bound);
+  // Each of the others returns false with an ErrorResponse in *error. The SELECT's column types
+  // (type OID, typmod), its rows (DataRow bodies) and the node that described them:
+  asio::awaitable<bool> PullSelectRows(const std::string& select, std::vector<std::pair<uint32_t, int32_t>>* types,
+                                       std::vector<std::string>* rows, int* node, std::string* error);
+  // "::type" for each column type as `node` names it ("" for types of the database's own):
+  asio::awaitable<bool> CastsOfTypes(int node, const std::vector<std::pair<uint32_t, int32_t>>& types,
+                                     std::vector<std::string>* casts, std::string* error);
+  // One INSERT ... VALUES, routed and run: adds its RETURNING description (the first), rows and count.
+  asio::awaitable<bool> InsertValuesBatch(const std::string& text, std::string* description, std::string* rows,
+                                          int64_t* count, std::string* error);
   // Runs `sql` on each node of `nodes` in parallel and combines the replies into one result for
   // the client (merge for SELECT, summed counts for writes, streamed COPY TO).
   asio::awaitable<void> Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,

@@ -609,6 +609,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     co_return true;
   }
   const router::Route& route = planned.value();
+  if (route.insert_select_through) co_return co_await InsertSelectThrough(sql_text, a);
   const bool in_tx = TxStatus() != protocol::kTxIdle;
 
   if (route.nodes.size() == 1 && lexed_.statements <= 1 && !batch_open_ && Pipelinable(a, route, lexed_.shape_hash)) {
@@ -969,6 +970,12 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   sp->write = route.write;
   sp->returning = a.returning;
   sp->gather = std::make_shared<Gather>();
+  if (route.insert_select_through) {
+    SkipUntilSync(Status::Unsupported(
+        "INSERT ... SELECT whose rows may go to other nodes than the ones it reads is not supported over the "
+        "extended query protocol; send it as a simple query"));
+    return false;
+  }
   if (a.type == StatementType::kSelect) {
     auto scatter = router::RewriteSelect(stmt.query, a, bound, *map_);
     if (!scatter.ok()) {

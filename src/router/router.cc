@@ -379,6 +379,21 @@ Status CheckOuterJoins(const Analysis& a, const std::vector<RefInfo>& refs) {
   return Status::OK();
 }
 
+// A row's routing column takes a default value (DEFAULT, or the column omitted) that Mosaic
+// cannot evaluate to route it.
+Status RefuseDefault(const Table& t, std::string_view column) {
+  return Status::Unsupported(fmt::format(
+      "a row of \"{}\" must give its {} column \"{}\" a value: Mosaic routes the row by it and cannot "
+      "tell where the column's default value would place it",
+      t.name, t.kind == TableKind::kDistributed && column == t.tenant_column ? "tenant" : "range", column));
+}
+
+// PostgreSQL's error for a NULL in a NOT NULL column (Mosaic finds it routing the row).
+Status NotNullViolation(const Table& t, std::string_view column) {
+  return Status::Error("23502", fmt::format("null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                                            column, t.name));
+}
+
 }  // namespace
 
 std::optional<std::string> Bound::Text(const ValueRef& v) const {
@@ -454,6 +469,10 @@ Result<int> RowRouter::RouteWith(const std::optional<std::string>& tenant_text,
   std::string tenant;
   if (table_.kind == TableKind::kDistributed) {
     if (!tenant_text) {
+      // Omitted, the column takes its default: NULL when it has none.
+      const catalog::Column* c = table_.FindColumn(table_.tenant_column);
+      if (tenant_index_ < 0 && (c == nullptr || c->has_default)) return RefuseDefault(table_, table_.tenant_column);
+      if (c != nullptr && c->not_null) return NotNullViolation(table_, table_.tenant_column);
       return Status::Unsupported(fmt::format(
           "a row of distributed table \"{}\" needs a value for its tenant column \"{}\" (NULL or missing)",
           table_.name, table_.tenant_column));
@@ -468,13 +487,9 @@ Result<int> RowRouter::RouteWith(const std::optional<std::string>& tenant_text,
   for (size_t i = 0; i < columns_.size(); ++i) {
     if (columns_[i] == layout->column) index = static_cast<int>(i);
   }
-  if (index < 0) {
-    return Status::Unsupported(fmt::format(
-        "a row of \"{}\" must give its range column \"{}\" explicitly: the table is split into ranges "
-        "of it and a default value cannot be routed",
-        table_.name, layout->column));
-  }
-  std::optional<std::string> v = value(index);
+  const catalog::Column* range_column = table_.FindColumn(layout->column);
+  if (index < 0 && (range_column == nullptr || range_column->has_default)) return RefuseDefault(table_, layout->column);
+  std::optional<std::string> v = index < 0 ? std::nullopt : value(index);  // omitted: NULL (no default)
   if (!v) return layout->ranges.back().node_id;  // NULL sorts after every value
   if (layout->key_type == KeyType::kTimestampTz && !utc_ && !HasZone(*v)) {
     return Status::Unsupported(fmt::format(
@@ -486,6 +501,70 @@ Result<int> RowRouter::RouteWith(const std::optional<std::string>& tenant_text,
   if (!key.ok()) return key.status();
   return layout->RangeFor(key.value()).node_id;
 }
+
+namespace {
+
+// The one node every row of INSERT ... SELECT into refs[0]'s table lands on, when the statement
+// says so: the table is whole on one node, or its tenant column is filled with one constant (or
+// parameter), or with the tenant column of a table the SELECT reads for one tenant only (not on
+// the nullable side of an outer join), and that tenant's rows of the table are not split.
+std::optional<int> InsertSelectTarget(const ShardMap& map, const Analysis& a, const Bound& bound,
+                                      const std::vector<RefInfo>& refs) {
+  const Table& t = *refs[0].table;
+  if (refs[0].nodes.size() == 1) return refs[0].nodes[0];
+  if (t.kind != TableKind::kDistributed) return std::nullopt;
+  size_t position = 0;
+  if (a.insert_has_column_list) {
+    const auto it = std::find(a.insert_columns.begin(), a.insert_columns.end(), t.tenant_column);
+    if (it == a.insert_columns.end()) return std::nullopt;
+    position = static_cast<size_t>(it - a.insert_columns.begin());
+  } else {
+    while (position < t.columns.size() && t.columns[position].name != t.tenant_column) ++position;
+  }
+  if (position >= a.insert_sources.size()) return std::nullopt;
+  const sql::InsertSource& source = a.insert_sources[position];
+  std::string tenant;
+  if (source.table >= 0) {
+    const RefInfo& from = refs[static_cast<size_t>(source.table)];
+    const bool nullable = std::any_of(a.outer_joins.begin(), a.outer_joins.end(), [&](const sql::OuterJoin& j) {
+      return std::find(j.nullable.begin(), j.nullable.end(), source.table) != j.nullable.end();
+    });
+    if (from.table == nullptr || from.table->kind != TableKind::kDistributed ||
+        source.column != from.table->tenant_column || !from.tenants_known || from.tenants.size() != 1 || nullable) {
+      return std::nullopt;
+    }
+    tenant = from.tenants[0];
+  } else {
+    auto text = bound.Text(source.value);
+    if (!text) return std::nullopt;
+    auto canonical = CanonicalTenant(ColumnKeyType(t, t.tenant_column), *text);
+    if (!canonical.ok()) return std::nullopt;
+    tenant = std::move(canonical.value());
+  }
+  if (map.FindLayout(t.id, tenant) != nullptr) return std::nullopt;
+  return map.TenantHomeNode(tenant);
+}
+
+// INSERT ... SELECT into a distributed or single-tenant table: sent as it is to one node when
+// it reads rows of that node only (or reference tables) and every row it writes lands there;
+// else run through Mosaic (Route::insert_select_through).
+Result<Route> PlanInsertSelect(const ShardMap& map, const Analysis& a, const Bound& bound,
+                               const std::vector<RefInfo>& refs, const std::vector<int>& all_nodes, Route route) {
+  std::vector<int> read;
+  for (size_t i = 1; i < refs.size(); ++i) {
+    for (int n : refs[i].nodes) AddNode(&read, n);
+  }
+  const std::optional<int> target = InsertSelectTarget(map, a, bound, refs);
+  if (target && (read.empty() || (read.size() == 1 && read[0] == *target))) {
+    route.nodes = {*target};
+    return route;
+  }
+  route.insert_select_through = true;
+  route.nodes = all_nodes;
+  return route;
+}
+
+}  // namespace
 
 Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
   Route route;
@@ -607,6 +686,9 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     if (refs.size() > 1) {
       for (size_t i = 1; i < refs.size(); ++i) {
         if (!refs[i].reference) {
+          // Each node would copy its own rows: Mosaic reads them all, then writes them everywhere.
+          route.insert_select_through = a.type == T::kInsert && a.insert_select;
+          if (route.insert_select_through) return route;
           return Status::Unsupported(fmt::format(
               "{} of reference table \"{}\" reading other non-reference tables is not supported",
               TypeName(a.type), a.tables[0].name));
@@ -637,17 +719,20 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
       }
     }
   }
+  if (a.type == T::kInsert && a.insert_select && !refs.empty() && refs[0].table != nullptr) {
+    return PlanInsertSelect(map, a, bound, refs, all_nodes, std::move(route));
+  }
   if (a.type == T::kInsert && !refs.empty()) {
     const RefInfo& target = refs[0];
     if (target.table != nullptr && (target.table->kind == TableKind::kDistributed ||
                                     !map.LayoutsOfTable(target.table->id).empty())) {
-      const bool single_node_select =
-          a.insert_select && route.nodes.size() == 1 && target.table->kind == TableKind::kSingleTenant;
-      if ((a.insert_select || a.insert_rows.empty()) && !single_node_select) {
-        return Status::Unsupported(fmt::format(
-            "INSERT into \"{}\" needs VALUES rows Mosaic can route (INSERT ... SELECT and DEFAULT "
-            "VALUES into a distributed or split table are not supported)",
-            target.table->name));
+      if (a.insert_rows.empty()) {  // DEFAULT VALUES: every column takes its default
+        RowRouter rows(map, *target.table, bound.utc);
+        rows.SetColumns({});
+        auto node = rows.Route([](int) -> std::optional<std::string> { return std::nullopt; });
+        if (!node.ok()) return node.status();
+        route.nodes = {node.value()};
+        return route;
       }
       if (!a.insert_select && !a.insert_rows.empty()) {
         std::vector<std::string> columns = a.insert_columns;
@@ -663,6 +748,14 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
             if (static_cast<size_t>(i) >= row.values.size()) return std::nullopt;
             const ValueRef& v = row.values[static_cast<size_t>(i)];
             if (v.kind == ValueRef::Kind::kNull) return std::nullopt;
+            if (v.kind == ValueRef::Kind::kDefault) {
+              const catalog::Column* c = target.table->FindColumn(columns[static_cast<size_t>(i)]);
+              if (c == nullptr || c->has_default) {
+                value_error = RefuseDefault(*target.table, columns[static_cast<size_t>(i)]);
+                return std::string();
+              }
+              return std::nullopt;  // no default: NULL
+            }
             if (v.kind == ValueRef::Kind::kParam) {
               if (v.index >= 1 && static_cast<size_t>(v.index) <= bound.params.size()) {
                 const Bound::Param& p = bound.params[static_cast<size_t>(v.index) - 1];
@@ -814,9 +907,6 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
           }
         }
       }
-    }
-    if (a.type == T::kInsert) {
-      return Status::Unsupported("INSERT ... SELECT reading rows on several nodes is not supported");
     }
   }
   // No node holds a row that can match (a NULL tenant or range key, contradictory keys): any

@@ -51,6 +51,10 @@ struct Route {
   // INSERT ... VALUES whose rows go to different nodes: the row indexes (Analysis::insert_rows)
   // for each node in `nodes`, same order. Empty when all rows go to one node.
   std::vector<std::vector<int>> insert_rows;
+  // INSERT ... SELECT whose rows may be written on other nodes than those it reads: the session
+  // runs the SELECT and inserts its rows as INSERT ... VALUES (`nodes` is every node). Otherwise
+  // an INSERT ... SELECT reads and writes only on `nodes`' one node.
+  bool insert_select_through = false;
   // Tables touched (for the monitor and for logging).
   std::vector<const catalog::Table*> tables;
   // The statement's one tenant (canonical key; "" = the implicit tenant of single-tenant tables),

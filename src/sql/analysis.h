@@ -23,7 +23,8 @@ struct ValueRef {
     kLiteral,  // literals[index] of the lexer's output for this execution (a string or number)
     kParam,    // bound parameter $index (1-based, as written in the SQL)
     kNull,     // the NULL keyword
-    kOther,    // anything else: an expression, a column, a function call, DEFAULT
+    kDefault,  // DEFAULT in an INSERT's VALUES row
+    kOther,    // anything else: an expression, a column, a function call
   };
   Kind kind = Kind::kOther;
   int index = -1;
@@ -173,6 +174,15 @@ struct HavingCond {
   ValueRef value;
 };
 
+// One output column of the SELECT of INSERT ... SELECT: a constant or parameter (`value`), or a
+// column of a table reference the SELECT reads (`table` >= 0, `column`); otherwise
+// value.kind == kOther and table < 0 (an expression).
+struct InsertSource {
+  ValueRef value;
+  int table = -1;  // index into Analysis::tables
+  std::string column;
+};
+
 struct InsertRow {
   std::vector<ValueRef> values;  // one per target column (Analysis::insert_columns)
   int text_begin = -1, text_end = -1;  // byte range of "(...)" of this row in the text
@@ -235,6 +245,12 @@ struct Analysis {
   bool insert_has_column_list = false;
   std::vector<InsertRow> insert_rows;   // VALUES rows; empty for INSERT ... SELECT / DEFAULT VALUES
   bool insert_select = false;           // INSERT ... SELECT
+  // INSERT ... SELECT: the byte range of the SELECT (to the ON CONFLICT or RETURNING clause, or
+  // the end), -1 when it could not be found; whether the INSERT has a WITH clause of its own;
+  // its SELECT's output columns when it is a plain SELECT with no `*` (else empty).
+  int insert_select_begin = -1, insert_select_end = -1;
+  bool insert_with = false;
+  std::vector<InsertSource> insert_sources;
   bool on_conflict = false;
   bool on_conflict_do_nothing = false;  // ON CONFLICT ... DO NOTHING (a conflicting row returns nothing)
   bool cte_writes = false;  // a WITH query inserts, updates or deletes rows

@@ -393,6 +393,7 @@ class Walker {
   bool IntConstant(const Json& node, int32_t* out);
   void FinishedAggregate(const Json& val, TargetColumn* col);
   void ValuesRanges();
+  void InsertSelectRange(const Json& insert);
 
   std::string_view sql_;
   const std::vector<Literal>& lits_;
@@ -404,6 +405,7 @@ class Walker {
   std::vector<std::pair<int, int>> cte_refs_;  // each FROM reference of a CTE: its table range
   bool has_sublink_ = false, has_window_ = false;
   std::vector<const Json*> hidden_keys_;  // GROUP BY keys of Analysis::group_by_hidden
+  bool capture_insert_sources_ = false;  // the next SELECT level is the top INSERT's SELECT
 };
 
 // Generic pre-pass over the whole tree: parameters, volatile functions, windows, sublinks.
@@ -525,9 +527,23 @@ void Walker::Select(const Json& s, const Scope* parent, bool in_sub, bool top) {
     }
     return;
   }
+  const bool capture = capture_insert_sources_;
+  capture_insert_sources_ = false;
   FromState fs;
   for (const Json& item : Items(s, "fromClause")) FromItem(item, &sc, in_sub, true, {}, &fs);
   FinishLevel(&sc, &fs, Get(s, "whereClause"));
+  if (capture) {
+    for (const Json& t : Items(s, "targetList")) {
+      const Json* val = TypeOf(t) == "ResTarget" ? Get(Body(t), "val") : nullptr;
+      InsertSource src;
+      if (val == nullptr || (TypeOf(*val) == "ColumnRef" && !Resolve(*val, &sc, &src.table, &src.column))) {
+        a_->insert_sources.clear();  // `*`, or a column Mosaic cannot place
+        break;
+      }
+      if (src.table < 0) src.value = Value(*val);
+      a_->insert_sources.push_back(std::move(src));
+    }
+  }
   for (const char* key : {"valuesLists", "targetList", "groupClause", "havingClause",
                           "sortClause", "distinctClause", "limitCount", "limitOffset",
                           "windowClause"}) {
@@ -569,8 +585,14 @@ void Walker::Insert(const Json& s, const Scope* parent, bool in_sub, bool top) {
       }
       if (top) ValuesRanges();
     } else {
-      if (top) a_->insert_select = true;
+      if (top) {
+        a_->insert_select = true;
+        a_->insert_with = Get(s, "withClause") != nullptr;
+        capture_insert_sources_ = Str(body, "op") == "" || Str(body, "op") == "SETOP_NONE";
+        InsertSelectRange(s);
+      }
       Select(body, &sc, in_sub, false);
+      capture_insert_sources_ = false;
     }
   }
   for (const char* key : {"onConflictClause", "returningList"}) {
@@ -1057,6 +1079,8 @@ ValueRef Walker::Value(const Json& node) const {
   if (type == "ParamRef") {
     v.kind = ValueRef::Kind::kParam;
     v.index = Int(b, "number", 0);
+  } else if (type == "SetToDefault") {
+    v.kind = ValueRef::Kind::kDefault;
   } else if (type == "A_Const") {
     if (Flag(b, "isnull")) {
       v.kind = ValueRef::Kind::kNull;
@@ -1780,6 +1804,39 @@ void Walker::ValuesRanges() {
   a_->values_end = rows.back().second;
 }
 
+// INSERT ... SELECT: the SELECT's byte range, from its first token after the target (and its
+// column list) to the ON CONFLICT clause, a RETURNING clause or the statement's end.
+void Walker::InsertSelectRange(const Json& insert) {
+  if (toks_.empty()) Tokenize();
+  const Json* rel = Get(insert, "relation");
+  int i = rel ? TokAt(Int(*rel, "location", -1)) : -1;
+  if (i < 0) return;
+  bool columns_skipped = !a_->insert_has_column_list;
+  for (; i < stop_; ++i) {
+    if (toks_[i].depth != 0) continue;
+    if (Kw(i, "select") || Kw(i, "values") || Kw(i, "with") || Kw(i, "table")) break;
+    if (sql_[toks_[i].t.begin] == '(' && toks_[i].t.kind == Token::Kind::kPunct) {
+      if (columns_skipped) break;
+      columns_skipped = true;
+    }
+  }
+  if (i >= stop_) return;
+  int end = toks_[stop_ - 1].t.end;
+  if (const Json* oc = Get(insert, "onConflictClause")) {
+    end = Int(*oc, "location", -1);
+  } else {
+    for (int k = i; k < stop_; ++k) {
+      if (toks_[k].depth == 0 && Kw(k, "returning")) {
+        end = toks_[k].t.begin;
+        break;
+      }
+    }
+  }
+  if (end <= toks_[i].t.begin) return;
+  a_->insert_select_begin = toks_[i].t.begin;
+  a_->insert_select_end = end;
+}
+
 // ---- Rebasing cached byte ranges --------------------------------------------------------------
 
 // Calls f on every byte offset field of `a`.
@@ -1795,7 +1852,7 @@ void ForEachOffset(Analysis* a, F f) {
   for (int* p : {&a->group_by_begin, &a->group_by_end, &a->having_begin, &a->having_end,
                  &a->order_by_begin, &a->order_by_end, &a->limit_begin, &a->limit_end,
                  &a->targets_begin, &a->targets_end, &a->from_begin, &a->values_begin,
-                 &a->values_end, &a->group_by_at}) {
+                 &a->values_end, &a->group_by_at, &a->insert_select_begin, &a->insert_select_end}) {
     f(*p);
   }
 }

@@ -38,6 +38,7 @@ struct Analyzed {
         return v.cast.empty() ? s : s + "::" + v.cast;
       }
       case K::kNull: return "NULL";
+      case K::kDefault: return "DEFAULT";
       case K::kOther: return "<other>";
     }
     return "?";
@@ -756,7 +757,7 @@ TEST(AnalyzerInsert, MultiRowValuesWithRanges) {
   }
   EXPECT_EQ(rows, (std::vector<std::string>{"(1, 'a', now())", "( -2 , $1, DEFAULT)",
                                             "(3, NULL, '2024-01-01'::date)"}));
-  EXPECT_EQ(vals, (std::vector<std::string>{"1", "a", "<other>", "-2", "$1", "<other>", "3",
+  EXPECT_EQ(vals, (std::vector<std::string>{"1", "a", "<other>", "-2", "$1", "DEFAULT", "3",
                                             "NULL", "2024-01-01::date"}));
   EXPECT_EQ(a.Slice(a->values_begin, a->values_end),
             "(1, 'a', now()),\n ( -2 , $1, DEFAULT) , (3, NULL, '2024-01-01'::date)");
@@ -776,6 +777,30 @@ TEST(AnalyzerInsert, SelectAndDefaultValues) {
   EXPECT_FALSE(d->insert_select);
   EXPECT_TRUE(d->insert_rows.empty());
   EXPECT_FALSE(d->has_volatile_functions);
+}
+
+TEST(AnalyzerInsert, SelectRangeAndSources) {
+  Analyzed a("INSERT INTO t AS x (tenant_id, id, v) (SELECT u.tenant_id, 7, id + 1 FROM u WHERE tenant_id = 3) "
+             "ON CONFLICT (id) DO NOTHING RETURNING *");
+  EXPECT_EQ(a.Slice(a->insert_select_begin, a->insert_select_end),
+            "(SELECT u.tenant_id, 7, id + 1 FROM u WHERE tenant_id = 3) ");
+  ASSERT_EQ(a->insert_sources.size(), 3u);
+  EXPECT_EQ(a->insert_sources[0].table, 1);
+  EXPECT_EQ(a->insert_sources[0].column, "tenant_id");
+  EXPECT_EQ(a->insert_sources[1].table, -1);
+  EXPECT_EQ(a.Val(a->insert_sources[1].value), "7");
+  EXPECT_EQ(a.Val(a->insert_sources[2].value), "<other>");
+  EXPECT_FALSE(a->insert_with);
+
+  Analyzed r("WITH w AS (SELECT 1) INSERT INTO t VALUES (1) , (2)");  // not a SELECT: no range
+  EXPECT_EQ(r->insert_select_begin, -1);
+  Analyzed s("INSERT INTO t SELECT * FROM u RETURNING id;");
+  EXPECT_EQ(s.Slice(s->insert_select_begin, s->insert_select_end), "SELECT * FROM u ");
+  EXPECT_TRUE(s->insert_sources.empty());  // `*`
+  Analyzed w("WITH w AS (SELECT 1 AS k) INSERT INTO t (k) SELECT k FROM w UNION SELECT 2");
+  EXPECT_TRUE(w->insert_with);
+  EXPECT_EQ(w.Slice(w->insert_select_begin, w->insert_select_end), "SELECT k FROM w UNION SELECT 2");
+  EXPECT_TRUE(w->insert_sources.empty());  // a set operation
 }
 
 TEST(AnalyzerSelect, FunctionCallsOtherThanPlainAggregates) {

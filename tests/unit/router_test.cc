@@ -257,3 +257,77 @@ TEST(RouterUnknownRelation, NamedWhateverTheLayoutAndPlanRefusesItOnlyWhenSpread
 
 }  // namespace
 }  // namespace mosaic::router
+
+namespace mosaic::router {
+namespace {
+
+// ---- INSERT ... SELECT: pushed down to one node, or run through Mosaic ---------------------------
+
+TEST(RouterInsertSelect, OneTenantNotSplitRunsOnItsNode) {
+  const catalog::ShardMap map = SampleMap();
+  const int home = map.TenantHomeNode("7");
+  for (const char* sql : {"INSERT INTO orders (tenant_id, status, v) SELECT tenant_id, status, v + 1 FROM orders WHERE tenant_id = 7",
+                          "INSERT INTO orders (tenant_id, status) SELECT 7, code FROM statuses",
+                          "INSERT INTO orders SELECT o.tenant_id, s.code, 1 FROM orders o JOIN statuses s ON s.code = o.status "
+                          "WHERE o.tenant_id = 7"}) {
+    auto route = Planned(sql).Plan(map);
+    ASSERT_TRUE(route.ok()) << sql << ": " << Refusal(route.status());
+    EXPECT_FALSE(route.value().insert_select_through) << sql;
+    EXPECT_EQ(route.value().nodes, std::vector<int>{home}) << sql;
+  }
+}
+
+TEST(RouterInsertSelect, RowsThatMayLandElsewhereRunThrough) {
+  const catalog::ShardMap map = SampleMap();
+  for (const char* sql : {"INSERT INTO orders SELECT * FROM orders WHERE tenant_id = 7",  // `*`
+                          "INSERT INTO orders (tenant_id, status) SELECT tenant_id, status FROM orders",
+                          "INSERT INTO orders (tenant_id, status) SELECT tenant_id + 1, status FROM orders WHERE tenant_id = 7",
+                          "INSERT INTO orders (tenant_id, status) SELECT code, code FROM statuses",
+                          "INSERT INTO orders (status) SELECT code FROM statuses",
+                          "INSERT INTO orders (tenant_id, status) SELECT o.tenant_id, s.code FROM statuses s "
+                          "LEFT JOIN orders o ON o.tenant_id = 7"}) {
+    auto route = Planned(sql).Plan(map);
+    ASSERT_TRUE(route.ok()) << sql << ": " << Refusal(route.status());
+    EXPECT_TRUE(route.value().insert_select_through) << sql;
+    EXPECT_EQ(route.value().nodes.size(), 3u) << sql;
+  }
+  // A single-tenant table (on the default node) from a tenant on another node, or on that node.
+  for (int tenant = 1; tenant <= 6; ++tenant) {
+    auto route = Planned("INSERT INTO settings (code, v) SELECT status, v FROM orders WHERE tenant_id = " +
+                         std::to_string(tenant)).Plan(map);
+    ASSERT_TRUE(route.ok()) << Refusal(route.status());
+    const bool elsewhere = map.TenantHomeNode(std::to_string(tenant)) != map.DefaultNode().id;
+    EXPECT_EQ(route.value().insert_select_through, elsewhere) << tenant;
+    EXPECT_EQ(route.value().nodes.size(), elsewhere ? 3u : 1u) << tenant;
+  }
+  // Another tenant written: on one node only when both tenants live there.
+  auto other = Planned("INSERT INTO orders (tenant_id, status) SELECT 8, status FROM orders WHERE tenant_id = 7").Plan(map);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other.value().insert_select_through, map.TenantHomeNode("8") != map.TenantHomeNode("7"));
+}
+
+TEST(RouterInsertSelect, DefaultRoutingValues) {
+  catalog::ShardMap map = SampleMap();
+  for (auto& t : map.tables) {
+    for (auto& c : t.columns) {
+      c.not_null = c.name == "tenant_id";
+      c.has_default = c.name == "v";
+    }
+  }
+  map.BuildIndex();
+  EXPECT_EQ(Planned("INSERT INTO orders (tenant_id, status) VALUES (DEFAULT, 1)").Plan(map).status().sqlstate(), "23502");
+  EXPECT_EQ(Planned("INSERT INTO orders DEFAULT VALUES").Plan(map).status().sqlstate(), "23502");
+  EXPECT_EQ(Planned("INSERT INTO orders (status) VALUES (1)").Plan(map).status().sqlstate(), "23502");
+  auto ok = Planned("INSERT INTO orders (tenant_id, status, v) VALUES (7, DEFAULT, DEFAULT)").Plan(map);
+  ASSERT_TRUE(ok.ok()) << Refusal(ok.status());
+  EXPECT_EQ(ok.value().nodes, std::vector<int>{map.TenantHomeNode("7")});
+  for (auto& t : map.tables) {
+    for (auto& c : t.columns) c.has_default = c.name == "tenant_id";
+  }
+  map.BuildIndex();
+  EXPECT_EQ(Planned("INSERT INTO orders (tenant_id, status) VALUES (DEFAULT, 1)").Plan(map).status().sqlstate(), "0A000");
+  EXPECT_EQ(Planned("INSERT INTO orders DEFAULT VALUES").Plan(map).status().sqlstate(), "0A000");
+}
+
+}  // namespace
+}  // namespace mosaic::router

@@ -1,0 +1,367 @@
+// INSERT ... SELECT whose rows may belong on other nodes than the ones it reads
+// (router::Route::insert_select_through), run "through" Mosaic: the SELECT runs as any client's
+// SELECT would (one node, or several with their rows merged), then its rows are inserted as
+// INSERT ... VALUES statements (the SELECT's text values as literals cast to the SELECT's column
+// types), routed like any client's. All of it is one transaction: the client's block, or one
+// opened here and committed on every node it touched (two-phase when several wrote), so either
+// every row lands or none. Simple query protocol only: the extended protocol refuses it.
+// GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
+// frame allocator); the allocation and deallocation are asio's own matched pair.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "frontend/session.h"
+#include "frontend/session_internal.h"
+#include "protocol/reader.h"
+#include "router/rewrite.h"
+
+namespace mosaic::frontend {
+
+using asio::awaitable;
+namespace be = protocol::be;
+
+namespace {
+
+// Rows per INSERT ... VALUES statement (and at most kInsertBatchBytes of its text).
+constexpr size_t kInsertBatchRows = 1000;
+constexpr size_t kInsertBatchBytes = 1 << 20;
+// Types with OIDs from here on are the database's own (enums, domains, ...): their OIDs may
+// differ from node to node, so their values are inserted as untyped literals.
+constexpr uint32_t kFirstNormalObjectId = 16384;
+
+// Calls f(type, body) for each protocol message in `messages`.
+template <typename F>
+void ForEachMessage(std::string_view messages, F f) {
+  while (messages.size() >= 5) {
+    protocol::MessageReader header(messages.substr(1, 4));
+    int32_t length = 0;
+    if (!header.ReadInt32(&length) || length < 4 || static_cast<size_t>(length) + 1 > messages.size()) return;
+    f(messages[0], messages.substr(5, static_cast<size_t>(length) - 4));
+    messages.remove_prefix(static_cast<size_t>(length) + 1);
+  }
+}
+
+bool ParseColumnTypes(std::string_view row_description, std::vector<std::pair<uint32_t, int32_t>>* out) {
+  protocol::MessageReader r(row_description);
+  int16_t n = 0;
+  if (!r.ReadInt16(&n)) return false;
+  for (int16_t i = 0; i < n; ++i) {
+    std::string_view name;
+    int32_t table = 0, type = 0, typmod = 0;
+    int16_t column = 0, size = 0, format = 0;
+    if (!r.ReadCString(&name) || !r.ReadInt32(&table) || !r.ReadInt16(&column) || !r.ReadInt32(&type) ||
+        !r.ReadInt16(&size) || !r.ReadInt32(&typmod) || !r.ReadInt16(&format)) {
+      return false;
+    }
+    out->emplace_back(static_cast<uint32_t>(type), typmod);
+  }
+  return true;
+}
+
+// "(v1, v2, ...)" for one DataRow: each value a string literal (E'' when it holds a backslash,
+// so that standard_conforming_strings does not matter) followed by `casts[i]`; NULL as NULL.
+bool AppendValuesRow(std::string_view data_row, const std::vector<std::string>& casts, std::string* out) {
+  protocol::MessageReader r(data_row);
+  int16_t n = 0;
+  if (!r.ReadInt16(&n) || static_cast<size_t>(n) != casts.size()) return false;
+  out->push_back('(');
+  for (int16_t i = 0; i < n; ++i) {
+    int32_t length = 0;
+    if (!r.ReadInt32(&length)) return false;
+    if (i > 0) out->append(", ");
+    if (length < 0) {
+      out->append("NULL");
+      continue;
+    }
+    std::string_view value;
+    if (!r.ReadBytes(static_cast<size_t>(length), &value)) return false;
+    if (value.find('\\') != std::string_view::npos) out->push_back('E');
+    out->push_back('\'');
+    for (char c : value) {
+      if (c == '\'' || c == '\\') out->push_back(c);
+      out->push_back(c);
+    }
+    out->push_back('\'');
+    out->append(casts[static_cast<size_t>(i)]);
+  }
+  out->push_back(')');
+  return true;
+}
+
+// Types whose text output extra_float_digits rounds: float4, float8, their arrays, geometric types.
+bool PrintsFloats(uint32_t oid) {
+  for (uint32_t f : {700u, 701u, 1021u, 1022u, 600u, 601u, 602u, 603u, 604u, 628u, 718u}) {
+    if (oid == f) return true;
+  }
+  return false;
+}
+
+// Floats the nodes print rounded (extra_float_digits below 1) would be inserted rounded.
+Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, bool exact_floats) {
+  if (exact_floats || std::none_of(types.begin(), types.end(), [](const auto& t) { return PrintsFloats(t.first); })) {
+    return Status::OK();
+  }
+  return Status::Unsupported(
+      "INSERT ... SELECT of floating-point values that must run through Mosaic needs extra_float_digits "
+      "of 1 or more: the nodes print rounded values otherwise, and Mosaic inserts what they print");
+}
+
+// Appends rows from *first on (up to kInsertBatchRows, or until *text reaches kInsertBatchBytes)
+// as VALUES rows to *text and moves *first past them; false on a malformed row.
+bool AppendValuesBatch(const std::vector<std::string>& rows, const std::vector<std::string>& casts, size_t* first,
+                       std::string* text) {
+  const size_t begin = *first;
+  for (; *first < rows.size() && *first - begin < kInsertBatchRows && text->size() < kInsertBatchBytes; ++*first) {
+    if (*first > begin) text->append(", ");
+    if (!AppendValuesRow(rows[*first], casts, text)) return false;
+  }
+  return true;
+}
+
+std::string ErrorMessage(const Status& status) {
+  std::string out;
+  protocol::WriteError(&out, status);
+  return out;
+}
+
+}  // namespace
+
+awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sql::Analysis& a) {
+  if (a.insert_select_begin < 0 || a.insert_with || lexed_.statements > 1) {
+    FailQuery(Status::Unsupported(
+        a.insert_with ? "INSERT ... SELECT with a WITH clause of the INSERT whose rows may go to other nodes than "
+                        "the ones it reads is not supported; put the WITH clause in the SELECT"
+                      : "INSERT ... SELECT whose rows may go to other nodes than the ones it reads runs only as a "
+                        "query string of its own"));
+    co_return true;
+  }
+  const std::string head(sql_text.substr(0, static_cast<size_t>(a.insert_select_begin)));
+  const std::string select(sql_text.substr(static_cast<size_t>(a.insert_select_begin),
+                                           static_cast<size_t>(a.insert_select_end - a.insert_select_begin)));
+  const std::string tail(sql_text.substr(static_cast<size_t>(a.insert_select_end)));
+  const bool implicit = TxStatus() == protocol::kTxIdle;
+  if (implicit) BeginImplicit();
+  broadcast_error_ = false;
+
+  std::string error;  // an ErrorResponse, sent once the implicit transaction is rolled back
+  std::string description, rows;
+  int64_t count = 0;
+  std::vector<std::pair<uint32_t, int32_t>> types;
+  std::vector<std::string> selected;
+  int select_node = map_->DefaultNode().id;
+  bool ok = co_await PullSelectRows(select, &types, &selected, &select_node, &error);
+  router::MergeSpec floats;
+  ApplyMergeSettings(&floats);
+  const Status exact = selected.empty() ? Status::OK() : CheckFloatsExact(types, floats.exact_floats);
+  if (ok && !exact.ok()) {
+    error = ErrorMessage(exact);
+    ok = false;
+  }
+  std::vector<std::string> casts;
+  if (ok && (!selected.empty() || a.returning)) ok = co_await CastsOfTypes(select_node, types, &casts, &error);
+  if (ok && !selected.empty() && types.empty()) {
+    error = ErrorMessage(Status::Unsupported("INSERT ... SELECT of rows without columns is not supported over several nodes"));
+    ok = false;
+  }
+  for (size_t first = 0; ok && first < selected.size();) {
+    std::string text = head + "VALUES ";
+    if (!AppendValuesBatch(selected, casts, &first, &text)) {
+      error = ErrorMessage(Status::Internal("INSERT ... SELECT: a malformed row from a node"));
+      ok = false;
+      break;
+    }
+    text += " " + tail;
+    ok = co_await InsertValuesBatch(text, &description, &rows, &count, &error);
+  }
+  if (ok && selected.empty() && a.returning) {
+    // No row: the default node inserts none either, and describes what RETURNING returns.
+    std::string text = head + "SELECT ";
+    for (size_t i = 0; i < casts.size(); ++i) text += (i > 0 ? ", NULL" : "NULL") + casts[i];
+    text += " WHERE false " + tail;
+    auto g = std::make_shared<Gather>();
+    g->mode = Gather::Mode::kWrite;
+    const std::vector<int> nodes{map_->DefaultNode().id};
+    const std::vector<std::string> sqls{text};
+    co_await Scatter(nodes, sqls, g);
+    if (!g->error.empty()) {
+      error = g->error;
+      ok = false;
+    }
+    description = g->description;
+  }
+  if (closing_) co_return false;
+
+  std::string out;
+  if (ok) {
+    out = description + rows;
+    protocol::WriteCommandComplete(&out, fmt::format("INSERT 0 {}", count));
+  }
+  if (implicit) {
+    co_await EndTransaction(ok, /*implicit=*/true);
+    if (!ok) Emit(error);
+    else if (!broadcast_error_) Emit(out);  // else the failed commit's error is sent
+  } else {
+    Emit(ok ? out : error);
+  }
+  Push({.op = Op::kRfq});
+  MaybeRelease();
+  co_return !closing_;
+}
+
+awaitable<Result<router::Route>> Session::PlanComposed(const std::string& text, sql::Lexed* lexed,
+                                                      std::shared_ptr<const sql::Analysis>* analysis,
+                                                      router::Bound* bound) {
+  *analysis = worker_.analysis_cache().Get(text, lexed);
+  bound->utc = SessionUtc();
+  bound->literals = &lexed->literals;
+  auto planned = co_await PlanGated(**analysis, *bound, text);
+  if (!planned.ok() && planned.status().sqlstate() == router::kUnknownRelation) {
+    co_return Status::Unsupported(planned.status().message());
+  }
+  co_return planned;
+}
+
+awaitable<bool> Session::PullSelectRows(const std::string& select, std::vector<std::pair<uint32_t, int32_t>>* types,
+                                        std::vector<std::string>* rows, int* node, std::string* error) {
+  sql::Lexed lexed;
+  std::shared_ptr<const sql::Analysis> analysis;
+  router::Bound bound;
+  auto planned = co_await PlanComposed(select, &lexed, &analysis, &bound);
+  if (!planned.ok()) {
+    *error = ErrorMessage(planned.status());
+    co_return false;
+  }
+  const sql::Analysis& a = *analysis;
+  const router::Route& route = planned.value();
+  auto g = std::make_shared<Gather>();
+  std::vector<std::string> sqls(route.nodes.size(), select);
+  if (route.nodes.size() > 1) {
+    auto scatter = router::RewriteSelect(select, a, bound, *map_);
+    if (!scatter.ok()) {
+      *error = ErrorMessage(scatter.status());
+      co_return false;
+    }
+    g->mode = Gather::Mode::kMerge;
+    ApplyMergeSettings(&scatter.value().spec);
+    g->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec), static_cast<int>(route.nodes.size()));
+    sqls.assign(route.nodes.size(), scatter.value().sql);
+  } else {
+    g->mode = Gather::Mode::kWrite;  // collects the description and rows as they come
+  }
+  *node = route.nodes[0];
+  co_await Scatter(route.nodes, sqls, g);
+  if (!g->error.empty()) {
+    *error = g->error;
+    co_return false;
+  }
+  if (!g->merge_error.ok()) {
+    *error = ErrorMessage(g->merge_error);
+    co_return false;
+  }
+  std::string out = g->description + g->rows;
+  if (g->merger) {
+    out.clear();
+    const Status finished = g->merger->Finish(&out, /*with_description=*/true);
+    if (!finished.ok()) {
+      *error = ErrorMessage(finished);
+      co_return false;
+    }
+  }
+  bool described = false;
+  ForEachMessage(out, [&](char type, std::string_view body) {
+    if (type == be::kRowDescription && !described) described = ParseColumnTypes(body, types);
+    if (type == be::kDataRow) rows->emplace_back(body);
+  });
+  if (!described) {
+    *error = ErrorMessage(Status::Unsupported("the SELECT of INSERT ... SELECT returned no row description"));
+    co_return false;
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::CastsOfTypes(int node, const std::vector<std::pair<uint32_t, int32_t>>& types, std::vector<std::string>* casts,
+                                      std::string* error) {
+  std::string query = "SELECT ''";
+  for (const auto& [oid, typmod] : types) {
+    query += oid < kFirstNormalObjectId ? fmt::format(", pg_catalog.format_type({}, {})", oid, typmod)
+                                          : std::string(", ''");
+  }
+  auto g = std::make_shared<Gather>();
+  g->mode = Gather::Mode::kWrite;
+  const std::vector<int> nodes{node};
+  const std::vector<std::string> sqls{query};
+  co_await Scatter(nodes, sqls, g);
+  if (!g->error.empty()) {
+    *error = g->error;
+    co_return false;
+  }
+  bool parsed = false;
+  ForEachMessage(g->rows, [&](char type, std::string_view body) {
+    if (type != be::kDataRow || parsed) return;
+    protocol::MessageReader r(body);
+    int16_t n = 0;
+    if (!r.ReadInt16(&n) || static_cast<size_t>(n) != types.size() + 1) return;
+    for (int16_t i = 0; i < n; ++i) {
+      int32_t length = 0;
+      std::string_view name;
+      if (!r.ReadInt32(&length) || length < 0 || !r.ReadBytes(static_cast<size_t>(length), &name)) return;
+      if (i > 0) casts->push_back(name.empty() ? std::string() : "::" + std::string(name));
+    }
+    parsed = true;
+  });
+  if (!parsed) {
+    *error = ErrorMessage(Status::Internal("INSERT ... SELECT: could not read the SELECT's column types"));
+    co_return false;
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::InsertValuesBatch(const std::string& text, std::string* description, std::string* rows,
+                                           int64_t* count, std::string* error) {
+  sql::Lexed lexed;
+  std::shared_ptr<const sql::Analysis> analysis;
+  router::Bound bound;
+  auto planned = co_await PlanComposed(text, &lexed, &analysis, &bound);
+  const sql::Analysis& a = *analysis;
+  if (planned.ok() && planned.value().insert_select_through) {
+    planned = Status::Unsupported("INSERT ... SELECT: its rows could not be routed as VALUES rows");
+  }
+  if (!planned.ok()) {
+    *error = ErrorMessage(planned.status());
+    co_return false;
+  }
+  const router::Route& route = planned.value();
+  auto g = std::make_shared<Gather>();
+  SetUpWrite(*g, a, route);
+  std::vector<std::string> sqls;
+  for (size_t i = 0; i < route.nodes.size(); ++i) {
+    sqls.push_back(route.insert_rows.empty() ? text : router::InsertWithRows(text, a, route.insert_rows[i]));
+  }
+  co_await Scatter(route.nodes, sqls, g);
+  for (int id : route.nodes) {
+    for (size_t i = 0; i < map_->nodes.size(); ++i) {
+      if (map_->nodes[i].id == id && links_[i].server) links_[i].wrote = true;
+    }
+  }
+  if (!g->error.empty()) {
+    *error = g->error;
+    co_return false;
+  }
+  if (!g->merge_error.ok()) {
+    *error = ErrorMessage(g->merge_error);
+    co_return false;
+  }
+  if (description->empty()) *description = g->description;
+  if (g->returning_order) {
+    g->returning_order->Finish(rows);
+  } else {
+    rows->append(g->rows);
+  }
+  *count += g->count;
+  co_return true;
+}
+
+}  // namespace mosaic::frontend
