@@ -121,7 +121,7 @@ void NodePool::Recycle(std::shared_ptr<ServerConn> conn) {
   if (!waiters_.empty()) {
     Waiter w = waiters_.front();
     waiters_.pop_front();
-    if (w.shared != nullptr && conn->params_synced_to == w.params_generation) {
+    if (w.shared != nullptr && conn->SyncedTo(w.params_generation)) {
       StartPipeline(conn);
       Join(*conn, std::move(w));
       ServeWaiters(*conn);
@@ -182,7 +182,7 @@ void NodePool::Join(ServerConn& conn, Waiter w) {
 
 void NodePool::ServeWaiters(ServerConn& conn) {
   while (!waiters_.empty() && waiters_.front().shared != nullptr && !conn.closed() && !conn.cancelling() &&
-         waiters_.front().params_generation == conn.params_synced_to &&
+         conn.SyncedTo(waiters_.front().params_generation) &&
          conn.pipeline.size() < static_cast<size_t>(pipeline_depth_)) {
     Waiter w = waiters_.front();
     waiters_.pop_front();
@@ -231,7 +231,7 @@ std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler
   const auto now = std::chrono::steady_clock::now();
   std::shared_ptr<ServerConn> conn;
   for (const auto& c : shared_) {
-    if (c->closed() || c->cancelling() || c->params_synced_to != params_generation ||
+    if (c->closed() || c->cancelling() || !c->SyncedTo(params_generation) ||
         c->pipeline.size() >= static_cast<size_t>(pipeline_depth_)) {
       continue;
     }
@@ -242,7 +242,7 @@ std::shared_ptr<ServerConn> NodePool::Share(std::weak_ptr<ServerHandler> handler
   if (!conn) {
     // An idle connection with the same settings starts a pipeline (most recently used first).
     for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-      if (!(*it)->closed() && (*it)->params_synced_to == params_generation) {
+      if (!(*it)->closed() && (*it)->SyncedTo(params_generation)) {
         conn = *it;
         idle_.erase(std::next(it).base());
         break;

@@ -118,6 +118,11 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   std::map<std::string, std::string, std::less<>> explicit_params;
   // The client parameter generation `params` last matched (skips re-checking on reuse).
   uint64_t params_synced_to = 0;
+  // A SET Mosaic relayed without reading it back changed settings it does not know the values
+  // of (Session::NoteRelayedSet): the next client's SyncParams checks them whatever its generation.
+  bool settings_unknown = false;
+  // Whether its settings are what a client with parameter generation `generation` expects.
+  bool SyncedTo(uint64_t generation) const { return params_synced_to == generation && !settings_unknown; }
   // Server-side prepared statements this connection holds, by hash.
   std::unordered_map<uint64_t, std::shared_ptr<const ServerStatement>> statements;
   // Which client's unnamed statement the server currently holds (owner, generation).

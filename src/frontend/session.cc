@@ -691,9 +691,11 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   std::vector<std::string_view> parts;
   if (!sql::SplitStatements(q.sql, &parts)) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   int node = -1;
+  bool relays_set = false;
   for (std::string_view part : parts) {
     auto analysis = worker_.analysis_cache().Get(part, &lexed_);
     const sql::Analysis& a = *analysis;
+    relays_set = relays_set || a.type == sql::StatementType::kSet;
     int here = -1;
     if (a.type == sql::StatementType::kUtility && !a.parse_error) {
       Status refused;
@@ -739,6 +741,9 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   Link& l = *link.value();
   l.server->unnamed_owner = nullptr;
   l.out.append(frame.raw);
+  if (relays_set) {  // SET in the string: the settings it changes must not reach the next client
+    for (std::string_view part : parts) NoteRelayedSet(*worker_.analysis_cache().Get(part, &lexed_), *l.server);
+  }
   if (TxStatus() != protocol::kTxIdle) l.wrote = true;
   SetCopyTarget(l.server.get());
   Push({.op = Op::kQuery, .server = l.server.get()});
@@ -1162,6 +1167,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
   if (target_stmt && target_stmt->analysis) {
     if (target_stmt->analysis->rollback_to) tx_aborted_ = false;  // as below for a simple query
     AbortOnNodeBefore(*target_stmt->analysis, l);
+    NoteRelayedSet(*target_stmt->analysis, *l.server);
   }
   if (stmt) {
     EnsurePrepared(l, stmt);
@@ -1617,6 +1623,8 @@ void Session::EndedOnNode() {
 void Session::ClearTransaction() {
   tx_since_ = 0;  // the next link begins the next transaction (ClaimBackend)
   tx_block_ = false;
+  snapshot_map_.reset();
+  block_settings_.clear();
   tx_aborted_ = false;
   implicit_tx_ = false;
   savepoint_log_.clear();
@@ -1690,8 +1698,10 @@ void Session::ClaimBackend(ServerConn& server) {
 // the parameters servers report): one injected, swallowed query when anything differs.
 void Session::SyncParams(Link& link) {
   auto& server = *link.server;
-  if (server.params_synced_to == params_generation_) return;  // last used by us, unchanged
+  // Last used by us (or a client with the same settings), unchanged since.
+  if (server.SyncedTo(params_generation_)) return;
   server.params_synced_to = params_generation_;
+  server.settings_unknown = false;
   std::string sets;
   for (const auto& [name, value] : params_) {
     auto it = server.params.find(name);

@@ -196,6 +196,21 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
   // and reads the setting back on the same server, so that it follows the client (SyncParams).
   asio::awaitable<bool> TrackedSet(const sql::Analysis& a, std::string_view raw);
+  // Makes the setting in `data_row` (a DataRow of name and current_setting(name), the read-back
+  // of a SET on `server`, which may be null) one that follows the client (params_).
+  void AdoptSetting(std::string_view data_row, backend::ServerConn* server);
+  // A session-level SET or RESET relayed to `server` as the client sent it, not by TrackedSet
+  // (inside a transaction block, in a query string with other statements, over the extended
+  // protocol): the settings it changes are marked unknown on that server, so that SyncParams
+  // sets them to what the next client there expects, or resets them, before its first
+  // statement: nothing leaks to another client. No-op for other statements and SET LOCAL.
+  static void NoteRelayedSet(const sql::Analysis& a, backend::ServerConn& server);
+  // After a SET relayed inside a transaction block (simple protocol): reads the setting back on
+  // the same server, for AdoptBlockSettings when the block commits.
+  void ReadBackBlockSetting(const sql::Analysis& a, Link& link);
+  // The block committed: its session-level SETs follow the client from now on, as PostgreSQL
+  // keeps them after COMMIT.
+  void AdoptBlockSettings();
   // Handles a reply belonging to a gather entry; true when it completed the entry (its
   // ReadyForQuery).
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
@@ -255,7 +270,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // cutover holds it closed and re-planning on the newer map after it; refuses (0A000) a statement
   // that would run on both ends of a flow (it would see the copy); offers single-node reads for
   // shadow comparison. `sql_text` is the statement as the client sent it ($n placeholders with
-  // `bound.params`). Without active migrations this is router::Plan and nothing else.
+  // `bound.params`). Without active migrations this is router::Plan and, in a transaction
+  // block that a newer shard map reached, MovedSinceSnapshot.
   asio::awaitable<Result<router::Route>> PlanGated(const sql::Analysis& a, const router::Bound& bound,
                                                    std::string_view sql_text);
   // A schema change (`a.ddl_alters_tables`) of a table whose rows an active migration moves
@@ -263,6 +279,18 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // columns, and the change would wait behind the copy's lock with every later statement on
   // the table queued behind it. OK otherwise.
   Status CheckDdlDuringMigrations(const sql::Analysis& a) const;
+  // Whether MovedSinceSnapshot has anything to check: in a transaction block whose nodes have
+  // snapshots, planned on a newer map than its first statement. Notes the map of a block's first
+  // statement.
+  bool SnapshotMayPredate();
+  // Then: true (and `*refused` set to 40001) when `route` runs on
+  // other nodes than the same statement planned on snapshot_map_ (a cutover moved its
+  // rows since the transaction's first statement) and the transaction is REPEATABLE READ or
+  // SERIALIZABLE (asked of a node it runs on: BEGIN's options, SET TRANSACTION, the session's or
+  // role's default). Such a snapshot on the new node may predate the rows' arrival there, or
+  // postdate the snapshot of the old node; READ COMMITTED takes a snapshot per statement.
+  asio::awaitable<bool> MovedSinceSnapshot(const sql::Analysis& a, const router::Bound& bound,
+                                           const router::Route& route, Status* refused);
   // Leaves the fences held once nothing of the transaction is left on any node.
   void LeaveFencesIfIdle();
   void LeaveFences();
@@ -495,6 +523,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Settings of params_ the client SET that servers do not report (TrackedSet): RESET ALL
   // drops them.
   std::set<std::string, std::less<>> set_by_client_;
+  // Read-backs of the session-level SETs of the open transaction block (ReadBackBlockSetting),
+  // in order, with the server each ran on. Cleared when the block ends; a ROLLBACK TO drops them
+  // (the settings then stay with the block's servers, not the client).
+  struct BlockSetting {
+    std::shared_ptr<Gather> read;
+    std::weak_ptr<backend::ServerConn> server;
+  };
+  std::vector<BlockSetting> block_settings_;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
   // DDL sent over the extended protocol, or inside a transaction block, may have changed tables:
   // read them again once its transaction has ended (the Sync, COMMIT or ROLLBACK) so that the
@@ -590,6 +626,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool fence_wait_cancelled_ = false;
   // Migration fences this session is inside (see PlanGated), by migration id.
   std::vector<std::pair<int64_t, std::shared_ptr<migration::Fence>>> fences_;
+  // The map the transaction's first statement on a node was planned with, from then until the
+  // transaction ends (null outside one): PlanGated compares where a statement's rows were then
+  // with where they are now (MovedSinceSnapshot).
+  std::shared_ptr<const catalog::ShardMap> snapshot_map_;
 };
 
 }  // namespace mosaic::frontend

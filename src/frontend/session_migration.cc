@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "frontend/session.h"
+#include "frontend/session_internal.h"
 
 namespace mosaic::frontend {
 
@@ -17,6 +18,7 @@ namespace {
 
 constexpr auto kFenceWaitLimit = std::chrono::seconds(30);
 constexpr auto kFencePoll = std::chrono::milliseconds(1);
+constexpr std::string_view kSerializationFailure = "40001";
 
 bool Has(const std::vector<int>& nodes, int id) {
   return std::find(nodes.begin(), nodes.end(), id) != nodes.end();
@@ -25,6 +27,15 @@ bool Has(const std::vector<int>& nodes, int id) {
 // Statements that place each row on one node (INSERT, COPY FROM) cannot see a copy twice.
 bool PlacesRows(sql::StatementType t) {
   return t == sql::StatementType::kInsert || t == sql::StatementType::kCopyFrom;
+}
+
+// When `a` planned on the older map `then` runs on other nodes than `now`: the first of them
+// (a node id); 0 when the nodes are the same or it cannot be planned there.
+int FormerNode(const catalog::ShardMap& then, const sql::Analysis& a, const router::Bound& bound,
+                const router::Route& now) {
+  auto planned = router::Plan(then, a, bound);
+  if (!planned.ok() || planned.value().nodes == now.nodes) return 0;
+  return planned.value().nodes.front();
 }
 
 std::string TenantText(const std::string& tenant) {
@@ -38,7 +49,14 @@ awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, cons
   const auto deadline = std::chrono::steady_clock::now() + kFenceWaitLimit;
   for (;;) {
     auto planned = router::Plan(*map_, a, bound);
-    if (!planned.ok() || map_->migrations.empty() || ctx_.migrations == nullptr) co_return planned;
+    if (!planned.ok()) co_return planned;
+    if (map_->migrations.empty() || ctx_.migrations == nullptr) {
+      if (SnapshotMayPredate()) {
+        Status refused;
+        if (co_await MovedSinceSnapshot(a, bound, planned.value(), &refused)) co_return refused;
+      }
+      co_return planned;
+    }
     const router::Route& route = planned.value();
     bool wait = false;
     for (const catalog::Table* table : route.tables) {
@@ -91,7 +109,13 @@ awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, cons
         }
       }
     }
-    if (!wait) co_return planned;
+    if (!wait) {
+      if (SnapshotMayPredate()) {
+        Status refused;
+        if (co_await MovedSinceSnapshot(a, bound, route, &refused)) co_return refused;
+      }
+      co_return planned;
+    }
     // A cutover holds a fence closed, or switched the rows after our map was taken: wait a
     // moment, take the newest map and plan again.
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -108,6 +132,46 @@ awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, cons
     }
     RefreshMap();
   }
+}
+
+bool Session::SnapshotMayPredate() {
+  if (!tx_block_) return false;
+  if (snapshot_map_ == nullptr || LinkedCount() == 0) {
+    // No node has a snapshot of this transaction yet: this statement takes the first.
+    snapshot_map_ = map_;
+    return false;
+  }
+  return snapshot_map_ != map_ && snapshot_map_->version != map_->version;
+}
+
+awaitable<bool> Session::MovedSinceSnapshot(const sql::Analysis& a, const router::Bound& bound,
+                                            const router::Route& route, Status* refused) {
+  const int from = FormerNode(*snapshot_map_, a, bound, route);
+  if (from == 0) co_return false;
+  // The rows moved (rare: a cutover during this transaction). Its isolation level decides;
+  // any node it has begun on knows it. (Not after an error in this extended-protocol batch: the
+  // node skips everything up to the Sync, the question too.)
+  co_await WaitPendingDrained();
+  if (skip_until_sync_ || tx_aborted_ || closing_) co_return false;
+  int asked = 0;
+  for (size_t i = 0; i < links_.size() && asked == 0; ++i) {
+    const auto& server = links_[i].server;
+    if (server && !links_[i].shared && server->tx_status == protocol::kTxInBlock) asked = map_->nodes[i].id;
+  }
+  if (asked == 0) co_return false;
+  auto check = std::make_shared<Gather>();
+  check->mode = Gather::Mode::kWrite;
+  const std::vector<int> nodes{asked};
+  const std::vector<std::string> sqls{
+      "SELECT 1 WHERE pg_catalog.current_setting('transaction_isolation') IN ('repeatable read', 'serializable')"};
+  co_await Scatter(nodes, sqls, check);
+  if (check->error.empty() && check->rows.empty()) co_return false;  // READ COMMITTED
+  *refused = Status::Error(
+      kSerializationFailure,
+      fmt::format("could not serialize access due to a concurrent migration: rows this statement touches moved "
+                  "from node {} to node {} after this transaction's snapshot was taken; retry the transaction",
+                  from, route.nodes.front()));
+  co_return true;
 }
 
 Status Session::CheckDdlDuringMigrations(const sql::Analysis& a) const {

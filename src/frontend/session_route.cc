@@ -428,6 +428,13 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         if (TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 && (!a.set_name.empty() || a.set_reset_all)) {
           co_return co_await TrackedSet(a, raw);
         }
+        const bool ok = co_await forward_default();
+        if (!pending_.empty() && pending_.back().op == Op::kQuery && pending_.back().server != nullptr) {
+          backend::ServerConn& server = *pending_.back().server;
+          NoteRelayedSet(a, server);
+          if (Link* l = FindLink(&server); l != nullptr && tx_block_ && !implicit_tx_) ReadBackBlockSetting(a, *l);
+        }
+        co_return ok;
       }
       co_return co_await forward_default();
     case StatementType::kEmpty:
@@ -494,7 +501,10 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       f.raw = raw;
       // Back to before the error, on every node and here (before the reply's ReadyForQuery is
       // made; a node that fails it is in state 'E' itself).
-      if (a.rollback_to) tx_aborted_ = false;
+      if (a.rollback_to) {
+        tx_aborted_ = false;
+        block_settings_.clear();  // what the savepoint undid is not known here: none adopted
+      }
       const bool ok = co_await Broadcast(f, linked);
       if (!broadcast_error_) savepoint_log_.push_back(std::string(sql_text));
       co_return ok;
@@ -1154,6 +1164,16 @@ awaitable<void> Session::RunOnLinks(const std::vector<Link*>& targets, const std
   co_await WaitPendingDrained();
 }
 
+namespace {
+
+// The setting `name` (any case) as a row of its canonical name and current value.
+std::string ReadSettingQuery(std::string_view name) {
+  return fmt::format("SELECT name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings WHERE lower(name) = {}",
+                     Literal(name));
+}
+
+}  // namespace
+
 awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw) {
   auto link = co_await LinkNode(map_->DefaultNode());
   if (!link.ok()) {
@@ -1168,9 +1188,7 @@ awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw
   auto read = std::make_shared<Gather>();
   read->mode = Gather::Mode::kWrite;
   if (!a.set_reset_all) {
-    protocol::WriteQuery(&l.out, fmt::format("SELECT name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings "
-                                             "WHERE lower(name) = {}",
-                                             Literal(a.set_name)));
+    protocol::WriteQuery(&l.out, ReadSettingQuery(a.set_name));
     Push({.op = Op::kGather, .server = server.get(), .forward = false, .forward_rfq = false, .gather = read});
   }
   broadcast_error_ = false;
@@ -1183,26 +1201,76 @@ awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw
       for (const auto& name : set_by_client_) params_.erase(name);
       set_by_client_.clear();
     }
-    protocol::MessageReader row(std::string_view(read->rows).substr(std::min<size_t>(read->rows.size(), 5)));
-    int16_t columns = 0;
-    int32_t len = 0;
-    std::string_view name, value;
-    if (row.ReadInt16(&columns) && columns == 2 && row.ReadInt32(&len) && len >= 0 &&
-        row.ReadBytes(static_cast<size_t>(len), &name) && row.ReadInt32(&len) && len >= 0 &&
-        row.ReadBytes(static_cast<size_t>(len), &value)) {
-      params_[std::string(name)] = std::string(value);
-      if (!server->params.contains(name) || server->explicit_params.contains(name)) {
-        set_by_client_.insert(std::string(name));  // not one the server reports
-      }
-      server->params[std::string(name)] = std::string(value);
-      server->explicit_params[std::string(name)] = std::string(value);
-    }
+    AdoptSetting(read->rows, server.get());
     params_generation_ = worker_.GenerationOf(params_);
     server->params_synced_to = params_generation_;
   }
   Push({.op = Op::kRfq});
   MaybeRelease();
   co_return !closing_;
+}
+
+void Session::AdoptSetting(std::string_view data_row, ServerConn* server) {
+  protocol::MessageReader row(data_row.substr(std::min<size_t>(data_row.size(), 5)));
+  int16_t columns = 0;
+  int32_t len = 0;
+  std::string_view name, value;
+  if (!(row.ReadInt16(&columns) && columns == 2 && row.ReadInt32(&len) && len >= 0 &&
+        row.ReadBytes(static_cast<size_t>(len), &name) && row.ReadInt32(&len) && len >= 0 &&
+        row.ReadBytes(static_cast<size_t>(len), &value))) {
+    return;
+  }
+  params_[std::string(name)] = std::string(value);
+  if (server == nullptr || !server->params.contains(name) || server->explicit_params.contains(name)) {
+    set_by_client_.insert(std::string(name));  // not one the server reports
+  }
+  if (server != nullptr) {
+    server->params[std::string(name)] = std::string(value);
+    server->explicit_params[std::string(name)] = std::string(value);
+  }
+}
+
+void Session::NoteRelayedSet(const sql::Analysis& a, ServerConn& server) {
+  if (a.type != sql::StatementType::kSet || a.set_local) return;
+  auto unknown = [&](std::string_view name) {
+    // Reported settings (TimeZone, DateStyle, application_name, ...) come back as ParameterStatus.
+    static constexpr std::string_view kReported[] = {
+        "application_name", "client_encoding", "datestyle", "default_transaction_read_only", "intervalstyle",
+        "is_superuser", "session_authorization", "standard_conforming_strings", "timezone"};
+    if (std::find(std::begin(kReported), std::end(kReported), name) != std::end(kReported)) return;
+    server.params.erase(std::string(name));
+    server.explicit_params.try_emplace(std::string(name));
+  };
+  if (a.set_reset_all) {
+    for (const auto& [name, value] : server.explicit_params) server.params.erase(name);
+  } else if (a.set_name.empty()) {  // SET SESSION CHARACTERISTICS AS TRANSACTION ...
+    unknown("default_transaction_isolation");
+    unknown("default_transaction_deferrable");
+  } else {
+    unknown(a.set_name);
+  }
+  server.settings_unknown = true;
+}
+
+void Session::ReadBackBlockSetting(const sql::Analysis& a, Link& link) {
+  if (a.set_reset_all || a.set_local) return;
+  auto read = std::make_shared<Gather>();
+  read->mode = Gather::Mode::kWrite;
+  // No name: SET SESSION CHARACTERISTICS AS TRANSACTION (or SET TRANSACTION, which leaves it).
+  const std::string_view name = a.set_name.empty() ? std::string_view("default_transaction_isolation") : a.set_name;
+  protocol::WriteQuery(&link.out, ReadSettingQuery(name));
+  Push({.op = Op::kGather, .server = link.server.get(), .forward = false, .forward_rfq = false, .gather = read});
+  block_settings_.push_back({read, link.server});
+}
+
+void Session::AdoptBlockSettings() {
+  if (block_settings_.empty()) return;
+  for (const auto& setting : block_settings_) {
+    if (!setting.read->error.empty()) continue;
+    auto server = setting.server.lock();
+    AdoptSetting(setting.read->rows, server.get());
+  }
+  params_generation_ = worker_.GenerationOf(params_);
 }
 
 awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::string& text) {
@@ -1218,7 +1286,10 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
     if (link.server) linked.push_back(&link);
   }
   // Back to before the error, on every node and here, as for a simple query.
-  if (a.rollback_to) tx_aborted_ = false;
+  if (a.rollback_to) {
+    tx_aborted_ = false;
+    block_settings_.clear();
+  }
   broadcast_error_ = false;
   co_await RunOnLinks(linked, [&](Link&) { return text; }, /*quiet=*/false);
   if (broadcast_error_) {
@@ -1263,6 +1334,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     if (broadcast_error_) {
       finish({});
     } else {
+      if (commit && !failed) AdoptBlockSettings();
       finish(failed ? std::string_view("ROLLBACK") : std::string_view(text));
     }
     co_return;
@@ -1347,6 +1419,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     log::warn("client {}: transaction {} is committed; a node missed COMMIT PREPARED and the "
               "recovery pass will finish it there", pid_, gid);
   }
+  AdoptBlockSettings();
   reset();
   broadcast_error_ = false;
   if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("COMMIT")});

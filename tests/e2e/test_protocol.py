@@ -984,6 +984,73 @@ def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
     assert one(ca, "SELECT current_user") == "mosaic"
 
 
+def test_settings_set_inside_a_transaction_or_a_string_or_over_extended_reach_no_other_client(one_connection):
+    # A SET Mosaic relayed as the client sent it (inside a transaction block, as psycopg2 sends
+    # every statement by default; in a query string with other statements; over the extended
+    # protocol, as JDBC sends it) stayed on the one server connection: the next client ran
+    # with the first one's search_path and statement_timeout (on the binary before this test:
+    # 'other, public' and '1234ms'). Now the names such a SET changes are set to what the next
+    # client expects (or reset) before its first statement; a SET inside a block that commits
+    # follows its client from then on, as PostgreSQL keeps it; a rolled back one does not.
+    m = one_connection
+    setup = m.connect()
+    setup.autocommit = True
+    cur = setup.cursor()
+    cur.execute("CREATE SCHEMA other")
+    cur.execute("CREATE TABLE other.kv (k int PRIMARY KEY, v text)")
+    cur.execute("INSERT INTO other.kv VALUES (1, 'other')")
+    b = m.connect()
+    b.autocommit = True
+    cb = b.cursor()
+
+    def one(c, sql):
+        c.execute(sql)
+        return c.fetchone()[0]
+
+    def seen_by_b():
+        return (one(cb, "SHOW search_path"), one(cb, "SHOW statement_timeout"),
+                one(cb, "SHOW default_transaction_isolation"), one(cb, "SELECT v FROM kv WHERE k = 1"))
+
+    clean = ('"$user", public', "0", "read committed", "v1")
+    a = m.connect()  # psycopg2's default: each statement inside a BEGIN it sends
+    ca = a.cursor()
+    ca.execute("SET search_path = other, public")
+    ca.execute("SET statement_timeout = '1234ms'")
+    ca.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    a.commit()
+    assert seen_by_b() == clean
+    # The committed settings stay with their client.
+    assert one(ca, "SHOW search_path") == "other, public"
+    assert one(ca, "SHOW statement_timeout") == "1234ms"
+    assert one(ca, "SHOW default_transaction_isolation") == "repeatable read"
+    assert one(ca, "SELECT v FROM kv WHERE k = 1") == "other"
+    a.commit()
+    assert seen_by_b() == clean
+    ca.execute("SET search_path = nowhere")
+    a.rollback()
+    assert one(ca, "SHOW search_path") == "other, public"
+    a.rollback()
+    assert seen_by_b() == clean
+    a.close()
+
+    c = m.connect()
+    c.autocommit = True
+    c.cursor().execute("SET work_mem = '7MB'; SET search_path = other; SELECT 1")
+    assert seen_by_b() == clean
+    assert one(cb, "SHOW work_mem") == "4MB"
+    c.close()
+
+    raw = started(m)
+    try:
+        raw.send(parse_msg("", "SET search_path = other") + bind_msg("", "") + execute_msg() + sync_msg())
+        assert not raw.read_until_ready().errors
+        raw.send(parse_msg("", "SET statement_timeout = 4321") + bind_msg("", "") + execute_msg() + sync_msg())
+        assert not raw.read_until_ready().errors
+        assert seen_by_b() == clean
+    finally:
+        raw.close()
+
+
 # ---------------------------------------------------------------- a Close without its own Sync
 
 def test_a_close_without_sync_then_a_query_mosaic_answers_itself_gets_every_reply(mosaic):
