@@ -724,7 +724,8 @@ Result<std::vector<std::string>> SetReplicaIdentityFull(PGconn* conn,
   return previous;
 }
 
-Result<std::string> OldestTransactionOn(PGconn* conn, const std::vector<Table>& tables, std::string_view who) {
+Result<std::string> OldestTransactionOn(PGconn* conn, const std::vector<Table>& tables, std::string_view who,
+                                        std::string_view lock_mode) {
   std::string relations;
   for (const Table& table : tables) {
     relations += (relations.empty() ? "" : ", ") + pg::QuoteLiteral(pg::QualifiedName(table)) + "::regclass";
@@ -737,8 +738,9 @@ Result<std::string> OldestTransactionOn(PGconn* conn, const std::vector<Table>& 
       "round(extract(epoch FROM now() - a.xact_start)::numeric, 1), left(a.query, 200)) "
       "FROM pg_catalog.pg_stat_activity a WHERE a.backend_type = 'client backend' AND a.xact_start IS NOT NULL "
       "AND a.pid <> pg_catalog.pg_backend_pid() AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l "
-      "WHERE l.pid = a.pid AND l.relation IN (" + relations + ")) ORDER BY a.xact_start LIMIT 1",
-      {}, who);
+      "WHERE l.pid = a.pid AND l.relation IN (" + relations + ") AND ($1 = '' OR (l.mode = $1 AND l.granted))) "
+      "ORDER BY a.xact_start LIMIT 1",
+      {std::string(lock_mode)}, who);
   if (!oldest.ok()) return oldest.status();
   return oldest->value_or("");
 }

@@ -143,6 +143,11 @@ class Service::Runner {
   // What keeps the fence from draining: the oldest transaction on the group's tables on the
   // flows' nodes ("node 2: pid 4711, idle in transaction for ..."), else how many are inside.
   std::string FenceBlocker();
+  // OK unless a transaction holds an ACCESS EXCLUSIVE lock (a schema change) on one of the
+  // group's tables on a flow's node: the copy and the checksums assume the tables keep the
+  // columns they have, so the migration fails at once rather than copy and fail on the
+  // checksums once the change commits. 55006 naming it otherwise.
+  Status NoSchemaChangeOpen();
   std::set<int> FlowNodes() const;
   // Rolls the migration back to end `failed` with `why` as its error.
   Status StartFailing(const std::string& why, std::string_view how);
@@ -456,6 +461,11 @@ Status Service::Runner::StepQueued() {
     PublishMap((*prepared)->map());
     UpdateLive();
     return Status::OK();
+  }
+  if (Status s = NoSchemaChangeOpen(); !s.ok()) {
+    if (s.sqlstate() != "55006") return s;
+    // Nothing was created or copied yet: nothing to roll back (which would wait for the change).
+    return SetPhase(Phase::kFailed, "refused: " + s.message(), s.message());
   }
   return SetPhase(Phase::kShadowReads, fmt::format("copying {} flow(s)", flows_.size()));
 }
@@ -886,6 +896,22 @@ Status Service::Runner::Cutover() {
       return SetPhase(Phase::kIncrementalWrites, "cutover interrupted while it waited for its fence to drain");
     }
   }
+}
+
+Status Service::Runner::NoSchemaChangeOpen() {
+  for (int node : FlowNodes()) {
+    auto c = Conn(node);
+    if (!c.ok()) return c.status();
+    auto open = OldestTransactionOn(c.value()->get(), tables_, "node " + std::to_string(node), "AccessExclusiveLock");
+    if (!open.ok()) return open.status();
+    if (!open->empty()) {
+      return Status::Error("55006", fmt::format("a schema change is open on the tables on node {} ({}); the copy "
+                                                "assumes their columns stay as they are: end that transaction, "
+                                                "then submit the migration again",
+                                                node, *open));
+    }
+  }
+  return Status::OK();
 }
 
 Status Service::Runner::NoneInDoubt() {
