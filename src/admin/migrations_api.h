@@ -28,11 +28,13 @@ void RegisterMigrationRoutes(AdminServer& server, migration::Backend& backend);
 //    "tenant" (null for the implicit tenant), "tables": ["schema.name"], "column",
 //    "ranges": the new ranges, "from": the ranges replaced ([{"lower", "upper", "node"}]),
 //    "flows": [{"source", "target"}],
-//    "progress": {"rows_copied", "rows_estimated", "bytes", "rows_per_s", "eta_s" (null: unknown)},
+//    "progress": {"rows_copied", "rows_estimated", "bytes", "rows_per_s", "eta_s" (null: unknown),
+//                 "cutover_attempts" (fences opened again without the switch), "cutover_blocked_by"
+//                 (null, or what kept the last of them from switching)},
 //    "mismatches": {"shadow_reads", "shadow_mismatches", "checksum_chunks", "checksum_mismatches"},
 //    "timings": {"created_at", "updated_at", "finished_at" (null), "cutover_pause_ms" (null: not yet),
 //                "cutover_steps_ms": {step: ms}, "cutover_abandoned_ms": [ms] (fences opened again
-//                without the switch)},
+//                without the switch, the last 100)},
 //    "error" (null), "journal": [{"phase", "at", "detail"}] (only when `journal` is given)}
 // Plan, flows and progress come from the record's JSON columns (plan: migration::PlanJson; flows;
 // state["progress"]: migration::ProgressJson); unreadable JSON shows as empty values.

@@ -163,6 +163,7 @@ Status FromTable(const toml::table& t, Config* c) {
     Take(*m, "cutover_drain_ms", &c->migration.cutover_drain_ms);
     Take(*m, "cutover_fence_budget_ms", &c->migration.cutover_fence_budget_ms);
     Take(*m, "cutover_attempts", &c->migration.cutover_attempts);
+    Take(*m, "cutover_timeout_s", &c->migration.cutover_timeout_s);
     Take(*m, "catchup_timeout_s", &c->migration.catchup_timeout_s);
     Take(*m, "node_down_timeout_s", &c->migration.node_down_timeout_s);
     Take(*m, "max_per_node", &c->migration.max_per_node);
@@ -272,6 +273,7 @@ Status Config::Validate() const {
     return ConfigError("migration.cutover_fence_budget_ms must be 0 (no budget) or more");
   }
   if (migration.cutover_attempts < 1) return ConfigError("migration.cutover_attempts must be 1 or more");
+  if (migration.cutover_timeout_s <= 0) return ConfigError("migration.cutover_timeout_s must be more than 0");
   if (migration.catchup_timeout_s <= 0) return ConfigError("migration.catchup_timeout_s must be more than 0");
   if (migration.node_down_timeout_s <= 0) return ConfigError("migration.node_down_timeout_s must be more than 0");
   if (migration.max_per_node < 1) return ConfigError("migration.max_per_node must be 1 or more");

@@ -99,13 +99,19 @@ struct Config {
     int batch_rows = 10000;           // rows per committed copy batch
     double retention_s = 600;         // how long a cut-over source keeps its copy (rollback possible)
     double shadow_min_s = 5;          // shadow reads run at least this long before cutover
-    int cutover_drain_ms = 2000;      // how long the cutover waits for open transactions on the rows
+    // With no budget (below): how long the cutover waits for open transactions on the rows.
+    int cutover_drain_ms = 2000;
     // How long the fence may hold before the switch: the drain of the transactions inside and
     // the targets' catch-up under it. Beyond it the fence opens again and the cutover is tried
-    // again (up to cutover_attempts in a row; the last one waits up to cutover_drain_ms and
-    // catchup_timeout_s). 0 = no budget.
+    // again after a pause (backing off up to 2 s). 0 = no budget: the drain waits up to
+    // cutover_drain_ms and the catch-up up to catchup_timeout_s.
     int cutover_fence_budget_ms = 30;
+    // After this many fenced catch-ups in a row over the budget, the next one may take up to
+    // catchup_timeout_s (a subscriber that stalls for a while). The drain never does.
     int cutover_attempts = 5;
+    // How long the cutover keeps trying (a transaction that stays open on the rows): past it the
+    // migration rolls back and ends `failed`, naming what blocked it.
+    double cutover_timeout_s = 300;
     double catchup_timeout_s = 30;    // the target must catch up within this, under the fence
     double node_down_timeout_s = 120; // a node unreachable this long: the migration rolls back
     int max_per_node = 1;             // migrations copying from or to one node at a time

@@ -465,7 +465,9 @@ Json ProgressJson(const Progress& p) {
           {"checksum_mismatches", p.checksum_mismatches},
           {"cutover_pause_ms", p.cutover_pause_ms},
           {"cutover_steps_ms", p.cutover_steps_ms},
-          {"cutover_abandoned_ms", p.cutover_abandoned_ms}};
+          {"cutover_abandoned_ms", p.cutover_abandoned_ms},
+          {"cutover_attempts", p.cutover_attempts},
+          {"cutover_blocked_by", p.cutover_blocked_by}};
 }
 
 Progress ProgressFromJson(const Json& json) {
@@ -485,6 +487,10 @@ Progress ProgressFromJson(const Json& json) {
   read("checksum_chunks", p.checksum_chunks);
   read("checksum_mismatches", p.checksum_mismatches);
   read("cutover_pause_ms", p.cutover_pause_ms);
+  read("cutover_attempts", p.cutover_attempts);
+  if (auto blocked = json.find("cutover_blocked_by"); blocked != json.end() && blocked->is_string()) {
+    p.cutover_blocked_by = blocked->get<std::string>();
+  }
   if (auto steps = json.find("cutover_steps_ms"); steps != json.end() && steps->is_object()) {
     for (const auto& [step, ms] : steps->items()) {
       if (ms.is_number()) p.cutover_steps_ms[step] = ms.get<double>();

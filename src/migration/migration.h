@@ -124,13 +124,21 @@ struct Progress {
   // apply took too long, a recheck differed), how long it held, oldest first: pauses clients saw
   // besides cutover_pause_ms.
   std::vector<double> cutover_abandoned_ms;
+  // Fences opened again without the switch, in all (cutover_abandoned_ms keeps the last
+  // kAbandonedKept), and what kept the last one from switching: the oldest transaction open on
+  // the rows ("node 2: pid 4711, idle in transaction for 12.5 s ...") or the targets' catch-up.
+  // Empty once the cutover switched.
+  int64_t cutover_attempts = 0;
+  std::string cutover_blocked_by;
+  static constexpr size_t kAbandonedKept = 100;
 
   bool operator==(const Progress&) const = default;
 };
 
 // {"rows_copied", "rows_estimated", "bytes_copied", "rows_per_s", "eta_s", "shadow_reads",
 //  "shadow_mismatches", "checksum_chunks", "checksum_mismatches", "cutover_pause_ms",
-//  "cutover_steps_ms" (an object, step: ms), "cutover_abandoned_ms" (an array)}: how the service keeps progress in a migration's
+//  "cutover_steps_ms" (an object, step: ms), "cutover_abandoned_ms" (an array), "cutover_attempts",
+//  "cutover_blocked_by" (a string)}: how the service keeps progress in a migration's
 // state (state["progress"]).
 nlohmann::json ProgressJson(const Progress& progress);
 // The inverse of ProgressJson. Lenient: a missing or non-numeric field (or a non-object) keeps

@@ -724,6 +724,27 @@ Result<std::vector<std::string>> SetReplicaIdentityFull(PGconn* conn,
   return previous;
 }
 
+Result<std::string> OldestTransactionOn(PGconn* conn, const std::vector<Table>& tables, std::string_view who,
+                                        std::string_view lock_mode) {
+  std::string relations;
+  for (const Table& table : tables) {
+    relations += (relations.empty() ? "" : ", ") + pg::QuoteLiteral(pg::QualifiedName(table)) + "::regclass";
+  }
+  if (relations.empty()) return std::string();
+  auto oldest = QueryValue(
+      conn,
+      "SELECT format('pid %s, %s for %s s (transaction open %s s), last statement: %s', a.pid, a.state, "
+      "round(extract(epoch FROM now() - a.state_change)::numeric, 1), "
+      "round(extract(epoch FROM now() - a.xact_start)::numeric, 1), left(a.query, 200)) "
+      "FROM pg_catalog.pg_stat_activity a WHERE a.backend_type = 'client backend' AND a.xact_start IS NOT NULL "
+      "AND a.pid <> pg_catalog.pg_backend_pid() AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l "
+      "WHERE l.pid = a.pid AND l.relation IN (" + relations + ") AND ($1 = '' OR (l.mode = $1 AND l.granted))) "
+      "ORDER BY a.xact_start LIMIT 1",
+      {std::string(lock_mode)}, who);
+  if (!oldest.ok()) return oldest.status();
+  return oldest->value_or("");
+}
+
 Status RestoreReplicaIdentity(PGconn* conn, const std::vector<Table>& tables,
                               const std::vector<std::string>& previous, std::string_view who) {
   if (previous.size() != tables.size()) {

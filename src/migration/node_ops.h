@@ -76,6 +76,14 @@ Result<std::vector<std::string>> SetReplicaIdentityFull(PGconn* conn,
 Status RestoreReplicaIdentity(PGconn* conn, const std::vector<catalog::Table>& tables,
                               const std::vector<std::string>& previous, std::string_view who);
 
+// The oldest transaction of a client backend other than `conn`'s that holds a lock on one of
+// `tables`, for the log and the progress of a cutover whose fence does not drain: "pid 4711,
+// idle in transaction for 12.5 s (transaction open 12.6 s), last statement: UPDATE ..." (cut to
+// 200 characters); empty when there is none. `lock_mode` ("AccessExclusiveLock", say): only a
+// transaction granted a lock of that mode.
+Result<std::string> OldestTransactionOn(PGconn* conn, const std::vector<catalog::Table>& tables,
+                                        std::string_view who, std::string_view lock_mode = {});
+
 // CREATE PUBLICATION name FOR TABLE t1 WHERE (filter), t2 WHERE (filter), ... on `source`.
 // An existing publication of that name is kept as it is. A filter PostgreSQL refuses as a row
 // filter fails with its SQLSTATE (42P17 / 0A000). REQUIRES: !tables.empty().

@@ -43,6 +43,15 @@ constexpr int kRefineChunkRows = 500;
 // millisecond pauses writes; before it, the longest pause of its back-off.
 constexpr std::chrono::microseconds kCatchUpPollFenced{200};
 constexpr std::chrono::microseconds kCatchUpPollMax{32000};
+// Pauses between cutover attempts whose fence opened again: doubling from the first up to the
+// last, and at least kFenceDuty times as long as the fence held, so that writers wait at it at
+// most a tenth of the time however long a transaction keeps it from draining.
+constexpr std::chrono::milliseconds kCutoverPauseFirst{25};
+constexpr std::chrono::milliseconds kCutoverPauseMax{2000};
+constexpr int kFenceDuty = 9;
+// How long an attempt waits, the fence open, for a moment when no statement is inside it
+// before it closes the fence anyway.
+constexpr std::chrono::milliseconds kFenceIdleWait{500};
 
 int ApplyStallFault(const std::string& fault) {
   constexpr std::string_view kPoint = "migration-apply-stall:";
@@ -118,11 +127,30 @@ class Service::Runner {
   Status StepIncrementalWrites();
   Status Cutover();
   // What became of one try at the cutover (CutoverAttempt).
-  enum class Attempt { kDone, kOverBudget };
-  // Closes the fence once and switches, unless the drain and the fenced catch-up take longer
-  // than `budget` (kOverBudget: the fence is open again and nothing changed). Any other reason
-  // not to switch (drain timeout, a recheck that differs, an error) is the Status.
-  Result<Attempt> CutoverAttempt(const catalog::Layout& layout, std::optional<std::chrono::milliseconds> budget);
+  enum class Attempt {
+    kDone,              // switched, or postponed back to incremental_writes
+    kDrainOverBudget,   // a transaction inside the fence outlasted the budget
+    kApplyOverBudget,   // a target's catch-up under the fence outlasted what the budget left
+  };
+  // Closes the fence once (at a moment when no statement is inside it, if one comes within
+  // kFenceIdleWait) and switches, unless the drain or the fenced catch-up take longer than
+  // `budget` (over budget: the fence is open again, nothing changed, and
+  // progress_.cutover_blocked_by says why). `apply_budget` false: the catch-up may take up to
+  // catchup_timeout_s. Any other reason not to switch (a recheck that differs, an error) is the
+  // Status.
+  Result<Attempt> CutoverAttempt(const catalog::Layout& layout, std::optional<std::chrono::milliseconds> budget,
+                                 bool apply_budget);
+  // What keeps the fence from draining: the oldest transaction on the group's tables on the
+  // flows' nodes ("node 2: pid 4711, idle in transaction for ..."), else how many are inside.
+  std::string FenceBlocker();
+  // OK unless a transaction holds an ACCESS EXCLUSIVE lock (a schema change) on one of the
+  // group's tables on a flow's node: the copy and the checksums assume the tables keep the
+  // columns they have, so the migration fails at once rather than copy and fail on the
+  // checksums once the change commits. 55006 naming it otherwise.
+  Status NoSchemaChangeOpen();
+  std::set<int> FlowNodes() const;
+  // Rolls the migration back to end `failed` with `why` as its error.
+  Status StartFailing(const std::string& why, std::string_view how);
   // Where a flow's walsender and subscriber are ("sent 0/1A2B, written 0/1A00, ..."), for the
   // log line of a fenced catch-up over budget.
   std::string FlowPositions(const Flow& flow, size_t index);
@@ -261,6 +289,14 @@ void Service::Runner::UpdateLive() {
   live_->phase = std::string(PhaseName(phase_));
 }
 
+Status Service::Runner::StartFailing(const std::string& why, std::string_view how) {
+  failing_ = true;
+  failure_ = why;
+  state_["failing"] = true;
+  state_["failure"] = failure_;
+  return SetPhase(Phase::kRollingBack, std::string(how) + failure_);
+}
+
 Status Service::Runner::SaveState() {
   state_["progress"] = ProgressJson(progress_);
   UpdateLive();
@@ -345,19 +381,12 @@ void Service::Runner::Run() {
           (phase_ == Phase::kQueued || phase_ == Phase::kShadowReads || phase_ == Phase::kIncrementalWrites ||
            phase_ == Phase::kCutover) &&
           !failing_) {
-        failing_ = true;
-        failure_ = fmt::format("a node was unreachable for {:.0f} s: {}", down_s, s.message());
-        state_["failing"] = true;
-        state_["failure"] = failure_;
-        (void)SetPhase(Phase::kRollingBack, "rolling back: " + failure_);
+        (void)StartFailing(fmt::format("a node was unreachable for {:.0f} s: {}", down_s, s.message()),
+                           "rolling back: ");
       }
     } else if (errors_in_a_row_ >= 3 && catalog_ && !failing_ && phase_ != Phase::kDeprecated &&
                phase_ != Phase::kRollingBack) {
-      failing_ = true;
-      failure_ = s.message();
-      state_["failing"] = true;
-      state_["failure"] = failure_;
-      (void)SetPhase(Phase::kRollingBack, "rolling back after an error: " + failure_);
+      (void)StartFailing(s.message(), "rolling back after an error: ");
     }
     const int backoff_ms = std::min(10000, 500 << std::min(errors_in_a_row_, 5));
     Sleep(std::chrono::milliseconds(backoff_ms));
@@ -432,6 +461,11 @@ Status Service::Runner::StepQueued() {
     PublishMap((*prepared)->map());
     UpdateLive();
     return Status::OK();
+  }
+  if (Status s = NoSchemaChangeOpen(); !s.ok()) {
+    if (s.sqlstate() != "55006") return s;
+    // Nothing was created or copied yet: nothing to roll back (which would wait for the change).
+    return SetPhase(Phase::kFailed, "refused: " + s.message(), s.message());
   }
   return SetPhase(Phase::kShadowReads, fmt::format("copying {} flow(s)", flows_.size()));
 }
@@ -829,27 +863,59 @@ Status Service::Runner::Cutover() {
   // A transaction inside the fence that takes long to end, or a target that takes long to
   // apply the last writes under it (its subscriber not reporting the source's position, say),
   // would hold every write to the rows meanwhile. Past the budget the fence opens again and the
-  // cutover starts over after a pause, the catch-up done again outside the fence. The last
-  // attempt waits as long as cutover_drain_ms and catchup_timeout_s allow.
+  // cutover starts over after a pause, the catch-up done again outside the fence. A transaction
+  // may stay open for as long as its client likes: the drain never waits past the budget, the
+  // pauses grow, and past cutover_timeout_s the migration gives up. A stalled subscriber ends
+  // by itself: after cutover_attempts - 1 fenced catch-ups over budget in a row the next one
+  // may take up to catchup_timeout_s.
   const auto& config = svc_.config_.migration;
-  for (int attempt = 1;; ++attempt) {
-    std::optional<std::chrono::milliseconds> budget;
-    if (config.cutover_fence_budget_ms > 0 && attempt < config.cutover_attempts) {
-      budget = std::chrono::milliseconds(config.cutover_fence_budget_ms);
-    }
-    auto result = CutoverAttempt(*layout, budget);
+  std::optional<std::chrono::milliseconds> budget;
+  if (config.cutover_fence_budget_ms > 0) budget = std::chrono::milliseconds(config.cutover_fence_budget_ms);
+  const auto started = Clock::now();
+  auto pause = kCutoverPauseFirst;
+  int apply_overruns = 0;
+  for (;;) {
+    auto result = CutoverAttempt(*layout, budget, apply_overruns + 1 < config.cutover_attempts);
     if (!result.ok()) return result.status();
     if (*result == Attempt::kDone) return Status::OK();
-    // Such stalls have lasted 150-250 ms: spread the attempts (25, 50, 100, 200 ms apart).
-    Sleep(std::chrono::milliseconds(25 << std::min(attempt - 1, 4)));
-    if (Interrupted()) return SetPhase(Phase::kIncrementalWrites, "cutover interrupted after a fenced catch-up over budget");
+    apply_overruns = *result == Attempt::kApplyOverBudget ? apply_overruns + 1 : 0;
+    ++progress_.cutover_attempts;
+    UpdateLive();
+    if (MsSince(started) > config.cutover_timeout_s * 1000) {
+      return StartFailing(fmt::format("the cutover found no moment to switch within cutover_timeout_s ({} s, {} "
+                                      "attempts): {}",
+                                      config.cutover_timeout_s, progress_.cutover_attempts,
+                                      progress_.cutover_blocked_by),
+                          "rolling back: ");
+    }
+    // Writers wait at the fence at most 1 / (kFenceDuty + 1) of the time.
+    const auto held = std::chrono::milliseconds(static_cast<int64_t>(progress_.cutover_abandoned_ms.back()));
+    Sleep(std::max(pause, kFenceDuty * held));
+    pause = std::min(2 * pause, kCutoverPauseMax);
+    if (Interrupted() || live_->paused.load()) {
+      return SetPhase(Phase::kIncrementalWrites, "cutover interrupted while it waited for its fence to drain");
+    }
   }
 }
 
+Status Service::Runner::NoSchemaChangeOpen() {
+  for (int node : FlowNodes()) {
+    auto c = Conn(node);
+    if (!c.ok()) return c.status();
+    auto open = OldestTransactionOn(c.value()->get(), tables_, "node " + std::to_string(node), "AccessExclusiveLock");
+    if (!open.ok()) return open.status();
+    if (!open->empty()) {
+      return Status::Error("55006", fmt::format("a schema change is open on the tables on node {} ({}); the copy "
+                                                "assumes their columns stay as they are: end that transaction, "
+                                                "then submit the migration again",
+                                                node, *open));
+    }
+  }
+  return Status::OK();
+}
+
 Status Service::Runner::NoneInDoubt() {
-  std::set<int> nodes;
-  for (const Flow& f : flows_) nodes.insert({f.source, f.target});
-  for (int node : nodes) {
+  for (int node : FlowNodes()) {
     auto c = Conn(node);
     if (!c.ok()) return c.status();
     auto res = pg::Exec(c.value()->get(), "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE 'mosaic\\_%'",
@@ -868,8 +934,26 @@ Status Service::Runner::NoneInDoubt() {
   return Status::OK();
 }
 
+std::set<int> Service::Runner::FlowNodes() const {
+  std::set<int> nodes;
+  for (const Flow& f : flows_) nodes.insert({f.source, f.target});
+  return nodes;
+}
+
+std::string Service::Runner::FenceBlocker() {
+  for (int node : FlowNodes()) {
+    auto c = Conn(node);
+    if (!c.ok()) continue;
+    auto oldest = OldestTransactionOn(c.value()->get(), tables_, "node " + std::to_string(node));
+    if (oldest.ok() && !oldest->empty()) return fmt::format("node {}: {}", node, *oldest);
+  }
+  return fmt::format("{} transaction(s) inside the fence, none holding a lock on the tables on the flows' nodes",
+                     fence_->inside());
+}
+
 Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::Layout& layout,
-                                                                 std::optional<std::chrono::milliseconds> budget) {
+                                                                 std::optional<std::chrono::milliseconds> budget,
+                                                                 bool apply_budget) {
   if (Status s = NoneInDoubt(); !s.ok()) {
     log::warn("migration {}: cutover postponed: {}", id_, s.message());
     Sleep(std::chrono::seconds(1));
@@ -897,9 +981,14 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
   auto abort_prepared = [&] {
     if (prepared.ok()) (*prepared)->Abort();
   };
+  // A stream of transactions on the rows leaves moments with none open: close the fence then,
+  // and the drain has nothing to wait for.
+  (void)fence_->WaitDrained(kFenceIdleWait);
   const auto t0 = Clock::now();
   auto abandoned = [&] {
-    progress_.cutover_abandoned_ms.push_back(MsSince(t0));
+    auto& held = progress_.cutover_abandoned_ms;
+    held.push_back(MsSince(t0));
+    if (held.size() > Progress::kAbandonedKept) held.erase(held.begin());
     state_["progress"] = ProgressJson(progress_);
   };
   const auto drain_limit = budget.value_or(std::chrono::milliseconds(svc_.config_.migration.cutover_drain_ms));
@@ -907,9 +996,10 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
     abandoned();
     abort_prepared();
     if (budget) {
-      log::warn("migration {}: fence opened again after {:.1f} ms: transactions on the rows still open; trying again",
-                id_, progress_.cutover_abandoned_ms.back());
-      return Attempt::kOverBudget;
+      progress_.cutover_blocked_by = "transactions on the rows still open: " + FenceBlocker();
+      log::warn("migration {}: fence opened again after {:.1f} ms: {}; trying again", id_,
+                progress_.cutover_abandoned_ms.back(), progress_.cutover_blocked_by);
+      return Attempt::kDrainOverBudget;
     }
     Sleep(std::chrono::seconds(1));
     if (Status s = SetPhase(Phase::kIncrementalWrites,
@@ -946,16 +1036,17 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
   };
   for (size_t i = 0; i < flows_.size(); ++i) {
     std::optional<std::chrono::milliseconds> left;  // what the budget leaves for this catch-up
-    if (budget) {
+    if (budget && apply_budget) {
       left = std::max(std::chrono::milliseconds(1),
                       *budget - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0));
     }
     if (Status s = WaitFlowApplied(flows_[i], i, /*fenced=*/true, left); !s.ok()) {
-      if (!budget || s.sqlstate() != "57014") return back_off(s);
+      if (!left || s.sqlstate() != "57014") return back_off(s);
       reopen();
+      progress_.cutover_blocked_by = fmt::format("the catch-up under the fence: {}", s.message());
       log::warn("migration {}: fence opened again after {:.1f} ms ({}): {}; {}; trying again", id_,
                 progress_.cutover_abandoned_ms.back(), steps.text(), s.message(), FlowPositions(flows_[i], i));
-      return Attempt::kOverBudget;
+      return Attempt::kApplyOverBudget;
     }
     steps.Mark("apply");
     // Where the reverse direction starts: everything the target holds now came from the source
@@ -1008,6 +1099,7 @@ Result<Service::Runner::Attempt> Service::Runner::CutoverAttempt(const catalog::
   steps.Mark("publish");
   progress_.cutover_pause_ms = MsSince(t0);
   progress_.cutover_steps_ms = steps.totals();
+  progress_.cutover_blocked_by.clear();
   phase_ = Phase::kDeprecated;
   record_.phase = "deprecated";
   UpdateLive();

@@ -221,6 +221,37 @@ std::optional<Trigger> TenantTrigger(const catalog::ShardMap& map, const advisor
   return t;
 }
 
+std::string NoGain(const advisor::Plan& plan, const advisor::Action& action, bool size) {
+  if (action.kind != advisor::ActionKind::kSplit) return "";
+  std::set<int> from_nodes;
+  double bytes = 0, cost = 0;
+  for (const auto& r : action.from) {
+    from_nodes.insert(r.node_id);
+    bytes += r.bytes;
+    cost += r.cost;
+  }
+  const bool stays = std::all_of(action.ranges.begin(), action.ranges.end(),
+                                 [&](const advisor::PlannedRange& r) { return from_nodes.contains(r.node_id); });
+  constexpr double kNoImbalanceGain = 0.005;
+  double largest = 0;
+  for (const auto& r : action.ranges) largest = std::max(largest, r.bytes);
+  const bool divides = bytes > 0 && largest <= kMaxKeptShare * bytes;
+  if (stays && plan.predicted.imbalance > plan.current.imbalance - kNoImbalanceGain && !(size && divides)) {
+    return fmt::format("the split keeps every piece on its node (0 B to move), the imbalance stays {:.2f} and its "
+                       "largest piece holds {:.0f}% of the range's bytes",
+                       plan.current.imbalance, bytes > 0 ? 100 * largest / bytes : 100.0);
+  }
+  for (const auto& r : action.ranges) {
+    if (bytes > 0 && r.bytes < kMinPieceShare * bytes && r.cost <= kMinPieceShare * cost) {
+      return fmt::format("the split cuts off a sliver: [{}, {}) holds {:.2f}% of the bytes and {:.2f}% of the cost "
+                         "of the range it splits (under {:.0f}%)",
+                         r.lower.value_or("-inf"), r.upper.value_or("+inf"), 100 * r.bytes / bytes,
+                         cost > 0 ? 100 * r.cost / cost : 0.0, 100 * kMinPieceShare);
+    }
+  }
+  return "";
+}
+
 double NodeImbalance(const catalog::ShardMap& map, const std::vector<advisor::NodeLoad>& totals,
                      const advisor::EngineOptions& options) {
   double cost = 0, bytes = 0, capacity = 0;
@@ -472,6 +503,14 @@ Result<Rebalancer::RoundResult> Rebalancer::RoundLocked() {
         d.reason = why + "; " + what;
         Record(d, &out);
       };
+      const bool size = std::find(trigger.kinds.begin(), trigger.kinds.end(), "size") != trigger.kinds.end();
+      if (const std::string why = NoGain(plan, action, size); !why.empty()) {
+        d.decision = "rejected";
+        d.cause = "no_gain";
+        d.reason = why + "; " + what;
+        Record(d, &out);
+        continue;
+      }
       const Migration* last = nullptr;  // the group's newest migration
       for (const auto& m : migrations) {
         if (SameGroup(m, plan.tenant, action.tables)) {

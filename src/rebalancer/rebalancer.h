@@ -104,6 +104,20 @@ struct Trigger {
 std::optional<Trigger> TenantTrigger(const catalog::ShardMap& map, const advisor::TenantInput& input,
                                      const advisor::Profile& profile);
 
+// Why starting `action` of `plan` would gain nothing; "" when it would gain something. Such
+// actions are rejected (cause "no_gain") instead of started, round after round:
+//   - a split whose pieces all stay on the nodes of the ranges it splits (no row moves) while
+//     the plan does not lower the imbalance, unless `size` (a shard over its profile's limit
+//     fired) and the split divides the range: its largest piece holds at most kMaxKeptShare of
+//     its bytes. Else only boundaries change, and a size estimate just over max_shard_rows had
+//     the same range split again after every cool-down;
+//   - a split that cuts off a sliver: a piece with less than kMinPieceShare of the split ranges'
+//     bytes and of their statement cost (a piece that is small but hot is not a sliver).
+// Pure.
+inline constexpr double kMinPieceShare = 0.01;
+inline constexpr double kMaxKeptShare = 0.9;
+std::string NoGain(const advisor::Plan& plan, const advisor::Action& action, bool size);
+
 // The nodes' load imbalance (heaviest capacity-weighted load share / mean; 1 = even) from each
 // node's total cost and bytes, weighted as the advisor weighs them. Nodes without load count as 0.
 double NodeImbalance(const catalog::ShardMap& map, const std::vector<advisor::NodeLoad>& totals,

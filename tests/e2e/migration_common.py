@@ -229,6 +229,19 @@ def ensure(m, action, ranges):
     assert layout_ranges(m) == ranges
 
 
+def create_t(m, ranges):
+    """t (k int8 PRIMARY KEY, v int NOT NULL) laid out on k in `ranges` ([{"upper", "node"}]),
+    with rows k = 0..3999, v = 0; returns an autocommit connection through Mosaic."""
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (k int8 PRIMARY KEY, v int NOT NULL)")
+    status, body = m.admin_post("/api/v1/layout", {"tables": ["t"], "tenant": None, "column": "k", "ranges": ranges})
+    assert status == 200, body
+    cur.execute("INSERT INTO t VALUES " + ",".join(f"({g}, 0)" for g in range(4000)))
+    return c
+
+
 SINGLE = [(None, None, 1)]
 SPLIT_RANGES = [(None, "30001", 1), ("30001", "60001", 2), ("60001", None, 3)]
 

@@ -145,8 +145,9 @@ def test_a_boundaries_only_split_reports_done_once_its_map_is_published(bench):
 @pytest.mark.timeout(420)
 def test_a_fenced_catch_up_over_budget_opens_the_fence_and_tries_again(bench):
     # The fence may hold cutover_fence_budget_ms for the drain and the targets' catch-up; past it
-    # the fence opens again (writes go on) and the cutover starts over, up to cutover_attempts,
-    # the last one without a budget. The test fault makes every budgeted fenced catch-up stall.
+    # the fence opens again (writes go on) and the cutover starts over; after cutover_attempts - 1
+    # catch-ups over budget in a row the next one has no budget. The test fault makes every
+    # budgeted fenced catch-up stall.
     m = bench
     restart(m, retention=1, rate=0)
     ensure(m, MERGE, SINGLE)
@@ -174,8 +175,8 @@ def test_a_fenced_catch_up_over_budget_opens_the_fence_and_tries_again(bench):
 @pytest.mark.timeout(300)
 def test_a_transaction_open_on_the_rows_past_the_budget_opens_the_fence_again(bench):
     # A transaction inside the fence that does not end within cutover_fence_budget_ms: the fence
-    # opens again (other writes go on) and the cutover is tried again; the last attempt waits up
-    # to cutover_drain_ms, within which the transaction commits.
+    # opens again (other writes go on) and the cutover is tried again, until the transaction has
+    # committed.
     m = bench
     restart(m, retention=1, rate=0)
     ensure(m, MERGE, SINGLE)
@@ -211,14 +212,14 @@ def test_a_transaction_open_on_the_rows_past_the_budget_opens_the_fence_again(be
 
 @pytest.mark.timeout(300)
 def test_a_cancel_ends_a_statement_waiting_at_the_cutover_fence(bench):
-    # A transaction open on the moving rows keeps the fence closed (one attempt, a long drain):
+    # A transaction open on the moving rows keeps the fence closed (no budget, a long drain):
     # a statement on those rows waits for it; the client's cancel request ends that wait at
     # once with 57014 (it used to wait until the fence opened, up to 30 s), and the cutover
     # goes on once the transaction commits.
     m = bench
     restart(m, retention=1, rate=0)
     ensure(m, MERGE, SINGLE)
-    restart(m, retention=1, rate=0, extra="cutover_attempts = 1\n", drain_ms=60000)
+    restart(m, retention=1, rate=0, extra="cutover_fence_budget_ms = 0\n", drain_ms=60000)
     mid = submit(m, SPLIT)
     wait_slots_started(m, mid, source=1, slots=2)  # as in the test above
     holder = m.connect()

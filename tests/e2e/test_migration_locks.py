@@ -17,7 +17,7 @@ import time
 import pytest
 
 from harness import Mosaic, serving
-from migration_common import TERMINAL, submit, wait_phase
+from migration_common import TERMINAL, create_t, submit, wait_phase
 
 CONFIG = """
 [migration]
@@ -31,16 +31,9 @@ HOLD_S = 12
 @pytest.mark.timeout(240)
 def test_a_transaction_open_on_rows_that_stay_does_not_stall_their_writers():
     with serving(Mosaic(nodes=3, name="miglocks", config_text=CONFIG)) as m:
-        c = m.connect()
-        c.autocommit = True
+        c = create_t(m, [{"upper": "1000", "node": 1}, {"upper": "2000", "node": 2},
+                         {"upper": "3000", "node": 2}, {"node": 3}])
         cur = c.cursor()
-        cur.execute("CREATE TABLE t (k int8 PRIMARY KEY, v int NOT NULL)")
-        status, body = m.admin_post("/api/v1/layout", {
-            "tables": ["t"], "tenant": None, "column": "k",
-            "ranges": [{"upper": "1000", "node": 1}, {"upper": "2000", "node": 2},
-                       {"upper": "3000", "node": 2}, {"node": 3}]})
-        assert status == 200, body
-        cur.execute("INSERT INTO t VALUES " + ",".join(f"({g}, 0)" for g in range(4000)))
 
         stop = threading.Event()
         latencies = []

@@ -285,13 +285,16 @@ TEST(Config, MigrationCutoverSettings) {
   Config defaults;
   EXPECT_EQ(defaults.migration.cutover_fence_budget_ms, 30);
   EXPECT_EQ(defaults.migration.cutover_attempts, 5);
-  auto path = WriteTemp("[migration]\ncutover_fence_budget_ms = 0\ncutover_attempts = 2\ncutover_drain_ms = 500\n");
+  EXPECT_EQ(defaults.migration.cutover_timeout_s, 300);
+  auto path = WriteTemp(
+      "[migration]\ncutover_fence_budget_ms = 0\ncutover_attempts = 2\ncutover_drain_ms = 500\ncutover_timeout_s = 7\n");
   auto c = Config::LoadToml(path);
   std::remove(path.c_str());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->migration.cutover_fence_budget_ms, 0);
   EXPECT_EQ(c->migration.cutover_attempts, 2);
   EXPECT_EQ(c->migration.cutover_drain_ms, 500);
+  EXPECT_EQ(c->migration.cutover_timeout_s, 7);
   Config bad = c.value();
   bad.managed_nodes = 1;
   bad.data_dir = "/tmp/x";
@@ -301,6 +304,9 @@ TEST(Config, MigrationCutoverSettings) {
   bad.migration.cutover_fence_budget_ms = 20;
   bad.migration.cutover_attempts = 0;
   EXPECT_NE(bad.Validate().message().find("migration.cutover_attempts"), std::string::npos);
+  bad.migration.cutover_attempts = 5;
+  bad.migration.cutover_timeout_s = 0;
+  EXPECT_NE(bad.Validate().message().find("migration.cutover_timeout_s"), std::string::npos);
 }
 
 }  // namespace mosaic

@@ -310,7 +310,8 @@ TEST(ProgressJson, RoundTripsAndReadsLeniently) {
   Progress p{.rows_copied = 10, .rows_estimated = 100, .bytes_copied = 4096, .rows_per_s = 2.5, .eta_s = 36,
              .shadow_reads = 7, .shadow_mismatches = 1, .checksum_chunks = 3, .checksum_mismatches = 0,
              .cutover_pause_ms = 12.5, .cutover_steps_ms = {{"drain", 1.5}, {"catalog", 4}},
-             .cutover_abandoned_ms = {31.5, 22}};
+             .cutover_abandoned_ms = {31.5, 22}, .cutover_attempts = 2,
+             .cutover_blocked_by = "transactions on the rows still open: node 2: pid 7"};
   EXPECT_EQ(ProgressFromJson(ProgressJson(p)), p);
   EXPECT_EQ(ProgressJson(p)["cutover_abandoned_ms"], Json::parse("[31.5, 22.0]"));
   EXPECT_EQ(ProgressJson(p)["bytes_copied"], 4096);
@@ -321,6 +322,7 @@ TEST(ProgressJson, RoundTripsAndReadsLeniently) {
   const Progress abandoned_only{.cutover_abandoned_ms = {25}};
   EXPECT_EQ(ProgressFromJson(Json::parse(R"({"cutover_abandoned_ms": [25, "long"]})")), abandoned_only);
   EXPECT_EQ(ProgressFromJson(Json::parse(R"({"cutover_abandoned_ms": 25})")), Progress{});
+  EXPECT_EQ(ProgressFromJson(Json::parse(R"({"cutover_blocked_by": 25})")), Progress{});
   EXPECT_EQ(ProgressFromJson(Json()), Progress{});
 }
 

@@ -243,6 +243,54 @@ TEST(RebalancerPure, TriggersOnShardRowsBytesAndLatency) {
   EXPECT_NE(t->detail.find("p99 35.00 ms > 20.00 ms"), std::string::npos) << t->detail;
 }
 
+advisor::PlannedRange Piece(std::optional<std::string> lower, std::optional<std::string> upper, int node, double bytes,
+                            double cost) {
+  advisor::PlannedRange r;
+  r.lower = std::move(lower);
+  r.upper = std::move(upper);
+  r.node_id = node;
+  r.bytes = bytes;
+  r.cost = cost;
+  return r;
+}
+
+advisor::Plan SplitPlan(double imbalance_before, double imbalance_after, std::vector<advisor::PlannedRange> pieces) {
+  advisor::Plan plan;
+  plan.current.imbalance = imbalance_before;
+  plan.predicted.imbalance = imbalance_after;
+  advisor::Action a;
+  a.kind = advisor::ActionKind::kSplit;
+  a.from = {Piece("1000", "2000", 1, 1000, 100)};
+  a.ranges = std::move(pieces);
+  plan.actions.push_back(a);
+  return plan;
+}
+
+// Before: a size estimate just over max_shard_rows split one range on its own node again and
+// again ("0 B to move, imbalance 1.13 -> 1.13"), down to slivers like [1499, 1500).
+TEST(RebalancerPure, NoSplitThatKeepsEveryPieceOnItsNodeWithoutGainNorOneThatCutsOffASliver) {
+  auto why = [](const advisor::Plan& plan, bool size) { return NoGain(plan, plan.actions[0], size); };
+  auto same_node = SplitPlan(1.13, 1.13, {Piece("1000", "1499", 1, 600, 60), Piece("1499", "2000", 1, 400, 40)});
+  EXPECT_NE(why(same_node, false).find("0 B to move"), std::string::npos);
+  // A shard over its size limit may be divided in place, but not have a sliver cut off.
+  EXPECT_EQ(why(same_node, true), "");
+  auto in_place_sliver = SplitPlan(1.13, 1.13, {Piece("1000", "1499", 1, 950, 95), Piece("1499", "2000", 1, 50, 5)});
+  EXPECT_NE(why(in_place_sliver, true).find("largest piece holds 95%"), std::string::npos)
+      << why(in_place_sliver, true);
+  auto rebalancing = SplitPlan(1.5, 1.2, {Piece("1000", "1499", 1, 600, 60), Piece("1499", "2000", 1, 400, 40)});
+  EXPECT_EQ(why(rebalancing, false), "");
+  auto moves = SplitPlan(1.13, 1.13, {Piece("1000", "1499", 1, 600, 60), Piece("1499", "2000", 2, 400, 40)});
+  EXPECT_EQ(why(moves, false), "");
+  auto sliver = SplitPlan(1.5, 1.2, {Piece("1000", "1499", 1, 995, 99.5), Piece("1499", "1500", 2, 5, 0.5)});
+  EXPECT_NE(why(sliver, true).find("sliver: [1499, 1500)"), std::string::npos)
+      << why(sliver, true);
+  auto hot = SplitPlan(1.5, 1.2, {Piece("1000", "1499", 1, 995, 50), Piece("1499", "1500", 2, 5, 50)});
+  EXPECT_EQ(why(hot, true), "");
+  advisor::Plan merge = same_node;
+  merge.actions[0].kind = advisor::ActionKind::kMerge;
+  EXPECT_EQ(why(merge, false), "");
+}
+
 TEST_F(RebalancerRound, QuietWhileEveryTenantIsInsideItsLimitsAndTheNodesAreEven) {
   for (int i = 0; i < 3; ++i) world.tenants.push_back(Tenant(std::to_string(100 + i), 100, 1000));
   Make();
@@ -277,6 +325,29 @@ TEST_F(RebalancerRound, ShardOverItsRowLimitIsSplitThenTheLayoutSettles) {
   EXPECT_EQ(world.submits, 1);
   ASSERT_EQ(world.map.layouts.size(), 1u);
   EXPECT_EQ(world.map.layouts[0].ranges.size(), layout.ranges.size());
+}
+
+TEST_F(RebalancerRound, ShardOverItsRowLimitWhoseRowsShareOneKeyIsNotSplitInPlaceRoundAfterRound) {
+  // One node; 96% of the tenant's orders have order_id 1500: no split brings a range under the
+  // limit, and none moves anything. Before, each round after the cool-down split it again.
+  world.map.nodes.resize(1);
+  world.map.BuildIndex();
+  LimitRows(400'000);
+  auto tenant = Tenant("7", 1000, 1e6, 3000);
+  advisor::ColumnDistribution skewed{"order_id", {Int(1)}};
+  for (int i = 0; i < 49; ++i) skewed.quantiles.push_back(Int(1500));
+  skewed.quantiles.push_back(Int(3000));
+  tenant.stats[0].columns = {skewed};
+  world.tenants.push_back(tenant);
+  Make();
+  for (int i = 0; i < 10; ++i) {
+    auto round = Round();
+    ASSERT_EQ(Decisions(round), std::vector<std::string>{"rejected/no_gain"}) << i << ": " << round.events[0].reason;
+    EXPECT_NE(round.events[0].reason.find("0 B to move"), std::string::npos) << round.events[0].reason;
+    if (world.Active() > 0) world.Finish();
+    world.Advance(3600);
+  }
+  EXPECT_EQ(world.submits, 0);
 }
 
 TEST_F(RebalancerRound, MigrationsWaitForTheProfilesWindow) {
