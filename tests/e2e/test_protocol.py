@@ -929,18 +929,24 @@ def test_syncs_the_server_ignores_during_copy_in_get_no_reply(mosaic, table_name
 
 # ---------------------------------------------------------------- SET in transaction pooling
 
-def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
-    # Every client's statements run on the one server connection. A setting the server does
-    # not report (search_path, statement_timeout, default_transaction_read_only is reported)
-    # used to stay on the connection: the next client read another schema's table, or had
-    # its statements time out. Now it is read back after the SET and follows its client.
-    m = one_connection
+def _with_other_schema(m):
+    """Schema `other` with its own kv (k = 1 is 'other'); returns an autocommit cursor."""
     setup = m.connect()
     setup.autocommit = True
     cur = setup.cursor()
     cur.execute("CREATE SCHEMA other")
     cur.execute("CREATE TABLE other.kv (k int PRIMARY KEY, v text)")
     cur.execute("INSERT INTO other.kv VALUES (1, 'other')")
+    return cur
+
+
+def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
+    # Every client's statements run on the one server connection. A setting the server does
+    # not report (search_path, statement_timeout, default_transaction_read_only is reported)
+    # used to stay on the connection: the next client read another schema's table, or had
+    # its statements time out. Now it is read back after the SET and follows its client.
+    m = one_connection
+    cur = _with_other_schema(m)
     cur.execute("CREATE ROLE weak")
     a, b = m.connect(), m.connect()
     a.autocommit = b.autocommit = True
@@ -993,12 +999,7 @@ def test_settings_set_inside_a_transaction_or_a_string_or_over_extended_reach_no
     # client expects (or reset) before its first statement; a SET inside a block that commits
     # follows its client from then on, as PostgreSQL keeps it; a rolled back one does not.
     m = one_connection
-    setup = m.connect()
-    setup.autocommit = True
-    cur = setup.cursor()
-    cur.execute("CREATE SCHEMA other")
-    cur.execute("CREATE TABLE other.kv (k int PRIMARY KEY, v text)")
-    cur.execute("INSERT INTO other.kv VALUES (1, 'other')")
+    cur = _with_other_schema(m)
     b = m.connect()
     b.autocommit = True
     cb = b.cursor()
