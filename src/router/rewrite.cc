@@ -42,6 +42,52 @@ std::string_view Slice(std::string_view sql, int begin, int end) {
   return sql.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin));
 }
 
+// Whether the target expression `expr` is a constant every node returns alike: a number, a
+// string literal, $n, NULL, TRUE or FALSE, each maybe with `::type` casts (names, spaces,
+// digits, a typmod in parentheses). Text-level, conservative: anything else is not.
+bool IsConstantTarget(std::string_view expr) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+    return v;
+  };
+  expr = trim(expr);
+  // Casts: strip ::type from the end while what follows the last "::" is a plain type name.
+  for (size_t cast = expr.rfind("::"); cast != std::string_view::npos; cast = expr.rfind("::")) {
+    const std::string_view type = expr.substr(cast + 2);
+    const bool plain = !type.empty() && std::all_of(type.begin(), type.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ' ' || c == '(' || c == ')' || c == ',';
+    });
+    if (!plain) break;
+    expr = trim(expr.substr(0, cast));
+  }
+  if (expr.empty()) return false;
+  auto lower_equals = [&](std::string_view word) {
+    return expr.size() == word.size() && std::equal(expr.begin(), expr.end(), word.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+  };
+  if (lower_equals("null") || lower_equals("true") || lower_equals("false")) return true;
+  if (expr.front() == '$') {
+    return expr.size() > 1 && std::all_of(expr.begin() + 1, expr.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  }
+  if (expr.front() == '\'') {  // 'text' with '' inside, nothing after the closing quote
+    if (expr.size() < 2 || expr.back() != '\'') return false;
+    const std::string_view inner = expr.substr(1, expr.size() - 2);
+    for (size_t i = 0; i < inner.size(); ++i) {
+      if (inner[i] != '\'') continue;
+      if (i + 1 >= inner.size() || inner[i + 1] != '\'') return false;
+      ++i;
+    }
+    return true;
+  }
+  if (expr.front() == '-' || expr.front() == '+') expr.remove_prefix(1);
+  return !expr.empty() && std::isdigit(static_cast<unsigned char>(expr.front())) &&
+         std::all_of(expr.begin(), expr.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+';
+         });
+}
+
 // The collations `expr` names with COLLATE: nullopt if none, else whether all of them compare
 // bytes, as the merger does (C, POSIX, ucs_basic; "default" is the column's or database's).
 // Text-level: a COLLATE inside a string literal counts too (a needless refusal at worst).
@@ -219,6 +265,7 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
     if (a.group_by_unresolved) return Refuse("groups by a grouping set or an expression Mosaic cannot locate");
     // count(DISTINCT x): the nodes group by x as well and return it; the merger counts distinct x.
     std::vector<std::string> distinct_keys;
+    std::vector<int> constant_outputs;  // outputs that are constants, neither grouped nor aggregated
     if (a.having_unsupported) return Refuse("has a HAVING condition other than `aggregate op constant`");
     if (has_star) return Refuse("mixes * with aggregates");
     for (size_t i = 0; i < a.targets.size(); ++i) {
@@ -250,7 +297,14 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
         case TargetColumn::Agg::kNone: {
           if (t.contains_agg) return Refuse(fmt::format("computes an expression over aggregates (\"{}\")", t.name));
           const bool grouped = std::find(a.group_by.begin(), a.group_by.end(), static_cast<int>(i)) != a.group_by.end();
-          if (!grouped) return Refuse(fmt::format("has output column \"{}\" that is neither grouped nor aggregated", t.name));
+          if (!grouped) {
+            // A constant (SELECT tenant_id, 5000, sum(x) ... GROUP BY tenant_id): every node
+            // returns it in every group, so grouping by it too changes no group.
+            if (!IsConstantTarget(Slice(sql, t.text_begin, t.text_end))) {
+              return Refuse(fmt::format("has output column \"{}\" that is neither grouped nor aggregated", t.name));
+            }
+            constant_outputs.push_back(static_cast<int>(i));
+          }
           o.agg = Agg::kNone;
           break;
         }
@@ -275,6 +329,7 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const Analysis& a, con
       spec.outputs.push_back(o);
     }
     for (int g : a.group_by) spec.group_by.push_back(g);
+    for (int c : constant_outputs) spec.group_by.push_back(c);
     // Group keys that are not selected: hidden outputs after the targets.
     std::vector<int> hidden_key_output;
     for (const auto& [begin, end] : a.group_by_hidden) {
