@@ -134,6 +134,8 @@ Status FromTable(const toml::table& t, Config* c) {
   Take(t, "connect_timeout_s", &c->connect_timeout_s);
   Take(t, "authentication_timeout_s", &c->authentication_timeout_s);
   Take(t, "max_prepared_statements", &c->max_prepared_statements);
+  Take(t, "max_merge_mb", &c->max_merge_mb);
+  if (c->max_merge_mb < 1) return ConfigError("max_merge_mb must be at least 1");
   Take(t, "pipeline_depth", &c->pipeline_depth);
   Take(t, "catalog", &c->catalog_dsn);
   Take(t, "log_level", &c->log_level);

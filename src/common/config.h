@@ -58,6 +58,11 @@ struct Config {
   // (PostgreSQL's authentication_timeout is 60 s too): it holds a max_client_connections slot.
   int authentication_timeout_s = 60;
   int max_prepared_statements = 256;  // per server connection; more are closed and re-prepared
+  // What one statement over several nodes may hold in the router while its results are merged
+  // (ORDER BY, aggregates, DISTINCT, and everything else over several nodes, which is buffered
+  // until every node has answered; also INSERT ... SELECT through Mosaic): past it the statement
+  // fails with 54000 rather than the process running out of memory for every session.
+  int max_merge_mb = 1024;
   // Pipelining: one-statement reads outside a transaction, of shapes seen to run in under a
   // millisecond, may queue behind other sessions' on one server connection, up to this many
   // per connection (docs/operations.md, Pipelining). 0 or 1: off.

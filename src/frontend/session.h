@@ -214,6 +214,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Handles a reply belonging to a gather entry; true when it completed the entry (its
   // ReadyForQuery).
   bool GatherFrame(Pending& p, backend::ServerConn& server, const protocol::Frame& frame);
+  // 54000: a gathered result outgrew max_merge_mb.
+  Status MergeLimitExceeded() const;
   // One CopyData of a binary COPY TO over several nodes: what of it the client gets (see
   // router::BinaryCopyJoin). Always false (it does not end the node's part).
   bool CopyBinaryFrame(Gather& g, int source, std::string_view data);

@@ -837,6 +837,14 @@ void Session::SendHeldRows(ScatterPortal& portal, int32_t max_rows) {
 }
 
 // A reply of one node's part of a gathered statement.
+Status Session::MergeLimitExceeded() const {
+  return Status::Error(sqlstate::kProgramLimitExceeded,
+                       fmt::format("the rows of this statement over several nodes exceed max_merge_mb ({} MiB), which "
+                                   "Mosaic may hold to combine them; narrow it (a filter, LIMIT, aggregates) or run it "
+                                   "per node",
+                                   ctx_.config.max_merge_mb));
+}
+
 bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
   Gather& g = *p.gather;
   switch (frame.type) {
@@ -879,12 +887,17 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       return false;
     }
     case be::kDataRow:
+      if (!g.merge_error.ok()) return false;  // failed already: the rest is not kept
       if (g.mode == Gather::Mode::kMerge) {
-        if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+        if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok()) g.merge_error = s;
+        if (g.merger->buffered_bytes() > static_cast<size_t>(ctx_.config.max_merge_mb) << 20) {
+          g.merge_error = MergeLimitExceeded();
+        }
       } else if (g.returning_order) {
         g.returning_order->Add(p.source, frame.raw);
       } else if (!g.replicated || p.source == 0) {
         g.rows.append(frame.raw);
+        if (g.rows.size() > static_cast<size_t>(ctx_.config.max_merge_mb) << 20) g.merge_error = MergeLimitExceeded();
       }
       return false;
     case be::kCommandComplete:
