@@ -72,15 +72,18 @@ class ControlPlaneTest : public mosaic::testing::PostgresSuite {
 };
 
 TEST_F(ControlPlaneTest, DiscoveryListsUserTablesWithColumnsInOrder) {
-  Ddl("CREATE SCHEMA app; CREATE TABLE app.t (b text, a int8, c int); ALTER TABLE app.t DROP "
-      "COLUMN c; CREATE TABLE p (k int) PARTITION BY RANGE (k); CREATE VIEW v AS SELECT 1 AS x");
+  Ddl("CREATE SCHEMA app; CREATE TABLE app.t (b text NOT NULL, a int8 DEFAULT 7, c int); "
+      "ALTER TABLE app.t DROP COLUMN c; CREATE TABLE p (k int) PARTITION BY RANGE (k); "
+      "CREATE VIEW v AS SELECT 1 AS x");
   auto tables = catalog::DiscoverTables(Map().DefaultNode());
   ASSERT_TRUE(tables.ok()) << tables.status().ToString();
   ASSERT_EQ(tables->size(), 2u);
   EXPECT_EQ((*tables)[0].schema, "app");
   EXPECT_EQ((*tables)[0].name, "t");
   EXPECT_EQ((*tables)[0].columns,
-            (std::vector<catalog::Column>{{"b", "text", 25}, {"a", "int8", 20}}));
+            (std::vector<catalog::Column>{
+                {.name = "b", .type = "text", .type_oid = 25, .not_null = true, .has_default = false},
+                {.name = "a", .type = "int8", .type_oid = 20, .has_default = true}}));
   EXPECT_EQ((*tables)[1].schema, "public");
   EXPECT_EQ((*tables)[1].name, "p");
 }

@@ -88,6 +88,19 @@ TEST(Config, RejectsBadValues) {
   }
 }
 
+TEST(Config, MaxMergeMb) {
+  EXPECT_EQ(Config{}.max_merge_mb, 1024);
+  auto path = WriteTemp("max_merge_mb = 8\n");
+  auto c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c.value().max_merge_mb, 8);
+  path = WriteTemp("max_merge_mb = 0\n");
+  c = Config::LoadToml(path);
+  std::remove(path.c_str());
+  EXPECT_FALSE(c.ok());
+}
+
 TEST(Config, PipelineDepth) {
   EXPECT_EQ(Config{}.pipeline_depth, 4);
   auto path = WriteTemp("pipeline_depth = 0\n");
