@@ -135,8 +135,7 @@ awaitable<void> ServerConn::ReadLoop() {
   buf_.resize(16384);
   while (!closed_) {
     if (buf_.size() - used < 4096) buf_.resize(buf_.size() * 2);
-    auto [ec, n] = co_await socket_.async_read_some(
-        asio::buffer(buf_.data() + used, buf_.size() - used), use_tuple);
+    auto [ec, n] = co_await reader_.ReadSome(asio::buffer(buf_.data() + used, buf_.size() - used), use_tuple);
     if (ec) {
       NotifyClosed(Status::Error(sqlstate::kConnectionFailure,
                                  fmt::format("connection to node {} lost: {}", node_id_,

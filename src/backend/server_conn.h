@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "common/async.h"
+#include "common/read_some.h"
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -178,6 +179,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   void NotifyClosed(const Status& why);
 
   asio::generic::stream_protocol::socket socket_;
+  net::Reader<asio::generic::stream_protocol::socket> reader_{socket_};
   int node_id_;
   int32_t backend_pid_;
   PGconn* pg_;  // owned; kept for cancellation, finished in the destructor

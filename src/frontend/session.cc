@@ -208,8 +208,7 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
     in_client_batch_ = false;
     Uncork();  // never wait for the client while holding its replies
     KickWriter();
-    auto [ec, n] = co_await client_.async_read_some(
-        asio::buffer(in_.data() + in_end_, in_.size() - in_end_), use_tuple);
+    auto [ec, n] = co_await client_reader_.ReadSome(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), use_tuple);
     if (ec) ClientGone();
     if (ec || closing_) co_return false;
     in_end_ += n;

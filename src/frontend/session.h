@@ -13,6 +13,7 @@
 #pragma once
 
 #include "common/async.h"
+#include "common/read_some.h"
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -483,6 +484,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   Worker& worker_;
   FrontendContext& ctx_;
   asio::ip::tcp::socket client_;
+  net::Reader<asio::ip::tcp::socket> client_reader_{client_};
   protocol::Framer framer_;
   std::string in_;
   size_t in_start_ = 0;  // first unconsumed byte

@@ -1,0 +1,158 @@
+// ReadSome: a socket's async_read_some without the read that fails.
+//
+// Asio 1.22's reactor starts every read with a speculative recv(). On the data path almost every
+// read comes right after the previous one drained the socket (a statement forwarded, its reply
+// awaited), so that recv() fails with EAGAIN and only then does the read wait for epoll: one
+// wasted syscall per wait, two per proxied statement (the client's socket and the node's), about
+// 2 µs each on the benchmark VM (docs/benchmarks.md, "Reads that fail").
+//
+// A read here reports a short read (fewer bytes than the buffer holds, so the socket's queue was
+// empty: Linux's TCP and Unix stream receive paths copy until the buffer is full or the queue is
+// empty) to the reactor as "exhausted". The reactor then skips the speculative recv() until
+// epoll reports the socket readable again; the socket is registered edge-triggered, and every
+// byte that arrives after the short read is a new edge, so no data can be missed. Waiting costs
+// no epoll_ctl either: asio re-arms a socket only for writes and for waits it does not try
+// speculatively (async_wait).
+//
+// This reaches into asio's reactor (detail::epoll_reactor and its reactor_op protocol) as Debian
+// 12 ships it (asio 1.22.1). With any other asio version or reactor, ReadSome is the plain
+// async_read_some.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "common/async.h"
+
+#if ASIO_VERSION == 102201 && defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT)
+#define MOSAIC_EXHAUSTING_READ 1
+#else
+#define MOSAIC_EXHAUSTING_READ 0
+#endif
+
+namespace mosaic::net {
+
+#if MOSAIC_EXHAUSTING_READ
+namespace internal {
+
+// The socket's reactor-level state (descriptor, non-blocking flags, reactor registration), which
+// basic_socket keeps protected. A pointer to the member taken through a derived class is the
+// standard way to read it without pretending an object is of a type it is not.
+template <typename Socket>
+struct SocketAccess : Socket {
+  static auto& Implementation(Socket& s) { return (s.*(&SocketAccess::impl_)).get_implementation(); }
+};
+
+// One read: recv() once per perform; a short read tells the reactor the socket is drained.
+template <typename Handler, typename IoExecutor>
+class RecvOp : public asio::detail::reactor_op {
+ public:
+  ASIO_DEFINE_HANDLER_PTR(RecvOp);
+
+  RecvOp(int fd, asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
+      : reactor_op(asio::error_code(), &RecvOp::Perform, &RecvOp::Complete),
+        fd_(fd),
+        buffer_(buffer),
+        handler_(std::move(handler)),
+        work_(handler_, io_ex) {}
+
+  static status Perform(reactor_op* base) {
+    auto* o = static_cast<RecvOp*>(base);
+    for (;;) {
+      const ssize_t n = ::recv(o->fd_, o->buffer_.data(), o->buffer_.size(), 0);
+      if (n > 0) {
+        o->bytes_transferred_ = static_cast<size_t>(n);
+        return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
+      }
+      if (n == 0) {
+        o->ec_ = asio::error::eof;
+        return done_and_exhausted;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      o->ec_ = asio::error_code(errno, asio::error::get_system_category());
+      return done;
+    }
+  }
+
+  // owner is null when the reactor is destroyed with the read queued: free it, call nothing.
+  static void Complete(void* owner, asio::detail::operation* base, const asio::error_code&, size_t) {
+    auto* o = static_cast<RecvOp*>(base);
+    ptr p = {asio::detail::addressof(o->handler_), o, o};
+    asio::detail::handler_work<Handler, IoExecutor> work(std::move(o->work_));
+    // The handler may own the memory the operation lives in: move it out before freeing that.
+    asio::detail::binder2<Handler, asio::error_code, size_t> call(o->handler_, o->ec_, o->bytes_transferred_);
+    p.h = asio::detail::addressof(call.handler_);
+    p.reset();
+    if (owner) {
+      asio::detail::fenced_block fence(asio::detail::fenced_block::half);
+      work.complete(call, call.handler_);
+    }
+  }
+
+ private:
+  int fd_;
+  asio::mutable_buffer buffer_;
+  Handler handler_;
+  asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+}  // namespace internal
+
+// Reads on one socket. Holds the socket's reactor, looked up once (use_service takes a lock).
+template <typename Socket>
+class Reader {
+ public:
+  explicit Reader(Socket& socket)
+      : socket_(socket),
+        reactor_(asio::use_service<asio::detail::reactor>(
+            asio::query(socket.get_executor(), asio::execution::context))) {}
+
+  // As socket.async_read_some(buffer, token); buffer must not be empty. One read at a time.
+  template <typename Token>
+  auto ReadSome(asio::mutable_buffer buffer, Token&& token) {
+    return asio::async_initiate<Token, void(asio::error_code, size_t)>(
+        [this, buffer](auto handler) {
+          using Handler = std::decay_t<decltype(handler)>;
+          using Op = internal::RecvOp<Handler, typename Socket::executor_type>;
+          auto& impl = internal::SocketAccess<Socket>::Implementation(socket_);
+          const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
+          typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
+          p.p = new (p.v) Op(impl.socket_, buffer, handler, socket_.get_executor());
+          if ((impl.state_ & asio::detail::socket_ops::non_blocking) == 0 &&
+              !asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
+            reactor_.post_immediate_completion(p.p, is_continuation);
+          } else {
+            reactor_.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                              /*allow_speculative=*/true);
+          }
+          p.v = p.p = nullptr;
+        },
+        token);
+  }
+
+ private:
+  Socket& socket_;
+  asio::detail::reactor& reactor_;
+};
+
+#else
+
+template <typename Socket>
+class Reader {
+ public:
+  explicit Reader(Socket& socket) : socket_(socket) {}
+  template <typename Token>
+  auto ReadSome(asio::mutable_buffer buffer, Token&& token) {
+    return socket_.async_read_some(buffer, std::forward<Token>(token));
+  }
+
+ private:
+  Socket& socket_;
+};
+
+#endif
+
+}  // namespace mosaic::net
