@@ -14,9 +14,12 @@
 // no epoll_ctl either: asio re-arms a socket only for writes and for waits it does not try
 // speculatively (async_wait).
 //
+// WaitReadable is async_wait(wait_read) on the same terms: armed while the socket is known
+// drained it costs no syscall (asio's async_wait re-arms the socket with epoll_ctl every time).
+//
 // This reaches into asio's reactor (detail::epoll_reactor and its reactor_op protocol) as Debian
-// 12 ships it (asio 1.22.1). With any other asio version or reactor, ReadSome is the plain
-// async_read_some.
+// 12 ships it (asio 1.22.1). With any other asio version or reactor, ReadSome and WaitReadable
+// are asio's own async_read_some and async_wait.
 #pragma once
 
 #include <cerrno>
@@ -45,23 +48,36 @@ struct SocketAccess : Socket {
   static auto& Implementation(Socket& s) { return (s.*(&SocketAccess::impl_)).get_implementation(); }
 };
 
-// One read: recv() once per perform; a short read tells the reactor the socket is drained.
-template <typename Handler, typename IoExecutor>
-class RecvOp : public asio::detail::reactor_op {
- public:
-  ASIO_DEFINE_HANDLER_PTR(RecvOp);
+// True while Reader::Start hands an operation to the reactor, which may perform it at once.
+inline thread_local bool in_start_op = false;
 
-  RecvOp(int fd, asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
-      : reactor_op(asio::error_code(), &RecvOp::Perform, &RecvOp::Complete),
+// kRead: one recv() per perform; a short read tells the reactor the socket is drained.
+// kWait: readiness, the event that wakes a read, without reading. Started while the socket is
+// known drained it costs no syscall (asio's own async_wait re-arms the socket with epoll_ctl);
+// started otherwise it peeks once.
+enum class OpKind { kRead, kWait };
+
+template <OpKind kKind, typename Handler, typename IoExecutor>
+class SocketOp : public asio::detail::reactor_op {
+ public:
+  ASIO_DEFINE_HANDLER_PTR(SocketOp);
+
+  SocketOp(int fd, asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
+      : reactor_op(asio::error_code(), &SocketOp::Perform, &SocketOp::Complete),
         fd_(fd),
         buffer_(buffer),
         handler_(std::move(handler)),
         work_(handler_, io_ex) {}
 
+  // From start_op (in_start_op), or when epoll reported the socket readable, closed or failed.
   static status Perform(reactor_op* base) {
-    auto* o = static_cast<RecvOp*>(base);
+    auto* o = static_cast<SocketOp*>(base);
+    if (kKind == OpKind::kWait && !in_start_op) return done;
+    char byte;
     for (;;) {
-      const ssize_t n = ::recv(o->fd_, o->buffer_.data(), o->buffer_.size(), 0);
+      const ssize_t n = kKind == OpKind::kRead ? ::recv(o->fd_, o->buffer_.data(), o->buffer_.size(), 0)
+                                               : ::recv(o->fd_, &byte, 1, MSG_PEEK);
+      if (n >= 0 && kKind == OpKind::kWait) return done;  // a byte, or end of file
       if (n > 0) {
         o->bytes_transferred_ = static_cast<size_t>(n);
         return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
@@ -77,13 +93,19 @@ class RecvOp : public asio::detail::reactor_op {
     }
   }
 
-  // owner is null when the reactor is destroyed with the read queued: free it, call nothing.
+  // owner is null when the reactor is destroyed with the operation queued: free it, call nothing.
   static void Complete(void* owner, asio::detail::operation* base, const asio::error_code&, size_t) {
-    auto* o = static_cast<RecvOp*>(base);
+    auto* o = static_cast<SocketOp*>(base);
     ptr p = {asio::detail::addressof(o->handler_), o, o};
     asio::detail::handler_work<Handler, IoExecutor> work(std::move(o->work_));
     // The handler may own the memory the operation lives in: move it out before freeing that.
-    asio::detail::binder2<Handler, asio::error_code, size_t> call(o->handler_, o->ec_, o->bytes_transferred_);
+    auto call = [o] {
+      if constexpr (kKind == OpKind::kRead) {
+        return asio::detail::binder2<Handler, asio::error_code, size_t>(o->handler_, o->ec_, o->bytes_transferred_);
+      } else {
+        return asio::detail::binder1<Handler, asio::error_code>(o->handler_, o->ec_);
+      }
+    }();
     p.h = asio::detail::addressof(call.handler_);
     p.reset();
     if (owner) {
@@ -116,24 +138,44 @@ class Reader {
     return asio::async_initiate<Token, void(asio::error_code, size_t)>(
         [this, buffer](auto handler) {
           using Handler = std::decay_t<decltype(handler)>;
-          using Op = internal::RecvOp<Handler, typename Socket::executor_type>;
-          auto& impl = internal::SocketAccess<Socket>::Implementation(socket_);
-          const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
-          typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
-          p.p = new (p.v) Op(impl.socket_, buffer, handler, socket_.get_executor());
-          if ((impl.state_ & asio::detail::socket_ops::non_blocking) == 0 &&
-              !asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
-            reactor_.post_immediate_completion(p.p, is_continuation);
-          } else {
-            reactor_.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
-                              /*allow_speculative=*/true);
-          }
-          p.v = p.p = nullptr;
+          Start<internal::SocketOp<internal::OpKind::kRead, Handler, typename Socket::executor_type>>(handler, buffer);
+        },
+        token);
+  }
+
+  // As socket.async_wait(wait_read, token): ends when the socket is readable, at end of file or
+  // on an error, without reading.
+  template <typename Token>
+  auto WaitReadable(Token&& token) {
+    return asio::async_initiate<Token, void(asio::error_code)>(
+        [this](auto handler) {
+          using Handler = std::decay_t<decltype(handler)>;
+          Start<internal::SocketOp<internal::OpKind::kWait, Handler, typename Socket::executor_type>>(
+              handler, asio::mutable_buffer());
         },
         token);
   }
 
  private:
+  // Hands the operation to the reactor, which tries it at once unless the socket is known drained.
+  template <typename Op, typename Handler>
+  void Start(Handler& handler, asio::mutable_buffer buffer) {
+    auto& impl = internal::SocketAccess<Socket>::Implementation(socket_);
+    const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
+    typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) Op(impl.socket_, buffer, handler, socket_.get_executor());
+    if ((impl.state_ & asio::detail::socket_ops::non_blocking) == 0 &&
+        !asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
+      reactor_.post_immediate_completion(p.p, is_continuation);
+    } else {
+      internal::in_start_op = true;
+      reactor_.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                        /*allow_speculative=*/true);
+      internal::in_start_op = false;
+    }
+    p.v = p.p = nullptr;
+  }
+
   Socket& socket_;
   asio::detail::reactor& reactor_;
 };
@@ -147,6 +189,10 @@ class Reader {
   template <typename Token>
   auto ReadSome(asio::mutable_buffer buffer, Token&& token) {
     return socket_.async_read_some(buffer, std::forward<Token>(token));
+  }
+  template <typename Token>
+  auto WaitReadable(Token&& token) {
+    return socket_.async_wait(asio::socket_base::wait_read, std::forward<Token>(token));
   }
 
  private:

@@ -118,7 +118,7 @@ void Session::KickWriter() {
   const size_t n = client_.write_some(asio::buffer(out_), ec);
   if (!ec && n == out_.size()) {
     out_.clear();
-    out_drained_.cancel();
+    out_drained_.Notify();
     return;
   }
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
@@ -147,15 +147,14 @@ awaitable<void> Session::WriteLoop() {
   out_inflight_.clear();
   if (out_inflight_.capacity() > kOutputHighWater) out_inflight_.shrink_to_fit();
   writing_ = false;
-  out_drained_.cancel();
+  out_drained_.Notify();
 }
 
 awaitable<void> Session::WaitOutputBelow(size_t limit) {
   Uncork();
   if (out_.size() > limit) KickWriter();  // even inside a client batch
   while (!write_failed_ && out_.size() + out_inflight_.size() > limit && writing_) {
-    out_drained_.expires_at(asio::steady_timer::time_point::max());
-    co_await out_drained_.async_wait(use_tuple);
+    co_await out_drained_.Wait();
   }
 }
 
@@ -218,10 +217,10 @@ awaitable<bool> Session::NextFrame(Frame* frame) {
 void Session::WatchClient() {
   if (watching_client_ || client_gone_ || early_in_.size() >= kEarlyInputMax) return;
   watching_client_ = true;
-  // Readiness only: no read is tried now. The reactor already polls the socket, so arming
-  // costs no syscall; a wait left armed when the session stops waiting ends at the client's
+  // Readiness only: no read is tried now. Arming costs no syscall when the last read drained
+  // the socket (common/read_some.h), as it almost always did; a wait left armed when the session stops waiting ends at the client's
   // next message (OnClientReadable then does nothing) or when the socket closes.
-  client_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+  client_reader_.WaitReadable([self = shared_from_this()](const asio::error_code& ec) {
     self->watching_client_ = false;
     if (!ec) self->OnClientReadable();
   });
@@ -261,8 +260,8 @@ void Session::ClientGone() {
     // A two-phase commit runs to its end; the session ends after it. (No map_: still in startup.)
     if (self->two_phase_ || self->map_ == nullptr) return;
     if (self->EndWaits()) return;
-    self->pending_drained_.cancel();  // Run then cancels what runs on nodes (CancelServers)
-    self->out_drained_.cancel();
+    self->pending_drained_.Notify();  // Run then cancels what runs on nodes (CancelServers)
+    self->out_drained_.Notify();
   });
 }
 
@@ -1795,7 +1794,7 @@ void Session::EmitSynthetics() {
     pending_.pop_front();
   }
   if (pending_.empty()) {
-    pending_drained_.cancel();
+    pending_drained_.Notify();
     // A transaction ended by Mosaic's own reply (two-phase commit, a refused statement) leaves
     // the migration fences here: no server reply follows to do it.
     LeaveFencesIfIdle();
@@ -1826,8 +1825,7 @@ awaitable<void> Session::WaitPendingDrained() {
   while (!pending_.empty() && (!closing_ || two_phase_)) {
     waiting_on_servers_ = true;
     WatchClient();
-    pending_drained_.expires_at(asio::steady_timer::time_point::max());
-    co_await pending_drained_.async_wait(use_tuple);
+    co_await pending_drained_.Wait();
   }
   waiting_on_servers_ = false;
 }
@@ -2098,7 +2096,7 @@ void Session::OnServerClosed(ServerConn& server, const Status& why) {
     broadcast_error_ = true;
     Fatal(Status::Error(sqlstate::kConnectionFailure,
                         fmt::format("{}; the open transaction was rolled back", why.message())));
-    pending_drained_.cancel();
+    pending_drained_.Notify();
     return;
   }
   ReplyInstead(dropped, why);

@@ -517,8 +517,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // run until the nodes answer even when the session is closing, so that the outcome is
   // decided (recorded, or rolled back on every node) before the session ends.
   bool two_phase_ = false;
-  asio::steady_timer out_drained_;
-  asio::steady_timer pending_drained_;
+  Wakeup out_drained_;
+  Wakeup pending_drained_;
 
   std::string user_;
   int32_t pid_ = 0;
