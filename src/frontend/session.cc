@@ -835,7 +835,7 @@ awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& n
     Link& l = *link.value();
     l.server->unnamed_owner = nullptr;
     l.out.append(frame.raw);
-    Push({.op = Op::kQuery, .server = l.server.get(), .forward = first, .forward_rfq = false});
+    Push({.op = Op::kQuery, .server = l.server.get(), .forward = first, .forward_rfq = false, .replica = !first});
     first = false;
     if (!co_await FlushServers()) break;
     co_await WaitPendingDrained();
@@ -1271,7 +1271,7 @@ awaitable<void> Session::ReplicateDdl(const std::string& sql, size_t ran_on) {
     Link& l = *link.value();
     l.server->unnamed_owner = nullptr;
     l.out.append(query);
-    Push({.op = Op::kQuery, .server = l.server.get(), .forward = false, .forward_rfq = false});
+    Push({.op = Op::kQuery, .server = l.server.get(), .forward = false, .forward_rfq = false, .replica = true});
     if (!co_await FlushServers()) co_return;
     co_await WaitPendingDrained();
   }
@@ -1875,6 +1875,8 @@ void Session::HandleServerMessage(ServerConn& server, const Frame& frame) {
   corked_ = true;  // until OnServerBatchDone, ReleaseAll or OnServerClosed
   switch (frame.type) {
     case be::kNoticeResponse:
+      if (!RepeatsAnotherNode(server)) Emit(frame.raw);
+      return;
     case be::kNotificationResponse:
       Emit(frame.raw);
       return;
@@ -1934,6 +1936,14 @@ std::deque<Session::Pending>::iterator Session::FirstEntry(const ServerConn& ser
     if (!silent) *blocked = true;
   }
   return pending_.end();
+}
+
+bool Session::RepeatsAnotherNode(const ServerConn& server) const {
+  for (const Pending& p : pending_) {
+    if (p.server != &server) continue;
+    return p.replica || (p.op == Op::kGather && p.gather && p.gather->replicated && p.source != 0);
+  }
+  return false;
 }
 
 void Session::ReplayHeld() {

@@ -83,6 +83,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     // dropped if it does, as the server ignores a Sync during copy-in.
     bool copy_may_ignore = false;
     uint64_t batch = 0;  // batch_seq_ when pushed: which extended-protocol batch it is part of
+    // kQuery: the copy of a statement every node runs (DDL), on a node after the first: its
+    // notices ("... does not exist, skipping") repeat the first node's and are dropped.
+    bool replica = false;
   };
   struct Link {
     std::shared_ptr<backend::ServerConn> server;
@@ -447,6 +450,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void HandleServerMessage(backend::ServerConn& server, const protocol::Frame& frame);
   void Push(Pending p);
   std::deque<Pending>::iterator FirstEntry(const backend::ServerConn& server, bool* blocked);
+  // A notice from `server` that another node has given already: the server runs a copy of a
+  // statement on every node (a replica entry, or a replicated write's part other than the first).
+  bool RepeatsAnotherNode(const backend::ServerConn& server) const;
   void Dispatch(backend::ServerConn& server, std::deque<Pending>::iterator it, const protocol::Frame& frame);
   void ReplayHeld();
   void EmitSynthetics();

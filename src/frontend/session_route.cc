@@ -556,7 +556,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         l.server->unnamed_owner = nullptr;
         l.out.append(raw);
         l.wrote = true;
-        Push({.op = Op::kQuery, .server = l.server.get(), .forward = first, .forward_rfq = false});
+        Push({.op = Op::kQuery, .server = l.server.get(), .forward = first, .forward_rfq = false, .replica = !first});
         first = false;
         if (!co_await FlushServers()) co_return false;
         co_await WaitPendingDrained();

@@ -164,3 +164,36 @@ def test_truncate_over_the_extended_protocol_empties_every_node(m):
     assert rows_by_node(m, "trunc_me") == {n["id"]: [] for n in m.nodes()}
     d.cursor().execute("DROP TABLE trunc_me")
     d.close()
+
+
+def test_a_notice_of_ddl_run_on_every_node_comes_once(m):
+    # Each node ran the DDL and said "... does not exist, skipping": the client got that notice
+    # once per node (twice here) where PostgreSQL gives it once.
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    once = {
+        "DROP TABLE IF EXISTS no_such_table": 'table "no_such_table" does not exist, skipping',
+        "CREATE TABLE IF NOT EXISTS ddl_probe (tenant_id int)": 'relation "ddl_probe" already exists, skipping',
+        "ALTER TABLE ddl_probe DROP COLUMN IF EXISTS no_col": 'column "no_col" of relation "ddl_probe" does not exist',
+        "DROP INDEX IF EXISTS no_such_index": 'index "no_such_index" does not exist, skipping',
+    }
+    for sql, text in once.items():
+        del c.notices[:]
+        cur.execute(sql)
+        assert len(c.notices) == 1 and text in c.notices[0], (sql, c.notices)
+    c.autocommit = False
+    del c.notices[:]
+    cur.execute("DROP TABLE IF EXISTS no_such_table")
+    c.commit()
+    assert len(c.notices) == 1, c.notices
+    # A notice a statement raises per row still comes per row, from whichever node has the row.
+    c.autocommit = True
+    cur.execute("CREATE FUNCTION say_tenant(t int) RETURNS int LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE NOTICE 'tenant %', t; RETURN t; END $$")
+    del c.notices[:]
+    cur.execute("SELECT say_tenant(tenant_id) FROM ddl_probe")
+    assert len(cur.fetchall()) == len(TENANTS)
+    assert sorted(c.notices) == sorted(f"NOTICE:  tenant {t}\n" for t in TENANTS), c.notices
+    cur.execute("DROP FUNCTION say_tenant(int)")
+    c.close()
