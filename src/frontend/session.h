@@ -157,11 +157,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // (session_subplan.cc): answers the client (result or error, then ReadyForQuery). False when
   // the session must end.
   asio::awaitable<bool> RouteSubplanned(std::string_view sql);
-  // Runs the SELECT `text` through Mosaic as a client's (on one node, several merged, or in
+  // Runs `select` through Mosaic as a client's (on one node, several merged, or in
   // steps, `depth` levels below the client's statement): true with its whole reply
   // (RowDescription, DataRows, CommandComplete) in *out and a node that described it in *node;
   // false with an ErrorResponse in *error.
-  asio::awaitable<bool> RunSelectThrough(std::string text, int depth, std::string* out, int* node,
+  asio::awaitable<bool> RunSelectThrough(const std::string& select, int depth, std::string* out, int* node,
                                          std::string* error);
   // Runs the subquery of `step` and returns `text` with its result written in; nullopt with
   // an ErrorResponse in *error.

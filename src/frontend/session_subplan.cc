@@ -80,7 +80,8 @@ bool Subplannable(const sql::Analysis& a, const Status& refused) {
 awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
   std::string out, error;
   int node = -1;
-  const bool ok = co_await RunSelectThrough(std::string(sql_text), 0, &out, &node, &error);
+  const std::string text(sql_text);
+  const bool ok = co_await RunSelectThrough(text, 0, &out, &node, &error);
   if (closing_) co_return false;
   if (!ok) worker_.counters().Add(worker_.counters().errors_total);
   Emit(ok ? out : error);
@@ -89,8 +90,9 @@ awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
   co_return !closing_;
 }
 
-awaitable<bool> Session::RunSelectThrough(std::string text, int depth, std::string* out, int* node,
+awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, std::string* out, int* node,
                                           std::string* error) {
+  std::string text = select;
   for (int steps = 0;; ++steps) {
     sql::Lexed lexed;
     std::shared_ptr<const sql::Analysis> analysis;
@@ -158,6 +160,12 @@ awaitable<bool> Session::RunSelectThrough(std::string text, int depth, std::stri
 
 awaitable<std::optional<std::string>> Session::RunSubplanStep(const std::string& text, const sql::SubplanStep& step,
                                                               int depth, std::string* error) {
+  if (step.kind == sql::SubplanStep::Kind::kCte && step.refs.empty()) {
+    // PostgreSQL does not run a WITH query nothing refers to: it is dropped.
+    auto dropped = sql::SubstituteSubplan(text, step, sql::SubplanResult{}, kMaxSubstitutedBytes);
+    if (!dropped.ok()) *error = ErrorOf(dropped.status());
+    co_return dropped.ok() ? std::optional<std::string>(std::move(dropped.value())) : std::nullopt;
+  }
   std::string reply;
   int node = -1;
   if (!co_await RunSelectThrough(step.query, depth + 1, &reply, &node, error)) {

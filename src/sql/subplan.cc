@@ -139,13 +139,13 @@ struct Tokens {
   }
 };
 
-// Where the target expression that holds token i ends (before the "," or keyword that follows
-// it, or the end of the text).
-int TargetEnd(const Tokens& tk, size_t i) {
+// Where the target expression ends that goes on at byte `from` (before the "," or keyword that
+// follows it, or the end of the text).
+int TargetEnd(const Tokens& tk, int from) {
   static constexpr std::string_view kEnds[] = {"from",  "where", "group",     "having", "window", "order", "limit",
                                                "offset", "fetch", "for", "into", "union",  "intersect", "except"};
-  int depth = 0, end = i < tk.toks.size() ? tk.toks[i].begin : static_cast<int>(tk.sql.size());
-  for (; i < tk.toks.size(); ++i) {
+  int depth = 0, end = from;
+  for (size_t i = tk.At(from); i < tk.toks.size(); ++i) {
     if (tk.Is(i, '(') || tk.Is(i, '[')) {
       ++depth;
     } else if (tk.Is(i, ')') || tk.Is(i, ']')) {
@@ -590,7 +590,7 @@ Result<SubplanStep> NextSubplan(std::string_view sql) {
     auto step = SublinkStep(tk, *c.sublink);
     if (step.ok() && step.value().kind != SubplanStep::Kind::kIn && step.value().kind != SubplanStep::Kind::kAny &&
         NamesTarget(select, c.sublink)) {
-      step.value().name_at = TargetEnd(tk, tk.At(step.value().close));
+      step.value().name_at = TargetEnd(tk, step.value().close);
     }
     return step;
   }
@@ -600,7 +600,8 @@ Result<SubplanStep> NextSubplan(std::string_view sql) {
 
 Result<std::string> SubstituteSubplan(std::string_view sql, const SubplanStep& step, const SubplanResult& res,
                                       size_t max_bytes) {
-  const bool values = step.kind != SubplanStep::Kind::kExists;  // EXISTS uses no value
+  // EXISTS uses no value; an unused CTE is only dropped.
+  const bool values = step.kind != SubplanStep::Kind::kExists && !(step.kind == SubplanStep::Kind::kCte && step.refs.empty());
   if (values && res.types.empty()) return CannotWrite("it returns no columns");
   for (size_t c = 0; values && c < res.types.size(); ++c) {
     if (res.types[c].empty()) {
@@ -614,7 +615,7 @@ Result<std::string> SubstituteSubplan(std::string_view sql, const SubplanStep& s
   }
   std::vector<std::pair<std::pair<int, int>, std::string>> edits;  // in text order
   if (step.kind == SubplanStep::Kind::kCte) {
-    const std::string rows = RowsQuery(res, step.columns);
+    const std::string rows = values ? RowsQuery(res, step.columns) : std::string();
     bool removed = false;
     for (size_t i = 0; i < step.refs.size(); ++i) {
       if (!removed && step.refs[i].first > step.remove_begin) {

@@ -32,7 +32,7 @@ struct SubplanStep {
     kArray,    // ARRAY(query)
   };
   Kind kind = Kind::kNone;
-  std::string query;  // the subquery's text: what runs first
+  std::string query;  // the subquery's text: what runs first (not for a kCte without references)
   // Byte ranges in the statement text. `open`/`close`: the parenthesised subquery, from "(" to
   // after ")". `begin`: kIn the NOT or IN keyword, kExists/kArray the keyword.
   int begin = -1, open = -1, close = -1;
