@@ -74,12 +74,6 @@ bool AppendValuesBatch(const std::vector<std::string>& rows, const std::vector<s
   return true;
 }
 
-std::string ErrorMessage(const Status& status) {
-  std::string out;
-  protocol::WriteError(&out, status);
-  return out;
-}
-
 }  // namespace
 
 bool ReadRowDescription(std::string_view body, std::vector<std::string>* names,

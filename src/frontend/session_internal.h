@@ -87,6 +87,13 @@ inline std::string Literal(std::string_view v) {
   return out;
 }
 
+// `status` as an ErrorResponse message.
+inline std::string ErrorMessage(const Status& status) {
+  std::string out;
+  protocol::WriteError(&out, status);
+  return out;
+}
+
 // Calls f(type, body) for each protocol message in `messages`.
 template <typename F>
 void ForEachMessage(std::string_view messages, F f) {

@@ -32,12 +32,6 @@ constexpr int kMaxSteps = 64;
 // The statement text with results written in, at most.
 constexpr size_t kMaxSubstitutedBytes = size_t{64} << 20;
 
-std::string ErrorOf(const Status& status) {
-  std::string out;
-  protocol::WriteError(&out, status);
-  return out;
-}
-
 // The SQLSTATE of an ErrorResponse message ("" if unreadable).
 std::string ErrorCode(std::string_view message) {
   protocol::ErrorFields fields;
@@ -124,12 +118,12 @@ awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, 
         co_return false;
       }
       if (!g->merge_error.ok()) {
-        *error = ErrorOf(g->merge_error);
+        *error = ErrorMessage(g->merge_error);
         co_return false;
       }
       if (g->merger) {
         const Status finished = g->merger->Finish(out, /*with_description=*/true);
-        if (!finished.ok()) *error = ErrorOf(finished);
+        if (!finished.ok()) *error = ErrorMessage(finished);
         co_return finished.ok();
       }
       *out = g->description + g->rows;
@@ -137,16 +131,16 @@ awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, 
       co_return true;
     }
     if (!Subplannable(a, refused)) {
-      *error = ErrorOf(refused);
+      *error = ErrorMessage(refused);
       co_return false;
     }
     auto step = sql::NextSubplan(text);
     if (!step.ok() || step.value().kind == sql::SubplanStep::Kind::kNone) {
-      *error = ErrorOf(step.ok() ? refused : step.status());
+      *error = ErrorMessage(step.ok() ? refused : step.status());
       co_return false;
     }
     if (depth >= kMaxDepth || steps >= kMaxSteps) {
-      *error = ErrorOf(Status::Unsupported(fmt::format(
+      *error = ErrorMessage(Status::Unsupported(fmt::format(
           "this SELECT reads several nodes and needs more than {} subqueries (or {} levels of them) run first; "
           "split it",
           kMaxSteps, kMaxDepth)));
@@ -163,7 +157,7 @@ awaitable<std::optional<std::string>> Session::RunSubplanStep(const std::string&
   if (step.kind == sql::SubplanStep::Kind::kCte && step.refs.empty()) {
     // PostgreSQL does not run a WITH query nothing refers to: it is dropped.
     auto dropped = sql::SubstituteSubplan(text, step, sql::SubplanResult{}, kMaxSubstitutedBytes);
-    if (!dropped.ok()) *error = ErrorOf(dropped.status());
+    if (!dropped.ok()) *error = ErrorMessage(dropped.status());
     co_return dropped.ok() ? std::optional<std::string>(std::move(dropped.value())) : std::nullopt;
   }
   std::string reply;
@@ -176,13 +170,13 @@ awaitable<std::optional<std::string>> Session::RunSubplanStep(const std::string&
   std::vector<std::pair<uint32_t, int32_t>> types;
   sql::SubplanResult result;
   if (!ReadResult(reply, &types, &result)) {
-    *error = ErrorOf(Status::Internal("a subquery run first returned a malformed reply"));
+    *error = ErrorMessage(Status::Internal("a subquery run first returned a malformed reply"));
     co_return std::nullopt;
   }
   router::MergeSpec floats;
   ApplyMergeSettings(&floats);
   if (Status exact = CheckFloatsExact(types, floats.exact_floats, "a subquery over several nodes"); !exact.ok()) {
-    *error = ErrorOf(exact);
+    *error = ErrorMessage(exact);
     co_return std::nullopt;
   }
   std::vector<std::string> casts;
@@ -190,7 +184,7 @@ awaitable<std::optional<std::string>> Session::RunSubplanStep(const std::string&
   for (const std::string& cast : casts) result.types.push_back(cast.starts_with("::") ? cast.substr(2) : cast);
   auto substituted = sql::SubstituteSubplan(text, step, result, kMaxSubstitutedBytes);
   if (!substituted.ok()) {
-    *error = ErrorOf(substituted.status());
+    *error = ErrorMessage(substituted.status());
     co_return std::nullopt;
   }
   co_return std::move(substituted.value());
@@ -206,7 +200,7 @@ awaitable<void> Session::ExplainCorrelation(const std::string& text, std::string
       "on its own before the statement, which a correlated one cannot; rewrite it as a join on the tenant column, "
       "or filter it to one tenant or range so it runs on one node");
   if (TxStatus() != protocol::kTxIdle) {
-    *error = ErrorOf(correlated);
+    *error = ErrorMessage(correlated);
     co_return;
   }
   auto g = std::make_shared<Gather>();
@@ -214,7 +208,7 @@ awaitable<void> Session::ExplainCorrelation(const std::string& text, std::string
   const std::vector<int> nodes{map_->DefaultNode().id};
   const std::vector<std::string> sqls{"EXPLAIN " + text};
   co_await Scatter(nodes, sqls, g);
-  *error = g->error.empty() ? ErrorOf(correlated) : g->error;
+  *error = g->error.empty() ? ErrorMessage(correlated) : g->error;
 }
 
 }  // namespace mosaic::frontend

@@ -13,40 +13,14 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "sql/lexer.h"
+#include "sql/parse_tree.h"
 
 namespace mosaic::sql {
 namespace {
 
-using Json = nlohmann::json;
-
-const Json* Field(const Json& o, const char* key) {
-  if (!o.is_object()) return nullptr;
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : &*it;
-}
-
-std::string StrField(const Json& o, const char* key) {
-  const Json* v = Field(o, key);
-  return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
-}
-
-const Json& List(const Json& o, const char* key) {
-  static const Json kEmpty = Json::array();
-  const Json* v = Field(o, key);
-  return v != nullptr && v->is_array() ? *v : kEmpty;
-}
-
-// {"Type": {...}} -> "Type"
-std::string_view TypeOf(const Json& node) {
-  return node.is_object() && node.size() == 1 ? std::string_view(node.begin().key()) : std::string_view();
-}
-
-std::string StringNode(const Json& node) {
-  return TypeOf(node) == "String" ? StrField(node.begin().value(), "sval") : std::string();
-}
+using namespace parse_tree;  // NOLINT: the tree readers are this file's vocabulary
 
 // The smallest start location anywhere under `node`; INT_MAX when none.
 int MinLocation(const Json& node) {
@@ -162,11 +136,11 @@ int TargetEnd(const Tokens& tk, int from) {
 // Whether `sublink` is what names an output column of `select`: the value of a target without
 // an alias, or under casts and COLLATE there (PostgreSQL names such a column after the subquery).
 bool NamesTarget(const Json& select, const Json* sublink) {
-  for (const Json& target : List(select, "targetList")) {
-    if (TypeOf(target) != "ResTarget" || Field(target.begin().value(), "name") != nullptr) continue;
-    const Json* val = Field(target.begin().value(), "val");
+  for (const Json& target : Items(select, "targetList")) {
+    if (TypeOf(target) != "ResTarget" || Get(target.begin().value(), "name") != nullptr) continue;
+    const Json* val = Get(target.begin().value(), "val");
     while (val != nullptr && (TypeOf(*val) == "TypeCast" || TypeOf(*val) == "CollateClause")) {
-      val = Field(val->begin().value(), "arg");
+      val = Get(val->begin().value(), "arg");
     }
     if (val != nullptr && TypeOf(*val) == "SubLink" && &val->begin().value() == sublink) return true;
   }
@@ -185,19 +159,19 @@ void FromNames(const Json& item, std::vector<std::string>* names) {
   const std::string_view type = TypeOf(item);
   if (type.empty()) return;
   const Json& body = item.begin().value();
-  const Json* alias = Field(body, "alias");
-  if (alias != nullptr) names->push_back(StrField(*alias, "aliasname"));
-  if (type == "RangeVar" && alias == nullptr) names->push_back(StrField(body, "relname"));
+  const Json* alias = Get(body, "alias");
+  if (alias != nullptr) names->emplace_back(Str(*alias, "aliasname"));
+  if (type == "RangeVar" && alias == nullptr) names->emplace_back(Str(body, "relname"));
   if (type == "JoinExpr") {
-    if (const Json* l = Field(body, "larg")) FromNames(*l, names);
-    if (const Json* r = Field(body, "rarg")) FromNames(*r, names);
+    if (const Json* l = Get(body, "larg")) FromNames(*l, names);
+    if (const Json* r = Get(body, "rarg")) FromNames(*r, names);
   }
   if (type == "RangeFunction" && alias == nullptr) {
-    for (const Json& f : List(body, "functions")) {
-      for (const Json& part : f.is_object() ? List(f.begin().value(), "items") : f) {
+    for (const Json& f : Items(body, "functions")) {
+      for (const Json& part : f.is_object() ? Items(f.begin().value(), "items") : f) {
         if (TypeOf(part) == "FuncCall") {
-          const Json& fn = List(part.begin().value(), "funcname");
-          if (!fn.empty()) names->push_back(StringNode(fn.back()));
+          const Json& fn = Items(part.begin().value(), "funcname");
+          if (!fn.empty()) names->emplace_back(StringOf(fn.back()));
         }
       }
     }
@@ -219,12 +193,12 @@ std::string OuterReference(const Json& node, std::vector<std::string>* visible) 
     const Json& body = it.value();
     if (key == "SelectStmt") {
       const size_t mark = visible->size();
-      if (const Json* with = Field(body, "withClause")) {
-        for (const Json& cte : List(*with, "ctes")) {
-          if (TypeOf(cte) == "CommonTableExpr") visible->push_back(StrField(cte.begin().value(), "ctename"));
+      if (const Json* with = Get(body, "withClause")) {
+        for (const Json& cte : Items(*with, "ctes")) {
+          if (TypeOf(cte) == "CommonTableExpr") visible->emplace_back(Str(Body(cte), "ctename"));
         }
       }
-      for (const Json& item : List(body, "fromClause")) FromNames(item, visible);
+      for (const Json& item : Items(body, "fromClause")) FromNames(item, visible);
       std::string q = OuterReference(body, visible);
       visible->resize(mark);
       if (!q.empty()) return q;
@@ -234,9 +208,9 @@ std::string OuterReference(const Json& node, std::vector<std::string>* visible) 
       return "LATERAL";
     }
     if (key == "ColumnRef") {
-      const Json& fields = List(body, "fields");
+      const Json& fields = Items(body, "fields");
       if (fields.size() >= 2) {
-        const std::string q = StringNode(fields[fields.size() - 2]);
+        const std::string q(StringOf(fields[fields.size() - 2]));
         if (!q.empty() && std::find(visible->begin(), visible->end(), q) == visible->end()) return q;
       }
       continue;
@@ -278,12 +252,12 @@ bool CteReferences(const Json& node, const std::string& name, std::vector<std::p
   }
   if (!node.is_object()) return true;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    if (it.key() == "CommonTableExpr" && StrField(it.value(), "ctename") == name) return false;
+    if (it.key() == "CommonTableExpr" && Str(it.value(), "ctename") == name) return false;
     if (it.key() == "RangeVar") {
       const Json& rv = it.value();
-      if (StrField(rv, "relname") == name && StrField(rv, "schemaname").empty() &&
-          StrField(rv, "catalogname").empty()) {
-        refs->emplace_back(rv.value("location", -1), Field(rv, "alias") != nullptr);
+      if (Str(rv, "relname") == name && Str(rv, "schemaname").empty() &&
+          Str(rv, "catalogname").empty()) {
+        refs->emplace_back(rv.value("location", -1), Get(rv, "alias") != nullptr);
       }
       continue;
     }
@@ -295,15 +269,15 @@ bool CteReferences(const Json& node, const std::string& name, std::vector<std::p
 Result<SubplanStep> CteStep(const Tokens& tk, const Json& select, const Json& with) {
   SubplanStep none;
   if (with.value("recursive", false)) return none;
-  const Json& ctes = List(with, "ctes");
+  const Json& ctes = Items(with, "ctes");
   if (ctes.empty() || TypeOf(ctes[0]) != "CommonTableExpr") return none;
   const Json& cte = ctes[0].begin().value();
-  const Json* query = Field(cte, "ctequery");
+  const Json* query = Get(cte, "ctequery");
   if (query == nullptr || TypeOf(*query) != "SelectStmt") return none;  // data-modifying
   SubplanStep step;
   step.kind = SubplanStep::Kind::kCte;
-  step.name = StrField(cte, "ctename");
-  for (const Json& c : List(cte, "aliascolnames")) step.columns.push_back(StringNode(c));
+  step.name = std::string(Str(cte, "ctename"));
+  for (const Json& c : Items(cte, "aliascolnames")) step.columns.emplace_back(StringOf(c));
   // name [(columns)] AS [NOT] [MATERIALIZED] (query)
   size_t i = tk.At(cte.value("location", -1));
   if (i == 0 || !tk.IsWord(i - 1, "with")) return none;
@@ -352,6 +326,8 @@ Result<SubplanStep> CteStep(const Tokens& tk, const Json& select, const Json& wi
 struct Candidates {
   const Json* sublink = nullptr;
   const Json* derived = nullptr;
+  // (row) op (subquery) (a row comparison): the subquery and the row's width.
+  std::vector<std::pair<const Json*, int>> row_compared;
   bool unsupported = false;  // a subquery of a kind that cannot run first
   Status refused;            // a LATERAL subquery
 };
@@ -366,13 +342,20 @@ void FindCandidates(const Json& node, Candidates* c) {
     const std::string& key = it.key();
     const Json& body = it.value();
     if (key == "SubLink") {
-      const std::string type = StrField(body, "subLinkType");
+      const std::string_view type = Str(body, "subLinkType");
       if (type != "EXISTS_SUBLINK" && type != "ANY_SUBLINK" && type != "ALL_SUBLINK" && type != "EXPR_SUBLINK" &&
           type != "ARRAY_SUBLINK") {
         c->unsupported = true;
       }
       if (c->sublink == nullptr) c->sublink = &body;
-      if (const Json* test = Field(body, "testexpr")) FindCandidates(*test, c);
+      if (const Json* test = Get(body, "testexpr")) FindCandidates(*test, c);
+    } else if (key == "A_Expr") {
+      const Json* l = Get(body, "lexpr");
+      const Json* r = Get(body, "rexpr");
+      if (l != nullptr && r != nullptr && TypeOf(*l) == "RowExpr" && TypeOf(*r) == "SubLink") {
+        c->row_compared.emplace_back(&r->begin().value(), static_cast<int>(Items(l->begin().value(), "args").size()));
+      }
+      FindCandidates(body, c);
     } else if (key == "RangeSubselect") {
       if (body.value("lateral", false)) {
         if (c->refused.ok()) c->refused = Correlated("a subquery in FROM", "LATERAL");
@@ -389,9 +372,9 @@ void FindCandidates(const Json& node, Candidates* c) {
 
 Result<SubplanStep> SublinkStep(const Tokens& tk, const Json& sublink) {
   SubplanStep none;
-  const Json* sub = Field(sublink, "subselect");
+  const Json* sub = Get(sublink, "subselect");
   if (sub == nullptr || TypeOf(*sub) != "SelectStmt") return none;
-  const std::string type = StrField(sublink, "subLinkType");
+  const std::string_view type = Str(sublink, "subLinkType");
   const int at = sublink.value("location", -1);
   if (at < 0) return none;
   SubplanStep step;
@@ -409,10 +392,10 @@ Result<SubplanStep> SublinkStep(const Tokens& tk, const Json& sublink) {
   } else if (type == "ARRAY_SUBLINK") {
     step.kind = SubplanStep::Kind::kArray;
   } else {
-    step.kind = List(sublink, "operName").empty() ? SubplanStep::Kind::kIn : SubplanStep::Kind::kAny;
+    step.kind = Items(sublink, "operName").empty() ? SubplanStep::Kind::kIn : SubplanStep::Kind::kAny;
     step.negated = step.kind == SubplanStep::Kind::kIn && tk.IsWord(i, "not");
-    if (const Json* test = Field(sublink, "testexpr"); test != nullptr && TypeOf(*test) == "RowExpr") {
-      step.row_width = static_cast<int>(List(test->begin().value(), "args").size());
+    if (const Json* test = Get(sublink, "testexpr"); test != nullptr && TypeOf(*test) == "RowExpr") {
+      step.row_width = static_cast<int>(Items(test->begin().value(), "args").size());
     }
   }
   if (auto ok = CheckUncorrelated(sub->begin().value(), "a subquery"); !ok.ok()) return ok.status();
@@ -421,7 +404,7 @@ Result<SubplanStep> SublinkStep(const Tokens& tk, const Json& sublink) {
 
 Result<SubplanStep> DerivedStep(const Tokens& tk, const Json& derived) {
   SubplanStep none;
-  const Json* sub = Field(derived, "subquery");
+  const Json* sub = Get(derived, "subquery");
   if (sub == nullptr || TypeOf(*sub) != "SelectStmt") return none;
   const int at = MinLocation(*sub);
   if (at == INT_MAX) return none;
@@ -525,11 +508,15 @@ Result<std::string> Replacement(const SubplanStep& step, const SubplanResult& re
       *from = step.begin;
       return std::string(res.rows.empty() ? "false" : "true");
     case K::kScalar: {
-      if (Status s = Width(res, 1, true); !s.ok()) return s;
+      if (Status s = Width(res, step.row_width, step.row_width == 1); !s.ok()) return s;
       if (res.rows.size() > 1) {
         return Status::Error("21000", "more than one row returned by a subquery used as an expression");
       }
-      return "(" + Constant(res.rows.empty() ? std::nullopt : res.rows[0][0], res.types[0]) + ")";
+      std::string out = "(";
+      for (size_t c = 0; c < res.types.size(); ++c) {
+        out += (c > 0 ? ", " : "") + Constant(res.rows.empty() ? std::nullopt : res.rows[0][c], res.types[c]);
+      }
+      return out + ")";  // a row of two or more values when compared with a row
     }
     case K::kArray:
       if (Status s = Width(res, 1, true); !s.ok()) return s;
@@ -571,23 +558,26 @@ Result<SubplanStep> NextSubplan(std::string_view sql) {
   const bool ok = parsed.error == nullptr && parsed.parse_tree != nullptr;
   if (ok) tree = Json::parse(parsed.parse_tree, nullptr, /*allow_exceptions=*/false);
   pg_query_free_parse_result(parsed);
-  const Json& stmts = List(tree, "stmts");
+  const Json& stmts = Items(tree, "stmts");
   if (!ok || stmts.size() != 1) return none;
-  const Json* stmt = Field(stmts[0], "stmt");
+  const Json* stmt = Get(stmts[0], "stmt");
   if (stmt == nullptr || TypeOf(*stmt) != "SelectStmt") return none;
   const Json& select = stmt->begin().value();
-  if (StrField(select, "op") != "SETOP_NONE" || Field(select, "intoClause") != nullptr ||
-      !List(select, "lockingClause").empty()) {
+  if (Str(select, "op") != "SETOP_NONE" || Get(select, "intoClause") != nullptr ||
+      !Items(select, "lockingClause").empty()) {
     return none;
   }
   const Tokens tk(sql);
-  if (const Json* with = Field(select, "withClause")) return CteStep(tk, select, *with);
+  if (const Json* with = Get(select, "withClause")) return CteStep(tk, select, *with);
   Candidates c;
   FindCandidates(select, &c);
   if (!c.refused.ok()) return c.refused;
   if (c.unsupported) return none;
   if (c.sublink != nullptr) {
     auto step = SublinkStep(tk, *c.sublink);
+    for (const auto& [sublink, width] : c.row_compared) {
+      if (sublink == c.sublink && step.ok()) step.value().row_width = width;
+    }
     if (step.ok() && step.value().kind != SubplanStep::Kind::kIn && step.value().kind != SubplanStep::Kind::kAny &&
         NamesTarget(select, c.sublink)) {
       step.value().name_at = TargetEnd(tk, step.value().close);

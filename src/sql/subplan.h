@@ -40,7 +40,7 @@ struct SubplanStep {
   // kScalar/kArray/kExists that names an output column (a target without an alias, the
   // subquery itself or under a cast): where its name goes, so that the constant keeps it.
   int name_at = -1;
-  int row_width = 1;     // kIn/kAny: columns of the left-hand side ((a, b) IN ... is 2)
+  int row_width = 1;     // kIn/kAny/kScalar: columns of the row compared with it ((a, b) IN ... is 2)
   // kCte: its name, its column names as written (may be empty), the name tokens of its
   // references with whether each has an alias of its own, and its definition's range in WITH
   // (to remove, with a comma or the WITH keyword as needed).

@@ -71,6 +71,18 @@ TEST(Subplan, ScalarErrorsAsPostgres) {
   EXPECT_EQ(wide.status().sqlstate(), "42601");
 }
 
+TEST(Subplan, RowComparedWithSubquery) {
+  const std::string sql = "SELECT 1 FROM t WHERE (a, b) = (SELECT id, id FROM u)";
+  SubplanResult two = Ints({"1"});
+  two.names.push_back("id");
+  two.types.push_back("integer");
+  two.rows[0].push_back(std::nullopt);
+  EXPECT_EQ(Apply(sql, two), "SELECT 1 FROM t WHERE (a, b) = ('1'::integer, NULL::integer)");
+  auto narrow = SubstituteSubplan(sql, Next(sql), Ints({"1"}), kMax);
+  ASSERT_FALSE(narrow.ok());
+  EXPECT_EQ(narrow.status().message(), "subquery has too few columns");
+}
+
 TEST(Subplan, TargetKeepsItsName) {
   EXPECT_EQ(Apply("SELECT (SELECT max(id) FROM u)::text, 1 FROM t", Ints({"7"}, "max")),
             "SELECT ('7'::integer)::text AS \"max\", 1 FROM t");
