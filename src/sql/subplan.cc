@@ -443,6 +443,10 @@ std::string QuoteName(std::string_view name) {
 
 bool IsArrayType(const std::string& type) { return type.size() > 2 && type.ends_with("]"); }
 
+// Results of more rows than this are written as array constants where they can be: an IN list
+// lets the router prune by its values, but costs its analysis one node per value.
+constexpr size_t kListRows = 1000;
+
 // "(c, c, ...)" of row r, or its one constant when `bare`.
 std::string RowText(const SubplanResult& res, size_t r, bool bare) {
   std::string out = bare ? "" : "(";
@@ -453,7 +457,40 @@ std::string RowText(const SubplanResult& res, size_t r, bool bare) {
   return bare ? out : out + ")";
 }
 
-// A query without tables that returns `res` under `names`.
+// Column `c` of every row as one array constant ('{"v1",NULL}'::type[]). REQUIRES: the column's
+// type is not an array type (its values would become a dimension of the array).
+std::string ArrayConstant(const SubplanResult& res, size_t c) {
+  std::string array = "{";
+  for (size_t r = 0; r < res.rows.size(); ++r) {
+    if (r > 0) array.push_back(',');
+    const std::optional<std::string>& v = res.rows[r][c];
+    if (!v) {
+      array += "NULL";
+      continue;
+    }
+    array.push_back('"');
+    for (char ch : *v) {
+      if (ch == '"' || ch == '\\') array.push_back('\\');
+      array.push_back(ch);
+    }
+    array.push_back('"');
+  }
+  return Constant(array + "}", res.types[c] + "[]");
+}
+
+// ARRAY[c, ...]::type[] of the one column: also for an array type (a dimension more).
+std::string ArrayOfValues(const SubplanResult& res) {
+  std::string out = "ARRAY[";
+  for (size_t r = 0; r < res.rows.size(); ++r) {
+    if (r > 0) out += ", ";
+    out += RowText(res, r, true);
+  }
+  return out + "]::" + res.types[0] + "[]";
+}
+
+// A query without tables that returns `res` under `names`: VALUES rows, or for more than
+// kListRows rows (and no array column) unnest() of one array constant per column, which costs
+// Mosaic's analyzer and the node's parser one literal instead of one per value.
 std::string RowsQuery(const SubplanResult& res, const std::vector<std::string>& names) {
   std::string out = "SELECT ";
   for (size_t c = 0; c < res.types.size(); ++c) {
@@ -462,23 +499,16 @@ std::string RowsQuery(const SubplanResult& res, const std::vector<std::string>& 
     out += " AS " + QuoteName(c < names.size() ? names[c] : res.names[c]);
   }
   if (res.rows.empty()) return out + " WHERE false";
-  out += " FROM (VALUES ";
-  for (size_t r = 0; r < res.rows.size(); ++r) {
-    if (r > 0) out += ", ";
-    out += RowText(res, r, false);
+  if (res.rows.size() > kListRows && std::none_of(res.types.begin(), res.types.end(), IsArrayType)) {
+    out += " FROM unnest(";
+    for (size_t c = 0; c < res.types.size(); ++c) out += (c > 0 ? ", " : "") + ArrayConstant(res, c);
+  } else {
+    out += " FROM (VALUES ";
+    for (size_t r = 0; r < res.rows.size(); ++r) out += (r > 0 ? ", " : "") + RowText(res, r, false);
   }
   out += ") AS mosaic_values(";
   for (size_t c = 0; c < res.types.size(); ++c) out += fmt::format("{}mosaic_c{}", c > 0 ? ", " : "", c + 1);
   return out + ")";
-}
-
-std::string ArrayText(const SubplanResult& res) {
-  std::string out = "ARRAY[";
-  for (size_t r = 0; r < res.rows.size(); ++r) {
-    if (r > 0) out += ", ";
-    out += RowText(res, r, true);
-  }
-  return out + "]::" + res.types[0] + "[]";
 }
 
 // PostgreSQL's errors for a subquery of the wrong width: as a value (`expression`), or compared
@@ -521,25 +551,26 @@ Result<std::string> Replacement(const SubplanStep& step, const SubplanResult& re
     case K::kArray:
       if (Status s = Width(res, 1, true); !s.ok()) return s;
       *from = step.begin;
-      return "(" + ArrayText(res) + ")";
+      return "(" + (IsArrayType(res.types[0]) ? ArrayOfValues(res) : ArrayConstant(res, 0)) + ")";
     case K::kAny:
       if (step.row_width != 1) return CannotWrite("it compares a row with op ANY/ALL");
       if (Status s = Width(res, 1, false); !s.ok()) return s;
       if (IsArrayType(res.types[0])) return CannotWrite("it returns arrays, which ANY/ALL over an array would unnest");
-      return "(" + ArrayText(res) + ")";
+      return "(" + ArrayConstant(res, 0) + ")";
     case K::kIn: {
       if (Status s = Width(res, step.row_width, false); !s.ok()) return s;
-      if (!res.rows.empty()) {
+      const bool as_array = step.row_width == 1 && !IsArrayType(res.types[0]);
+      if (!res.rows.empty() && (res.rows.size() <= kListRows || !as_array)) {
         std::string out = "(";
         for (size_t r = 0; r < res.rows.size(); ++r) out += (r > 0 ? ", " : "") + RowText(res, r, step.row_width == 1);
         return out + ")";
       }
-      // No row: x IN () is false whatever x is, NOT IN true.
-      if (step.row_width != 1 || IsArrayType(res.types[0])) {
+      // No row (x IN () is false whatever x is, NOT IN true) or many: = ANY / <> ALL an array.
+      if (!as_array) {
         return CannotWrite("it returned no row, and Mosaic writes an empty IN list only for one column of a non-array type");
       }
       *from = step.begin;
-      return fmt::format("{} ('{{}}'::{}[])", step.negated ? "<> ALL" : "= ANY", res.types[0]);
+      return fmt::format("{} ({})", step.negated ? "<> ALL" : "= ANY", ArrayConstant(res, 0));
     }
     case K::kDerived:
       return "(" + RowsQuery(res, {}) + ")";

@@ -92,12 +92,31 @@ TEST(Subplan, TargetKeepsItsName) {
 }
 
 TEST(Subplan, AnyAllAndArray) {
-  EXPECT_EQ(Apply("SELECT 1 FROM t WHERE x > ALL (SELECT id FROM u)", Ints({"1", "2"})),
-            "SELECT 1 FROM t WHERE x > ALL (ARRAY['1'::integer, '2'::integer]::integer[])");
+  EXPECT_EQ(Apply("SELECT 1 FROM t WHERE x > ALL (SELECT id FROM u)", Ints({"1", std::nullopt})),
+            "SELECT 1 FROM t WHERE x > ALL ('{\"1\",NULL}'::integer[])");
   EXPECT_EQ(Apply("SELECT 1 FROM t WHERE x = ANY (SELECT id FROM u)", Ints({})),
-            "SELECT 1 FROM t WHERE x = ANY (ARRAY[]::integer[])");
+            "SELECT 1 FROM t WHERE x = ANY ('{}'::integer[])");
   EXPECT_EQ(Apply("SELECT ARRAY(SELECT id FROM u ORDER BY id) AS ids", Ints({"3", "1"})),
-            "SELECT (ARRAY['3'::integer, '1'::integer]::integer[]) AS ids");
+            "SELECT ('{\"3\",\"1\"}'::integer[]) AS ids");
+  SubplanResult arrays = Ints({"{1,2}"});
+  arrays.types = {"integer[]"};
+  EXPECT_EQ(Apply("SELECT ARRAY(SELECT a FROM u) AS aa", arrays), "SELECT (ARRAY['{1,2}'::integer[]]::integer[][]) AS aa");
+  SubplanResult text;
+  text.names = {"n"};
+  text.types = {"text"};
+  text.rows = {{"a\"b\\c"}};
+  EXPECT_EQ(Apply("SELECT 1 FROM t WHERE x = ANY (SELECT n FROM u)", text),
+            "SELECT 1 FROM t WHERE x = ANY (E'{\"a\\\\\"b\\\\\\\\c\"}'::text[])");
+}
+
+TEST(Subplan, ManyRowsAsArrays) {
+  std::vector<std::optional<std::string>> many;
+  for (int i = 0; i < 1001; ++i) many.emplace_back(std::to_string(i));
+  const std::string in = Apply("SELECT 1 FROM t WHERE x NOT IN (SELECT id FROM u)", Ints(many));
+  EXPECT_TRUE(in.starts_with("SELECT 1 FROM t WHERE x <> ALL ('{\"0\",\"1\",")) << in.substr(0, 80);
+  const std::string cte = Apply("WITH c AS (SELECT id FROM u) SELECT count(*) FROM c", Ints(many));
+  EXPECT_TRUE(cte.starts_with(" SELECT count(*) FROM (SELECT mosaic_c1 AS \"id\" FROM unnest('{\"0\",")) << cte.substr(0, 80);
+  EXPECT_TRUE(cte.ends_with("}'::integer[]) AS mosaic_values(mosaic_c1)) AS \"c\"")) << cte.substr(cte.size() - 80);
 }
 
 TEST(Subplan, CteInlinedAtEachReference) {
