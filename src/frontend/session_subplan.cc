@@ -72,6 +72,10 @@ bool Subplannable(const sql::Analysis& a, const Status& refused) {
 }
 
 awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
+  // Earlier statements of a client that does not wait for replies may still sit unsent: they go
+  // first, and their replies come before this one's (each step waits for them).
+  if (!co_await FlushServers()) co_return false;
+  co_await WaitPendingDrained();
   std::string out, error;
   int node = -1;
   const std::string text(sql_text);

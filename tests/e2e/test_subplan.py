@@ -70,6 +70,14 @@ def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_refuses(
     assert [e.get("C") for e in res.errors] == ["0A000"], res.errors
     res = c.simple(SUBPLANNED)
     assert not res.errors and res.rows == [["6"]], (res.errors, res.rows)
+    # Sent without waiting: the replies keep their order, a refusal found before any step ran too.
+    c.send(pgwire.query_msg("SELECT 1 FROM pg_sleep(0.3)")
+           + pgwire.query_msg("SELECT id FROM sp_orders o WHERE EXISTS (SELECT 1 FROM sp_orders i WHERE i.id = o.customer_id)")
+           + pgwire.query_msg(SUBPLANNED))
+    first, second, third = c.read_until_ready(), c.read_until_ready(), c.read_until_ready()
+    assert first.rows == [["1"]] and not first.errors, (first.rows, first.errors)
+    assert [e.get("C") for e in second.errors] == ["0A000"], second.errors
+    assert third.rows == [["6"]], (third.rows, third.errors)
     c.close()
     a.close()
     other.close()
