@@ -179,12 +179,15 @@ awaitable<std::optional<std::string>> Session::RunSubplanStep(const std::string&
   }
   router::MergeSpec floats;
   ApplyMergeSettings(&floats);
-  if (Status exact = CheckFloatsExact(types, floats.exact_floats, "a subquery over several nodes"); !exact.ok()) {
+  const bool values = step.kind != sql::SubplanStep::Kind::kExists;  // EXISTS needs none
+  const Status exact = values ? CheckFloatsExact(types, floats.exact_floats, "a subquery over several nodes")
+                              : Status::OK();
+  if (!exact.ok()) {
     *error = ErrorMessage(exact);
     co_return std::nullopt;
   }
   std::vector<std::string> casts;
-  if (!types.empty() && !co_await CastsOfTypes(node, types, &casts, error)) co_return std::nullopt;
+  if (values && !types.empty() && !co_await CastsOfTypes(node, types, &casts, error)) co_return std::nullopt;
   for (const std::string& cast : casts) result.types.push_back(cast.starts_with("::") ? cast.substr(2) : cast);
   auto substituted = sql::SubstituteSubplan(text, step, result, kMaxSubstitutedBytes);
   if (!substituted.ok()) {

@@ -22,22 +22,23 @@ namespace {
 
 using namespace parse_tree;  // NOLINT: the tree readers are this file's vocabulary
 
-// The smallest start location anywhere under `node`; INT_MAX when none.
-int MinLocation(const Json& node) {
-  int best = INT_MAX;
+// The smallest and largest start locations anywhere under `node` (*lo stays INT_MAX when none).
+void Locations(const Json& node, int* lo, int* hi) {
   if (node.is_array()) {
-    for (const Json& n : node) best = std::min(best, MinLocation(n));
+    for (const Json& n : node) Locations(n, lo, hi);
   } else if (node.is_object()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
       if (it.key() == "location" && it.value().is_number_integer()) {
         const int at = it.value().get<int>();
-        if (at >= 0) best = std::min(best, at);
+        if (at >= 0) {
+          *lo = std::min(*lo, at);
+          *hi = std::max(*hi, at);
+        }
       } else {
-        best = std::min(best, MinLocation(it.value()));
+        Locations(it.value(), lo, hi);
       }
     }
   }
-  return best;
 }
 
 bool ReadsTables(const Json& node) {
@@ -98,12 +99,12 @@ struct Tokens {
     while (i < toks.size() && !Is(i, '(')) ++i;
     return Region(i);
   }
-  // The innermost region holding `offset` (strictly inside) that starts with a query.
-  std::pair<int, int> QueryAround(int offset) const {
+  // The innermost region that starts with a query and holds [lo, hi] (strictly after its "(").
+  std::pair<int, int> QueryAround(int lo, int hi) const {
     std::pair<int, int> best{-1, -1};
-    for (size_t i = 0; i + 1 < toks.size() && toks[i].begin < offset; ++i) {
+    for (size_t i = 0; i + 1 < toks.size() && toks[i].begin < lo; ++i) {
       const auto r = Region(i);
-      if (r.first < 0 || r.second <= offset || r.first < best.first) continue;
+      if (r.first < 0 || r.second <= hi || r.first < best.first) continue;
       if (IsWord(i + 1, "select") || IsWord(i + 1, "with") || IsWord(i + 1, "values") || IsWord(i + 1, "table") ||
           Is(i + 1, '(')) {
         best = r;
@@ -406,9 +407,10 @@ Result<SubplanStep> DerivedStep(const Tokens& tk, const Json& derived) {
   SubplanStep none;
   const Json* sub = Get(derived, "subquery");
   if (sub == nullptr || TypeOf(*sub) != "SelectStmt") return none;
-  const int at = MinLocation(*sub);
-  if (at == INT_MAX) return none;
-  const auto region = tk.QueryAround(at);
+  int lo = INT_MAX, hi = -1;
+  Locations(*sub, &lo, &hi);
+  if (lo == INT_MAX) return none;
+  const auto region = tk.QueryAround(lo, hi);
   if (region.first < 0) return none;
   SubplanStep step;
   step.kind = SubplanStep::Kind::kDerived;

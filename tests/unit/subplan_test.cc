@@ -137,6 +137,9 @@ TEST(Subplan, DerivedTableReadingTables) {
   const SubplanStep step = Next(sql);
   EXPECT_EQ(step.kind, K::kDerived);
   EXPECT_EQ(step.query, "SELECT count(*) n FROM u GROUP BY g");
+  // A set operation in FROM is one subquery, not its first branch.
+  const std::string setop = "SELECT * FROM ((SELECT a FROM u) UNION ALL (SELECT b FROM v)) s";
+  EXPECT_EQ(Next(setop).query, "(SELECT a FROM u) UNION ALL (SELECT b FROM v)");
   // A derived table without tables is left alone.
   EXPECT_EQ(Next("SELECT * FROM (VALUES (1)) v(x)").kind, K::kNone);
 }
