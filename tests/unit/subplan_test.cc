@@ -87,6 +87,9 @@ TEST(Subplan, TargetKeepsItsName) {
   EXPECT_EQ(Apply("SELECT (SELECT max(id) FROM u)::text, 1 FROM t", Ints({"7"}, "max")),
             "SELECT ('7'::integer)::text AS \"max\", 1 FROM t");
   EXPECT_EQ(Apply("SELECT EXISTS (SELECT 1 FROM u) FROM t", Ints({"1"})), "SELECT true AS \"exists\" FROM t");
+  SubplanResult untyped = Ints({"1"});  // EXISTS: the session looks no type up
+  untyped.types.clear();
+  EXPECT_EQ(Apply("SELECT 1 FROM t WHERE NOT EXISTS (SELECT 1 FROM u)", untyped), "SELECT 1 FROM t WHERE NOT true");
   EXPECT_EQ(Apply("SELECT (SELECT max(id) FROM u) AS m FROM t", Ints({"7"}, "max")),
             "SELECT ('7'::integer) AS m FROM t");
 }
