@@ -19,6 +19,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -33,6 +34,7 @@
 #include "router/merge.h"
 #include "router/router.h"
 #include "sql/analyzer.h"
+#include "sql/subplan.h"
 
 namespace mosaic::frontend {
 
@@ -155,6 +157,23 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // "::type" for each column type as `node` names it ("" for types of the database's own):
   asio::awaitable<bool> CastsOfTypes(int node, const std::vector<std::pair<uint32_t, int32_t>>& types,
                                      std::vector<std::string>* casts, std::string* error);
+  // A SELECT refused for its subqueries or CTEs (Subplannable), run in steps
+  // (session_subplan.cc): answers the client (result or error, then ReadyForQuery). False when
+  // the session must end.
+  asio::awaitable<bool> RouteSubplanned(std::string_view sql);
+  // Runs `select` through Mosaic as a client's (on one node, several merged, or in
+  // steps, `depth` levels below the client's statement): true with its whole reply
+  // (RowDescription, DataRows, CommandComplete) in *out and a node that described it in *node;
+  // false with an ErrorResponse in *error.
+  asio::awaitable<bool> RunSelectThrough(const std::string& select, int depth, std::string* out, int* node,
+                                         std::string* error);
+  // Runs the subquery of `step` and returns `text` with its result written in; nullopt with
+  // an ErrorResponse in *error.
+  asio::awaitable<std::optional<std::string>> RunSubplanStep(const std::string& text, const sql::SubplanStep& step,
+                                                             int depth, std::string* error);
+  // A subquery of `text` failed naming a column or table it does not read: replaces *error
+  // with the statement's own error, or a refusal of a correlated subquery.
+  asio::awaitable<void> ExplainCorrelation(const std::string& text, std::string* error);
   // One INSERT ... VALUES, routed and run: adds its RETURNING description (the first), rows and count.
   asio::awaitable<bool> InsertValuesBatch(const std::string& text, std::string* description, std::string* rows,
                                           int64_t* count, std::string* error);

@@ -32,35 +32,6 @@ constexpr size_t kInsertBatchBytes = 1 << 20;
 // differ from node to node, so their values are inserted as untyped literals.
 constexpr uint32_t kFirstNormalObjectId = 16384;
 
-// Calls f(type, body) for each protocol message in `messages`.
-template <typename F>
-void ForEachMessage(std::string_view messages, F f) {
-  while (messages.size() >= 5) {
-    protocol::MessageReader header(messages.substr(1, 4));
-    int32_t length = 0;
-    if (!header.ReadInt32(&length) || length < 4 || static_cast<size_t>(length) + 1 > messages.size()) return;
-    f(messages[0], messages.substr(5, static_cast<size_t>(length) - 4));
-    messages.remove_prefix(static_cast<size_t>(length) + 1);
-  }
-}
-
-bool ParseColumnTypes(std::string_view row_description, std::vector<std::pair<uint32_t, int32_t>>* out) {
-  protocol::MessageReader r(row_description);
-  int16_t n = 0;
-  if (!r.ReadInt16(&n)) return false;
-  for (int16_t i = 0; i < n; ++i) {
-    std::string_view name;
-    int32_t table = 0, type = 0, typmod = 0;
-    int16_t column = 0, size = 0, format = 0;
-    if (!r.ReadCString(&name) || !r.ReadInt32(&table) || !r.ReadInt16(&column) || !r.ReadInt32(&type) ||
-        !r.ReadInt16(&size) || !r.ReadInt32(&typmod) || !r.ReadInt16(&format)) {
-      return false;
-    }
-    out->emplace_back(static_cast<uint32_t>(type), typmod);
-  }
-  return true;
-}
-
 // "(v1, v2, ...)" for one DataRow: each value a string literal (E'' when it holds a backslash,
 // so that standard_conforming_strings does not matter) followed by `casts[i]`; NULL as NULL.
 bool AppendValuesRow(std::string_view data_row, const std::vector<std::string>& casts, std::string* out) {
@@ -91,24 +62,6 @@ bool AppendValuesRow(std::string_view data_row, const std::vector<std::string>& 
   return true;
 }
 
-// Types whose text output extra_float_digits rounds: float4, float8, their arrays, geometric types.
-bool PrintsFloats(uint32_t oid) {
-  for (uint32_t f : {700u, 701u, 1021u, 1022u, 600u, 601u, 602u, 603u, 604u, 628u, 718u}) {
-    if (oid == f) return true;
-  }
-  return false;
-}
-
-// Floats the nodes print rounded (extra_float_digits below 1) would be inserted rounded.
-Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, bool exact_floats) {
-  if (exact_floats || std::none_of(types.begin(), types.end(), [](const auto& t) { return PrintsFloats(t.first); })) {
-    return Status::OK();
-  }
-  return Status::Unsupported(
-      "INSERT ... SELECT of floating-point values that must run through Mosaic needs extra_float_digits "
-      "of 1 or more: the nodes print rounded values otherwise, and Mosaic inserts what they print");
-}
-
 // Appends rows from *first on (up to kInsertBatchRows, or until *text reaches kInsertBatchBytes)
 // as VALUES rows to *text and moves *first past them; false on a malformed row.
 bool AppendValuesBatch(const std::vector<std::string>& rows, const std::vector<std::string>& casts, size_t* first,
@@ -121,13 +74,49 @@ bool AppendValuesBatch(const std::vector<std::string>& rows, const std::vector<s
   return true;
 }
 
-std::string ErrorMessage(const Status& status) {
-  std::string out;
-  protocol::WriteError(&out, status);
-  return out;
+}  // namespace
+
+bool ReadRowDescription(std::string_view body, std::vector<std::string>* names,
+                        std::vector<std::pair<uint32_t, int32_t>>* types) {
+  protocol::MessageReader r(body);
+  int16_t n = 0;
+  if (!r.ReadInt16(&n)) return false;
+  for (int16_t i = 0; i < n; ++i) {
+    std::string_view name;
+    int32_t table = 0, type = 0, typmod = 0;
+    int16_t column = 0, size = 0, format = 0;
+    if (!r.ReadCString(&name) || !r.ReadInt32(&table) || !r.ReadInt16(&column) || !r.ReadInt32(&type) ||
+        !r.ReadInt16(&size) || !r.ReadInt32(&typmod) || !r.ReadInt16(&format)) {
+      return false;
+    }
+    names->emplace_back(name);
+    types->emplace_back(static_cast<uint32_t>(type), typmod);
+  }
+  return true;
+}
+
+namespace {
+
+// Types whose text output extra_float_digits rounds: float4, float8, their arrays, geometric types.
+bool PrintsFloats(uint32_t oid) {
+  for (uint32_t f : {700u, 701u, 1021u, 1022u, 600u, 601u, 602u, 603u, 604u, 628u, 718u}) {
+    if (oid == f) return true;
+  }
+  return false;
 }
 
 }  // namespace
+
+Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, bool exact_floats,
+                        std::string_view what) {
+  if (exact_floats || std::none_of(types.begin(), types.end(), [](const auto& t) { return PrintsFloats(t.first); })) {
+    return Status::OK();
+  }
+  return Status::Unsupported(fmt::format(
+      "{} of floating-point values that must run through Mosaic needs extra_float_digits of 1 or more: the nodes "
+      "print rounded values otherwise, and Mosaic writes back what they print",
+      what));
+}
 
 awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sql::Analysis& a) {
   if (a.insert_select_begin < 0 || a.insert_with || lexed_.statements > 1) {
@@ -155,7 +144,7 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
   bool ok = co_await PullSelectRows(select, &types, &selected, &select_node, &error);
   router::MergeSpec floats;
   ApplyMergeSettings(&floats);
-  const Status exact = selected.empty() ? Status::OK() : CheckFloatsExact(types, floats.exact_floats);
+  const Status exact = selected.empty() ? Status::OK() : CheckFloatsExact(types, floats.exact_floats, "INSERT ... SELECT");
   if (ok && !exact.ok()) {
     error = ErrorMessage(exact);
     ok = false;
@@ -226,53 +215,12 @@ awaitable<Result<router::Route>> Session::PlanComposed(const std::string& text, 
 
 awaitable<bool> Session::PullSelectRows(const std::string& select, std::vector<std::pair<uint32_t, int32_t>>* types,
                                         std::vector<std::string>* rows, int* node, std::string* error) {
-  sql::Lexed lexed;
-  std::shared_ptr<const sql::Analysis> analysis;
-  router::Bound bound;
-  auto planned = co_await PlanComposed(select, &lexed, &analysis, &bound);
-  if (!planned.ok()) {
-    *error = ErrorMessage(planned.status());
-    co_return false;
-  }
-  const sql::Analysis& a = *analysis;
-  const router::Route& route = planned.value();
-  auto g = std::make_shared<Gather>();
-  std::vector<std::string> sqls(route.nodes.size(), select);
-  if (route.nodes.size() > 1) {
-    auto scatter = router::RewriteSelect(select, a, bound, *map_);
-    if (!scatter.ok()) {
-      *error = ErrorMessage(scatter.status());
-      co_return false;
-    }
-    g->mode = Gather::Mode::kMerge;
-    ApplyMergeSettings(&scatter.value().spec);
-    g->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec), static_cast<int>(route.nodes.size()));
-    sqls.assign(route.nodes.size(), scatter.value().sql);
-  } else {
-    g->mode = Gather::Mode::kWrite;  // collects the description and rows as they come
-  }
-  *node = route.nodes[0];
-  co_await Scatter(route.nodes, sqls, g);
-  if (!g->error.empty()) {
-    *error = g->error;
-    co_return false;
-  }
-  if (!g->merge_error.ok()) {
-    *error = ErrorMessage(g->merge_error);
-    co_return false;
-  }
-  std::string out = g->description + g->rows;
-  if (g->merger) {
-    out.clear();
-    const Status finished = g->merger->Finish(&out, /*with_description=*/true);
-    if (!finished.ok()) {
-      *error = ErrorMessage(finished);
-      co_return false;
-    }
-  }
+  std::string out;
+  if (!co_await RunSelectThrough(select, 0, &out, node, error)) co_return false;
   bool described = false;
+  std::vector<std::string> names;
   ForEachMessage(out, [&](char type, std::string_view body) {
-    if (type == be::kRowDescription && !described) described = ParseColumnTypes(body, types);
+    if (type == be::kRowDescription && !described) described = ReadRowDescription(body, &names, types);
     if (type == be::kDataRow) rows->emplace_back(body);
   });
   if (!described) {

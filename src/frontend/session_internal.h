@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "frontend/session.h"
+#include "protocol/reader.h"
 #include "router/merge.h"
 #include "router/router.h"
 
@@ -85,5 +86,37 @@ inline std::string Literal(std::string_view v) {
   out.push_back('\'');
   return out;
 }
+
+// `status` as an ErrorResponse message.
+inline std::string ErrorMessage(const Status& status) {
+  std::string out;
+  protocol::WriteError(&out, status);
+  return out;
+}
+
+// Calls f(type, body) for each protocol message in `messages`.
+template <typename F>
+void ForEachMessage(std::string_view messages, F f) {
+  while (messages.size() >= 5) {
+    protocol::MessageReader header(messages.substr(1, 4));
+    int32_t length = 0;
+    if (!header.ReadInt32(&length) || length < 4 || static_cast<size_t>(length) + 1 > messages.size()) return;
+    f(messages[0], messages.substr(5, static_cast<size_t>(length) - 4));
+    messages.remove_prefix(static_cast<size_t>(length) + 1);
+  }
+}
+
+// The column names and (type OID, typmod) pairs of a RowDescription body; false if malformed.
+bool ReadRowDescription(std::string_view body, std::vector<std::string>* names,
+                        std::vector<std::pair<uint32_t, int32_t>>* types);
+
+// OK unless a column of `types` is printed rounded by the nodes (extra_float_digits below 1,
+// `exact_floats` false): `what` would then write back rounded values. 0A000 naming `what`.
+Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, bool exact_floats,
+                        std::string_view what);
+
+// Whether a refusal (`refused`, 0A000) of the SELECT `a` may be lifted by running its
+// subqueries first (frontend/session_subplan.cc).
+bool Subplannable(const sql::Analysis& a, const Status& refused);
 
 }  // namespace mosaic::frontend

@@ -613,6 +613,9 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     MaybeRelease();
     co_return true;
   }
+  if (!planned.ok() && Subplannable(a, planned.status()) && lexed_.statements <= 1) {
+    co_return co_await RouteSubplanned(sql_text);
+  }
   if (!planned.ok()) {
     worker_.counters().Add(worker_.counters().errors_total);
     FailQuery(planned.status());
@@ -669,6 +672,9 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   std::vector<std::string> sqls;
   if (a.type == StatementType::kSelect) {
     auto scatter = router::RewriteSelect(sql_text, a, bound, *map_);
+    if (!scatter.ok() && Subplannable(a, scatter.status()) && lexed_.statements <= 1) {
+      co_return co_await RouteSubplanned(sql_text);
+    }
     if (!scatter.ok()) {
       FailQuery(scatter.status());
       co_return true;

@@ -13,54 +13,15 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "sql/parse_tree.h"
+
 namespace mosaic::sql {
 namespace {
 
 using Json = nlohmann::json;
+using namespace parse_tree;  // NOLINT: the tree readers are this file's vocabulary
 
-// ---- Reading the parse tree ------------------------------------------------------------------
-
-const Json& EmptyArray() {
-  static const Json kEmpty = Json::array();
-  return kEmpty;
-}
-
-const Json* Get(const Json& o, const char* key) {
-  if (!o.is_object()) return nullptr;
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : &*it;
-}
-
-std::string_view Str(const Json& o, const char* key) {
-  const Json* v = Get(o, key);
-  return v && v->is_string() ? std::string_view(v->get_ref<const std::string&>()) : "";
-}
-
-int Int(const Json& o, const char* key, int dflt) {
-  const Json* v = Get(o, key);
-  return v && v->is_number_integer() ? v->get<int>() : dflt;
-}
-
-bool Flag(const Json& o, const char* key) {
-  const Json* v = Get(o, key);
-  return v && v->is_boolean() && v->get<bool>();
-}
-
-const Json& Items(const Json& o, const char* key) {
-  const Json* v = Get(o, key);
-  return v && v->is_array() ? *v : EmptyArray();
-}
-
-// A node is {"TypeName": {fields}}.
-std::string_view TypeOf(const Json& node) {
-  return node.is_object() && node.size() == 1 ? std::string_view(node.begin().key()) : "";
-}
-const Json& Body(const Json& node) { return node.begin().value(); }
-
-// The sval of a {"String": {"sval": ...}} node ("" for anything else).
-std::string_view StringOf(const Json& node) {
-  return TypeOf(node) == "String" ? Str(Body(node), "sval") : "";
-}
+// ---- Reading the parse tree (helpers in sql/parse_tree.h) ---------------------------------------
 
 // The last component of a qualified name list (funcname, typeName.names).
 std::string_view LastName(const Json& names) {
