@@ -1819,8 +1819,11 @@ bool Session::AskForPendingReplies() {
 
 awaitable<void> Session::WaitPendingDrained() {
   // A server holds the replies to extended-protocol messages until Sync or Flush: ask for them,
-  // or the wait would never end.
-  if (AskForPendingReplies()) co_await FlushServers();
+  // or the wait would never end; so would it for statements still unsent (a client's earlier
+  // query of the same read, not flushed yet when a statement over several nodes waits for it).
+  bool unsent = AskForPendingReplies();
+  for (const auto& link : links_) unsent = unsent || (link.server && !link.out.empty());
+  if (unsent) co_await FlushServers();
   if (!pending_.empty()) KickWriter();  // the client batch's replies so far leave before the wait
   while (!pending_.empty() && (!closing_ || two_phase_)) {
     waiting_on_servers_ = true;

@@ -96,3 +96,21 @@ def test_subquery_rows_past_max_merge_mb_are_refused_and_the_session_goes_on(mos
     cur.execute("SELECT count(*) FROM sp_orders WHERE id IN (SELECT id FROM sp_orders WHERE tenant_id = 1)")
     assert cur.fetchone() == (1004,)
     c.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_select_over_several_nodes_sent_right_behind_another_statement_is_answered(mosaic_factory):
+    # Found while building the above: the scattered SELECT waited for the earlier statement's
+    # reply before that statement had been written to its node, and the session hung.
+    m = mosaic_factory(nodes=2)
+    a = m.connect()
+    a.autocommit = True
+    setup_tables(m, a.cursor())
+    c = PgConn(m.host, m.port, timeout=15)
+    c.startup()
+    c.send(pgwire.query_msg("SELECT 1 FROM pg_sleep(0.3)") + pgwire.query_msg("SELECT count(*) FROM sp_orders"))
+    first, second = c.read_until_ready(), c.read_until_ready()
+    assert first.rows == [["1"]] and not first.errors, (first.rows, first.errors)
+    assert second.rows == [["5"]] and not second.errors, (second.rows, second.errors)
+    c.close()
+    a.close()
