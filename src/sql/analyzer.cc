@@ -365,6 +365,7 @@ class Walker {
   std::unordered_map<const Json*, int> table_of_;  // RangeVar body -> Analysis::tables index
   std::vector<std::pair<int, int>> cte_refs_;  // each FROM reference of a CTE: its table range
   bool has_sublink_ = false, has_window_ = false;
+  bool has_from_subquery_ = false;  // a subquery in FROM (RangeSubselect), at any level
   std::vector<const Json*> hidden_keys_;  // GROUP BY keys of Analysis::group_by_hidden
   bool capture_insert_sources_ = false;  // the next SELECT level is the top INSERT's SELECT
 };
@@ -390,8 +391,10 @@ void Walker::Scan(const Json& node) {
       if (Get(v, "over")) has_window_ = true;
     } else if (key == "SQLValueFunction") {
       if (IsVolatileValueFunction(Str(v, "op"))) a_->has_volatile_functions = true;
-    } else if (key == "SubLink" || key == "RangeSubselect") {
+    } else if (key == "SubLink") {
       has_sublink_ = true;
+    } else if (key == "RangeSubselect") {
+      has_from_subquery_ = true;
     }
     Scan(v);
   }
@@ -1304,13 +1307,18 @@ void Walker::TopSelect(const Json& s, const Scope& sc) {
   OrderBy(s, sc);
   Limit(s);
   a_->has_aggregates = a_->has_aggregates || a_->has_having;
+  // A subquery in FROM that reads no table (a VALUES list, constants: what Mosaic writes for a
+  // subquery or CTE it ran first) is the same on every node: each node joins its own rows with
+  // it, and the nodes' results combine as for tables alone. One that reads tables is not.
+  const bool from_subquery_reads_tables =
+      has_from_subquery_ && std::any_of(a_->tables.begin(), a_->tables.end(), [](const TableRef& t) { return t.in_subquery; });
   a_->simple_select = !Items(s, "fromClause").empty() && !Get(s, "withClause") && !has_window_ &&
-                      !has_sublink_ && !a_->distinct_on && !a_->locking &&
+                      !has_sublink_ && !from_subquery_reads_tables && !a_->distinct_on && !a_->locking &&
                       !Get(s, "intoClause") && Get(s, "valuesLists") == nullptr;
   a_->limit_with_ties = Str(s, "limitOption") == "LIMIT_OPTION_WITH_TIES";
   for (const Json& item : Items(s, "fromClause")) {
     const std::string_view t = TypeOf(item);
-    if (t != "RangeVar" && t != "JoinExpr") a_->simple_select = false;
+    if (t != "RangeVar" && t != "JoinExpr" && t != "RangeSubselect") a_->simple_select = false;
   }
   for (const TargetColumn& t : a_->targets) {
     if (t.text_begin < 0) a_->simple_select = false;  // e.g. a parenthesised SELECT

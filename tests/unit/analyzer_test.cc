@@ -708,6 +708,12 @@ TEST(AnalyzerSelect, DistinctAndSimpleSelect) {
     EXPECT_FALSE(Analyzed(sql)->simple_select) << sql;
   }
   EXPECT_TRUE(Analyzed("SELECT a FROM t JOIN u ON t.id = u.id WHERE a > 1")->simple_select);
+  // A subquery in FROM reading no table is the same on every node (what a subquery run first
+  // becomes); one with a subquery of its own is not.
+  EXPECT_TRUE(Analyzed("SELECT a FROM t JOIN (VALUES (1), (2)) v(x) ON t.a = v.x")->simple_select);
+  EXPECT_TRUE(Analyzed("SELECT a, v.x FROM (SELECT 1 AS x) v, t")->simple_select);
+  EXPECT_FALSE(Analyzed("SELECT a FROM t JOIN (VALUES ((SELECT max(b) FROM u))) v(x) ON t.a = v.x")->simple_select);
+  EXPECT_FALSE(Analyzed("SELECT a FROM t JOIN (SELECT id FROM u) v ON t.a = v.id")->simple_select);
 }
 
 TEST(AnalyzerSelect, RangesIgnoreKeywordLookalikes) {
