@@ -144,7 +144,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // INSERT ... SELECT of router::Route::insert_select_through (session_insert_select.cc): runs
   // the SELECT, then inserts its rows as INSERT ... VALUES, all in one transaction; answers the
   // client (result or error, then ReadyForQuery). False when the session must end.
-  asio::awaitable<bool> InsertSelectThrough(std::string_view sql, const sql::Analysis& a);
+  asio::awaitable<bool> InsertSelectThrough(std::string_view sql, const sql::Analysis& a, uint32_t monitor);
   // Its parts. A statement Mosaic composed, analysed (into *lexed and *analysis, which the
   // route refers to) and planned as a client's:
   asio::awaitable<Result<router::Route>> PlanComposed(const std::string& text, sql::Lexed* lexed,
@@ -164,9 +164,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Runs `select` through Mosaic as a client's (on one node, several merged, or in
   // steps, `depth` levels below the client's statement): true with its whole reply
   // (RowDescription, DataRows, CommandComplete) in *out and a node that described it in *node;
-  // false with an ErrorResponse in *error.
+  // false with an ErrorResponse in *error. `monitored`: the monitor records the statement it
+  // finally runs (a client's statement taken apart; not a step, nor an INSERT's SELECT).
   asio::awaitable<bool> RunSelectThrough(const std::string& select, int depth, std::string* out, int* node,
-                                         std::string* error);
+                                         std::string* error, bool monitored = false);
   // Runs the subquery of `step` and returns `text` with its result written in; nullopt with
   // an ErrorResponse in *error.
   asio::awaitable<std::optional<std::string>> RunSubplanStep(const std::string& text, const sql::SubplanStep& step,

@@ -118,7 +118,7 @@ Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, 
       what));
 }
 
-awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sql::Analysis& a) {
+awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sql::Analysis& a, uint32_t monitor) {
   if (a.insert_select_begin < 0 || a.insert_with || lexed_.statements > 1) {
     FailQuery(Status::Unsupported(
         a.insert_with ? "INSERT ... SELECT with a WITH clause of the INSERT whose rows may go to other nodes than "
@@ -195,6 +195,7 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
   } else {
     Emit(ok ? out : error);
   }
+  if (ok && !(implicit && broadcast_error_)) MonitorEnd(monitor, count);
   Push({.op = Op::kRfq});
   MaybeRelease();
   co_return !closing_;

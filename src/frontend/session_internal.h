@@ -13,6 +13,9 @@
 
 namespace mosaic::frontend {
 
+// The tag of the last CommandComplete among the protocol messages in `out` ("" if none).
+std::string_view LastCommandTag(std::string_view out);
+
 // The combined reply of one statement run on several nodes.
 struct Session::Gather {
   enum class Mode : uint8_t { kMerge, kWrite, kCopyOut, kCopyIn };

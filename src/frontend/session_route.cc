@@ -27,10 +27,6 @@ namespace be = protocol::be;
 namespace fe = protocol::fe;
 using sql::StatementType;
 
-namespace {
-
-constexpr int kSequenceStride = 64;  // at most 64 nodes hand out sequence values
-
 // The tag of the last CommandComplete among the protocol messages in `out` ("" if none).
 std::string_view LastCommandTag(std::string_view out) {
   std::string_view tag;
@@ -45,6 +41,10 @@ std::string_view LastCommandTag(std::string_view out) {
   }
   return tag;
 }
+
+namespace {
+
+constexpr int kSequenceStride = 64;  // at most 64 nodes hand out sequence values
 
 std::string CommandCompleteMessage(std::string_view tag) {
   std::string s;
@@ -622,7 +622,10 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     co_return true;
   }
   const router::Route& route = planned.value();
-  if (route.insert_select_through) co_return co_await InsertSelectThrough(sql_text, a);
+  if (route.insert_select_through) {
+    const uint32_t monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
+    co_return co_await InsertSelectThrough(sql_text, a, monitor);
+  }
   const bool in_tx = TxStatus() != protocol::kTxIdle;
 
   if (route.nodes.size() == 1 && lexed_.statements <= 1 && !batch_open_ && Pipelinable(a, route, lexed_.shape_hash)) {

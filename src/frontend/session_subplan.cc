@@ -79,7 +79,7 @@ awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
   std::string out, error;
   int node = -1;
   const std::string text(sql_text);
-  const bool ok = co_await RunSelectThrough(text, 0, &out, &node, &error);
+  const bool ok = co_await RunSelectThrough(text, 0, &out, &node, &error, /*monitored=*/true);
   if (closing_) co_return false;
   if (!ok) worker_.counters().Add(worker_.counters().errors_total);
   Emit(ok ? out : error);
@@ -89,7 +89,7 @@ awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
 }
 
 awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, std::string* out, int* node,
-                                          std::string* error) {
+                                          std::string* error, bool monitored) {
   std::string text = select;
   for (int steps = 0;; ++steps) {
     sql::Lexed lexed;
@@ -100,6 +100,9 @@ awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, 
     Status refused = planned.ok() ? Status::OK() : planned.status();
     auto g = std::make_shared<Gather>();
     g->mode = Gather::Mode::kWrite;  // one node: collects the description and rows as they come
+    // The statement with its subqueries' results written in is what the monitor records (its
+    // steps are not: they are not the client's statements).
+    const std::string planned_text = monitored ? text : std::string();
     if (planned.ok() && planned.value().nodes.size() > 1) {
       auto scatter = router::RewriteSelect(text, a, bound, *map_);
       if (scatter.ok()) {
@@ -115,6 +118,8 @@ awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, 
     if (refused.ok()) {
       const router::Route& route = planned.value();
       *node = route.nodes[0];
+      const uint32_t monitor =
+          monitored ? MonitorBegin(a, bound, route, lexed.shape_hash, planned_text, lexed.literals) : 0;
       const std::vector<std::string> sqls(route.nodes.size(), text);
       co_await Scatter(route.nodes, sqls, g);
       if (!g->error.empty()) {
@@ -128,10 +133,12 @@ awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, 
       if (g->merger) {
         const Status finished = g->merger->Finish(out, /*with_description=*/true);
         if (!finished.ok()) *error = ErrorMessage(finished);
+        if (finished.ok()) MonitorEndTag(monitor, LastCommandTag(*out));
         co_return finished.ok();
       }
       *out = g->description + g->rows;
       protocol::WriteCommandComplete(out, fmt::format("{} {}", g->tag, g->count));
+      MonitorEnd(monitor, g->count);
       co_return true;
     }
     if (!Subplannable(a, refused)) {

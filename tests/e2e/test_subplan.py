@@ -34,13 +34,19 @@ def setup_tables(m, cur, big=False):
                         (first, first + 499))
 
 
-@pytest.mark.timeout(120)
-def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_refuses(mosaic_factory):
-    m = mosaic_factory(nodes=2)
+def started(mosaic_factory, **kw):
+    """A Mosaic over 2 nodes with the tables set up, and an autocommit client: (m, conn, cursor)."""
+    m = mosaic_factory(nodes=2, **kw)
     a = m.connect()
     a.autocommit = True
     cur = a.cursor()
-    setup_tables(m, cur)
+    setup_tables(m, cur, big="max_merge_mb" in kw.get("config_text", ""))  # rows past the limit
+    return m, a, cur
+
+
+@pytest.mark.timeout(120)
+def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_refuses(mosaic_factory):
+    m, a, cur = started(mosaic_factory)
     cur.execute(SUBPLANNED)
     assert cur.fetchone() == (3,)  # customers 10 (two orders) and 30
 
@@ -85,11 +91,7 @@ def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_refuses(
 
 @pytest.mark.timeout(120)
 def test_subquery_rows_past_max_merge_mb_are_refused_and_the_session_goes_on(mosaic_factory):
-    m = mosaic_factory(nodes=2, config_text="max_merge_mb = 1\n")
-    c = m.connect()
-    c.autocommit = True
-    cur = c.cursor()
-    setup_tables(m, cur, big=True)
+    m, c, cur = started(mosaic_factory, config_text="max_merge_mb = 1\n")
     with pytest.raises(psycopg2.Error) as err:
         cur.execute("SELECT count(*) FROM sp_orders WHERE pad IN (SELECT pad FROM sp_orders WHERE tenant_id = 1)")
     assert err.value.pgcode == "54000", err.value
@@ -102,10 +104,7 @@ def test_subquery_rows_past_max_merge_mb_are_refused_and_the_session_goes_on(mos
 def test_a_select_over_several_nodes_sent_right_behind_another_statement_is_answered(mosaic_factory):
     # Found while building the above: the scattered SELECT waited for the earlier statement's
     # reply before that statement had been written to its node, and the session hung.
-    m = mosaic_factory(nodes=2)
-    a = m.connect()
-    a.autocommit = True
-    setup_tables(m, a.cursor())
+    m, a, _ = started(mosaic_factory)
     c = PgConn(m.host, m.port, timeout=15)
     c.startup()
     c.send(pgwire.query_msg("SELECT 1 FROM pg_sleep(0.3)") + pgwire.query_msg("SELECT count(*) FROM sp_orders"))
@@ -113,4 +112,38 @@ def test_a_select_over_several_nodes_sent_right_behind_another_statement_is_answ
     assert first.rows == [["1"]] and not first.errors, (first.rows, first.errors)
     assert second.rows == [["5"]] and not second.errors, (second.rows, second.errors)
     c.close()
+    a.close()
+
+
+@pytest.mark.timeout(120)
+def test_statements_taken_apart_or_inserted_through_mosaic_are_monitored(mosaic_factory):
+    # The query pattern monitor saw neither: the advisor learnt nothing of these statements.
+    import time
+    m, a, cur = started(mosaic_factory)
+
+    def statements(query):  # per tenant, or all tenants' ("" )
+        status, body = m.admin_get_json("/api/v1/patterns" + query)
+        assert status == 200, body
+        if "tables" in body:
+            return sum(t["statements"] for t in body["tables"] if t["table"] == "sp_orders")
+        return sum(t["statements"] for t in body["tenants"])
+
+    def settled(query, expected):
+        deadline = time.monotonic() + 10
+        while statements(query) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return statements(query)
+
+    time.sleep(1.5)  # the loading INSERTs reach the aggregator
+    tenant1, everyone = statements("?tenant=1"), statements("")
+    for _ in range(5):
+        cur.execute("SELECT count(*) FROM sp_orders WHERE tenant_id = 1 AND customer_id IN "
+                    "(SELECT customer_id FROM sp_orders WHERE tenant_id = 1 AND amount >= 100)")
+        assert cur.fetchone() == (2,)
+    assert settled("?tenant=1", tenant1 + 5) == tenant1 + 5
+    # tenant 1 is split over both nodes: rows read from tenant 2 go through Mosaic
+    cur.execute("INSERT INTO sp_orders SELECT 1, id + 5000, customer_id, amount, pad FROM sp_orders "
+                "WHERE tenant_id = 2")
+    assert cur.rowcount == 2
+    assert settled("", everyone + 6) == everyone + 6
     a.close()
