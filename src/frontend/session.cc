@@ -59,7 +59,8 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket)
       client_(std::move(socket)),
       framer_(protocol::Framer::Phase::kStartup, worker.context().config.max_message_size),
       out_drained_(client_.get_executor()),
-      pending_drained_(client_.get_executor()) {
+      pending_drained_(client_.get_executor()),
+      merge_turn_(client_.get_executor()) {
   worker_.counters().Add(worker_.counters().clients);
   worker_.counters().Add(worker_.counters().clients_total);
 }
@@ -262,6 +263,7 @@ void Session::ClientGone() {
     if (self->EndWaits()) return;
     self->pending_drained_.Notify();  // Run then cancels what runs on nodes (CancelServers)
     self->out_drained_.Notify();
+    self->merge_turn_.cancel();
   });
 }
 
@@ -1204,6 +1206,9 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
     const bool limited = e.max_rows > 0 && (portal->gather->mode == Gather::Mode::kMerge || portal->returning);
     if (!limited && !portal->held_ready) {
       scatter_portals_.erase(sp);
+      // Not described yet (Describe runs the portal whole): its rows can go out as they come.
+      router::Merger* merger = portal->gather->merger.get();
+      if (!portal->ran && merger && merger->Streamable()) merger->Stream(/*with_description=*/false);
       if (!co_await RunScatterPortal(*portal)) co_return !closing_;
       FinishGather(*portal->gather, /*with_description=*/false);
       co_return !closing_;
@@ -2089,14 +2094,16 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
   }
 }
 
-awaitable<void> Session::OnServerBatchDone(ServerConn&) {
+awaitable<void> Session::OnServerBatchDone(ServerConn& server) {
   auto self = shared_from_this();
   Uncork();
   co_await WaitOutputBelow(kOutputHighWater);
+  co_await WaitMergeTurn(server);
 }
 
 void Session::OnServerClosed(ServerConn& server, const Status& why) {
   Uncork();
+  merge_turn_.cancel();  // a streamed merge waiting for it is over
   held_.erase(&server);
   Link* link = FindLink(&server);
   if (link == nullptr) return;
