@@ -39,6 +39,17 @@ def _fill(cur):
         cur.execute(FILL, (first, first + 399))
 
 
+def _started(mosaic_factory, nodes, config_text=None):
+    """A Mosaic over `nodes` nodes with big split across them and filled; (mosaic, connection)."""
+    m = mosaic_factory(nodes=nodes, config_text=config_text)
+    c = m.connect()
+    c.autocommit = True
+    c.cursor().execute(DDL)
+    _split(m, nodes)
+    _fill(c.cursor())
+    return m, c
+
+
 def _node(m, node_id):
     return m.connect_node(next(n for n in m.nodes() if int(n["id"]) == node_id))
 
@@ -66,13 +77,8 @@ QUERIES = [  # (query, whether its order is defined)
 
 @pytest.mark.timeout(300)
 def test_streamed_results_are_not_limited_by_max_merge_mb(mosaic_factory, reference):
-    m = mosaic_factory(nodes=3, config_text=CONFIG)
-    c = m.connect()
-    c.autocommit = True
+    m, c = _started(mosaic_factory, 3, CONFIG)
     cur = c.cursor()
-    cur.execute(DDL)
-    _split(m, 3)
-    _fill(cur)
     ref = reference.connect().cursor()
     for query, ordered in QUERIES:
         cur.execute(query)
@@ -110,13 +116,7 @@ def _binary_rows(conn, sql):
 
 @pytest.mark.timeout(300)
 def test_streamed_binary_and_hidden_columns_match_plain_postgres(mosaic_factory, reference):
-    m = mosaic_factory(nodes=2, config_text=CONFIG)
-    c = m.connect()
-    c.autocommit = True
-    cur = c.cursor()
-    cur.execute(DDL)
-    _split(m, 2)
-    _fill(cur)
+    m, c = _started(mosaic_factory, 2, CONFIG)
     ref_params = reference.connect().get_dsn_parameters()
     for sql in ("SELECT pad, n, k FROM big ORDER BY n NULLS FIRST, k DESC",
                 "SELECT n, pad FROM big ORDER BY k"):
@@ -140,13 +140,7 @@ def _read_for(conn, seconds):
 
 @pytest.mark.timeout(300)
 def test_first_rows_arrive_while_a_node_is_still_held(mosaic_factory):
-    m = mosaic_factory(nodes=2)
-    c = m.connect()
-    c.autocommit = True
-    cur = c.cursor()
-    cur.execute(DDL)
-    _split(m, 2)
-    _fill(cur)
+    m, c = _started(mosaic_factory, 2)
     node2 = _node(m, 2)
     lock = node2.cursor()
 
