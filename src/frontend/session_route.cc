@@ -868,8 +868,12 @@ awaitable<void> Session::WaitMergeTurn(ServerConn& server) {
     if (it == pending_.end() || it->op != Op::kGather || !it->gather->merger) co_return;
     const Gather& g = *it->gather;
     if (!g.error.empty() || !g.merge_error.ok() || g.merger->queued_bytes(it->source) <= kMergeBacklog) co_return;
-    // Woken by EmitStreamed; the timeout is a safety net against a wake-up missed.
-    merge_turn_.expires_after(std::chrono::milliseconds(100));
+    // Woken by EmitStreamed and a node's error; the timeout is a safety net against a wake-up
+    // missed. Setting the expiry would end the other waits: only the first waiter sets it (or
+    // one that finds it passed, as every wait then ends anyway).
+    if (merge_waiters_ == 0 || merge_turn_.expiry() <= std::chrono::steady_clock::now()) {
+      merge_turn_.expires_after(std::chrono::milliseconds(100));
+    }
     ++merge_waiters_;
     co_await merge_turn_.async_wait(use_tuple);
     --merge_waiters_;
@@ -898,6 +902,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
         }
       }
       broadcast_error_ = true;
+      if (merge_waiters_ > 0) merge_turn_.cancel();  // nodes paused by a streamed merge drain
       return false;
     }
     case be::kReadyForQuery: {

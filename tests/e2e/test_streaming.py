@@ -27,8 +27,8 @@ FILL = ("INSERT INTO big SELECT g, repeat(chr(65 + g %% 26), 1500), CASE WHEN g 
 
 
 def _split(m, nodes):
-    """Splits big on k into `nodes` ranges, node i holding [1000 (i-1), 1000 i)."""
-    ranges = [{"upper": str(1000 * (i + 1)), "node": i + 1} for i in range(nodes - 1)] + [{"node": nodes}]
+    """Splits big on k into `nodes` equal ranges, node 1 holding the first."""
+    ranges = [{"upper": str(ROWS * (i + 1) // nodes), "node": i + 1} for i in range(nodes - 1)] + [{"node": nodes}]
     status, body = m.admin_post("/api/v1/layout", {"tables": ["big"], "tenant": None, "column": "k",
                                                    "ranges": ranges})
     assert status == 200, body
