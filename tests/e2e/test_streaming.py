@@ -10,7 +10,7 @@ held by a lock.
 Run: cd tests/e2e && MOSAIC_BIN=<binary> /usr/bin/python3 -m pytest -q test_streaming.py
 """
 
-import struct
+import time
 
 import psycopg2
 import pytest
@@ -181,6 +181,24 @@ def test_first_rows_arrive_while_a_node_is_still_held(mosaic_factory):
     assert w.simple("SELECT 1").errors[0]["C"] == "25P02"
     assert w.simple("ROLLBACK").status == "I"
     assert w.simple("SELECT count(*) FROM big").rows == [["2000"]]
+
+    # A client that hangs up in mid-stream: what still runs on the nodes ends, the router goes on.
+    lock.execute("BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
+    w.send(pgwire.query_msg("SELECT k, pad FROM big"))
+    assert _read_for(w, 2.0).count("D") > 0
     w.close()
+    node2.rollback()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        lock.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT k, pad FROM big' AND state <> 'idle'")
+        if lock.fetchone()[0] == 0:
+            break
+        node2.rollback()
+        time.sleep(0.2)
+    else:
+        pytest.fail("the statement of a client that hung up still runs on node 2")
+    cur = c.cursor()
+    cur.execute("SELECT count(*) FROM big")
+    assert cur.fetchone() == (ROWS,)
     node2.close()
     c.close()
