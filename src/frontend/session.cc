@@ -1283,6 +1283,15 @@ awaitable<void> Session::ReplicateDdl(const std::string& sql, size_t ran_on) {
   if (broadcast_error_) skip_until_sync_ = true;  // the client's Sync still gets its answer
 }
 
+bool Session::NextIsUnlimitedExecute(std::string_view portal) const {
+  const std::string_view next(in_.data() + in_start_, in_end_ - in_start_);
+  if (next.size() < 5 || next[0] != fe::kExecute) return false;
+  const uint32_t length = protocol::LoadBigEndian32(next.data() + 1);
+  if (length < 4 || next.size() - 1 < length) return false;
+  protocol::ExecuteMessage e;
+  return protocol::ParseExecute(next.substr(5, length - 4), &e).ok() && e.portal == portal && e.max_rows == 0;
+}
+
 awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   protocol::DescribeMessage d;
   if (auto s = protocol::ParseDescribe(frame.body, &d); !s.ok()) {
@@ -1303,7 +1312,15 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   if (d.kind == 'P') {
     if (auto sp = scatter_portals_.find(std::string(d.name)); sp != scatter_portals_.end()) {
       auto portal = sp->second;
+      // Describe then an unlimited Execute (sent together, as clients do): the portal runs now,
+      // streamed; its RowDescription and rows are the replies to both, the Execute's
+      // CommandComplete comes with it.
+      router::Merger* merger = portal->gather->merger.get();
+      if (!portal->ran && merger && merger->Streamable() && NextIsUnlimitedExecute(d.name)) {
+        merger->Stream(/*with_description=*/true);
+      }
       if (!co_await RunScatterPortal(*portal)) co_return !closing_;
+      if (merger && merger->description_sent()) co_return !closing_;
       std::string description;
       if (portal->gather->mode == Gather::Mode::kMerge) {
         description = portal->gather->merger->ClientRowDescription();

@@ -133,6 +133,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> HandleParse(const protocol::Frame& frame);
   asio::awaitable<bool> HandleBind(const protocol::Frame& frame);
   asio::awaitable<bool> HandleDescribe(const protocol::Frame& frame);
+  // Whether the client's next message, received already, is an Execute of `portal` without a
+  // row limit.
+  bool NextIsUnlimitedExecute(std::string_view portal) const;
   asio::awaitable<bool> HandleClose(const protocol::Frame& frame);
   asio::awaitable<bool> HandleSync(const protocol::Frame& frame);
   asio::awaitable<bool> HandleExecute(const protocol::Frame& frame);

@@ -105,13 +105,14 @@ def test_streamed_results_are_not_limited_by_max_merge_mb(mosaic_factory, refere
     c.close()
 
 
-def _binary_rows(conn, sql):
-    """The rows of `sql` (extended protocol, every result column binary, no Describe) as bytes."""
+def _binary_rows(conn, sql, describe):
+    """The replies to `sql` (extended protocol, every result column binary, with or without a
+    Describe of the portal) but ParameterStatus, as (type, bytes)."""
     conn.send(pgwire.parse_msg("", sql) + pgwire.bind_msg("", "", result_formats=(1,)) +
-              pgwire.execute_msg("", 0) + pgwire.sync_msg())
+              (pgwire.describe_msg("P", "") if describe else b"") + pgwire.execute_msg("", 0) + pgwire.sync_msg())
     res = conn.read_until_ready()
     assert not res.errors, res.errors
-    return [p for t, p in res.messages if t == "D"], res.tags
+    return [(t, p) for t, p in res.messages if t != "S"]
 
 
 @pytest.mark.timeout(300)
@@ -124,10 +125,13 @@ def test_streamed_binary_and_hidden_columns_match_plain_postgres(mosaic_factory,
         got_conn.startup()
         want_conn = pgwire.PgConn(ref_params["host"], int(ref_params["port"]))
         want_conn.startup(user=ref_params["user"], database=ref_params["dbname"])
-        got = _binary_rows(got_conn, sql)
-        want = _binary_rows(want_conn, sql)
-        assert len(got[0]) == ROWS, sql
-        assert got == want, sql
+        for describe in (False, True):
+            got = _binary_rows(got_conn, sql, describe)
+            want = _binary_rows(want_conn, sql, describe)
+            assert [t for t, _ in got].count("D") == ROWS, sql
+            # The RowDescription names the table by its OID on each server: compare the rest.
+            assert [m for m in got if m[0] != "T"] == [m for m in want if m[0] != "T"], (sql, describe)
+            assert [t for t, _ in got] == [t for t, _ in want], (sql, describe)
         got_conn.close()
         want_conn.close()
     c.close()
@@ -163,6 +167,17 @@ def test_first_rows_arrive_while_a_node_is_still_held(mosaic_factory):
     types = _read_for(w, 3.0)
     print("extended protocol: rows before node 2 answered:", types.count("D"))
     assert types[:2] == ["1", "2"] and types.count("D") == 1000 and "C" not in types, types[:5]
+    node2.rollback()
+    res = w.read_until_ready()
+    assert len(res.rows) == 1000 and res.tags == ["SELECT 2000"] and res.status == "I"
+
+    # The same with a Describe of the portal before the Execute (as JDBC sends them).
+    lock.execute("BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
+    w.send(pgwire.parse_msg("", "SELECT k FROM big WHERE k >= $1") + pgwire.bind_msg("", "", params=("0",)) +
+           pgwire.describe_msg("P", "") + pgwire.execute_msg("", 0) + pgwire.sync_msg())
+    types = _read_for(w, 3.0)
+    print("extended protocol with Describe: rows before node 2 answered:", types.count("D"))
+    assert types[:3] == ["1", "2", "T"] and types.count("D") == 1000 and "C" not in types, types[:5]
     node2.rollback()
     res = w.read_until_ready()
     assert len(res.rows) == 1000 and res.tags == ["SELECT 2000"] and res.status == "I"
