@@ -59,7 +59,8 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket)
       client_(std::move(socket)),
       framer_(protocol::Framer::Phase::kStartup, worker.context().config.max_message_size),
       out_drained_(client_.get_executor()),
-      pending_drained_(client_.get_executor()) {
+      pending_drained_(client_.get_executor()),
+      merge_turn_(client_.get_executor()) {
   worker_.counters().Add(worker_.counters().clients);
   worker_.counters().Add(worker_.counters().clients_total);
 }
@@ -262,6 +263,7 @@ void Session::ClientGone() {
     if (self->EndWaits()) return;
     self->pending_drained_.Notify();  // Run then cancels what runs on nodes (CancelServers)
     self->out_drained_.Notify();
+    self->merge_turn_.cancel();
   });
 }
 
@@ -1204,6 +1206,9 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
     const bool limited = e.max_rows > 0 && (portal->gather->mode == Gather::Mode::kMerge || portal->returning);
     if (!limited && !portal->held_ready) {
       scatter_portals_.erase(sp);
+      // Not described yet (Describe runs the portal whole): its rows can go out as they come.
+      router::Merger* merger = portal->gather->merger.get();
+      if (!portal->ran && merger && merger->Streamable()) merger->Stream(/*with_description=*/false);
       if (!co_await RunScatterPortal(*portal)) co_return !closing_;
       FinishGather(*portal->gather, /*with_description=*/false);
       co_return !closing_;
@@ -1278,6 +1283,15 @@ awaitable<void> Session::ReplicateDdl(const std::string& sql, size_t ran_on) {
   if (broadcast_error_) skip_until_sync_ = true;  // the client's Sync still gets its answer
 }
 
+bool Session::NextIsUnlimitedExecute(std::string_view portal) const {
+  const std::string_view next(in_.data() + in_start_, in_end_ - in_start_);
+  if (next.size() < 5 || next[0] != fe::kExecute) return false;
+  const uint32_t length = protocol::LoadBigEndian32(next.data() + 1);
+  if (length < 4 || next.size() - 1 < length) return false;
+  protocol::ExecuteMessage e;
+  return protocol::ParseExecute(next.substr(5, length - 4), &e).ok() && e.portal == portal && e.max_rows == 0;
+}
+
 awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   protocol::DescribeMessage d;
   if (auto s = protocol::ParseDescribe(frame.body, &d); !s.ok()) {
@@ -1298,7 +1312,15 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   if (d.kind == 'P') {
     if (auto sp = scatter_portals_.find(std::string(d.name)); sp != scatter_portals_.end()) {
       auto portal = sp->second;
+      // Describe then an unlimited Execute (sent together, as clients do): the portal runs now,
+      // streamed; its RowDescription and rows are the replies to both, the Execute's
+      // CommandComplete comes with it.
+      router::Merger* merger = portal->gather->merger.get();
+      if (!portal->ran && merger && merger->Streamable() && NextIsUnlimitedExecute(d.name)) {
+        merger->Stream(/*with_description=*/true);
+      }
       if (!co_await RunScatterPortal(*portal)) co_return !closing_;
+      if (merger && merger->description_sent()) co_return !closing_;
       std::string description;
       if (portal->gather->mode == Gather::Mode::kMerge) {
         description = portal->gather->merger->ClientRowDescription();
@@ -2089,14 +2111,16 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
   }
 }
 
-awaitable<void> Session::OnServerBatchDone(ServerConn&) {
+awaitable<void> Session::OnServerBatchDone(ServerConn& server) {
   auto self = shared_from_this();
   Uncork();
   co_await WaitOutputBelow(kOutputHighWater);
+  co_await WaitMergeTurn(server);
 }
 
 void Session::OnServerClosed(ServerConn& server, const Status& why) {
   Uncork();
+  merge_turn_.cancel();  // a streamed merge waiting for it is over
   held_.erase(&server);
   Link* link = FindLink(&server);
   if (link == nullptr) return;

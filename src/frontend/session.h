@@ -133,6 +133,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> HandleParse(const protocol::Frame& frame);
   asio::awaitable<bool> HandleBind(const protocol::Frame& frame);
   asio::awaitable<bool> HandleDescribe(const protocol::Frame& frame);
+  // Whether the client's next message, received already, is an Execute of `portal` without a
+  // row limit.
+  bool NextIsUnlimitedExecute(std::string_view portal) const;
   asio::awaitable<bool> HandleClose(const protocol::Frame& frame);
   asio::awaitable<bool> HandleSync(const protocol::Frame& frame);
   asio::awaitable<bool> HandleExecute(const protocol::Frame& frame);
@@ -186,6 +189,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Emits a gathered result (or its error). With `held`, a result goes there instead of to the
   // client; false when it ended in an error (emitted).
   bool FinishGather(Gather& g, bool with_description = true, std::string* held = nullptr);
+  // A streamed merge (router::Merger::Stream): sends the client what the merger has ready, unless
+  // a node failed (then nothing more goes out but the error), and lets paused nodes go on.
+  void EmitStreamed(Gather& g);
+  // After a read batch of `server`: while its rows wait in a streamed k-way merge for another
+  // node's past kMergeBacklog, it is not read (so the router holds about one batch per node).
+  asio::awaitable<void> WaitMergeTurn(backend::ServerConn& server);
   // Execute with a row limit on a portal run over several nodes: the next `max_rows` rows of
   // its rendered result, then PortalSuspended, or the rest and its CommandComplete.
   void SendHeldRows(ScatterPortal& portal, int32_t max_rows);
@@ -545,6 +554,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool two_phase_ = false;
   Wakeup out_drained_;
   Wakeup pending_drained_;
+  asio::steady_timer merge_turn_;  // WaitMergeTurn: cancelled when a streamed merge moves on
+  int merge_waiters_ = 0;          // servers in WaitMergeTurn
+  bool streamed_out_ = false;      // EmitStreamed emitted since the last server read batch ended
 
   std::string user_;
   int32_t pid_ = 0;

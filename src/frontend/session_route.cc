@@ -45,6 +45,9 @@ std::string_view LastCommandTag(std::string_view out) {
 namespace {
 
 constexpr int kSequenceStride = 64;  // at most 64 nodes hand out sequence values
+// A node's rows a streamed k-way merge may queue while they wait for another node's; past it
+// the node is not read until the merge moves on (WaitMergeTurn).
+constexpr size_t kMergeBacklog = 256 << 10;
 
 std::string CommandCompleteMessage(std::string_view tag) {
   std::string s;
@@ -686,6 +689,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     ApplyMergeSettings(&scatter.value().spec);
     gather->merger = std::make_unique<router::Merger>(std::move(scatter.value().spec),
                                                       static_cast<int>(route.nodes.size()));
+    if (gather->merger->Streamable()) gather->merger->Stream(/*with_description=*/true);
     sqls.assign(route.nodes.size(), scatter.value().sql);
   } else if (a.type == StatementType::kCopyTo) {
     if (a.copy_query) {
@@ -771,8 +775,9 @@ bool Session::FinishGather(Gather& g, bool with_description, std::string* held) 
     worker_.counters().Add(worker_.counters().errors_total);
     // A query that failed as it ran (division by zero) had its RowDescription sent first, as
     // PostgreSQL does; every node gets the same text, so one that failed at parse analysis
-    // sent none, nor did the others.
-    if (with_description && g.merger) Emit(g.merger->ClientRowDescription());
+    // sent none, nor did the others. A streamed result may have sent it and rows already: the
+    // error follows them, as PostgreSQL's when a row fails.
+    if (with_description && g.merger && !g.merger->description_sent()) Emit(g.merger->ClientRowDescription());
     Emit(g.error);
     return false;
   }
@@ -845,6 +850,39 @@ void Session::SendHeldRows(ScatterPortal& portal, int32_t max_rows) {
   Push({.op = Op::kSynthetic, .synthetic = std::move(out)});
 }
 
+void Session::EmitStreamed(Gather& g) {
+  std::string ready;
+  g.merger->TakeReady(&ready);
+  if (!ready.empty() && g.error.empty() && g.merge_error.ok()) {
+    Emit(ready);
+    streamed_out_ = true;
+  }
+  if (merge_waiters_ > 0) merge_turn_.cancel();
+}
+
+awaitable<void> Session::WaitMergeTurn(ServerConn& server) {
+  auto self = shared_from_this();
+  // Streamed rows leave with each read batch, even while the client's message is handled
+  // (in_client_batch_ keeps Mosaic's own replies for one send).
+  if (std::exchange(streamed_out_, false)) KickWriter();
+  while (!closing_) {
+    bool blocked = false;
+    auto it = FirstEntry(server, &blocked);
+    if (it == pending_.end() || it->op != Op::kGather || !it->gather->merger) co_return;
+    const Gather& g = *it->gather;
+    if (!g.error.empty() || !g.merge_error.ok() || g.merger->queued_bytes(it->source) <= kMergeBacklog) co_return;
+    // Woken by EmitStreamed and a node's error; the timeout is a safety net against a wake-up
+    // missed. Setting the expiry would end the other waits: only the first waiter sets it (or
+    // one that finds it passed, as every wait then ends anyway).
+    if (merge_waiters_ == 0 || merge_turn_.expiry() <= std::chrono::steady_clock::now()) {
+      merge_turn_.expires_after(std::chrono::milliseconds(100));
+    }
+    ++merge_waiters_;
+    co_await merge_turn_.async_wait(use_tuple);
+    --merge_waiters_;
+  }
+}
+
 // A reply of one node's part of a gathered statement.
 Status Session::MergeLimitExceeded() const {
   return Status::Error(sqlstate::kProgramLimitExceeded,
@@ -867,6 +905,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
         }
       }
       broadcast_error_ = true;
+      if (merge_waiters_ > 0) merge_turn_.cancel();  // nodes paused by a streamed merge drain
       return false;
     }
     case be::kReadyForQuery: {
@@ -890,6 +929,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
       }
       if (g.mode == Gather::Mode::kMerge) {
         if (Status s = g.merger->Add(p.source, frame.type, raw.substr(5)); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+        if (g.merger->streaming()) EmitStreamed(g);
       } else {
         g.description.assign(raw);
       }
@@ -902,6 +942,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
         if (g.merger->buffered_bytes() > static_cast<size_t>(ctx_.config.max_merge_mb) << 20) {
           g.merge_error = MergeLimitExceeded();
         }
+        if (g.merger->streaming()) EmitStreamed(g);
       } else if (g.returning_order) {
         g.returning_order->Add(p.source, frame.raw);
       } else if (!g.replicated || p.source == 0) {
@@ -912,6 +953,7 @@ bool Session::GatherFrame(Pending& p, ServerConn& server, const Frame& frame) {
     case be::kCommandComplete:
       if (g.mode == Gather::Mode::kMerge) {
         if (Status s = g.merger->Add(p.source, frame.type, frame.body); !s.ok() && g.merge_error.ok()) g.merge_error = s;
+        if (g.merger->streaming()) EmitStreamed(g);
       } else {
         auto [tag, n] = SplitTag(frame.body);
         if (g.tag.empty()) g.tag = tag;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <queue>
@@ -54,6 +55,11 @@ struct Table {
     return std::string_view(arena).substr(row_start[r] + cell.off, static_cast<size_t>(cell.len));
   }
   size_t bytes() const { return arena.size() + cells.size() * sizeof(Cell) + row_start.size() * sizeof(size_t); }
+  void Clear() {
+    arena.clear();
+    row_start.clear();
+    cells.clear();
+  }
 
   // Appends one DataRow body. REQUIRES: ncols set.
   Status Append(std::string_view body) {
@@ -248,6 +254,59 @@ FinishedType OutputType(const MergeSpec::Output& o, uint32_t combined) {
   return FinishedType{combined, len, -1};
 }
 
+// Whether the row with sort keys `a` (one per ORDER BY item, nullopt for NULL) goes before the
+// one with `b`.
+bool KeyLess(const std::vector<MergeSpec::Sort>& order_by, const std::optional<std::string>* a,
+             const std::optional<std::string>* b) {
+  for (size_t k = 0; k < order_by.size(); ++k) {
+    const auto& ka = a[k];
+    const auto& kb = b[k];
+    if (!ka || !kb) {
+      if (!ka && !kb) continue;
+      return order_by[k].nulls_first ? !ka : !kb;
+    }
+    int c = ka->compare(*kb);
+    if (c != 0) return order_by[k].descending ? c > 0 : c < 0;
+  }
+  return false;
+}
+
+// How rows of a table go out as the client's DataRows.
+struct Projection {
+  std::vector<int> colmap;     // the table column of each visible output
+  std::vector<bool> encode;    // per visible output: text to encode in binary (types[o])
+  std::vector<uint32_t> types;
+  bool identity = false;       // the rows are exactly the visible outputs: sent as they are
+};
+
+// Appends row r of `t` as a DataRow for the client. Fails only when encoding a value fails.
+Status WriteClientRow(const Table& t, size_t r, const Projection& p, std::string* out) {
+  MessageWriter w(out);
+  w.Begin(protocol::be::kDataRow);
+  if (p.identity) {
+    w.Bytes(t.Body(r));
+    w.End();
+    return Status::OK();
+  }
+  w.Int16(static_cast<int16_t>(p.colmap.size()));
+  for (size_t o = 0; o < p.colmap.size(); ++o) {
+    auto v = t.Value(r, p.colmap[o]);
+    if (!v) {
+      w.Int32(-1);
+      continue;
+    }
+    if (o >= p.encode.size() || !p.encode[o]) {
+      w.Int32(static_cast<int32_t>(v->size())).Bytes(*v);
+      continue;
+    }
+    auto bytes = value::TextToBinary(p.types[o], *v);
+    if (!bytes.ok()) return bytes.status();
+    w.Int32(static_cast<int32_t>(bytes->size())).Bytes(*bytes);
+  }
+  w.End();
+  return Status::OK();
+}
+
 }  // namespace
 
 struct Merger::Impl {
@@ -281,7 +340,135 @@ struct Merger::Impl {
   std::vector<Table> raw;  // the sources before DecodeBinary rewrote them (empty: it did not)
   Result<std::vector<AggSpec>> AggSpecs() const;
   void WriteDescription(std::string* out) const;
+
+  // Streaming (Stream).
+  struct Queued {
+    std::string body;                              // the DataRow body as it came
+    std::vector<std::optional<std::string>> keys;  // its sort keys, one per ORDER BY item
+    size_t bytes() const {
+      size_t n = body.size() + sizeof(Queued);
+      for (const auto& k : keys) n += k ? k->size() : 0;
+      return n;
+    }
+  };
+  bool stream_asked = false;
+  bool stream_description = false;
+  bool live = false;             // rows are streamed (decided at the first RowDescription)
+  bool description_out = false;  // the client RowDescription went to `ready`
+  std::string ready;             // client messages due, for TakeReady
+  int64_t skipped = 0;           // rows dropped for OFFSET
+  int64_t sent = 0;              // rows that went to `ready`
+  std::vector<std::deque<Queued>> queues;  // per source: rows waiting for the k-way merge
+  std::vector<size_t> queue_bytes;
+  Projection projection;
+  Table scratch;  // the row being read
+
+  // At the first RowDescription: whether the rows can stream (columns and sort key types that
+  // the merge reads row by row as it would all at once), and the client RowDescription.
+  void StartStream();
+  bool LimitReached() const { return spec.limit && sent >= std::max<int64_t>(*spec.limit, 0); }
+  Status StreamRow(int source, std::string_view body);
+  // Sends the k-way merge's rows that are due: while every running source has one queued.
+  Status Pump();
+  // One row to the client, after OFFSET and up to LIMIT.
+  Status Send(std::string_view body);
 };
+
+void Merger::Impl::StartStream() {
+  if (!Validate().ok()) return;  // Finish reports it
+  for (const auto& s : spec.order_by) {
+    const Field& f = fields[static_cast<size_t>(spec.outputs[static_cast<size_t>(s.output)].column)];
+    if (!value::HasSortKey(f.type_oid) || !ReadableDates(f.type_oid, "ORDER BY").ok() ||
+        !OrderableText(f.type_oid, "ORDER BY").ok() || (f.format != 0 && !value::HasBinaryCodec(f.type_oid))) {
+      return;  // buffered: Finish refuses it if a value needs comparing
+    }
+  }
+  live = true;
+  queues.resize(sources.size());
+  queue_bytes.assign(sources.size(), 0);
+  scratch.ncols = ncols;
+  projection.identity = static_cast<int>(visible()) == ncols;
+  for (size_t o = 0; o < visible(); ++o) {
+    projection.colmap.push_back(spec.outputs[o].column);
+    projection.identity = projection.identity && spec.outputs[o].column == static_cast<int>(o);
+  }
+  if (stream_description) {
+    WriteDescription(&ready);
+    description_out = true;
+  }
+}
+
+Status Merger::Impl::Send(std::string_view body) {
+  if (LimitReached()) return Status::OK();
+  if (skipped < spec.offset) {
+    ++skipped;
+    return Status::OK();
+  }
+  scratch.Clear();
+  if (Status s = scratch.Append(body); !s.ok()) return s;
+  if (Status s = WriteClientRow(scratch, 0, projection, &ready); !s.ok()) return s;
+  ++sent;
+  return Status::OK();
+}
+
+Status Merger::Impl::StreamRow(int source, std::string_view body) {
+  if (LimitReached()) return Status::OK();
+  if (spec.order_by.empty()) return Send(body);
+  scratch.Clear();
+  if (Status s = scratch.Append(body); !s.ok()) return s;
+  Queued q{std::string(body), {}};
+  for (const auto& sort : spec.order_by) {
+    const Field& f = fields[static_cast<size_t>(spec.outputs[static_cast<size_t>(sort.output)].column)];
+    auto v = scratch.Value(0, spec.outputs[static_cast<size_t>(sort.output)].column);
+    if (!v) {
+      q.keys.emplace_back();
+      continue;
+    }
+    std::string text;
+    if (f.format != 0) {
+      auto decoded = value::BinaryToText(f.type_oid, *v);
+      if (!decoded.ok()) return decoded.status();
+      text = std::move(decoded).value();
+      v = text;
+    }
+    auto key = value::SortKey(f.type_oid, *v);
+    if (!key.ok()) {
+      if (key.status().sqlstate() == sqlstate::kFeatureNotSupported) return Unsupported("ORDER BY", f.type_oid);
+      return key.status();
+    }
+    q.keys.emplace_back(std::move(key).value());
+  }
+  const size_t s = static_cast<size_t>(source);
+  queue_bytes[s] += q.bytes();
+  queues[s].push_back(std::move(q));
+  return Pump();
+}
+
+Status Merger::Impl::Pump() {
+  while (!LimitReached()) {
+    size_t best = queues.size();
+    for (size_t s = 0; s < queues.size(); ++s) {
+      if (queues[s].empty()) {
+        if (!done[s]) return Status::OK();  // its next row may come first
+        continue;
+      }
+      // Ties go to the lower source, as in the buffered merge.
+      if (best == queues.size() || KeyLess(spec.order_by, queues[s].front().keys.data(), queues[best].front().keys.data())) {
+        best = s;
+      }
+    }
+    if (best == queues.size()) return Status::OK();
+    Queued q = std::move(queues[best].front());
+    queues[best].pop_front();
+    queue_bytes[best] -= q.bytes();
+    if (Status s = Send(q.body); !s.ok()) return s;
+  }
+  for (size_t s = 0; s < queues.size(); ++s) {  // past LIMIT: nothing more goes out
+    queues[s].clear();
+    queue_bytes[s] = 0;
+  }
+  return Status::OK();
+}
 
 Status Merger::Impl::AddDescription(std::string_view body) {
   MessageReader r(body);
@@ -306,6 +493,7 @@ Status Merger::Impl::AddDescription(std::string_view body) {
   fields = std::move(parsed);
   have_description = true;
   SetColumns(n);
+  if (stream_asked) StartStream();
   return Status::OK();
 }
 
@@ -647,12 +835,13 @@ Status Merger::Add(int source, char type, std::string_view body) {
         if (!r.ReadInt16(&n) || n < 0) return Status::Internal("malformed DataRow from a node");
         m.SetColumns(n);
       }
+      if (m.live) return m.StreamRow(source, body);
       if (t.rows() >= m.cap) return Status::OK();
       return t.Append(body);
     }
     case protocol::be::kCommandComplete:
       m.done[static_cast<size_t>(source)] = true;
-      return Status::OK();
+      return m.live && !m.spec.order_by.empty() ? m.Pump() : Status::OK();
     default:
       return Status::OK();
   }
@@ -672,6 +861,12 @@ Status Merger::Finish(std::string* out, bool with_description) {
   Impl& m = *impl_;
   const MergeSpec& spec = m.spec;
   if (!complete()) return Status::Internal("merge finished before every node completed");
+  if (m.live) {  // every row went to `ready` as it came (Pump ran at each CommandComplete)
+    out->append(m.ready);
+    m.ready.clear();
+    protocol::WriteCommandComplete(out, "SELECT " + std::to_string(m.sent));
+    return Status::OK();
+  }
   size_t total_rows = buffered_rows();
   if (m.ncols >= 0) {  // else nothing arrived at all: an empty result
     if (Status s = m.Validate(); !s.ok()) return s;
@@ -729,20 +924,7 @@ Status Merger::Finish(std::string* out, bool with_description) {
         keys[i * nk + k] = std::move(key).value();
       }
     }
-    auto less = [&](size_t a, size_t b) {
-      for (size_t k = 0; k < nk; ++k) {
-        const auto& ka = keys[a * nk + k];
-        const auto& kb = keys[b * nk + k];
-        const auto& sort = spec.order_by[k];
-        if (!ka || !kb) {
-          if (!ka && !kb) continue;
-          return sort.nulls_first ? !ka : !kb;
-        }
-        int c = ka->compare(*kb);
-        if (c != 0) return sort.descending ? c > 0 : c < 0;
-      }
-      return false;
-    };
+    auto less = [&](size_t a, size_t b) { return KeyLess(spec.order_by, &keys[a * nk], &keys[b * nk]); };
     std::vector<size_t> order;
     order.reserve(rows.size());
     if (!spec.aggregate && spec.presorted) {
@@ -812,44 +994,24 @@ Status Merger::Finish(std::string* out, bool with_description) {
   // Rows of node results go out as they came (binary keys too: from before DecodeBinary);
   // aggregated rows are text here, encoded on the way out where the client asked binary.
   if (!spec.aggregate && !m.raw.empty()) tables = &m.raw;
-  std::vector<bool> encode(nvisible, false);
+  Projection projection;
+  projection.colmap.assign(colmap.begin(), colmap.begin() + static_cast<std::ptrdiff_t>(nvisible));
+  projection.types = types;
+  projection.encode.assign(nvisible, false);
   bool any_encode = false;
   for (size_t o = 0; o < nvisible && m.have_description && spec.aggregate; ++o) {
-    encode[o] = m.fields[static_cast<size_t>(spec.outputs[o].column)].format != 0;
-    any_encode = any_encode || encode[o];
+    projection.encode[o] = m.fields[static_cast<size_t>(spec.outputs[o].column)].format != 0;
+    any_encode = any_encode || projection.encode[o];
   }
   size_t estimate = 64;
   for (size_t i = begin; i < end; ++i) estimate += 5 + (*tables)[rows[i].table].Body(rows[i].row).size();
   std::string body;  // the DataRows: encoding may fail, and then nothing is written to `out`
   body.reserve(estimate);
   // Rows that are exactly the visible outputs go out as they came.
-  bool identity = !any_encode && !tables->empty() && static_cast<int>(nvisible) == (*tables)[0].ncols;
-  for (size_t o = 0; o < nvisible && identity; ++o) identity = colmap[o] == static_cast<int>(o);
+  projection.identity = !any_encode && !tables->empty() && static_cast<int>(nvisible) == (*tables)[0].ncols;
+  for (size_t o = 0; o < nvisible && projection.identity; ++o) projection.identity = colmap[o] == static_cast<int>(o);
   for (size_t i = begin; i < end; ++i) {
-    const RowRef& ref = rows[i];
-    const Table& t = (*tables)[ref.table];
-    MessageWriter w(&body);
-    w.Begin(protocol::be::kDataRow);
-    if (identity) {
-      w.Bytes(t.Body(ref.row));
-    } else {
-      w.Int16(static_cast<int16_t>(nvisible));
-      for (size_t o = 0; o < nvisible; ++o) {
-        auto v = t.Value(ref.row, colmap[o]);
-        if (!v) {
-          w.Int32(-1);
-          continue;
-        }
-        if (!encode[o]) {
-          w.Int32(static_cast<int32_t>(v->size())).Bytes(*v);
-          continue;
-        }
-        auto bytes = value::TextToBinary(types[o], *v);
-        if (!bytes.ok()) return bytes.status();
-        w.Int32(static_cast<int32_t>(bytes->size())).Bytes(*bytes);
-      }
-    }
-    w.End();
+    if (Status s = WriteClientRow((*tables)[rows[i].table], rows[i].row, projection, &body); !s.ok()) return s;
   }
   if (with_description && m.have_description) m.WriteDescription(out);
   out->append(body);
@@ -860,13 +1022,43 @@ Status Merger::Finish(std::string* out, bool with_description) {
 size_t Merger::buffered_rows() const {
   size_t n = 0;
   for (const Table& t : impl_->sources) n += t.rows();
+  for (const auto& q : impl_->queues) n += q.size();
   return n;
 }
 
 size_t Merger::buffered_bytes() const {
   size_t n = 0;
   for (const Table& t : impl_->sources) n += t.bytes();
+  for (size_t b : impl_->queue_bytes) n += b;
   return n;
+}
+
+bool Merger::Streamable() const {
+  const MergeSpec& s = impl_->spec;
+  return !s.aggregate && !s.distinct && s.having.empty() && !s.with_ties && (s.order_by.empty() || s.presorted);
+}
+
+void Merger::Stream(bool with_description) {
+  impl_->stream_asked = true;
+  impl_->stream_description = with_description;
+}
+
+bool Merger::streaming() const { return impl_->live; }
+
+bool Merger::description_sent() const { return impl_->description_out; }
+
+void Merger::TakeReady(std::string* out) {
+  if (out->empty()) {
+    out->swap(impl_->ready);
+  } else {
+    out->append(impl_->ready);
+  }
+  impl_->ready.clear();
+}
+
+size_t Merger::queued_bytes(int source) const {
+  const auto& q = impl_->queue_bytes;
+  return source >= 0 && static_cast<size_t>(source) < q.size() ? q[static_cast<size_t>(source)] : 0;
 }
 
 std::string NodeBindRest(const MergeSpec& spec, std::string_view rest) {

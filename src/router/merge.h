@@ -21,7 +21,12 @@
 // Memory: every row is buffered until Finish (results larger than memory are not spilled; the
 // caller watches buffered_bytes()). Without aggregation, DISTINCT or a re-sort, a source keeps at
 // most OFFSET + LIMIT rows and drops the rest.
-// Order: unsorted results are concatenated in source order; ORDER BY ties keep source order.
+// Streaming (Stream): a result that needs no aggregation, DISTINCT, HAVING, WITH TIES or re-sort
+// goes out as its rows arrive instead: unsorted rows in arrival order, sorted ones k-way merged
+// as soon as every source still running has a row queued (only those are kept), OFFSET and LIMIT
+// applied on the way; the caller takes what is due with TakeReady after each Add.
+// Order: unsorted results are concatenated in source order (streamed: in arrival order); ORDER BY
+// ties keep source order.
 // Aggregation: groups compare by typed equality (numeric 1.0 = 1.00, NULL = NULL); a group's plain
 // columns show the first value seen. count(DISTINCT x) counts the distinct x the nodes' groups
 // (extended by x) returned, by typed equality; types without one (interval, jsonb, ...) are
@@ -137,9 +142,27 @@ class Merger {
   // without writing anything. Call once, after complete().
   Status Finish(std::string* out, bool with_description);
 
-  // Rows buffered so far and the bytes holding them (memory accounting).
+  // Rows buffered so far and the bytes holding them (memory accounting). Streaming: the rows
+  // queued for the k-way merge.
   size_t buffered_rows() const;
   size_t buffered_bytes() const;
+
+  // Whether the result can be streamed: no aggregation, DISTINCT, HAVING, WITH TIES or re-sort.
+  bool Streamable() const;
+  // Asks for streaming (REQUIRES: Streamable(), before any Add). It starts at the first
+  // RowDescription, when the sort keys' types allow it (else the result is buffered as without
+  // Stream): Add then makes the client RowDescription (when `with_description`) and the DataRows
+  // due ready for TakeReady, and Finish writes the rest and "SELECT n" with every row sent.
+  void Stream(bool with_description);
+  // Rows (and RowDescription) went out as they arrived (decided at the first RowDescription).
+  bool streaming() const;
+  // Streaming: the client RowDescription was made ready (an error then goes without another).
+  bool description_sent() const;
+  // Moves what is ready for the client to the end of *out.
+  void TakeReady(std::string* out);
+  // Streaming: bytes of `source`'s rows queued for the k-way merge, waiting for another
+  // source's (the caller may stop reading that source meanwhile).
+  size_t queued_bytes(int source) const;
 
  private:
   struct Impl;

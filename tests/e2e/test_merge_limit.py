@@ -1,8 +1,9 @@
-"""A statement over several nodes whose rows Mosaic must hold to combine them (every SELECT over
-several nodes is buffered until all have answered; INSERT ... SELECT through Mosaic holds the
-selected rows) is refused with 54000 past max_merge_mb, instead of growing the router's memory
-until the process dies for every session. On the binary before this test the 3 MB result came
-back whole (and a large enough one ran the router out of memory). The session goes on.
+"""A statement over several nodes whose rows Mosaic must hold to combine them (aggregation,
+DISTINCT; INSERT ... SELECT through Mosaic holds the selected rows) is refused with 54000 past
+max_merge_mb, instead of growing the router's memory until the process dies for every session.
+On the binary before this test the 3 MB result came back whole (and a large enough one ran the
+router out of memory). The session goes on. A plain or ORDER BY SELECT streams and is not limited
+(test_streaming.py).
 """
 
 import psycopg2
@@ -31,11 +32,11 @@ def test_results_over_max_merge_mb_are_refused_and_the_session_goes_on(mosaic_fa
                     (first, first + 399))
 
     with pytest.raises(psycopg2.Error) as err:
-        cur.execute("SELECT k, pad FROM big ORDER BY k")
+        cur.execute("SELECT k, pad, count(*) FROM big GROUP BY k, pad ORDER BY k")
     assert err.value.pgcode == "54000", err.value
     assert "max_merge_mb" in str(err.value)
     with pytest.raises(psycopg2.Error) as err:
-        cur.execute("SELECT * FROM big")
+        cur.execute("SELECT DISTINCT pad, k FROM big")
     assert err.value.pgcode == "54000", err.value
 
     # Under the limit, and on one node, all is as before.

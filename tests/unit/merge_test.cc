@@ -747,6 +747,181 @@ std::string Msg(char type, std::string_view body) {
   return out;
 }
 
+// Streaming: the sources' messages fed round-robin, one at a time; *ready gets how many DataRows
+// were ready after each Add (the RowDescription first, when a source's description came).
+Output StreamMerge(const MergeSpec& spec, const std::vector<Col>& cols, const std::vector<std::vector<Row>>& sources,
+                   std::vector<int>* ready = nullptr) {
+  Merger merger(spec, static_cast<int>(sources.size()));
+  EXPECT_TRUE(merger.Streamable());
+  merger.Stream(/*with_description=*/true);
+  std::vector<std::vector<std::pair<char, std::string>>> feeds(sources.size());
+  for (size_t s = 0; s < sources.size(); ++s) {
+    feeds[s].emplace_back(protocol::be::kRowDescription, RowDescriptionBody(cols));
+    for (const Row& row : sources[s]) feeds[s].emplace_back(protocol::be::kDataRow, DataRowBody(row));
+    feeds[s].emplace_back(protocol::be::kCommandComplete, std::string("SELECT 1\0", 9));
+  }
+  std::string out;
+  for (size_t step = 0, left = 1; left > 0; ++step) {
+    left = 0;
+    for (size_t s = 0; s < sources.size(); ++s) {
+      if (step >= feeds[s].size()) continue;
+      ++left;
+      const auto& [type, body] = feeds[s][step];
+      Status st = merger.Add(static_cast<int>(s), type, body);
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      std::string now;
+      merger.TakeReady(&now);
+      if (ready) ready->push_back(static_cast<int>(Decode(now).rows.size()));
+      out += now;
+    }
+  }
+  EXPECT_TRUE(merger.streaming());
+  EXPECT_TRUE(merger.description_sent());
+  EXPECT_EQ(merger.buffered_rows(), 0u);
+  Status st = merger.Finish(&out, true);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return Decode(out);
+}
+
+void ExpectSameAsBuffered(const MergeSpec& spec, const std::vector<Col>& cols,
+                          const std::vector<std::vector<Row>>& sources) {
+  Output buffered = MustMerge(spec, cols, sources);
+  Output streamed = StreamMerge(spec, cols, sources);
+  if (spec.order_by.empty()) {  // any interleaving will do (and OFFSET/LIMIT take any rows)
+    std::sort(buffered.rows.begin(), buffered.rows.end());
+    std::sort(streamed.rows.begin(), streamed.rows.end());
+  }
+  if (spec.order_by.empty() && (spec.limit || spec.offset > 0)) {
+    EXPECT_EQ(streamed.rows.size(), buffered.rows.size());
+  } else {
+    EXPECT_EQ(streamed.rows, buffered.rows);
+  }
+  EXPECT_EQ(streamed.tag, buffered.tag);
+  ASSERT_EQ(streamed.fields.size(), buffered.fields.size());
+  for (size_t i = 0; i < streamed.fields.size(); ++i) EXPECT_EQ(streamed.fields[i].name, buffered.fields[i].name);
+}
+
+TEST(MergeStreamTest, RowsAreTheBufferedMergesRows) {
+  const std::vector<Col> cols = {{"k", kInt4}, {"src", kText}};
+  const std::vector<std::vector<Row>> sources = {{{"1", "s0"}, {"3", "s0"}, {"10", "s0"}, {N, "s0"}},
+                                                 {{"2", "s1"}, {"3", "s1"}, {"4", "s1"}},
+                                                 {{"-5", "s2"}, {N, "s2"}},
+                                                 {}};
+  MergeSpec spec = Plain({0, 1});
+  ExpectSameAsBuffered(spec, cols, sources);
+  spec.order_by = {Asc(0)};  // ties by source, NULLS LAST
+  ExpectSameAsBuffered(spec, cols, sources);
+  for (int64_t offset : {0, 1, 4, 8, 20}) {
+    for (std::optional<int64_t> limit : {std::optional<int64_t>(), std::optional<int64_t>(0), std::optional<int64_t>(3)}) {
+      spec.offset = offset;
+      spec.limit = limit;
+      ExpectSameAsBuffered(spec, cols, sources);
+      MergeSpec plain = Plain({0, 1});
+      plain.offset = offset;
+      plain.limit = limit;
+      ExpectSameAsBuffered(plain, cols, sources);
+    }
+  }
+  // A hidden sort key, descending with NULLs first, on two keys.
+  MergeSpec hidden = Plain({1, 0});
+  hidden.visible_outputs = 1;
+  hidden.order_by = {Desc(1), Desc(0)};
+  const std::vector<std::vector<Row>> desc = {{{"10", "a"}, {"3", "b"}, {"3", "a"}}, {{N, "c"}, {"3", "c"}, {"1", "d"}}};
+  ExpectSameAsBuffered(hidden, cols, desc);
+  EXPECT_EQ(StreamMerge(hidden, cols, desc).rows, (std::vector<Row>{{"c"}, {"a"}, {"c"}, {"b"}, {"a"}, {"d"}}));
+}
+
+TEST(MergeStreamTest, BinaryKeysAreReadAndRowsGoOutAsTheyCame) {
+  std::vector<Col> cols = {{"k", kInt4, 1}, {"t", kText, 0}, {"i", kInterval, 1}};
+  MergeSpec spec = Plain({0, 1, 2});
+  spec.order_by = {Desc(0), Asc(1)};
+  const std::vector<std::vector<Row>> sources = {{{N, "d", "z"}, {I4(300), "a", N}, {I4(-5), "b", "x"}},
+                                                 {{I4(7), "c", "y"}}};
+  ExpectSameAsBuffered(spec, cols, sources);
+  EXPECT_EQ(StreamMerge(spec, cols, sources).rows,
+            (std::vector<Row>{{N, "d", "z"}, {I4(300), "a", N}, {I4(7), "c", "y"}, {I4(-5), "b", "x"}}));
+}
+
+TEST(MergeStreamTest, ConcatenationSendsEachRowAsItComes) {
+  MergeSpec spec = Plain({0});
+  spec.offset = 1;
+  spec.limit = 2;
+  std::vector<int> ready;
+  Output out = StreamMerge(spec, {{"k", kInt8}}, {{{"1"}, {"2"}}, {{"3"}, {"4"}}}, &ready);
+  // Adds: 2 RowDescriptions, then rows 1 (skipped), 3, 2, 4 (past LIMIT), then the CommandCompletes.
+  EXPECT_EQ(ready, (std::vector<int>{0, 0, 0, 1, 1, 0, 0, 0}));
+  EXPECT_EQ(out.rows, (std::vector<Row>{{"3"}, {"2"}}));
+  EXPECT_EQ(out.tag, "SELECT 2");
+}
+
+TEST(MergeStreamTest, KWayRowGoesOutOnceEveryRunningSourceHasOne) {
+  MergeSpec spec = Plain({0});
+  spec.order_by = {Asc(0)};
+  Merger m(spec, 2);
+  m.Stream(true);
+  const std::string description = RowDescriptionBody({{"k", kInt8}});
+  std::string out;
+  auto rows_out = [&] {
+    std::string now;
+    m.TakeReady(&now);
+    out += now;
+    return Decode(now).rows;
+  };
+  ASSERT_TRUE(m.Add(0, protocol::be::kRowDescription, description).ok());
+  EXPECT_TRUE(m.streaming());
+  EXPECT_TRUE(rows_out().empty());
+  ASSERT_TRUE(m.Add(0, protocol::be::kDataRow, DataRowBody({"1"})).ok());
+  ASSERT_TRUE(m.Add(0, protocol::be::kDataRow, DataRowBody({"5"})).ok());
+  EXPECT_TRUE(rows_out().empty());  // source 1 may still send a smaller one
+  EXPECT_GT(m.queued_bytes(0), 0u);
+  EXPECT_EQ(m.queued_bytes(1), 0u);
+  EXPECT_EQ(m.buffered_rows(), 2u);
+  ASSERT_TRUE(m.Add(1, protocol::be::kRowDescription, description).ok());
+  ASSERT_TRUE(m.Add(1, protocol::be::kDataRow, DataRowBody({"3"})).ok());
+  EXPECT_EQ(rows_out(), (std::vector<Row>{{"1"}, {"3"}}));  // then source 1 may send a 4
+  ASSERT_TRUE(m.Add(1, protocol::be::kCommandComplete, std::string("SELECT 1\0", 9)).ok());
+  EXPECT_EQ(rows_out(), (std::vector<Row>{{"5"}}));  // source 1 is done: source 0 alone
+  EXPECT_EQ(m.queued_bytes(0), 0u);
+  ASSERT_TRUE(m.Add(0, protocol::be::kDataRow, DataRowBody({"7"})).ok());
+  EXPECT_EQ(rows_out(), (std::vector<Row>{{"7"}}));
+  ASSERT_TRUE(m.Add(0, protocol::be::kCommandComplete, std::string("SELECT 1\0", 9)).ok());
+  ASSERT_TRUE(m.Finish(&out, true).ok());
+  Output all = Decode(out);
+  EXPECT_EQ(all.fields.size(), 1u);
+  EXPECT_EQ(all.tag, "SELECT 4");
+}
+
+TEST(MergeStreamTest, WhatMustBeHeldIsNotStreamed) {
+  MergeSpec spec = Plain({0});
+  EXPECT_TRUE(Merger(spec, 2).Streamable());
+  spec.order_by = {Asc(0)};
+  EXPECT_TRUE(Merger(spec, 2).Streamable());
+  MergeSpec resort = spec;
+  resort.presorted = false;
+  MergeSpec ties = spec;
+  ties.limit = 1;
+  ties.with_ties = true;
+  MergeSpec distinct = Plain({0});
+  distinct.distinct = true;
+  for (const MergeSpec& s : {resort, ties, distinct, Aggregate({{0, Agg::kCount}})}) {
+    EXPECT_FALSE(Merger(s, 2).Streamable());
+  }
+  // A sort key the merge cannot order: buffered, and refused as before.
+  Merger m(spec, 2);
+  m.Stream(true);
+  ASSERT_TRUE(m.Add(0, protocol::be::kRowDescription, RowDescriptionBody({{"i", kInterval}})).ok());
+  EXPECT_FALSE(m.streaming());
+  EXPECT_FALSE(m.description_sent());
+  ASSERT_TRUE(m.Add(0, protocol::be::kDataRow, DataRowBody({"1 day"})).ok());
+  std::string ready;
+  m.TakeReady(&ready);
+  EXPECT_TRUE(ready.empty());
+  ASSERT_TRUE(m.Add(0, protocol::be::kCommandComplete, std::string("SELECT 1\0", 9)).ok());
+  ASSERT_TRUE(m.Add(1, protocol::be::kCommandComplete, std::string("SELECT 0\0", 9)).ok());
+  std::string out;
+  EXPECT_EQ(m.Finish(&out, true).sqlstate(), "0A000");
+}
+
 TEST(ReturningOrder, RestoresValuesOrder) {
   // VALUES (21), (1), (11), (2) over nodes [1-9] [10-19] [20-]: rows 1, 3 / 2 / 0.
   const std::vector<std::vector<int>> parts{{1, 3}, {2}, {0}};
