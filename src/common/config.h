@@ -59,9 +59,10 @@ struct Config {
   int authentication_timeout_s = 60;
   int max_prepared_statements = 256;  // per server connection; more are closed and re-prepared
   // What one statement over several nodes may hold in the router while its results are merged
-  // (ORDER BY, aggregates, DISTINCT, and everything else over several nodes, which is buffered
-  // until every node has answered; also INSERT ... SELECT through Mosaic): past it the statement
-  // fails with 54000 rather than the process running out of memory for every session.
+  // (aggregates, DISTINCT, re-sorts and other results buffered until every node has answered;
+  // the rows a subquery run first or an INSERT ... SELECT through Mosaic holds; streamed results
+  // only hold what waits for other nodes): past it the statement fails with 54000 rather than
+  // the process running out of memory for every session.
   int max_merge_mb = 1024;
   // Pipelining: one-statement reads outside a transaction, of shapes seen to run in under a
   // millisecond, may queue behind other sessions' on one server connection, up to this many
