@@ -2115,7 +2115,11 @@ awaitable<void> Session::OnServerBatchDone(ServerConn& server) {
   auto self = shared_from_this();
   Uncork();
   co_await WaitOutputBelow(kOutputHighWater);
-  co_await WaitMergeTurn(server);
+  // Only a streamed merge over several nodes (kGather entries) waits there: a statement on one
+  // node skips the coroutine.
+  bool gathering = streamed_out_;
+  for (const Pending& p : pending_) gathering = gathering || p.op == Op::kGather;
+  if (gathering) co_await WaitMergeTurn(server);
 }
 
 void Session::OnServerClosed(ServerConn& server, const Status& why) {
