@@ -35,28 +35,23 @@ constexpr uint32_t kFirstNormalObjectId = 16384;
 // "(v1, v2, ...)" for one DataRow: each value a string literal (E'' when it holds a backslash,
 // so that standard_conforming_strings does not matter) followed by `casts[i]`; NULL as NULL.
 bool AppendValuesRow(std::string_view data_row, const std::vector<std::string>& casts, std::string* out) {
-  protocol::MessageReader r(data_row);
-  int16_t n = 0;
-  if (!r.ReadInt16(&n) || static_cast<size_t>(n) != casts.size()) return false;
+  std::vector<std::optional<std::string_view>> values;
+  if (!ReadDataRow(data_row, &values) || values.size() != casts.size()) return false;
   out->push_back('(');
-  for (int16_t i = 0; i < n; ++i) {
-    int32_t length = 0;
-    if (!r.ReadInt32(&length)) return false;
+  for (size_t i = 0; i < values.size(); ++i) {
     if (i > 0) out->append(", ");
-    if (length < 0) {
+    if (!values[i]) {
       out->append("NULL");
       continue;
     }
-    std::string_view value;
-    if (!r.ReadBytes(static_cast<size_t>(length), &value)) return false;
-    if (value.find('\\') != std::string_view::npos) out->push_back('E');
+    if (values[i]->find('\\') != std::string_view::npos) out->push_back('E');
     out->push_back('\'');
-    for (char c : value) {
+    for (char c : *values[i]) {
       if (c == '\'' || c == '\\') out->push_back(c);
       out->push_back(c);
     }
     out->push_back('\'');
-    out->append(casts[static_cast<size_t>(i)]);
+    out->append(casts[i]);
   }
   out->push_back(')');
   return true;
@@ -75,6 +70,20 @@ bool AppendValuesBatch(const std::vector<std::string>& rows, const std::vector<s
 }
 
 }  // namespace
+
+bool ReadDataRow(std::string_view body, std::vector<std::optional<std::string_view>>* values) {
+  protocol::MessageReader r(body);
+  int16_t n = 0;
+  if (!r.ReadInt16(&n) || n < 0) return false;
+  values->clear();
+  for (int16_t i = 0; i < n; ++i) {
+    int32_t length = 0;
+    std::string_view value;
+    if (!r.ReadInt32(&length) || (length >= 0 && !r.ReadBytes(static_cast<size_t>(length), &value))) return false;
+    values->push_back(length < 0 ? std::nullopt : std::optional<std::string_view>(value));
+  }
+  return true;
+}
 
 bool ReadRowDescription(std::string_view body, std::vector<std::string>* names,
                         std::vector<std::pair<uint32_t, int32_t>>* types) {
@@ -249,16 +258,10 @@ awaitable<bool> Session::CastsOfTypes(int node, const std::vector<std::pair<uint
   }
   bool parsed = false;
   ForEachMessage(g->rows, [&](char type, std::string_view body) {
-    if (type != be::kDataRow || parsed) return;
-    protocol::MessageReader r(body);
-    int16_t n = 0;
-    if (!r.ReadInt16(&n) || static_cast<size_t>(n) != types.size() + 1) return;
-    for (int16_t i = 0; i < n; ++i) {
-      int32_t length = 0;
-      std::string_view name;
-      if (!r.ReadInt32(&length) || length < 0 || !r.ReadBytes(static_cast<size_t>(length), &name)) return;
-      if (i > 0) casts->push_back(name.empty() ? std::string() : "::" + std::string(name));
-    }
+    std::vector<std::optional<std::string_view>> names;
+    if (type != be::kDataRow || parsed || !ReadDataRow(body, &names) || names.size() != types.size() + 1) return;
+    if (std::find(names.begin(), names.end(), std::nullopt) != names.end()) return;
+    for (size_t i = 1; i < names.size(); ++i) casts->push_back(names[i]->empty() ? std::string() : "::" + std::string(*names[i]));
     parsed = true;
   });
   if (!parsed) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -112,6 +113,9 @@ void ForEachMessage(std::string_view messages, F f) {
 // The column names and (type OID, typmod) pairs of a RowDescription body; false if malformed.
 bool ReadRowDescription(std::string_view body, std::vector<std::string>* names,
                         std::vector<std::pair<uint32_t, int32_t>>* types);
+
+// The values of a DataRow body (nullopt for NULL), viewing into it; false if malformed.
+bool ReadDataRow(std::string_view body, std::vector<std::optional<std::string_view>>* values);
 
 // OK unless a column of `types` is printed rounded by the nodes (extra_float_digits below 1,
 // `exact_floats` false): `what` would then write back rounded values. 0A000 naming `what`.

@@ -1275,15 +1275,12 @@ awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw
 }
 
 void Session::AdoptSetting(std::string_view data_row, ServerConn* server) {
-  protocol::MessageReader row(data_row.substr(std::min<size_t>(data_row.size(), 5)));
-  int16_t columns = 0;
-  int32_t len = 0;
-  std::string_view name, value;
-  if (!(row.ReadInt16(&columns) && columns == 2 && row.ReadInt32(&len) && len >= 0 &&
-        row.ReadBytes(static_cast<size_t>(len), &name) && row.ReadInt32(&len) && len >= 0 &&
-        row.ReadBytes(static_cast<size_t>(len), &value))) {
+  std::vector<std::optional<std::string_view>> columns;
+  if (!ReadDataRow(data_row.substr(std::min<size_t>(data_row.size(), 5)), &columns) || columns.size() != 2 ||
+      !columns[0] || !columns[1]) {
     return;
   }
+  const std::string_view name = *columns[0], value = *columns[1];
   params_[std::string(name)] = std::string(value);
   if (server == nullptr || !server->params.contains(name) || server->explicit_params.contains(name)) {
     set_by_client_.insert(std::string(name));  // not one the server reports

@@ -45,20 +45,10 @@ bool ReadResult(std::string_view reply, std::vector<std::pair<uint32_t, int32_t>
   ForEachMessage(reply, [&](char type, std::string_view body) {
     if (type == be::kRowDescription && !described) described = ReadRowDescription(body, &out->names, types);
     if (type != be::kDataRow || !ok) return;
-    protocol::MessageReader r(body);
-    int16_t n = 0;
-    ok = r.ReadInt16(&n) && static_cast<size_t>(n) == types->size();
+    std::vector<std::optional<std::string_view>> values;
+    ok = ReadDataRow(body, &values) && values.size() == types->size();
     auto& row = out->rows.emplace_back();
-    for (int16_t i = 0; ok && i < n; ++i) {
-      int32_t length = 0;
-      std::string_view value;
-      ok = r.ReadInt32(&length) && (length < 0 || r.ReadBytes(static_cast<size_t>(length), &value));
-      if (length < 0) {
-        row.emplace_back(std::nullopt);
-      } else {
-        row.emplace_back(std::string(value));
-      }
-    }
+    for (const auto& v : values) row.emplace_back(v ? std::optional<std::string>(*v) : std::nullopt);
   });
   return described && ok;
 }
