@@ -1,3 +1,7 @@
+// GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
+// frame allocator); the allocation and deallocation are asio's own matched pair.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 #include "frontend/session.h"
 
 #include <fmt/format.h>
@@ -692,10 +696,14 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   if (!sql::SplitStatements(q.sql, &parts)) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   int node = -1;
   bool relays_set = false;
+  // SETs of a string that runs as one implicit transaction: read back after it and adopted.
+  std::vector<std::string> sets;
+  bool reset_all = false, sets_known = TxStatus() == protocol::kTxIdle && !tx_block_;
   for (std::string_view part : parts) {
     auto analysis = worker_.analysis_cache().Get(part, &lexed_);
     const sql::Analysis& a = *analysis;
     relays_set = relays_set || a.type == sql::StatementType::kSet;
+    sets_known = CollectSet(a, &sets, &reset_all) && sets_known;
     int here = -1;
     if (a.type == sql::StatementType::kUtility && !a.parse_error) {
       Status refused;
@@ -743,6 +751,13 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   l.out.append(frame.raw);
   if (relays_set) {  // SET in the string: the settings it changes must not reach the next client
     for (std::string_view part : parts) NoteRelayedSet(*worker_.analysis_cache().Get(part, &lexed_), *l.server);
+  }
+  if (relays_set && sets_known && (!sets.empty() || reset_all) && ctx_.config.pool_mode == PoolMode::kTransaction) {
+    // They follow the client from now on, as a SET sent as a query of its own does.
+    Push({.op = Op::kQuery, .server = l.server.get(), .forward_rfq = false});
+    broadcast_error_ = false;
+    co_await AdoptSetsAfter(l, sets, reset_all, false);
+    co_return !closing_;
   }
   if (TxStatus() != protocol::kTxIdle) l.wrote = true;
   SetCopyTarget(l.server.get());
@@ -1077,6 +1092,12 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     SkipUntilSync(AbortedTransaction());
     co_return true;
   }
+  if (target_stmt && target_stmt->analysis) {
+    if (auto refused = RefuseSessionRole(*target_stmt->analysis); !refused.ok()) {
+      SkipUntilSync(refused);
+      co_return true;
+    }
+  }
   if (target_stmt && target_stmt->ddl && target_stmt->analysis) {
     if (auto refused = CheckDdlDuringMigrations(*target_stmt->analysis); !refused.ok()) {
       SkipUntilSync(refused);
@@ -1168,6 +1189,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     if (target_stmt->analysis->rollback_to) tx_aborted_ = false;  // as below for a simple query
     AbortOnNodeBefore(*target_stmt->analysis, l);
     NoteRelayedSet(*target_stmt->analysis, *l.server);
+    NoteBatchSet(*target_stmt->analysis);
   }
   if (stmt) {
     EnsurePrepared(l, stmt);
@@ -1401,6 +1423,10 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
     copying->out.append(frame.raw);  // ignored by the server until CopyDone or CopyFail
     co_return true;
   }
+  const std::vector<std::string> sets = std::exchange(batch_sets_, {});
+  const bool reset_all = std::exchange(batch_reset_all_, false);
+  const bool sets_off = std::exchange(batch_sets_off_, false);
+  const bool sets_adopted = (!sets.empty() || reset_all) && !sets_off;
   EndBatch();
   if (pending_.empty()) {  // every earlier batch is answered: its errors matter no more
     std::erase_if(batch_errors_, [&](const auto& e) { return e.first < batch_seq_; });
@@ -1443,8 +1469,17 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
     co_return true;
   }
   target->out.append(frame.raw);
-  Push({.op = Op::kSync, .server = target->server.get(),
-        .copy_may_ignore = !copy_end_sent_ && copy_target_ == target->server.get() && StatementUnanswered(*target->server)});
+  if (sets_adopted) {
+    // The batch SET session settings outside a transaction block (and copied nothing: see
+    // CollectSet): they follow the client from now on, as a simple-protocol SET does, read back
+    // on this server after the Sync.
+    Push({.op = Op::kSync, .server = target->server.get(), .forward_rfq = false});
+    co_await AdoptSetsAfter(*target, sets, reset_all, true);
+  } else {
+    Push({.op = Op::kSync, .server = target->server.get(),
+          .copy_may_ignore = !copy_end_sent_ && copy_target_ == target->server.get() &&
+                             StatementUnanswered(*target->server)});
+  }
   if (refresh_tables_pending_) co_await RefreshTablesIfPending();
   co_return true;
 }

@@ -229,6 +229,24 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
   // and reads the setting back on the same server, so that it follows the client (SyncParams).
   asio::awaitable<bool> TrackedSet(const sql::Analysis& a, std::string_view raw);
+  // After SETs the client sent outside a transaction block ran on `link`'s server (TrackedSet,
+  // a query string, an extended-protocol batch up to its Sync), pushed without their
+  // ReadyForQuery: reads the settings `names` back there and adopts them (after dropping the
+  // client's own settings first when `reset_all`), unless what ran failed, then answers
+  // ReadyForQuery. What failed: broadcast_error_ (the caller clears it before), or with `batch`
+  // an error in the open extended-protocol batch (up to and after its Sync).
+  asio::awaitable<void> AdoptSetsAfter(Link& link, const std::vector<std::string>& names, bool reset_all,
+                                       bool batch);
+  // 0A000 for SET ROLE / SET SESSION AUTHORIZATION outside SET LOCAL in transaction pooling.
+  Status RefuseSessionRole(const sql::Analysis& a) const;
+  // Adds the session setting a SET or RESET (not SET LOCAL, ROLE or SESSION AUTHORIZATION) of a
+  // query string or an extended-protocol batch changes to `names` (RESET ALL: clears them and
+  // sets `reset_all`). False for a statement that opens or ends a transaction or copies: the
+  // SETs' fate is then not known when the string or batch ends, and they are not adopted.
+  static bool CollectSet(const sql::Analysis& a, std::vector<std::string>* names, bool* reset_all);
+  // Notes a statement bound in an extended-protocol batch for the batch's SET read-back
+  // (batch_sets_).
+  void NoteBatchSet(const sql::Analysis& a);
   // Makes the setting in `data_row` (a DataRow of name and current_setting(name), the read-back
   // of a SET on `server`, which may be null) one that follows the client (params_).
   void AdoptSetting(std::string_view data_row, backend::ServerConn* server);
@@ -573,6 +591,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     std::weak_ptr<backend::ServerConn> server;
   };
   std::vector<BlockSetting> block_settings_;
+  // Session-level SETs bound in the open extended-protocol batch outside a transaction block
+  // (transaction pooling, as JDBC sends every SET): read back after the batch's Sync and
+  // adopted (SyncBatch), as TrackedSet does for the simple protocol. Not when the batch also
+  // opens or ends a transaction (batch_sets_off_).
+  std::vector<std::string> batch_sets_;
+  bool batch_reset_all_ = false;
+  bool batch_sets_off_ = false;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
   // DDL sent over the extended protocol, or inside a transaction block, may have changed tables:
   // read them again once its transaction has ended (the Sync, COMMIT or ROLLBACK) so that the

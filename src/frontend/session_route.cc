@@ -416,16 +416,8 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   switch (a.type) {
     case StatementType::kSet:
       if (ctx_.config.pool_mode == PoolMode::kTransaction && !a.set_local) {
-        if ((a.set_name == "role" || a.set_name == "session_authorization") && !a.set_value.empty() &&
-            a.set_value != "none") {
-          // A server connection serves many clients: the next one would run as that role, and
-          // one without superuser may not switch back.
-          FailQuery(Status::Unsupported(fmt::format(
-              "SET {} outlives the transaction, and Mosaic runs each transaction on any server "
-              "connection (pool_mode = \"transaction\"): use SET LOCAL {} inside a transaction, or "
-              "pool_mode = \"session\"",
-              a.set_name == "role" ? "ROLE" : "SESSION AUTHORIZATION",
-              a.set_name == "role" ? "ROLE" : "SESSION AUTHORIZATION")));
+        if (auto refused = RefuseSessionRole(a); !refused.ok()) {
+          FailQuery(refused);
           co_return true;
         }
         if (TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 && (!a.set_name.empty() || a.set_reset_all)) {
@@ -1244,34 +1236,84 @@ awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw
     FailQuery(link.status());
     co_return true;
   }
-  std::shared_ptr<ServerConn> server = link.value()->server;
   Link& l = *link.value();
-  l.server->unnamed_owner = nullptr;
   l.out.append(raw);
-  Push({.op = Op::kQuery, .server = server.get(), .forward_rfq = false});
-  auto read = std::make_shared<Gather>();
-  read->mode = Gather::Mode::kWrite;
-  if (!a.set_reset_all) {
-    protocol::WriteQuery(&l.out, ReadSettingQuery(a.set_name));
-    Push({.op = Op::kGather, .server = server.get(), .forward = false, .forward_rfq = false, .gather = read});
-  }
+  Push({.op = Op::kQuery, .server = l.server.get(), .forward_rfq = false});
   broadcast_error_ = false;
+  std::vector<std::string> names;
+  if (!a.set_reset_all) names.emplace_back(a.set_name);
+  co_await AdoptSetsAfter(l, names, a.set_reset_all, false);
+  co_return !closing_;
+}
+
+awaitable<void> Session::AdoptSetsAfter(Link& link, const std::vector<std::string>& names, bool reset_all,
+                                        bool batch) {
+  std::shared_ptr<ServerConn> server = link.server;
+  server->unnamed_owner = nullptr;  // a simple Query drops the server's unnamed statement
+  std::vector<std::shared_ptr<Gather>> reads;
+  for (const auto& name : names) {
+    auto read = std::make_shared<Gather>();
+    read->mode = Gather::Mode::kWrite;
+    protocol::WriteQuery(&link.out, ReadSettingQuery(name));
+    Push({.op = Op::kGather, .server = server.get(), .forward = false, .forward_rfq = false, .gather = read});
+    reads.push_back(std::move(read));
+  }
   hold_links_ = true;  // the bookkeeping below is about this server: nobody else's yet
   co_await FlushServers();
   co_await WaitPendingDrained();
   hold_links_ = false;
-  if (!broadcast_error_ && !server->closed()) {
-    if (a.set_reset_all) {
+  // broadcast_error_: set by an error of what the caller ran after it cleared it; a batch's
+  // errors (its Execute's may have come before the Sync) are recorded by batch instead.
+  const bool failed = batch ? BatchFailed(batch_seq_) : broadcast_error_;
+  if (!failed && !server->closed()) {
+    if (reset_all) {
       for (const auto& name : set_by_client_) params_.erase(name);
       set_by_client_.clear();
     }
-    AdoptSetting(read->rows, server.get());
+    for (const auto& read : reads) AdoptSetting(read->rows, server.get());
     params_generation_ = worker_.GenerationOf(params_);
     server->params_synced_to = params_generation_;
   }
   Push({.op = Op::kRfq});
   MaybeRelease();
-  co_return !closing_;
+}
+
+Status Session::RefuseSessionRole(const sql::Analysis& a) const {
+  if (a.type != sql::StatementType::kSet || a.set_local || ctx_.config.pool_mode != PoolMode::kTransaction ||
+      (a.set_name != "role" && a.set_name != "session_authorization") || a.set_value.empty() ||
+      a.set_value == "none") {
+    return Status::OK();
+  }
+  // A server connection serves many clients: the next one would run as that role, and one
+  // without superuser may not switch back.
+  const std::string_view what = a.set_name == "role" ? "ROLE" : "SESSION AUTHORIZATION";
+  return Status::Unsupported(fmt::format(
+      "SET {} outlives the transaction, and Mosaic runs each transaction on any server connection "
+      "(pool_mode = \"transaction\"): use SET LOCAL {} inside a transaction, or pool_mode = \"session\"",
+      what, what));
+}
+
+bool Session::CollectSet(const sql::Analysis& a, std::vector<std::string>* names, bool* reset_all) {
+  using sql::StatementType;
+  if (a.type == StatementType::kBegin || a.type == StatementType::kCommit || a.type == StatementType::kRollback ||
+      a.type == StatementType::kSavepoint || a.type == StatementType::kTwoPhase ||
+      a.type == StatementType::kCopyFrom || a.type == StatementType::kCopyTo) {
+    return false;
+  }
+  if (a.type != StatementType::kSet || a.set_local) return true;
+  if (a.set_reset_all) {
+    names->clear();
+    *reset_all = true;
+  } else if (!a.set_name.empty() && a.set_name != "role" && a.set_name != "session_authorization" &&
+             std::find(names->begin(), names->end(), a.set_name) == names->end()) {
+    names->emplace_back(a.set_name);
+  }
+  return true;
+}
+
+void Session::NoteBatchSet(const sql::Analysis& a) {
+  if (ctx_.config.pool_mode != PoolMode::kTransaction || tx_block_ || TxStatus() != protocol::kTxIdle) return;
+  if (!CollectSet(a, &batch_sets_, &batch_reset_all_)) batch_sets_off_ = true;
 }
 
 void Session::AdoptSetting(std::string_view data_row, ServerConn* server) {

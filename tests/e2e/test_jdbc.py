@@ -404,6 +404,22 @@ def test_update_counts_of_writes(request, jdbc, cluster, table_name):
         short(one(got, "final")) + where
 
 
+def test_session_settings_follow_their_connection(request, jdbc, cluster, table_name):
+    """SET search_path / statement_timeout through Statement.execute and Connection.setSchema:
+    JDBC sends them over the extended protocol (Parse/Bind/Execute/Sync), and they must hold
+    for that connection's next statements, whichever server connection Mosaic gives them, and
+    for no other connection; one in a failing multi-statement execute is rolled back with it.
+    On the binary before this test the connection's own next statement already ran with
+    the defaults again ('"$user", public', '0')."""
+    m = cluster
+    got, want = run_both(jdbc, m, "settings", table_name)
+    where = repro(request, "settings", table="jdbc_repro")
+    assert_same("session settings", got, want, where=where)
+    assert one(got, "same_connection")["rows"] == [[f"String:{table_name}_nowhere, public", "String:4321ms",
+                                                    "String:4MB"]], \
+        short(one(got, "same_connection")) + where
+
+
 def test_batch_with_a_failing_row_leaves_nothing(request, jdbc, cluster, table_name):
     """A batch for 30 tenants whose last row violates the primary key. pgjdbc sends a batch
     with one Sync at its end, so in autocommit mode PostgreSQL runs it as one implicit

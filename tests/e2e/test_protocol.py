@@ -941,6 +941,18 @@ def _with_other_schema(m):
     return cur
 
 
+def _autocommit_cursor(m):
+    c = m.connect()
+    c.autocommit = True
+    return c.cursor()
+
+
+def _one(c, sql):
+    """The first column of the first row of `sql` run by psycopg2 cursor `c`."""
+    c.execute(sql)
+    return c.fetchone()[0]
+
+
 def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
     # Every client's statements run on the one server connection. A setting the server does
     # not report (search_path, statement_timeout, default_transaction_read_only is reported)
@@ -1000,14 +1012,9 @@ def test_settings_set_inside_a_transaction_or_a_string_or_over_extended_reach_no
     # client expects (or reset) before its first statement; a SET inside a block that commits
     # follows its client from then on, as PostgreSQL keeps it; a rolled back one does not.
     m = one_connection
-    cur = _with_other_schema(m)
-    b = m.connect()
-    b.autocommit = True
-    cb = b.cursor()
-
-    def one(c, sql):
-        c.execute(sql)
-        return c.fetchone()[0]
+    _with_other_schema(m)
+    cb = _autocommit_cursor(m)
+    one = _one
 
     def seen_by_b():
         return (one(cb, "SHOW search_path"), one(cb, "SHOW statement_timeout"),
@@ -1049,6 +1056,85 @@ def test_settings_set_inside_a_transaction_or_a_string_or_over_extended_reach_no
         raw.send(parse_msg("", "SET statement_timeout = 4321") + bind_msg("", "") + execute_msg() + sync_msg())
         assert not raw.read_until_ready().errors
         assert seen_by_b() == clean
+    finally:
+        raw.close()
+
+
+def test_settings_set_over_extended_or_in_a_query_string_follow_their_client(one_connection):
+    # JDBC sends every SET over the extended protocol (Parse, Bind, Execute, Sync). Such a SET,
+    # and one in a query string with other statements, lasted only while the client kept the
+    # server connection: its next statement ran with the setting reset (on the binary before
+    # this test: '"$user", public' and the table of the other schema). Now it is read back
+    # after the Sync (after the string) and follows its client, as a SET of its own does; it
+    # still reaches no other client. A batch or string that fails is not adopted.
+    m = one_connection
+    _with_other_schema(m)
+    cb = _autocommit_cursor(m)
+    one = _one
+
+    def value(conn, sql):
+        res = conn.simple(sql)
+        assert not res.errors, res.errors
+        return res.rows[0][0]
+
+    def extended(conn, *sqls):
+        msgs = b"".join(parse_msg("", sql) + bind_msg("", "") + execute_msg() for sql in sqls)
+        conn.send(msgs + sync_msg())
+        return conn.read_until_ready()
+
+    default_path = '"$user", public'
+    raw = started(m)
+    try:
+        res = extended(raw, "SET search_path = other, public")
+        assert not res.errors and res.status == "I", res.errors
+        assert one(cb, "SELECT v FROM kv WHERE k = 1") == "v1"  # the other client, in between
+        assert one(cb, "SHOW search_path") == default_path
+        assert value(raw, "SHOW search_path") == "other, public"
+        assert value(raw, "SELECT v FROM kv WHERE k = 1") == "other"
+        # Over the extended protocol too, after another client's statements.
+        assert one(cb, "SELECT v FROM kv WHERE k = 2") == "v2"
+        res = extended(raw, "SELECT v FROM kv WHERE k = 1")
+        assert res.rows == [["other"]], res.rows
+
+        # A batch that fails rolls its SET back (one implicit transaction): not adopted.
+        res = extended(raw, "SET search_path = public", "SELECT 1/0")
+        assert [e["C"] for e in res.errors] == ["22012"]
+        assert one(cb, "SHOW search_path") == default_path
+        assert value(raw, "SHOW search_path") == "other, public"
+
+        # Two settings and RESET in one batch; then RESET ALL drops them.
+        res = extended(raw, "SET statement_timeout = '1234ms'", "SET work_mem = '7MB'", "RESET work_mem")
+        assert not res.errors, res.errors
+        assert one(cb, "SHOW statement_timeout") == "0"
+        assert (value(raw, "SHOW statement_timeout"), value(raw, "SHOW work_mem")) == ("1234ms", "4MB")
+        res = extended(raw, "RESET ALL")
+        assert not res.errors, res.errors
+        assert one(cb, "SHOW statement_timeout") == "0"
+        assert (value(raw, "SHOW search_path"), value(raw, "SHOW statement_timeout")) == (default_path, "0")
+
+        # A query string with other statements.
+        res = raw.simple("SET search_path = other; SET statement_timeout = '4321ms'; SELECT 1")
+        assert not res.errors and res.rows == [["1"]] and res.status == "I", res.errors
+        assert (one(cb, "SHOW search_path"), one(cb, "SHOW statement_timeout")) == (default_path, "0")
+        assert value(raw, "SELECT v FROM kv WHERE k = 1") == "other"
+        assert value(raw, "SHOW statement_timeout") == "4321ms"
+        res = raw.simple("SET search_path = public; SELECT 1/0")
+        assert [e["C"] for e in res.errors] == ["22012"]
+        assert value(raw, "SHOW search_path") == "other"
+        # One that opens a transaction block: the SET belongs to the block, which decides.
+        res = raw.simple("SET work_mem = '9MB'; BEGIN")
+        assert not res.errors and res.status == "T", res.errors
+        raw.simple("ROLLBACK")
+        assert value(raw, "SHOW work_mem") == "4MB"
+        assert one(cb, "SHOW work_mem") == "4MB"
+        # SET ROLE would outlive the transaction on a shared server connection: refused over
+        # the extended protocol too (it went through before), SET LOCAL ROLE inside a block works.
+        res = extended(raw, "SET ROLE mosaic")
+        assert [e["C"] for e in res.errors] == ["0A000"] and "SET LOCAL ROLE" in res.errors[0]["M"], res.errors
+        raw.simple("BEGIN")
+        res = extended(raw, "SET LOCAL ROLE mosaic")
+        assert not res.errors and res.status == "T", res.errors
+        raw.simple("COMMIT")
     finally:
         raw.close()
 

@@ -70,6 +70,7 @@ public final class JdbcCheck {
             case "pool": pool(); break;
             case "ddl": ddlScenario(); break;
             case "dml_counts": dmlCounts(); break;
+            case "settings": settings(); break;
             default:
                 System.err.println("unknown scenario " + args[1]);
                 System.exit(2);
@@ -608,6 +609,31 @@ public final class JdbcCheck {
 
     /** executeUpdate's counts (what ORMs check for optimistic locking) of writes on one node and
      *  on several, over Statement and PreparedStatement. */
+    static final String SHOW_SETTINGS = "SELECT current_setting('search_path'), current_setting('statement_timeout'), "
+        + "current_setting('work_mem')";
+
+    /** Session settings as JDBC changes them: Statement.execute("SET ..."), Connection.setSchema
+     *  (both over the extended protocol), a SET in a failing multi-statement execute; read back on
+     *  the same connection (simple and prepared) and on another one in between. */
+    static void settings() throws Exception {
+        try (Connection a = connect(""); Connection b = connect("")) {
+            emit("step", "set", "result", update(a, "SET search_path TO " + table() + "_nowhere, public"),
+                 "timeout", update(a, "SET statement_timeout = '4321ms'"));
+            emit("step", "other_connection", "rows", queryRows(b, SHOW_SETTINGS));
+            emit("step", "same_connection", "rows", queryRows(a, SHOW_SETTINGS));
+            emit("step", "same_connection_prepared", "rows", prepRows(a, SHOW_SETTINGS + " WHERE ? = 1", 1));
+            a.setSchema(table() + "_schema");
+            emit("step", "set_schema", "rows", queryRows(a, "SELECT current_setting('search_path')"),
+                 "other", queryRows(b, "SELECT current_setting('search_path')"));
+            emit("step", "failing_batch", "result", update(a, "SET work_mem = '9MB'; SELECT 1/0"),
+                 "rows", queryRows(a, SHOW_SETTINGS));
+            emit("step", "batch", "result", update(a, "SET work_mem = '5MB'; SELECT 1"),
+                 "rows", queryRows(a, SHOW_SETTINGS));
+            emit("step", "reset_all", "result", update(a, "RESET ALL"), "rows", queryRows(a, SHOW_SETTINGS),
+                 "other", queryRows(b, SHOW_SETTINGS));
+        }
+    }
+
     static void dmlCounts() throws Exception {
         String t = table();
         int[] ten = tenants();
