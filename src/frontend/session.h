@@ -259,6 +259,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // After a SET relayed inside a transaction block (simple protocol): reads the setting back on
   // the same server, for AdoptBlockSettings when the block commits.
   void ReadBackBlockSetting(const sql::Analysis& a, Link& link);
+  // A session-level SET bound inside a transaction block over the extended protocol: read back
+  // when the block commits (ReadBackAtCommit), for AdoptBlockSettings.
+  void NoteBlockSetOverExtended(const sql::Analysis& a, Link& link);
+  // Before COMMIT (or PREPARE TRANSACTION) goes to the nodes: the read-backs of the block's
+  // SETs over the extended protocol, on the servers they ran on.
+  void ReadBackAtCommit();
   // The block committed: its session-level SETs follow the client from now on, as PostgreSQL
   // keeps them after COMMIT.
   void AdoptBlockSettings();
@@ -586,9 +592,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Read-backs of the session-level SETs of the open transaction block (ReadBackBlockSetting),
   // in order, with the server each ran on. Cleared when the block ends; a ROLLBACK TO drops them
   // (the settings then stay with the block's servers, not the client).
+  // A SET over the extended protocol is read back only when its block commits (a Query cannot
+  // go between a batch's messages): `read` null and `name` set until ReadBackAtCommit.
   struct BlockSetting {
     std::shared_ptr<Gather> read;
     std::weak_ptr<backend::ServerConn> server;
+    std::string name;
   };
   std::vector<BlockSetting> block_settings_;
   // Session-level SETs bound in the open extended-protocol batch outside a transaction block

@@ -1355,21 +1355,53 @@ void Session::NoteRelayedSet(const sql::Analysis& a, ServerConn& server) {
   server.settings_unknown = true;
 }
 
+namespace {
+
+// The setting a session-level SET in a transaction block changes: no name is SET SESSION
+// CHARACTERISTICS AS TRANSACTION (or SET TRANSACTION, which leaves it).
+std::string_view BlockSettingName(const sql::Analysis& a) {
+  return a.set_name.empty() ? std::string_view("default_transaction_isolation") : std::string_view(a.set_name);
+}
+
+}  // namespace
+
 void Session::ReadBackBlockSetting(const sql::Analysis& a, Link& link) {
   if (a.set_reset_all || a.set_local) return;
   auto read = std::make_shared<Gather>();
   read->mode = Gather::Mode::kWrite;
-  // No name: SET SESSION CHARACTERISTICS AS TRANSACTION (or SET TRANSACTION, which leaves it).
-  const std::string_view name = a.set_name.empty() ? std::string_view("default_transaction_isolation") : a.set_name;
-  protocol::WriteQuery(&link.out, ReadSettingQuery(name));
+  protocol::WriteQuery(&link.out, ReadSettingQuery(BlockSettingName(a)));
   Push({.op = Op::kGather, .server = link.server.get(), .forward = false, .forward_rfq = false, .gather = read});
-  block_settings_.push_back({read, link.server});
+  block_settings_.push_back({read, link.server, {}});
+}
+
+void Session::NoteBlockSetOverExtended(const sql::Analysis& a, Link& link) {
+  if (a.type != sql::StatementType::kSet || a.set_reset_all || a.set_local || !tx_block_ || implicit_tx_ ||
+      ctx_.config.pool_mode != PoolMode::kTransaction || a.set_name == "role" ||
+      a.set_name == "session_authorization") {
+    return;
+  }
+  block_settings_.push_back({nullptr, link.server, std::string(BlockSettingName(a))});
+}
+
+void Session::ReadBackAtCommit() {
+  for (auto& setting : block_settings_) {
+    if (setting.read) continue;
+    auto server = setting.server.lock();
+    Link* link = server ? FindLink(server.get()) : nullptr;
+    if (link == nullptr) continue;  // the server is gone: so is the transaction
+    setting.read = std::make_shared<Gather>();
+    setting.read->mode = Gather::Mode::kWrite;
+    protocol::WriteQuery(&link->out, ReadSettingQuery(setting.name));
+    link->server->unnamed_owner = nullptr;  // a simple Query drops the server's unnamed statement
+    Push({.op = Op::kGather, .server = link->server.get(), .forward = false, .forward_rfq = false,
+          .gather = setting.read});
+  }
 }
 
 void Session::AdoptBlockSettings() {
   if (block_settings_.empty()) return;
   for (const auto& setting : block_settings_) {
-    if (!setting.read->error.empty()) continue;
+    if (!setting.read || !setting.read->error.empty()) continue;
     auto server = setting.server.lock();
     AdoptSetting(setting.read->rows, server.get());
   }
@@ -1413,6 +1445,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     if (link.wrote) writers.push_back(&link);
   }
   const bool failed = TxStatus() == protocol::kTxFailed;
+  if (commit && !failed) ReadBackAtCommit();  // sent ahead of COMMIT by RunOnLinks below
   auto finish = [&](std::string_view tag) {
     ClearTransaction();
     if (!implicit && !tag.empty()) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(tag)});

@@ -631,6 +631,20 @@ public final class JdbcCheck {
                  "rows", queryRows(a, SHOW_SETTINGS));
             emit("step", "reset_all", "result", update(a, "RESET ALL"), "rows", queryRows(a, SHOW_SETTINGS),
                  "other", queryRows(b, SHOW_SETTINGS));
+            // Inside transactions (autocommit off): kept after COMMIT, undone by ROLLBACK.
+            a.setAutoCommit(false);
+            Object inTx = update(a, "SET statement_timeout = '3333ms'");
+            Object rolledBack = update(a, "SET work_mem = '6MB'");
+            a.commit();
+            emit("step", "committed", "result", inTx, "rows", queryRows(a, SHOW_SETTINGS),
+                 "other", queryRows(b, SHOW_SETTINGS));
+            a.commit();
+            update(a, "SET work_mem = '8MB'");
+            a.rollback();
+            emit("step", "rolled_back", "result", rolledBack, "rows", queryRows(a, SHOW_SETTINGS));
+            a.commit();
+            a.setAutoCommit(true);
+            emit("step", "after_transactions", "rows", queryRows(a, SHOW_SETTINGS));
         }
     }
 
