@@ -1190,7 +1190,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     AbortOnNodeBefore(*target_stmt->analysis, l);
     NoteRelayedSet(*target_stmt->analysis, *l.server);
     NoteBatchSet(*target_stmt->analysis);
-    NoteBlockSetOverExtended(*target_stmt->analysis, l);
+    NoteBlockSet(*target_stmt->analysis, l);
   }
   if (stmt) {
     EnsurePrepared(l, stmt);

@@ -256,14 +256,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // sets them to what the next client there expects, or resets them, before its first
   // statement: nothing leaks to another client. No-op for other statements and SET LOCAL.
   static void NoteRelayedSet(const sql::Analysis& a, backend::ServerConn& server);
-  // After a SET relayed inside a transaction block (simple protocol): reads the setting back on
-  // the same server, for AdoptBlockSettings when the block commits.
-  void ReadBackBlockSetting(const sql::Analysis& a, Link& link);
-  // A session-level SET bound inside a transaction block over the extended protocol: read back
-  // when the block commits (ReadBackAtCommit), for AdoptBlockSettings.
-  void NoteBlockSetOverExtended(const sql::Analysis& a, Link& link);
+  // A session-level SET relayed inside a transaction block: the setting is read back on the
+  // same server when the block commits (ReadBackAtCommit), for AdoptBlockSettings; so what a
+  // ROLLBACK TO SAVEPOINT undid reads as undone, as PostgreSQL keeps it.
+  void NoteBlockSet(const sql::Analysis& a, Link& link);
   // Before COMMIT (or PREPARE TRANSACTION) goes to the nodes: the read-backs of the block's
-  // SETs over the extended protocol, on the servers they ran on.
+  // SETs, on the servers they ran on.
   void ReadBackAtCommit();
   // The block committed: its session-level SETs follow the client from now on, as PostgreSQL
   // keeps them after COMMIT.
@@ -589,11 +587,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Settings of params_ the client SET that servers do not report (TrackedSet): RESET ALL
   // drops them.
   std::set<std::string, std::less<>> set_by_client_;
-  // Read-backs of the session-level SETs of the open transaction block (ReadBackBlockSetting),
-  // in order, with the server each ran on. Cleared when the block ends; a ROLLBACK TO drops them
-  // (the settings then stay with the block's servers, not the client).
-  // A SET over the extended protocol is read back only when its block commits (a Query cannot
-  // go between a batch's messages): `read` null and `name` set until ReadBackAtCommit.
+  // The session-level SETs of the open transaction block (NoteBlockSet), in order, with the
+  // server each ran on: `read` is null until ReadBackAtCommit reads `name` back there. Cleared
+  // when the block ends.
   struct BlockSetting {
     std::shared_ptr<Gather> read;
     std::weak_ptr<backend::ServerConn> server;

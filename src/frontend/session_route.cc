@@ -427,7 +427,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         if (!pending_.empty() && pending_.back().op == Op::kQuery && pending_.back().server != nullptr) {
           backend::ServerConn& server = *pending_.back().server;
           NoteRelayedSet(a, server);
-          if (Link* l = FindLink(&server); l != nullptr && tx_block_ && !implicit_tx_) ReadBackBlockSetting(a, *l);
+          if (Link* l = FindLink(&server)) NoteBlockSet(a, *l);
         }
         co_return ok;
       }
@@ -496,10 +496,8 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       f.raw = raw;
       // Back to before the error, on every node and here (before the reply's ReadyForQuery is
       // made; a node that fails it is in state 'E' itself).
-      if (a.rollback_to) {
-        tx_aborted_ = false;
-        block_settings_.clear();  // what the savepoint undid is not known here: none adopted
-      }
+      // (The block's SETs are read back at COMMIT: what the savepoint undid reads as undone.)
+      if (a.rollback_to) tx_aborted_ = false;
       const bool ok = co_await Broadcast(f, linked);
       if (!broadcast_error_) savepoint_log_.push_back(std::string(sql_text));
       co_return ok;
@@ -1365,22 +1363,17 @@ std::string_view BlockSettingName(const sql::Analysis& a) {
 
 }  // namespace
 
-void Session::ReadBackBlockSetting(const sql::Analysis& a, Link& link) {
-  if (a.set_reset_all || a.set_local) return;
-  auto read = std::make_shared<Gather>();
-  read->mode = Gather::Mode::kWrite;
-  protocol::WriteQuery(&link.out, ReadSettingQuery(BlockSettingName(a)));
-  Push({.op = Op::kGather, .server = link.server.get(), .forward = false, .forward_rfq = false, .gather = read});
-  block_settings_.push_back({read, link.server, {}});
-}
-
-void Session::NoteBlockSetOverExtended(const sql::Analysis& a, Link& link) {
+void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
   if (a.type != sql::StatementType::kSet || a.set_reset_all || a.set_local || !tx_block_ || implicit_tx_ ||
       ctx_.config.pool_mode != PoolMode::kTransaction || a.set_name == "role" ||
       a.set_name == "session_authorization") {
     return;
   }
-  block_settings_.push_back({nullptr, link.server, std::string(BlockSettingName(a))});
+  const std::string_view name = BlockSettingName(a);
+  for (const auto& setting : block_settings_) {
+    if (setting.name == name && setting.server.lock() == link.server) return;  // read once at COMMIT
+  }
+  block_settings_.push_back({nullptr, link.server, std::string(name)});
 }
 
 void Session::ReadBackAtCommit() {
@@ -1421,10 +1414,7 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
     if (link.server) linked.push_back(&link);
   }
   // Back to before the error, on every node and here, as for a simple query.
-  if (a.rollback_to) {
-    tx_aborted_ = false;
-    block_settings_.clear();
-  }
+  if (a.rollback_to) tx_aborted_ = false;
   broadcast_error_ = false;
   co_await RunOnLinks(linked, [&](Link&) { return text; }, /*quiet=*/false);
   if (broadcast_error_) {

@@ -1040,6 +1040,18 @@ def test_settings_set_inside_a_transaction_or_a_string_or_over_extended_reach_no
     assert one(ca, "SHOW search_path") == "other, public"
     a.rollback()
     assert seen_by_b() == clean
+    # ROLLBACK TO SAVEPOINT undoes the SETs after its savepoint only, as in PostgreSQL (before,
+    # every SET of such a block was dropped at COMMIT: work_mem came back as 4MB).
+    ca.execute("SET work_mem = '3MB'")
+    ca.execute("SAVEPOINT s")
+    ca.execute("SET search_path = nowhere")
+    ca.execute("SET work_mem = '5MB'")
+    ca.execute("ROLLBACK TO SAVEPOINT s")
+    a.commit()
+    assert (one(ca, "SHOW work_mem"), one(ca, "SHOW search_path")) == ("3MB", "other, public")
+    a.commit()
+    assert seen_by_b() == clean
+    assert one(cb, "SHOW work_mem") == "4MB"
     a.close()
 
     c = m.connect()

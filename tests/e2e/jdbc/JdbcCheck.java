@@ -643,6 +643,13 @@ public final class JdbcCheck {
             a.rollback();
             emit("step", "rolled_back", "result", rolledBack, "rows", queryRows(a, SHOW_SETTINGS));
             a.commit();
+            update(a, "SET search_path TO " + table() + "_kept");
+            java.sql.Savepoint sp = a.setSavepoint("s");
+            update(a, "SET statement_timeout = '2222ms'");
+            a.rollback(sp);
+            a.commit();
+            emit("step", "savepoint", "rows", queryRows(a, SHOW_SETTINGS));
+            a.commit();
             a.setAutoCommit(true);
             emit("step", "after_transactions", "rows", queryRows(a, SHOW_SETTINGS));
         }
