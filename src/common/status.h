@@ -36,6 +36,7 @@ inline constexpr std::string_view kQueryCanceled = "57014";
 inline constexpr std::string_view kDeadlockDetected = "40P01";
 inline constexpr std::string_view kObjectInUse = "55006";
 inline constexpr std::string_view kInFailedSqlTransaction = "25P02";
+inline constexpr std::string_view kNoActiveSqlTransaction = "25P01";
 inline constexpr std::string_view kAdminShutdown = "57P01";
 inline constexpr std::string_view kCannotConnectNow = "57P03";
 inline constexpr std::string_view kInternalError = "XX000";

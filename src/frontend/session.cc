@@ -838,7 +838,7 @@ void Session::NoteCursor(const sql::Analysis& a, int node) {
 // client, the others' only if they fail. One ReadyForQuery ends it, as if one node had run it.
 // Without two-phase commit (a later issue) a failure on a later node leaves earlier nodes
 // changed: the error says which node failed.
-awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& nodes) {
+awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& nodes, bool ready) {
   copy_target_ = nullptr;
   broadcast_error_ = false;
   bool first = true;
@@ -858,7 +858,7 @@ awaitable<bool> Session::Broadcast(const Frame& frame, const std::vector<int>& n
     co_await WaitPendingDrained();
     if (broadcast_error_ || closing_) break;
   }
-  Push({.op = Op::kRfq});
+  if (ready) Push({.op = Op::kRfq});
   MaybeRelease();
   co_return !closing_;
 }
@@ -887,8 +887,8 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     co_return true;
   }
   auto analysis = worker_.analysis_cache().Get(parse.query, &lexed_);
-  const bool local = analysis->type == sql::StatementType::kBegin || analysis->type == sql::StatementType::kCommit ||
-                     analysis->type == sql::StatementType::kRollback || analysis->type == sql::StatementType::kSavepoint;
+  bool local = analysis->type == sql::StatementType::kBegin || analysis->type == sql::StatementType::kCommit ||
+               analysis->type == sql::StatementType::kRollback || analysis->type == sql::StatementType::kSavepoint;
   if (c.kind == sql::StatementKind::kTransaction && !local && LinkedCount() > 1) {
     SkipUntilSync(Status::Unsupported(
         "two-phase commands over the extended query protocol in a transaction spanning several nodes "
@@ -910,11 +910,8 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     Status refused;
     bool every_node = false;
     const int node = UtilityNode(*analysis, &refused, nullptr, &every_node);
-    if (refused.ok() && every_node) {
-      refused = Status::Unsupported(
-          "LOCK TABLE of tables on several nodes is supported over the simple query protocol only: "
-          "send it as a simple query (it then locks them on every node)");
-    }
+    // LOCK TABLE of tables on several nodes: runs at Execute on every node (ExecuteLocal).
+    if (refused.ok() && every_node) local = true;
     if (refused.ok() && node >= 0 && node != map_->DefaultNode().id &&
         (analysis->utility == sql::UtilityKind::kDeclareCursor || analysis->utility == sql::UtilityKind::kCursorUse)) {
       refused = Status::Unsupported(

@@ -359,7 +359,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Runs `sql` as a simple query on every node but the one of links_[ran_on], after that node
   // ran it; their replies are swallowed except errors.
   asio::awaitable<void> ReplicateDdl(const std::string& sql, size_t ran_on);
-  asio::awaitable<bool> Broadcast(const protocol::Frame& frame, const std::vector<int>& nodes);
+  // Runs a simple query on `nodes` one after another (the first node's replies reach the
+  // client, the others' errors); then ReadyForQuery unless `ready` is false (a statement of an
+  // extended-protocol batch, whose Sync answers it).
+  asio::awaitable<bool> Broadcast(const protocol::Frame& frame, const std::vector<int>& nodes, bool ready = true);
   // Forwards `raw` to the batch's node (LinkBatch), expecting `op` back.
   asio::awaitable<bool> ForwardToBatch(std::string_view raw, Op op);
 
@@ -446,6 +449,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
   // every node (two-phase commit when several wrote), after the batch's earlier replies.
   asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt);
+  // LOCK TABLE of tables on several nodes bound over the extended protocol, at its Execute: on
+  // every node one after another, as over the simple protocol (25P01 outside a block).
+  asio::awaitable<bool> LockOnEveryNode(const backend::ServerStatement& stmt);
   // A forwarded statement left its node idle: if no node is in a transaction, the client's
   // transaction ended there (PREPARE TRANSACTION, a string of several with a COMMIT).
   void EndedOnNode();

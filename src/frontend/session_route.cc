@@ -1168,11 +1168,27 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
     BeginBlock(*stmt->analysis, stmt->query);
     co_return true;
   }
+  if (type == sql::StatementType::kUtility) co_return co_await LockOnEveryNode(*stmt);
   WarnIfNoTransaction();
   co_await EndTransaction(type == sql::StatementType::kCommit, /*implicit=*/false);
   if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client
   MaybeRelease();
   co_return !closing_;
+}
+
+awaitable<bool> Session::LockOnEveryNode(const ServerStatement& stmt) {
+  if (TxStatus() == protocol::kTxIdle) {  // no implicit block over the extended protocol
+    SkipUntilSync(Status::Error(sqlstate::kNoActiveSqlTransaction, "LOCK TABLE can only be used in transaction blocks"));
+    co_return true;
+  }
+  std::string query;
+  protocol::WriteQuery(&query, stmt.query);
+  Frame f;
+  f.raw = query;
+  const std::vector<int> all = AllNodes();
+  const bool ok = co_await Broadcast(f, all, /*ready=*/false);
+  if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client
+  co_return ok;
 }
 
 // BEGIN / START TRANSACTION touches no node: each node joins the block with its text when the

@@ -110,3 +110,36 @@ def test_lock_outside_a_block_is_postgresqls_error(m):
         c.cursor().execute("LOCK TABLE ledger")
     c.cursor().execute("SELECT 1")
     c.close()
+
+
+@pytest.mark.timeout(60)
+def test_lock_over_the_extended_protocol_holds_every_nodes_rows(m):
+    """As JDBC sends it (Parse, Bind, Describe, Execute, Sync), inside a block: it was refused
+    with 0A000 before ("supported over the simple query protocol only"). Outside a block it is
+    PostgreSQL's 25P01, over this protocol too."""
+    from pgwire import PgConn, parse_msg, bind_msg, describe_msg, execute_msg, sync_msg
+    holder = PgConn(m.host, m.port)
+    holder.startup()
+    writer = m.connect()
+    writer.autocommit = True
+    try:
+        lock = (parse_msg("", "LOCK TABLE ledger IN EXCLUSIVE MODE") + bind_msg("", "") + describe_msg("P", "")
+                + execute_msg() + sync_msg())
+        holder.send(lock)
+        res = holder.read_until_ready()
+        assert [e["C"] for e in res.errors] == ["25P01"], res.errors
+        assert holder.simple("BEGIN").status == "T"
+        holder.send(lock)
+        res = holder.read_until_ready()
+        assert not res.errors and res.tags == ["LOCK TABLE"] and res.status == "T", (res.errors, res.tags)
+        wcur = writer.cursor()
+        wcur.execute("SET statement_timeout = '1s'")
+        for row_id in (50, 150, 250):  # nodes 1, 2 and 3
+            with pytest.raises(psycopg2.errors.QueryCanceled):
+                wcur.execute("UPDATE ledger SET n = n + 1 WHERE id = %s", (row_id,))
+        assert holder.simple("COMMIT").tags == ["COMMIT"]
+        wcur.execute("UPDATE ledger SET n = n + 1 WHERE id IN (50, 150, 250)")
+        assert wcur.rowcount == 3
+    finally:
+        holder.close()
+        writer.close()
