@@ -1139,6 +1139,16 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     }
     const uint32_t monitor = MonitorBegin(*target_stmt->analysis, bound, route.value(), target_stmt->shape_hash,
                                           target_stmt->query, target_stmt->literals);
+    if (route.value().insert_select_through && full.params.empty() && !target_stmt->analysis->returning) {
+      // Runs through Mosaic at its Execute (ExecuteLocal), as over the simple protocol.
+      portal_links_.erase(std::string(bind.portal));
+      scatter_portals_.erase(std::string(bind.portal));
+      ddl_portals_.erase(std::string(bind.portal));
+      local_portals_[std::string(bind.portal)] = target_stmt;
+      portal_monitor_[std::string(bind.portal)] = monitor;
+      Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
+      co_return true;
+    }
     if (route.value().nodes.size() != 1) {
       portal_links_.erase(std::string(bind.portal));
       ddl_portals_.erase(std::string(bind.portal));
@@ -1216,7 +1226,12 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   std::shared_ptr<const ServerStatement> local;
   if (auto lp = local_portals_.find(std::string(e.portal)); lp != local_portals_.end()) local = lp->second;
   if (local) {
-    const bool ok = co_await ExecuteLocal(std::move(local));
+    uint32_t monitor = 0;
+    if (auto m = portal_monitor_.find(std::string(e.portal)); m != portal_monitor_.end()) {
+      monitor = m->second;
+      portal_monitor_.erase(m);
+    }
+    const bool ok = co_await ExecuteLocal(std::move(local), monitor);
     co_return ok;
   }
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
@@ -1413,6 +1428,7 @@ awaitable<bool> Session::HandleSync(const Frame& frame) {
   const bool ok = co_await SyncBatch(frame);
   ReleaseOutput();  // whichever way SyncBatch went
   ++batch_seq_;  // what comes next is another batch
+  MaybeRelease();  // the batch may have ended a transaction Mosaic ran itself (batch_implicit_)
   co_return ok;
 }
 

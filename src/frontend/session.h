@@ -146,8 +146,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> RouteQuery(std::string_view sql, std::string_view raw, const sql::Analysis& a);
   // INSERT ... SELECT of router::Route::insert_select_through (session_insert_select.cc): runs
   // the SELECT, then inserts its rows as INSERT ... VALUES, all in one transaction; answers the
-  // client (result or error, then ReadyForQuery). False when the session must end.
-  asio::awaitable<bool> InsertSelectThrough(std::string_view sql, const sql::Analysis& a, uint32_t monitor);
+  // client (result or error, then ReadyForQuery; `extended`: a statement of an extended-protocol
+  // batch, without parameters, at its Execute: no ReadyForQuery, insert_select_failed_ set on
+  // failure). False when the session must end.
+  asio::awaitable<bool> InsertSelectThrough(std::string_view sql, const sql::Analysis& a, uint32_t monitor,
+                                            bool extended = false);
+  bool insert_select_failed_ = false;
   // Its parts. A statement Mosaic composed, analysed (into *lexed and *analysis, which the
   // route refers to) and planned as a client's:
   asio::awaitable<Result<router::Route>> PlanComposed(const std::string& text, sql::Lexed* lexed,
@@ -448,7 +452,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Execute of a portal of a `local` statement: BEGIN opens the block, savepoints run on every
   // node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
   // every node (two-phase commit when several wrote), after the batch's earlier replies.
-  asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt);
+  // BEGIN, COMMIT, ROLLBACK, savepoints, LOCK TABLE on every node and INSERT ... SELECT through
+  // Mosaic (its `monitor` slot), bound over the extended protocol: run here at their Execute.
+  asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor = 0);
   // LOCK TABLE of tables on several nodes bound over the extended protocol, at its Execute: on
   // every node one after another, as over the simple protocol (25P01 outside a block).
   asio::awaitable<bool> LockOnEveryNode(const backend::ServerStatement& stmt);

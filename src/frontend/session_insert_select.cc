@@ -4,7 +4,8 @@
 // INSERT ... VALUES statements (the SELECT's text values as literals cast to the SELECT's column
 // types), routed like any client's. All of it is one transaction: the client's block, or one
 // opened here and committed on every node it touched (two-phase when several wrote), so either
-// every row lands or none. Simple query protocol only: the extended protocol refuses it.
+// every row lands or none. Over the extended protocol it runs at its Execute, without parameters
+// and RETURNING only; outside a block the batch's Sync then ends the transaction.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -127,13 +128,21 @@ Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, 
       what));
 }
 
-awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sql::Analysis& a, uint32_t monitor) {
-  if (a.insert_select_begin < 0 || a.insert_with || lexed_.statements > 1) {
-    FailQuery(Status::Unsupported(
+awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sql::Analysis& a, uint32_t monitor,
+                                             bool extended) {
+  insert_select_failed_ = false;
+  if (a.insert_select_begin < 0 || a.insert_with || (!extended && lexed_.statements > 1)) {
+    const Status refused = Status::Unsupported(
         a.insert_with ? "INSERT ... SELECT with a WITH clause of the INSERT whose rows may go to other nodes than "
                         "the ones it reads is not supported; put the WITH clause in the SELECT"
                       : "INSERT ... SELECT whose rows may go to other nodes than the ones it reads runs only as a "
-                        "query string of its own"));
+                        "query string of its own");
+    insert_select_failed_ = true;
+    if (extended) {
+      SkipUntilSync(refused);
+    } else {
+      FailQuery(refused);
+    }
     co_return true;
   }
   const std::string head(sql_text.substr(0, static_cast<size_t>(a.insert_select_begin)));
@@ -197,7 +206,13 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
     out = description + rows;
     protocol::WriteCommandComplete(&out, fmt::format("INSERT 0 {}", count));
   }
-  if (implicit) {
+  if (implicit && extended) {
+    // The batch's implicit transaction: its Sync commits it on every node it wrote, or rolls
+    // it back if anything in the batch failed (SyncBatch), this too.
+    batch_implicit_ = true;
+    if (!ok) tx_aborted_ = true;
+    Emit(ok ? out : error);
+  } else if (implicit) {
     co_await EndTransaction(ok, /*implicit=*/true);
     if (!ok) Emit(error);
     else if (!broadcast_error_) Emit(out);  // else the failed commit's error is sent
@@ -205,7 +220,8 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
     Emit(ok ? out : error);
   }
   if (ok && !(implicit && broadcast_error_)) MonitorEnd(monitor, count);
-  Push({.op = Op::kRfq});
+  insert_select_failed_ = !ok;
+  if (!extended) Push({.op = Op::kRfq});
   MaybeRelease();
   co_return !closing_;
 }

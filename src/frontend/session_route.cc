@@ -1034,10 +1034,10 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   sp->write = route.write;
   sp->returning = a.returning;
   sp->gather = std::make_shared<Gather>();
-  if (route.insert_select_through) {
+  if (route.insert_select_through) {  // with parameters or RETURNING (HandleBind runs the others)
     SkipUntilSync(Status::Unsupported(
-        "INSERT ... SELECT whose rows may go to other nodes than the ones it reads is not supported over the "
-        "extended query protocol; send it as a simple query"));
+        "INSERT ... SELECT whose rows may go to other nodes than the ones it reads runs over the extended query "
+        "protocol only without parameters and without RETURNING; send it as a simple query"));
     return false;
   }
   if (a.type == StatementType::kSelect) {
@@ -1156,7 +1156,7 @@ void Session::BeginImplicit() {
   }
 }
 
-awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt) {
+awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor) {
   // What came before in the batch must have succeeded: PostgreSQL skips to Sync after an error.
   const bool flushed = co_await FlushServers();
   if (!flushed) co_return false;
@@ -1169,6 +1169,11 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
     co_return true;
   }
   if (type == sql::StatementType::kUtility) co_return co_await LockOnEveryNode(*stmt);
+  if (type == sql::StatementType::kInsert) {
+    const bool ok = co_await InsertSelectThrough(stmt->query, *stmt->analysis, monitor, /*extended=*/true);
+    if (broadcast_error_ || insert_select_failed_) skip_until_sync_ = true;  // its error went to the client
+    co_return ok;
+  }
   WarnIfNoTransaction();
   co_await EndTransaction(type == sql::StatementType::kCommit, /*implicit=*/false);
   if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client
@@ -1202,10 +1207,20 @@ void Session::BeginBlock(const sql::Analysis& a, std::string_view text) {
   } else if (tx_block_ && !implicit_tx_) {
     PushWarning("25001", "there is already a transaction in progress");
   } else {
+    MaybeRelease();  // servers left linked while idle go back to the pool first
     begin_text_ = std::string(text);
     tx_block_ = true;
     tx_aborted_ = false;
     NoteTransactionStart();
+    // A server still linked (an open extended-protocol batch ran statements on it, or an
+    // earlier batch's implicit transaction left it linked) would run the block's statements
+    // outside the block, each committed at once: it joins the block now, as a server linked
+    // later does (LinkNode).
+    for (auto& link : links_) {
+      if (!link.server || link.shared || link.server->tx_status != protocol::kTxIdle) continue;
+      protocol::WriteQuery(&link.out, begin_text_);
+      Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+    }
   }
   Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a.start_transaction ? "START TRANSACTION" : "BEGIN")});
 }

@@ -1,7 +1,7 @@
 """INSERT ... SELECT run through Mosaic (the SELECT first, then its rows as INSERT ... VALUES
 batches of 1000 rows) over 3 nodes: many rows land where their ranges are, a failure in a later
-batch leaves nothing of the earlier ones (outside and inside a transaction block), and the
-extended query protocol refuses it with 0A000. tests/sql/11_insert_select.test compares the
+batch leaves nothing of the earlier ones (outside and inside a transaction block), over the
+extended query protocol too (without parameters). tests/sql/11_insert_select.test compares the
 answers with plain PostgreSQL.
 """
 
@@ -9,7 +9,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from pgwire import PgConn, bind_msg, execute_msg, parse_msg, query_msg, sync_msg
+from pgwire import PgConn, bind_msg, describe_msg, execute_msg, parse_msg, query_msg, sync_msg
 
 ROWS = 2500  # three batches
 
@@ -78,16 +78,40 @@ def test_failure_in_a_later_batch_leaves_nothing(mosaic, split_table):
     assert tenant_one_on_nodes(mosaic, table) == [(0, 0, 0), (0, 0, 0), (1, 5000, 5000)]
 
 
-def test_extended_protocol_is_refused(mosaic, split_table):
+def test_over_the_extended_protocol(mosaic, split_table):
+    # As JDBC's executeUpdate sends it (Parse, Bind, Describe, Execute, Sync): refused with
+    # 0A000 before. Now it runs through Mosaic at its Execute; outside a block the batch's Sync
+    # commits it, and a later statement of the batch that fails rolls it back with the batch,
+    # as PostgreSQL's implicit transaction does. With parameters (or RETURNING) it stays refused.
     c, table = split_table
     w = PgConn(mosaic.host, mosaic.port)
+
+    def batch(*sqls, params=()):
+        msgs = b"".join(parse_msg("", sql) + bind_msg("", "", params) + describe_msg("P", "") + execute_msg()
+                        for sql in sqls)
+        w.send(msgs + sync_msg())
+        return w.read_until_ready()
+
     try:
         w.startup()
-        w.send(parse_msg("", f"INSERT INTO {table} SELECT 1, id, v FROM {table} WHERE tenant_id = 2")
-               + bind_msg("", "") + execute_msg() + sync_msg())
-        r = w.read_until_ready()
+        through = f"INSERT INTO {table} SELECT 1, id, v FROM {table} WHERE tenant_id = 2"
+        r = batch(through, f"SELECT 1 / 0")
+        assert [e["C"] for e in r.errors] == ["22012"] and r.tags == [f"INSERT 0 {ROWS}"], (r.errors, r.tags)
+        assert r.status == "I"
+        assert tenant_one_on_nodes(mosaic, table) == [(0, 0, 0), (0, 0, 0), (0, 0, 0)]
+        r = batch(through)
+        assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"] and r.status == "I", (r.errors, r.tags)
+        assert "n" in r.types(), r.types()  # NoData for the portal's Describe
+        assert tenant_one_on_nodes(mosaic, table) == [(999, 1, 999), (1000, 1000, 1999), (501, 2000, 2500)]
+        # Inside a block: the block decides.
+        assert w.simple("BEGIN").status == "T"
+        r = batch(f"INSERT INTO {table} SELECT 1, id + {ROWS}, v FROM {table} WHERE tenant_id = 2")
+        assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"] and r.status == "T", (r.errors, r.tags)
+        assert w.simple("ROLLBACK").status == "I"
+        assert tenant_one_on_nodes(mosaic, table) == [(999, 1, 999), (1000, 1000, 1999), (501, 2000, 2500)]
+        r = batch(f"INSERT INTO {table} SELECT 1, id + $1, v FROM {table} WHERE tenant_id = 2", params=("10000",))
         assert [e["C"] for e in r.errors] == ["0A000"], r.errors
-        assert "simple query" in r.errors[0]["M"]
+        assert "without parameters" in r.errors[0]["M"]
         # One tenant, not split, read and written on its node: runs as it is.
         w.send(parse_msg("", f"INSERT INTO {table} SELECT tenant_id, id + {ROWS}, v FROM {table} WHERE tenant_id = 2")
                + bind_msg("", "") + execute_msg() + sync_msg())
@@ -95,6 +119,6 @@ def test_extended_protocol_is_refused(mosaic, split_table):
         assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"]
         w.send(query_msg(f"SELECT count(*) FROM {table}"))
         r = w.read_until_ready()
-        assert r.rows == [[str(2 * ROWS)]]
+        assert r.rows == [[str(3 * ROWS)]]
     finally:
         w.close()

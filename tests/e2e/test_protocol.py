@@ -479,6 +479,37 @@ def test_a_query_over_several_nodes_failing_as_it_runs_sends_its_row_description
         c.close()
 
 
+def test_a_block_after_an_extended_batch_that_wrote_on_several_nodes_rolls_back(mosaic, table_name):
+    # A batch writing on several nodes runs in an implicit transaction Mosaic ends at its Sync;
+    # its servers stayed linked, idle, and a BEGIN that followed did not reach them: the block's
+    # statements there committed one by one, and ROLLBACK left them in place (on the binary
+    # before this test: 8 rows of id 101 after the ROLLBACK). A BEGIN inside a batch whose
+    # earlier statement ran on a node takes that statement into the block, as in PostgreSQL.
+    c = started(mosaic)
+    try:
+        create_spread_table(c, table_name)
+        rows = ", ".join(f"({t}, 100)" for t in range(1, 9))
+        c.send(parse_msg("", f"INSERT INTO {table_name} VALUES {rows}") + bind_msg("", "") + execute_msg() + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [] and r.tags == ["INSERT 0 8"] and r.status == "I", (r.errors, r.tags)
+        assert c.simple("BEGIN").status == "T"
+        r = c.simple(f"INSERT INTO {table_name} VALUES " + ", ".join(f"({t}, 101)" for t in range(1, 9)))
+        assert r.errors == [] and r.status == "T", r.errors
+        assert c.simple("ROLLBACK").status == "I"
+        assert c.simple(f"SELECT count(*) FROM {table_name} WHERE id = 101").rows == [["0"]]
+
+        c.send(parse_msg("", f"INSERT INTO {table_name} VALUES (1, 102)") + bind_msg("", "") + execute_msg()
+               + parse_msg("", "BEGIN") + bind_msg("", "") + execute_msg()
+               + parse_msg("", f"INSERT INTO {table_name} VALUES (1, 103), (2, 103), (3, 103)") + bind_msg("", "")
+               + execute_msg() + sync_msg())
+        r = c.read_until_ready()
+        assert r.errors == [] and r.status == "T", r.errors
+        assert c.simple("ROLLBACK").status == "I"
+        assert c.simple(f"SELECT count(*) FROM {table_name} WHERE id IN (102, 103)").rows == [["0"]]
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------- pooling hazards
 
 def test_stale_cancel_does_not_hit_another_client(mosaic):
