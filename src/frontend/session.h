@@ -151,7 +151,6 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // failure). False when the session must end.
   asio::awaitable<bool> InsertSelectThrough(std::string_view sql, const sql::Analysis& a, uint32_t monitor,
                                             bool extended = false);
-  bool insert_select_failed_ = false;
   // Its parts. A statement Mosaic composed, analysed (into *lexed and *analysis, which the
   // route refers to) and planned as a client's:
   asio::awaitable<Result<router::Route>> PlanComposed(const std::string& text, sql::Lexed* lexed,
@@ -449,11 +448,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // aborted block does (25P02, ROLLBACK for COMMIT, PREPARE TRANSACTION rolled back). With
   // savepoints the nodes keep their transactions: ROLLBACK TO SAVEPOINT resumes the block.
   void ReleaseLocksOfAbortedBlock();
-  // Execute of a portal of a `local` statement: BEGIN opens the block, savepoints run on every
-  // node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
-  // every node (two-phase commit when several wrote), after the batch's earlier replies.
-  // BEGIN, COMMIT, ROLLBACK, savepoints, LOCK TABLE on every node and INSERT ... SELECT through
-  // Mosaic (its `monitor` slot), bound over the extended protocol: run here at their Execute.
+  // Execute of a portal of a `local` statement, after the batch's earlier replies: BEGIN opens
+  // the block, savepoints run on every node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
+  // every node (two-phase commit when several wrote), LOCK TABLE runs on every node
+  // (LockOnEveryNode), INSERT ... SELECT through Mosaic (InsertSelectThrough; `monitor` is its
+  // monitor slot).
   asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor = 0);
   // LOCK TABLE of tables on several nodes bound over the extended protocol, at its Execute: on
   // every node one after another, as over the simple protocol (25P01 outside a block).
@@ -616,6 +615,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool batch_reset_all_ = false;
   bool batch_sets_off_ = false;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
+  bool insert_select_failed_ = false;  // the last InsertSelectThrough answered with an error
   // DDL sent over the extended protocol, or inside a transaction block, may have changed tables:
   // read them again once its transaction has ended (the Sync, COMMIT or ROLLBACK) so that the
   // next statement (and every other session) routes them.
