@@ -147,8 +147,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // INSERT ... SELECT of router::Route::insert_select_through (session_insert_select.cc): runs
   // the SELECT, then inserts its rows as INSERT ... VALUES, all in one transaction; answers the
   // client (result or error, then ReadyForQuery; `extended`: a statement of an extended-protocol
-  // batch, without parameters, at its Execute: no ReadyForQuery, insert_select_failed_ set on
-  // failure). False when the session must end.
+  // batch, without parameters, at its Execute: no ReadyForQuery, and a failure skips the batch to
+  // its Sync). False when the session must end.
   asio::awaitable<bool> InsertSelectThrough(std::string_view sql, const sql::Analysis& a, uint32_t monitor,
                                             bool extended = false);
   // Its parts. A statement Mosaic composed, analysed (into *lexed and *analysis, which the
@@ -615,7 +615,6 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool batch_reset_all_ = false;
   bool batch_sets_off_ = false;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
-  bool insert_select_failed_ = false;  // the last InsertSelectThrough answered with an error
   // DDL sent over the extended protocol, or inside a transaction block, may have changed tables:
   // read them again once its transaction has ended (the Sync, COMMIT or ROLLBACK) so that the
   // next statement (and every other session) routes them.

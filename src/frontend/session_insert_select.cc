@@ -130,14 +130,12 @@ Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, 
 
 awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sql::Analysis& a, uint32_t monitor,
                                              bool extended) {
-  insert_select_failed_ = false;
   if (a.insert_select_begin < 0 || a.insert_with || (!extended && lexed_.statements > 1)) {
     const Status refused = Status::Unsupported(
         a.insert_with ? "INSERT ... SELECT with a WITH clause of the INSERT whose rows may go to other nodes than "
                         "the ones it reads is not supported; put the WITH clause in the SELECT"
                       : "INSERT ... SELECT whose rows may go to other nodes than the ones it reads runs only as a "
                         "query string of its own");
-    insert_select_failed_ = true;
     if (extended) {
       SkipUntilSync(refused);
     } else {
@@ -220,8 +218,11 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
     Emit(ok ? out : error);
   }
   if (ok && !(implicit && broadcast_error_)) MonitorEnd(monitor, count);
-  insert_select_failed_ = !ok;
-  if (!extended) Push({.op = Op::kRfq});
+  if (!extended) {
+    Push({.op = Op::kRfq});
+  } else if (!ok) {
+    skip_until_sync_ = true;  // its error went to the client: the batch skips to its Sync
+  }
   MaybeRelease();
   co_return !closing_;
 }

@@ -1170,9 +1170,7 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   }
   if (type == sql::StatementType::kUtility) co_return co_await LockOnEveryNode(*stmt);
   if (type == sql::StatementType::kInsert) {
-    const bool ok = co_await InsertSelectThrough(stmt->query, *stmt->analysis, monitor, /*extended=*/true);
-    if (broadcast_error_ || insert_select_failed_) skip_until_sync_ = true;  // its error went to the client
-    co_return ok;
+    co_return co_await InsertSelectThrough(stmt->query, *stmt->analysis, monitor, /*extended=*/true);
   }
   WarnIfNoTransaction();
   co_await EndTransaction(type == sql::StatementType::kCommit, /*implicit=*/false);
@@ -1251,6 +1249,10 @@ awaitable<void> Session::RunOnLinks(const std::vector<Link*>& targets, const std
 
 namespace {
 
+// SET ROLE / SET SESSION AUTHORIZATION: refused outside SET LOCAL in transaction pooling
+// (RefuseSessionRole), never adopted as a setting that follows the client.
+bool SetsSessionRole(std::string_view name) { return name == "role" || name == "session_authorization"; }
+
 // The setting `name` (any case) as a row of its canonical name and current value.
 std::string ReadSettingQuery(std::string_view name) {
   return fmt::format("SELECT name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings WHERE lower(name) = {}",
@@ -1309,7 +1311,7 @@ awaitable<void> Session::AdoptSetsAfter(Link& link, const std::vector<std::strin
 
 Status Session::RefuseSessionRole(const sql::Analysis& a) const {
   if (a.type != sql::StatementType::kSet || a.set_local || ctx_.config.pool_mode != PoolMode::kTransaction ||
-      (a.set_name != "role" && a.set_name != "session_authorization") || a.set_value.empty() ||
+      !SetsSessionRole(a.set_name) || a.set_value.empty() ||
       a.set_value == "none") {
     return Status::OK();
   }
@@ -1333,7 +1335,7 @@ bool Session::CollectSet(const sql::Analysis& a, std::vector<std::string>* names
   if (a.set_reset_all) {
     names->clear();
     *reset_all = true;
-  } else if (!a.set_name.empty() && a.set_name != "role" && a.set_name != "session_authorization" &&
+  } else if (!a.set_name.empty() && !SetsSessionRole(a.set_name) &&
              std::find(names->begin(), names->end(), a.set_name) == names->end()) {
     names->emplace_back(a.set_name);
   }
@@ -1396,8 +1398,7 @@ std::string_view BlockSettingName(const sql::Analysis& a) {
 
 void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
   if (a.type != sql::StatementType::kSet || a.set_reset_all || a.set_local || !tx_block_ || implicit_tx_ ||
-      ctx_.config.pool_mode != PoolMode::kTransaction || a.set_name == "role" ||
-      a.set_name == "session_authorization") {
+      ctx_.config.pool_mode != PoolMode::kTransaction || SetsSessionRole(a.set_name)) {
     return;
   }
   const std::string_view name = BlockSettingName(a);

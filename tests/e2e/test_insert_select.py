@@ -103,6 +103,10 @@ def test_over_the_extended_protocol(mosaic, split_table):
         assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"] and r.status == "I", (r.errors, r.tags)
         assert "n" in r.types(), r.types()  # NoData for the portal's Describe
         assert tenant_one_on_nodes(mosaic, table) == [(999, 1, 999), (1000, 1000, 1999), (501, 2000, 2500)]
+        # Failing itself (the rows exist now): the batch skips to its Sync, nothing more lands.
+        r = batch(through, "SELECT 1")
+        assert [e["C"] for e in r.errors] == ["23505"] and r.tags == [] and r.status == "I", (r.errors, r.tags)
+        assert tenant_one_on_nodes(mosaic, table) == [(999, 1, 999), (1000, 1000, 1999), (501, 2000, 2500)]
         # Inside a block: the block decides.
         assert w.simple("BEGIN").status == "T"
         r = batch(f"INSERT INTO {table} SELECT 1, id + {ROWS}, v FROM {table} WHERE tenant_id = 2")
