@@ -1102,7 +1102,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     }
   }
   if (!local_portals_.empty()) local_portals_.erase(std::string(bind.portal));
-  if (target_stmt && target_stmt->local) {
+  if (target_stmt && (target_stmt->local || (target_stmt->analysis && SetsInBlock(*target_stmt->analysis)))) {
     portal_links_.erase(std::string(bind.portal));
     scatter_portals_.erase(std::string(bind.portal));
     ddl_portals_.erase(std::string(bind.portal));
@@ -1643,7 +1643,12 @@ void Session::FailOnNode(Link& link, std::string_view before, std::string* out) 
 }
 
 void Session::ReleaseLocksOfAbortedBlock() {
-  if (!tx_aborted_ || !tx_block_ || implicit_tx_ || !savepoint_log_.empty() || closing_) return;
+  // In an open extended-protocol batch a node that failed one of its messages skips everything
+  // up to the batch's Sync, this too: its locks go after the Sync (the next client read).
+  if (!tx_aborted_ || !tx_block_ || implicit_tx_ || closing_ || batch_open_ ||
+      std::any_of(block_log_.begin(), block_log_.end(), [](const BlockStep& step) { return !step.set; })) {
+    return;  // a savepoint: ROLLBACK TO may resume the block
+  }
   for (auto& link : links_) {
     ServerConn* server = link.server.get();
     // A node in 'E' released its locks at its own error. One with something of ours in flight
@@ -1696,7 +1701,8 @@ void Session::ClearTransaction() {
   block_settings_.clear();
   tx_aborted_ = false;
   implicit_tx_ = false;
-  savepoint_log_.clear();
+  block_log_.clear();
+  block_float_digits_.reset();
   std::erase_if(cursors_, [](const auto& c) { return !c.second.hold; });
   for (auto& link : links_) link.wrote = false;
 }
@@ -1728,9 +1734,10 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
     // This node joins a transaction already open on others.
     protocol::WriteQuery(&link.out, implicit_tx_ ? std::string_view("BEGIN") : std::string_view(begin_text_));
     Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
-    for (const auto& savepoint : savepoint_log_) {
-      protocol::WriteQuery(&link.out, savepoint);
+    for (const auto& step : block_log_) {
+      protocol::WriteQuery(&link.out, step.text);
       Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+      if (step.set) NoteRelayedSet(*step.set, *link.server);
     }
   }
   co_return &link;

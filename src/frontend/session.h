@@ -219,6 +219,19 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // every node of the transaction (the default node if none yet) and logged for nodes that
   // join later, as over the simple protocol; the command tag is Mosaic's.
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
+  // A SET or RESET inside a transaction block (transaction pooling; `text` alone in its query
+  // string, or bound over the extended protocol with `extended`): runs on every node of the
+  // block (the default node if none yet) and is logged for nodes that join it later, so that
+  // every statement of the block runs with it, as on one PostgreSQL; the command tag is
+  // Mosaic's. A session-level SET is read back at COMMIT (NoteBlockSet).
+  asio::awaitable<bool> SetOnLinks(const std::shared_ptr<const sql::Analysis>& a, const std::string& text,
+                                   bool extended);
+  // Whether a SET (bound now) runs on every node of the block (SetOnLinks).
+  bool SetsInBlock(const sql::Analysis& a) const;
+  // Reads extra_float_digits back on `link`'s server into block_float_digits_.
+  asio::awaitable<void> ReadBlockFloatDigits(Link& link);
+  // After a ROLLBACK TO ran on every node: what the block's SETs left (block_float_digits_).
+  asio::awaitable<void> RereadAfterRollbackTo(const sql::Analysis& a);
   void BeginBlock(const sql::Analysis& a, std::string_view text);
   // Once a transaction that ran DDL has ended: stripes new sequences and re-reads the tables
   // (RefreshTablesNow), then lets the held output (hold_output_) go.
@@ -666,7 +679,19 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // An error went to the client inside the transaction (Mosaic's own or a node's): it is
   // aborted, as PostgreSQL aborts it, until ROLLBACK [TO SAVEPOINT] (TxStatus says 'E').
   bool tx_aborted_ = false;
-  std::vector<std::string> savepoint_log_;  // SAVEPOINT/RELEASE/ROLLBACK TO of the open block
+  // What ran on every node of the open block after its BEGIN, in order, for a node that joins
+  // the block later (LinkNode): SAVEPOINT, RELEASE, ROLLBACK TO, and SETs (SetOnLinks; `set` is
+  // the SET's analysis, for NoteRelayedSet on the joining server).
+  struct BlockStep {
+    std::string text;
+    std::shared_ptr<const sql::Analysis> set;
+  };
+  std::vector<BlockStep> block_log_;
+  // extra_float_digits as the open block's SETs left it on its nodes, for the merger
+  // (ApplyMergeSettings): read back after a SET of it (or RESET ALL) in the block, and after a
+  // ROLLBACK TO once there was one; unset while no SET of the block changed it (params_ holds
+  // it). Cleared when the block ends.
+  std::optional<int> block_float_digits_;
   // Cursors declared by DECLARE over the simple protocol, by name: the node each runs on (FETCH,
   // MOVE and CLOSE go there) and whether it is WITH HOLD (kept when the transaction ends).
   struct Cursor {

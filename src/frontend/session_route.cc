@@ -177,7 +177,9 @@ void Session::ApplyMergeSettings(router::MergeSpec* spec) const {
   spec->iso_dates = style == params_.end() || style->second.starts_with("ISO");
   auto digits = params_.find("extra_float_digits");
   int n = 1;  // PostgreSQL's default
-  if (digits != params_.end()) {
+  if (block_float_digits_) {
+    n = *block_float_digits_;  // a SET of the open block (not reported by the nodes)
+  } else if (digits != params_.end()) {
     const std::string& v = digits->second;
     if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc()) n = 1;
   }
@@ -423,6 +425,14 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         if (TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 && (!a.set_name.empty() || a.set_reset_all)) {
           co_return co_await TrackedSet(a, raw);
         }
+      }
+      if (SetsInBlock(a) && lexed_.statements <= 1) {
+        sql::Lexed own;  // lexed_ stays this statement's
+        const auto set = worker_.analysis_cache().Get(sql_text, &own);
+        const std::string text(sql_text);
+        co_return co_await SetOnLinks(set, text, false);
+      }
+      if (ctx_.config.pool_mode == PoolMode::kTransaction && !a.set_local) {
         const bool ok = co_await forward_default();
         if (!pending_.empty() && pending_.back().op == Op::kQuery && pending_.back().server != nullptr) {
           backend::ServerConn& server = *pending_.back().server;
@@ -499,7 +509,10 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       // (The block's SETs are read back at COMMIT: what the savepoint undid reads as undone.)
       if (a.rollback_to) tx_aborted_ = false;
       const bool ok = co_await Broadcast(f, linked);
-      if (!broadcast_error_) savepoint_log_.push_back(std::string(sql_text));
+      if (!broadcast_error_) {
+        block_log_.push_back({std::string(sql_text), nullptr});
+        co_await RereadAfterRollbackTo(a);
+      }
       co_return ok;
     }
     case StatementType::kMaintenance: {
@@ -1164,6 +1177,7 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   if (skip_until_sync_ || closing_) co_return !closing_;
   const sql::StatementType type = stmt->analysis->type;
   if (type == sql::StatementType::kSavepoint) co_return co_await SavepointOnLinks(*stmt->analysis, stmt->query);
+  if (type == sql::StatementType::kSet) co_return co_await SetOnLinks(stmt->analysis, stmt->query, /*extended=*/true);
   if (type == sql::StatementType::kBegin) {
     BeginBlock(*stmt->analysis, stmt->query);
     co_return true;
@@ -1453,10 +1467,82 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
     skip_until_sync_ = true;  // a node's error went to the client
     co_return !closing_;
   }
-  savepoint_log_.push_back(text);
+  block_log_.push_back({text, nullptr});
+  co_await RereadAfterRollbackTo(a);
   Push({.op = Op::kSynthetic,
         .synthetic = CommandCompleteMessage(a.rollback_to ? "ROLLBACK" : a.release ? "RELEASE" : "SAVEPOINT")});
   co_return !closing_;
+}
+
+bool Session::SetsInBlock(const sql::Analysis& a) const {
+  return a.type == sql::StatementType::kSet && ctx_.config.pool_mode == PoolMode::kTransaction && tx_block_ &&
+         !implicit_tx_;
+}
+
+awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& a, const std::string& text,
+                                    bool extended) {
+  if (LinkedCount() == 0) {
+    auto link = co_await LinkNode(map_->DefaultNode());
+    if (!link.ok()) {
+      if (extended) {
+        SkipUntilSync(link.status());
+      } else {
+        FailQuery(link.status());
+      }
+      co_return true;
+    }
+  }
+  std::vector<Link*> linked;
+  for (auto& link : links_) {
+    if (!link.server) continue;
+    linked.push_back(&link);
+    NoteRelayedSet(*a, *link.server);  // whatever comes of it: nothing leaks to the next client
+  }
+  broadcast_error_ = false;
+  co_await RunOnLinks(linked, [&](Link&) { return text; }, /*quiet=*/false);
+  if (broadcast_error_ || linked.front()->server == nullptr) {
+    // A node's error went to the client (the block is aborted).
+    if (extended) {
+      skip_until_sync_ = true;
+    } else {
+      Push({.op = Op::kRfq});
+    }
+    co_return !closing_;
+  }
+  block_log_.push_back({text, a});
+  NoteBlockSet(*a, *linked.front());
+  if (a->set_reset_all || a->set_name == "extra_float_digits") co_await ReadBlockFloatDigits(*linked.front());
+  Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a->set_reset ? "RESET" : "SET")});
+  if (!extended) Push({.op = Op::kRfq});
+  co_return !closing_;
+}
+
+awaitable<void> Session::ReadBlockFloatDigits(Link& link) {
+  auto read = std::make_shared<Gather>();
+  read->mode = Gather::Mode::kWrite;
+  protocol::WriteQuery(&link.out, ReadSettingQuery("extra_float_digits"));
+  link.server->unnamed_owner = nullptr;  // a simple Query drops the server's unnamed statement
+  Push({.op = Op::kGather, .server = link.server.get(), .forward = false, .forward_rfq = false, .gather = read});
+  co_await FlushServers();
+  co_await WaitPendingDrained();
+  std::vector<std::optional<std::string_view>> columns;
+  int n = 0;
+  if (read->error.empty() && ReadDataRow(std::string_view(read->rows).substr(std::min<size_t>(read->rows.size(), 5)), &columns) &&
+      columns.size() == 2 && columns[1] &&
+      std::from_chars(columns[1]->data(), columns[1]->data() + columns[1]->size(), n).ec == std::errc()) {
+    block_float_digits_ = n;
+  } else {
+    block_float_digits_ = 0;  // not known: what needs exact floats is refused
+  }
+}
+
+awaitable<void> Session::RereadAfterRollbackTo(const sql::Analysis& a) {
+  if (!a.rollback_to || !block_float_digits_) co_return;
+  for (auto& link : links_) {
+    if (!link.server) continue;
+    co_await ReadBlockFloatDigits(link);
+    co_return;
+  }
 }
 
 awaitable<void> Session::EndTransaction(bool commit, bool implicit) {

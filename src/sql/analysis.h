@@ -295,10 +295,12 @@ struct Analysis {
   bool cursor_close = false;
   // SET / RESET (kSet): the setting's name as the parser gives it (lower case; empty for RESET
   // ALL and for SET TRANSACTION / SESSION CHARACTERISTICS), whether it is SET LOCAL, whether it
-  // is RESET ALL, and its value when it is one string or name (SET ROLE NONE).
+  // is RESET ALL, whether it is RESET (of one setting or ALL: its command tag is RESET), and its
+  // value when it is one string or name (SET ROLE NONE).
   std::string set_name;
   bool set_local = false;
   bool set_reset_all = false;
+  bool set_reset = false;
   std::string set_value;
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.

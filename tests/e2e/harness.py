@@ -295,6 +295,15 @@ class Mosaic:
                                      headers={"Content-Type": "application/json"})
         return _json_reply(req, timeout)
 
+    def split_by_id(self, table, tenant):
+        """Lays `table` out in three ranges of its id column (below 1000 on node 1, below 2000
+        on node 2, the rest on node 3): `tenant`'s rows (a tenant id as text), or with None a
+        table without tenants."""
+        status, body = self.admin_post("/api/v1/layout", {
+            "tables": [table], "tenant": tenant, "column": "id",
+            "ranges": [{"upper": "1000", "node": 1}, {"upper": "2000", "node": 2}, {"node": 3}]})
+        assert status == 200, body
+
     def admin_get_json(self, path, timeout=60):
         """GET from the admin API; (HTTP status, parsed JSON reply), errors too."""
         return _json_reply(f"http://{self.host}:{self.admin_port}{path}", timeout)

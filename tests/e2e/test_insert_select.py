@@ -22,9 +22,7 @@ def split_table(mosaic, table_name):
     cur = c.cursor()
     cur.execute(f"CREATE TABLE {table_name} (tenant_id int NOT NULL, id int NOT NULL, v text, "
                 f"PRIMARY KEY (tenant_id, id))")
-    layout = {"table": table_name, "tenant": "1", "column": "id",
-              "ranges": [{"upper": "1000", "node": 1}, {"upper": "2000", "node": 2}, {"node": 3}]}
-    mosaic.admin_post("/api/v1/layout", layout)
+    mosaic.split_by_id(table_name, "1")
     cur.execute(f"INSERT INTO {table_name} SELECT 2, g, 'v' || g FROM generate_series(1, {ROWS}) g")
     assert cur.statusmessage == f"INSERT 0 {ROWS}"
     yield c, table_name

@@ -410,18 +410,21 @@ def test_session_settings_follow_their_connection(request, jdbc, cluster, table_
     for that connection's next statements, whichever server connection Mosaic gives them, and
     for no other connection; one in a failing multi-statement execute is rolled back with it;
     one inside a transaction (autocommit off) holds after COMMIT, not after ROLLBACK, nor after
-    a rollback to a savepoint set before it.
+    a rollback to a savepoint set before it, and inside the transaction on every node it reads.
     On the binary before this test the connection's own next statement already ran with
     the defaults again ('"$user", public', '0')."""
     m = cluster
-    got, want = run_both(jdbc, m, "settings", table_name)
-    where = repro(request, "settings", table="jdbc_repro")
+    got, want = run_both(jdbc, m, "settings", table_name, tenants=m.tenant_arg)
+    where = repro(request, "settings", table="jdbc_repro", tenants=m.tenant_arg)
     assert_same("session settings", got, want, where=where)
     assert one(got, "same_connection")["rows"] == [[f"String:{table_name}_nowhere, public", "String:4321ms",
                                                     "String:4MB"]], \
         short(one(got, "same_connection")) + where
     assert one(got, "after_transactions")["rows"] == [[f"String:{table_name}_kept", "String:3333ms", "String:6MB"]], \
         short(one(got, "after_transactions")) + where
+    # On the binary before the block's SETs ran on every node: '6MB' on the tenants of nodes 2 and 3.
+    assert [r[1] for r in one(got, "every_node_in_transaction")["rows"]] == ["String:2MB"] * 3, \
+        short(one(got, "every_node_in_transaction")) + where
 
 
 def test_batch_with_a_failing_row_leaves_nothing(request, jdbc, cluster, table_name):

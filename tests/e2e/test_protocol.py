@@ -1184,6 +1184,101 @@ def test_settings_set_over_extended_or_in_a_query_string_follow_their_client(one
 
 # ---------------------------------------------------------------- a Close without its own Sync
 
+def test_settings_set_inside_a_block_hold_on_every_node_of_it(mosaic, table_name):
+    # A SET inside a transaction block ran on one node only (the first of the block, else the
+    # default one): the block's statements on its other nodes ran without it (on the binary
+    # before this test: work_mem 4MB on the nodes of ids 1500 and 2500), and a float sum over
+    # the nodes or an INSERT ... SELECT after SET extra_float_digits = 0 in a block was merged
+    # or written back from rounded values instead of refused. Now such a SET runs on every node
+    # of the block and on each node that joins it later (after the block's savepoints before
+    # it, so a ROLLBACK TO undoes it there too), over both protocols.
+    c = mosaic.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute(f"CREATE TABLE {table_name} (tenant_id int NOT NULL, id int NOT NULL, f float8, "
+                f"PRIMARY KEY (tenant_id, id))")
+    mosaic.split_by_id(table_name, "1")
+    cur.execute(f"INSERT INTO {table_name} VALUES (1, 500, 0.1), (1, 1500, 0.2), (1, 2500, 0.3)")
+    every_node = (f"SELECT id, current_setting('work_mem'), current_setting('search_path') "
+                  f"FROM {table_name} WHERE tenant_id = 1 ORDER BY id")
+
+    def on_every_node(cursor, work_mem, search_path='"$user", public'):
+        cursor.execute(every_node)
+        assert cursor.fetchall() == [(i, work_mem, search_path) for i in (500, 1500, 2500)]
+        for i in (500, 1500, 2500):  # each node alone
+            cursor.execute(f"SELECT current_setting('work_mem') FROM {table_name} WHERE tenant_id = 1 AND id = {i}")
+            assert cursor.fetchone() == (work_mem,), i
+
+    b = _autocommit_cursor(mosaic)
+    try:
+        # psycopg2 opens a block before the first statement.
+        c.autocommit = False
+        cur.execute(f"SELECT f FROM {table_name} WHERE tenant_id = 1 AND id = 500")  # node 1 joins
+        cur.execute("SET work_mem = '7MB'")
+        assert cur.statusmessage == "SET"
+        cur.execute("SAVEPOINT s")
+        cur.execute("SET work_mem = '9MB'")
+        cur.execute("SET search_path = nowhere, public")
+        cur.execute("RESET search_path")
+        assert cur.statusmessage == "RESET"
+        cur.execute("ROLLBACK TO SAVEPOINT s")
+        on_every_node(cur, "7MB")  # nodes 2 and 3 join: SET, SAVEPOINT, SET, ..., ROLLBACK TO
+        cur.execute("SET search_path = nowhere, public")
+        on_every_node(cur, "7MB", "nowhere, public")
+        c.rollback()
+        on_every_node(cur, "4MB")
+        c.rollback()
+        cur.execute("SET work_mem = '6MB'")
+        c.commit()
+        on_every_node(cur, "6MB")
+        c.commit()
+        on_every_node(b, "4MB")  # nothing reached another client
+        # Floats the nodes print rounded are refused, as outside a block.
+        cur.execute("SET extra_float_digits = 0")
+        with pytest.raises(psycopg2.errors.FeatureNotSupported, match="extra_float_digits"):
+            cur.execute(f"SELECT sum(f) FROM {table_name}")
+        c.rollback()
+        cur.execute("SET extra_float_digits = 0")
+        with pytest.raises(psycopg2.errors.FeatureNotSupported, match="extra_float_digits"):
+            cur.execute(f"INSERT INTO {table_name} SELECT 2, id, f * 3 FROM {table_name} WHERE tenant_id = 1")
+        c.rollback()
+        cur.execute("SET extra_float_digits = 0")
+        cur.execute("SAVEPOINT s")
+        cur.execute("SET extra_float_digits = 3")
+        cur.execute(f"SELECT sum(f) FROM {table_name}")
+        assert cur.fetchone() == (0.1 + 0.2 + 0.3,)
+        cur.execute("ROLLBACK TO SAVEPOINT s")
+        with pytest.raises(psycopg2.errors.FeatureNotSupported, match="extra_float_digits"):
+            cur.execute(f"SELECT sum(f) FROM {table_name}")
+        c.rollback()
+        c.autocommit = True
+        cur.execute(f"SELECT count(*) FROM {table_name}")
+        assert cur.fetchone() == (3,)
+    finally:
+        c.close()
+
+    # Over the extended protocol (JDBC with autocommit off): the same, with its command tags.
+    w = started(mosaic)
+    try:
+        assert w.simple("BEGIN").status == "T"
+        for sql in ("SET work_mem = '5MB'", "RESET work_mem", "SET work_mem = '3MB'"):
+            w.send(parse_msg("", sql) + bind_msg("", "") + describe_msg("P", "") + execute_msg() + sync_msg())
+            r = w.read_until_ready()
+            assert r.errors == [] and r.tags == [sql.split()[0]] and r.status == "T", (sql, r.errors, r.tags)
+            assert "n" in r.types(), r.types()  # NoData for the portal's Describe
+        w.send(parse_msg("", every_node) + bind_msg("", "") + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert r.errors == [] and r.rows == [[str(i), "3MB", '"$user", public'] for i in (500, 1500, 2500)], r.rows
+        assert w.simple("COMMIT").status == "I"
+        r = w.simple(every_node)
+        assert r.rows == [[str(i), "3MB", '"$user", public'] for i in (500, 1500, 2500)], r.rows
+    finally:
+        w.close()
+    on_every_node(b, "4MB")
+    b.execute(f"DROP TABLE {table_name}")
+    b.connection.close()
+
+
 def test_a_close_without_sync_then_a_query_mosaic_answers_itself_gets_every_reply(mosaic):
     # pg-cursor and pg-query-stream, after an error: Sync, then Close(portal) with no Sync of
     # its own, then a simple Query. The node holds the CloseComplete until a Sync or Flush; when

@@ -169,10 +169,7 @@ def test_named_cursor_over_a_range_on_another_node(mosaic, conn, table_name):
     cur = conn.cursor()
     cur.execute(f"CREATE TABLE {table_name} (id int PRIMARY KEY, v text NOT NULL)")
     conn.commit()
-    status, body = mosaic.admin_post("/api/v1/layout", {
-        "tables": [table_name], "tenant": None, "column": "id",
-        "ranges": [{"upper": "1000", "node": 1}, {"upper": "2000", "node": 2}, {"node": 3}]})
-    assert status == 200, body
+    mosaic.split_by_id(table_name, None)
     cur.execute(f"INSERT INTO {table_name} VALUES " + ",".join(f"({g}, 'v{g}')" for g in range(1, 3001)))
     conn.commit()
     named = conn.cursor(name="far_rows")

@@ -652,6 +652,19 @@ public final class JdbcCheck {
             a.commit();
             a.setAutoCommit(true);
             emit("step", "after_transactions", "rows", queryRows(a, SHOW_SETTINGS));
+            // A SET inside a transaction holds on every node the transaction reads (the search
+            // path is the _kept schema's now).
+            String t = "public." + table();
+            int[] ten = tenants();
+            ddl("CREATE TABLE " + t + " (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id))");
+            update(a, String.format("INSERT INTO %s VALUES (%d, 1), (%d, 1), (%d, 1)", t, ten[0], ten[1], ten[2]));
+            a.setAutoCommit(false);
+            update(a, "SET work_mem = '2MB'");
+            emit("step", "every_node_in_transaction",
+                 "rows", queryRows(a, "SELECT tenant_id, current_setting('work_mem') FROM " + t + " ORDER BY tenant_id"),
+                 "last_tenant", prepRows(a, "SELECT current_setting('work_mem') FROM " + t + " WHERE tenant_id = ?", ten[2]));
+            a.rollback();
+            a.setAutoCommit(true);
         }
     }
 
