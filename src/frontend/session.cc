@@ -752,7 +752,7 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   if (relays_set) {  // SET in the string: the settings it changes must not reach the next client
     for (std::string_view part : parts) NoteRelayedSet(*worker_.analysis_cache().Get(part, &lexed_), *l.server);
   }
-  if (relays_set && sets_known && (!sets.empty() || reset_all) && ctx_.config.pool_mode == PoolMode::kTransaction) {
+  if (relays_set && sets_known && (!sets.empty() || reset_all)) {
     // They follow the client from now on, as a SET sent as a query of its own does.
     Push({.op = Op::kQuery, .server = l.server.get(), .forward_rfq = false});
     broadcast_error_ = false;
@@ -1196,7 +1196,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     if (target_stmt->analysis->rollback_to) tx_aborted_ = false;  // as below for a simple query
     AbortOnNodeBefore(*target_stmt->analysis, l);
     NoteRelayedSet(*target_stmt->analysis, *l.server);
-    NoteBatchSet(*target_stmt->analysis);
+    NoteBatchSet(*target_stmt->analysis, index);
     NoteBlockSet(*target_stmt->analysis, l);
   }
   if (stmt) {
@@ -1440,6 +1440,7 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
   const std::vector<std::string> sets = std::exchange(batch_sets_, {});
   const bool reset_all = std::exchange(batch_reset_all_, false);
   const bool sets_off = std::exchange(batch_sets_off_, false);
+  const size_t set_link = std::exchange(batch_set_link_, SIZE_MAX);
   const bool sets_adopted = (!sets.empty() || reset_all) && !sets_off;
   EndBatch();
   if (pending_.empty()) {  // every earlier batch is answered: its errors matter no more
@@ -1461,6 +1462,12 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
       co_await WaitPendingDrained();
       skip_until_sync_ = false;
       co_await EndTransaction(/*commit=*/true, /*implicit=*/true);
+    } else if (sets_adopted && set_link < links_.size() && links_[set_link].server) {
+      // Read back where they ran, after its Sync; answers the ReadyForQuery.
+      co_await AdoptSetsAfter(links_[set_link], sets, reset_all, true);
+      if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
+      if (refresh_tables_pending_) co_await RefreshTablesIfPending();
+      co_return true;
     }
     Push({.op = Op::kRfq});
     if (TxStatus() == protocol::kTxIdle) portal_links_.clear();

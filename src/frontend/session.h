@@ -253,6 +253,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // an error in the open extended-protocol batch (up to and after its Sync).
   asio::awaitable<void> AdoptSetsAfter(Link& link, const std::vector<std::string>& names, bool reset_all,
                                        bool batch);
+  // Session pooling: after the client's settings changed (params_), sets them on the servers
+  // it holds (SyncParams), as a new link gets them. Transaction pooling returns them instead.
+  void SyncHeldLinks();
   // 0A000 for SET ROLE / SET SESSION AUTHORIZATION outside SET LOCAL in transaction pooling.
   Status RefuseSessionRole(const sql::Analysis& a) const;
   // Adds the session setting a SET or RESET (not SET LOCAL, ROLE or SESSION AUTHORIZATION) of a
@@ -260,9 +263,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // sets `reset_all`). False for a statement that opens or ends a transaction or copies: the
   // SETs' fate is then not known when the string or batch ends, and they are not adopted.
   static bool CollectSet(const sql::Analysis& a, std::vector<std::string>* names, bool* reset_all);
-  // Notes a statement bound in an extended-protocol batch for the batch's SET read-back
-  // (batch_sets_).
-  void NoteBatchSet(const sql::Analysis& a);
+  // Notes a statement bound in an extended-protocol batch on links_[link] for the batch's SET
+  // read-back (batch_sets_).
+  void NoteBatchSet(const sql::Analysis& a, size_t link);
   // Makes the setting in `data_row` (a DataRow of name and current_setting(name), the read-back
   // of a SET on `server`, which may be null) one that follows the client (params_).
   void AdoptSetting(std::string_view data_row, backend::ServerConn* server);
@@ -621,12 +624,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   };
   std::vector<BlockSetting> block_settings_;
   // Session-level SETs bound in the open extended-protocol batch outside a transaction block
-  // (transaction pooling, as JDBC sends every SET): read back after the batch's Sync and
-  // adopted (SyncBatch), as TrackedSet does for the simple protocol. Not when the batch also
-  // opens or ends a transaction (batch_sets_off_).
+  // (as JDBC sends every SET), and the link they ran on: read back there after the batch's
+  // Sync and adopted (SyncBatch), as TrackedSet does for the simple protocol. Not when the
+  // batch also opens or ends a transaction, or ran SETs on two servers (batch_sets_off_).
   std::vector<std::string> batch_sets_;
   bool batch_reset_all_ = false;
   bool batch_sets_off_ = false;
+  size_t batch_set_link_ = SIZE_MAX;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
   // DDL sent over the extended protocol, or inside a transaction block, may have changed tables:
   // read them again once its transaction has ended (the Sync, COMMIT or ROLLBACK) so that the

@@ -417,14 +417,16 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   }
   switch (a.type) {
     case StatementType::kSet:
-      if (ctx_.config.pool_mode == PoolMode::kTransaction && !a.set_local) {
-        if (auto refused = RefuseSessionRole(a); !refused.ok()) {
-          FailQuery(refused);
-          co_return true;
-        }
-        if (TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 && (!a.set_name.empty() || a.set_reset_all)) {
-          co_return co_await TrackedSet(a, raw);
-        }
+      // In either pool mode a client's SET holds for its statements on every node: outside a
+      // block it is read back and set on every server the client has or borrows (TrackedSet),
+      // inside one it runs on every node of the block (SetOnLinks).
+      if (auto refused = RefuseSessionRole(a); !refused.ok()) {
+        FailQuery(refused);
+        co_return true;
+      }
+      if (!a.set_local && TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 &&
+          (!a.set_name.empty() || a.set_reset_all)) {
+        co_return co_await TrackedSet(a, raw);
       }
       if (SetsInBlock(a) && lexed_.statements <= 1) {
         sql::Lexed own;  // lexed_ stays this statement's
@@ -432,7 +434,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         const std::string text(sql_text);
         co_return co_await SetOnLinks(set, text, false);
       }
-      if (ctx_.config.pool_mode == PoolMode::kTransaction && !a.set_local) {
+      if (!a.set_local) {
         const bool ok = co_await forward_default();
         if (!pending_.empty() && pending_.back().op == Op::kQuery && pending_.back().server != nullptr) {
           backend::ServerConn& server = *pending_.back().server;
@@ -1320,7 +1322,15 @@ awaitable<void> Session::AdoptSetsAfter(Link& link, const std::vector<std::strin
     server->params_synced_to = params_generation_;
   }
   Push({.op = Op::kRfq});
+  SyncHeldLinks();
   MaybeRelease();
+}
+
+void Session::SyncHeldLinks() {
+  if (ctx_.config.pool_mode != PoolMode::kSession) return;  // else they go back to the pool now
+  for (auto& link : links_) {
+    if (link.server && !link.shared) SyncParams(link);
+  }
 }
 
 Status Session::RefuseSessionRole(const sql::Analysis& a) const {
@@ -1356,9 +1366,12 @@ bool Session::CollectSet(const sql::Analysis& a, std::vector<std::string>* names
   return true;
 }
 
-void Session::NoteBatchSet(const sql::Analysis& a) {
-  if (ctx_.config.pool_mode != PoolMode::kTransaction || tx_block_ || TxStatus() != protocol::kTxIdle) return;
+void Session::NoteBatchSet(const sql::Analysis& a, size_t link) {
+  if (tx_block_ || TxStatus() != protocol::kTxIdle) return;
   if (!CollectSet(a, &batch_sets_, &batch_reset_all_)) batch_sets_off_ = true;
+  if (a.type != sql::StatementType::kSet) return;
+  if (batch_set_link_ != SIZE_MAX && batch_set_link_ != link) batch_sets_off_ = true;
+  batch_set_link_ = link;
 }
 
 void Session::AdoptSetting(std::string_view data_row, ServerConn* server) {
@@ -1412,7 +1425,7 @@ std::string_view BlockSettingName(const sql::Analysis& a) {
 
 void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
   if (a.type != sql::StatementType::kSet || a.set_reset_all || a.set_local || !tx_block_ || implicit_tx_ ||
-      ctx_.config.pool_mode != PoolMode::kTransaction || SetsSessionRole(a.set_name)) {
+      SetsSessionRole(a.set_name)) {
     return;
   }
   const std::string_view name = BlockSettingName(a);
@@ -1445,6 +1458,7 @@ void Session::AdoptBlockSettings() {
     AdoptSetting(setting.read->rows, server.get());
   }
   params_generation_ = worker_.GenerationOf(params_);
+  SyncHeldLinks();
 }
 
 awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::string& text) {
@@ -1475,8 +1489,7 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
 }
 
 bool Session::SetsInBlock(const sql::Analysis& a) const {
-  return a.type == sql::StatementType::kSet && ctx_.config.pool_mode == PoolMode::kTransaction && tx_block_ &&
-         !implicit_tx_;
+  return a.type == sql::StatementType::kSet && tx_block_ && !implicit_tx_;
 }
 
 awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& a, const std::string& text,
