@@ -1198,6 +1198,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     NoteRelayedSet(*target_stmt->analysis, *l.server);
     NoteBatchSet(*target_stmt->analysis, index);
     NoteBlockSet(*target_stmt->analysis, l);
+    if (target_stmt->analysis->only_set_config && tx_block_ && !implicit_tx_) CopySetConfig(l, *target_stmt, bind.rest);
   }
   if (stmt) {
     EnsurePrepared(l, stmt);
@@ -1742,7 +1743,12 @@ awaitable<Result<Session::Link*>> Session::LinkNode(const catalog::Node& node) {
     protocol::WriteQuery(&link.out, implicit_tx_ ? std::string_view("BEGIN") : std::string_view(begin_text_));
     Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
     for (const auto& step : block_log_) {
-      protocol::WriteQuery(&link.out, step.text);
+      if (step.messages.empty()) {
+        protocol::WriteQuery(&link.out, step.text);
+      } else {
+        link.out.append(step.messages);
+        link.server->unnamed_owner = nullptr;
+      }
       Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
       if (step.set) NoteRelayedSet(*step.set, *link.server);
     }

@@ -228,6 +228,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
                                    bool extended);
   // Whether a SET (bound now) runs on every node of the block (SetOnLinks).
   bool SetsInBlock(const sql::Analysis& a) const;
+  // A SELECT of set_config calls only (PostgREST's request settings) inside a transaction block,
+  // alone in its query string: runs on every node of the block (the first one's reply goes to
+  // the client) and is logged for nodes that join it later, as SetOnLinks does for SET.
+  asio::awaitable<bool> SetConfigOnLinks(std::string_view text, std::string_view raw);
+  // The same bound over the extended protocol to `target`'s server: its messages, with the
+  // client's Bind (`bind_rest`), also go to the block's other servers (quietly, before its
+  // Execute runs on `target`) and are logged for nodes that join later.
+  void CopySetConfig(const Link& target, const backend::ServerStatement& stmt, std::string_view bind_rest);
   // Reads extra_float_digits back on `link`'s server into block_float_digits_.
   asio::awaitable<void> ReadBlockFloatDigits(Link& link);
   // After a ROLLBACK TO ran on every node: what the block's SETs left (block_float_digits_).
@@ -684,11 +692,15 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // aborted, as PostgreSQL aborts it, until ROLLBACK [TO SAVEPOINT] (TxStatus says 'E').
   bool tx_aborted_ = false;
   // What ran on every node of the open block after its BEGIN, in order, for a node that joins
-  // the block later (LinkNode): SAVEPOINT, RELEASE, ROLLBACK TO, and SETs (SetOnLinks; `set` is
-  // the SET's analysis, for NoteRelayedSet on the joining server).
+  // the block later (LinkNode): SAVEPOINT, RELEASE, ROLLBACK TO, SETs (SetOnLinks) and SELECTs
+  // of set_config (SetConfigOnLinks, CopySetConfig); `set` is the analysis of the latter two,
+  // for NoteRelayedSet on the joining server.
   struct BlockStep {
     std::string text;
     std::shared_ptr<const sql::Analysis> set;
+    // A SELECT of set_config bound over the extended protocol: its Parse, Bind, Execute and
+    // Sync, replayed as they are (`text` is then unused).
+    std::string messages;
   };
   std::vector<BlockStep> block_log_;
   // extra_float_digits as the open block's SETs left it on its nodes, for the merger

@@ -589,6 +589,9 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
 
   // Reads and writes of rows.
   if (TxStatus() == protocol::kTxFailed) co_return co_await forward_default();  // 25P02 from the node
+  if (a.only_set_config && tx_block_ && !implicit_tx_ && lexed_.statements <= 1) {
+    co_return co_await SetConfigOnLinks(sql_text, raw);
+  }
   router::Bound bound;
     bound.utc = SessionUtc();
   bound.literals = &lexed_.literals;
@@ -1528,6 +1531,39 @@ awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& 
   Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a->set_reset ? "RESET" : "SET")});
   if (!extended) Push({.op = Op::kRfq});
   co_return !closing_;
+}
+
+awaitable<bool> Session::SetConfigOnLinks(std::string_view text, std::string_view raw) {
+  if (LinkedCount() == 0) {
+    auto link = co_await LinkNode(map_->DefaultNode());
+    if (!link.ok()) {
+      FailQuery(link.status());
+      co_return true;
+    }
+  }
+  sql::Lexed own;  // lexed_ stays this statement's
+  const auto analysis = worker_.analysis_cache().Get(text, &own);
+  const std::vector<int> linked = LinkedNodes();
+  Frame f;
+  f.raw = raw;
+  const bool ok = co_await Broadcast(f, linked);
+  if (!broadcast_error_) block_log_.push_back({std::string(text), analysis, {}});
+  co_return ok;
+}
+
+void Session::CopySetConfig(const Link& target, const ServerStatement& stmt, std::string_view bind_rest) {
+  std::string messages;
+  protocol::WriteParse(&messages, "", stmt.query, stmt.param_types);
+  protocol::WriteBindRenamed(&messages, "", "", bind_rest);
+  protocol::WriteExecute(&messages, "", 0);
+  protocol::WriteSync(&messages);  // inside the block: its ReadyForQuery says 'T'
+  for (auto& link : links_) {
+    if (!link.server || &link == &target) continue;
+    link.server->unnamed_owner = nullptr;  // our Parse replaces the server's unnamed statement
+    link.out.append(messages);
+    Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+  }
+  block_log_.push_back({{}, stmt.analysis, std::move(messages)});
 }
 
 awaitable<void> Session::ReadBlockFloatDigits(Link& link) {

@@ -302,6 +302,9 @@ struct Analysis {
   bool set_reset_all = false;
   bool set_reset = false;
   std::string set_value;
+  // A SELECT of set_config(...) calls only (no FROM): settings for the rest of the transaction
+  // (is_local true) or session, which every node of a transaction block must see (frontend).
+  bool only_set_config = false;
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.
   std::string mosaic_function;

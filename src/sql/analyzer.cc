@@ -35,6 +35,21 @@ std::string_view BuiltinName(const Json& func) {
   return names.size() <= 2 ? LastName(names) : "";
 }
 
+// SELECT set_config(...)[, set_config(...) ...] and nothing else (no FROM, WHERE, ...): how
+// PostgREST and others set request settings inside a transaction.
+bool OnlySetConfig(const Json& select) {
+  const Json& targets = Items(select, "targetList");
+  if (targets.empty() || Get(select, "fromClause") || Get(select, "whereClause") || Get(select, "groupClause") ||
+      Get(select, "havingClause") || Get(select, "withClause") || Get(select, "larg") || Get(select, "valuesLists")) {
+    return false;
+  }
+  for (const Json& target : targets) {
+    const Json* val = Get(Body(target), "val");
+    if (!val || TypeOf(*val) != "FuncCall" || BuiltinName(Body(*val)) != "set_config") return false;
+  }
+  return true;
+}
+
 std::string Lowered(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -421,6 +436,7 @@ void Walker::Statement(const Json& raw) {
       a_->wrapped = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
     } else {
       a_->type = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
+      a_->only_set_config = OnlySetConfig(s);
     }
   } else if (type == "InsertStmt") {
     a_->type = StatementType::kInsert;

@@ -8,7 +8,7 @@ for the whole session."""
 import pytest
 
 from harness import Mosaic, serving
-from pgwire import PgConn, bind_msg, execute_msg, parse_msg, sync_msg
+from pgwire import PgConn, bind_msg, describe_msg, execute_msg, parse_msg, sync_msg
 
 IDS = (500, 1500, 2500)  # one row on each node
 
@@ -108,5 +108,41 @@ def test_a_set_in_a_batch_over_several_nodes_follows_its_client(request, pool_mo
         assert [e["C"] for e in r.errors] == ["22012"], r.errors
         r = w.simple(work_mem_by_node(table_name))
         assert [row[1] for row in r.rows] == ["12MB"] * 3, r.rows
+    finally:
+        w.close()
+
+
+def test_set_config_in_a_transaction_holds_on_every_node(mosaic, table_name):
+    # PostgREST (and apps like it) set request settings with SELECT set_config(..., true) at
+    # the start of each transaction, over the extended protocol, and row-level security policies
+    # read them with current_setting: on the binary before this test only the node the
+    # set_config ran on had them (NULL on the nodes of ids 1500 and 2500).
+    split_table(mosaic, table_name)
+    q = (f"SELECT id, current_setting('request.jwt.claims', true) FROM {table_name} "
+         f"WHERE tenant_id = 1 ORDER BY id")
+    w = PgConn(mosaic.host, mosaic.port)
+    try:
+        w.startup()
+        for claims in ('{"sub": "a"}', '{"sub": "b"}'):
+            assert w.simple("BEGIN").status == "T"
+            w.send(parse_msg("", "SELECT set_config('request.jwt.claims', $1, true), set_config('role', 'mosaic', true)")
+                   + bind_msg("", "", (claims,)) + describe_msg("P", "") + execute_msg() + sync_msg())
+            r = w.read_until_ready()
+            assert r.errors == [] and r.rows == [[claims, "mosaic"]] and r.status == "T", (r.errors, r.rows)
+            w.send(parse_msg("", q) + bind_msg("", "") + execute_msg() + sync_msg())
+            r = w.read_until_ready()
+            assert r.errors == [] and r.rows == [[str(i), claims] for i in IDS], r.rows
+            assert w.simple("COMMIT").status == "I"
+        # is_local: gone after the transaction, on every node.
+        r = w.simple(q)
+        assert [row[1] for row in r.rows] in ([None] * 3, [""] * 3), r.rows
+        # Over the simple protocol, after a node already joined the block.
+        assert w.simple("BEGIN").status == "T"
+        assert w.simple(f"SELECT 1 FROM {table_name} WHERE tenant_id = 1 AND id = 2500").rows == [["1"]]
+        r = w.simple("SELECT set_config('request.jwt.claims', 'c', true)")
+        assert r.errors == [] and r.rows == [["c"]] and r.tags == ["SELECT 1"], (r.errors, r.rows, r.tags)
+        r = w.simple(q)
+        assert r.rows == [[str(i), "c"] for i in IDS], r.rows
+        assert w.simple("ROLLBACK").status == "I"
     finally:
         w.close()

@@ -173,6 +173,17 @@ TEST(AnalyzerTypes, SetNamesTheSetting) {
   }
 }
 
+TEST(AnalyzerTypes, SelectOfSetConfigOnly) {
+  // PostgREST's request settings: run on every node of the transaction (frontend).
+  EXPECT_TRUE(Analyzed("SELECT set_config('request.jwt.claims', $1, true), set_config('role', $2, true)")->only_set_config);
+  EXPECT_TRUE(Analyzed("select pg_catalog.set_config('search_path', 'a', false)")->only_set_config);
+  EXPECT_FALSE(Analyzed("SELECT set_config('a.b', '1', true), 1")->only_set_config);
+  EXPECT_FALSE(Analyzed("SELECT set_config('a.b', v, true) FROM t")->only_set_config);
+  EXPECT_FALSE(Analyzed("SELECT set_config('a.b', '1', true) WHERE false")->only_set_config);
+  EXPECT_FALSE(Analyzed("SELECT other.set_config('a.b', '1', true)")->only_set_config);
+  EXPECT_FALSE(Analyzed("SELECT current_setting('a.b')")->only_set_config);
+}
+
 TEST(AnalyzerTypes, WritesThatCouldMoveRows) {
   // The router refuses these on distributed or split tables when they could change a row's
   // tenant or range column (update_columns) or are not planned per node (merge, cte_writes).
