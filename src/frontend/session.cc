@@ -1654,7 +1654,7 @@ void Session::ReleaseLocksOfAbortedBlock() {
   // In an open extended-protocol batch a node that failed one of its messages skips everything
   // up to the batch's Sync, this too: its locks go after the Sync (the next client read).
   if (!tx_aborted_ || !tx_block_ || implicit_tx_ || closing_ || batch_open_ ||
-      std::any_of(block_log_.begin(), block_log_.end(), [](const BlockStep& step) { return !step.set; })) {
+      std::any_of(block_log_.begin(), block_log_.end(), [](const BlockStep& step) { return step.savepoint; })) {
     return;  // a savepoint: ROLLBACK TO may resume the block
   }
   for (auto& link : links_) {

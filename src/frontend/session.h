@@ -219,8 +219,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // every node of the transaction (the default node if none yet) and logged for nodes that
   // join later, as over the simple protocol; the command tag is Mosaic's.
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
-  // A SET or RESET inside a transaction block (transaction pooling; `text` alone in its query
-  // string, or bound over the extended protocol with `extended`): runs on every node of the
+  // A SET or RESET inside a transaction block (`text` alone in its query string, or bound over
+  // the extended protocol with `extended`): runs on every node of the
   // block (the default node if none yet) and is logged for nodes that join it later, so that
   // every statement of the block runs with it, as on one PostgreSQL; the command tag is
   // Mosaic's. A session-level SET is read back at COMMIT (NoteBlockSet).
@@ -692,15 +692,16 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // aborted, as PostgreSQL aborts it, until ROLLBACK [TO SAVEPOINT] (TxStatus says 'E').
   bool tx_aborted_ = false;
   // What ran on every node of the open block after its BEGIN, in order, for a node that joins
-  // the block later (LinkNode): SAVEPOINT, RELEASE, ROLLBACK TO, SETs (SetOnLinks) and SELECTs
-  // of set_config (SetConfigOnLinks, CopySetConfig); `set` is the analysis of the latter two,
-  // for NoteRelayedSet on the joining server.
+  // the block later (LinkNode): SAVEPOINT, RELEASE, ROLLBACK TO (`savepoint`), SETs (SetOnLinks;
+  // `set` is the SET's analysis, for NoteRelayedSet on the joining server) and SELECTs of
+  // set_config (SetConfigOnLinks, CopySetConfig).
   struct BlockStep {
     std::string text;
     std::shared_ptr<const sql::Analysis> set;
     // A SELECT of set_config bound over the extended protocol: its Parse, Bind, Execute and
     // Sync, replayed as they are (`text` is then unused).
     std::string messages;
+    bool savepoint = false;
   };
   std::vector<BlockStep> block_log_;
   // extra_float_digits as the open block's SETs left it on its nodes, for the merger

@@ -512,7 +512,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       if (a.rollback_to) tx_aborted_ = false;
       const bool ok = co_await Broadcast(f, linked);
       if (!broadcast_error_) {
-        block_log_.push_back({std::string(sql_text), nullptr});
+        block_log_.push_back({.text = std::string(sql_text), .savepoint = true});
         co_await RereadAfterRollbackTo(a);
       }
       co_return ok;
@@ -1484,7 +1484,7 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
     skip_until_sync_ = true;  // a node's error went to the client
     co_return !closing_;
   }
-  block_log_.push_back({text, nullptr});
+  block_log_.push_back({.text = text, .savepoint = true});
   co_await RereadAfterRollbackTo(a);
   Push({.op = Op::kSynthetic,
         .synthetic = CommandCompleteMessage(a.rollback_to ? "ROLLBACK" : a.release ? "RELEASE" : "SAVEPOINT")});
@@ -1525,7 +1525,7 @@ awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& 
     }
     co_return !closing_;
   }
-  block_log_.push_back({text, a});
+  block_log_.push_back({.text = text, .set = a});
   NoteBlockSet(*a, *linked.front());
   if (a->set_reset_all || a->set_name == "extra_float_digits") co_await ReadBlockFloatDigits(*linked.front());
   Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a->set_reset ? "RESET" : "SET")});
@@ -1541,13 +1541,11 @@ awaitable<bool> Session::SetConfigOnLinks(std::string_view text, std::string_vie
       co_return true;
     }
   }
-  sql::Lexed own;  // lexed_ stays this statement's
-  const auto analysis = worker_.analysis_cache().Get(text, &own);
   const std::vector<int> linked = LinkedNodes();
   Frame f;
   f.raw = raw;
   const bool ok = co_await Broadcast(f, linked);
-  if (!broadcast_error_) block_log_.push_back({std::string(text), analysis, {}});
+  if (!broadcast_error_) block_log_.push_back({.text = std::string(text)});
   co_return ok;
 }
 
@@ -1563,7 +1561,7 @@ void Session::CopySetConfig(const Link& target, const ServerStatement& stmt, std
     link.out.append(messages);
     Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
   }
-  block_log_.push_back({{}, stmt.analysis, std::move(messages)});
+  block_log_.push_back({.messages = std::move(messages)});
 }
 
 awaitable<void> Session::ReadBlockFloatDigits(Link& link) {
