@@ -1508,27 +1508,31 @@ awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& 
       co_return true;
     }
   }
-  std::vector<Link*> linked;
+  Link* first = nullptr;
   for (auto& link : links_) {
     if (!link.server) continue;
-    linked.push_back(&link);
+    if (first == nullptr) first = &link;
     NoteRelayedSet(*a, *link.server);  // whatever comes of it: nothing leaks to the next client
   }
-  broadcast_error_ = false;
-  co_await RunOnLinks(linked, [&](Link&) { return text; }, /*quiet=*/false);
-  if (broadcast_error_ || linked.front()->server == nullptr) {
-    // A node's error went to the client (the block is aborted).
+  // One node after another, as PostgreSQL answers one SET: the first node's reply (SET or
+  // RESET), or the first error.
+  std::string query;
+  protocol::WriteQuery(&query, text);
+  Frame f;
+  f.raw = query;
+  const std::vector<int> linked = LinkedNodes();
+  const bool ok = co_await Broadcast(f, linked, /*ready=*/false);
+  if (broadcast_error_ || first->server == nullptr) {
     if (extended) {
-      skip_until_sync_ = true;
+      skip_until_sync_ = true;  // its error went to the client (the block is aborted)
     } else {
       Push({.op = Op::kRfq});
     }
-    co_return !closing_;
+    co_return ok;
   }
   block_log_.push_back({.text = text, .set = a});
-  NoteBlockSet(*a, *linked.front());
-  if (a->set_reset_all || a->set_name == "extra_float_digits") co_await ReadBlockFloatDigits(*linked.front());
-  Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage(a->set_reset ? "RESET" : "SET")});
+  NoteBlockSet(*a, *first);
+  if (a->set_reset_all || a->set_name == "extra_float_digits") co_await ReadBlockFloatDigits(*first);
   if (!extended) Push({.op = Op::kRfq});
   co_return !closing_;
 }
@@ -1559,7 +1563,9 @@ void Session::CopySetConfig(const Link& target, const ServerStatement& stmt, std
     if (!link.server || &link == &target) continue;
     link.server->unnamed_owner = nullptr;  // our Parse replaces the server's unnamed statement
     link.out.append(messages);
-    Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false});
+    // Quiet: the client hears the statement's own reply (an error here would come before it;
+    // the node's transaction is aborted then, and its next statement says so).
+    Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false, .quiet = true});
   }
   block_log_.push_back({.messages = std::move(messages)});
 }

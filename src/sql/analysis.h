@@ -295,12 +295,10 @@ struct Analysis {
   bool cursor_close = false;
   // SET / RESET (kSet): the setting's name as the parser gives it (lower case; empty for RESET
   // ALL and for SET TRANSACTION / SESSION CHARACTERISTICS), whether it is SET LOCAL, whether it
-  // is RESET ALL, whether it is RESET (of one setting or ALL: its command tag is RESET), and its
-  // value when it is one string or name (SET ROLE NONE).
+  // is RESET ALL, and its value when it is one string or name (SET ROLE NONE).
   std::string set_name;
   bool set_local = false;
   bool set_reset_all = false;
-  bool set_reset = false;
   std::string set_value;
   // A SELECT of set_config(...) calls only (no FROM): settings for the rest of the transaction
   // (is_local true) or session, which every node of a transaction block must see (frontend).

@@ -674,7 +674,6 @@ void Walker::Utility(std::string_view type, const Json& s) {
     const std::string_view kind = Str(s, "kind");
     a_->set_local = Flag(s, "is_local");
     a_->set_reset_all = kind == "VAR_RESET_ALL";
-    a_->set_reset = a_->set_reset_all || kind == "VAR_RESET";
     if (kind != "VAR_SET_MULTI") a_->set_name = Lowered(Str(s, "name"));
     const Json& args = Items(s, "args");
     if (args.size() == 1 && TypeOf(args[0]) == "A_Const") {

@@ -11,7 +11,7 @@ import pytest
 
 import pgwire
 from pgwire import (PgConn, bind_msg, close_msg, describe_msg, execute_msg, parse_msg,
-                    sync_msg)
+                    query_msg, sync_msg)
 
 
 def raw(mosaic, timeout=15):
@@ -1272,6 +1272,19 @@ def test_settings_set_inside_a_block_hold_on_every_node_of_it(mosaic, table_name
         assert w.simple("COMMIT").status == "I"
         r = w.simple(every_node)
         assert r.rows == [[str(i), "3MB", '"$user", public'] for i in (500, 1500, 2500)], r.rows
+        # A value every node refuses: one error, where PostgreSQL puts it (not one per node).
+        assert w.simple("BEGIN").status == "T"
+        assert len(w.simple(every_node).rows) == 3
+        assert w.simple("SAVEPOINT s").status == "T"
+        for send in (lambda sql: w.send(parse_msg("", sql) + bind_msg("", "") + describe_msg("P", "") + execute_msg()
+                                        + sync_msg()),
+                     lambda sql: w.send(query_msg(sql))):
+            send("SET work_mem = 'bogus'")
+            r = w.read_until_ready()
+            assert [e["C"] for e in r.errors] == ["22023"] and r.status == "E", r.errors
+            assert r.types().rstrip("Z").endswith("E") and r.types().count("E") == 1, r.types()
+            assert w.simple("ROLLBACK TO SAVEPOINT s").status == "T"
+        assert w.simple("ROLLBACK").status == "I"
     finally:
         w.close()
     on_every_node(b, "4MB")

@@ -143,6 +143,11 @@ def test_set_config_in_a_transaction_holds_on_every_node(mosaic, table_name):
         assert r.errors == [] and r.rows == [["c"]] and r.tags == ["SELECT 1"], (r.errors, r.rows, r.tags)
         r = w.simple(q)
         assert r.rows == [[str(i), "c"] for i in IDS], r.rows
+        # A value every node refuses: its own reply's error, once (none from the other nodes).
+        w.send(parse_msg("", "SELECT set_config('work_mem', $1, true)") + bind_msg("", "", ("bogus",))
+               + describe_msg("P", "") + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["22023"] and r.types() == "12TEZ", (r.errors, r.types())
         assert w.simple("ROLLBACK").status == "I"
     finally:
         w.close()

@@ -149,26 +149,25 @@ TEST(AnalyzerTypes, SetNamesTheSetting) {
   struct Case {
     const char* sql;
     const char* name;
-    bool local, reset_all, reset;  // reset: RESET (command tag RESET), not SET
+    bool local, reset_all;
     const char* value;
   };
-  for (const Case& c : {Case{"SET search_path = other, public", "search_path", false, false, false, ""},
-                        Case{"set Statement_Timeout to '5s'", "statement_timeout", false, false, false, "5s"},
-                        Case{"SET LOCAL work_mem = '64MB'", "work_mem", true, false, false, "64MB"},
-                        Case{"SET TIME ZONE 'UTC'", "timezone", false, false, false, "UTC"},
-                        Case{"RESET search_path", "search_path", false, false, true, ""},
-                        Case{"RESET ALL", "", false, true, true, ""},
-                        Case{"SET ROLE weak", "role", false, false, false, "weak"},
-                        Case{"SET ROLE NONE", "role", false, false, false, "none"},
-                        Case{"SET SESSION AUTHORIZATION weak", "session_authorization", false, false, false, "weak"},
-                        Case{"SET SESSION AUTHORIZATION DEFAULT", "session_authorization", false, false, false, ""},
-                        Case{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "", false, false, false, ""}}) {
+  for (const Case& c : {Case{"SET search_path = other, public", "search_path", false, false, ""},
+                        Case{"set Statement_Timeout to '5s'", "statement_timeout", false, false, "5s"},
+                        Case{"SET LOCAL work_mem = '64MB'", "work_mem", true, false, "64MB"},
+                        Case{"SET TIME ZONE 'UTC'", "timezone", false, false, "UTC"},
+                        Case{"RESET search_path", "search_path", false, false, ""},
+                        Case{"RESET ALL", "", false, true, ""},
+                        Case{"SET ROLE weak", "role", false, false, "weak"},
+                        Case{"SET ROLE NONE", "role", false, false, "none"},
+                        Case{"SET SESSION AUTHORIZATION weak", "session_authorization", false, false, "weak"},
+                        Case{"SET SESSION AUTHORIZATION DEFAULT", "session_authorization", false, false, ""},
+                        Case{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "", false, false, ""}}) {
     Analyzed a(c.sql);
     EXPECT_EQ(a->type, StatementType::kSet) << c.sql;
     EXPECT_EQ(a->set_name, c.name) << c.sql;
     EXPECT_EQ(a->set_local, c.local) << c.sql;
     EXPECT_EQ(a->set_reset_all, c.reset_all) << c.sql;
-    EXPECT_EQ(a->set_reset, c.reset) << c.sql;
     EXPECT_EQ(a->set_value, c.value) << c.sql;
   }
 }
