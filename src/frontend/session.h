@@ -217,7 +217,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
                                    const std::function<std::string(Link&)>& text, bool quiet);
   // SAVEPOINT, RELEASE or ROLLBACK TO over the extended protocol: run as a simple query on
   // every node of the transaction (the default node if none yet) and logged for nodes that
-  // join later, as over the simple protocol; the command tag is Mosaic's.
+  // join later, as over the simple protocol (one node after another: the first one's reply).
   asio::awaitable<bool> SavepointOnLinks(const sql::Analysis& a, const std::string& text);
   // A SET or RESET inside a transaction block (`text` alone in its query string, or bound over
   // the extended protocol with `extended`): runs on every node of the

@@ -1472,22 +1472,21 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
       co_return true;
     }
   }
-  std::vector<Link*> linked;
-  for (auto& link : links_) {
-    if (link.server) linked.push_back(&link);
-  }
-  // Back to before the error, on every node and here, as for a simple query.
+  // Back to before the error, on every node and here, as for a simple query: one node after
+  // another, the first node's reply (or the first error) reaching the client.
   if (a.rollback_to) tx_aborted_ = false;
-  broadcast_error_ = false;
-  co_await RunOnLinks(linked, [&](Link&) { return text; }, /*quiet=*/false);
+  std::string query;
+  protocol::WriteQuery(&query, text);
+  Frame f;
+  f.raw = query;
+  const std::vector<int> linked = LinkedNodes();
+  const bool ok = co_await Broadcast(f, linked, /*ready=*/false);
   if (broadcast_error_) {
     skip_until_sync_ = true;  // a node's error went to the client
-    co_return !closing_;
+    co_return ok;
   }
   block_log_.push_back({.text = text, .savepoint = true});
   co_await RereadAfterRollbackTo(a);
-  Push({.op = Op::kSynthetic,
-        .synthetic = CommandCompleteMessage(a.rollback_to ? "ROLLBACK" : a.release ? "RELEASE" : "SAVEPOINT")});
   co_return !closing_;
 }
 

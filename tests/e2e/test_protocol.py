@@ -1284,6 +1284,10 @@ def test_settings_set_inside_a_block_hold_on_every_node_of_it(mosaic, table_name
             assert [e["C"] for e in r.errors] == ["22023"] and r.status == "E", r.errors
             assert r.types().rstrip("Z").endswith("E") and r.types().count("E") == 1, r.types()
             assert w.simple("ROLLBACK TO SAVEPOINT s").status == "T"
+        # So for a savepoint every node refuses.
+        w.send(parse_msg("", "ROLLBACK TO SAVEPOINT nowhere") + bind_msg("", "") + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["3B001"] and r.types() == "12EZ", (r.errors, r.types())
         assert w.simple("ROLLBACK").status == "I"
     finally:
         w.close()

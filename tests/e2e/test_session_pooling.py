@@ -1,9 +1,10 @@
 """A client's settings over several nodes, in session pooling (`--pool-mode session`: a client
 keeps every server connection it opened for its whole session) and in transaction pooling: a SET
 holds for the client's statements on every node, sent alone, in a query string, over the
-extended protocol (also in a batch whose statements ran on several nodes) or inside a block.
-Before, in session pooling it reached only the node it ran on: the others kept the defaults
-for the whole session."""
+extended protocol (also in a batch whose statements ran on several nodes) or inside a block,
+and so does a transaction's SELECT set_config(..., true) (PostgREST). Before, in session
+pooling a SET reached only the node it ran on: the others kept the defaults for the whole
+session."""
 
 import pytest
 
