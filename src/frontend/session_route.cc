@@ -1475,12 +1475,7 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
   // Back to before the error, on every node and here, as for a simple query: one node after
   // another, the first node's reply (or the first error) reaching the client.
   if (a.rollback_to) tx_aborted_ = false;
-  std::string query;
-  protocol::WriteQuery(&query, text);
-  Frame f;
-  f.raw = query;
-  const std::vector<int> linked = LinkedNodes();
-  const bool ok = co_await Broadcast(f, linked, /*ready=*/false);
+  const bool ok = co_await BroadcastToLinked(text);
   if (broadcast_error_) {
     skip_until_sync_ = true;  // a node's error went to the client
     co_return ok;
@@ -1488,6 +1483,15 @@ awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::str
   block_log_.push_back({.text = text, .savepoint = true});
   co_await RereadAfterRollbackTo(a);
   co_return !closing_;
+}
+
+awaitable<bool> Session::BroadcastToLinked(const std::string& text) {
+  std::string query;
+  protocol::WriteQuery(&query, text);
+  Frame f;
+  f.raw = query;
+  const std::vector<int> linked = LinkedNodes();
+  co_return co_await Broadcast(f, linked, /*ready=*/false);
 }
 
 bool Session::SetsInBlock(const sql::Analysis& a) const {
@@ -1515,12 +1519,7 @@ awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& 
   }
   // One node after another, as PostgreSQL answers one SET: the first node's reply (SET or
   // RESET), or the first error.
-  std::string query;
-  protocol::WriteQuery(&query, text);
-  Frame f;
-  f.raw = query;
-  const std::vector<int> linked = LinkedNodes();
-  const bool ok = co_await Broadcast(f, linked, /*ready=*/false);
+  const bool ok = co_await BroadcastToLinked(text);
   if (broadcast_error_ || first->server == nullptr) {
     if (extended) {
       skip_until_sync_ = true;  // its error went to the client (the block is aborted)
