@@ -226,6 +226,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Mosaic's. A session-level SET is read back at COMMIT (NoteBlockSet).
   asio::awaitable<bool> SetOnLinks(const std::shared_ptr<const sql::Analysis>& a, const std::string& text,
                                    bool extended);
+  // Links the default node when none is linked (what runs on every node of a block needs one).
+  // False after reporting why it could not (SkipUntilSync with `extended`, else FailQuery).
+  asio::awaitable<bool> LinkDefaultIfNone(bool extended);
   // `text` as a simple query on every node linked now, one after another (Broadcast, without
   // ReadyForQuery): the first node's reply, or the first error, reaches the client.
   asio::awaitable<bool> BroadcastToLinked(const std::string& text);

@@ -496,13 +496,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       ReleaseOutput();
       co_return !closing_;
     case StatementType::kSavepoint: {
-      if (LinkedCount() == 0) {
-        auto link = co_await LinkNode(map_->DefaultNode());
-        if (!link.ok()) {
-          FailQuery(link.status());
-          co_return true;
-        }
-      }
+      if (!co_await LinkDefaultIfNone(/*extended=*/false)) co_return true;
       const std::vector<int> linked = LinkedNodes();
       Frame f;
       f.raw = raw;
@@ -1464,14 +1458,20 @@ void Session::AdoptBlockSettings() {
   SyncHeldLinks();
 }
 
-awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::string& text) {
-  if (LinkedCount() == 0) {
-    auto link = co_await LinkNode(map_->DefaultNode());
-    if (!link.ok()) {
-      SkipUntilSync(link.status());
-      co_return true;
-    }
+awaitable<bool> Session::LinkDefaultIfNone(bool extended) {
+  if (LinkedCount() > 0) co_return true;
+  auto link = co_await LinkNode(map_->DefaultNode());
+  if (link.ok()) co_return true;
+  if (extended) {
+    SkipUntilSync(link.status());
+  } else {
+    FailQuery(link.status());
   }
+  co_return false;
+}
+
+awaitable<bool> Session::SavepointOnLinks(const sql::Analysis& a, const std::string& text) {
+  if (!co_await LinkDefaultIfNone(/*extended=*/true)) co_return true;
   // Back to before the error, on every node and here, as for a simple query: one node after
   // another, the first node's reply (or the first error) reaching the client.
   if (a.rollback_to) tx_aborted_ = false;
@@ -1500,17 +1500,7 @@ bool Session::SetsInBlock(const sql::Analysis& a) const {
 
 awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& a, const std::string& text,
                                     bool extended) {
-  if (LinkedCount() == 0) {
-    auto link = co_await LinkNode(map_->DefaultNode());
-    if (!link.ok()) {
-      if (extended) {
-        SkipUntilSync(link.status());
-      } else {
-        FailQuery(link.status());
-      }
-      co_return true;
-    }
-  }
+  if (!co_await LinkDefaultIfNone(extended)) co_return true;
   Link* first = nullptr;
   for (auto& link : links_) {
     if (!link.server) continue;
@@ -1536,13 +1526,7 @@ awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& 
 }
 
 awaitable<bool> Session::SetConfigOnLinks(std::string_view text, std::string_view raw) {
-  if (LinkedCount() == 0) {
-    auto link = co_await LinkNode(map_->DefaultNode());
-    if (!link.ok()) {
-      FailQuery(link.status());
-      co_return true;
-    }
-  }
+  if (!co_await LinkDefaultIfNone(/*extended=*/false)) co_return true;
   const std::vector<int> linked = LinkedNodes();
   Frame f;
   f.raw = raw;
