@@ -1455,7 +1455,8 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
       link.out.append(frame.raw);
       Push({.op = Op::kSync, .server = link.server.get(), .forward = false, .forward_rfq = false});
     }
-    if (batch_implicit_) {
+    const bool implicit = batch_implicit_;
+    if (implicit) {
       // After the Syncs (a node that failed skipped to its Sync): commit everywhere (two-phase
       // when several wrote), or roll back everywhere if anything in the batch failed.
       batch_implicit_ = false;
@@ -1463,14 +1464,12 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
       co_await WaitPendingDrained();
       skip_until_sync_ = false;
       co_await EndTransaction(/*commit=*/true, /*implicit=*/true);
-    } else if (sets_adopted && set_link < links_.size() && links_[set_link].server) {
-      // Read back where they ran, after its Sync; answers the ReadyForQuery.
-      co_await AdoptSetsAfter(links_[set_link], sets, reset_all, true);
-      if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
-      if (refresh_tables_pending_) co_await RefreshTablesIfPending();
-      co_return true;
     }
-    Push({.op = Op::kRfq});
+    if (!implicit && sets_adopted && set_link < links_.size() && links_[set_link].server) {
+      co_await AdoptSetsAfter(links_[set_link], sets, reset_all, true);  // where they ran; answers ReadyForQuery
+    } else {
+      Push({.op = Op::kRfq});
+    }
     if (TxStatus() == protocol::kTxIdle) portal_links_.clear();
     if (refresh_tables_pending_) co_await RefreshTablesIfPending();
     co_return true;
