@@ -592,6 +592,9 @@ awaitable<bool> Session::HandleMessage(const Frame& frame) {
   if (SharedLinked()) co_await WaitPendingDrained();
   const bool after_deferred_parse = std::exchange(parse_deferred_, false);
   if (skip_until_sync_ && frame.type != fe::kSync && frame.type != fe::kTerminate) co_return true;
+  if (temp_stale_ && !batch_open_ && frame.type != fe::kTerminate && frame.type != fe::kSync) {
+    co_await ReadTempTables();
+  }
   opens_batch_ = !batch_open_ || (after_deferred_parse && frame.type == fe::kBind);
   if (frame.type == fe::kParse || frame.type == fe::kBind || frame.type == fe::kDescribe ||
       frame.type == fe::kExecute || frame.type == fe::kClose || frame.type == fe::kFlush) {
@@ -677,6 +680,8 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
           "DDL runs on every node, other statements on the node holding the rows; send them separately"));
       co_return true;
     case sql::StatementKind::kDdl: {
+      const std::optional<bool> temp = co_await RunTempDdlString(frame, q.sql);
+      if (temp) co_return *temp;
       if (auto refused = CheckDdlString(q.sql); !refused.ok()) {
         FailQuery(refused);
         co_return true;
@@ -1095,12 +1100,18 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       co_return true;
     }
   }
+  bool temp_ddl = false;  // on the session's temporary tables: the default node alone
   if (target_stmt && target_stmt->ddl && target_stmt->analysis) {
-    if (auto refused = CheckDdlDuringMigrations(*target_stmt->analysis); !refused.ok()) {
+    const TempUse use = TempDdlOf(*target_stmt->analysis);
+    temp_ddl = use != TempUse::kNone;
+    if (auto refused = temp_ddl ? RefuseTempDdl(*target_stmt->analysis, use, target_stmt->literals)
+                                : CheckDdlDuringMigrations(*target_stmt->analysis);
+        !refused.ok()) {
       SkipUntilSync(refused);
       co_return true;
     }
   }
+  if (target_stmt && target_stmt->analysis && target_stmt->analysis->discards_temp) temp_stale_ = true;
   if (!local_portals_.empty()) local_portals_.erase(std::string(bind.portal));
   if (target_stmt && (target_stmt->local || (target_stmt->analysis && SetsInBlock(*target_stmt->analysis)))) {
     portal_links_.erase(std::string(bind.portal));
@@ -1175,6 +1186,13 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       }
       link = result.value();
     }
+  } else if (temp_ddl) {
+    auto result = co_await LinkNode(map_->DefaultNode());
+    if (!result.ok()) {
+      SkipUntilSync(result.status());
+      co_return true;
+    }
+    link = result.value();
   } else {
     link = co_await LinkBatch();
     if (link == nullptr) co_return true;
@@ -1279,6 +1297,12 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   const std::string sql = std::move(ddl->second);
   ddl_portals_.erase(ddl);
   broadcast_error_ = false;
+  sql::Lexed lexed;
+  const auto analysis = worker_.analysis_cache().Get(sql, &lexed);
+  if (TempDdlOf(*analysis) != TempUse::kNone) {  // on its Bind's link, the default node's
+    NoteTempDdl(*analysis);
+    co_return co_await ForwardToBatch(frame.raw, Op::kExecute);
+  }
   if (!co_await ForwardToBatch(frame.raw, Op::kExecute)) co_return false;
   // A server holds its replies until Sync or Flush: ask for them now.
   if (batch_link_ < links_.size() && links_[batch_link_].server) {
@@ -1710,6 +1734,7 @@ void Session::ClearTransaction() {
   implicit_tx_ = false;
   block_log_.clear();
   block_float_digits_.reset();
+  if (std::exchange(temp_in_block_, false)) temp_stale_ = true;  // committed, dropped or rolled back
   std::erase_if(cursors_, [](const auto& c) { return !c.second.hold; });
   for (auto& link : links_) link.wrote = false;
 }

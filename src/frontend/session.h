@@ -346,6 +346,26 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<void> SeeTablesOfThisBlock();
   // SELECT mosaic.<function>(...).
   asio::awaitable<void> MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed);
+  // Temporary tables (session_temp.cc): created on the default node alone, where the router
+  // sends what reads or writes them (router::Bound::temp_tables).
+  enum class TempUse : uint8_t { kNone, kOnly, kMixed };
+  // What DDL or maintenance `a` does with them: nothing, only them (it runs on the default node),
+  // them and routed tables (refused). `also` counts as temporary (created earlier in a string).
+  TempUse TempDdlOf(const sql::Analysis& a, const std::vector<std::string>* also = nullptr) const;
+  // OK when `a` (TempDdlOf kOnly or kMixed) may run on the default node; else why not (0A000).
+  Status RefuseTempDdl(const sql::Analysis& a, TempUse use, const std::vector<sql::Literal>& literals) const;
+  // Runs a simple-protocol query of temporary-table DDL on the default node, unless `refused`
+  // (RefuseTempDdl's verdict).
+  asio::awaitable<bool> RunTempDdl(const protocol::Frame& frame, const Status& refused);
+  // A query string of several DDL statements: kNone when none is about temporary tables, else
+  // it runs on the default node (true, after replying) or is refused (true, after replying).
+  asio::awaitable<std::optional<bool>> RunTempDdlString(const protocol::Frame& frame, std::string_view sql);
+  // Reads the names of the temporary tables from the default node (temp_tables_). Not while an
+  // extended-protocol batch is open, nor in an aborted block (stays stale until then).
+  asio::awaitable<void> ReadTempTables();
+  // Temporary-table DDL sent over the extended protocol ran: a new name counts at once, all are
+  // read back at the next batch.
+  void NoteTempDdl(const sql::Analysis& a);
   // Monitor (session_monitor.cc). A statement's event is built when it is routed (what the
   // session has then: analysis, values, route) and recorded when its CommandComplete arrives.
   // Returns the slot's sequence number (0: not monitored). Allocation-free for known shapes.
@@ -646,6 +666,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool batch_sets_off_ = false;
   size_t batch_set_link_ = SIZE_MAX;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
+  // The session's temporary tables (names as folded), on the default node. Read back from it
+  // (ReadTempTables) at the next batch after what may have changed them (temp_stale_): DDL on
+  // them, DISCARD, the end of a block or a ROLLBACK TO after DDL on them in it (temp_in_block_).
+  std::vector<std::string> temp_tables_;
+  bool temp_stale_ = false;
+  bool temp_in_block_ = false;
   // DDL sent over the extended protocol, or inside a transaction block, may have changed tables:
   // read them again once its transaction has ended (the Sync, COMMIT or ROLLBACK) so that the
   // next statement (and every other session) routes them.

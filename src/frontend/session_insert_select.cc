@@ -148,7 +148,15 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
                                            static_cast<size_t>(a.insert_select_end - a.insert_select_begin)));
   const std::string tail(sql_text.substr(static_cast<size_t>(a.insert_select_end)));
   const bool implicit = TxStatus() == protocol::kTxIdle;
-  if (implicit) BeginImplicit();
+  // Outside a block, the session's temporary tables are read before the transaction that writes
+  // begins (rows of its own: no other snapshot matters), so that the default node's part of it
+  // touches none and can be prepared in a two-phase commit (PostgreSQL refuses that otherwise).
+  router::Bound names;
+  names.temp_tables = &temp_tables_;
+  const bool pull_first = implicit && !a.tables.empty() &&
+                          std::any_of(a.tables.begin() + 1, a.tables.end(),
+                                      [&](const sql::TableRef& t) { return names.NamesTemp(t); });
+  if (implicit && !pull_first) BeginImplicit();
   broadcast_error_ = false;
 
   std::string error;  // an ErrorResponse, sent once the implicit transaction is rolled back
@@ -167,6 +175,7 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
   }
   std::vector<std::string> casts;
   if (ok && (!selected.empty() || a.returning)) ok = co_await CastsOfTypes(select_node, types, &casts, &error);
+  if (pull_first) BeginImplicit();
   if (ok && !selected.empty() && types.empty()) {
     error = ErrorMessage(Status::Unsupported("INSERT ... SELECT of rows without columns is not supported over several nodes"));
     ok = false;

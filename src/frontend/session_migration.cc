@@ -44,9 +44,15 @@ std::string TenantText(const std::string& tenant) {
 
 }  // namespace
 
-awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, const router::Bound& bound,
+awaitable<Result<router::Route>> Session::PlanGated(const sql::Analysis& a, const router::Bound& given,
                                                     std::string_view sql_text) {
   const auto deadline = std::chrono::steady_clock::now() + kFenceWaitLimit;
+  router::Bound with_temp;
+  if (!temp_tables_.empty() && given.temp_tables == nullptr) {
+    with_temp = given;
+    with_temp.temp_tables = &temp_tables_;
+  }
+  const router::Bound& bound = with_temp.temp_tables != nullptr ? with_temp : given;
   for (;;) {
     auto planned = router::Plan(*map_, a, bound);
     if (!planned.ok()) co_return planned;

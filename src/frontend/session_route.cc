@@ -197,6 +197,7 @@ Result<router::UtilityRoute> Session::PlaceUtility(const sql::Analysis& a,
   router::Bound bound;
   bound.utc = SessionUtc();
   bound.literals = &literals;
+  bound.temp_tables = &temp_tables_;
   return router::PlanUtility(*map_, a, bound);
 }
 
@@ -449,6 +450,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     case StatementType::kTwoPhase:
       co_return co_await forward_default();
     case StatementType::kUtility: {
+      if (a.discards_temp) temp_stale_ = true;
       Status refused;
       bool write = false;
       bool every_node = false;
@@ -512,12 +514,24 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       co_return ok;
     }
     case StatementType::kMaintenance: {
-      const std::vector<int> all = AllNodes();
       Frame f;
       f.raw = raw;
+      const TempUse use = TempDdlOf(a);
+      if (use != TempUse::kNone) {
+        const Status refused = RefuseTempDdl(a, use, lexed_.literals);
+        co_return co_await RunTempDdl(f, refused);
+      }
+      const std::vector<int> all = AllNodes();
       co_return co_await Broadcast(f, all);
     }
     case StatementType::kDdl: {
+      const TempUse use = TempDdlOf(a);
+      if (use != TempUse::kNone) {
+        Frame f;
+        f.raw = raw;
+        const Status refused = RefuseTempDdl(a, use, lexed_.literals);
+        co_return co_await RunTempDdl(f, refused);
+      }
       if (auto refused = CheckDdlDuringMigrations(a); !refused.ok()) {
         FailQuery(refused);
         co_return true;
@@ -1572,6 +1586,7 @@ awaitable<void> Session::ReadBlockFloatDigits(Link& link) {
 }
 
 awaitable<void> Session::RereadAfterRollbackTo(const sql::Analysis& a) {
+  if (a.rollback_to && temp_in_block_) temp_stale_ = true;  // may have undone DDL on temporary tables
   if (!a.rollback_to || !block_float_digits_) co_return;
   for (auto& link : links_) {
     if (!link.server) continue;

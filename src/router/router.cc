@@ -304,6 +304,7 @@ std::string_view TypeName(sql::StatementType t) {
 struct RefInfo {
   const Table* table = nullptr;  // nullptr: unknown relation (lives on the default node)
   bool reference = false;
+  bool temp = false;                 // the session's temporary table (table nullptr)
   bool tenants_known = false;        // distributed: a finite set of tenants
   std::vector<std::string> tenants;  // canonical keys when tenants_known
   std::vector<int> nodes;
@@ -395,6 +396,11 @@ Status NotNullViolation(const Table& t, std::string_view column) {
 }
 
 }  // namespace
+
+bool Bound::NamesTemp(const sql::TableRef& ref) const {
+  return temp_tables != nullptr && (ref.schema.empty() || ref.schema == "pg_temp") &&
+         std::find(temp_tables->begin(), temp_tables->end(), ref.name) != temp_tables->end();
+}
 
 std::optional<std::string> Bound::Text(const ValueRef& v) const {
   switch (v.kind) {
@@ -504,6 +510,27 @@ Result<int> RowRouter::RouteWith(const std::optional<std::string>& tenant_text,
 
 namespace {
 
+// A statement reading or writing the session's temporary tables runs where they are, on the
+// default node, with nothing from other nodes (INSERT ... SELECT into a table Mosaic routes,
+// reading temporary tables, is planned before this: Mosaic reads them and writes the rows).
+Status CheckTempTables(const ShardMap& map, const Analysis& a, const std::vector<RefInfo>& refs, const Route& route) {
+  const int home = map.DefaultNode().id;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (!refs[i].temp || route.nodes == std::vector<int>{home}) continue;
+    std::string others;
+    for (int n : route.nodes) {
+      if (n != home) others += fmt::format("{}{}", others.empty() ? "" : ", ", n);
+    }
+    return Status::Unsupported(fmt::format(
+        "{} reads temporary table \"{}\", which lives on node {} (temporary tables are created on "
+        "the default node), together with rows on node {}: copy those rows into a temporary table "
+        "first (INSERT INTO temporary table SELECT ...), or write routed tables with INSERT ... SELECT "
+        "FROM the temporary table",
+        TypeName(a.type) == "statement" ? "the query" : TypeName(a.type), a.tables[i].name, home, others));
+  }
+  return Status::OK();
+}
+
 // The one node every row of INSERT ... SELECT into refs[0]'s table lands on, when the statement
 // says so: the table is whole on one node, or its tenant column is filled with one constant (or
 // parameter), or with the tenant column of a table the SELECT reads for one tenant only (not on
@@ -589,7 +616,8 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
       route.tables.push_back(nullptr);
       continue;
     }
-    info.table = ResolveTable(map, a.tables[i]);
+    info.temp = bound.NamesTemp(a.tables[i]);
+    info.table = info.temp ? nullptr : ResolveTable(map, a.tables[i]);
     route.tables.push_back(info.table);
     if (info.table == nullptr) continue;
     if (info.table->kind == TableKind::kReference) {
@@ -635,7 +663,7 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     any_sharded = true;
     if (info.table == nullptr) {
       const auto& ref = a.tables[i];
-      if (map.spread() && !IsSystemRelation(ref)) {
+      if (map.spread() && !IsSystemRelation(ref) && !info.temp) {
         return Status::Error(kUnknownRelation, fmt::format(
             "relation \"{}\" is not a table Mosaic routes (a view, sequence, temporary or foreign "
             "table, or a table created behind Mosaic's back), so it cannot tell which nodes hold its "
@@ -814,6 +842,21 @@ Result<Route> Plan(const ShardMap& map, const Analysis& a, const Bound& bound) {
     }
   }
 
+  if (a.type == T::kInsert && a.insert_select && !refs.empty() && refs[0].temp &&
+      route.nodes != std::vector<int>{map.DefaultNode().id}) {
+    // Into a temporary table from rows on other nodes: Mosaic reads them and inserts them.
+    route.insert_select_through = true;
+    route.nodes = all_nodes;
+    return route;
+  }
+  if (auto refused = CheckTempTables(map, a, refs, route); !refused.ok()) return refused;
+  if (route.write && !a.cte_writes && !refs.empty() &&
+      std::all_of(refs.begin(), refs.end(), [](const RefInfo& r) { return r.temp || r.reference; }) &&
+      std::any_of(refs.begin(), refs.end(), [](const RefInfo& r) { return r.temp; })) {
+    // Rows of the session's own: the default node's part of a transaction over several nodes is
+    // then committed as a reader's (PostgreSQL cannot PREPARE it), before the writers' decision.
+    route.write = false;
+  }
   if (!any_sharded) {
     route.reference_only = true;
     route.nodes = {map.DefaultNode().id};

@@ -37,15 +37,21 @@ struct Bound {
   // The session's TimeZone is UTC: timestamptz text without an offset can be keyed. Otherwise
   // such values restrict nothing (reads go to every candidate range) and rows cannot be routed.
   bool utc = true;
+  // The session's temporary tables (names as folded): they live on the default node, where the
+  // session created them, and hide tables of the same name as they do in PostgreSQL.
+  const std::vector<std::string>* temp_tables = nullptr;
 
   // The text of a literal or text-format parameter; nullopt for NULL, kOther or a binary
   // parameter. `negate` of a literal is applied.
   std::optional<std::string> Text(const sql::ValueRef& v) const;
+  // `ref` names one of temp_tables (unqualified or in pg_temp).
+  bool NamesTemp(const sql::TableRef& ref) const;
 };
 
 struct Route {
   std::vector<int> nodes;  // node ids, ascending, non-empty
-  bool write = false;      // the statement changes rows (INSERT/UPDATE/DELETE/COPY FROM/locking read)
+  bool write = false;      // the statement changes rows (INSERT/UPDATE/DELETE/COPY FROM/locking read),
+                           // other than those of the session's temporary tables
   bool reference_only = false;  // reads only reference tables (or no table): any one node answers
   bool all_nodes = false;  // DDL/maintenance: runs everywhere
   // INSERT ... VALUES whose rows go to different nodes: the row indexes (Analysis::insert_rows)

@@ -280,6 +280,12 @@ struct Analysis {
   bool ddl_concurrently = false;     // CREATE/DROP INDEX CONCURRENTLY (cannot run in a transaction)
   bool ddl_alters_tables = false;    // ALTER TABLE, DROP TABLE, RENAME, SET SCHEMA or TRUNCATE of
                                      // the tables it names (`tables`, outside subqueries)
+  // CREATE TEMP TABLE [AS], SELECT ... INTO TEMP, CREATE TABLE pg_temp.x: a table of the
+  // session's own named temp_table, dropped at commit when temp_on_commit_drop (ON COMMIT DROP).
+  bool ddl_temp = false;
+  std::string temp_table;
+  bool temp_on_commit_drop = false;
+  bool discards_temp = false;        // DISCARD TEMP, DISCARD ALL: the session's temporary tables go
   // Utility statements. Those wrapping a statement (EXPLAIN, DECLARE, PREPARE, CREATE ... AS)
   // analyse it into this analysis: its table references are tables[wrapped_tables..], and
   // `wrapped` is its type (kSelect, kSelectForUpdate, kInsert, kUpdate, kDelete; kUtility for

@@ -321,6 +321,8 @@ class Walker {
   void With(const Json* with, Scope* sc);
   void Utility(std::string_view type, const Json& s);
   bool UtilityKindOf(std::string_view type, const Json& s);
+  // `clause` creates the table `rel` (a RangeVar): a temporary one?
+  void NoteTemp(const Json& clause, const Json* rel, const char* on_commit_key);
   void Wrapped(const Json* stmt);
 
   // FROM clauses, filters and joins.
@@ -429,9 +431,10 @@ void Walker::Statement(const Json& raw) {
   const Json& s = Body(*node);
   if (type == "SelectStmt") {
     Select(s, nullptr, false, true);
-    if (Get(s, "intoClause")) {
+    if (const Json* into = Get(s, "intoClause")) {
       a_->type = StatementType::kDdl;
       a_->ddl_creates_table = a_->ddl_changes_tables = true;
+      NoteTemp(*into, Get(*into, "rel"), "onCommit");
       a_->utility = UtilityKind::kCreateAs;
       a_->wrapped = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
     } else {
@@ -702,6 +705,9 @@ void Walker::Utility(std::string_view type, const Json& s) {
     a_->type = StatementType::kUtility;
     return;
   }
+  if (type == "DiscardStmt") {
+    a_->discards_temp = Str(s, "target") == "DISCARD_TEMP" || Str(s, "target") == "DISCARD_ALL";
+  }
   const bool maintenance = type == "VacuumStmt" || type == "ClusterStmt" || type == "ReindexStmt";
   static constexpr std::array<std::string_view, 13> kDdl = {
       "IndexStmt", "RenameStmt", "TruncateStmt", "CommentStmt", "GrantStmt", "GrantRoleStmt",
@@ -741,6 +747,10 @@ void Walker::Utility(std::string_view type, const Json& s) {
   if (type == "CreateStmt" || type == "CreateForeignTableStmt" || type == "CreateTableAsStmt") {
     a_->ddl_creates_table = Str(s, "objtype") != "OBJECT_MATVIEW";
     a_->ddl_changes_tables = true;
+    if (type == "CreateStmt") NoteTemp(s, Get(s, "relation"), "oncommit");
+    if (type == "CreateTableAsStmt" && a_->ddl_creates_table) {
+      if (const Json* into = Get(s, "into")) NoteTemp(*into, Get(*into, "rel"), "onCommit");
+    }
     if (type == "CreateTableAsStmt") {
       // Its query's tables were added after the new table (by Visit above).
       a_->utility = UtilityKind::kCreateAs;
@@ -790,6 +800,13 @@ void Walker::Utility(std::string_view type, const Json& s) {
       }
     }
   }
+}
+
+void Walker::NoteTemp(const Json& clause, const Json* rel, const char* on_commit_key) {
+  if (rel == nullptr || (Str(*rel, "relpersistence") != "t" && Str(*rel, "schemaname") != "pg_temp")) return;
+  a_->ddl_temp = true;
+  a_->temp_table = std::string(Str(*rel, "relname"));
+  a_->temp_on_commit_drop = Str(clause, on_commit_key) == "ONCOMMIT_DROP";
 }
 
 // Utility statements that use rows (UtilityKind); false for the others.

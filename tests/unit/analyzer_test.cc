@@ -1111,5 +1111,35 @@ TEST(AnalyzerUtility, CreateTableAsWrapsItsQuery) {
   EXPECT_EQ(into->wrapped_tables, 0);
 }
 
+TEST(AnalyzerUtility, TemporaryTables) {
+  // Created on the session's default node only, named for routing (frontend).
+  Analyzed plain("CREATE TEMP TABLE \"Tmp\" (id int, LIKE t)");
+  EXPECT_EQ(plain->type, StatementType::kDdl);
+  EXPECT_TRUE(plain->ddl_temp);
+  EXPECT_EQ(plain->temp_table, "Tmp");
+  EXPECT_FALSE(plain->temp_on_commit_drop);
+  Analyzed dropped("CREATE TEMPORARY TABLE s (id int) ON COMMIT DROP");
+  EXPECT_TRUE(dropped->ddl_temp);
+  EXPECT_TRUE(dropped->temp_on_commit_drop);
+  Analyzed as("CREATE TEMP TABLE s ON COMMIT DROP AS SELECT * FROM t WHERE k = 1");
+  EXPECT_TRUE(as->ddl_temp);
+  EXPECT_TRUE(as->temp_on_commit_drop);
+  EXPECT_EQ(as->temp_table, "s");
+  EXPECT_EQ(as->utility, UtilityKind::kCreateAs);
+  Analyzed into("SELECT * INTO TEMP s FROM t");
+  EXPECT_TRUE(into->ddl_temp);
+  EXPECT_EQ(into->temp_table, "s");
+  Analyzed schema("CREATE TABLE pg_temp.s (id int)");
+  EXPECT_TRUE(schema->ddl_temp);
+  EXPECT_EQ(schema->temp_table, "s");
+  EXPECT_FALSE(Analyzed("CREATE TABLE s (id int)")->ddl_temp);
+  EXPECT_FALSE(Analyzed("CREATE UNLOGGED TABLE s (id int)")->ddl_temp);
+  EXPECT_FALSE(Analyzed("CREATE TABLE s AS SELECT * FROM t")->ddl_temp);
+  EXPECT_FALSE(Analyzed("CREATE TEMP VIEW v AS SELECT 1")->ddl_temp);  // views: not yet
+  EXPECT_TRUE(Analyzed("DISCARD TEMP")->discards_temp);
+  EXPECT_TRUE(Analyzed("DISCARD ALL")->discards_temp);
+  EXPECT_FALSE(Analyzed("DISCARD PLANS")->discards_temp);
+}
+
 }  // namespace
 }  // namespace mosaic::sql

@@ -329,5 +329,63 @@ TEST(RouterInsertSelect, DefaultRoutingValues) {
   EXPECT_EQ(Planned("INSERT INTO orders DEFAULT VALUES").Plan(map).status().sqlstate(), "0A000");
 }
 
+// ---- The session's temporary tables -------------------------------------------------------------
+
+TEST(RouterTempTables, RunOnTheDefaultNodeAndHideTablesOfTheirName) {
+  const auto map = SampleMap();
+  const std::vector<std::string> temp{"tmp", "orders"};
+  auto plan = [&](const char* sql) {
+    Planned p(sql);
+    p.bound.temp_tables = &temp;
+    return p.Plan(map);
+  };
+  for (const char* sql : {"SELECT * FROM tmp", "SELECT * FROM pg_temp.tmp", "INSERT INTO tmp VALUES (1, 2)",
+                          "UPDATE tmp SET v = 1", "SELECT * FROM tmp JOIN statuses USING (code)",
+                          "SELECT * FROM tmp JOIN settings USING (code)",
+                          "SELECT * FROM orders",  // the temporary one hides public.orders
+                          "INSERT INTO tmp SELECT * FROM settings"}) {
+    auto route = plan(sql);
+    ASSERT_TRUE(route.ok()) << sql << ": " << Refusal(route.status());
+    EXPECT_EQ(route.value().nodes, std::vector<int>{1}) << sql;
+    EXPECT_FALSE(route.value().insert_select_through) << sql;
+  }
+  // Writes of temporary tables alone are no writes for the commit (PREPARE TRANSACTION refuses them).
+  EXPECT_FALSE(plan("INSERT INTO tmp VALUES (1, 2)").value().write);
+  EXPECT_FALSE(plan("DELETE FROM tmp USING statuses WHERE tmp.code = statuses.code").value().write);
+  EXPECT_TRUE(plan("INSERT INTO settings SELECT * FROM tmp").value().write);
+  EXPECT_TRUE(plan("WITH n AS (INSERT INTO settings VALUES (1, 1) RETURNING *) INSERT INTO tmp SELECT * FROM n").value().write);
+  auto qualified = plan("SELECT * FROM public.orders");
+  ASSERT_TRUE(qualified.ok());
+  EXPECT_EQ(qualified.value().nodes, (std::vector<int>{1, 2, 3}));
+  // Unknown elsewhere: refused as before (a temporary table of another schema is not the session's).
+  EXPECT_EQ(plan("SELECT * FROM public.tmp").status().sqlstate(), kUnknownRelation);
+  {
+    Planned p("SELECT * FROM tmp");  // a session without temporary tables
+    EXPECT_EQ(p.Plan(map).status().sqlstate(), kUnknownRelation);
+  }
+  // Rows of other nodes with a temporary table: refused, saying why.
+  for (const char* sql : {"SELECT * FROM tmp JOIN public.orders o ON o.v = tmp.v",
+                          "UPDATE public.orders o SET v = tmp.v FROM tmp WHERE o.tenant_id = tmp.code",
+                          "SELECT * FROM public.orders WHERE v IN (SELECT v FROM tmp)"}) {
+    auto route = plan(sql);
+    ASSERT_FALSE(route.ok()) << sql;
+    EXPECT_EQ(route.status().sqlstate(), "0A000") << sql;
+    EXPECT_NE(route.status().message().find("temporary table \"tmp\", which lives on node 1"), std::string::npos)
+        << Refusal(route.status());
+  }
+  // INSERT ... SELECT between a temporary table and rows of other nodes: through Mosaic.
+  for (const char* sql : {"INSERT INTO tmp SELECT * FROM public.orders", "INSERT INTO public.orders SELECT * FROM tmp"}) {
+    auto route = plan(sql);
+    ASSERT_TRUE(route.ok()) << sql << ": " << Refusal(route.status());
+    EXPECT_TRUE(route.value().insert_select_through) << sql;
+  }
+  // Utility statements over them run on the default node.
+  Planned cursor("DECLARE c CURSOR FOR SELECT * FROM tmp");
+  cursor.bound.temp_tables = &temp;
+  auto placed = cursor.Utility(map);
+  ASSERT_TRUE(placed.ok()) << Refusal(placed.status());
+  EXPECT_EQ(placed.value().node, 1);
+}
+
 }  // namespace
 }  // namespace mosaic::router
