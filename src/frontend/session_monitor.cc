@@ -22,7 +22,13 @@ uint32_t Session::MonitorBegin(const sql::Analysis& a, const router::Bound& boun
     slot.event.fingerprint = fingerprint;
     return monitor_seq_;
   }
-  monitor::BuildEvent(a, bound, route, fingerprint, &slot.event);
+  if (temp_tables_.empty() || bound.temp_tables != nullptr) {
+    monitor::BuildEvent(a, bound, route, fingerprint, &slot.event);
+  } else {
+    router::Bound with_temp = bound;  // their names are left out
+    with_temp.temp_tables = &temp_tables_;
+    monitor::BuildEvent(a, with_temp, route, fingerprint, &slot.event);
+  }
   if (recorder->NeedsShape(fingerprint)) recorder->SendShape(fingerprint, monitor::NormalizedText(sql_text, literals));
   return monitor_seq_;
 }

@@ -121,7 +121,12 @@ void BuildEvent(const sql::Analysis& a, const router::Bound& bound, const router
       e->truncated = true;
       break;
     }
-    SetTableName(t, &e->tables[e->table_count++]);
+    // The session's temporary tables: no workload of a table Mosaic places (an empty name).
+    if (bound.NamesTemp(t)) {
+      e->tables[e->table_count++].Set("");
+    } else {
+      SetTableName(t, &e->tables[e->table_count++]);
+    }
   }
   e->filter_count = 0;
   for (const sql::Predicate& p : a.predicates) {

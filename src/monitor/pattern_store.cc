@@ -114,6 +114,7 @@ void PatternStore::Add(const QueryEvent& e) {
 
   for (int i = 0; i < e.table_count; ++i) {
     const std::string_view name = e.tables[i].view();
+    if (name.empty()) continue;  // a session's temporary table (BuildEvent)
     bool repeated = false;  // a self-join counts the statement once for the table
     for (int j = 0; j < i; ++j) repeated = repeated || e.tables[j].view() == name;
     if (repeated) continue;
@@ -126,6 +127,7 @@ void PatternStore::Add(const QueryEvent& e) {
     for (int j = 0; j < e.join_count; ++j) {
       const EventJoin& join = e.joins[j];
       if (e.tables[join.left_table].view() != name && e.tables[join.right_table].view() != name) continue;
+      if (e.tables[join.left_table].view().empty() || e.tables[join.right_table].view().empty()) continue;
       std::string left = fmt::format("{}.{}", e.tables[join.left_table].view(), join.left_column.view());
       std::string right = fmt::format("{}.{}", e.tables[join.right_table].view(), join.right_column.view());
       if (right < left) std::swap(left, right);

@@ -11,6 +11,8 @@ on one node directly (the same rows in a plain table); every reply must match.
 """
 
 import io
+import json
+import time
 
 import psycopg2
 import pytest
@@ -107,6 +109,15 @@ def test_temporary_tables_in_session_pooling_answer_as_postgresql(session_mosaic
     for g, w in zip(got, want):
         assert g == w
     assert all(node_sql(m, n, "SELECT count(*) FROM pg_prepared_xacts")[0][0] == 0 for n in (1, 2, 3))
+    # The query pattern monitor sees the split table's statements, not the temporary tables'.
+    deadline = time.monotonic() + 20
+    seen = ""
+    while "temp_split" not in seen and time.monotonic() < deadline:
+        status, body = m.admin_get_json("/api/v1/patterns?tenant=(implicit)")
+        assert status == 200, body
+        seen = json.dumps(body)
+        time.sleep(0.2)
+    assert "temp_split" in seen and '"stage"' not in seen and '"s2"' not in seen, seen[:3000]
 
 
 def test_what_temporary_tables_cannot_do_is_refused_and_changes_nothing(session_mosaic):

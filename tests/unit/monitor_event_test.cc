@@ -15,12 +15,14 @@ struct Built {
   std::shared_ptr<const sql::Analysis> a;
   QueryEvent e;
 
-  explicit Built(std::string text, std::vector<std::string> params = {}, const catalog::Table* table = nullptr)
+  explicit Built(std::string text, std::vector<std::string> params = {}, const catalog::Table* table = nullptr,
+                 const std::vector<std::string>* temp_tables = nullptr)
       : sql(std::move(text)) {
     sql::Lex(sql, &lexed);
     a = sql::Analyze(sql, lexed.literals);
     router::Bound bound;
     bound.literals = &lexed.literals;
+    bound.temp_tables = temp_tables;
     storage_ = std::move(params);
     for (const auto& p : storage_) bound.params.push_back({.null = false, .binary = false, .bytes = p});
     router::Route route;
@@ -91,6 +93,20 @@ TEST(EventBuilderTest, LeavesOutTheTenantColumn) {
   Built b("SELECT * FROM orders WHERE tenant_id = 'acme' AND customer_id = 7", {}, &orders);
   ASSERT_EQ(b.e.filter_count, 1);
   EXPECT_EQ(b.e.filters[0].column.view(), "customer_id");
+}
+
+TEST(EventBuilderTest, LeavesOutTemporaryTables) {
+  // The session's own tables (router::Bound::temp_tables): an empty name, which the pattern
+  // store skips, at the same index (filters and joins keep theirs).
+  const std::vector<std::string> temp{"stage"};
+  Built b("INSERT INTO orders SELECT s.* FROM stage s JOIN pg_temp.stage t ON s.id = t.id WHERE s.id > 5", {}, nullptr,
+          &temp);
+  ASSERT_EQ(b.e.table_count, 3);
+  EXPECT_EQ(b.e.tables[0].view(), "orders");
+  EXPECT_EQ(b.e.tables[1].view(), "");
+  EXPECT_EQ(b.e.tables[2].view(), "");
+  Built without("SELECT * FROM stage", {}, nullptr, nullptr);
+  EXPECT_EQ(without.e.tables[0].view(), "stage");
 }
 
 TEST(EventBuilderTest, RowsFromCommandTags) {

@@ -149,6 +149,24 @@ TEST(PatternStoreTest, SubWindowsAndJoins) {
   EXPECT_EQ(joins[0]["count"], 1);
 }
 
+TEST(PatternStoreTest, SkipsTablesWithoutNames) {
+  // A session's temporary table (BuildEvent leaves its name empty), joined to a real table.
+  PatternStore store;
+  QueryEvent e = Event("t", {"orders", ""}, {{1, "id", FilterOp::kEq, ValueRole::kPoint, "7"}});
+  e.join_count = 1;
+  e.joins[0].left_table = 0;
+  e.joins[0].right_table = 1;
+  e.joins[0].left_column.Set("id");
+  e.joins[0].right_column.Set("id");
+  store.Add(e);
+  const Json p = store.TenantPatterns("t", std::nullopt, 300, kT0);
+  ASSERT_EQ(p["tables"].size(), 1u) << p.dump();
+  const Json& orders = *FindTable(p, "orders");
+  EXPECT_EQ(orders["statements"], 1);
+  EXPECT_TRUE(orders["joins"].empty()) << orders.dump();
+  EXPECT_TRUE(orders["columns"].empty()) << orders.dump();
+}
+
 TEST(PatternStoreTest, TenantListByLoadAndSpecialTenants) {
   PatternStore store;
   for (int i = 0; i < 5; ++i) store.Add(Event("big", {"t"}));
