@@ -1378,7 +1378,12 @@ bool Session::CollectSet(const sql::Analysis& a, std::vector<std::string>* names
 }
 
 void Session::NoteBatchSet(const sql::Analysis& a, size_t link) {
-  if (tx_block_ || TxStatus() != protocol::kTxIdle) return;
+  using sql::StatementType;
+  // Rows read or written: nothing to note (CollectSet takes them), and no walk over the links.
+  if (a.type == StatementType::kSelect || a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
+      a.type == StatementType::kDelete || tx_block_ || TxStatus() != protocol::kTxIdle) {
+    return;
+  }
   if (!CollectSet(a, &batch_sets_, &batch_reset_all_)) batch_sets_off_ = true;
   if (a.type != sql::StatementType::kSet) return;
   if (batch_set_link_ != SIZE_MAX && batch_set_link_ != link) batch_sets_off_ = true;
