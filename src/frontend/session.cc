@@ -1121,6 +1121,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
     co_return true;
   }
+  std::vector<std::string> set_config;  // settings a SELECT of set_config calls changes (outside a block)
   if (target_stmt && target_stmt->analysis && Routable(*target_stmt->analysis)) {
     protocol::BindMessage full;
     if (auto s = protocol::ParseBind(frame.body, &full); !s.ok()) {
@@ -1140,6 +1141,10 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
                              : (i < full.param_formats.size() ? full.param_formats[i] : 0);
       p.binary = format == 1;
       if (i < target_stmt->param_types.size()) p.type_oid = static_cast<uint32_t>(target_stmt->param_types[i]);
+    }
+    if (target_stmt->analysis->only_set_config && !tx_block_ && TxStatus() == protocol::kTxIdle &&
+        !SetConfigNames(*target_stmt->analysis, bound, &set_config)) {
+      set_config.clear();
     }
     auto route = co_await PlanGated(*target_stmt->analysis, bound, target_stmt->query);
     if (!route.ok()) {
@@ -1214,7 +1219,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     if (target_stmt->analysis->rollback_to) tx_aborted_ = false;  // as below for a simple query
     AbortOnNodeBefore(*target_stmt->analysis, l);
     NoteRelayedSet(*target_stmt->analysis, *l.server);
-    NoteBatchSet(*target_stmt->analysis, index);
+    NoteBatchSet(*target_stmt->analysis, index, set_config);
     NoteBlockSet(*target_stmt->analysis, l);
     if (target_stmt->analysis->only_set_config && tx_block_ && !implicit_tx_) CopySetConfig(l, *target_stmt, bind.rest);
   }

@@ -256,9 +256,14 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> SyncBatch(const protocol::Frame& frame);
   void WarnIfNoTransaction();
   void PushWarning(std::string_view sqlstate, std::string_view message);
-  // A simple-protocol SET or RESET outside a transaction block, in transaction pooling: runs it
-  // and reads the setting back on the same server, so that it follows the client (SyncParams).
-  asio::awaitable<bool> TrackedSet(const sql::Analysis& a, std::string_view raw);
+  // A simple-protocol SET or RESET outside a transaction block (`names`, or RESET ALL), or a
+  // SELECT of set_config calls: runs it and reads the settings back on the same server, so
+  // that they follow the client (SyncParams) and leave the server with it.
+  asio::awaitable<bool> TrackedSet(const std::vector<std::string>& names, bool reset_all, std::string_view raw);
+  // The settings a SELECT of set_config calls (Analysis::only_set_config) changes, lower case;
+  // false when a name is neither a literal nor a text parameter, or is role or
+  // session_authorization (not tracked: refused in transaction pooling).
+  static bool SetConfigNames(const sql::Analysis& a, const router::Bound& bound, std::vector<std::string>* names);
   // After SETs the client sent outside a transaction block ran on `link`'s server (TrackedSet,
   // a query string, an extended-protocol batch up to its Sync), pushed without their
   // ReadyForQuery: reads the settings `names` back there and adopts them (after dropping the
@@ -279,7 +284,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   static bool CollectSet(const sql::Analysis& a, std::vector<std::string>* names, bool* reset_all);
   // Notes a statement bound in an extended-protocol batch on links_[link] for the batch's SET
   // read-back (batch_sets_).
-  void NoteBatchSet(const sql::Analysis& a, size_t link);
+  // (`set_config`: the settings a SELECT of set_config calls changes, SetConfigNames.)
+  void NoteBatchSet(const sql::Analysis& a, size_t link, const std::vector<std::string>& set_config);
   // Makes the setting in `data_row` (a DataRow of name and current_setting(name), the read-back
   // of a SET on `server`, which may be null) one that follows the client (params_).
   void AdoptSetting(std::string_view data_row, backend::ServerConn* server);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <thread>
 
@@ -150,6 +151,10 @@ void CsvFields(std::string_view row, char delim, char quote, char escape,
   fields->push_back(std::move(cur));
   quoted->push_back(was_quoted);
 }
+
+// SET ROLE / SET SESSION AUTHORIZATION: refused outside SET LOCAL in transaction pooling
+// (RefuseSessionRole), never adopted as a setting that follows the client.
+bool SetsSessionRole(std::string_view name) { return name == "role" || name == "session_authorization"; }
 
 }  // namespace
 
@@ -427,7 +432,9 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       }
       if (!a.set_local && TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 &&
           (!a.set_name.empty() || a.set_reset_all)) {
-        co_return co_await TrackedSet(a, raw);
+        std::vector<std::string> names;
+        if (!a.set_reset_all) names.emplace_back(a.set_name);
+        co_return co_await TrackedSet(names, a.set_reset_all, raw);
       }
       if (SetsInBlock(a) && lexed_.statements <= 1) {
         sql::Lexed own;  // lexed_ stays this statement's
@@ -599,6 +606,22 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   if (TxStatus() == protocol::kTxFailed) co_return co_await forward_default();  // 25P02 from the node
   if (a.only_set_config && tx_block_ && !implicit_tx_ && lexed_.statements <= 1) {
     co_return co_await SetConfigOnLinks(sql_text, raw);
+  }
+  if (a.only_set_config && !tx_block_ && TxStatus() == protocol::kTxIdle && lexed_.statements <= 1) {
+    // Session settings as a SET's: they follow the client, and leave the server with it.
+    router::Bound names_bound;
+    names_bound.literals = &lexed_.literals;
+    std::vector<std::string> names;
+    const bool tracked = SetConfigNames(a, names_bound, &names);
+    if (ctx_.config.pool_mode == PoolMode::kTransaction &&
+        std::any_of(names.begin(), names.end(), [](const std::string& n) { return SetsSessionRole(n); })) {
+      FailQuery(Status::Unsupported(
+          "set_config of role or session_authorization outlives the transaction, and Mosaic runs each "
+          "transaction on any server connection (pool_mode = \"transaction\"): call it with is_local true "
+          "inside a transaction, or use pool_mode = \"session\""));
+      co_return true;
+    }
+    if (tracked) co_return co_await TrackedSet(names, false, raw);
   }
   router::Bound bound;
     bound.utc = SessionUtc();
@@ -1276,19 +1299,20 @@ awaitable<void> Session::RunOnLinks(const std::vector<Link*>& targets, const std
 
 namespace {
 
-// SET ROLE / SET SESSION AUTHORIZATION: refused outside SET LOCAL in transaction pooling
-// (RefuseSessionRole), never adopted as a setting that follows the client.
-bool SetsSessionRole(std::string_view name) { return name == "role" || name == "session_authorization"; }
 
-// The setting `name` (any case) as a row of its canonical name and current value.
+// The setting `name` (any case) as a row of its canonical name and current value (NULL when
+// there is none). A custom setting never defined by a module (app.tenant_id, as row-level
+// security setups use) is not in pg_settings: its name as given.
 std::string ReadSettingQuery(std::string_view name) {
-  return fmt::format("SELECT name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings WHERE lower(name) = {}",
-                     Literal(name));
+  return fmt::format(
+      "SELECT coalesce((SELECT name FROM pg_catalog.pg_settings WHERE lower(name) = {0}), {0}), "
+      "pg_catalog.current_setting({0}, true)",
+      Literal(name));
 }
 
 }  // namespace
 
-awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw) {
+awaitable<bool> Session::TrackedSet(const std::vector<std::string>& names, bool reset_all, std::string_view raw) {
   auto link = co_await LinkNode(map_->DefaultNode());
   if (!link.ok()) {
     FailQuery(link.status());
@@ -1298,10 +1322,23 @@ awaitable<bool> Session::TrackedSet(const sql::Analysis& a, std::string_view raw
   l.out.append(raw);
   Push({.op = Op::kQuery, .server = l.server.get(), .forward_rfq = false});
   broadcast_error_ = false;
-  std::vector<std::string> names;
-  if (!a.set_reset_all) names.emplace_back(a.set_name);
-  co_await AdoptSetsAfter(l, names, a.set_reset_all, false);
+  co_await AdoptSetsAfter(l, names, reset_all, false);
   co_return !closing_;
+}
+
+bool Session::SetConfigNames(const sql::Analysis& a, const router::Bound& bound, std::vector<std::string>* names) {
+  names->clear();
+  for (const sql::ValueRef& v : a.set_config_names) {
+    const std::optional<std::string> name = bound.Text(v);
+    if (!name || name->empty()) return false;
+    std::string lower = *name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::find(names->begin(), names->end(), lower) == names->end()) names->push_back(std::move(lower));
+  }
+  // A role is not a setting that follows the client (SetsSessionRole).
+  return !names->empty() && std::none_of(names->begin(), names->end(), [](const std::string& n) {
+    return SetsSessionRole(n);
+  });
 }
 
 awaitable<void> Session::AdoptSetsAfter(Link& link, const std::vector<std::string>& names, bool reset_all,
@@ -1377,15 +1414,20 @@ bool Session::CollectSet(const sql::Analysis& a, std::vector<std::string>* names
   return true;
 }
 
-void Session::NoteBatchSet(const sql::Analysis& a, size_t link) {
+void Session::NoteBatchSet(const sql::Analysis& a, size_t link, const std::vector<std::string>& set_config) {
   using sql::StatementType;
+  const bool sets = a.type == StatementType::kSet || !set_config.empty();
   // Rows read or written: nothing to note (CollectSet takes them), and no walk over the links.
-  if (a.type == StatementType::kSelect || a.type == StatementType::kInsert || a.type == StatementType::kUpdate ||
-      a.type == StatementType::kDelete || tx_block_ || TxStatus() != protocol::kTxIdle) {
+  if ((!sets && (a.type == StatementType::kSelect || a.type == StatementType::kInsert ||
+                 a.type == StatementType::kUpdate || a.type == StatementType::kDelete)) ||
+      tx_block_ || TxStatus() != protocol::kTxIdle) {
     return;
   }
   if (!CollectSet(a, &batch_sets_, &batch_reset_all_)) batch_sets_off_ = true;
-  if (a.type != sql::StatementType::kSet) return;
+  for (const auto& name : set_config) {
+    if (std::find(batch_sets_.begin(), batch_sets_.end(), name) == batch_sets_.end()) batch_sets_.push_back(name);
+  }
+  if (!sets) return;
   if (batch_set_link_ != SIZE_MAX && batch_set_link_ != link) batch_sets_off_ = true;
   batch_set_link_ = link;
 }

@@ -309,6 +309,9 @@ struct Analysis {
   // A SELECT of set_config(...) calls only (no FROM): settings for the rest of the transaction
   // (is_local true) or session, which every node of a transaction block must see (frontend).
   bool only_set_config = false;
+  // Its calls' first argument (the setting's name), in order: a literal or a parameter for a
+  // session to read the settings back and adopt them (kOther when neither).
+  std::vector<ValueRef> set_config_names;
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.
   std::string mosaic_function;

@@ -440,6 +440,10 @@ void Walker::Statement(const Json& raw) {
     } else {
       a_->type = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
       a_->only_set_config = OnlySetConfig(s);
+      for (const Json& target : a_->only_set_config ? Items(s, "targetList") : EmptyArray()) {
+        const Json& args = Items(Body(*Get(Body(target), "val")), "args");
+        a_->set_config_names.push_back(args.empty() ? ValueRef{} : Value(args[0]));
+      }
     }
   } else if (type == "InsertStmt") {
     a_->type = StatementType::kInsert;

@@ -1032,6 +1032,32 @@ def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
     a.commit()
     assert one(cb, "SELECT current_user") == "mosaic"
     assert one(ca, "SELECT current_user") == "mosaic"
+    # The same with set_config(..., false), as row-level security setups set the tenant outside
+    # a transaction: on the binary before this test B read A's tenant, and set_config of role
+    # ran (A's role stayed on the connection).
+    a.commit()
+    a.autocommit = True
+    # A custom setting (not in pg_settings): on the binary before this test B read A's value.
+    ca.execute("SET app.region = 'eu'")
+    assert one(cb, "SELECT current_setting('app.region', true)") in (None, "")
+    assert one(ca, "SELECT current_setting('app.region', true)") == "eu"
+    assert one(ca, "SELECT set_config('App.Tenant', 'acme', false)") == "acme"
+    assert one(cb, "SELECT current_setting('app.tenant', true)") in (None, "")
+    assert one(ca, "SELECT current_setting('app.tenant', true)") == "acme"
+    w = PgConn(m.host, m.port)
+    try:
+        w.startup()
+        w.send(parse_msg("", "SELECT set_config($1, $2, false)") + bind_msg("", "", ("app.user", "u7"))
+               + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert r.errors == [] and r.rows == [["u7"]], (r.errors, r.rows)
+        assert one(cb, "SELECT current_setting('app.user', true)") in (None, "")
+        assert w.simple("SELECT current_setting('app.user', true)").rows == [["u7"]]
+    finally:
+        w.close()
+    with pytest.raises(psycopg2.errors.FeatureNotSupported, match="is_local true"):
+        ca.execute("SELECT set_config('role', 'weak', false)")
+    assert one(ca, "SELECT current_user") == "mosaic"
 
 
 def test_settings_set_inside_a_transaction_or_a_string_or_over_extended_reach_no_other_client(one_connection):

@@ -152,3 +152,39 @@ def test_set_config_in_a_transaction_holds_on_every_node(mosaic, table_name):
         assert w.simple("ROLLBACK").status == "I"
     finally:
         w.close()
+
+
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
+def test_set_config_outside_a_block_holds_on_every_node(request, pool_mode, table_name):
+    # Row-level security over several nodes: the tenant set with set_config(..., false) must be
+    # seen by the client's statements on every node (on the binary before this test: only on
+    # the node it ran on, '' or NULL on the others).
+    m = request.getfixturevalue("mosaic" if pool_mode == "transaction" else "session_mosaic")
+    split_table(m, table_name)
+    q = f"SELECT id, current_setting('app.tenant', true) FROM {table_name} WHERE tenant_id = 1 ORDER BY id"
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    try:
+        cur.execute("SELECT set_config('app.tenant', 'acme', false), set_config('work_mem', '5MB', false)")
+        assert cur.fetchall() == [("acme", "5MB")]
+        cur.execute(q)
+        assert [t for _, t in cur.fetchall()] == ["acme"] * 3
+        cur.execute(work_mem_by_node(table_name))
+        assert [w for _, w in cur.fetchall()] == ["5MB"] * 3
+        cur.execute("SET app.tenant = 'initech'")
+        cur.execute(q)
+        assert [t for _, t in cur.fetchall()] == ["initech"] * 3
+    finally:
+        c.close()
+    w = PgConn(m.host, m.port)
+    try:
+        w.startup()
+        w.send(parse_msg("", "SELECT set_config($1, $2, false)") + bind_msg("", "", ("app.tenant", "globex"))
+               + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert r.errors == [] and r.rows == [["globex"]], (r.errors, r.rows)
+        r = w.simple(q)
+        assert [row[1] for row in r.rows] == ["globex"] * 3, r.rows
+    finally:
+        w.close()

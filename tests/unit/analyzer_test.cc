@@ -181,6 +181,14 @@ TEST(AnalyzerTypes, SelectOfSetConfigOnly) {
   EXPECT_FALSE(Analyzed("SELECT set_config('a.b', '1', true) WHERE false")->only_set_config);
   EXPECT_FALSE(Analyzed("SELECT other.set_config('a.b', '1', true)")->only_set_config);
   EXPECT_FALSE(Analyzed("SELECT current_setting('a.b')")->only_set_config);
+  // The settings' names, for reading them back: a literal, a parameter, or neither.
+  Analyzed names("SELECT set_config('app.tenant', '7', false), set_config($1, $2, false), set_config(lower('X'), '1', false)");
+  ASSERT_EQ(names->set_config_names.size(), 3u);
+  EXPECT_EQ(names->set_config_names[0].kind, ValueRef::Kind::kLiteral);
+  EXPECT_EQ(names->set_config_names[1].kind, ValueRef::Kind::kParam);
+  EXPECT_EQ(names->set_config_names[1].index, 1);
+  EXPECT_EQ(names->set_config_names[2].kind, ValueRef::Kind::kOther);
+  EXPECT_TRUE(Analyzed("SELECT set_config('a.b', v, true) FROM t")->set_config_names.empty());
 }
 
 TEST(AnalyzerTypes, WritesThatCouldMoveRows) {
