@@ -152,6 +152,10 @@ void CsvFields(std::string_view row, char delim, char quote, char escape,
   quoted->push_back(was_quoted);
 }
 
+// What SET SESSION CHARACTERISTICS AS TRANSACTION changes (one, two or all of them).
+constexpr std::string_view kCharacteristics[] = {"default_transaction_isolation", "default_transaction_read_only",
+                                                  "default_transaction_deferrable"};
+
 // SET ROLE / SET SESSION AUTHORIZATION: refused outside SET LOCAL in transaction pooling
 // (RefuseSessionRole), never adopted as a setting that follows the client.
 bool SetsSessionRole(std::string_view name) { return name == "role" || name == "session_authorization"; }
@@ -431,9 +435,13 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
         co_return true;
       }
       if (!a.set_local && TxStatus() == protocol::kTxIdle && lexed_.statements <= 1 &&
-          (!a.set_name.empty() || a.set_reset_all)) {
+          (!a.set_name.empty() || a.set_reset_all || a.set_session_characteristics)) {
         std::vector<std::string> names;
-        if (!a.set_reset_all) names.emplace_back(a.set_name);
+        if (a.set_session_characteristics) {
+          names.assign(std::begin(kCharacteristics), std::end(kCharacteristics));
+        } else if (!a.set_reset_all) {
+          names.emplace_back(a.set_name);
+        }
         co_return co_await TrackedSet(names, a.set_reset_all, raw);
       }
       if (SetsInBlock(a) && lexed_.statements <= 1) {
@@ -1404,12 +1412,16 @@ bool Session::CollectSet(const sql::Analysis& a, std::vector<std::string>* names
     return false;
   }
   if (a.type != StatementType::kSet || a.set_local) return true;
+  auto add = [&](std::string_view name) {
+    if (std::find(names->begin(), names->end(), name) == names->end()) names->emplace_back(name);
+  };
   if (a.set_reset_all) {
     names->clear();
     *reset_all = true;
-  } else if (!a.set_name.empty() && !SetsSessionRole(a.set_name) &&
-             std::find(names->begin(), names->end(), a.set_name) == names->end()) {
-    names->emplace_back(a.set_name);
+  } else if (a.set_session_characteristics) {
+    for (std::string_view name : kCharacteristics) add(name);
+  } else if (!a.set_name.empty() && !SetsSessionRole(a.set_name)) {
+    add(a.set_name);
   }
   return true;
 }
@@ -1486,11 +1498,17 @@ void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
       SetsSessionRole(a.set_name)) {
     return;
   }
-  const std::string_view name = BlockSettingName(a);
-  for (const auto& setting : block_settings_) {
-    if (setting.name == name && setting.server.lock() == link.server) return;  // read once at COMMIT
+  auto note = [&](std::string_view name) {
+    for (const auto& setting : block_settings_) {
+      if (setting.name == name && setting.server.lock() == link.server) return;  // read once at COMMIT
+    }
+    block_settings_.push_back({nullptr, link.server, std::string(name)});
+  };
+  if (a.set_session_characteristics) {
+    for (std::string_view name : kCharacteristics) note(name);
+  } else {
+    note(BlockSettingName(a));
   }
-  block_settings_.push_back({nullptr, link.server, std::string(name)});
 }
 
 void Session::ReadBackAtCommit() {

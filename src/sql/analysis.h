@@ -306,6 +306,7 @@ struct Analysis {
   bool set_local = false;
   bool set_reset_all = false;
   std::string set_value;
+  bool set_session_characteristics = false;  // SET SESSION CHARACTERISTICS AS TRANSACTION ...
   // A SELECT of set_config(...) calls only (no FROM): settings for the rest of the transaction
   // (is_local true) or session, which every node of a transaction block must see (frontend).
   bool only_set_config = false;

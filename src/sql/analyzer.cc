@@ -682,6 +682,7 @@ void Walker::Utility(std::string_view type, const Json& s) {
     a_->set_local = Flag(s, "is_local");
     a_->set_reset_all = kind == "VAR_RESET_ALL";
     if (kind != "VAR_SET_MULTI") a_->set_name = Lowered(Str(s, "name"));
+    a_->set_session_characteristics = kind == "VAR_SET_MULTI" && Str(s, "name") == "SESSION CHARACTERISTICS";
     const Json& args = Items(s, "args");
     if (args.size() == 1 && TypeOf(args[0]) == "A_Const") {
       if (const Json* sval = Get(Body(args[0]), "sval")) a_->set_value = std::string(Str(*sval, "sval"));

@@ -188,3 +188,37 @@ def test_set_config_outside_a_block_holds_on_every_node(request, pool_mode, tabl
         assert [row[1] for row in r.rows] == ["globex"] * 3, r.rows
     finally:
         w.close()
+
+
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
+def test_session_characteristics_follow_their_client(request, pool_mode, table_name):
+    # JDBC's Connection.setTransactionIsolation and setReadOnly with autocommit on send SET
+    # SESSION CHARACTERISTICS AS TRANSACTION over the extended protocol. On the binary before
+    # this test they held on one server connection only: the client's next transactions on the
+    # other nodes (or on the next server it borrowed) ran read committed and read-write.
+    m = request.getfixturevalue("mosaic" if pool_mode == "transaction" else "session_mosaic")
+    split_table(m, table_name)
+    q = (f"SELECT id, current_setting('transaction_isolation'), current_setting('transaction_read_only') "
+         f"FROM {table_name} WHERE tenant_id = 1 ORDER BY id")
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    try:
+        cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute(q)
+        assert [(i, r) for _, i, r in cur.fetchall()] == [("repeatable read", "off")] * 3
+    finally:
+        c.close()
+    w = PgConn(m.host, m.port)
+    try:
+        w.startup()
+        w.send(parse_msg("", "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY")
+               + bind_msg("", "") + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert r.errors == [] and r.tags == ["SET"], (r.errors, r.tags)
+        r = w.simple(q)
+        assert [row[1:] for row in r.rows] == [["serializable", "on"]] * 3, r.rows
+        r = w.simple(f"INSERT INTO {table_name} VALUES (1, 2600)")  # node 3
+        assert [e["C"] for e in r.errors] == ["25006"], r.errors
+    finally:
+        w.close()

@@ -169,7 +169,13 @@ TEST(AnalyzerTypes, SetNamesTheSetting) {
     EXPECT_EQ(a->set_local, c.local) << c.sql;
     EXPECT_EQ(a->set_reset_all, c.reset_all) << c.sql;
     EXPECT_EQ(a->set_value, c.value) << c.sql;
+    EXPECT_FALSE(a->set_session_characteristics) << c.sql;
   }
+  // Its defaults for the session's transactions: read back as default_transaction_*.
+  Analyzed characteristics("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+  EXPECT_EQ(characteristics->type, StatementType::kSet);
+  EXPECT_TRUE(characteristics->set_session_characteristics);
+  EXPECT_EQ(characteristics->set_name, "");
 }
 
 TEST(AnalyzerTypes, SelectOfSetConfigOnly) {
