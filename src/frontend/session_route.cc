@@ -1494,7 +1494,7 @@ std::string_view BlockSettingName(const sql::Analysis& a) {
 }  // namespace
 
 void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
-  if (a.type != sql::StatementType::kSet || a.set_reset_all || a.set_local || !tx_block_ || implicit_tx_ ||
+  if (a.type != sql::StatementType::kSet || a.set_local || !tx_block_ || implicit_tx_ ||
       SetsSessionRole(a.set_name)) {
     return;
   }
@@ -1504,7 +1504,10 @@ void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
     }
     block_settings_.push_back({nullptr, link.server, std::string(name)});
   };
-  if (a.set_session_characteristics) {
+  if (a.set_reset_all) {
+    // What the client SET before goes back to the defaults: read back as any SET's.
+    for (const auto& name : set_by_client_) note(name);
+  } else if (a.set_session_characteristics) {
     for (std::string_view name : kCharacteristics) note(name);
   } else {
     note(BlockSettingName(a));

@@ -222,3 +222,24 @@ def test_session_characteristics_follow_their_client(request, pool_mode, table_n
         assert [e["C"] for e in r.errors] == ["25006"], r.errors
     finally:
         w.close()
+
+
+def test_reset_all_in_a_block_holds_after_it(mosaic, table_name):
+    # On the binary before this test a RESET ALL inside a block was not read back at COMMIT:
+    # the client's earlier SET came back on the next servers it borrowed ('7MB' on every node).
+    split_table(mosaic, table_name)
+    c = mosaic.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    try:
+        cur.execute("SET work_mem = '7MB'")
+        cur.execute("BEGIN")
+        cur.execute("RESET ALL")
+        cur.execute("SET statement_timeout = '9s'")
+        cur.execute("COMMIT")
+        cur.execute(work_mem_by_node(table_name))
+        assert [w for _, w in cur.fetchall()] == ["4MB"] * 3
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone()[0] == "9s"
+    finally:
+        c.close()
