@@ -12,6 +12,7 @@
 #include "frontend/session_internal.h"
 #include "frontend/startup_settings.h"
 #include "protocol/reader.h"
+#include "router/rewrite.h"
 #include "sql/classifier.h"
 
 namespace mosaic::frontend {
@@ -1155,12 +1156,28 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     }
     const uint32_t monitor = MonitorBegin(*target_stmt->analysis, bound, route.value(), target_stmt->shape_hash,
                                           target_stmt->query, target_stmt->literals);
-    if (route.value().insert_select_through && full.params.empty() && !target_stmt->analysis->returning) {
-      // Runs through Mosaic at its Execute (ExecuteLocal), as over the simple protocol.
+    if (route.value().insert_select_through && !target_stmt->analysis->returning) {
+      // Runs through Mosaic at its Execute (ExecuteLocal), as over the simple protocol; its
+      // parameters written into the text as constants of their types.
+      std::shared_ptr<const backend::ServerStatement> through = target_stmt;
+      if (!full.params.empty()) {
+        auto inlined = router::InlineParams(target_stmt->query, bound);
+        if (!inlined.ok()) {
+          SkipUntilSync(inlined.status());
+          co_return true;
+        }
+        auto with_values = std::make_shared<backend::ServerStatement>(*target_stmt);
+        with_values->query = std::move(inlined.value());
+        sql::Lexed lexed;
+        with_values->analysis = worker_.analysis_cache().Get(with_values->query, &lexed);
+        with_values->literals = lexed.literals;
+        with_values->param_types.clear();
+        through = std::move(with_values);
+      }
       portal_links_.erase(std::string(bind.portal));
       scatter_portals_.erase(std::string(bind.portal));
       ddl_portals_.erase(std::string(bind.portal));
-      local_portals_[std::string(bind.portal)] = target_stmt;
+      local_portals_[std::string(bind.portal)] = through;
       portal_monitor_[std::string(bind.portal)] = monitor;
       Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
       co_return true;

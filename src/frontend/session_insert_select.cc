@@ -4,8 +4,9 @@
 // INSERT ... VALUES statements (the SELECT's text values as literals cast to the SELECT's column
 // types), routed like any client's. All of it is one transaction: the client's block, or one
 // opened here and committed on every node it touched (two-phase when several wrote), so either
-// every row lands or none. Over the extended protocol it runs at its Execute, without parameters
-// and RETURNING only; outside a block the batch's Sync then ends the transaction.
+// every row lands or none. Over the extended protocol it runs at its Execute, without RETURNING
+// only (parameters are written into the text: router::InlineParams); outside a block the batch's
+// Sync then ends the transaction.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"

@@ -1091,10 +1091,10 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   sp->write = route.write;
   sp->returning = a.returning;
   sp->gather = std::make_shared<Gather>();
-  if (route.insert_select_through) {  // with parameters or RETURNING (HandleBind runs the others)
+  if (route.insert_select_through) {  // with RETURNING (HandleBind runs the others)
     SkipUntilSync(Status::Unsupported(
         "INSERT ... SELECT whose rows may go to other nodes than the ones it reads runs over the extended query "
-        "protocol only without parameters and without RETURNING; send it as a simple query"));
+        "protocol only without RETURNING; send it as a simple query"));
     return false;
   }
   if (a.type == StatementType::kSelect) {

@@ -493,4 +493,95 @@ std::string InsertWithRows(std::string_view sql, const Analysis& a, const std::v
   return Apply(sql, {{a.values_begin, a.values_end, std::move(text)}});
 }
 
+namespace {
+
+// Built-in types a parameter may be inlined as (OIDs are fixed in PostgreSQL's catalog), by
+// their internal names: `bpchar` keeps the value's length where `character` would cut it to one.
+std::string_view BuiltinTypeName(uint32_t oid) {
+  switch (oid) {
+    case 16: return "bool";
+    case 17: return "bytea";
+    case 20: return "int8";
+    case 21: return "int2";
+    case 23: return "int4";
+    case 25: return "text";
+    case 114: return "json";
+    case 700: return "float4";
+    case 701: return "float8";
+    case 1042: return "bpchar";
+    case 1043: return "varchar";
+    case 1082: return "date";
+    case 1083: return "time";
+    case 1114: return "timestamp";
+    case 1184: return "timestamptz";
+    case 1186: return "interval";
+    case 1700: return "numeric";
+    case 2950: return "uuid";
+    case 3802: return "jsonb";
+    default: return {};
+  }
+}
+
+// A parameter's value as a constant: NULL, or a string literal (E'' when it holds a backslash,
+// so that standard_conforming_strings does not matter); in CAST(... AS type) when typed.
+std::string InlinedValue(const Bound::Param& p, std::string_view value, std::string_view type) {
+  std::string literal;
+  if (p.null) {
+    literal = "NULL";
+  } else {
+    if (value.find('\\') != std::string_view::npos) literal += 'E';
+    literal += '\'';
+    for (char c : value) {
+      if (c == '\'' || c == '\\') literal += c;
+      literal += c;
+    }
+    literal += '\'';
+  }
+  if (type.empty()) return literal;
+  return fmt::format("CAST({} AS pg_catalog.{})", literal, type);
+}
+
+}  // namespace
+
+Result<std::string> InlineParams(std::string_view sql, const Bound& bound) {
+  std::string out;
+  out.reserve(sql.size() + 32 * bound.params.size());
+  int pos = 0, copied = 0;
+  for (sql::Token t = sql::NextToken(sql, &pos); t.kind != sql::Token::Kind::kEnd; t = sql::NextToken(sql, &pos)) {
+    if (t.kind != sql::Token::Kind::kParam) continue;
+    const std::string_view digits = sql.substr(static_cast<size_t>(t.begin) + 1, static_cast<size_t>(t.end - t.begin) - 1);
+    size_t n = 0;
+    if (std::from_chars(digits.data(), digits.data() + digits.size(), n).ptr != digits.data() + digits.size() || n < 1 ||
+        n > bound.params.size()) {
+      return Status::Error("08P01", fmt::format("there is no parameter ${}", digits));
+    }
+    const Bound::Param& p = bound.params[n - 1];
+    const std::string_view type = BuiltinTypeName(p.type_oid);
+    if (p.type_oid != 0 && type.empty()) {
+      return Status::Unsupported(fmt::format(
+          "parameter ${} is of a type (OID {}) Mosaic cannot write into a statement it runs in steps; send it "
+          "as text with an unspecified type, or use a simple query",
+          n, p.type_oid));
+    }
+    std::string value;
+    if (!p.null && p.binary) {
+      auto text = (p.type_oid == 20 || p.type_oid == 21 || p.type_oid == 23) ? BinaryIntText(p.bytes) : std::nullopt;
+      if (!text) {
+        return Status::Unsupported(fmt::format(
+            "parameter ${} is sent in binary: Mosaic writes a parameter into a statement it runs in steps only "
+            "from text format; send it in text format, or use a simple query",
+            n));
+      }
+      value = std::move(*text);
+    } else if (!p.null) {
+      value.assign(p.bytes);
+    }
+    out.append(sql.substr(static_cast<size_t>(copied), static_cast<size_t>(t.begin - copied)));
+    out += InlinedValue(p, value, type);
+    copied = t.end;
+  }
+  out.append(sql.substr(static_cast<size_t>(copied)));
+  return out;
+}
+
 }  // namespace mosaic::router

@@ -32,4 +32,10 @@ Result<ScatterSelect> RewriteSelect(std::string_view sql, const sql::Analysis& a
 // The text of an INSERT ... VALUES keeping only `rows` (indexes into a.insert_rows).
 std::string InsertWithRows(std::string_view sql, const sql::Analysis& a, const std::vector<int>& rows);
 
+// `sql` with each $n replaced by bound.params[n-1] as a constant of the parameter's type (a
+// quoted literal and a cast to the type its OID names, NULL::type; untyped when the OID is 0),
+// so that the statement can run in steps through Mosaic. 0A000 for a parameter sent in binary
+// (other than int2/4/8) or of a type outside the built-in ones listed in rewrite.cc.
+Result<std::string> InlineParams(std::string_view sql, const Bound& bound);
+
 }  // namespace mosaic::router

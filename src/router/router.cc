@@ -117,12 +117,16 @@ class ValueEncoder {
   virtual KeyValue Encode(const ValueRef& v) const = 0;
 };
 
+}  // namespace
+
 std::optional<std::string> BinaryIntText(std::string_view bytes) {
   if (bytes.size() != 2 && bytes.size() != 4 && bytes.size() != 8) return std::nullopt;
   int64_t v = static_cast<int8_t>(bytes[0]);
   for (size_t i = 1; i < bytes.size(); ++i) v = (v << 8) | static_cast<uint8_t>(bytes[i]);
   return std::to_string(v);
 }
+
+namespace {
 
 class KeyEncoder : public ValueEncoder {
  public:

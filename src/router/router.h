@@ -48,6 +48,9 @@ struct Bound {
   bool NamesTemp(const sql::TableRef& ref) const;
 };
 
+// The decimal text of a binary-format int2, int4 or int8 value; nullopt for other lengths.
+std::optional<std::string> BinaryIntText(std::string_view bytes);
+
 struct Route {
   std::vector<int> nodes;  // node ids, ascending, non-empty
   bool write = false;      // the statement changes rows (INSERT/UPDATE/DELETE/COPY FROM/locking read),

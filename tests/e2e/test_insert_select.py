@@ -1,7 +1,7 @@
 """INSERT ... SELECT run through Mosaic (the SELECT first, then its rows as INSERT ... VALUES
 batches of 1000 rows) over 3 nodes: many rows land where their ranges are, a failure in a later
 batch leaves nothing of the earlier ones (outside and inside a transaction block), over the
-extended query protocol too (without parameters). tests/sql/11_insert_select.test compares the
+extended query protocol too (its parameters written in). tests/sql/11_insert_select.test compares the
 answers with plain PostgreSQL.
 """
 
@@ -80,7 +80,7 @@ def test_over_the_extended_protocol(mosaic, split_table):
     # As JDBC's executeUpdate sends it (Parse, Bind, Describe, Execute, Sync): refused with
     # 0A000 before. Now it runs through Mosaic at its Execute; outside a block the batch's Sync
     # commits it, and a later statement of the batch that fails rolls it back with the batch,
-    # as PostgreSQL's implicit transaction does. With parameters (or RETURNING) it stays refused.
+    # as PostgreSQL's implicit transaction does. With RETURNING it stays refused.
     c, table = split_table
     w = PgConn(mosaic.host, mosaic.port)
 
@@ -111,9 +111,21 @@ def test_over_the_extended_protocol(mosaic, split_table):
         assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"] and r.status == "T", (r.errors, r.tags)
         assert w.simple("ROLLBACK").status == "I"
         assert tenant_one_on_nodes(mosaic, table) == [(999, 1, 999), (1000, 1000, 1999), (501, 2000, 2500)]
+        # With parameters (refused with 0A000 before): written into the text as constants of their
+        # types, untyped when the client left the type open, as PostgreSQL would infer it.
         r = batch(f"INSERT INTO {table} SELECT 1, id + $1, v FROM {table} WHERE tenant_id = 2", params=("10000",))
-        assert [e["C"] for e in r.errors] == ["0A000"], r.errors
-        assert "without parameters" in r.errors[0]["M"]
+        assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"], (r.errors, r.tags)
+        odd = "it's a \\ $1 value"
+        w.send(parse_msg("", f"INSERT INTO {table} SELECT $1, id + $2, $3 FROM {table} "
+                             f"WHERE tenant_id = 2 AND id <= $4", (23, 20, 25, 0))
+               + bind_msg("", "", ("1", "20000", odd, "3")) + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert r.errors == [] and r.tags == ["INSERT 0 3"], (r.errors, r.tags)
+        r = w.simple(f"SELECT id, v FROM {table} WHERE tenant_id = 1 AND id > 20000 ORDER BY id")
+        assert r.rows == [["20001", odd], ["20002", odd], ["20003", odd]], r.rows
+        r = batch(f"INSERT INTO {table} SELECT 1, id + $1, v FROM {table} WHERE tenant_id = 2 RETURNING id",
+                  params=("30000",))
+        assert [e["C"] for e in r.errors] == ["0A000"] and "without RETURNING" in r.errors[0]["M"], r.errors
         # One tenant, not split, read and written on its node: runs as it is.
         w.send(parse_msg("", f"INSERT INTO {table} SELECT tenant_id, id + {ROWS}, v FROM {table} WHERE tenant_id = 2")
                + bind_msg("", "") + execute_msg() + sync_msg())
@@ -121,6 +133,6 @@ def test_over_the_extended_protocol(mosaic, split_table):
         assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"]
         w.send(query_msg(f"SELECT count(*) FROM {table}"))
         r = w.read_until_ready()
-        assert r.rows == [[str(3 * ROWS)]]
+        assert r.rows == [[str(4 * ROWS + 3)]]
     finally:
         w.close()

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "router/rewrite.h"
 #include "sql/analyzer.h"
 #include "test_tables.h"
 
@@ -385,6 +386,35 @@ TEST(RouterTempTables, RunOnTheDefaultNodeAndHideTablesOfTheirName) {
   auto placed = cursor.Utility(map);
   ASSERT_TRUE(placed.ok()) << Refusal(placed.status());
   EXPECT_EQ(placed.value().node, 1);
+}
+
+// ---- Parameters written into a statement run in steps --------------------------------------
+
+TEST(RouterInlineParams, TypedQuotedAndOnlyWhereParametersAre) {
+  Bound bound;
+  const std::string binary_256("\0\0\1\0", 4);
+  bound.params = {{.null = false, .binary = false, .bytes = "5", .type_oid = 23},
+                  {.null = false, .binary = false, .bytes = "a'b\\c", .type_oid = 0},
+                  {.null = true, .binary = false, .bytes = {}, .type_oid = 25},
+                  {.null = false, .binary = true, .bytes = binary_256, .type_oid = 23},
+                  {.null = false, .binary = false, .bytes = "ab ", .type_oid = 1042}};
+  auto inlined = InlineParams(
+      "INSERT INTO t SELECT $1, v FROM s WHERE k = $2 AND n IS DISTINCT FROM $3 AND m = $4 AND c = $5 "
+      "AND note = '$1 stays' AND x = $$$2$$ -- $1\n",
+      bound);
+  ASSERT_TRUE(inlined.ok()) << Refusal(inlined.status());
+  EXPECT_EQ(inlined.value(),
+            "INSERT INTO t SELECT CAST('5' AS pg_catalog.int4), v FROM s WHERE k = E'a''b\\\\c' AND n IS DISTINCT FROM "
+            "CAST(NULL AS pg_catalog.text) AND m = CAST('256' AS pg_catalog.int4) AND c = CAST('ab ' AS pg_catalog.bpchar) "
+            "AND note = '$1 stays' AND x = $$$2$$ -- $1\n");
+  // What cannot be written as a constant of its type is refused, not guessed.
+  Bound point;
+  point.params = {{.null = false, .binary = false, .bytes = "(1,2)", .type_oid = 600}};
+  EXPECT_EQ(InlineParams("SELECT $1", point).status().sqlstate(), "0A000");
+  Bound binary_text;
+  binary_text.params = {{.null = false, .binary = true, .bytes = "abc", .type_oid = 25}};
+  EXPECT_EQ(InlineParams("SELECT $1", binary_text).status().sqlstate(), "0A000");
+  EXPECT_EQ(InlineParams("SELECT $2", point).status().sqlstate(), "08P01");
 }
 
 }  // namespace
