@@ -1307,7 +1307,6 @@ awaitable<void> Session::RunOnLinks(const std::vector<Link*>& targets, const std
 
 namespace {
 
-
 // The setting `name` (any case) as a row of its canonical name and current value (NULL when
 // there is none). A custom setting never defined by a module (app.tenant_id, as row-level
 // security setups use) is not in pg_settings: its name as given.
