@@ -1143,9 +1143,13 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       p.binary = format == 1;
       if (i < target_stmt->param_types.size()) p.type_oid = static_cast<uint32_t>(target_stmt->param_types[i]);
     }
-    if (target_stmt->analysis->only_set_config && !tx_block_ && TxStatus() == protocol::kTxIdle &&
-        !SetConfigNames(*target_stmt->analysis, bound, &set_config)) {
-      set_config.clear();
+    if (target_stmt->analysis->only_set_config && !tx_block_ && TxStatus() == protocol::kTxIdle) {
+      const bool tracked = SetConfigNames(*target_stmt->analysis, bound, &set_config);
+      if (auto refused = RefuseSetConfigRole(set_config); !refused.ok()) {
+        SkipUntilSync(refused);
+        co_return true;
+      }
+      if (!tracked) set_config.clear();
     }
     auto route = co_await PlanGated(*target_stmt->analysis, bound, target_stmt->query);
     if (!route.ok()) {

@@ -277,6 +277,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void SyncHeldLinks();
   // 0A000 for SET ROLE / SET SESSION AUTHORIZATION outside SET LOCAL in transaction pooling.
   Status RefuseSessionRole(const sql::Analysis& a) const;
+  // The same for set_config(..., false) of `names` (SetConfigNames) outside a block.
+  Status RefuseSetConfigRole(const std::vector<std::string>& names) const;
   // Adds the session setting a SET or RESET (not SET LOCAL, ROLE or SESSION AUTHORIZATION) of a
   // query string or an extended-protocol batch changes to `names` (RESET ALL: clears them and
   // sets `reset_all`). False for a statement that opens or ends a transaction or copies: the

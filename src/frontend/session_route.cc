@@ -621,12 +621,8 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     names_bound.literals = &lexed_.literals;
     std::vector<std::string> names;
     const bool tracked = SetConfigNames(a, names_bound, &names);
-    if (ctx_.config.pool_mode == PoolMode::kTransaction &&
-        std::any_of(names.begin(), names.end(), [](const std::string& n) { return SetsSessionRole(n); })) {
-      FailQuery(Status::Unsupported(
-          "set_config of role or session_authorization outlives the transaction, and Mosaic runs each "
-          "transaction on any server connection (pool_mode = \"transaction\"): call it with is_local true "
-          "inside a transaction, or use pool_mode = \"session\""));
+    if (auto refused = RefuseSetConfigRole(names); !refused.ok()) {
+      FailQuery(refused);
       co_return true;
     }
     if (tracked) co_return co_await TrackedSet(names, false, raw);
@@ -1386,6 +1382,16 @@ void Session::SyncHeldLinks() {
   for (auto& link : links_) {
     if (link.server && !link.shared) SyncParams(link);
   }
+}
+
+Status Session::RefuseSetConfigRole(const std::vector<std::string>& names) const {
+  if (ctx_.config.pool_mode != PoolMode::kTransaction || std::none_of(names.begin(), names.end(), SetsSessionRole)) {
+    return Status::OK();
+  }
+  return Status::Unsupported(
+      "set_config of role or session_authorization outlives the transaction, and Mosaic runs each transaction on "
+      "any server connection (pool_mode = \"transaction\"): call it with is_local true inside a transaction, or use "
+      "pool_mode = \"session\"");
 }
 
 Status Session::RefuseSessionRole(const sql::Analysis& a) const {

@@ -1057,6 +1057,16 @@ def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
         w.close()
     with pytest.raises(psycopg2.errors.FeatureNotSupported, match="is_local true"):
         ca.execute("SELECT set_config('role', 'weak', false)")
+    w = PgConn(m.host, m.port)
+    try:
+        w.startup()
+        w.send(parse_msg("", "SELECT set_config($1, $2, false)") + bind_msg("", "", ("Role", "weak"))
+               + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["0A000"], r.errors
+        assert w.simple("SELECT current_user").rows == [["mosaic"]]
+    finally:
+        w.close()
     assert one(ca, "SELECT current_user") == "mosaic"
 
 
