@@ -1053,13 +1053,6 @@ def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
         assert r.errors == [] and r.rows == [["u7"]], (r.errors, r.rows)
         assert one(cb, "SELECT current_setting('app.user', true)") in (None, "")
         assert w.simple("SELECT current_setting('app.user', true)").rows == [["u7"]]
-    finally:
-        w.close()
-    with pytest.raises(psycopg2.errors.FeatureNotSupported, match="is_local true"):
-        ca.execute("SELECT set_config('role', 'weak', false)")
-    w = PgConn(m.host, m.port)
-    try:
-        w.startup()
         w.send(parse_msg("", "SELECT set_config($1, $2, false)") + bind_msg("", "", ("Role", "weak"))
                + execute_msg() + sync_msg())
         r = w.read_until_ready()
@@ -1067,6 +1060,8 @@ def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
         assert w.simple("SELECT current_user").rows == [["mosaic"]]
     finally:
         w.close()
+    with pytest.raises(psycopg2.errors.FeatureNotSupported, match="is_local true"):
+        ca.execute("SELECT set_config('role', 'weak', false)")
     assert one(ca, "SELECT current_user") == "mosaic"
 
 
