@@ -56,6 +56,14 @@ awaitable<bool> WaitSocket(asio::any_io_executor ex, int fd, bool for_read,
   co_return result.index() == 0;
 }
 
+// A FATAL or PANIC ErrorResponse: the backend exits after sending it.
+bool EndsTheConnection(const protocol::Frame& frame) {
+  if (frame.type != protocol::be::kErrorResponse) return false;
+  protocol::ErrorFields fields;
+  return protocol::ParseErrorFields(frame.body, &fields).ok() &&
+         (fields.severity == "FATAL" || fields.severity == "PANIC");
+}
+
 }  // namespace
 
 bool ParseConnectFailure(std::string_view libpq_message, std::string_view* sqlstate, std::string_view* message,
@@ -137,9 +145,7 @@ awaitable<void> ServerConn::ReadLoop() {
     if (buf_.size() - used < 4096) buf_.resize(buf_.size() * 2);
     auto [ec, n] = co_await reader_.ReadSome(asio::buffer(buf_.data() + used, buf_.size() - used), use_tuple);
     if (ec) {
-      NotifyClosed(Status::Error(sqlstate::kConnectionFailure,
-                                 fmt::format("connection to node {} lost: {}", node_id_,
-                                             ec == asio::error::eof ? "server closed the connection" : ec.message())));
+      NotifyClosed(Lost(ec == asio::error::eof ? "server closed the connection" : ec.message()));
       co_return;
     }
     used += n;
@@ -147,9 +153,11 @@ awaitable<void> ServerConn::ReadLoop() {
     protocol::Frame frame;
     size_t consumed = 0;
     protocol::DecodeResult r;
+    bool fatal = false;
     while ((r = framer_.Next(std::string_view(buf_.data() + pos, used - pos), &frame, &consumed)) ==
            protocol::DecodeResult::kReady) {
       pos += consumed;
+      fatal = fatal || EndsTheConnection(frame);
       if (handler_ != nullptr) handler_->OnServerMessage(*this, frame);
     }
     if (r == protocol::DecodeResult::kError) {
@@ -163,6 +171,14 @@ awaitable<void> ServerConn::ReadLoop() {
       used -= pos;
     }
     if (handler_ != nullptr) co_await handler_->OnServerBatchDone(*this);
+    if (fatal) {
+      // Its end of file may never be read: when the close came with the FATAL's bytes (one
+      // wake-up), the short read of those marked the socket drained (common/read_some.h) and
+      // no later edge comes. The session would wait for the node's reply forever.
+      Close();
+      NotifyClosed(Lost("server closed the connection"));
+      co_return;
+    }
     if (buf_.size() > (1u << 20) && used < 16384) buf_.resize(16384);  // give back burst memory
   }
   NotifyClosed(Status::Error(sqlstate::kConnectionFailure, "server connection closed"));
@@ -185,8 +201,7 @@ awaitable<Status> ServerConn::Write(std::string_view bytes) {
   }
   if (ec) {
     Close();
-    co_return Status::Error(sqlstate::kConnectionFailure,
-                            fmt::format("connection to node {} lost: {}", node_id_, ec.message()));
+    co_return Lost(ec.message());
   }
   co_return Status::OK();
 }
@@ -228,6 +243,10 @@ void ServerConn::Close() {
   asio::error_code ignored;
   socket_.shutdown(asio::socket_base::shutdown_both, ignored);
   socket_.close(ignored);
+}
+
+Status ServerConn::Lost(std::string_view why) const {
+  return Status::Error(sqlstate::kConnectionFailure, fmt::format("connection to node {} lost: {}", node_id_, why));
 }
 
 void ServerConn::NotifyClosed(const Status& why) {

@@ -177,6 +177,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> DrainOrdered();
   void NotifyClosed(const Status& why);
+  // 08006 "connection to node N lost: <why>".
+  Status Lost(std::string_view why) const;
 
   asio::generic::stream_protocol::socket socket_;
   net::Reader<asio::generic::stream_protocol::socket> reader_{socket_};

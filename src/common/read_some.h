@@ -10,9 +10,17 @@
 // empty: Linux's TCP and Unix stream receive paths copy until the buffer is full or the queue is
 // empty) to the reactor as "exhausted". The reactor then skips the speculative recv() until
 // epoll reports the socket readable again; the socket is registered edge-triggered, and every
-// byte that arrives after the short read is a new edge, so no data can be missed. Waiting costs
-// no epoll_ctl either: asio re-arms a socket only for writes and for waits it does not try
-// speculatively (async_wait).
+// byte that arrives after the short read is a new edge, so no data can be missed.
+// An end of file can be: when the peer's last bytes and its close both came before the short
+// read that took those bytes (one wake-up, likely on a loaded machine), no edge is left for the
+// end of file, and the next read waits until something else wakes the socket (a write to it
+// that fails, a shutdown of Mosaic's own end). So a reader must not wait for an end of file
+// that follows bytes: ServerConn ends at the node's FATAL, Session::Fatal shuts its client
+// socket down. Telling a pending end of file from an empty queue would cost the syscall saved
+// here.
+//
+// Waiting costs no epoll_ctl either: asio re-arms a socket only for writes and for waits it does
+// not try speculatively (async_wait).
 //
 // WaitReadable is async_wait(wait_read) on the same terms: armed while the socket is known
 // drained it costs no syscall (asio's async_wait re-arms the socket with epoll_ctl every time).

@@ -26,7 +26,7 @@ import time
 import pytest
 
 import pgwire
-from harness import Mosaic, serving
+from harness import Mosaic, cut_connection, serving
 
 SCALE = 3
 CLIENTS = 8
@@ -276,11 +276,24 @@ def test_savepoints_over_the_extended_protocol_span_nodes(tpcb):
     admin.close()
 
 
+def process_gone(pid):
+    """The process has exited (a zombie has closed its sockets too)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
 def test_a_server_lost_under_a_multi_node_transaction_ends_the_client_and_its_other_nodes(tpcb):
     # A node's backend dies while it runs a statement of a transaction that also wrote on
     # another node: Mosaic sent FATAL but kept waiting for the client's next message, so libpq
     # waited for the end of the connection forever and node 2 kept the transaction (and its row
     # locks) open, blocking every later writer of those rows.
+    # Later, under load: the backend's FATAL and its close reached Mosaic in one wake-up; the
+    # read of the FATAL marked the socket drained, so the end of file (no later edge) was never
+    # read and the session waited for node 1 forever. Mosaic is paused while the backend dies
+    # so that both come in one wake-up every time.
     import threading
     m = tpcb
     c = m.connect()
@@ -296,22 +309,34 @@ def test_a_server_lost_under_a_multi_node_transaction_ends_the_client_and_its_ot
         except Exception as e:  # noqa: BLE001
             outcome["error"] = e
 
+    conns = node_conns(m)
     th = threading.Thread(target=run, daemon=True)
     th.start()
-    conns = node_conns(m)
-    for _ in range(50):
-        time.sleep(0.1)
-        ncur = conns[1].cursor()
-        ncur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE query LIKE 'SELECT pg_sleep(5)%' AND pid <> pg_backend_pid()")
-        if ncur.fetchall():
-            break
-    t0 = time.monotonic()
-    th.join(10)
-    waited = time.monotonic() - t0
     try:
+        ncur = conns[1].cursor()
+        backend = None
+        deadline = time.monotonic() + 4
+        while backend is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            ncur.execute("SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%' "
+                         "AND state = 'active' AND pid <> pg_backend_pid()")
+            found = ncur.fetchall()
+            backend = found[0][0] if found else None
+        assert backend is not None, "the SELECT never ran on node 1"
+        m.proc.send_signal(signal.SIGSTOP)
+        try:
+            ncur.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            assert ncur.fetchone()[0], "the SELECT's backend was not terminated"
+            while not process_gone(backend):  # its FATAL and its close both wait for Mosaic
+                time.sleep(0.01)
+        finally:
+            m.proc.send_signal(signal.SIGCONT)
+        t0 = time.monotonic()
+        th.join(10)
+        waited = time.monotonic() - t0
         assert not th.is_alive(), "the client still waits 10 s after its node's backend died"
         assert "error" in outcome, outcome
+        assert c.closed, f"the client's connection is still open after {outcome['error']}"
         assert waited < 5, waited
         # Node 2's part of the transaction is gone: nothing idle in a transaction, row unchanged.
         deadline = time.monotonic() + 5
@@ -332,9 +357,6 @@ def test_a_server_lost_under_a_multi_node_transaction_ends_the_client_and_its_ot
         other.close()
     finally:
         if th.is_alive():
-            try:
-                os.close(c.fileno())
-            except OSError:
-                pass
+            cut_connection(c)  # wakes the libpq call (closing its descriptor does not)
         for nc in conns.values():
             nc.close()
