@@ -245,6 +245,13 @@ void ServerConn::Close() {
   socket_.close(ignored);
 }
 
+bool ServerConn::EndsWithReadyForQuery(std::string_view read) {
+  // 'Z', length 5, status: a DataRow ending in these bytes at a read's end only costs the next
+  // read its recv(); a reply whose end was not read yet comes with a new edge anyway.
+  return read.size() >= 6 && read[read.size() - 6] == protocol::be::kReadyForQuery &&
+         read.substr(read.size() - 5, 4) == std::string_view("\0\0\0\5", 4);
+}
+
 Status ServerConn::Lost(std::string_view why) const {
   return Status::Error(sqlstate::kConnectionFailure, fmt::format("connection to node {} lost: {}", node_id_, why));
 }

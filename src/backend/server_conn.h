@@ -177,11 +177,14 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> DrainOrdered();
   void NotifyClosed(const Status& why);
+  // `read` ends with a whole ReadyForQuery message: the node waits for its next query, so the
+  // socket may be taken as drained (common/read_some.h).
+  static bool EndsWithReadyForQuery(std::string_view read);
   // 08006 "connection to node N lost: <why>".
   Status Lost(std::string_view why) const;
 
   asio::generic::stream_protocol::socket socket_;
-  net::Reader<asio::generic::stream_protocol::socket> reader_{socket_};
+  net::Reader<asio::generic::stream_protocol::socket> reader_{socket_, &EndsWithReadyForQuery};
   int node_id_;
   int32_t backend_pid_;
   PGconn* pg_;  // owned; kept for cancellation, finished in the destructor

@@ -15,9 +15,11 @@
 // read that took those bytes (one wake-up, likely on a loaded machine), no edge is left for the
 // end of file, and the next read waits until something else wakes the socket (a write to it
 // that fails, a shutdown of Mosaic's own end). So a reader must not wait for an end of file
-// that follows bytes: ServerConn ends at the node's FATAL, Session::Fatal shuts its client
-// socket down. Telling a pending end of file from an empty queue would cost the syscall saved
-// here.
+// that follows bytes: ServerConn ends at the node's FATAL, and counts a short read as draining
+// only when it ends with a ReadyForQuery (`drained_if`; a backend killed while it sends rows
+// closes after bytes that do not: the next read tries recv() and finds the end of file);
+// Session::Fatal shuts its client socket down. Telling a pending end of file from an empty
+// queue after every short read would cost the syscall saved here.
 //
 // Waiting costs no epoll_ctl either: asio re-arms a socket only for writes and for waits it does
 // not try speculatively (async_wait).
@@ -32,6 +34,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <string_view>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -44,6 +47,11 @@
 #endif
 
 namespace mosaic::net {
+
+namespace internal {
+// See Reader::Reader.
+using DrainedIf = bool (*)(std::string_view read);
+}  // namespace internal
 
 #if MOSAIC_EXHAUSTING_READ
 namespace internal {
@@ -70,12 +78,13 @@ class SocketOp : public asio::detail::reactor_op {
  public:
   ASIO_DEFINE_HANDLER_PTR(SocketOp);
 
-  SocketOp(int fd, asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
+  SocketOp(int fd, asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex, DrainedIf drained_if)
       : reactor_op(asio::error_code(), &SocketOp::Perform, &SocketOp::Complete),
         fd_(fd),
         buffer_(buffer),
         handler_(std::move(handler)),
-        work_(handler_, io_ex) {}
+        work_(handler_, io_ex),
+        drained_if_(drained_if) {}
 
   // From start_op (in_start_op), or when epoll reported the socket readable, closed or failed.
   static status Perform(reactor_op* base) {
@@ -88,7 +97,10 @@ class SocketOp : public asio::detail::reactor_op {
       if (n >= 0 && kKind == OpKind::kWait) return done;  // a byte, or end of file
       if (n > 0) {
         o->bytes_transferred_ = static_cast<size_t>(n);
-        return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
+        const std::string_view read(static_cast<const char*>(o->buffer_.data()), o->bytes_transferred_);
+        const bool drained =
+            read.size() < o->buffer_.size() && (o->drained_if_ == nullptr || o->drained_if_(read));
+        return drained ? done_and_exhausted : done;
       }
       if (n == 0) {
         o->ec_ = asio::error::eof;
@@ -127,6 +139,7 @@ class SocketOp : public asio::detail::reactor_op {
   asio::mutable_buffer buffer_;
   Handler handler_;
   asio::detail::handler_work<Handler, IoExecutor> work_;
+  DrainedIf drained_if_;
 };
 
 }  // namespace internal
@@ -135,10 +148,14 @@ class SocketOp : public asio::detail::reactor_op {
 template <typename Socket>
 class Reader {
  public:
-  explicit Reader(Socket& socket)
+  // With `drained_if`, a short read counts as draining the socket only when what it read passes
+  // it (e.g. ends a reply); after any other the next read tries recv() first, as asio's own does,
+  // so an end of file that came with those bytes is read.
+  explicit Reader(Socket& socket, internal::DrainedIf drained_if = nullptr)
       : socket_(socket),
         reactor_(asio::use_service<asio::detail::reactor>(
-            asio::query(socket.get_executor(), asio::execution::context))) {}
+            asio::query(socket.get_executor(), asio::execution::context))),
+        drained_if_(drained_if) {}
 
   // As socket.async_read_some(buffer, token); buffer must not be empty. One read at a time.
   template <typename Token>
@@ -171,7 +188,7 @@ class Reader {
     auto& impl = internal::SocketAccess<Socket>::Implementation(socket_);
     const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
     typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) Op(impl.socket_, buffer, handler, socket_.get_executor());
+    p.p = new (p.v) Op(impl.socket_, buffer, handler, socket_.get_executor(), drained_if_);
     if ((impl.state_ & asio::detail::socket_ops::non_blocking) == 0 &&
         !asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
       reactor_.post_immediate_completion(p.p, is_continuation);
@@ -186,6 +203,7 @@ class Reader {
 
   Socket& socket_;
   asio::detail::reactor& reactor_;
+  internal::DrainedIf drained_if_;
 };
 
 #else
@@ -193,7 +211,7 @@ class Reader {
 template <typename Socket>
 class Reader {
  public:
-  explicit Reader(Socket& socket) : socket_(socket) {}
+  explicit Reader(Socket& socket, internal::DrainedIf = nullptr) : socket_(socket) {}
   template <typename Token>
   auto ReadSome(asio::mutable_buffer buffer, Token&& token) {
     return socket_.async_read_some(buffer, std::forward<Token>(token));

@@ -212,3 +212,50 @@ def _alive(pid):
         return True
     except OSError:
         return False
+
+
+@pytest.mark.timeout(120)
+def test_a_backend_killed_while_it_sends_rows_is_reported_to_the_client(mosaic_factory):
+    """A node's backend killed (SIGKILL: no FATAL) while it sends a large result: Mosaic must
+    end the client's statement with 08006 (connection to the node lost), and the session goes
+    on. The rows still queued and the close reach Mosaic together once the client reads on, so
+    the last read of the rows was taken as draining the socket and the end of file after it was
+    never read: the client waited for the rest of its result forever (on the binary before this
+    test)."""
+    from pgwire import PgConn, query_msg
+    from test_deadlock import node_sql
+    m = mosaic_factory(nodes=1, name="killrows")
+    c = PgConn(m.host, m.port)
+    assert c.startup().status == "I"
+    # About 200 MB: the client does not read, Mosaic stops relaying past its 1 MiB high water,
+    # and the backend blocks writing to Mosaic.
+    c.send(query_msg("SELECT repeat('x', 1000) AS killrows FROM generate_series(1, 200000)"))
+    pid = None
+    deadline = time.monotonic() + 30
+    while pid is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rows = node_sql(m, 1, "SELECT pid FROM pg_stat_activity WHERE query LIKE '%killrows%' "
+                              "AND wait_event = 'ClientWrite' AND pid <> pg_backend_pid()")
+        pid = rows[0][0] if rows else None
+    assert pid is not None, "the backend never blocked writing its rows"
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)  # its queued rows and its close now wait for Mosaic together
+    c.sock.settimeout(CLIENT_TIMEOUT)
+    tail = b""
+    try:
+        while b"C08006" not in tail or not tail.endswith(b"Z\x00\x00\x00\x05I"):
+            chunk = c.sock.recv(1 << 20)
+            assert chunk, f"Mosaic closed the client's connection: {tail[-200:]!r}"
+            tail = (tail + chunk)[-8192:]
+    except socket.timeout:
+        pytest.fail(f"the client still waits {CLIENT_TIMEOUT}s after its node's backend was killed: {tail[-200:]!r}")
+    assert b"connection to node 1 lost" in tail, tail[-300:]
+    # The session goes on (its node back after crash recovery).
+    deadline = time.monotonic() + 60
+    while True:
+        r = c.simple("SELECT 1")
+        if not r.errors or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert r.rows == [["1"]], r.errors
+    c.close()
