@@ -427,6 +427,19 @@ def test_session_settings_follow_their_connection(request, jdbc, cluster, table_
         short(one(got, "every_node_in_transaction")) + where
 
 
+def test_temporary_tables_in_a_transaction(request, jdbc, cluster, table_name):
+    """A temporary table ON COMMIT DROP in a JDBC transaction (transaction pooling): created,
+    filled with executeBatch, read by a PreparedStatement past prepareThreshold, its rows moved
+    into the distributed table by INSERT ... SELECT with a parameter (through Mosaic: the rows
+    are of the tenants of nodes 2 and 3), gone after COMMIT. On the binary before this test
+    the table was 'not a table Mosaic routes' and the move refused for its parameter."""
+    m = cluster
+    got, want = run_both(jdbc, m, "temp", table_name, tenants=m.tenant_arg)
+    where = repro(request, "temp", table="jdbc_repro", tenants=m.tenant_arg)
+    assert_same("temporary tables", got, want, where=where)
+    assert len(one(got, "moved")["rows"]) == 8, short(one(got, "moved")) + where
+
+
 def test_batch_with_a_failing_row_leaves_nothing(request, jdbc, cluster, table_name):
     """A batch for 30 tenants whose last row violates the primary key. pgjdbc sends a batch
     with one Sync at its end, so in autocommit mode PostgreSQL runs it as one implicit

@@ -71,6 +71,7 @@ public final class JdbcCheck {
             case "ddl": ddlScenario(); break;
             case "dml_counts": dmlCounts(); break;
             case "settings": settings(); break;
+            case "temp": tempTables(); break;
             default:
                 System.err.println("unknown scenario " + args[1]);
                 System.exit(2);
@@ -665,6 +666,55 @@ public final class JdbcCheck {
                  "last_tenant", prepRows(a, "SELECT current_setting('work_mem') FROM " + t + " WHERE tenant_id = ?", ten[2]));
             a.rollback();
             a.setAutoCommit(true);
+        }
+    }
+
+    /** A temporary table in a transaction (transaction pooling takes ON COMMIT DROP ones): rows
+     *  staged with executeBatch, read by a PreparedStatement past prepareThreshold (a named
+     *  statement on the server), moved into the distributed table with INSERT ... SELECT with a
+     *  parameter, gone after COMMIT. The moved rows are of the tenants of nodes 2 and 3. */
+    static void tempTables() throws Exception {
+        String t = table();
+        String stage = t + "_stage";
+        int[] ten = tenants();
+        ddl("CREATE TABLE " + t + " (tenant_id int NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id))");
+        try (Connection a = connect("")) {
+            a.setAutoCommit(false);
+            emit("step", "create", "result",
+                 update(a, "CREATE TEMP TABLE " + stage + " (tenant_id int, id int, v text) ON COMMIT DROP"));
+            Object counts;
+            try (PreparedStatement ps = a.prepareStatement("INSERT INTO " + stage + " VALUES (?, ?, ?)")) {
+                for (int k = 1; k <= 2; k++) {
+                    for (int i = 1; i <= 6; i++) {
+                        ps.setInt(1, ten[k]);
+                        ps.setInt(2, i);
+                        ps.setString(3, "v'" + i);
+                        ps.addBatch();
+                    }
+                }
+                counts = java.util.Arrays.toString(ps.executeBatch());
+            } catch (SQLException e) {
+                counts = err(e);
+            }
+            emit("step", "staged", "counts", counts);
+            List<Object> reads = new ArrayList<>();
+            try (PreparedStatement ps = a.prepareStatement("SELECT count(*), min(v) FROM " + stage + " WHERE tenant_id = ?")) {
+                for (int i = 0; i < 6; i++) {
+                    ps.setInt(1, ten[1 + i % 2]);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        reads.add(rows(rs));
+                    }
+                }
+            } catch (SQLException e) {
+                reads.add(err(e));
+            }
+            emit("step", "reads", "rows", reads);
+            emit("step", "move", "result",
+                 prepUpdate(a, "INSERT INTO " + t + " SELECT tenant_id, id, v FROM " + stage + " WHERE id > ?", 2));
+            a.commit();
+            a.setAutoCommit(true);
+            emit("step", "dropped_at_commit", "rows", queryRows(a, "SELECT count(*) FROM " + stage));
+            emit("step", "moved", "rows", queryRows(a, "SELECT tenant_id, id, v FROM " + t + " ORDER BY tenant_id, id"));
         }
     }
 
