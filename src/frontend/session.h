@@ -352,6 +352,10 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // uncommitted DDL is visible) and routes with a map of them until the block ends
   // (catalog::ShardMapWithTables; tables_of_block_).
   asio::awaitable<void> SeeTablesOfThisBlock();
+  // Runs `sql` on the session's connection to the default node (its block's, if one is open):
+  // the DataRow messages of its result; nullopt when closing or after a warning that reading
+  // `what` failed.
+  asio::awaitable<std::optional<std::string>> ReadOnDefaultNode(const std::string& sql, const std::string& what);
   // SELECT mosaic.<function>(...).
   asio::awaitable<void> MosaicFunction(const sql::Analysis& a, const sql::Lexed& lexed);
   // Temporary tables (session_temp.cc): created on the default node alone, where the router

@@ -226,22 +226,30 @@ awaitable<void> Session::RefreshTables() {
   RefreshMap();
 }
 
-awaitable<void> Session::SeeTablesOfThisBlock() {
-  if (tx_aborted_ || TxStatus() != protocol::kTxInBlock || closing_) co_return;
+awaitable<std::optional<std::string>> Session::ReadOnDefaultNode(const std::string& sql, const std::string& what) {
   auto read = std::make_shared<Gather>();
   read->mode = Gather::Mode::kWrite;
   const std::vector<int> nodes{map_->DefaultNode().id};
-  const std::vector<std::string> sqls{std::string(catalog::kTableDiscoverySql)};
+  const std::vector<std::string> sqls{sql};
   co_await Scatter(nodes, sqls, read);
-  if (closing_) co_return;
+  if (closing_) co_return std::nullopt;
   if (!read->error.empty()) {
     protocol::ErrorFields fields;
     (void)protocol::ParseErrorFields(std::string_view(read->error).substr(std::min<size_t>(read->error.size(), 5)), &fields);
-    log::warn("client {}: reading the tables of its transaction block: {}", pid_, fields.message);
-    co_return;
+    log::warn("client {}: reading {}: {}", pid_, what, fields.message);
+    co_return std::nullopt;
   }
+  co_return std::move(read->rows);
+}
+
+awaitable<void> Session::SeeTablesOfThisBlock() {
+  if (tx_aborted_ || TxStatus() != protocol::kTxInBlock || closing_) co_return;
+  const std::string sql(catalog::kTableDiscoverySql);
+  const std::string what = "the tables of its transaction block";
+  const std::optional<std::string> rows = co_await ReadOnDefaultNode(sql, what);
+  if (!rows) co_return;
   std::vector<catalog::DiscoveredTable> tables;
-  std::string_view rest = read->rows;
+  std::string_view rest = *rows;
   protocol::Frame f;
   size_t used = 0;
   while (framer_.Next(rest, &f, &used) == protocol::DecodeResult::kReady) {

@@ -16,7 +16,6 @@
 
 #include <algorithm>
 
-#include "common/log.h"
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
 #include "sql/classifier.h"
@@ -131,22 +130,15 @@ awaitable<void> Session::ReadTempTables() {
     temp_tables_.clear();  // ON COMMIT DROP: gone with their block
     co_return;
   }
-  auto read = std::make_shared<Gather>();
-  read->mode = Gather::Mode::kWrite;
-  const std::vector<int> home{map_->DefaultNode().id};
-  const std::vector<std::string> sqls{std::string(kTempTablesSql)};
-  co_await Scatter(home, sqls, read);
-  if (closing_) co_return;
-  if (!read->error.empty()) {
-    protocol::ErrorFields fields;
-    (void)protocol::ParseErrorFields(std::string_view(read->error).substr(std::min<size_t>(read->error.size(), 5)),
-                                     &fields);
-    log::warn("client {}: reading its temporary tables: {}", pid_, fields.message);
-    temp_stale_ = true;
+  const std::string sql(kTempTablesSql);
+  const std::string what = "its temporary tables";
+  const std::optional<std::string> rows = co_await ReadOnDefaultNode(sql, what);
+  if (!rows) {
+    temp_stale_ = !closing_;  // tried again at the next batch
     co_return;
   }
   temp_tables_.clear();
-  std::string_view rest = read->rows;
+  std::string_view rest = *rows;
   protocol::Frame f;
   size_t used = 0;
   std::vector<std::optional<std::string_view>> values;
@@ -154,7 +146,6 @@ awaitable<void> Session::ReadTempTables() {
     rest.remove_prefix(used);
     if (ReadDataRow(f.body, &values) && values.size() == 1 && values[0]) temp_tables_.emplace_back(*values[0]);
   }
-  MaybeRelease();
 }
 
 }  // namespace mosaic::frontend
