@@ -338,6 +338,12 @@ class PgConn:
         self.send(query_msg(sql))
         return self.read_until_ready()
 
+    def extended(self, sql, params=(), param_types=()):
+        """One statement as JDBC and psycopg 3 send it: unnamed Parse (with `param_types`),
+        Bind of text `params`, Execute, Sync."""
+        self.send(parse_msg("", sql, param_types) + bind_msg("", "", params) + execute_msg() + sync_msg())
+        return self.read_until_ready()
+
 
 # ---------------------------------------------------------------- SCRAM-SHA-256
 

@@ -116,10 +116,8 @@ def test_over_the_extended_protocol(mosaic, split_table):
         r = batch(f"INSERT INTO {table} SELECT 1, id + $1, v FROM {table} WHERE tenant_id = 2", params=("10000",))
         assert r.errors == [] and r.tags == [f"INSERT 0 {ROWS}"], (r.errors, r.tags)
         odd = "it's a \\ $1 value"
-        w.send(parse_msg("", f"INSERT INTO {table} SELECT $1, id + $2, $3 FROM {table} "
-                             f"WHERE tenant_id = 2 AND id <= $4", (23, 20, 25, 0))
-               + bind_msg("", "", ("1", "20000", odd, "3")) + execute_msg() + sync_msg())
-        r = w.read_until_ready()
+        r = w.extended(f"INSERT INTO {table} SELECT $1, id + $2, $3 FROM {table} WHERE tenant_id = 2 AND id <= $4",
+                       ("1", "20000", odd, "3"), (23, 20, 25, 0))
         assert r.errors == [] and r.tags == ["INSERT 0 3"], (r.errors, r.tags)
         r = w.simple(f"SELECT id, v FROM {table} WHERE tenant_id = 1 AND id > 20000 ORDER BY id")
         assert r.rows == [["20001", odd], ["20002", odd], ["20003", odd]], r.rows

@@ -1047,15 +1047,11 @@ def test_a_clients_settings_follow_it_and_reach_no_other_client(one_connection):
     w = PgConn(m.host, m.port)
     try:
         w.startup()
-        w.send(parse_msg("", "SELECT set_config($1, $2, false)") + bind_msg("", "", ("app.user", "u7"))
-               + execute_msg() + sync_msg())
-        r = w.read_until_ready()
+        r = w.extended("SELECT set_config($1, $2, false)", ("app.user", "u7"))
         assert r.errors == [] and r.rows == [["u7"]], (r.errors, r.rows)
         assert one(cb, "SELECT current_setting('app.user', true)") in (None, "")
         assert w.simple("SELECT current_setting('app.user', true)").rows == [["u7"]]
-        w.send(parse_msg("", "SELECT set_config($1, $2, false)") + bind_msg("", "", ("Role", "weak"))
-               + execute_msg() + sync_msg())
-        r = w.read_until_ready()
+        r = w.extended("SELECT set_config($1, $2, false)", ("Role", "weak"))
         assert [e["C"] for e in r.errors] == ["0A000"], r.errors
         assert w.simple("SELECT current_user").rows == [["mosaic"]]
     finally:

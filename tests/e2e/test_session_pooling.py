@@ -180,9 +180,7 @@ def test_set_config_outside_a_block_holds_on_every_node(request, pool_mode, tabl
     w = PgConn(m.host, m.port)
     try:
         w.startup()
-        w.send(parse_msg("", "SELECT set_config($1, $2, false)") + bind_msg("", "", ("app.tenant", "globex"))
-               + execute_msg() + sync_msg())
-        r = w.read_until_ready()
+        r = w.extended("SELECT set_config($1, $2, false)", ("app.tenant", "globex"))
         assert r.errors == [] and r.rows == [["globex"]], (r.errors, r.rows)
         r = w.simple(q)
         assert [row[1] for row in r.rows] == ["globex"] * 3, r.rows
@@ -212,9 +210,7 @@ def test_session_characteristics_follow_their_client(request, pool_mode, table_n
     w = PgConn(m.host, m.port)
     try:
         w.startup()
-        w.send(parse_msg("", "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY")
-               + bind_msg("", "") + execute_msg() + sync_msg())
-        r = w.read_until_ready()
+        r = w.extended("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY")
         assert r.errors == [] and r.tags == ["SET"], (r.errors, r.tags)
         r = w.simple(q)
         assert [row[1:] for row in r.rows] == [["serializable", "on"]] * 3, r.rows

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from harness import Mosaic, serving
-from pgwire import PgConn, bind_msg, execute_msg, parse_msg, sync_msg
+from pgwire import PgConn
 from test_deadlock import node_sql
 
 IDS = (500, 1500, 2500)  # one row on each node of split_by_id's ranges
@@ -171,26 +171,21 @@ def test_temporary_tables_over_the_extended_protocol(session_mosaic):
     w = PgConn(m.host, m.port)
     try:
         w.startup()
-
-        def extended(sql, *params):
-            w.send(parse_msg("", sql) + bind_msg("", "", params) + execute_msg() + sync_msg())
-            return w.read_until_ready()
-
         for sql, params, tag in [
             ("CREATE TEMP TABLE xt (id int, v int)", (), "CREATE TABLE"),
             ("INSERT INTO xt VALUES ($1, $2)", ("900", "9"), "INSERT 0 1"),
             ("INSERT INTO xt VALUES ($1, $2)", ("2900", "29"), "INSERT 0 1"),
             ("INSERT INTO temp_extended SELECT id, v FROM xt", (), "INSERT 0 2"),
         ]:
-            r = extended(sql, *params)
+            r = w.extended(sql, params)
             assert r.errors == [] and r.tags == [tag], (sql, r.errors, r.tags)
-        r = extended("SELECT id, v FROM xt WHERE id > $1 ORDER BY id", "0")
+        r = w.extended("SELECT id, v FROM xt WHERE id > $1 ORDER BY id", ("0",))
         assert r.rows == [["900", "9"], ["2900", "29"]], (r.errors, r.rows)
         r = w.simple("SELECT id FROM temp_extended ORDER BY id")
         assert [row[0] for row in r.rows] == ["500", "900", "1500", "2500", "2900"], r.rows
-        r = extended("DROP TABLE xt")
+        r = w.extended("DROP TABLE xt")
         assert r.errors == [] and r.tags == ["DROP TABLE"], r.errors
-        r = extended("SELECT * FROM xt")
+        r = w.extended("SELECT * FROM xt")
         assert [e["C"] for e in r.errors] == ["42P01"], r.errors
     finally:
         w.close()
