@@ -1052,7 +1052,9 @@ bool Session::CopyBinaryFrame(Gather& g, int source, std::string_view data) {
 
 // Sequences (serial and identity columns) must never hand out the same value on two nodes: each
 // new sequence on the node at position k (1-based, by node id) is made to yield k, k+64, k+128...
-// Sequences already striped (increment != 1) or already used are left alone.
+// Sequences already striped (increment != 1) or already used are left alone, and so are
+// temporary ones: they live in one session on one node, and PostgreSQL refuses to PREPARE a
+// transaction that touched one (or to read another session's).
 awaitable<void> Session::StripeSequences() {
   if (map_->nodes.size() < 2) co_return;
   for (size_t i = 0; i < links_.size(); ++i) {
@@ -1065,7 +1067,8 @@ BEGIN
              FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid
              LEFT JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
              LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-            WHERE c.relkind = 'S' AND s.seqincrement = 1 AND pg_sequence_last_value(c.oid) IS NULL
+            WHERE c.relkind = 'S' AND s.seqincrement = 1
+              AND CASE WHEN c.relpersistence = 't' THEN false ELSE pg_sequence_last_value(c.oid) IS NULL END
               AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
   LOOP
     IF r.deptype = 'i' THEN

@@ -29,7 +29,16 @@ namespace {
 
 constexpr std::string_view kTempTablesSql =
     "SELECT c.relname FROM pg_catalog.pg_class c "
-    "WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind IN ('r', 'p')";
+    "WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind IN ('r', 'p', 'v', 'S')";
+
+// CREATE VIEW (without TEMP) of a query that reads a temporary table: PostgreSQL makes the view
+// temporary too.
+bool ViewOfTemp(const sql::Analysis& a, const router::Bound& session, const router::Bound& earlier) {
+  return a.ddl_creates_view && !a.ddl_temp &&
+         std::any_of(a.tables.begin(), a.tables.end(), [&](const sql::TableRef& ref) {
+           return ref.in_subquery && (session.NamesTemp(ref) || earlier.NamesTemp(ref));
+         });
+}
 
 }  // namespace
 
@@ -39,9 +48,15 @@ Session::TempUse Session::TempDdlOf(const sql::Analysis& a, const std::vector<st
   router::Bound session, earlier;
   session.temp_tables = &temp_tables_;
   earlier.temp_tables = also;
+  if (ViewOfTemp(a, session, earlier)) return TempUse::kOnly;
   bool any = false, all = true;
+  // CREATE TABLE, CREATE TABLE AS and CREATE VIEW name their new relation first (SELECT INTO
+  // does not list it).
+  const bool creates = a.ddl_creates_view ||
+                       (a.ddl_creates_table && (a.utility != sql::UtilityKind::kCreateAs || a.wrapped_tables > 0));
   for (const auto& ref : a.tables) {
     if (ref.in_subquery) continue;  // CREATE TABLE AS's query: PlanUtility places it
+    if (creates && &ref == &a.tables.front()) continue;  // a new relation of the schema, not pg_temp
     const bool temp = session.NamesTemp(ref) || earlier.NamesTemp(ref);
     any = any || temp;
     all = all && temp;
@@ -55,24 +70,41 @@ Status Session::RefuseTempDdl(const sql::Analysis& a, TempUse use, const std::ve
         "a statement naming both temporary tables and tables Mosaic routes cannot run: temporary tables "
         "live on the default node only; send separate statements");
   }
-  if (!a.ddl_temp) return Status::OK();
+  // A view created over a temporary table (temporary itself) is named by tables[0].
+  const bool creates = a.ddl_temp || (a.ddl_creates_view && !a.tables.empty());
+  if (!creates) return Status::OK();
+  const std::string& name = a.ddl_temp ? a.temp_table : a.tables[0].name;
   if (ctx_.config.pool_mode == PoolMode::kTransaction && (!tx_block_ || implicit_tx_ || !a.temp_on_commit_drop)) {
     return Status::Unsupported(
-        "a temporary table outlives its transaction on the server connection, and Mosaic runs each "
-        "transaction on any server connection (pool_mode = \"transaction\"): create it with ON COMMIT DROP "
-        "inside a transaction block, or use pool_mode = \"session\"");
+        "a temporary table, view or sequence outlives its transaction on the server connection, and Mosaic "
+        "runs each transaction on any server connection (pool_mode = \"transaction\"): create a table with "
+        "ON COMMIT DROP inside a transaction block, or use pool_mode = \"session\"");
   }
   sql::TableRef named;
-  named.name = a.temp_table;
+  named.name = name;
   if (router::ResolveTable(*map_, named) != nullptr) {
     return Status::Unsupported(fmt::format(
-        "temporary table \"{}\" would hide the table of that name Mosaic routes over its nodes; choose "
+        "temporary relation \"{}\" would hide the table of that name Mosaic routes over its nodes; choose "
         "another name",
-        a.temp_table));
+        name));
   }
   if (a.utility == sql::UtilityKind::kCreateAs) {
     // Its query must read what the default node holds (temporary tables included).
     if (auto placed = PlaceUtility(a, literals); !placed.ok()) return placed.status();
+  }
+  if (a.ddl_creates_view && map_->spread()) {
+    // The view lives on the default node, where every read of it goes: a table whose rows
+    // Mosaic spreads over nodes (or keeps on another one) would be read there in part.
+    for (const sql::TableRef& ref : a.tables) {
+      if (!ref.in_subquery) continue;
+      const catalog::Table* t = router::ResolveTable(*map_, ref);
+      if (t == nullptr || t->kind == catalog::TableKind::kReference) continue;
+      return Status::Unsupported(fmt::format(
+          "a temporary view lives on the default node only, and \"{}\" has rows Mosaic may keep on other "
+          "nodes: reading the view would miss them; query the table itself, or copy the rows into a "
+          "temporary table (INSERT ... SELECT) and make the view of that",
+          t->name));
+    }
   }
   return Status::OK();
 }
@@ -118,8 +150,9 @@ void Session::NoteTempDdl(const sql::Analysis& a) {
   temp_in_block_ = temp_in_block_ || tx_block_;
   // A new name routes to the default node at once (its batch may use it); what DROP or RENAME
   // changed is read back at the next batch (a stale name meanwhile gets the node's 42P01).
-  if (a.ddl_temp && std::find(temp_tables_.begin(), temp_tables_.end(), a.temp_table) == temp_tables_.end()) {
-    temp_tables_.push_back(a.temp_table);
+  const std::string* name = a.ddl_temp ? &a.temp_table : a.ddl_creates_view && !a.tables.empty() ? &a.tables[0].name : nullptr;
+  if (name != nullptr && std::find(temp_tables_.begin(), temp_tables_.end(), *name) == temp_tables_.end()) {
+    temp_tables_.push_back(*name);
   }
 }
 

@@ -280,8 +280,11 @@ struct Analysis {
   bool ddl_concurrently = false;     // CREATE/DROP INDEX CONCURRENTLY (cannot run in a transaction)
   bool ddl_alters_tables = false;    // ALTER TABLE, DROP TABLE, RENAME, SET SCHEMA or TRUNCATE of
                                      // the tables it names (`tables`, outside subqueries)
-  // CREATE TEMP TABLE [AS], SELECT ... INTO TEMP, CREATE TABLE pg_temp.x: a table of the
-  // session's own named temp_table, dropped at commit when temp_on_commit_drop (ON COMMIT DROP).
+  bool ddl_creates_view = false;     // CREATE [OR REPLACE] [TEMP] VIEW (tables[0]; its query's
+                                     // tables follow, in_subquery)
+  // CREATE TEMP TABLE [AS], SELECT ... INTO TEMP, CREATE TABLE pg_temp.x, CREATE TEMP VIEW,
+  // CREATE TEMP SEQUENCE: a relation of the session's own named temp_table, dropped at commit
+  // when temp_on_commit_drop (ON COMMIT DROP, tables only).
   bool ddl_temp = false;
   std::string temp_table;
   bool temp_on_commit_drop = false;

@@ -773,7 +773,9 @@ void Walker::Utility(std::string_view type, const Json& s) {
     a_->ddl_changes_tables = one_of(Str(s, "removeType"), kRelationKinds);
     a_->ddl_alters_tables = Str(s, "removeType") == "OBJECT_TABLE";
     a_->ddl_concurrently = Flag(s, "concurrent");
-    if (Str(s, "removeType") == "OBJECT_TABLE") {
+    // The relations it drops (whether they are the session's temporary ones decides its nodes).
+    const std::string_view removes = Str(s, "removeType");
+    if (removes == "OBJECT_TABLE" || removes == "OBJECT_VIEW" || removes == "OBJECT_SEQUENCE") {
       for (const Json& obj : Items(s, "objects")) {
         if (TypeOf(obj) != "List") continue;
         const Json& parts = Items(Body(obj), "items");
@@ -792,6 +794,12 @@ void Walker::Utility(std::string_view type, const Json& s) {
              type == "CreateExtensionStmt") {
     a_->ddl_changes_tables = true;
     a_->ddl_alters_tables = type == "AlterTableStmt";
+    if (type == "ViewStmt") {
+      a_->ddl_creates_view = true;
+      NoteTemp(s, Get(s, "view"), "");
+    }
+  } else if (type == "CreateSeqStmt") {
+    NoteTemp(s, Get(s, "sequence"), "");
   } else if (type == "TruncateStmt") {
     a_->ddl_alters_tables = true;
   } else if (type == "CreateSchemaStmt") {

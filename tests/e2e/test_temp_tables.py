@@ -90,25 +90,34 @@ SESSION_SCRIPT = [
 ]
 
 
-def test_temporary_tables_in_session_pooling_answer_as_postgresql(session_mosaic):
-    m = session_mosaic
-    split_table(m, "temp_split")
+def differential(m, table, script, meanwhile=lambda: None):
+    """Runs `script` through Mosaic on split `table` and on node 1 directly on a plain copy
+    (`table`_plain); asserts every step answers alike and nothing is left prepared. `meanwhile`
+    runs after both, while their sessions still hold what they created."""
+    split_table(m, table)
     node = next(n for n in m.nodes() if n["id"] == 1)
     via = m.connect()
     via.autocommit = True
     direct = m.connect_node(node)
     direct.autocommit = True
     try:
-        direct.cursor().execute("CREATE TABLE temp_plain (id int PRIMARY KEY, v int); INSERT INTO temp_plain VALUES "
-                                + ", ".join(f"({i}, {i})" for i in IDS))
-        got = run(via, SESSION_SCRIPT, "temp_split")
-        want = run(direct, SESSION_SCRIPT, "temp_plain")
+        direct.cursor().execute(f"CREATE TABLE {table}_plain (id int PRIMARY KEY, v int); INSERT INTO "
+                                f"{table}_plain VALUES " + ", ".join(f"({i}, {i})" for i in IDS))
+        got = run(via, script, table)
+        want = run(direct, script, f"{table}_plain")
+        meanwhile()
     finally:
         via.close()
         direct.close()
     for g, w in zip(got, want):
         assert g == w
+    assert len(got) == len(want)
     assert all(node_sql(m, n, "SELECT count(*) FROM pg_prepared_xacts")[0][0] == 0 for n in (1, 2, 3))
+
+
+def test_temporary_tables_in_session_pooling_answer_as_postgresql(session_mosaic):
+    m = session_mosaic
+    differential(m, "temp_split", SESSION_SCRIPT)
     # The query pattern monitor sees the split table's statements, not the temporary tables'.
     deadline = time.monotonic() + 20
     seen = ""
@@ -118,6 +127,53 @@ def test_temporary_tables_in_session_pooling_answer_as_postgresql(session_mosaic
         seen = json.dumps(body)
         time.sleep(0.2)
     assert "temp_split" in seen and '"stage"' not in seen and '"s2"' not in seen, seen[:3000]
+
+
+VIEWS_AND_SEQUENCES = [
+    "CREATE TEMP TABLE tq (id serial, v int)",
+    "INSERT INTO tq (v) VALUES (10), (20) RETURNING id",
+    # Other DDL while the session has a temporary sequence (tq's serial): it runs on every node in
+    # a two-phase commit, and so does what stripes new sequences over the nodes.
+    "CREATE TABLE {t}_more (id serial)",
+    "DROP TABLE {t}_more",
+    "CREATE TEMP VIEW tqv AS SELECT id, v * 2 AS w FROM tq",
+    "CREATE VIEW tqv2 AS SELECT id FROM tq WHERE v > 10",  # temporary: it reads a temporary table
+    "SELECT * FROM tqv ORDER BY id",
+    "SELECT * FROM tqv2",
+    "CREATE TEMP SEQUENCE tqs START 7",
+    "SELECT nextval('tqs'), nextval('tqs')",
+    "ALTER SEQUENCE tqs RESTART WITH 100",
+    "BEGIN",
+    "SELECT id, v FROM {t} WHERE id = 2500",
+    "SELECT nextval('tqs')",
+    "SELECT count(*) FROM tqv",
+    "COMMIT",
+    "CREATE OR REPLACE TEMP VIEW tqv AS SELECT id, v * 3 AS w FROM tq",
+    "SELECT * FROM tqv ORDER BY id",
+    "DROP VIEW tqv2",
+    "DROP VIEW tqv",
+    "DROP SEQUENCE tqs",
+    "SELECT * FROM tqv",
+    "SELECT nextval('tqs')",
+    "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY 1",
+]
+
+
+def test_temporary_views_and_sequences_answer_as_postgresql(session_mosaic):
+    # On the binary before this test every step from the temporary view on failed ("cannot
+    # PREPARE a transaction that has operated on temporary objects", then 42P01), and so did the
+    # CREATE TABLE after a temporary serial column, also another client's.
+    m = session_mosaic
+
+    def other_clients_ddl():  # while this client has a temporary sequence on the default node
+        other = m.connect()
+        other.autocommit = True
+        try:
+            other.cursor().execute("CREATE TABLE temp_views_other (id serial, v int)")
+        finally:
+            other.close()
+
+    differential(m, "temp_views", VIEWS_AND_SEQUENCES, other_clients_ddl)
 
 
 def test_what_temporary_tables_cannot_do_is_refused_and_changes_nothing(session_mosaic):
@@ -142,6 +198,11 @@ def test_what_temporary_tables_cannot_do_is_refused_and_changes_nothing(session_
         fails("SELECT * FROM temp_refused JOIN st USING (id)", "0A000", 'temporary table "st", which lives on node 1')
         fails("UPDATE temp_refused t SET v = st.v FROM st WHERE t.id = st.id", "0A000", "temporary table")
         fails("DROP TABLE st, temp_refused", "0A000", "temporary tables and tables Mosaic routes")
+        # A temporary view is read on the default node: of a split table it would see a part.
+        fails("CREATE TEMP VIEW tv AS SELECT * FROM temp_refused", "0A000", "temporary view lives on the default node")
+        fails("CREATE VIEW tv AS SELECT * FROM temp_refused JOIN st USING (id)", "0A000",
+              "temporary view lives on the default node")
+        fails("CREATE TEMP VIEW temp_refused AS SELECT 1", "0A000", "would hide")
         # A block that touched them and wrote rows on the default node and another one: PostgreSQL
         # cannot prepare the default node's part, so the commit fails and nothing of it lands.
         cur.execute("BEGIN")
@@ -200,9 +261,14 @@ def test_transaction_pooling_takes_temporary_tables_dropped_at_commit(mosaic, ta
         # It would outlive the transaction on a server connection any client gets next.
         with pytest.raises(psycopg2.errors.FeatureNotSupported, match="ON COMMIT DROP"):
             cur.execute("CREATE TEMP TABLE kept (a int)")
+        with pytest.raises(psycopg2.errors.FeatureNotSupported, match="view or sequence outlives"):
+            cur.execute("CREATE TEMP SEQUENCE kept")
         c.autocommit = False
         with pytest.raises(psycopg2.errors.FeatureNotSupported, match="ON COMMIT DROP"):
             cur.execute("CREATE TEMP TABLE kept (a int)")
+        c.rollback()
+        with pytest.raises(psycopg2.errors.FeatureNotSupported, match="view or sequence outlives"):
+            cur.execute("CREATE TEMP VIEW kept AS SELECT 1")
         c.rollback()
         # The bulk-load pattern: stage rows, then move them into the split table.
         cur.execute("CREATE TEMP TABLE stage (id int, v int) ON COMMIT DROP")

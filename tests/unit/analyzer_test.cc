@@ -1149,7 +1149,25 @@ TEST(AnalyzerUtility, TemporaryTables) {
   EXPECT_FALSE(Analyzed("CREATE TABLE s (id int)")->ddl_temp);
   EXPECT_FALSE(Analyzed("CREATE UNLOGGED TABLE s (id int)")->ddl_temp);
   EXPECT_FALSE(Analyzed("CREATE TABLE s AS SELECT * FROM t")->ddl_temp);
-  EXPECT_FALSE(Analyzed("CREATE TEMP VIEW v AS SELECT 1")->ddl_temp);  // views: not yet
+  Analyzed view("CREATE OR REPLACE TEMP VIEW v AS SELECT * FROM s JOIN t USING (id)");
+  EXPECT_TRUE(view->ddl_temp);
+  EXPECT_TRUE(view->ddl_creates_view);
+  EXPECT_EQ(view->temp_table, "v");
+  ASSERT_EQ(view->tables.size(), 3u);  // the view, then its query's tables
+  EXPECT_FALSE(view->tables[0].in_subquery);
+  EXPECT_TRUE(view->tables[1].in_subquery);
+  EXPECT_TRUE(view->tables[2].in_subquery);
+  Analyzed plain_view("CREATE VIEW v AS SELECT * FROM s");  // temporary if s is (the frontend knows)
+  EXPECT_FALSE(plain_view->ddl_temp);
+  EXPECT_TRUE(plain_view->ddl_creates_view);
+  Analyzed sequence("CREATE TEMP SEQUENCE q START 5");
+  EXPECT_TRUE(sequence->ddl_temp);
+  EXPECT_EQ(sequence->temp_table, "q");
+  EXPECT_FALSE(Analyzed("CREATE SEQUENCE q")->ddl_temp);
+  Analyzed drop("DROP VIEW v, pg_temp.w");  // which nodes depends on whether they are temporary
+  ASSERT_EQ(drop->tables.size(), 2u);
+  EXPECT_EQ(drop->tables[1].schema, "pg_temp");
+  EXPECT_EQ(Analyzed("DROP SEQUENCE q")->tables.size(), 1u);
   EXPECT_TRUE(Analyzed("DISCARD TEMP")->discards_temp);
   EXPECT_TRUE(Analyzed("DISCARD ALL")->discards_temp);
   EXPECT_FALSE(Analyzed("DISCARD PLANS")->discards_temp);
