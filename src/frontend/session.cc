@@ -85,11 +85,13 @@ Session::~Session() {
 
 void Session::Emit(std::string_view bytes) {
   if (write_failed_) return;
-  // An error inside a transaction aborts it whoever raised it: a node (then it is in state 'E'
-  // itself) or Mosaic (the nodes would go on).
-  if (!bytes.empty() && bytes[0] == be::kErrorResponse && !tx_aborted_ && TxStatus() != protocol::kTxIdle) {
-    tx_aborted_ = true;
+  if (!bytes.empty() && bytes[0] == be::kErrorResponse) {
+    ++errors_emitted_;
+    // An error inside a transaction aborts it whoever raised it: a node (then it is in state 'E'
+    // itself) or Mosaic (the nodes would go on).
+    if (!tx_aborted_ && TxStatus() != protocol::kTxIdle) tx_aborted_ = true;
   }
+  if (quiet_rfq_ && bytes.size() == 6 && bytes[0] == be::kReadyForQuery) return;  // one at the end
   out_.append(bytes);
   if (!corked_ && !in_client_batch_) KickWriter();
 }
@@ -697,11 +699,11 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
       break;
   }
   // Several statements in one string: they run as one implicit transaction on the node they
-  // all route to. Strings whose statements route to different nodes are refused.
+  // all route to, or each on its own nodes in turn (RunApart).
   std::vector<std::string_view> parts;
   if (!sql::SplitStatements(q.sql, &parts)) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   int node = -1;
-  bool relays_set = false;
+  bool relays_set = false, spans = false;
   // SETs of a string that runs as one implicit transaction: read back after it and adopted.
   std::vector<std::string> sets;
   bool reset_all = false, sets_known = TxStatus() == protocol::kTxIdle && !tx_block_;
@@ -738,12 +740,22 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
       if (route.ok() && route.value().nodes.size() == 1 && !route.value().all_nodes) here = route.value().nodes[0];
     }
     if (here < 0 || (node >= 0 && here != node)) {
-      FailQuery(Status::Unsupported(
-          "a query string with several statements is supported only when they all run on one node; "
-          "these need several nodes: send the statements one at a time"));
-      co_return true;
+      spans = true;
+      break;
     }
     node = here;
+  }
+  if (spans) {
+    // (The scanner that split the string leaves out what does not begin like a statement: the
+    // string's own analysis tells whether all of it parses.)
+    if (!analysis->parse_error) {  // each statement on its nodes, in turn (session_string.cc)
+      if (auto refused = RunsApart(parts); !refused.ok()) {
+        FailQuery(refused);
+        co_return true;
+      }
+      co_return co_await RunApart(parts);
+    }
+    node = -1;  // the default node reports it, and runs nothing of the string (as PostgreSQL)
   }
   if (node < 0) node = map_->DefaultNode().id;
   copy_target_ = nullptr;

@@ -130,6 +130,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Main loop pieces.
   asio::awaitable<bool> HandleMessage(const protocol::Frame& frame);
   asio::awaitable<bool> HandleQuery(const protocol::Frame& frame);
+  // A query string whose statements run on different nodes (session_string.cc): OK when each
+  // may run as if sent alone (RunApart), else why not (0A000).
+  Status RunsApart(const std::vector<std::string_view>& parts);
+  // Runs them in turn, in one transaction unless the string opens one, up to the first error,
+  // with one ReadyForQuery at the end. False when the session ends.
+  asio::awaitable<bool> RunApart(const std::vector<std::string_view>& parts);
   asio::awaitable<bool> HandleParse(const protocol::Frame& frame);
   asio::awaitable<bool> HandleBind(const protocol::Frame& frame);
   asio::awaitable<bool> HandleDescribe(const protocol::Frame& frame);
@@ -639,6 +645,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool closing_ = false;       // stop handling client messages
   bool started_ = false;       // past startup and authentication (authentication_timeout_s)
   bool write_failed_ = false;  // the client socket is gone: drop output
+  bool quiet_rfq_ = false;       // RunApart: ReadyForQuery messages are not sent
+  uint64_t errors_emitted_ = 0;  // ErrorResponse messages sent to the client
   bool client_gone_ = false;   // the client's socket reached EOF or failed (ClientGone)
   bool watching_client_ = false;  // WatchClient's wait is armed
   bool waiting_on_servers_ = false;  // in WaitPendingDrained: what the watch is for

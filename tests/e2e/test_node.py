@@ -32,5 +32,5 @@ def test_node_pg_suite(mosaic):
                        cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=180)
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"node --test failed (exit {r.returncode}):\n{out}"
-    # all seven tests ran and passed (guards against a silently empty run)
-    assert "# pass 7" in out and "# fail 0" in out, out
+    # all eight tests ran and passed (guards against a silently empty run)
+    assert "# pass 8" in out and "# fail 0" in out, out

@@ -185,6 +185,37 @@ test('statements over several nodes via the extended protocol: merged exactly, w
   }
 });
 
+test('a query string with statements on several nodes runs as one transaction', async () => {
+  // client.query without parameters sends the simple protocol: one string, one result each.
+  const str = `node_str_${suffix}`;
+  const c = new Client(connection);
+  await c.connect();
+  try {
+    await c.query(`CREATE TABLE ${str} (tenant_id int NOT NULL, id int NOT NULL, v int)`);
+    const inserts = [];
+    for (let t = 1; t <= 24; t++) inserts.push(`INSERT INTO ${str} VALUES (${t}, ${t}, ${t})`);
+    const res = await c.query(`${inserts.join('; ')}; SELECT count(*)::int AS n, sum(v)::int AS s FROM ${str}`);
+    assert.equal(res.length, 25);
+    assert.deepEqual(res[24].rows, [{ n: 24, s: 300 }]);
+    // one failing statement rolls back the string's rows on every node
+    const more = [];
+    for (let t = 1; t <= 24; t++) more.push(`INSERT INTO ${str} VALUES (${t}, ${t + 100}, 1)`);
+    await assert.rejects(c.query(`${more.join('; ')}; SELECT 1 / 0`), (e) => e.code === '22012');
+    const count = await c.query(`SELECT count(*)::int AS n FROM ${str}`);
+    assert.equal(count.rows[0].n, 24);
+    // the string's own block
+    const updates = [];
+    for (let t = 1; t <= 24; t++) updates.push(`UPDATE ${str} SET v = v * 2 WHERE tenant_id = ${t}`);
+    const block = await c.query(`BEGIN; ${updates.join('; ')}; COMMIT`);
+    assert.equal(block.length, 26);
+    const sum = await c.query(`SELECT sum(v)::int AS s FROM ${str}`);
+    assert.equal(sum.rows[0].s, 600);
+  } finally {
+    await c.query(`DROP TABLE IF EXISTS ${str}`);
+    await c.end();
+  }
+});
+
 test('a table just dropped gives PostgreSQL\'s 42P01 over the extended protocol', async () => {
   // The node's error as over the simple protocol (test_protocol.py checks the exact replies:
   // no ParseComplete before it; node-postgres would not notice one).
