@@ -10,11 +10,16 @@
 // cannot record a commit afterwards) and runs ROLLBACK PREPARED: the router cannot have told
 // anyone it committed.
 // Transactions the running router is still finishing are left alone (`in_flight`).
+// A last-resource commit (gid "..._l<node>", frontend/session_last_resource.cc) is decided by
+// its row in that node's _mosaic.local_decisions instead (the pass creates the table on every
+// node), by the same first-writer rule: no row means the pass records (gid, false) there and
+// rolls back.
 //
 // Control plane only: synchronous libpq on the calling thread.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,7 +35,13 @@ struct RecoveryResult {
   int forgotten = 0;    // decision records deleted (resolved everywhere)
   int in_flight = 0;    // prepared transactions skipped because the router is finishing them
   std::vector<std::string> errors;  // nodes or transactions that could not be handled now
+  // Per node id: the last-resource decisions of this router read from its _mosaic.local_decisions.
+  std::map<int, std::vector<std::string>> local_decisions;
 };
+
+// The node a last-resource commit decided on ("..._l<node>": frontend/session_last_resource.cc,
+// its decision is a row of that node's _mosaic.local_decisions), or -1 for a catalog-decided gid.
+int LastResourceNode(std::string_view gid);
 
 // The transaction-id prefix of router `router_id`: "mosaic_<router_id>_".
 std::string TwoPhasePrefix(const std::string& router_id);

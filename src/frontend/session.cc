@@ -2144,6 +2144,7 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
       log::warn("client {}: node {}: {}", pid_, server.node_id(), fields.message);
     }
     quiet_failed_ = true;
+    quiet_error_.assign(frame.raw);
     return;  // its ReadyForQuery ends the entry
   }
   if (frame.type == be::kErrorResponse) {

@@ -217,6 +217,16 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Commits (or rolls back) the open transaction on every linked node: two-phase commit when
   // more than one node wrote. Emits CommandComplete (and errors) but no ReadyForQuery.
   asio::awaitable<void> EndTransaction(bool commit, bool implicit);
+  // The decision is made: COMMIT PREPARED `gid` on `writers` (the commit-some test fault
+  // after the first). False if a node missed it (the recovery pass finishes it there).
+  asio::awaitable<bool> CommitPrepared(const std::vector<Link*>& writers, const std::string& gid, int64_t fault_at);
+  // Last-resource commit (session_last_resource.cc): the default node's writer link when the
+  // block may have touched temporary objects there (its part cannot be prepared), else null.
+  Link* LastResource(const std::vector<Link*>& writers);
+  // Commits `last` in one phase with the decision in its own transaction, the other writers
+  // by two-phase commit around it. As EndTransaction's two-phase path otherwise.
+  asio::awaitable<void> CommitLastResource(Link& last, const std::vector<Link*>& linked,
+                                           const std::vector<Link*>& writers, bool implicit);
   // Sends each target its statement (a simple query) and waits for every reply; only errors
   // reach the client, and a quiet entry's error does not (it sets quiet_failed_).
   asio::awaitable<void> RunOnLinks(const std::vector<Link*>& targets,
@@ -772,6 +782,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on
   uint64_t gid_counter_ = 0;
   bool quiet_failed_ = false;  // a quiet entry failed (see Pending::quiet)
+  std::string quiet_error_;     // the last ErrorResponse of a quiet entry
   struct CopyIn;
   std::unique_ptr<CopyIn> copy_in_;
   std::unordered_map<std::string, std::shared_ptr<ScatterPortal>> scatter_portals_;

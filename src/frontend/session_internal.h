@@ -16,6 +16,8 @@ namespace mosaic::frontend {
 
 // The tag of the last CommandComplete among the protocol messages in `out` ("" if none).
 std::string_view LastCommandTag(std::string_view out);
+// A CommandComplete message of `tag`.
+std::string CommandCompleteMessage(std::string_view tag);
 
 // The combined reply of one statement run on several nodes.
 struct Session::Gather {

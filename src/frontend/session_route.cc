@@ -50,12 +50,6 @@ constexpr int kSequenceStride = 64;  // at most 64 nodes hand out sequence value
 // the node is not read until the merge moves on (WaitMergeTurn).
 constexpr size_t kMergeBacklog = 256 << 10;
 
-std::string CommandCompleteMessage(std::string_view tag) {
-  std::string s;
-  protocol::WriteCommandComplete(&s, tag);
-  return s;
-}
-
 // "UPDATE 3" -> ("UPDATE", 3); "INSERT 0 5" -> ("INSERT 0", 5).
 std::pair<std::string, int64_t> SplitTag(std::string_view tag) {
   if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
@@ -161,6 +155,12 @@ constexpr std::string_view kCharacteristics[] = {"default_transaction_isolation"
 bool SetsSessionRole(std::string_view name) { return name == "role" || name == "session_authorization"; }
 
 }  // namespace
+
+std::string CommandCompleteMessage(std::string_view tag) {
+  std::string s;
+  protocol::WriteCommandComplete(&s, tag);
+  return s;
+}
 
 template <typename T>
 awaitable<T> Session::OffThread(const std::function<T()>& job) {
@@ -1717,6 +1717,10 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     }
     co_return;
   }
+  if (Link* last = LastResource(writers)) {
+    co_await CommitLastResource(*last, linked, writers, implicit);
+    co_return;
+  }
   // Two-phase commit (frontend/two_phase.h): prepare every writer, record the decision, then
   // commit them all. Until the decision is recorded any failure rolls back everywhere; after it
   // the transaction is committed and what a node misses, the recovery pass finishes.
@@ -1736,7 +1740,6 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     return l.wrote ? fmt::format("PREPARE TRANSACTION '{}'", gid) : std::string("COMMIT");
   };
   auto rollback_prepared = [&](Link&) { return fmt::format("ROLLBACK PREPARED '{}'", gid); };
-  auto commit_prepared = [&](Link&) { return fmt::format("COMMIT PREPARED '{}'", gid); };
 
   const std::vector<Link*> first_writer{writers.front()};
   tp.in_flight.Add(gid);
@@ -1787,20 +1790,28 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   }
   fault(FaultPoint::kDecision);
 
+  co_await CommitPrepared(writers, gid, fault_at);
+  AdoptBlockSettings();
+  reset();
+  broadcast_error_ = false;
+  if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("COMMIT")});
+}
+
+awaitable<bool> Session::CommitPrepared(const std::vector<Link*>& writers, const std::string& gid, int64_t fault_at) {
+  const FaultInjector& faults = ctx_.two_phase.faults;
+  auto commit_prepared = [&](Link&) { return fmt::format("COMMIT PREPARED '{}'", gid); };
   quiet_failed_ = false;
-  if (tp.faults.Hits(FaultPoint::kCommitSome, fault_at)) {
+  if (faults.Hits(FaultPoint::kCommitSome, fault_at)) {
+    const std::vector<Link*> first_writer{writers.front()};
     co_await RunOnLinks(first_writer, commit_prepared, true);
-    fault(FaultPoint::kCommitSome);
+    FaultInjector::Fire(FaultPoint::kCommitSome, gid);
   }
   co_await RunOnLinks(writers, commit_prepared, true);
   if (quiet_failed_) {
     log::warn("client {}: transaction {} is committed; a node missed COMMIT PREPARED and the "
               "recovery pass will finish it there", pid_, gid);
   }
-  AdoptBlockSettings();
-  reset();
-  broadcast_error_ = false;
-  if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("COMMIT")});
+  co_return !quiet_failed_;
 }
 
 // ---------------------------------------------------------------------------------------------

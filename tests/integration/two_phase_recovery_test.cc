@@ -141,6 +141,46 @@ TEST_F(TwoPhaseRecoveryTest, AnUnreachableNodeKeepsDecisions) {
   EXPECT_EQ(Run("n1", "DELETE FROM t WHERE v = 10 RETURNING v"), "10");
 }
 
+TEST_F(TwoPhaseRecoveryTest, LastResourceCommitsAreDecidedByTheirNodesRow) {
+  // "..._l1": node 1 committed last, in one phase, with its decision row in the same transaction.
+  EXPECT_EQ(LastResourceNode("mosaic_r3_1_1_1_l1"), 1);
+  EXPECT_EQ(LastResourceNode("mosaic_r3_1_1_1_l12"), 12);
+  EXPECT_EQ(LastResourceNode("mosaic_r3_1_1_1"), -1);
+  EXPECT_EQ(LastResourceNode("mosaic_r_l2_1_1_1"), -1);  // a router id with "_l" in it
+  EXPECT_EQ(LastResourceNode("mosaic_r3_1_1_1_l0"), -1);
+  // The pass creates the table on every node.
+  auto result = RecoverPreparedTransactions(*catalog_, nodes_, TwoPhasePrefix("r3"), {});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(Run("n1", "SELECT count(*) FROM _mosaic.local_decisions"), "0");
+  EXPECT_EQ(Run("n2", "SELECT count(*) FROM _mosaic.local_decisions"), "0");
+
+  const std::string committed = "mosaic_r3_1_1_1_l1", undecided = "mosaic_r3_1_1_2_l1";
+  Prepare("n2", committed, 20);
+  ASSERT_EQ(Run("n1", "INSERT INTO _mosaic.local_decisions (gid, commit) VALUES ('" + committed + "', true)"), "");
+  Prepare("n2", undecided, 21);  // node 1 never committed (the router died before)
+  result = RecoverPreparedTransactions(*catalog_, nodes_, TwoPhasePrefix("r3"), {});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_TRUE(result->errors.empty()) << result->errors.front();
+  EXPECT_EQ(result->committed, 1);
+  EXPECT_EQ(result->rolled_back, 1);
+  EXPECT_EQ(PreparedIn("n2"), std::set<std::string>{});
+  EXPECT_EQ(Run("n2", "SELECT count(*) FROM t WHERE v IN (20, 21)"), "1");
+  EXPECT_EQ(Run("n2", "SELECT v FROM t WHERE v IN (20, 21)"), "20");
+  // The abort was recorded first: a session that still had node 1 open cannot record a commit.
+  EXPECT_EQ(Run("n1", "SELECT commit FROM _mosaic.local_decisions WHERE gid = '" + undecided + "'"), "f");
+  EXPECT_NE(Run("n1", "INSERT INTO _mosaic.local_decisions (gid, commit) VALUES ('" + undecided + "', true)")
+                .find("<error"),
+            std::string::npos);
+  // The commit row, read before the pass, is forgotten once nothing is prepared; the abort row
+  // written during it, by the next pass. Catalog decisions are not involved.
+  EXPECT_EQ(Run("n1", "SELECT count(*) FROM _mosaic.local_decisions WHERE gid = '" + committed + "'"), "0");
+  EXPECT_EQ(Run("cat", "SELECT count(*) FROM mosaic.transactions WHERE gid LIKE 'mosaic_r3_%'"), "0");
+  result = RecoverPreparedTransactions(*catalog_, nodes_, TwoPhasePrefix("r3"), {});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(Run("n1", "SELECT count(*) FROM _mosaic.local_decisions"), "0");
+  EXPECT_EQ(Run("n2", "DELETE FROM t WHERE v = 20 RETURNING v"), "20");
+}
+
 TEST_F(TwoPhaseRecoveryTest, IncarnationsCountStarts) {
   auto first = catalog_->StartIncarnation("inc-test");
   auto second = catalog_->StartIncarnation("inc-test");
