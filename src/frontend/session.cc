@@ -1774,6 +1774,7 @@ void Session::ClearTransaction() {
   block_float_digits_.reset();
   if (std::exchange(temp_in_block_, false)) temp_stale_ = true;  // committed, dropped or rolled back
   std::erase_if(cursors_, [](const auto& c) { return !c.second.hold; });
+  EndHeldCursors(/*committed=*/true);  // a rollback dropped what it declared before (EndTransaction)
   for (auto& link : links_) link.wrote = false;
 }
 

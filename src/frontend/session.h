@@ -345,6 +345,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // A cursor's FETCH, MOVE and CLOSE go to the node of its DECLARE (cursors_); CLOSE ALL: -1.
   // *every_node (if given): it runs on every node (LOCK TABLE), and -1 is returned.
   int UtilityNode(const sql::Analysis& a, Status* refused, bool* write = nullptr, bool* every_node = nullptr) const;
+  // DECLARE of a cursor over several nodes (or WITH HOLD off the default node), and FETCH, MOVE
+  // and CLOSE of one (session_cursor.cc): true/false after replying (false: the session ends);
+  // nullopt when the statement goes to a node as before.
+  asio::awaitable<std::optional<bool>> HeldCursor(const sql::Analysis& a, std::string_view text);
+  // The transaction ended: held cursors without HOLD go, and (if it did not commit) those it
+  // declared.
+  void EndHeldCursors(bool committed);
   // After the simple-protocol utility statement `a` was sent to `node`: cursors_ follows it.
   void NoteCursor(const sql::Analysis& a, int node);
   // A query string of DDL statements: refused while a migration moves rows of a table it alters
@@ -778,6 +785,17 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     bool hold = false;
   };
   std::unordered_map<std::string, Cursor> cursors_;
+  // Cursors over several nodes Mosaic holds (session_cursor.cc): the query's RowDescription and
+  // DataRow messages, where each row ends in `rows`, and the next row FETCH returns.
+  struct HeldRows {
+    std::string description;
+    std::string rows;
+    std::vector<size_t> ends;
+    size_t next = 0;
+    bool hold = false;
+    bool in_block = false;  // declared in the open transaction block
+  };
+  std::unordered_map<std::string, HeldRows> held_cursors_;
   std::unordered_map<std::string, size_t> portal_links_;  // extended protocol: portal -> link index
   size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on
   uint64_t gid_counter_ = 0;

@@ -473,7 +473,13 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     case StatementType::kTwoPhase:
       co_return co_await forward_default();
     case StatementType::kUtility: {
-      if (a.discards_temp) temp_stale_ = true;
+      if (a.discards_temp) {
+        temp_stale_ = true;
+        held_cursors_.clear();  // DISCARD ALL closes every cursor
+      }
+      if (a.utility == sql::UtilityKind::kDeclareCursor || a.utility == sql::UtilityKind::kCursorUse) {
+        if (const std::optional<bool> held = co_await HeldCursor(a, sql_text)) co_return *held;
+      }
       Status refused;
       bool write = false;
       bool every_node = false;
@@ -1687,6 +1693,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
     if (link.wrote) writers.push_back(&link);
   }
   const bool failed = TxStatus() == protocol::kTxFailed;
+  if (!commit || failed) EndHeldCursors(/*committed=*/false);
   if (commit && !failed) ReadBackAtCommit();  // sent ahead of COMMIT by RunOnLinks below
   auto finish = [&](std::string_view tag) {
     ClearTransaction();

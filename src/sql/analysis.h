@@ -302,6 +302,13 @@ struct Analysis {
   std::string cursor_name;
   bool cursor_hold = false;
   bool cursor_close = false;
+  bool cursor_binary = false;  // DECLARE ... BINARY CURSOR
+  bool cursor_scroll = false;  // DECLARE ... SCROLL CURSOR
+  // FETCH and MOVE: forward (FORWARD, NEXT, a count alone, ALL) by fetch_count rows (ALL:
+  // INT64_MAX; 0 re-reads the current row), or another direction; MOVE when fetch_move.
+  bool fetch_forward = false;
+  bool fetch_move = false;
+  int64_t fetch_count = 0;
   // SET / RESET (kSet): the setting's name as the parser gives it (lower case; empty for RESET
   // ALL and for SET TRANSACTION / SESSION CHARACTERISTICS), whether it is SET LOCAL, whether it
   // is RESET ALL, and its value when it is one string or name (SET ROLE NONE).

@@ -837,16 +837,30 @@ bool Walker::UtilityKindOf(std::string_view type, const Json& s) {
     }
     a_->utility = analyze ? UtilityKind::kExplainAnalyze : UtilityKind::kExplain;
   } else if (type == "DeclareCursorStmt") {
-    constexpr int kCursorOptHold = 0x0020;  // CURSOR_OPT_HOLD, parsenodes.h
+    // CURSOR_OPT_BINARY, _SCROLL, _HOLD (parsenodes.h).
+    constexpr int kCursorOptBinary = 0x0001, kCursorOptScroll = 0x0002, kCursorOptHold = 0x0020;
     a_->utility = UtilityKind::kDeclareCursor;
     a_->cursor_name = std::string(Str(s, "portalname"));
-    a_->cursor_hold = (Int(s, "options", 0) & kCursorOptHold) != 0;
+    const int options = Int(s, "options", 0);
+    a_->cursor_hold = (options & kCursorOptHold) != 0;
+    a_->cursor_binary = (options & kCursorOptBinary) != 0;
+    a_->cursor_scroll = (options & kCursorOptScroll) != 0;
   } else if (type == "PrepareStmt") {
     a_->utility = UtilityKind::kPrepare;
   } else if (type == "FetchStmt" || type == "ClosePortalStmt") {
     a_->utility = UtilityKind::kCursorUse;
     a_->cursor_name = std::string(Str(s, "portalname"));
     a_->cursor_close = type == "ClosePortalStmt";
+    if (type == "FetchStmt") {
+      a_->fetch_forward = Str(s, "direction") == "FETCH_FORWARD";
+      a_->fetch_move = Flag(s, "ismove");
+      const Json* count = Get(s, "howMany");  // absent: 0 (FETCH 0, the current row again)
+      a_->fetch_count = count && count->is_number_integer() ? count->get<int64_t>() : 0;
+      // The count is its only number: FETCH 5 and FETCH 50 share a shape, not a meaning.
+      for (size_t i = 0; i < lits_.size(); ++i) {
+        if (lits_[i].kind == Literal::Kind::kNumber) a_->structural_literals.emplace_back(static_cast<int>(i), lits_[i].value);
+      }
+    }
   } else if (type == "ExecuteStmt" || type == "DeallocateStmt") {
     a_->utility = UtilityKind::kPreparedUse;
   } else if (type == "DoStmt") {

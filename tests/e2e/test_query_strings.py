@@ -66,27 +66,31 @@ def replies(conn, sql):
     return (r.tags, r.rows, [e["C"] for e in r.errors], r.status)
 
 
-def test_strings_over_several_nodes_answer_as_postgresql(strings_mosaic):
-    m = strings_mosaic
-    split_table(m, "strings_split")
+def answers_as_postgresql(m, table, script):
+    """Runs each of `script`'s query strings ({t}: the table) through Mosaic on `table` split over
+    3 nodes, and on node 1 directly on a plain table of the same rows; their replies (tags, rows,
+    SQLSTATEs, transaction status) must match."""
+    split_table(m, table)
     node = next(n for n in m.nodes() if n["id"] == 1)
     direct = m.connect_node(node)
     direct.autocommit = True
-    direct.cursor().execute("CREATE TABLE strings_plain (id int PRIMARY KEY, v int); INSERT INTO strings_plain "
+    direct.cursor().execute(f"CREATE TABLE {table}_plain (id int PRIMARY KEY, v int); INSERT INTO {table}_plain "
                             "VALUES " + ", ".join(f"({i}, {i})" for i in IDS))
     direct.close()
     via, plain = PgConn(m.host, m.port), PgConn(node["host"], node["port"])
     try:
         via.startup()
         plain.startup(user=node["user"], database=node["dbname"])
-        for sql in STRINGS:
-            got = replies(via, sql.format(t="strings_split"))
-            want = replies(plain, sql.format(t="strings_plain"))
-            assert got == want, sql
+        for sql in script:
+            assert replies(via, sql.format(t=table)) == replies(plain, sql.format(t=f"{table}_plain")), sql
     finally:
         via.close()
         plain.close()
     assert all(node_sql(m, n, "SELECT count(*) FROM pg_prepared_xacts")[0][0] == 0 for n in (1, 2, 3))
+
+
+def test_strings_over_several_nodes_answer_as_postgresql(strings_mosaic):
+    answers_as_postgresql(strings_mosaic, "strings_split", STRINGS)
 
 
 def test_what_cannot_run_apart_is_refused_and_runs_nothing(strings_mosaic):

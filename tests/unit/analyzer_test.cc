@@ -1103,6 +1103,46 @@ TEST(AnalyzerUtility, KindsAndWrappedStatements) {
   EXPECT_EQ(e->update_columns, (std::vector<std::string>{"v"}));
 }
 
+TEST(AnalyzerUtility, CursorOptionsAndFetchDirections) {
+  // What a cursor Mosaic holds (over several nodes) can answer: forward moves of text rows.
+  Analyzed hold("DECLARE \"C\" NO SCROLL CURSOR WITH HOLD FOR SELECT * FROM t");
+  EXPECT_EQ(hold->cursor_name, "C");
+  EXPECT_TRUE(hold->cursor_hold);
+  EXPECT_FALSE(hold->cursor_scroll);
+  EXPECT_FALSE(hold->cursor_binary);
+  Analyzed other("DECLARE c BINARY SCROLL CURSOR FOR SELECT * FROM t");
+  EXPECT_TRUE(other->cursor_scroll);
+  EXPECT_TRUE(other->cursor_binary);
+  EXPECT_FALSE(other->cursor_hold);
+  struct Case {
+    const char* sql;
+    bool forward, move;
+    int64_t count;
+  };
+  for (const Case& c : std::vector<Case>{{"FETCH c", true, false, 1},
+                                         {"FETCH FORWARD 2000 FROM c", true, false, 2000},
+                                         {"FETCH ALL IN c", true, false, INT64_MAX},
+                                         {"MOVE 5 IN c", true, true, 5},
+                                         {"FETCH 0 FROM c", true, false, 0},
+                                         {"FETCH BACKWARD 1 FROM c", false, false, 1},
+                                         {"FETCH ABSOLUTE 3 FROM c", false, false, 3}}) {
+    Analyzed a(c.sql);
+    EXPECT_EQ(a->fetch_forward, c.forward) << c.sql;
+    EXPECT_EQ(a->fetch_move, c.move) << c.sql;
+    EXPECT_EQ(a->fetch_count, c.count) << c.sql;
+    EXPECT_EQ(a->cursor_name, "c") << c.sql;
+  }
+}
+
+TEST(AnalysisCache, FetchCountsAreNotShared) {
+  AnalysisCache cache(16);
+  Lexed lexed;
+  EXPECT_EQ(cache.Get("FETCH 5 FROM c", &lexed)->fetch_count, 5);
+  EXPECT_EQ(cache.Get("FETCH 50 FROM c", &lexed)->fetch_count, 50);
+  EXPECT_EQ(cache.Get("MOVE FORWARD 7 IN c", &lexed)->fetch_count, 7);
+  EXPECT_EQ(cache.Get("MOVE FORWARD 8 IN c", &lexed)->fetch_count, 8);
+}
+
 TEST(AnalyzerUtility, CreateTableAsWrapsItsQuery) {
   Analyzed ctas("CREATE TABLE n AS SELECT * FROM t WHERE k = 1");
   EXPECT_EQ(ctas->type, StatementType::kDdl);

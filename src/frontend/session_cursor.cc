@@ -1,0 +1,158 @@
+// Cursors over several nodes, held by Mosaic. A cursor lives in one PostgreSQL session, so one
+// whose query reads several nodes (or, WITH HOLD, one node other than the default one, where a
+// pooled server connection would not keep it) cannot be declared on a node. Mosaic runs its
+// query at DECLARE through the same path as a client's SELECT (merged over the nodes, inside the
+// client's transaction block when one is open: the rows it sees then), keeps the result, and
+// answers FETCH and MOVE forward from it and CLOSE itself, as Citus materialises a cursor over
+// several shards. psycopg2's named cursors, Django's QuerySet.iterator() (DECLARE ... WITH HOLD)
+// and psql's FETCH_COUNT declare such cursors.
+//
+// Simple query protocol; forward only (NO SCROLL is PostgreSQL's default for most queries);
+// text rows (not BINARY); at most max_merge_mb of rows per cursor. A cursor without HOLD ends
+// with its transaction; one WITH HOLD declared in a block that rolls back goes with it.
+// GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
+// frame allocator); the allocation and deallocation are asio's own matched pair.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "frontend/session.h"
+#include "frontend/session_internal.h"
+#include "sql/lexer.h"
+
+namespace mosaic::frontend {
+
+using asio::awaitable;
+namespace be = protocol::be;
+
+namespace {
+
+// Where the query of `DECLARE name ... CURSOR ... FOR query` begins (npos if not found).
+size_t CursorQueryBegin(std::string_view text) {
+  int pos = 0;
+  sql::Token t = sql::NextToken(text, &pos);  // DECLARE
+  t = sql::NextToken(text, &pos);             // the name (FOR is reserved: it is not one)
+  while ((t = sql::NextToken(text, &pos)).kind != sql::Token::Kind::kEnd) {
+    const std::string_view word = text.substr(static_cast<size_t>(t.begin), static_cast<size_t>(t.end - t.begin));
+    if (t.kind == sql::Token::Kind::kIdent && word.size() == 3 && (word[0] | 0x20) == 'f' &&
+        (word[1] | 0x20) == 'o' && (word[2] | 0x20) == 'r') {
+      return static_cast<size_t>(pos);
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+awaitable<std::optional<bool>> Session::HeldCursor(const sql::Analysis& a, std::string_view text) {
+  using U = sql::UtilityKind;
+  if (a.utility == U::kDeclareCursor) {
+    const bool held_name = held_cursors_.count(a.cursor_name) > 0;  // a node would take it again
+    if (!held_name && (PlaceUtility(a, lexed_.literals).ok() || a.wrapped != sql::StatementType::kSelect)) {
+      co_return std::nullopt;
+    }
+    const size_t begin = CursorQueryBegin(text);
+    if (begin == std::string_view::npos) co_return std::nullopt;
+    Status refused;
+    if (held_name || cursors_.count(a.cursor_name)) {
+      refused = Status::Error(sqlstate::kDuplicateCursor, fmt::format("cursor \"{}\" already exists", a.cursor_name));
+    } else if (!a.cursor_hold && TxStatus() == protocol::kTxIdle) {
+      refused = Status::Error(sqlstate::kNoActiveSqlTransaction, "DECLARE CURSOR can only be used in transaction blocks");
+    } else if (a.cursor_binary || a.cursor_scroll) {
+      refused = Status::Unsupported(fmt::format(
+          "a {} cursor over several nodes is not supported: Mosaic holds such a cursor's rows in text and "
+          "reads them forward only; declare it without {}",
+          a.cursor_binary ? "BINARY" : "SCROLL", a.cursor_binary ? "BINARY" : "SCROLL"));
+    }
+    if (!refused.ok()) {
+      FailQuery(refused);
+      co_return true;
+    }
+    std::string out, error;
+    int node = 0;
+    const std::string query(text.substr(begin));
+    const bool ok = co_await RunSelectThrough(query, 0, &out, &node, &error, /*monitored=*/true);
+    if (closing_) co_return false;
+    const size_t cap = static_cast<size_t>(ctx_.config.max_merge_mb) << 20;
+    if (ok && out.size() > cap) {
+      error = ErrorMessage(Status::Error(sqlstate::kProgramLimitExceeded, fmt::format(
+          "the rows of cursor \"{}\" over several nodes exceed max_merge_mb ({} MB), which Mosaic holds them in; "
+          "filter its query, or declare it over one tenant or range",
+          a.cursor_name, ctx_.config.max_merge_mb)));
+    }
+    if (!ok || out.size() > cap) {
+      Push({.op = Op::kSynthetic, .synthetic = std::move(error)});
+      Push({.op = Op::kRfq});
+      co_return true;
+    }
+    HeldRows held;
+    held.hold = a.cursor_hold;
+    held.in_block = TxStatus() != protocol::kTxIdle;
+    std::string_view rest = out;
+    protocol::Frame f;
+    size_t used = 0;
+    while (framer_.Next(rest, &f, &used) == protocol::DecodeResult::kReady) {
+      if (f.type == be::kRowDescription && held.description.empty()) held.description.assign(f.raw);
+      if (f.type == be::kDataRow) {
+        held.ends.push_back(held.rows.size() + f.raw.size());
+        held.rows.append(f.raw);
+      }
+      rest.remove_prefix(used);
+    }
+    held_cursors_.emplace(a.cursor_name, std::move(held));
+    Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("DECLARE CURSOR")});
+    Push({.op = Op::kRfq});
+    co_return true;
+  }
+  if (a.utility != U::kCursorUse) co_return std::nullopt;
+  if (a.cursor_name.empty()) {  // CLOSE ALL: these, and the nodes' own
+    held_cursors_.clear();
+    co_return std::nullopt;
+  }
+  auto it = held_cursors_.find(a.cursor_name);
+  if (it == held_cursors_.end()) co_return std::nullopt;
+  if (a.cursor_close) {
+    held_cursors_.erase(it);
+    Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("CLOSE CURSOR")});
+    Push({.op = Op::kRfq});
+    co_return true;
+  }
+  if (!a.fetch_forward || a.fetch_count <= 0) {
+    FailQuery(Status::Unsupported(fmt::format(
+        "cursor \"{}\" reads several nodes and Mosaic holds its rows: it moves forward only (FETCH or MOVE "
+        "[FORWARD | NEXT] with a count of 1 or more, or ALL)",
+        a.cursor_name)));
+    co_return true;
+  }
+  HeldRows& held = it->second;
+  const size_t from = held.next;
+  const size_t n = static_cast<size_t>(std::min<int64_t>(a.fetch_count, static_cast<int64_t>(held.ends.size() - from)));
+  held.next += n;
+  std::string reply;
+  if (!a.fetch_move) {
+    reply = held.description;
+    const size_t first = from == 0 ? 0 : held.ends[from - 1];
+    const size_t last = n == 0 ? first : held.ends[from + n - 1];
+    reply.append(held.rows, first, last - first);
+  }
+  protocol::WriteCommandComplete(&reply, fmt::format("{} {}", a.fetch_move ? "MOVE" : "FETCH", n));
+  Push({.op = Op::kSynthetic, .synthetic = std::move(reply)});
+  Push({.op = Op::kRfq});
+  co_return true;
+}
+
+void Session::EndHeldCursors(bool committed) {
+  for (auto it = held_cursors_.begin(); it != held_cursors_.end();) {
+    HeldRows& held = it->second;
+    if (!held.hold || (held.in_block && !committed)) {
+      it = held_cursors_.erase(it);
+    } else {
+      held.in_block = false;
+      ++it;
+    }
+  }
+}
+
+}  // namespace mosaic::frontend

@@ -1,0 +1,128 @@
+"""Cursors whose query reads several nodes: Mosaic runs the query at DECLARE (merged, in the
+client's transaction) and answers FETCH, MOVE and CLOSE from what it holds. On the binary before
+this test every such DECLARE was refused with 0A000 ("DECLARE of a statement on 3 nodes is not
+supported"), and a WITH HOLD cursor off the default node too: psycopg2's named cursors, Django's
+QuerySet.iterator() and psql's FETCH_COUNT over a split table failed.
+
+Differential: every statement runs through Mosaic (a table split over 3 nodes) and on node 1
+directly (the same rows in a plain table); the replies must match.
+"""
+
+import pytest
+
+from harness import Mosaic, serving
+from pgwire import PgConn
+from test_query_strings import answers_as_postgresql
+from test_temp_tables import split_table
+
+SCRIPT = [
+    "BEGIN",
+    "INSERT INTO {t} VALUES (600, 6), (1600, 16), (2600, 26)",  # seen by the block's cursor
+    "DECLARE c CURSOR FOR SELECT id, v FROM {t} ORDER BY id",
+    "FETCH 2 FROM c",
+    "FETCH 1 FROM c",  # the same shape, another count
+    "FETCH FORWARD 1 FROM c",
+    "MOVE 1 IN c",
+    "FETCH ALL FROM c",
+    "FETCH c",  # past the end: no row
+    "CLOSE c",
+    "FETCH c",  # 34000
+    "ROLLBACK",
+    # WITH HOLD outside a block: its rows are those at DECLARE.
+    "DECLARE h CURSOR WITH HOLD FOR SELECT v FROM {t} WHERE id > 600 ORDER BY v DESC",
+    "FETCH 1 FROM h",
+    "UPDATE {t} SET v = v + 1",
+    "FETCH ALL FROM h",
+    "MOVE 5 FROM h",
+    "CLOSE h",
+    "DECLARE n CURSOR FOR SELECT id FROM {t}",  # 25P01: only in a block
+    # A cursor without HOLD ends with its block; one WITH HOLD declared in a block that rolls
+    # back goes with it; one that commits stays.
+    "BEGIN",
+    "DECLARE x CURSOR FOR SELECT id FROM {t} ORDER BY id",
+    "DECLARE hx CURSOR WITH HOLD FOR SELECT id FROM {t} ORDER BY id",
+    "COMMIT",
+    "FETCH x",
+    "FETCH hx",
+    "BEGIN",
+    "DECLARE hr CURSOR WITH HOLD FOR SELECT id FROM {t} ORDER BY id",
+    "ROLLBACK",
+    "FETCH hr",
+    "CLOSE hx",
+    # Inside a block the query sees the block's own writes; aggregates are merged.
+    "BEGIN",
+    "INSERT INTO {t} VALUES (1600, 16), (2600, 26), (1700, 17)",
+    "DECLARE a CURSOR FOR SELECT count(*), sum(v) FROM {t}",
+    "FETCH ALL FROM a",
+    "DECLARE a CURSOR FOR SELECT 1",  # 42P03
+    "ROLLBACK",
+    "SELECT id, v FROM {t} ORDER BY id",
+]
+
+
+@pytest.fixture(scope="module")
+def cursors_mosaic():
+    with serving(Mosaic(nodes=3, name="cursors")) as m:
+        yield m
+
+
+def test_cursors_over_several_nodes_answer_as_postgresql(cursors_mosaic):
+    answers_as_postgresql(cursors_mosaic, "cur_split", SCRIPT)
+
+
+def test_what_a_held_cursor_cannot_do_is_refused(cursors_mosaic):
+    m = cursors_mosaic
+    split_table(m, "cur_refused")
+    c = PgConn(m.host, m.port)
+    try:
+        c.startup()
+        assert c.simple("BEGIN").errors == []
+        r = c.simple("DECLARE s SCROLL CURSOR FOR SELECT id FROM cur_refused ORDER BY id")
+        assert [e["C"] for e in r.errors] == ["0A000"] and "SCROLL" in r.errors[0]["M"], r.errors
+        assert c.simple("ROLLBACK").errors == []
+        assert c.simple("BEGIN").errors == []
+        assert c.simple("DECLARE f CURSOR FOR SELECT id FROM cur_refused ORDER BY id").errors == []
+        assert c.simple("FETCH 2 FROM f").rows == [["500"], ["1500"]]
+        r = c.simple("FETCH BACKWARD 1 FROM f")
+        assert [e["C"] for e in r.errors] == ["0A000"] and "forward only" in r.errors[0]["M"], r.errors
+        assert r.status == "E"
+        assert c.simple("ROLLBACK").errors == []
+        # The query runs at DECLARE: its error comes there (PostgreSQL: at the first FETCH that
+        # reaches the row), and aborts the block as it would.
+        assert c.simple("BEGIN").errors == []
+        r = c.simple("DECLARE e CURSOR FOR SELECT id / (id - 1500) FROM cur_refused ORDER BY id")
+        assert [e["C"] for e in r.errors] == ["22012"] and r.status == "E", r.errors
+        assert [e["C"] for e in c.simple("FETCH e").errors] == ["25P02"]
+        assert c.simple("ROLLBACK").errors == []
+    finally:
+        c.close()
+
+
+def test_psycopg2_named_cursors_and_psql_fetch_count(cursors_mosaic):
+    m = cursors_mosaic
+    split_table(m, "cur_clients")
+    c = m.connect()
+    try:
+        c.cursor().execute("INSERT INTO cur_clients SELECT g, g FROM generate_series(1, 2999, 7) g "
+                           "ON CONFLICT DO NOTHING")
+        c.commit()
+        expected = sorted({500, 1500, 2500} | set(range(1, 3000, 7)))
+        # A named cursor in a transaction (DECLARE ... WITHOUT HOLD, FETCH FORWARD itersize).
+        named = c.cursor(name="psy_named")
+        named.itersize = 50
+        named.execute("SELECT id FROM cur_clients ORDER BY id")
+        assert [r[0] for r in named] == expected
+        named.close()
+        c.commit()
+        # WITH HOLD in autocommit, as Django's QuerySet.iterator() declares it.
+        c.autocommit = True
+        held = c.cursor(name="psy_held", withhold=True)
+        held.itersize = 100
+        held.execute("SELECT id, v FROM cur_clients WHERE id % 2 = 1 ORDER BY id DESC")
+        assert [r[0] for r in held] == [i for i in reversed(expected) if i % 2 == 1]
+        held.close()
+    finally:
+        c.close()
+    r = m.psql("SELECT id FROM cur_clients ORDER BY id", args=["-v", "FETCH_COUNT=40"])
+    assert r.returncode == 0, r.stderr
+    assert [int(x) for x in r.stdout.split()] == expected
