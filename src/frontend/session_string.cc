@@ -8,9 +8,10 @@
 // the client has none; the ReadyForQuery messages of all but the last are held back.
 //
 // Taken: SELECT, INSERT, UPDATE, DELETE, and BEGIN as the first statement, COMMIT or ROLLBACK
-// as the last one (of a block the string opened or the client has open). Others (SET, DDL,
-// COPY, utility statements, transaction control elsewhere) keep the rule they had: the string
-// runs on one node or is refused.
+// as the last one (of a block the string opened or the client has open), and in such a block
+// SET, SET LOCAL and SELECT set_config(...) (run on every node of the block, as when sent alone).
+// Others (DDL, COPY, utility statements, transaction control elsewhere, SET outside a block) keep
+// the rule they had: the string runs on one node or is refused.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -35,13 +36,19 @@ Status Session::RunsApart(const std::vector<std::string_view>& parts) {
     if (analysis->type != StatementType::kEmpty) statements.emplace_back(part, std::move(analysis));
   }
   const bool opens = !statements.empty() && statements.front().second->type == StatementType::kBegin;
+  const bool client_block = tx_block_ && !implicit_tx_;
   for (size_t i = 0; i < statements.size(); ++i) {
     const sql::Analysis& a = *statements[i].second;
     const bool first = i == 0, last = i + 1 == statements.size();
+    // Settings in a block run on every node of it, as a SET sent alone there does.
+    const bool in_block = client_block || (opens && !first);
     switch (a.type) {
       case StatementType::kSelect:
-        if (a.only_set_config || !a.mosaic_function.empty()) break;
+        if (!a.mosaic_function.empty() || (a.only_set_config && !in_block)) break;
         continue;
+      case StatementType::kSet:
+        if (in_block) continue;
+        break;
       case StatementType::kSelectForUpdate:
       case StatementType::kInsert:
       case StatementType::kUpdate:
@@ -52,7 +59,7 @@ Status Session::RunsApart(const std::vector<std::string_view>& parts) {
         break;
       case StatementType::kCommit:
       case StatementType::kRollback:
-        if (last && (opens || (tx_block_ && !implicit_tx_))) continue;
+        if (last && (opens || client_block)) continue;
         break;
       default:
         break;
@@ -62,8 +69,8 @@ Status Session::RunsApart(const std::vector<std::string_view>& parts) {
     constexpr size_t kQuoted = 40;
     return Status::Unsupported(fmt::format(
         "a query string whose statements run on different nodes is supported for SELECT, INSERT, UPDATE "
-        "and DELETE (BEGIN first and COMMIT or ROLLBACK last are taken too), not for \"{}{}\": send the "
-        "statements one at a time",
+        "and DELETE (BEGIN first and COMMIT or ROLLBACK last are taken too, and SET inside a transaction "
+        "block), not for \"{}{}\": send the statements one at a time",
         text.substr(0, kQuoted), text.size() > kQuoted ? "..." : ""));
   }
   return Status::OK();

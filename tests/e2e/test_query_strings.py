@@ -50,6 +50,14 @@ STRINGS = [
     # A syntax error anywhere: nothing of the string runs.
     "DELETE FROM {t} WHERE id = 500; SELEC 1; DELETE FROM {t} WHERE id = 1500",
     "SELECT id, v FROM {t} ORDER BY id",
+    # Settings inside a block reach every node of it; one not LOCAL outlives the block.
+    "BEGIN; SET LOCAL work_mem = '7MB'; SELECT id, current_setting('work_mem') FROM {t} WHERE id = 500; "
+    "SELECT id, current_setting('work_mem') FROM {t} WHERE id = 1500; COMMIT",
+    "BEGIN; SET statement_timeout = '5s'; SELECT set_config('app.who', 'strings', true); "
+    "SELECT id, current_setting('statement_timeout'), current_setting('app.who') FROM {t} WHERE id = 500; "
+    "SELECT id, current_setting('statement_timeout'), current_setting('app.who') FROM {t} WHERE id = 1500; COMMIT",
+    "SELECT id, current_setting('statement_timeout'), current_setting('work_mem') FROM {t} WHERE id = 1500",
+    "SELECT current_setting('statement_timeout'), current_setting('work_mem')",
     # Empty statements between them.
     ";SELECT id FROM {t} WHERE id = 500;; SELECT id FROM {t} WHERE id = 1500;",
 ]
@@ -100,6 +108,7 @@ def test_what_cannot_run_apart_is_refused_and_runs_nothing(strings_mosaic):
     try:
         c.startup()
         for sql, words in [
+            # outside a block a SET would have to outlive Mosaic's own transaction of the string
             ("UPDATE strings_refused SET v = 0 WHERE id = 500; SET work_mem = '8MB'; SELECT * FROM strings_refused",
              "SET work_mem"),
             ("UPDATE strings_refused SET v = 0 WHERE id = 500; BEGIN; UPDATE strings_refused SET v = 0 WHERE id = 2500",
