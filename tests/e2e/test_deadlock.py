@@ -187,7 +187,9 @@ def test_single_statement_over_three_nodes_from_several_clients(m):
     deadline = time.monotonic() + 10
     while metric(m, "mosaic_client_connections") > before_clients and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert metric(m, "mosaic_client_connections") == before_clients
+    # (At most: the baseline may still have counted a session of an earlier test that was
+    # closing then; it was 1 against 0 after, in one full run.)
+    assert metric(m, "mosaic_client_connections") <= before_clients
 
 
 @pytest.mark.timeout(120)
