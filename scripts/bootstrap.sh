@@ -10,7 +10,7 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15
-  python3 python3-psycopg2 python3-pytest python3-pytest-xdist nodejs npm curl procps
+  python3 python3-psycopg2 python3-psycopg python3-pytest python3-pytest-xdist nodejs npm curl procps
   default-jdk-headless libpostgresql-jdbc-java
 )
 

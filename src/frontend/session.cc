@@ -924,7 +924,16 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
   }
   // Utility statements follow the batch to its node (LinkBatch): those that would see only
   // that node's part of rows spread over several are refused.
-  if (analysis->utility != sql::UtilityKind::kNone) {
+  // Cursors Mosaic holds: DECLARE runs at Execute (parameters written in), FETCH, MOVE and CLOSE
+  // of one are answered there (session_cursor.cc).
+  const bool held_cursor = HoldsDeclare(*analysis, lexed_.literals, /*extended=*/true) ||
+                           (analysis->utility == sql::UtilityKind::kCursorUse &&
+                            held_cursors_.count(analysis->cursor_name) > 0);
+  if (analysis->utility == sql::UtilityKind::kCursorUse && analysis->cursor_close && analysis->cursor_name.empty()) {
+    held_cursors_.clear();  // CLOSE ALL
+  }
+  if (held_cursor) local = true;
+  if (analysis->utility != sql::UtilityKind::kNone && !held_cursor) {
     Status refused;
     bool every_node = false;
     const int node = UtilityNode(*analysis, &refused, nullptr, &every_node);
@@ -1090,6 +1099,40 @@ awaitable<Session::Link*> Session::LinkDefault() {
   co_return nullptr;
 }
 
+router::Bound Session::BoundOf(const protocol::BindMessage& bind, const ServerStatement& stmt) const {
+  router::Bound bound;
+  bound.utc = SessionUtc();
+  bound.literals = &stmt.literals;
+  bound.params.resize(bind.params.size());
+  for (size_t i = 0; i < bind.params.size(); ++i) {
+    auto& p = bound.params[i];
+    p.null = !bind.params[i].has_value();
+    if (!p.null) p.bytes = *bind.params[i];
+    const int16_t format = bind.param_formats.empty() ? 0
+                           : bind.param_formats.size() == 1 ? bind.param_formats[0]
+                           : (i < bind.param_formats.size() ? bind.param_formats[i] : 0);
+    p.binary = format == 1;
+    if (i < stmt.param_types.size()) p.type_oid = static_cast<uint32_t>(stmt.param_types[i]);
+  }
+  return bound;
+}
+
+std::shared_ptr<const ServerStatement> Session::WithParamsInlined(const std::shared_ptr<const ServerStatement>& stmt,
+                                                                  const router::Bound& bound, Status* refused) {
+  auto inlined = router::InlineParams(stmt->query, bound);
+  if (!inlined.ok()) {
+    *refused = inlined.status();
+    return nullptr;
+  }
+  auto with_values = std::make_shared<backend::ServerStatement>(*stmt);
+  with_values->query = std::move(inlined.value());
+  sql::Lexed lexed;
+  with_values->analysis = worker_.analysis_cache().Get(with_values->query, &lexed);
+  with_values->literals = lexed.literals;
+  with_values->param_types.clear();
+  return with_values;
+}
+
 awaitable<bool> Session::HandleBind(const Frame& frame) {
   protocol::BindHeader bind;
   if (auto s = protocol::ParseBindHeader(frame.body, &bind); !s.ok()) {
@@ -1130,7 +1173,29 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     portal_links_.erase(std::string(bind.portal));
     scatter_portals_.erase(std::string(bind.portal));
     ddl_portals_.erase(std::string(bind.portal));
-    local_portals_[std::string(bind.portal)] = target_stmt;
+    std::shared_ptr<const ServerStatement> portal = target_stmt;
+    if (target_stmt->analysis && target_stmt->analysis->type == sql::StatementType::kUtility &&
+        (target_stmt->analysis->utility == sql::UtilityKind::kDeclareCursor ||
+         target_stmt->analysis->utility == sql::UtilityKind::kCursorUse)) {
+      // A held cursor's DECLARE runs with its parameters written in; its rows are text.
+      protocol::BindMessage full;
+      if (auto s = protocol::ParseBind(frame.body, &full); !s.ok()) {
+        Fatal(s);
+        co_return false;
+      }
+      Status refused;
+      if (std::find(full.result_formats.begin(), full.result_formats.end(), int16_t{1}) != full.result_formats.end()) {
+        refused = Status::Unsupported("binary results of a cursor Mosaic holds (over several nodes) are not supported: "
+                                      "ask for text");
+      } else if (!full.params.empty()) {
+        portal = WithParamsInlined(target_stmt, BoundOf(full, *target_stmt), &refused);
+      }
+      if (!refused.ok()) {
+        SkipUntilSync(refused);
+        co_return true;
+      }
+    }
+    local_portals_[std::string(bind.portal)] = portal;
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
     co_return true;
   }
@@ -1141,20 +1206,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       Fatal(s);
       co_return false;
     }
-    router::Bound bound;
-    bound.utc = SessionUtc();
-    bound.literals = &target_stmt->literals;
-    bound.params.resize(full.params.size());
-    for (size_t i = 0; i < full.params.size(); ++i) {
-      auto& p = bound.params[i];
-      p.null = !full.params[i].has_value();
-      if (!p.null) p.bytes = *full.params[i];
-      const int16_t format = full.param_formats.empty() ? 0
-                             : full.param_formats.size() == 1 ? full.param_formats[0]
-                             : (i < full.param_formats.size() ? full.param_formats[i] : 0);
-      p.binary = format == 1;
-      if (i < target_stmt->param_types.size()) p.type_oid = static_cast<uint32_t>(target_stmt->param_types[i]);
-    }
+    router::Bound bound = BoundOf(full, *target_stmt);
     if (target_stmt->analysis->only_set_config && !tx_block_ && TxStatus() == protocol::kTxIdle) {
       const bool tracked = SetConfigNames(*target_stmt->analysis, bound, &set_config);
       if (auto refused = RefuseSetConfigRole(set_config); !refused.ok()) {
@@ -1177,18 +1229,12 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       // parameters written into the text as constants of their types.
       std::shared_ptr<const backend::ServerStatement> through = target_stmt;
       if (!full.params.empty()) {
-        auto inlined = router::InlineParams(target_stmt->query, bound);
-        if (!inlined.ok()) {
-          SkipUntilSync(inlined.status());
+        Status refused;
+        through = WithParamsInlined(target_stmt, bound, &refused);
+        if (!through) {
+          SkipUntilSync(refused);
           co_return true;
         }
-        auto with_values = std::make_shared<backend::ServerStatement>(*target_stmt);
-        with_values->query = std::move(inlined.value());
-        sql::Lexed lexed;
-        with_values->analysis = worker_.analysis_cache().Get(with_values->query, &lexed);
-        with_values->literals = lexed.literals;
-        with_values->param_types.clear();
-        through = std::move(with_values);
       }
       portal_links_.erase(std::string(bind.portal));
       scatter_portals_.erase(std::string(bind.portal));
@@ -1288,7 +1334,7 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
       monitor = m->second;
       portal_monitor_.erase(m);
     }
-    const bool ok = co_await ExecuteLocal(std::move(local), monitor);
+    const bool ok = co_await ExecuteLocal(std::move(local), monitor, e.max_rows);
     co_return ok;
   }
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
@@ -1398,13 +1444,26 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   }
   std::shared_ptr<const ServerStatement> stmt;
   if (d.kind == 'S' && !d.name.empty() && !(stmt = FindStatement(d.name))) co_return true;
-  const bool local = d.kind == 'P' ? local_portals_.count(std::string(d.name)) > 0
-                                   : (d.name.empty() ? unnamed_ && unnamed_->local : stmt->local);
-  if (local) {  // no parameters, no rows
+  const auto local_portal = d.kind == 'P' ? local_portals_.find(std::string(d.name)) : local_portals_.end();
+  const ServerStatement* local = d.kind == 'P' ? (local_portal != local_portals_.end() ? local_portal->second.get() : nullptr)
+                                 : d.name.empty() ? (unnamed_ && unnamed_->local ? unnamed_.get() : nullptr)
+                                                  : (stmt->local ? stmt.get() : nullptr);
+  if (local) {  // no parameters; no rows but a held cursor's FETCH
     std::string reply;
     if (d.kind == 'S') reply.append(std::string_view("t\0\0\0\6\0\0", 7));
-    protocol::WriteEmpty(&reply, be::kNoData);
+    const std::string* rows = local->analysis ? HeldDescription(*local->analysis) : nullptr;
+    if (rows != nullptr) {
+      reply.append(*rows);
+    } else {
+      protocol::WriteEmpty(&reply, be::kNoData);
+    }
     Push({.op = Op::kSynthetic, .synthetic = std::move(reply)});
+    co_return true;
+  }
+  if (d.kind == 'P' && held_cursors_.count(std::string(d.name)) && !portal_links_.count(std::string(d.name)) &&
+      !scatter_portals_.count(std::string(d.name))) {
+    // A cursor is a portal too: psycopg 3 describes the one it declared by its name.
+    Push({.op = Op::kSynthetic, .synthetic = held_cursors_.at(std::string(d.name)).description});
     co_return true;
   }
   if (d.kind == 'P') {

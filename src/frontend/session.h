@@ -138,6 +138,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> RunApart(const std::vector<std::string_view>& parts);
   asio::awaitable<bool> HandleParse(const protocol::Frame& frame);
   asio::awaitable<bool> HandleBind(const protocol::Frame& frame);
+  // A Bind's parameters as the router reads them, for `stmt`.
+  router::Bound BoundOf(const protocol::BindMessage& bind, const backend::ServerStatement& stmt) const;
+  // `stmt` with its parameters written into the text as constants of their types
+  // (router::InlineParams), analysed again; null and `*refused` when they cannot be.
+  std::shared_ptr<const backend::ServerStatement> WithParamsInlined(
+      const std::shared_ptr<const backend::ServerStatement>& stmt, const router::Bound& bound, Status* refused);
   asio::awaitable<bool> HandleDescribe(const protocol::Frame& frame);
   // Whether the client's next message, received already, is an Execute of `portal` without a
   // row limit.
@@ -349,6 +355,19 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // and CLOSE of one (session_cursor.cc): true/false after replying (false: the session ends);
   // nullopt when the statement goes to a node as before.
   asio::awaitable<std::optional<bool>> HeldCursor(const sql::Analysis& a, std::string_view text);
+  // Whether Mosaic holds the cursor DECLARE `a` declares: its query reads several nodes (or,
+  // WITH HOLD or over the extended protocol, another node than the default one), or the name
+  // is one Mosaic holds.
+  bool HoldsDeclare(const sql::Analysis& a, const std::vector<sql::Literal>& literals, bool extended) const;
+  // Runs the DECLARE (its query at once) and keeps the rows; `extended`: over the extended
+  // protocol (no ReadyForQuery, errors skip to Sync). False when the session ends.
+  asio::awaitable<bool> DeclareHeld(const sql::Analysis& a, std::string_view text, bool extended);
+  // FETCH, MOVE or CLOSE of a held cursor (over the extended protocol: rows without their
+  // RowDescription, which Describe sends; an Execute row limit below the rows is refused).
+  void UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows);
+  // The RowDescription a FETCH of a held cursor returns; null for other statements.
+  const std::string* HeldDescription(const sql::Analysis& a) const;
+  void CursorError(const Status& status, bool extended);
   // The transaction ended: held cursors without HOLD go, and (if it did not commit) those it
   // declared.
   void EndHeldCursors(bool committed);
@@ -538,7 +557,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // every node (two-phase commit when several wrote), LOCK TABLE runs on every node
   // (LockOnEveryNode), INSERT ... SELECT through Mosaic (InsertSelectThrough; `monitor` is its
   // monitor slot).
-  asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor = 0);
+  asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor = 0,
+                                     int32_t max_rows = 0);
   // LOCK TABLE of tables on several nodes bound over the extended protocol, at its Execute: on
   // every node one after another, as over the simple protocol (25P01 outside a block).
   asio::awaitable<bool> LockOnEveryNode(const backend::ServerStatement& stmt);

@@ -7,8 +7,11 @@
 // several shards. psycopg2's named cursors, Django's QuerySet.iterator() (DECLARE ... WITH HOLD)
 // and psql's FETCH_COUNT declare such cursors.
 //
-// Simple query protocol; forward only (NO SCROLL is PostgreSQL's default for most queries);
-// text rows (not BINARY); at most max_merge_mb of rows per cursor. A cursor without HOLD ends
+// Both protocols (over the extended one, as psycopg 3's server cursors send it: DECLARE with its
+// parameters written in at Bind, runs at Execute; the cursor's portal described by its name;
+// FETCH answered at Execute, its RowDescription at Describe). Forward only (NO SCROLL is
+// PostgreSQL's default for most queries); text rows (not BINARY); at most max_merge_mb of rows
+// per cursor. A cursor without HOLD ends
 // with its transaction; one WITH HOLD declared in a block that rolls back goes with it.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
@@ -49,98 +52,146 @@ size_t CursorQueryBegin(std::string_view text) {
 awaitable<std::optional<bool>> Session::HeldCursor(const sql::Analysis& a, std::string_view text) {
   using U = sql::UtilityKind;
   if (a.utility == U::kDeclareCursor) {
-    const bool held_name = held_cursors_.count(a.cursor_name) > 0;  // a node would take it again
-    if (!held_name && (PlaceUtility(a, lexed_.literals).ok() || a.wrapped != sql::StatementType::kSelect)) {
-      co_return std::nullopt;
-    }
-    const size_t begin = CursorQueryBegin(text);
-    if (begin == std::string_view::npos) co_return std::nullopt;
-    Status refused;
-    if (held_name || cursors_.count(a.cursor_name)) {
-      refused = Status::Error(sqlstate::kDuplicateCursor, fmt::format("cursor \"{}\" already exists", a.cursor_name));
-    } else if (!a.cursor_hold && TxStatus() == protocol::kTxIdle) {
-      refused = Status::Error(sqlstate::kNoActiveSqlTransaction, "DECLARE CURSOR can only be used in transaction blocks");
-    } else if (a.cursor_binary || a.cursor_scroll) {
-      refused = Status::Unsupported(fmt::format(
-          "a {} cursor over several nodes is not supported: Mosaic holds such a cursor's rows in text and "
-          "reads them forward only; declare it without {}",
-          a.cursor_binary ? "BINARY" : "SCROLL", a.cursor_binary ? "BINARY" : "SCROLL"));
-    }
-    if (!refused.ok()) {
-      FailQuery(refused);
-      co_return true;
-    }
-    std::string out, error;
-    int node = 0;
-    const std::string query(text.substr(begin));
-    const bool ok = co_await RunSelectThrough(query, 0, &out, &node, &error, /*monitored=*/true);
-    if (closing_) co_return false;
-    const size_t cap = static_cast<size_t>(ctx_.config.max_merge_mb) << 20;
-    if (ok && out.size() > cap) {
-      error = ErrorMessage(Status::Error(sqlstate::kProgramLimitExceeded, fmt::format(
-          "the rows of cursor \"{}\" over several nodes exceed max_merge_mb ({} MB), which Mosaic holds them in; "
-          "filter its query, or declare it over one tenant or range",
-          a.cursor_name, ctx_.config.max_merge_mb)));
-    }
-    if (!ok || out.size() > cap) {
-      Push({.op = Op::kSynthetic, .synthetic = std::move(error)});
-      Push({.op = Op::kRfq});
-      co_return true;
-    }
-    HeldRows held;
-    held.hold = a.cursor_hold;
-    held.in_block = TxStatus() != protocol::kTxIdle;
-    std::string_view rest = out;
-    protocol::Frame f;
-    size_t used = 0;
-    while (framer_.Next(rest, &f, &used) == protocol::DecodeResult::kReady) {
-      if (f.type == be::kRowDescription && held.description.empty()) held.description.assign(f.raw);
-      if (f.type == be::kDataRow) {
-        held.ends.push_back(held.rows.size() + f.raw.size());
-        held.rows.append(f.raw);
-      }
-      rest.remove_prefix(used);
-    }
-    held_cursors_.emplace(a.cursor_name, std::move(held));
-    Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("DECLARE CURSOR")});
-    Push({.op = Op::kRfq});
-    co_return true;
+    if (!HoldsDeclare(a, lexed_.literals, /*extended=*/false)) co_return std::nullopt;
+    co_return co_await DeclareHeld(a, text, /*extended=*/false);
   }
   if (a.utility != U::kCursorUse) co_return std::nullopt;
   if (a.cursor_name.empty()) {  // CLOSE ALL: these, and the nodes' own
     held_cursors_.clear();
     co_return std::nullopt;
   }
+  if (!held_cursors_.count(a.cursor_name)) co_return std::nullopt;
+  UseHeld(a, /*extended=*/false, 0);
+  co_return true;
+}
+
+bool Session::HoldsDeclare(const sql::Analysis& a, const std::vector<sql::Literal>& literals, bool extended) const {
+  if (a.utility != sql::UtilityKind::kDeclareCursor) return false;
+  if (held_cursors_.count(a.cursor_name)) return true;  // a node would take the name again: 42P03 here
+  if (a.wrapped != sql::StatementType::kSelect) return false;
+  auto placed = PlaceUtility(a, literals);
+  // Over the extended protocol a node's cursor must be on the default node (where the batch's
+  // unrouted statements go).
+  return !placed.ok() || (extended && placed.value().node >= 0 && placed.value().node != map_->DefaultNode().id);
+}
+
+void Session::CursorError(const Status& status, bool extended) {
+  if (extended) {
+    SkipUntilSync(status);
+  } else {
+    FailQuery(status);
+  }
+}
+
+awaitable<bool> Session::DeclareHeld(const sql::Analysis& a, std::string_view text, bool extended) {
+  const size_t begin = CursorQueryBegin(text);
+  Status refused;
+  if (held_cursors_.count(a.cursor_name) || cursors_.count(a.cursor_name)) {
+    refused = Status::Error(sqlstate::kDuplicateCursor, fmt::format("cursor \"{}\" already exists", a.cursor_name));
+  } else if (!a.cursor_hold && TxStatus() == protocol::kTxIdle) {
+    refused = Status::Error(sqlstate::kNoActiveSqlTransaction, "DECLARE CURSOR can only be used in transaction blocks");
+  } else if (a.cursor_binary || a.cursor_scroll) {
+    refused = Status::Unsupported(fmt::format(
+        "a {0} cursor over several nodes is not supported: Mosaic holds such a cursor's rows in text and "
+        "reads them forward only; declare it without {0}",
+        a.cursor_binary ? "BINARY" : "SCROLL"));
+  } else if (begin == std::string_view::npos) {
+    refused = Status::Unsupported("DECLARE CURSOR: Mosaic could not find the cursor's query in the statement");
+  }
+  if (!refused.ok()) {
+    CursorError(refused, extended);
+    co_return true;
+  }
+  std::string out, error;
+  int node = 0;
+  const std::string query(text.substr(begin));
+  const bool ok = co_await RunSelectThrough(query, 0, &out, &node, &error, /*monitored=*/true);
+  if (closing_) co_return false;
+  const size_t cap = static_cast<size_t>(ctx_.config.max_merge_mb) << 20;
+  if (ok && out.size() > cap) {
+    error = ErrorMessage(Status::Error(sqlstate::kProgramLimitExceeded, fmt::format(
+        "the rows of cursor \"{}\" over several nodes exceed max_merge_mb ({} MB), which Mosaic holds them in; "
+        "filter its query, or declare it over one tenant or range",
+        a.cursor_name, ctx_.config.max_merge_mb)));
+  }
+  if (!ok || out.size() > cap) {
+    Push({.op = Op::kSynthetic, .synthetic = std::move(error)});
+    if (extended) {
+      skip_until_sync_ = true;
+    } else {
+      Push({.op = Op::kRfq});
+    }
+    co_return true;
+  }
+  HeldRows held;
+  held.hold = a.cursor_hold;
+  held.in_block = TxStatus() != protocol::kTxIdle;
+  std::string_view rest = out;
+  protocol::Frame f;
+  size_t used = 0;
+  while (framer_.Next(rest, &f, &used) == protocol::DecodeResult::kReady) {
+    if (f.type == be::kRowDescription && held.description.empty()) held.description.assign(f.raw);
+    if (f.type == be::kDataRow) {
+      held.ends.push_back(held.rows.size() + f.raw.size());
+      held.rows.append(f.raw);
+    }
+    rest.remove_prefix(used);
+  }
+  held_cursors_.emplace(a.cursor_name, std::move(held));
+  Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("DECLARE CURSOR")});
+  if (!extended) Push({.op = Op::kRfq});
+  co_return true;
+}
+
+void Session::UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows) {
   auto it = held_cursors_.find(a.cursor_name);
-  if (it == held_cursors_.end()) co_return std::nullopt;
+  if (it == held_cursors_.end()) {  // closed since its Parse
+    CursorError(Status::Error(sqlstate::kInvalidCursorName, fmt::format("cursor \"{}\" does not exist", a.cursor_name)),
+                extended);
+    return;
+  }
   if (a.cursor_close) {
     held_cursors_.erase(it);
     Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("CLOSE CURSOR")});
-    Push({.op = Op::kRfq});
-    co_return true;
+    if (!extended) Push({.op = Op::kRfq});
+    return;
   }
   if (!a.fetch_forward || a.fetch_count <= 0) {
-    FailQuery(Status::Unsupported(fmt::format(
-        "cursor \"{}\" reads several nodes and Mosaic holds its rows: it moves forward only (FETCH or MOVE "
-        "[FORWARD | NEXT] with a count of 1 or more, or ALL)",
-        a.cursor_name)));
-    co_return true;
+    CursorError(Status::Unsupported(fmt::format(
+                    "cursor \"{}\" reads several nodes and Mosaic holds its rows: it moves forward only (FETCH or "
+                    "MOVE [FORWARD | NEXT] with a count of 1 or more, or ALL)",
+                    a.cursor_name)),
+                extended);
+    return;
   }
   HeldRows& held = it->second;
   const size_t from = held.next;
   const size_t n = static_cast<size_t>(std::min<int64_t>(a.fetch_count, static_cast<int64_t>(held.ends.size() - from)));
+  if (extended && !a.fetch_move && max_rows > 0 && n > static_cast<size_t>(max_rows)) {
+    CursorError(Status::Unsupported(fmt::format(
+                    "an Execute with a row limit ({}) of a FETCH of cursor \"{}\", which Mosaic holds, is not "
+                    "supported: FETCH at most that many rows",
+                    max_rows, a.cursor_name)),
+                extended);
+    return;
+  }
   held.next += n;
   std::string reply;
   if (!a.fetch_move) {
-    reply = held.description;
+    if (!extended) reply = held.description;  // over the extended protocol Describe sends it
     const size_t first = from == 0 ? 0 : held.ends[from - 1];
     const size_t last = n == 0 ? first : held.ends[from + n - 1];
     reply.append(held.rows, first, last - first);
   }
   protocol::WriteCommandComplete(&reply, fmt::format("{} {}", a.fetch_move ? "MOVE" : "FETCH", n));
   Push({.op = Op::kSynthetic, .synthetic = std::move(reply)});
-  Push({.op = Op::kRfq});
-  co_return true;
+  if (!extended) Push({.op = Op::kRfq});
+}
+
+const std::string* Session::HeldDescription(const sql::Analysis& a) const {
+  if (a.utility != sql::UtilityKind::kCursorUse || a.cursor_close || a.fetch_move) return nullptr;
+  auto it = held_cursors_.find(a.cursor_name);
+  return it == held_cursors_.end() ? nullptr : &it->second.description;
 }
 
 void Session::EndHeldCursors(bool committed) {

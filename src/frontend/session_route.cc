@@ -1226,7 +1226,8 @@ void Session::BeginImplicit() {
   }
 }
 
-awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor) {
+awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor,
+                                      int32_t max_rows) {
   // What came before in the batch must have succeeded: PostgreSQL skips to Sync after an error.
   const bool flushed = co_await FlushServers();
   if (!flushed) co_return false;
@@ -1237,6 +1238,13 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   if (type == sql::StatementType::kSet) co_return co_await SetOnLinks(stmt->analysis, stmt->query, /*extended=*/true);
   if (type == sql::StatementType::kBegin) {
     BeginBlock(*stmt->analysis, stmt->query);
+    co_return true;
+  }
+  if (type == sql::StatementType::kUtility && stmt->analysis->utility == sql::UtilityKind::kDeclareCursor) {
+    co_return co_await DeclareHeld(*stmt->analysis, stmt->query, /*extended=*/true);
+  }
+  if (type == sql::StatementType::kUtility && stmt->analysis->utility == sql::UtilityKind::kCursorUse) {
+    UseHeld(*stmt->analysis, /*extended=*/true, max_rows);
     co_return true;
   }
   if (type == sql::StatementType::kUtility) co_return co_await LockOnEveryNode(*stmt);

@@ -126,3 +126,45 @@ def test_psycopg2_named_cursors_and_psql_fetch_count(cursors_mosaic):
     r = m.psql("SELECT id FROM cur_clients ORDER BY id", args=["-v", "FETCH_COUNT=40"])
     assert r.returncode == 0, r.stderr
     assert [int(x) for x in r.stdout.split()] == expected
+
+
+def test_psycopg3_server_cursors_over_the_extended_protocol(cursors_mosaic):
+    # psycopg 3 (Django 4.2+ and SQLAlchemy 2 with it) declares a named cursor over the extended
+    # protocol with its parameters bound, describes it as a portal by its name, and FETCHes over
+    # the extended protocol. On the binary before this test every such DECLARE over a split
+    # table was refused, one on a single node too (a parameter decides its node).
+    import psycopg
+
+    m = cursors_mosaic
+    split_table(m, "cur_pg3")
+    setup = m.connect()
+    setup.autocommit = True
+    setup.cursor().execute("INSERT INTO cur_pg3 SELECT g, g * 2 FROM generate_series(1, 2999, 11) g "
+                           "ON CONFLICT DO NOTHING")
+    setup.close()
+    ids = sorted({500, 1500, 2500} | set(range(1, 3000, 11)))
+    conn = psycopg.connect(host=m.host, port=m.port, user="mosaic", dbname="mosaic", autocommit=False)
+    try:
+        for low, high in [(0, 10_000), (0, 900), (2100, 2400)]:  # 3 nodes, node 1, node 3
+            with conn.transaction():
+                cur = conn.cursor(name="pg3_named")
+                cur.itersize = 13
+                cur.execute("SELECT id, v FROM cur_pg3 WHERE id > %s AND id < %s ORDER BY id", (low, high))
+                assert [d.name for d in cur.description] == ["id", "v"]
+                rows = list(cur)
+                cur.close()
+            want = [i for i in ids if low < i < high]
+            assert [r[0] for r in rows] == want
+            assert all(v == (i if i in (500, 1500, 2500) else 2 * i) for i, v in rows)
+        # WITH HOLD in autocommit, fetchmany and scroll forward.
+        conn.autocommit = True
+        cur = conn.cursor(name="pg3_hold", withhold=True)
+        cur.execute("SELECT id FROM cur_pg3 WHERE id %% %s = 0 ORDER BY id DESC", (2,))
+        first = cur.fetchmany(3)
+        cur.scroll(2)
+        rest = cur.fetchall()
+        cur.close()
+        even = [i for i in reversed(ids) if i % 2 == 0]
+        assert [r[0] for r in first] == even[:3] and [r[0] for r in rest] == even[5:]
+    finally:
+        conn.close()
