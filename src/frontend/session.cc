@@ -1299,6 +1299,10 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     AbortOnNodeBefore(*target_stmt->analysis, l);
     NoteRelayedSet(*target_stmt->analysis, *l.server);
     NoteBatchSet(*target_stmt->analysis, index, set_config);
+    ReplayBatchSets(index);
+    if (target_stmt->analysis->type == sql::StatementType::kSet && !tx_block_ && TxStatus() == protocol::kTxIdle) {
+      batch_set_texts_.push_back({target_stmt->query, target_stmt->analysis, index});
+    }
     NoteBlockSet(*target_stmt->analysis, l);
     if (target_stmt->analysis->only_set_config && tx_block_ && !implicit_tx_) CopySetConfig(l, *target_stmt, bind.rest);
   }
@@ -1540,6 +1544,8 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
 void Session::EndBatch() {
   skip_until_sync_ = false;
   batch_open_ = false;
+  batch_set_texts_.clear();
+  batch_set_sent_.clear();
   ddl_portals_.clear();
   batch_link_ = SIZE_MAX;
   if (TxStatus() == protocol::kTxIdle) scatter_portals_.clear();
@@ -1568,8 +1574,8 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
   if (pending_.empty()) {  // every earlier batch is answered: its errors matter no more
     std::erase_if(batch_errors_, [&](const auto& e) { return e.first < batch_seq_; });
   }
+  if (!batch_implicit_) co_await SettleBatchOverNodes();
   if (LinkedCount() > 1 || batch_implicit_) {  // the latter: a node of it may be gone
-    if (!batch_implicit_) co_await SettleBatchOverNodes();
     // Every node that took part answers its own Sync; the client gets one ReadyForQuery.
     for (auto& link : links_) {
       if (!link.server) continue;
@@ -1627,30 +1633,31 @@ awaitable<bool> Session::SyncBatch(const Frame& frame) {
 }
 
 // PostgreSQL runs an extended-protocol batch outside a transaction block as one implicit
-// transaction: an error anywhere in it leaves nothing of it. Over several nodes each node's
-// part commits at its own Sync, so when the batch wrote, Mosaic first waits for every reply and,
-// if a part failed, makes each other writer's part fail too before its Sync (the failing
-// statement's error reaches only the node's log).
+// transaction: an error anywhere in it leaves nothing of it. Each node's part commits at its own
+// Sync, so when the batch wrote on several nodes, Mosaic first waits for every reply and, if a
+// part failed, makes each other writer's part fail too before its Sync (the failing statement's
+// error reaches only the node's log). An error of Mosaic's own (a statement it refused) fails
+// every node's part, one node's too, writes or SETs.
 awaitable<void> Session::SettleBatchOverNodes() {
   const uint64_t batch = batch_seq_;
   std::erase_if(batch_errors_, [&](const auto& e) { return e.first < batch; });
   if (tx_block_) co_return;
+  const bool ours = batch_refused_ == batch + 1;
   bool wrote = false;
   for (const auto& link : links_) wrote = wrote || (link.server && link.batch_wrote == batch + 1);
-  if (!wrote) co_return;
+  if (!ours && (!wrote || LinkedCount() < 2)) co_return;
   co_await FlushServers();
   co_await WaitPendingDrained();
   skip_until_sync_ = false;  // an error that came meanwhile skipped to this Sync
-  if (batch_errors_.empty()) co_return;
+  if (batch_errors_.empty() && !ours) co_return;
   for (auto& link : links_) {
-    if (!link.server || link.batch_wrote != batch + 1) continue;
+    if (!link.server || link.shared || (!ours && link.batch_wrote != batch + 1)) continue;
+    if (link.server.get() == copy_in_server_) continue;  // a COPY under way ends with its own error
     const ServerConn* server = link.server.get();
     if (std::any_of(batch_errors_.begin(), batch_errors_.end(), [&](const auto& e) { return e.second == server; })) {
       continue;  // its part failed: it skips to the Sync and rolls back
     }
-    protocol::WriteQuery(&link.out, "SELECT \"mosaic: the batch failed on another node\"");
-    link.server->unnamed_owner = nullptr;
-    Push({.op = Op::kQuery, .server = link.server.get(), .forward = false, .forward_rfq = false, .quiet = true});
+    FailOnNode(link, {}, &link.out);
   }
 }
 
@@ -1708,6 +1715,9 @@ void Session::FailQuery(const Status& status) {
 void Session::SkipUntilSync(const Status& status) {
   QueueError(status);
   skip_until_sync_ = true;
+  // The batch failed, by Mosaic's error: its nodes' parts must not commit at its Sync
+  // (SettleBatchOverNodes).
+  batch_refused_ = batch_seq_ + 1;
 }
 
 // ---------------------------------------------------------------------------------------------

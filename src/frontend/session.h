@@ -310,6 +310,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // read-back (batch_sets_).
   // (`set_config`: the settings a SELECT of set_config calls changes, SetConfigNames.)
   void NoteBatchSet(const sql::Analysis& a, size_t link, const std::vector<std::string>& set_config);
+  // Before a statement of the batch on link `index`: the batch's SETs that ran on other links
+  // run there first (Parse/Bind/Execute, in the batch's implicit transaction there).
+  void ReplayBatchSets(size_t index);
   // Makes the setting in `data_row` (a DataRow of name and current_setting(name), the read-back
   // of a SET on `server`, which may be null) one that follows the client (params_).
   void AdoptSetting(std::string_view data_row, backend::ServerConn* server);
@@ -722,6 +725,16 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool batch_reset_all_ = false;
   bool batch_sets_off_ = false;
   size_t batch_set_link_ = SIZE_MAX;
+  // The batch's SETs outside a block (their text, and the link each ran on), and per link how
+  // many of them it has run: a statement of the batch on another node runs after them there too
+  // (ReplayBatchSets), as it would on one PostgreSQL.
+  struct BatchSet {
+    std::string text;
+    std::shared_ptr<const sql::Analysis> analysis;
+    size_t link = SIZE_MAX;
+  };
+  std::vector<BatchSet> batch_set_texts_;
+  std::vector<size_t> batch_set_sent_;
   bool hold_links_ = false;  // MaybeRelease keeps the links (TrackedSet's bookkeeping)
   // The session's temporary tables (names as folded), on the default node. Read back from it
   // (ReadTempTables) at the next batch after what may have changed them (temp_stale_): DDL on
@@ -744,6 +757,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // (committed on every node, or rolled back on all if anything in the batch failed).
   bool batch_implicit_ = false;
   std::vector<std::pair<uint64_t, const backend::ServerConn*>> batch_errors_;
+  uint64_t batch_refused_ = 0;  // batch_seq_ + 1 of the last batch Mosaic failed (SkipUntilSync)
   std::string begin_text_ = "BEGIN";
 
   std::shared_ptr<const catalog::ShardMap> map_;

@@ -118,6 +118,7 @@ awaitable<bool> Session::DeclareHeld(const sql::Analysis& a, std::string_view te
     Push({.op = Op::kSynthetic, .synthetic = std::move(error)});
     if (extended) {
       skip_until_sync_ = true;
+      batch_refused_ = batch_seq_ + 1;  // as SkipUntilSync's
     } else {
       Push({.op = Op::kRfq});
     }

@@ -1104,6 +1104,13 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   sp->write = route.write;
   sp->returning = a.returning;
   sp->gather = std::make_shared<Gather>();
+  if (!batch_set_texts_.empty() && !tx_block_) {
+    // Its nodes would run it without the batch's SET (read back and adopted at Sync).
+    SkipUntilSync(Status::Unsupported(
+        "a statement over several nodes after a SET in the same extended-protocol batch is not supported: "
+        "send Sync after the SET (or SET inside a transaction block)"));
+    return false;
+  }
   if (route.insert_select_through) {  // with RETURNING (HandleBind runs the others)
     SkipUntilSync(Status::Unsupported(
         "INSERT ... SELECT whose rows may go to other nodes than the ones it reads runs over the extended query "
@@ -1472,6 +1479,24 @@ void Session::NoteBatchSet(const sql::Analysis& a, size_t link, const std::vecto
   if (!sets) return;
   if (batch_set_link_ != SIZE_MAX && batch_set_link_ != link) batch_sets_off_ = true;
   batch_set_link_ = link;
+}
+
+void Session::ReplayBatchSets(size_t index) {
+  if (batch_set_texts_.empty() || tx_block_) return;
+  if (batch_set_sent_.size() < links_.size()) batch_set_sent_.resize(links_.size(), 0);
+  Link& l = links_[index];
+  for (size_t& sent = batch_set_sent_[index]; sent < batch_set_texts_.size(); ++sent) {
+    const BatchSet& set = batch_set_texts_[sent];
+    if (set.link == index) continue;  // it ran here
+    l.server->unnamed_owner = nullptr;  // our Parse replaces the server's unnamed statement
+    protocol::WriteParse(&l.out, "", set.text, {});
+    Push({.op = Op::kParse, .server = l.server.get(), .forward = false});
+    protocol::WriteBindRenamed(&l.out, "", "", std::string_view("\0\0\0\0\0\0", 6));  // no parameters
+    Push({.op = Op::kBind, .server = l.server.get(), .forward = false});
+    protocol::WriteExecute(&l.out, "", 0);
+    Push({.op = Op::kExecute, .server = l.server.get(), .forward = false});
+    NoteRelayedSet(*set.analysis, *l.server);  // unknown there unless the batch's Sync adopts it
+  }
 }
 
 void Session::AdoptSetting(std::string_view data_row, ServerConn* server) {

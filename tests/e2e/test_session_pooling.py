@@ -99,6 +99,27 @@ def test_a_set_in_a_batch_over_several_nodes_follows_its_client(request, pool_mo
                + bind_msg("", "") + execute_msg() + sync_msg())
         r = w.read_until_ready()
         assert r.errors == [] and r.tags == ["SET", "SELECT 1"] and r.status == "I", (r.errors, r.tags)
+        # Within the batch too, as on one PostgreSQL (before: node 3 read 4MB, the SET ran on
+        # node 1 only until the batch's Sync).
+        assert r.rows == [["12MB"]], r.rows
+        r = w.simple(work_mem_by_node(table_name))
+        assert [row[1] for row in r.rows] == ["12MB"] * 3, r.rows
+        # Node 3 ran the SET too; the batch then fails on node 1: rolled back whole, on node 3 too.
+        w.send(parse_msg("", "SET work_mem = '14MB'") + bind_msg("", "") + execute_msg()
+               + parse_msg("", f"SELECT current_setting('work_mem') FROM {table_name} WHERE tenant_id = 1 AND id = 2500")
+               + bind_msg("", "") + execute_msg()
+               + parse_msg("", f"SELECT 1 / (id - 500) FROM {table_name} WHERE tenant_id = 1 AND id = 500")
+               + bind_msg("", "") + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert r.rows == [["14MB"]] and [e["C"] for e in r.errors] == ["22012"], (r.rows, r.errors)
+        r = w.simple(work_mem_by_node(table_name))
+        assert [row[1] for row in r.rows] == ["12MB"] * 3, r.rows
+        # A statement over several nodes after the SET in one batch is refused (its nodes would
+        # run it without the SET); nothing of the batch holds.
+        w.send(parse_msg("", "SET work_mem = '15MB'") + bind_msg("", "") + execute_msg()
+               + parse_msg("", work_mem_by_node(table_name)) + bind_msg("", "") + execute_msg() + sync_msg())
+        r = w.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["0A000"] and "after a SET" in r.errors[0]["M"], r.errors
         r = w.simple(work_mem_by_node(table_name))
         assert [row[1] for row in r.rows] == ["12MB"] * 3, r.rows
         # A batch that fails is rolled back whole, its SET too.
@@ -109,6 +130,32 @@ def test_a_set_in_a_batch_over_several_nodes_follows_its_client(request, pool_mo
         assert [e["C"] for e in r.errors] == ["22012"], r.errors
         r = w.simple(work_mem_by_node(table_name))
         assert [row[1] for row in r.rows] == ["12MB"] * 3, r.rows
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
+def test_a_batch_mosaic_refuses_a_statement_of_leaves_nothing_behind(request, pool_mode, table_name):
+    # PostgreSQL runs a batch outside a block as one implicit transaction: an error anywhere in it
+    # rolls back what it wrote and SET. An error of Mosaic's own (a statement it refuses) did not
+    # reach the node, which committed the batch's part at Sync: the row below landed, and the SET
+    # was adopted.
+    m = request.getfixturevalue("mosaic" if pool_mode == "transaction" else "session_mosaic")
+    split_table(m, table_name)
+    w = PgConn(m.host, m.port)
+    try:
+        w.startup()
+        w.send(parse_msg("", "SET work_mem = '16MB'") + bind_msg("", "") + execute_msg()
+               + parse_msg("", f"INSERT INTO {table_name} VALUES (1, 700)") + bind_msg("", "") + execute_msg()
+               + parse_msg("", f"SELECT * FROM {table_name} FOR UPDATE") + bind_msg("", "") + execute_msg()
+               + sync_msg())
+        r = w.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["0A000"] and r.tags == ["SET", "INSERT 0 1"], (r.errors, r.tags)
+        assert r.status == "I"
+        r = w.simple(f"SELECT count(*) FROM {table_name} WHERE tenant_id = 1 AND id = 700")
+        assert r.rows == [["0"]], r.rows
+        r = w.simple(work_mem_by_node(table_name))
+        assert [row[1] for row in r.rows] == ["4MB"] * 3, r.rows
     finally:
         w.close()
 
