@@ -226,6 +226,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // The decision is made: COMMIT PREPARED `gid` on `writers` (the commit-some test fault
   // after the first). False if a node missed it (the recovery pass finishes it there).
   asio::awaitable<bool> CommitPrepared(const std::vector<Link*>& writers, const std::string& gid, int64_t fault_at);
+  // ROLLBACK PREPARED on the writers whose PREPARE TRANSACTION did not fail (errored_servers_);
+  // one that misses it is left to the recovery pass (warned).
+  asio::awaitable<void> RollBackPrepared(const std::vector<Link*>& writers, const std::string& gid);
   // Last-resource commit (session_last_resource.cc): the default node's writer link when the
   // block may have touched temporary objects there (its part cannot be prepared), else null.
   Link* LastResource(const std::vector<Link*>& writers);
@@ -655,6 +658,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void TranslateOids(const backend::ServerConn& server, std::span<char> row_description) const;
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> WaitOutputBelow(size_t limit);
+  // How much output for the client may wait before `server`'s reader waits for it to drain:
+  // 1 MiB, or max_merge_mb on a connection shared by pipelining.
+  size_t OutputLimitFor(const backend::ServerConn& server) const;
   void Fatal(const Status& status);
 
   Worker& worker_;

@@ -54,25 +54,17 @@ awaitable<void> Session::CommitLastResource(Link& last, const std::vector<Link*>
   auto prepare = [&](Link& l) {
     return l.wrote ? fmt::format("PREPARE TRANSACTION '{}'", gid) : std::string("COMMIT");
   };
-  auto rollback_prepared = [&](Link&) { return fmt::format("ROLLBACK PREPARED '{}'", gid); };
   const std::vector<Link*> home{&last};
-  // Rolls back everywhere: the parts prepared (all but those whose PREPARE failed) and `last`.
-  auto roll_back = [&]() -> awaitable<void> {
-    std::vector<Link*> undo;
-    for (Link* l : prepared) {
-      if (l->server && std::find(errored_servers_.begin(), errored_servers_.end(), l->server.get()) == errored_servers_.end()) {
-        undo.push_back(l);
-      }
-    }
-    quiet_failed_ = false;
-    co_await RunOnLinks(undo, rollback_prepared, true);
-    if (quiet_failed_) {
-      log::warn("client {}: transaction {} stays prepared on a node until the recovery pass rolls it back", pid_, gid);
-    }
-    co_await RunOnLinks(home, [](Link&) { return std::string("ROLLBACK"); }, true);
+  auto reset = [&] {
     ClearTransaction();
     tp.in_flight.Remove(gid);
     two_phase_ = false;
+  };
+  // Rolls back everywhere: the parts prepared (all but those whose PREPARE failed) and `last`.
+  auto roll_back = [&]() -> awaitable<void> {
+    co_await RollBackPrepared(prepared, gid);
+    co_await RunOnLinks(home, [](Link&) { return std::string("ROLLBACK"); }, true);
+    reset();
     broadcast_error_ = true;
   };
 
@@ -116,9 +108,7 @@ awaitable<void> Session::CommitLastResource(Link& last, const std::vector<Link*>
   co_await RunOnLinks(home, [](Link&) { return std::string("COMMIT"); }, true);
   if (!last.server) {
     // Lost before its reply: committed or not, the node knows; the recovery pass reads it there.
-    ClearTransaction();
-    tp.in_flight.Remove(gid);
-    two_phase_ = false;
+    reset();
     broadcast_error_ = true;
     log::error("client {}: transaction {}: lost node {} while it committed", pid_, gid, last_node);
     EmitError(Status::Error(sqlstate::kTransactionResolutionUnknown,
@@ -144,9 +134,7 @@ awaitable<void> Session::CommitLastResource(Link& last, const std::vector<Link*>
     co_await RunOnLinks(home, [&](Link&) { return forget; }, true);
   }
   AdoptBlockSettings();
-  ClearTransaction();
-  tp.in_flight.Remove(gid);
-  two_phase_ = false;
+  reset();
   broadcast_error_ = false;
   if (!implicit) Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("COMMIT")});
 }

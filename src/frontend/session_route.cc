@@ -1779,7 +1779,6 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   auto prepare = [&](Link& l) {
     return l.wrote ? fmt::format("PREPARE TRANSACTION '{}'", gid) : std::string("COMMIT");
   };
-  auto rollback_prepared = [&](Link&) { return fmt::format("ROLLBACK PREPARED '{}'", gid); };
 
   const std::vector<Link*> first_writer{writers.front()};
   tp.in_flight.Add(gid);
@@ -1792,18 +1791,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   co_await RunOnLinks(linked, prepare, false);
   if (broadcast_error_) {
     // Some node could not prepare (its error went to the client): roll back the others.
-    std::vector<Link*> prepared;
-    for (Link* l : writers) {
-      if (l->server && std::find(errored_servers_.begin(), errored_servers_.end(), l->server.get()) == errored_servers_.end()) {
-        prepared.push_back(l);
-      }
-    }
-    quiet_failed_ = false;
-    co_await RunOnLinks(prepared, rollback_prepared, true);
-    if (quiet_failed_) {
-      log::warn("client {}: transaction {} stays prepared on a node until the recovery pass "
-                "rolls it back", pid_, gid);
-    }
+    co_await RollBackPrepared(writers, gid);
     reset();
     broadcast_error_ = true;
     co_return;
@@ -1813,8 +1801,7 @@ awaitable<void> Session::EndTransaction(bool commit, bool implicit) {
   Status decided = co_await worker_.decision_log().Record(gid);
   if (!decided.ok()) {
     if (decided.sqlstate() != sqlstate::kTransactionResolutionUnknown) {
-      quiet_failed_ = false;
-      co_await RunOnLinks(writers, rollback_prepared, true);
+      co_await RollBackPrepared(writers, gid);
     }
     // Unknown: the decision may be in the catalog; leave the prepared transactions to the
     // recovery pass, which goes by the catalog.
@@ -1852,6 +1839,20 @@ awaitable<bool> Session::CommitPrepared(const std::vector<Link*>& writers, const
               "recovery pass will finish it there", pid_, gid);
   }
   co_return !quiet_failed_;
+}
+
+awaitable<void> Session::RollBackPrepared(const std::vector<Link*>& writers, const std::string& gid) {
+  std::vector<Link*> prepared;  // all but those whose PREPARE failed (errored_servers_)
+  for (Link* l : writers) {
+    if (l->server && std::find(errored_servers_.begin(), errored_servers_.end(), l->server.get()) == errored_servers_.end()) {
+      prepared.push_back(l);
+    }
+  }
+  quiet_failed_ = false;
+  co_await RunOnLinks(prepared, [&](Link&) { return fmt::format("ROLLBACK PREPARED '{}'", gid); }, true);
+  if (quiet_failed_) {
+    log::warn("client {}: transaction {} stays prepared on a node until the recovery pass rolls it back", pid_, gid);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
