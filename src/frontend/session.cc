@@ -2316,12 +2316,21 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
 awaitable<void> Session::OnServerBatchDone(ServerConn& server) {
   auto self = shared_from_this();
   Uncork();
-  co_await WaitOutputBelow(kOutputHighWater);
+  co_await WaitOutputBelow(OutputLimitFor(server));
   // Only a streamed merge over several nodes (kGather entries) waits there: a statement on one
   // node skips the coroutine.
   bool gathering = streamed_out_;
   for (const Pending& p : pending_) gathering = gathering || p.op == Op::kGather;
   if (gathering) co_await WaitMergeTurn(server);
+}
+
+size_t Session::OutputLimitFor(const ServerConn& server) const {
+  // A shared connection runs fast reads of several clients: other clients' statements queued
+  // behind this one's replies, or waiting in the pool's line for the connection, would stall
+  // while its reader waits for this client to read (for good, if the client stops reading).
+  // This client's output is held instead, up to max_merge_mb as a merge's rows are.
+  if (server.shared) return std::max(kOutputHighWater, static_cast<size_t>(ctx_.config.max_merge_mb) << 20);
+  return kOutputHighWater;
 }
 
 void Session::OnServerClosed(ServerConn& server, const Status& why) {

@@ -6,6 +6,7 @@ seen by another, fails the test.
 """
 
 import re
+import socket
 import threading
 import time
 
@@ -370,3 +371,65 @@ def test_a_cancel_ends_a_read_at_once_wherever_it_waits(pipe):
                 cur.execute(shape, (k,))
                 assert cur.fetchall() == [(k, k * 7, f"t{k}", "cancel")]
         c.close()
+
+
+def test_a_client_that_stops_reading_does_not_stall_reads_queued_behind_it():
+    """One server connection, shared by every fast read: a client that sends a read of 24 MB
+    of rows and then reads nothing must not hold up the clients whose reads run after it there.
+    Their replies come through; its own reply waits in the router until it reads, whole."""
+    rows, width = 3000, 8192
+    with serving(Mosaic(nodes=1, name="slowreader",
+                        extra_args=["--workers", "1", "--pool-size", "1", "--pipeline-depth", "4"])) as m:
+        c = m.connect()
+        c.autocommit = True
+        cur = c.cursor()
+        cur.execute("CREATE TABLE blobs (id int PRIMARY KEY, grp int NOT NULL, body text NOT NULL)")
+        cur.execute("CREATE INDEX ON blobs (grp)")
+        cur.execute("INSERT INTO blobs SELECT g, g, 'b' || g FROM generate_series(2, 40) g")
+        cur.execute("INSERT INTO blobs SELECT 100 + g, 1, repeat('x', %s) FROM generate_series(1, %s) g", (width, rows))
+        # The shape runs fast for the small groups: it is pipelined from here on.
+        for k in range(2, 41):
+            cur.execute("SELECT id, body FROM blobs WHERE grp = %s", (k,))
+        c.close()
+        before = pipelined(m)
+
+        fast = [pgwire.PgConn(m.host, m.port, timeout=20) for _ in range(3)]
+        for f in fast:
+            f.startup()
+        slow = pgwire.PgConn(m.host, m.port, timeout=20)
+        # A small receive buffer: the kernel would otherwise take up to 32 MB of the rows here.
+        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        slow.startup()
+        slow.send(pgwire.query_msg("SELECT id, body FROM blobs WHERE grp = 1"))
+        time.sleep(0.01)
+
+        errors = []
+
+        def reader(f, i):
+            try:
+                for n in range(20):
+                    k = (i * 7 + n) % 39 + 2
+                    assert f.simple(f"SELECT id, body FROM blobs WHERE grp = {k}").rows == [[str(k), f"b{k}"]]
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=reader, args=(f, i)) for i, f in enumerate(fast)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        elapsed = time.monotonic() - started
+        assert not errors, errors[0]
+        assert elapsed < 15, f"reads behind the client that does not read took {elapsed:.1f} s"
+        assert pipelined(m) - before > 0  # the big read ran on the shared connection
+
+        # The client that did not read gets all its rows when it does.
+        res = slow.read_until_ready()
+        assert not res.errors and res.tags == [f"SELECT {rows}"]
+        assert sorted(int(r[0]) for r in res.rows) == list(range(101, 101 + rows))
+        assert all(r[1] == "x" * width for r in res.rows)
+        assert slow.simple("SELECT id, body FROM blobs WHERE grp = 3").rows == [["3", "b3"]]
+        for f in fast + [slow]:
+            f.close()
+        assert m.alive()
