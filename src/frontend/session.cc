@@ -707,9 +707,16 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   // SETs of a string that runs as one implicit transaction: read back after it and adopted.
   std::vector<std::string> sets;
   bool reset_all = false, sets_known = TxStatus() == protocol::kTxIdle && !tx_block_;
+  bool block = tx_block_ && !implicit_tx_, first = true, settings = false;
   for (std::string_view part : parts) {
     auto analysis = worker_.analysis_cache().Get(part, &lexed_);
     const sql::Analysis& a = *analysis;
+    if (a.type == sql::StatementType::kEmpty) continue;
+    block = block || (first && a.type == sql::StatementType::kBegin);
+    first = false;
+    // Settings that must reach every node of a block, or outlive the string's transaction from
+    // a set_config: each statement apart, the settings through SetOnLinks / SetConfigOnLinks.
+    settings = settings || (!a.parse_error && ((block && a.type == sql::StatementType::kSet) || a.only_set_config));
     relays_set = relays_set || a.type == sql::StatementType::kSet;
     sets_known = CollectSet(a, &sets, &reset_all) && sets_known;
     int here = -1;
@@ -744,6 +751,9 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
       break;
     }
     node = here;
+  }
+  if (!spans && settings && TxStatus() != protocol::kTxFailed && !analysis->parse_error && RunsApart(parts).ok()) {
+    co_return co_await RunApart(parts);
   }
   if (spans) {
     // (The scanner that split the string leaves out what does not begin like a statement: the
@@ -1200,6 +1210,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     co_return true;
   }
   std::vector<std::string> set_config;  // settings a SELECT of set_config calls changes (outside a block)
+  std::vector<std::string> block_set_config;  // ... for the session, inside a block (read back at COMMIT)
   if (target_stmt && target_stmt->analysis && Routable(*target_stmt->analysis)) {
     protocol::BindMessage full;
     if (auto s = protocol::ParseBind(frame.body, &full); !s.ok()) {
@@ -1207,6 +1218,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       co_return false;
     }
     router::Bound bound = BoundOf(full, *target_stmt);
+    BlockSetConfigNames(*target_stmt->analysis, bound, &block_set_config);
     if (target_stmt->analysis->only_set_config && !tx_block_ && TxStatus() == protocol::kTxIdle) {
       const bool tracked = SetConfigNames(*target_stmt->analysis, bound, &set_config);
       if (auto refused = RefuseSetConfigRole(set_config); !refused.ok()) {
@@ -1304,7 +1316,8 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       batch_set_texts_.push_back({target_stmt->query, target_stmt->analysis, index});
     }
     NoteBlockSet(*target_stmt->analysis, l);
-    if (target_stmt->analysis->only_set_config && tx_block_ && !implicit_tx_) CopySetConfig(l, *target_stmt, bind.rest);
+    if (target_stmt->analysis->only_set_config && SettingsBlock()) CopySetConfig(l, *target_stmt, bind.rest);
+    for (const auto& name : block_set_config) NoteBlockSetting(name, l);
   }
   if (stmt) {
     EnsurePrepared(l, stmt);
@@ -1839,6 +1852,7 @@ void Session::ClearTransaction() {
   block_settings_.clear();
   tx_aborted_ = false;
   implicit_tx_ = false;
+  string_tx_ = false;
   block_log_.clear();
   block_float_digits_.reset();
   if (std::exchange(temp_in_block_, false)) temp_stale_ = true;  // committed, dropped or rolled back

@@ -259,10 +259,18 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   asio::awaitable<bool> BroadcastToLinked(const std::string& text);
   // Whether a SET (bound now) runs on every node of the block (SetOnLinks).
   bool SetsInBlock(const sql::Analysis& a) const;
+  // The open block is one whose settings follow the statements after them: the client's, or
+  // Mosaic's around a query string (string_tx_), not Mosaic's around one multi-node statement.
+  bool SettingsBlock() const { return tx_block_ && (!implicit_tx_ || string_tx_); }
   // A SELECT of set_config calls only (PostgREST's request settings) inside a transaction block,
   // alone in its query string: runs on every node of the block (the first one's reply goes to
   // the client) and is logged for nodes that join it later, as SetOnLinks does for SET.
-  asio::awaitable<bool> SetConfigOnLinks(std::string_view text, std::string_view raw);
+  // Those of its calls with is_local false are read back at COMMIT (BlockSetConfigNames).
+  asio::awaitable<bool> SetConfigOnLinks(const sql::Analysis& a, std::string_view text, std::string_view raw);
+  // The settings a SELECT of set_config calls in the open block (SettingsBlock) sets for the
+  // session, not for the block (is_local a constant false), by name; none when a name is not
+  // known or is a role's.
+  void BlockSetConfigNames(const sql::Analysis& a, const router::Bound& bound, std::vector<std::string>* names) const;
   // The same bound over the extended protocol to `target`'s server: its messages, with the
   // client's Bind (`bind_rest`), also go to the block's other servers (quietly, before its
   // Execute runs on `target`) and are logged for nodes that join later.
@@ -329,6 +337,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // same server when the block commits (ReadBackAtCommit), for AdoptBlockSettings; so what a
   // ROLLBACK TO SAVEPOINT undid reads as undone, as PostgreSQL keeps it.
   void NoteBlockSet(const sql::Analysis& a, Link& link);
+  // Setting `name`, changed for the session in the open block on `link`'s server: read back
+  // there at COMMIT (once per server and name).
+  void NoteBlockSetting(std::string_view name, Link& link);
   // Before COMMIT (or PREPARE TRANSACTION) goes to the nodes: the read-backs of the block's
   // SETs, on the servers they ran on.
   void ReadBackAtCommit();
@@ -797,6 +808,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   sql::Lexed lexed_;  // reused for every statement
   bool tx_block_ = false;  // the client opened a transaction block (BEGIN) not yet ended
   bool implicit_tx_ = false;  // the block is Mosaic's own, around one multi-node statement
+  // Mosaic's own block is around a query string's statements (RunApart): its SETs and SELECTs
+  // of set_config run on every node of it and are read back at its COMMIT, as in a client's block.
+  bool string_tx_ = false;
   // An error went to the client inside the transaction (Mosaic's own or a node's): it is
   // aborted, as PostgreSQL aborts it, until ROLLBACK [TO SAVEPOINT] (TxStatus says 'E').
   bool tx_aborted_ = false;

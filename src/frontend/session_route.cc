@@ -626,8 +626,8 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
 
   // Reads and writes of rows.
   if (TxStatus() == protocol::kTxFailed) co_return co_await forward_default();  // 25P02 from the node
-  if (a.only_set_config && tx_block_ && !implicit_tx_ && lexed_.statements <= 1) {
-    co_return co_await SetConfigOnLinks(sql_text, raw);
+  if (a.only_set_config && SettingsBlock() && lexed_.statements <= 1) {
+    co_return co_await SetConfigOnLinks(a, sql_text, raw);
   }
   if (a.only_set_config && !tx_block_ && TxStatus() == protocol::kTxIdle && lexed_.statements <= 1) {
     // Session settings as a SET's: they follow the client, and leave the server with it.
@@ -1549,16 +1549,10 @@ std::string_view BlockSettingName(const sql::Analysis& a) {
 }  // namespace
 
 void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
-  if (a.type != sql::StatementType::kSet || a.set_local || !tx_block_ || implicit_tx_ ||
-      SetsSessionRole(a.set_name)) {
+  if (a.type != sql::StatementType::kSet || a.set_local || !SettingsBlock() || SetsSessionRole(a.set_name)) {
     return;
   }
-  auto note = [&](std::string_view name) {
-    for (const auto& setting : block_settings_) {
-      if (setting.name == name && setting.server.lock() == link.server) return;  // read once at COMMIT
-    }
-    block_settings_.push_back({nullptr, link.server, std::string(name)});
-  };
+  auto note = [&](std::string_view name) { NoteBlockSetting(name, link); };
   if (a.set_reset_all) {
     // What the client SET before goes back to the defaults: read back as any SET's.
     for (const auto& name : set_by_client_) note(name);
@@ -1566,6 +1560,28 @@ void Session::NoteBlockSet(const sql::Analysis& a, Link& link) {
     for (std::string_view name : kCharacteristics) note(name);
   } else {
     note(BlockSettingName(a));
+  }
+}
+
+void Session::NoteBlockSetting(std::string_view name, Link& link) {
+  for (const auto& setting : block_settings_) {
+    if (setting.name == name && setting.server.lock() == link.server) return;  // read once at COMMIT
+  }
+  block_settings_.push_back({nullptr, link.server, std::string(name)});
+}
+
+void Session::BlockSetConfigNames(const sql::Analysis& a, const router::Bound& bound,
+                                  std::vector<std::string>* names) const {
+  names->clear();
+  if (!a.only_set_config || !SettingsBlock()) return;
+  std::vector<std::string> all;
+  if (!SetConfigNames(a, bound, &all)) return;  // a name not known, or a role's
+  for (size_t i = 0; i < a.set_config_names.size() && i < a.set_config_local.size(); ++i) {
+    if (a.set_config_local[i] != 0) continue;  // local (or not known): ends with the block
+    std::optional<std::string> name = bound.Text(a.set_config_names[i]);
+    if (!name) continue;
+    for (char& c : *name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::find(names->begin(), names->end(), *name) == names->end()) names->push_back(std::move(*name));
   }
 }
 
@@ -1632,7 +1648,7 @@ awaitable<bool> Session::BroadcastToLinked(const std::string& text) {
 }
 
 bool Session::SetsInBlock(const sql::Analysis& a) const {
-  return a.type == sql::StatementType::kSet && tx_block_ && !implicit_tx_;
+  return a.type == sql::StatementType::kSet && SettingsBlock();
 }
 
 awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& a, const std::string& text,
@@ -1662,13 +1678,27 @@ awaitable<bool> Session::SetOnLinks(const std::shared_ptr<const sql::Analysis>& 
   co_return !closing_;
 }
 
-awaitable<bool> Session::SetConfigOnLinks(std::string_view text, std::string_view raw) {
+awaitable<bool> Session::SetConfigOnLinks(const sql::Analysis& a, std::string_view text, std::string_view raw) {
   if (!co_await LinkDefaultIfNone(/*extended=*/false)) co_return true;
   const std::vector<int> linked = LinkedNodes();
   Frame f;
   f.raw = raw;
   const bool ok = co_await Broadcast(f, linked);
-  if (!broadcast_error_) block_log_.push_back({.text = std::string(text)});
+  if (!broadcast_error_) {
+    block_log_.push_back({.text = std::string(text)});
+    // Session-level settings (is_local false) outlive the block: read back at its COMMIT.
+    router::Bound bound;
+    bound.literals = &lexed_.literals;
+    std::vector<std::string> names;
+    BlockSetConfigNames(a, bound, &names);
+    Link* first = nullptr;
+    for (auto& link : links_) {
+      if (link.server && first == nullptr) first = &link;
+    }
+    for (const auto& name : names) {
+      if (first != nullptr) NoteBlockSetting(name, *first);
+    }
+  }
   co_return ok;
 }
 

@@ -8,10 +8,13 @@
 // the client has none; the ReadyForQuery messages of all but the last are held back.
 //
 // Taken: SELECT, INSERT, UPDATE, DELETE, and BEGIN as the first statement, COMMIT or ROLLBACK
-// as the last one (of a block the string opened or the client has open), and in such a block
-// SET, SET LOCAL and SELECT set_config(...) (run on every node of the block, as when sent alone).
-// Others (DDL, COPY, utility statements, transaction control elsewhere, SET outside a block) keep
-// the rule they had: the string runs on one node or is refused.
+// as the last one (of a block the string opened or the client has open), and SET, SET LOCAL and
+// SELECT set_config(...): run on every node of the block (the client's, the string's or Mosaic's
+// own around the string), as when sent alone in a block. Outside the client's block a
+// session-level one outlives the string when all of it commits and is undone with it otherwise,
+// as PostgreSQL's implicit transaction of a query string does. Others (DDL, COPY, utility
+// statements, transaction control elsewhere) keep the rule they had: the string runs on one node
+// or is refused.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -37,11 +40,13 @@ Status Session::RunsApart(const std::vector<std::string_view>& parts) {
   }
   const bool opens = !statements.empty() && statements.front().second->type == StatementType::kBegin;
   const bool client_block = tx_block_ && !implicit_tx_;
+  // Mosaic's own block around the string (RunApart) when neither the client nor the string opens one.
+  const bool own = !tx_block_ && TxStatus() == protocol::kTxIdle && !opens;
   for (size_t i = 0; i < statements.size(); ++i) {
     const sql::Analysis& a = *statements[i].second;
     const bool first = i == 0, last = i + 1 == statements.size();
     // Settings in a block run on every node of it, as a SET sent alone there does.
-    const bool in_block = client_block || (opens && !first);
+    const bool in_block = client_block || own || (opens && !first);
     switch (a.type) {
       case StatementType::kSelect:
         if (!a.mosaic_function.empty() || (a.only_set_config && !in_block)) break;
@@ -68,9 +73,9 @@ Status Session::RunsApart(const std::vector<std::string_view>& parts) {
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
     constexpr size_t kQuoted = 40;
     return Status::Unsupported(fmt::format(
-        "a query string whose statements run on different nodes is supported for SELECT, INSERT, UPDATE "
-        "and DELETE (BEGIN first and COMMIT or ROLLBACK last are taken too, and SET inside a transaction "
-        "block), not for \"{}{}\": send the statements one at a time",
+        "a query string whose statements run on different nodes is supported for SELECT, INSERT, UPDATE, "
+        "DELETE, SET and set_config (BEGIN first and COMMIT or ROLLBACK last are taken too), not for "
+        "\"{}{}\": send the statements one at a time",
         text.substr(0, kQuoted), text.size() > kQuoted ? "..." : ""));
   }
   return Status::OK();
@@ -87,7 +92,10 @@ awaitable<bool> Session::RunApart(const std::vector<std::string_view>& parts) {
     break;
   }
   const bool own = TxStatus() == protocol::kTxIdle && !tx_block_ && !opens;
-  if (own) BeginImplicit();
+  if (own) {
+    BeginImplicit();
+    string_tx_ = true;  // its settings follow the statements after them (SettingsBlock)
+  }
   worker_.counters().Add(worker_.counters().multi_node_statements_total);
   quiet_rfq_ = true;
   const uint64_t errors_before = errors_emitted_;

@@ -323,6 +323,8 @@ struct Analysis {
   // Its calls' first argument (the setting's name), in order: a literal or a parameter for a
   // session to read the settings back and adopt them (kOther when neither).
   std::vector<ValueRef> set_config_names;
+  // Their third argument (is_local) when it is a constant: 1 true, 0 false, -1 anything else.
+  std::vector<int8_t> set_config_local;
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.
   std::string mosaic_function;

@@ -341,6 +341,8 @@ class Walker {
   BoolExpr Opaque(const Json& e, const Scope* sc);
   bool Resolve(const Json& node, const Scope* sc, int* table, std::string* column) const;
   ValueRef Value(const Json& node) const;
+  // A boolean constant ("true", 'off', 'f'::boolean): 1 true, 0 false, -1 not a known constant.
+  int8_t ConstBool(const Json& node);
   bool ValuesOf(const Json& list, std::vector<ValueRef>* out) const;
   bool ValueOne(const Json& node, std::vector<ValueRef>* out) const;
   void Visit(const Json& node, const Scope* sc);
@@ -443,6 +445,7 @@ void Walker::Statement(const Json& raw) {
       for (const Json& target : a_->only_set_config ? Items(s, "targetList") : EmptyArray()) {
         const Json& args = Items(Body(*Get(Body(target), "val")), "args");
         a_->set_config_names.push_back(args.empty() ? ValueRef{} : Value(args[0]));
+        a_->set_config_local.push_back(args.size() < 3 ? int8_t{-1} : ConstBool(args[2]));
       }
     }
   } else if (type == "InsertStmt") {
@@ -1093,6 +1096,27 @@ bool Walker::Resolve(const Json& node, const Scope* sc, int* table, std::string*
     }
   }
   return false;
+}
+
+int8_t Walker::ConstBool(const Json& node) {
+  const std::string_view type = TypeOf(node);
+  const Json& b = Body(node);
+  if (type == "TypeCast") {
+    const Json* arg = Get(b, "arg");
+    return arg ? ConstBool(*arg) : int8_t{-1};
+  }
+  if (type != "A_Const") return -1;
+  if (const Json* v = Get(b, "boolval")) return Flag(*v, "boolval") ? 1 : 0;
+  const Json* v = Get(b, "sval");
+  if (v == nullptr) return -1;
+  // 'true' and 'false' share a shape: the cached analysis holds for this text only.
+  const ValueRef ref = Value(node);
+  if (ref.kind == ValueRef::Kind::kLiteral) a_->structural_literals.emplace_back(ref.index, lits_[ref.index].value);
+  std::string text(Str(*v, "sval"));
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (text == "t" || text == "true" || text == "on" || text == "yes" || text == "1") return 1;
+  if (text == "f" || text == "false" || text == "off" || text == "no" || text == "0") return 0;
+  return -1;  // PostgreSQL takes more spellings (prefixes, blanks): not known here
 }
 
 ValueRef Walker::Value(const Json& node) const {

@@ -60,6 +60,37 @@ STRINGS = [
     "SELECT current_setting('statement_timeout'), current_setting('work_mem')",
     # Empty statements between them.
     ";SELECT id FROM {t} WHERE id = 500;; SELECT id FROM {t} WHERE id = 1500;",
+    # Settings outside a block: the string's implicit transaction. They reach the string's later
+    # statements on every node; a session-level one outlives the string when it commits...
+    "SET work_mem = '9MB'; SELECT id, current_setting('work_mem') FROM {t} WHERE id = 500; "
+    "SELECT id, current_setting('work_mem') FROM {t} WHERE id = 2500",
+    "SELECT id, current_setting('work_mem') FROM {t} WHERE id = 1500",
+    "SELECT current_setting('work_mem')",
+    "SELECT id FROM {t} WHERE id = 2500; SET statement_timeout = '7s'; SELECT count(*), max(current_setting('statement_timeout')) FROM {t}",
+    "SELECT id, current_setting('statement_timeout') FROM {t} WHERE id = 500",
+    # ... and is undone with it when a statement of it fails.
+    "SET work_mem = '10MB'; SELECT id, current_setting('work_mem') FROM {t} WHERE id = 500; SELECT 1 / 0; "
+    "SELECT id FROM {t} WHERE id = 2500",
+    "SELECT id, current_setting('work_mem') FROM {t} WHERE id = 2500",
+    "UPDATE {t} SET v = v + 1 WHERE id = 500; SET statement_timeout = '8s'; UPDATE {t} SET v = v + 1 WHERE id = 2500; "
+    "INSERT INTO {t} VALUES (500, 0)",
+    "SELECT id, v, current_setting('statement_timeout') FROM {t} ORDER BY id",
+    # SET LOCAL lasts to the end of the string.
+    "SET LOCAL work_mem = '11MB'; SELECT id, current_setting('work_mem') FROM {t} WHERE id = 500; "
+    "SELECT id, current_setting('work_mem') FROM {t} WHERE id = 1500",
+    "SELECT id, current_setting('work_mem') FROM {t} WHERE id = 1500",
+    # set_config, local and not.
+    "SELECT set_config('app.who', 'string', false); SELECT set_config('app.what', 'local', true); "
+    "SELECT id, current_setting('app.who'), current_setting('app.what') FROM {t} WHERE id = 2500; "
+    "SELECT id, current_setting('app.who'), current_setting('app.what') FROM {t} WHERE id = 500",
+    # (only app.who afterwards: a node never given app.what reads it as NULL, one that had it as '')
+    "SELECT id, current_setting('app.who') FROM {t} WHERE id = 1500",
+    # set_config in the client's block, session-level: it outlives the block on every node.
+    "BEGIN",
+    "SELECT set_config('app.who', 'block', false); SELECT id FROM {t} WHERE id = 500",
+    "COMMIT",
+    "SELECT id, current_setting('app.who') FROM {t} ORDER BY id",
+    "RESET ALL; SELECT id, current_setting('work_mem'), current_setting('statement_timeout') FROM {t} ORDER BY id",
 ]
 
 
@@ -108,9 +139,8 @@ def test_what_cannot_run_apart_is_refused_and_runs_nothing(strings_mosaic):
     try:
         c.startup()
         for sql, words in [
-            # outside a block a SET would have to outlive Mosaic's own transaction of the string
-            ("UPDATE strings_refused SET v = 0 WHERE id = 500; SET work_mem = '8MB'; SELECT * FROM strings_refused",
-             "SET work_mem"),
+            ("UPDATE strings_refused SET v = 0 WHERE id = 500; EXPLAIN SELECT * FROM strings_refused WHERE id = 2500",
+             "EXPLAIN SELECT"),
             ("UPDATE strings_refused SET v = 0 WHERE id = 500; BEGIN; UPDATE strings_refused SET v = 0 WHERE id = 2500",
              "BEGIN"),
             ("UPDATE strings_refused SET v = 0 WHERE id = 500; COPY strings_refused TO STDOUT", "COPY"),

@@ -195,6 +195,19 @@ TEST(AnalyzerTypes, SelectOfSetConfigOnly) {
   EXPECT_EQ(names->set_config_names[1].index, 1);
   EXPECT_EQ(names->set_config_names[2].kind, ValueRef::Kind::kOther);
   EXPECT_TRUE(Analyzed("SELECT set_config('a.b', v, true) FROM t")->set_config_names.empty());
+  // Whether each is local: 1, 0, or -1 when not a constant Mosaic reads.
+  Analyzed local("SELECT set_config('a', '1', true), set_config('b', '1', 'off'), set_config('c', '1', $1), "
+                 "set_config('d', '1', 'Yes'::bool), set_config('e', '1', 'maybe')");
+  EXPECT_EQ(local->set_config_local, (std::vector<int8_t>{1, 0, -1, 1, -1}));
+}
+
+TEST(AnalysisCache, SetConfigLocalStringIsPartOfTheShape) {
+  // 'true' and 'false' are literals of one shape; the cached analysis must not answer for both.
+  AnalysisCache cache(16);
+  Lexed lexed;
+  EXPECT_EQ(cache.Get("SELECT set_config('a', '1', 'true')", &lexed)->set_config_local, (std::vector<int8_t>{1}));
+  EXPECT_EQ(cache.Get("SELECT set_config('a', '1', 'false')", &lexed)->set_config_local, (std::vector<int8_t>{0}));
+  EXPECT_EQ(cache.Get("SELECT set_config('a', '2', 'true')", &lexed)->set_config_local, (std::vector<int8_t>{1}));
 }
 
 TEST(AnalyzerTypes, WritesThatCouldMoveRows) {
