@@ -943,7 +943,11 @@ awaitable<bool> Session::HandleParse(const Frame& frame) {
     held_cursors_.clear();  // CLOSE ALL
   }
   if (held_cursor) local = true;
-  if (analysis->utility != sql::UtilityKind::kNone && !held_cursor) {
+  // DEALLOCATE of a statement the client prepared over the extended protocol: answered at
+  // Execute (Deallocate); DEALLOCATE ALL drops them at its Bind and goes to its node.
+  const bool deallocates_own = analysis->deallocate && statements_.count(analysis->deallocate_name) > 0;
+  if (deallocates_own) local = true;
+  if (analysis->utility != sql::UtilityKind::kNone && !held_cursor && !deallocates_own) {
     Status refused;
     bool every_node = false;
     const int node = UtilityNode(*analysis, &refused, nullptr, &every_node);
@@ -1178,6 +1182,10 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     }
   }
   if (target_stmt && target_stmt->analysis && target_stmt->analysis->discards_temp) temp_stale_ = true;
+  if (target_stmt && target_stmt->analysis && target_stmt->analysis->deallocate &&
+      target_stmt->analysis->deallocate_name.empty()) {
+    statements_.clear();  // DEALLOCATE ALL; `target_stmt` lives on in its own reference
+  }
   if (!local_portals_.empty()) local_portals_.erase(std::string(bind.portal));
   if (target_stmt && (target_stmt->local || (target_stmt->analysis && SetsInBlock(*target_stmt->analysis)))) {
     portal_links_.erase(std::string(bind.portal));

@@ -578,6 +578,7 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
                                      int32_t max_rows = 0);
   // LOCK TABLE of tables on several nodes bound over the extended protocol, at its Execute: on
   // every node one after another, as over the simple protocol (25P01 outside a block).
+  void Deallocate(const sql::Analysis& a, bool extended);
   asio::awaitable<bool> LockOnEveryNode(const backend::ServerStatement& stmt);
   // A forwarded statement left its node idle: if no node is in a transaction, the client's
   // transaction ended there (PREPARE TRANSACTION, a string of several with a COMMIT).

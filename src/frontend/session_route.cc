@@ -480,6 +480,14 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
       if (a.utility == sql::UtilityKind::kDeclareCursor || a.utility == sql::UtilityKind::kCursorUse) {
         if (const std::optional<bool> held = co_await HeldCursor(a, sql_text)) co_return *held;
       }
+      if (a.deallocate && TxStatus() != protocol::kTxFailed) {  // failed: 25P02 from the node
+        if (a.deallocate_name.empty()) {
+          statements_.clear();  // and the node drops the SQL-level ones
+        } else if (statements_.count(a.deallocate_name)) {
+          Deallocate(a, /*extended=*/false);
+          co_return true;
+        }
+      }
       Status refused;
       bool write = false;
       bool every_node = false;
@@ -1254,6 +1262,10 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
     UseHeld(*stmt->analysis, /*extended=*/true, max_rows);
     co_return true;
   }
+  if (type == sql::StatementType::kUtility && stmt->analysis->deallocate) {
+    Deallocate(*stmt->analysis, /*extended=*/true);
+    co_return true;
+  }
   if (type == sql::StatementType::kUtility) co_return co_await LockOnEveryNode(*stmt);
   if (type == sql::StatementType::kInsert) {
     co_return co_await InsertSelectThrough(stmt->query, *stmt->analysis, monitor, /*extended=*/true);
@@ -1263,6 +1275,29 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client
   MaybeRelease();
   co_return !closing_;
+}
+
+// DEALLOCATE of a statement the client prepared over the extended protocol: Mosaic holds it (its
+// servers have it under Mosaic's own name, shared by shape), so it is dropped here, as
+// PostgreSQL drops it. psycopg 3 sends one for each statement it evicts from its cache.
+void Session::Deallocate(const sql::Analysis& a, bool extended) {
+  Status failed;
+  if (TxStatus() == protocol::kTxFailed) {
+    failed = AbortedTransaction();
+  } else if (statements_.erase(a.deallocate_name) == 0) {  // dropped since its Parse
+    failed = Status::Error(sqlstate::kInvalidSqlStatementName,
+                           fmt::format("prepared statement \"{}\" does not exist", a.deallocate_name));
+  }
+  if (!failed.ok()) {
+    if (extended) {
+      SkipUntilSync(failed);
+    } else {
+      FailQuery(failed);
+    }
+    return;
+  }
+  Push({.op = Op::kSynthetic, .synthetic = CommandCompleteMessage("DEALLOCATE")});
+  if (!extended) Push({.op = Op::kRfq});
 }
 
 awaitable<bool> Session::LockOnEveryNode(const ServerStatement& stmt) {

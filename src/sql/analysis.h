@@ -300,6 +300,9 @@ struct Analysis {
   // DECLARE, FETCH, MOVE, CLOSE: the cursor's name as the parser gives it (empty for CLOSE ALL),
   // whether it is DECLARE ... WITH HOLD, and whether it is CLOSE.
   std::string cursor_name;
+  // DEALLOCATE [PREPARE] name, or ALL (deallocate_name empty).
+  bool deallocate = false;
+  std::string deallocate_name;
   bool cursor_hold = false;
   bool cursor_close = false;
   bool cursor_binary = false;  // DECLARE ... BINARY CURSOR

@@ -866,6 +866,8 @@ bool Walker::UtilityKindOf(std::string_view type, const Json& s) {
     }
   } else if (type == "ExecuteStmt" || type == "DeallocateStmt") {
     a_->utility = UtilityKind::kPreparedUse;
+    a_->deallocate = type == "DeallocateStmt";
+    if (a_->deallocate) a_->deallocate_name = std::string(Str(s, "name"));
   } else if (type == "DoStmt") {
     a_->utility = UtilityKind::kDo;
   } else if (type == "LockStmt") {

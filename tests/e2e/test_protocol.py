@@ -355,6 +355,57 @@ def test_close_statement_then_bind_26000(mosaic):
         c.close()
 
 
+def test_deallocate_of_protocol_statements_as_postgresql(mosaic):
+    """SQL DEALLOCATE drops a statement prepared over the extended protocol, as PostgreSQL does
+    (psycopg 3 evicts its cached statements so); DEALLOCATE ALL drops them all. Differential:
+    the same messages to Mosaic and to a node directly get the same replies. On the binary before
+    this test Mosaic sent DEALLOCATE to a node, which knew no such statement (26000), and
+    DEALLOCATE ALL left the client's statements in place."""
+    node = mosaic.nodes()[0]
+    steps = [
+        parse_msg("d1", "SELECT 1") + parse_msg("d2", "SELECT 2") + parse_msg("d3", "SELECT 3") + sync_msg(),
+        query_msg("DEALLOCATE d1"),
+        bind_msg("", "d1") + execute_msg() + sync_msg(),          # gone: 26000
+        query_msg("DEALLOCATE d1"),                                 # twice: 26000
+        bind_msg("", "d2") + execute_msg() + sync_msg(),          # the others stay
+        parse_msg("", "DEALLOCATE PREPARE d2") + bind_msg("", "") + execute_msg() + sync_msg(),
+        bind_msg("", "d2") + execute_msg() + sync_msg(),
+        parse_msg("d1", "SELECT 11") + bind_msg("", "d1") + execute_msg() + sync_msg(),  # the name is free
+        # In a failed block: 25P02, and the statement stays.
+        query_msg("BEGIN"), query_msg("SELECT 1 / 0"), query_msg("DEALLOCATE d3"), query_msg("ROLLBACK"),
+        bind_msg("", "d3") + execute_msg() + sync_msg(),
+        query_msg("DEALLOCATE ALL"),
+        bind_msg("", "d3") + execute_msg() + sync_msg(),
+        parse_msg("d4", "SELECT 4") + sync_msg(),
+        parse_msg("", "DEALLOCATE ALL") + bind_msg("", "") + execute_msg() + sync_msg(),
+        bind_msg("", "d4") + execute_msg() + sync_msg(),
+        query_msg("DEALLOCATE never_prepared"),
+    ]
+    via, direct = started(mosaic), PgConn(node["host"], node["port"])
+    try:
+        direct.startup(user=node["user"], database=node["dbname"])
+        for i, step in enumerate(steps):
+            replies = []
+            for c in (via, direct):
+                c.send(step)
+                r = c.read_until_ready()
+                replies.append((r.tags, r.rows, [e["C"] for e in r.errors], r.status))
+            assert replies[0] == replies[1], (i, replies)
+    finally:
+        via.close()
+        direct.close()
+
+
+def test_psycopg3_evicting_prepared_statements(mosaic):
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(host=mosaic.host, port=mosaic.port, user="mosaic", dbname="mosaic",
+                         prepare_threshold=0, autocommit=True) as conn:
+        conn.prepared_max = 3  # a DEALLOCATE for every statement past the third
+        for rounds in range(3):
+            for i in range(8):
+                assert conn.execute(f"SELECT %s::int + {i}", (rounds,)).fetchone() == (rounds + i,)
+
+
 def test_parse_same_name_twice_42p05(mosaic):
     c = started(mosaic)
     try:
