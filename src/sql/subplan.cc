@@ -445,6 +445,11 @@ std::string QuoteName(std::string_view name) {
 
 bool IsArrayType(const std::string& type) { return type.size() > 2 && type.ends_with("]"); }
 
+// character(n): compared with its trailing blanks ignored, where text and varchar count them.
+bool BlankPadded(const std::string& type) {
+  return type == "bpchar" || type == "character" || type.starts_with("character(");
+}
+
 // Results of more rows than this are written as array constants where they can be: an IN list
 // lets the router prune by its values, but costs its analysis one node per value.
 constexpr size_t kListRows = 1000;
@@ -562,7 +567,11 @@ Result<std::string> Replacement(const SubplanStep& step, const SubplanResult& re
     case K::kIn: {
       if (Status s = Width(res, step.row_width, false); !s.ok()) return s;
       const bool as_array = step.row_width == 1 && !IsArrayType(res.types[0]);
-      if (!res.rows.empty() && (res.rows.size() <= kListRows || !as_array)) {
+      // x IN (a, b) compares in the type common to x, a and b, while x IN (SELECT ...) and
+      // x = ANY (array) use x's operator with the column's type: for a varchar x and char(n)
+      // values the list would compare as text (trailing blanks count), the subquery as char(n).
+      const bool padded = as_array && res.rows.size() > 1 && BlankPadded(res.types[0]);
+      if (!res.rows.empty() && !padded && (res.rows.size() <= kListRows || !as_array)) {
         std::string out = "(";
         for (size_t r = 0; r < res.rows.size(); ++r) out += (r > 0 ? ", " : "") + RowText(res, r, step.row_width == 1);
         return out + ")";

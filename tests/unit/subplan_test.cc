@@ -47,6 +47,21 @@ TEST(Subplan, EmptyInAndNotIn) {
             "SELECT a FROM t WHERE x NOT IN ('2'::integer)");
 }
 
+TEST(Subplan, CharacterValuesCompareAsTheSubqueryDoes) {
+  // An IN list would compare a varchar x with char(n) values as text (trailing blanks count).
+  SubplanResult r;
+  r.names = {"c"};
+  r.types = {"character(3)"};
+  r.rows = {{"ab "}, {"cd "}};
+  EXPECT_EQ(Apply("SELECT 1 FROM t WHERE vc IN (SELECT c FROM u)", r),
+            "SELECT 1 FROM t WHERE vc = ANY ('{\"ab \",\"cd \"}'::character(3)[])");
+  EXPECT_EQ(Apply("SELECT 1 FROM t WHERE vc NOT IN (SELECT c FROM u)", r),
+            "SELECT 1 FROM t WHERE vc <> ALL ('{\"ab \",\"cd \"}'::character(3)[])");
+  r.rows.pop_back();  // one value: x = value, the subquery's operator
+  EXPECT_EQ(Apply("SELECT 1 FROM t WHERE vc IN (SELECT c FROM u)", r),
+            "SELECT 1 FROM t WHERE vc IN ('ab '::character(3))");
+}
+
 TEST(Subplan, QuotesAndBackslashes) {
   SubplanResult r;
   r.names = {"name"};
