@@ -160,6 +160,15 @@ Result<std::optional<int64_t>> IntValue(const sql::ValueRef& v, const Bound& bou
     return std::optional<int64_t>();
   }
   auto text = bound.Text(v);
+  if (!text && v.kind == sql::ValueRef::Kind::kParam && v.index >= 1 &&
+      static_cast<size_t>(v.index) <= bound.params.size()) {
+    // Binary int2/int4/int8 (pgjdbc's setInt and setLong, psycopg 3's %b); unspecified is int8,
+    // the type PostgreSQL gives the parameter of LIMIT and OFFSET.
+    const Bound::Param& p = bound.params[static_cast<size_t>(v.index) - 1];
+    if (p.binary && (p.type_oid == 0 || p.type_oid == 20 || p.type_oid == 21 || p.type_oid == 23)) {
+      text = BinaryIntText(p.bytes);
+    }
+  }
   if (!text) return Refuse(fmt::format("its {} is not a constant Mosaic can read", clause));
   int64_t n = 0;
   std::string_view t = *text;

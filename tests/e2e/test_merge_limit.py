@@ -56,3 +56,41 @@ def test_results_over_max_merge_mb_are_refused_and_the_session_goes_on(mosaic_fa
     cur.execute("INSERT INTO copy SELECT k + 1, pad FROM big WHERE k < 300")
     assert cur.rowcount == 300
     c.close()
+
+
+@pytest.mark.timeout(120)
+def test_limit_and_offset_parameters_over_several_nodes_in_text_and_binary(mosaic_factory):
+    """`LIMIT $1 OFFSET $2` over several nodes with the values as parameters, in text (psycopg 3's
+    %s) and in binary format (%b; pgjdbc sends setInt/setLong so): the same rows as PostgreSQL
+    gives. On the binary before this test a binary LIMIT or OFFSET was refused with 0A000 ("its
+    LIMIT is not a constant Mosaic can read")."""
+    psycopg = pytest.importorskip("psycopg")
+    m = mosaic_factory(nodes=2)
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute("CREATE TABLE paged (k int8 PRIMARY KEY, g int NOT NULL)")
+    status, body = m.admin_post("/api/v1/layout", {
+        "tables": ["paged"], "tenant": None, "column": "k",
+        "ranges": [{"upper": "50", "node": 1}, {"node": 2}]})
+    assert status == 200, body
+    cur.execute("INSERT INTO paged SELECT i, i % 7 FROM generate_series(1, 100) i")
+    c.close()
+    rows = [(k, k % 7) for k in range(1, 101)]
+    with psycopg.connect(host=m.host, port=m.port, user="mosaic", dbname="mosaic", autocommit=True) as p:
+        for marker in ("%s", "%b"):
+            for limit, offset in ((5, 0), (10, 45), (3, 98), (0, 0), (None, 95)):
+                got = p.execute(f"SELECT k, g FROM paged ORDER BY k LIMIT {marker} OFFSET {marker}",
+                                (limit, offset)).fetchall()
+                end = None if limit is None else offset + limit
+                assert got == rows[offset:end], (marker, limit, offset, got)
+            # the values as int2, int4 and int8 (psycopg 3 sends the smallest that fits)
+            for limit in (2, 40000, 3_000_000_000):
+                got = p.execute(f"SELECT k FROM paged ORDER BY k DESC LIMIT {marker}", (limit,)).fetchall()
+                assert got == [(k,) for k in range(100, 0, -1)][:limit], (marker, limit)
+            got = p.execute(f"SELECT g, count(*) FROM paged GROUP BY g ORDER BY g LIMIT {marker} OFFSET {marker}",
+                            (2, 3)).fetchall()
+            assert got == [(3, 14), (4, 14)], (marker, got)
+            with pytest.raises(psycopg.Error) as err:
+                p.execute(f"SELECT k FROM paged ORDER BY k LIMIT {marker}", (-1,))
+            assert err.value.sqlstate == "2201W", err.value
