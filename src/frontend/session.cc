@@ -1236,6 +1236,12 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       if (!tracked) set_config.clear();
     }
     auto route = co_await PlanGated(*target_stmt->analysis, bound, target_stmt->query);
+    if (!route.ok() && Subplannable(*target_stmt->analysis, route.status())) {
+      portal_links_.erase(std::string(bind.portal));
+      ddl_portals_.erase(std::string(bind.portal));
+      BindSubplanned(*target_stmt, bound, bind.portal, frame.body);
+      co_return true;
+    }
     if (!route.ok()) {
       SkipUntilSync(route.status().sqlstate() == router::kUnknownRelation
                         ? Status::Unsupported(route.status().message())
@@ -1267,7 +1273,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     if (route.value().nodes.size() != 1) {
       portal_links_.erase(std::string(bind.portal));
       ddl_portals_.erase(std::string(bind.portal));
-      BindScatter(*target_stmt->analysis, route.value(), bound, *target_stmt, bind.portal, bind.rest);
+      BindScatter(*target_stmt->analysis, route.value(), bound, *target_stmt, bind.portal, bind.rest, frame.body);
       if (auto sp = scatter_portals_.find(std::string(bind.portal)); sp != scatter_portals_.end()) {
         sp->second->gather->monitor = monitor;
       }
@@ -1364,6 +1370,10 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
   }
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
     auto portal = sp->second;
+    if (!portal->subplan_sql.empty()) {
+      if (co_await RunSubplanPortal(*portal)) SendHeldRows(*portal, e.max_rows);
+      co_return !closing_;
+    }
     // PostgreSQL ignores a row limit for a write without RETURNING (pgjdbc's executeUpdate
     // sends 1).
     const bool limited = e.max_rows > 0 && (portal->gather->mode == Gather::Mode::kMerge || portal->returning);
@@ -1494,6 +1504,14 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   if (d.kind == 'P') {
     if (auto sp = scatter_portals_.find(std::string(d.name)); sp != scatter_portals_.end()) {
       auto portal = sp->second;
+      if (!portal->subplan_sql.empty()) {
+        if (co_await RunSubplanPortal(*portal)) {
+          std::string description = portal->subplan_description;
+          if (description.empty()) protocol::WriteEmpty(&description, be::kNoData);
+          Push({.op = Op::kSynthetic, .synthetic = std::move(description)});
+        }
+        co_return !closing_;
+      }
       // Describe then an unlimited Execute (sent together, as clients do): the portal runs now,
       // streamed; its RowDescription and rows are the replies to both, the Execute's
       // CommandComplete comes with it.

@@ -179,6 +179,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // (session_subplan.cc): answers the client (result or error, then ReadyForQuery). False when
   // the session must end.
   asio::awaitable<bool> RouteSubplanned(std::string_view sql);
+  // The same over the extended protocol: BindSubplanned makes `portal` of `stmt` with its
+  // parameters written in (false after reporting an error); RunSubplanPortal runs it once (false
+  // after reporting its error: the batch skips to Sync).
+  bool BindSubplanned(const backend::ServerStatement& stmt, const router::Bound& bound, std::string_view portal,
+                      std::string_view bind_body);
+  asio::awaitable<bool> RunSubplanPortal(ScatterPortal& portal);
   // Runs `select` through Mosaic as a client's (on one node, several merged, or in
   // steps, `depth` levels below the client's statement): true with its whole reply
   // (RowDescription, DataRows, CommandComplete) in *out and a node that described it in *node;
@@ -215,8 +221,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   void SendHeldRows(ScatterPortal& portal, int32_t max_rows);
   // Extended protocol over several nodes: prepares the portal at Bind (false after reporting
   // an error), runs it at Describe/Execute.
+  // A statement over several nodes after a SET outside a block in the same batch: refused
+  // (SkipUntilSync), true.
+  bool RefusedAfterBatchSet();
   bool BindScatter(const sql::Analysis& a, const router::Route& route, const router::Bound& bound,
-                   const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest);
+                   const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest,
+                   std::string_view bind_body);
   // False after reporting the portal's error (the batch then skips to Sync).
   asio::awaitable<bool> RunScatterPortal(ScatterPortal& portal);
   asio::awaitable<void> RunScatterPortalOnce(ScatterPortal& portal);

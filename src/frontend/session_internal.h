@@ -59,6 +59,11 @@ struct Session::ScatterPortal {
   // Executes with a row limit: the rendered result, how much of it the client has, and the
   // command tag of an exhausted portal's further Executes ("SELECT 0").
   bool held_ready = false;
+  // A SELECT whose subqueries Mosaic runs first (session_subplan.cc), its parameters written in:
+  // run whole at its Describe or first Execute, its RowDescription kept for Describe, the rest
+  // handed out from `held`.
+  std::string subplan_sql;
+  std::string subplan_description;
   std::string held;
   size_t held_sent = 0;
   std::string exhausted_tag;

@@ -1104,21 +1104,25 @@ $mosaic$)sql",
 // ---------------------------------------------------------------------------------------------
 // Extended protocol over several nodes
 
+bool Session::RefusedAfterBatchSet() {
+  if (batch_set_texts_.empty() || tx_block_) return false;
+  // Its nodes would run it without the batch's SET (read back and adopted at Sync).
+  SkipUntilSync(Status::Unsupported(
+      "a statement over several nodes after a SET in the same extended-protocol batch is not supported: "
+      "send Sync after the SET (or SET inside a transaction block)"));
+  return true;
+}
+
 bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, const router::Bound& bound,
-                          const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest) {
+                          const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest,
+                          std::string_view bind_body) {
   auto sp = std::make_shared<ScatterPortal>();
   sp->nodes = route.nodes;
   sp->bind_rest = std::string(bind_rest);
   sp->write = route.write;
   sp->returning = a.returning;
   sp->gather = std::make_shared<Gather>();
-  if (!batch_set_texts_.empty() && !tx_block_) {
-    // Its nodes would run it without the batch's SET (read back and adopted at Sync).
-    SkipUntilSync(Status::Unsupported(
-        "a statement over several nodes after a SET in the same extended-protocol batch is not supported: "
-        "send Sync after the SET (or SET inside a transaction block)"));
-    return false;
-  }
+  if (RefusedAfterBatchSet()) return false;
   if (route.insert_select_through) {  // with RETURNING (HandleBind runs the others)
     SkipUntilSync(Status::Unsupported(
         "INSERT ... SELECT whose rows may go to other nodes than the ones it reads runs over the extended query "
@@ -1127,6 +1131,7 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
   }
   if (a.type == StatementType::kSelect) {
     auto scatter = router::RewriteSelect(stmt.query, a, bound, *map_);
+    if (!scatter.ok() && Subplannable(a, scatter.status())) return BindSubplanned(stmt, bound, portal, bind_body);
     if (!scatter.ok()) {
       SkipUntilSync(scatter.status());
       return false;

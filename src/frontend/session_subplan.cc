@@ -6,7 +6,10 @@
 // Only statements about to be refused come here: the route of every other statement is
 // unchanged. The steps run on the session's links, so inside a transaction block they are part
 // of it; outside one each step reads at its own moment (no common snapshot), as in Citus.
-// Simple query protocol only. The reply is held until the statement finished, as a merged one.
+// The reply is held until the statement finished, as a merged one. Over the extended protocol
+// the Bind's parameters are written into the text as constants (router::InlineParams), the
+// statement runs whole at the portal's Describe or first Execute, and its rows are handed out
+// from there (a row limit suspends the portal as PostgreSQL does); results in text only.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -76,6 +79,62 @@ awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
   Push({.op = Op::kRfq});
   MaybeRelease();
   co_return !closing_;
+}
+
+bool Session::BindSubplanned(const backend::ServerStatement& stmt, const router::Bound& bound, std::string_view portal,
+                             std::string_view bind_body) {
+  protocol::BindMessage full;
+  if (auto s = protocol::ParseBind(bind_body, &full); !s.ok()) {
+    SkipUntilSync(s);
+    return false;
+  }
+  if (std::find(full.result_formats.begin(), full.result_formats.end(), int16_t{1}) != full.result_formats.end()) {
+    SkipUntilSync(Status::Unsupported(
+        "binary results of a SELECT whose subqueries Mosaic runs first (it reads several nodes) are not supported: "
+        "ask for text, or filter the statement to one tenant or range"));
+    return false;
+  }
+  if (RefusedAfterBatchSet()) return false;
+  auto inlined = router::InlineParams(stmt.query, bound);
+  if (!inlined.ok()) {
+    SkipUntilSync(inlined.status());
+    return false;
+  }
+  auto sp = std::make_shared<ScatterPortal>();
+  sp->subplan_sql = std::move(inlined.value());
+  sp->gather = std::make_shared<Gather>();
+  sp->gather->mode = Gather::Mode::kMerge;  // a row limit applies
+  scatter_portals_[std::string(portal)] = std::move(sp);
+  std::string bind_complete;
+  protocol::WriteEmpty(&bind_complete, be::kBindComplete);
+  Push({.op = Op::kSynthetic, .synthetic = std::move(bind_complete)});
+  return true;
+}
+
+awaitable<bool> Session::RunSubplanPortal(ScatterPortal& sp) {
+  if (sp.held_ready) co_return true;
+  if (sp.failed) co_return false;
+  if (!co_await FlushServers()) co_return false;  // what came before in the batch first
+  co_await WaitPendingDrained();
+  if (skip_until_sync_ || closing_) co_return false;
+  std::string out, error;
+  int node = -1;
+  const std::string text = sp.subplan_sql;
+  if (!co_await RunSelectThrough(text, 0, &out, &node, &error, /*monitored=*/true)) {
+    if (closing_) co_return false;
+    worker_.counters().Add(worker_.counters().errors_total);
+    sp.failed = true;
+    Push({.op = Op::kSynthetic, .synthetic = std::move(error)});
+    skip_until_sync_ = true;
+    batch_refused_ = batch_seq_ + 1;  // as SkipUntilSync's
+    co_return false;
+  }
+  ForEachMessage(out, [&](char type, std::string_view body) {
+    const std::string_view message(body.data() - 5, body.size() + 5);  // type and length before the body
+    (type == be::kRowDescription ? sp.subplan_description : sp.held).append(message);
+  });
+  sp.held_ready = true;
+  co_return true;
 }
 
 awaitable<bool> Session::RunSelectThrough(const std::string& select, int depth, std::string* out, int* node,

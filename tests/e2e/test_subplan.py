@@ -3,8 +3,9 @@ differential records of tests/sql/12_subqueries.test cannot show. Inside a REPEA
 the subquery and the statement read the block's snapshot (the steps run on its connections);
 outside one each step sees what is committed then. The rows a subquery returns are held as for a
 merge (max_merge_mb, then 54000, and the session goes on). Over the extended query protocol the
-statement is refused with 0A000 as before. On the binary before recursive planning every one of
-these SELECTs was refused with 0A000.
+Bind's parameters are written into the statement and it runs the same way (text results; a row
+limit suspends the portal). On the binary before recursive planning every one of these SELECTs
+was refused with 0A000; before extended-protocol subplans, every one sent with Parse/Bind.
 """
 
 import psycopg2
@@ -45,7 +46,7 @@ def started(mosaic_factory, **kw):
 
 
 @pytest.mark.timeout(120)
-def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_refuses(mosaic_factory):
+def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_answers(mosaic_factory):
     m, a, cur = started(mosaic_factory)
     cur.execute(SUBPLANNED)
     assert cur.fetchone() == (3,)  # customers 10 (two orders) and 30
@@ -68,12 +69,13 @@ def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_refuses(
     cur.execute(SUBPLANNED)
     assert cur.fetchone() == (6,)
 
-    # The extended query protocol refuses it, and the connection goes on.
+    # The extended query protocol answers the same.
     c = PgConn(m.host, m.port, timeout=15)
     c.startup()
     c.send(parse_msg("", SUBPLANNED) + bind_msg("", "") + execute_msg("", 0) + sync_msg())
     res = c.read_until_ready()
-    assert [e.get("C") for e in res.errors] == ["0A000"], res.errors
+    assert not res.errors and res.rows == [["6"]], (res.errors, res.rows)
+    assert res.types() == "12DCZ", res.types()
     res = c.simple(SUBPLANNED)
     assert not res.errors and res.rows == [["6"]], (res.errors, res.rows)
     # Sent without waiting: the replies keep their order, a refusal found before any step ran too.
@@ -87,6 +89,58 @@ def test_repeatable_read_block_reads_one_snapshot_and_extended_protocol_refuses(
     c.close()
     a.close()
     other.close()
+
+
+@pytest.mark.timeout(120)
+def test_extended_protocol_with_parameters_row_limits_and_errors(mosaic_factory):
+    """psycopg 3 (Parse/Bind/Describe/Execute, parameters in text and binary) and raw messages:
+    the parameters reach the subquery and the outer statement; an Execute with a row limit gets
+    PortalSuspended and the rest at the next; an error of a step fails the batch to its Sync;
+    binary results are refused with 0A000; the connection goes on after each."""
+    psycopg = pytest.importorskip("psycopg")
+    m, a, cur = started(mosaic_factory)
+    query = ("SELECT id, customer_id FROM sp_orders WHERE customer_id IN "
+             "(SELECT customer_id FROM sp_orders WHERE amount >= {p}) AND id > {p} ORDER BY tenant_id, id")
+    with psycopg.connect(host=m.host, port=m.port, user="mosaic", dbname="mosaic", autocommit=True) as p:
+        for marker in ("%s", "%b"):
+            got = p.execute(query.format(p=marker), (100, 0)).fetchall()
+            assert got == [(1, 10), (201, 10), (1, 30)], (marker, got)
+            got = p.execute(query.format(p=marker), (5, 1)).fetchall()
+            assert got == [(200, 20), (201, 10), (2, 20)], (marker, got)
+        got = p.execute("WITH big AS (SELECT customer_id FROM sp_orders WHERE amount > %s) "
+                        "SELECT count(*) FROM big", (6,)).fetchall()
+        assert got == [(3,)], got
+        with pytest.raises(psycopg.Error) as err:
+            p.execute("SELECT id FROM sp_orders WHERE customer_id IN "
+                      "(SELECT customer_id / (amount - %s) FROM sp_orders)", (5,))
+        assert err.value.sqlstate == "22012", err.value
+        assert p.execute("SELECT 1").fetchall() == [(1,)]
+        with pytest.raises(psycopg.Error) as err:
+            p.execute(query.format(p="%s"), (100, 0), binary=True)
+        assert err.value.sqlstate == "0A000" and "binary" in str(err.value), err.value
+        # In a block: the steps read the block's own rows.
+        with p.transaction():
+            p.execute("INSERT INTO sp_orders VALUES (2, 3, 40, 900, '')")
+            got = p.execute(query.format(p="%s"), (800, 0)).fetchall()
+            assert got == [(3, 40)], got
+            raise psycopg.Rollback()
+        assert p.execute(query.format(p="%s"), (800, 0)).fetchall() == []
+
+    # A row limit: 2 rows, PortalSuspended, then the rest.
+    c = PgConn(m.host, m.port, timeout=15)
+    c.startup()
+    c.send(pgwire.query_msg("BEGIN"))
+    assert c.read_until_ready().status == "T"
+    c.send(parse_msg("", query.format(p="$1")) + bind_msg("p1", "", ("1",)) + pgwire.describe_msg("P", "p1")
+           + execute_msg("p1", 2) + execute_msg("p1", 2) + execute_msg("p1", 2) + sync_msg())
+    res = c.read_until_ready()
+    assert not res.errors, res.errors
+    assert res.types() == "12TDDsDCCZ", res.types()
+    assert [r[0] for r in res.rows] == ["200", "201", "2"], res.rows
+    assert res.tags == ["SELECT 1", "SELECT 0"], res.tags  # as PostgreSQL counts after a suspension
+    assert c.simple("COMMIT").status == "I"
+    c.close()
+    a.close()
 
 
 @pytest.mark.timeout(120)
