@@ -179,6 +179,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // (session_subplan.cc): answers the client (result or error, then ReadyForQuery). False when
   // the session must end.
   asio::awaitable<bool> RouteSubplanned(std::string_view sql);
+  // An UPDATE or DELETE refused as `refused` (WriteSubplannable): its subqueries run first, one
+  // at a time, until it can be routed as a client's (then RouteQuery), else it is refused.
+  asio::awaitable<bool> RouteWriteSubplanned(std::string_view sql, const Status& refused);
   // The same over the extended protocol: BindSubplanned makes `portal` of `stmt` with its
   // parameters written in (false after reporting an error); RunSubplanPortal runs it once (false
   // after reporting its error: the batch skips to Sync).

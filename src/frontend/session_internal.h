@@ -132,5 +132,7 @@ Status CheckFloatsExact(const std::vector<std::pair<uint32_t, int32_t>>& types, 
 // Whether a refusal (`refused`, 0A000) of the SELECT `a` may be lifted by running its
 // subqueries first (frontend/session_subplan.cc).
 bool Subplannable(const sql::Analysis& a, const Status& refused);
+// An UPDATE or DELETE refused (0A000) that may hold subqueries Mosaic can run first.
+bool WriteSubplannable(const sql::Analysis& a, const Status& refused);
 
 }  // namespace mosaic::frontend

@@ -684,6 +684,10 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   if (!planned.ok() && Subplannable(a, planned.status()) && lexed_.statements <= 1) {
     co_return co_await RouteSubplanned(sql_text);
   }
+  if (!planned.ok() && WriteSubplannable(a, planned.status()) && lexed_.statements <= 1 && !batch_open_) {
+    const Status refused = planned.status();
+    co_return co_await RouteWriteSubplanned(sql_text, refused);
+  }
   if (!planned.ok()) {
     worker_.counters().Add(worker_.counters().errors_total);
     FailQuery(planned.status());

@@ -64,6 +64,53 @@ bool Subplannable(const sql::Analysis& a, const Status& refused) {
          refused.sqlstate() == sqlstate::kFeatureNotSupported;
 }
 
+bool WriteSubplannable(const sql::Analysis& a, const Status& refused) {
+  return (a.type == sql::StatementType::kUpdate || a.type == sql::StatementType::kDelete) &&
+         a.utility == sql::UtilityKind::kNone && !refused.ok() && refused.sqlstate() == sqlstate::kFeatureNotSupported;
+}
+
+awaitable<bool> Session::RouteWriteSubplanned(std::string_view sql_text, const Status& refused) {
+  if (!co_await FlushServers()) co_return false;  // as RouteSubplanned
+  co_await WaitPendingDrained();
+  std::string text(sql_text), error;
+  Status still = refused;
+  std::shared_ptr<const sql::Analysis> analysis;
+  for (int steps = 0;; ++steps) {
+    auto step = sql::NextSubplan(text);
+    if (!step.ok() || step.value().kind == sql::SubplanStep::Kind::kNone || steps >= kMaxSteps) {
+      worker_.counters().Add(worker_.counters().errors_total);
+      FailQuery(step.ok() ? still : step.status());
+      MaybeRelease();
+      co_return !closing_;
+    }
+    auto substituted = co_await RunSubplanStep(text, step.value(), 0, &error);
+    if (closing_) co_return false;
+    if (!substituted.has_value()) {
+      worker_.counters().Add(worker_.counters().errors_total);
+      Emit(error);
+      Push({.op = Op::kRfq});
+      MaybeRelease();
+      co_return !closing_;
+    }
+    text = std::move(*substituted);
+    sql::Lexed lexed;
+    router::Bound bound;
+    auto planned = co_await PlanComposed(text, &lexed, &analysis, &bound);
+    if (planned.ok()) break;
+    still = planned.status();
+    if (!WriteSubplannable(*analysis, still)) {
+      FailQuery(still);
+      MaybeRelease();
+      co_return !closing_;
+    }
+  }
+  // The write with its subqueries' results written in, routed as if the client had sent it.
+  analysis = worker_.analysis_cache().Get(text, &lexed_);
+  std::string raw;
+  protocol::WriteQuery(&raw, text);
+  co_return co_await RouteQuery(text, raw, *analysis);
+}
+
 awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
   // Earlier statements of a client that does not wait for replies may still sit unsent: they go
   // first, and their replies come before this one's (each step waits for them).

@@ -603,15 +603,25 @@ Result<SubplanStep> NextSubplan(std::string_view sql) {
   const Json& stmts = Items(tree, "stmts");
   if (!ok || stmts.size() != 1) return none;
   const Json* stmt = Get(stmts[0], "stmt");
-  if (stmt == nullptr || TypeOf(*stmt) != "SelectStmt") return none;
-  const Json& select = stmt->begin().value();
-  if (Str(select, "op") != "SETOP_NONE" || Get(select, "intoClause") != nullptr ||
-      !Items(select, "lockingClause").empty()) {
+  if (stmt == nullptr) return none;
+  const std::string_view type = TypeOf(*stmt);
+  const bool write = type == "UpdateStmt" || type == "DeleteStmt";
+  if (type != "SelectStmt" && !write) return none;
+  const Json& select = stmt->begin().value();  // or the UPDATE / DELETE
+  if (!write && (Str(select, "op") != "SETOP_NONE" || Get(select, "intoClause") != nullptr ||
+                 !Items(select, "lockingClause").empty())) {
     return none;
   }
   const Tokens tk(sql);
   if (const Json* with = Get(select, "withClause")) return CteStep(tk, select, *with);
   Candidates c;
+  if (write) {
+    // Its SET values, WHERE, FROM / USING; not RETURNING, whose subquery would name an output
+    // column (left as it is: the statement stays refused).
+    Candidates returned;
+    if (const Json* returning = Get(select, "returningList")) FindCandidates(*returning, &returned);
+    if (returned.sublink != nullptr || returned.derived != nullptr) return none;
+  }
   FindCandidates(select, &c);
   if (!c.refused.ok()) return c.refused;
   if (c.unsupported) return none;
@@ -620,7 +630,7 @@ Result<SubplanStep> NextSubplan(std::string_view sql) {
     for (const auto& [sublink, width] : c.row_compared) {
       if (sublink == c.sublink && step.ok()) step.value().row_width = width;
     }
-    if (step.ok() && step.value().kind != SubplanStep::Kind::kIn && step.value().kind != SubplanStep::Kind::kAny &&
+    if (!write && step.ok() && step.value().kind != SubplanStep::Kind::kIn && step.value().kind != SubplanStep::Kind::kAny &&
         NamesTarget(select, c.sublink)) {
       step.value().name_at = TargetEnd(tk, step.value().close);
     }

@@ -59,9 +59,10 @@ struct SubplanResult {
   std::vector<std::vector<std::optional<std::string>>> rows;
 };
 
-// The first subquery of the SELECT `sql` that can run on its own before it: a non-recursive
-// CTE, then a subquery in an expression (WHERE, HAVING, target list, ...), then a subquery in
-// FROM that reads tables. kNone when there is none (or the statement is not a plain SELECT).
+// The first subquery of the SELECT, UPDATE or DELETE `sql` that can run on its own before it: a
+// non-recursive CTE, then a subquery in an expression (WHERE, HAVING, target list, SET, ...), then
+// a subquery in FROM (USING) that reads tables. kNone when there is none (or the statement is not
+// a plain SELECT, or is a write with a subquery in RETURNING).
 // Fails with 0A000 when the subquery refers to a table of the outer query (correlated) or is
 // LATERAL. Thread-safe.
 Result<SubplanStep> NextSubplan(std::string_view sql);

@@ -179,6 +179,23 @@ TEST(Subplan, NothingToRunFirst) {
   EXPECT_EQ(Next("WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r").kind, K::kNone);
   EXPECT_EQ(Next("SELECT a FROM t").kind, K::kNone);
   EXPECT_EQ(Next("UPDATE t SET a = 1").kind, K::kNone);
+  EXPECT_EQ(Next("DELETE FROM t WHERE a = 1").kind, K::kNone);
+}
+
+TEST(Subplan, UpdateAndDelete) {
+  EXPECT_EQ(Apply("DELETE FROM t WHERE x IN (SELECT id FROM u)", Ints({"1", "2"})),
+            "DELETE FROM t WHERE x IN ('1'::integer, '2'::integer)");
+  EXPECT_EQ(Apply("UPDATE t SET v = (SELECT max(id) FROM u) WHERE k = 1", Ints({"7"}, "max")),
+            "UPDATE t SET v = ('7'::integer) WHERE k = 1");
+  EXPECT_EQ(Next("DELETE FROM t USING (SELECT id FROM u) s WHERE t.x = s.id").kind, K::kDerived);
+  EXPECT_EQ(Next("WITH s AS (SELECT id FROM u) UPDATE t SET v = 0 WHERE x IN (SELECT id FROM s)").kind, K::kCte);
+  // Correlated with the row written: refused.
+  auto correlated = NextSubplan("UPDATE t SET v = (SELECT max(id) FROM u WHERE u.k = t.k)");
+  ASSERT_FALSE(correlated.ok());
+  EXPECT_EQ(correlated.status().sqlstate(), "0A000");
+  // A subquery in RETURNING would name an output column: left alone.
+  EXPECT_EQ(Next("DELETE FROM t WHERE x IN (SELECT id FROM u) RETURNING (SELECT 1 FROM w)").kind, K::kNone);
+  EXPECT_EQ(Next("INSERT INTO t SELECT id FROM u WHERE id IN (SELECT id FROM w)").kind, K::kNone);
 }
 
 TEST(Subplan, LimitsAndUnwritableTypes) {
