@@ -115,6 +115,8 @@ class ValueEncoder {
  public:
   virtual ~ValueEncoder() = default;
   virtual KeyValue Encode(const ValueRef& v) const = 0;
+  // Whether its keys sort as the values do (ranges of them can be pruned).
+  virtual bool Ordered() const = 0;
 };
 
 }  // namespace
@@ -131,6 +133,9 @@ namespace {
 class KeyEncoder : public ValueEncoder {
  public:
   KeyEncoder(const Bound& bound, KeyType type, bool tenant) : bound_(bound), type_(type), tenant_(tenant) {}
+
+  // Tenant keys are canonical text, which does not sort as numbers do ("18" < "2").
+  bool Ordered() const override { return !tenant_; }
 
   KeyValue Encode(const ValueRef& v) const override {
     KeyValue out;
@@ -187,6 +192,9 @@ class KeyEncoder : public ValueEncoder {
 
 KeySet PredicateSet(const Predicate& p, const ValueEncoder& enc) {
   if (p.negated) return KeySet::All();
+  const bool range = p.op == PredOp::kLt || p.op == PredOp::kLe || p.op == PredOp::kGt || p.op == PredOp::kGe ||
+                     p.op == PredOp::kBetween;
+  if (range && !enc.Ordered()) return KeySet::All();
   auto point = [&](const ValueRef& v) -> KeySet {
     KeyValue k = enc.Encode(v);
     if (k.kind == KeyValue::Kind::kUnknown) return KeySet::All();

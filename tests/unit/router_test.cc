@@ -264,6 +264,24 @@ namespace {
 
 // ---- INSERT ... SELECT: pushed down to one node, or run through Mosaic ---------------------------
 
+// ---- Ranges of tenants ------------------------------------------------------------------------
+
+TEST(RouterTenantRanges, ARangeOfTenantsGoesToEveryNode) {
+  // Tenant keys are text: "2" > "18" must not make BETWEEN 2 AND 18 an empty set of tenants.
+  const catalog::ShardMap map = SampleMap();
+  for (const char* sql : {"SELECT count(*) FROM orders WHERE tenant_id BETWEEN 2 AND 18",
+                          "UPDATE orders SET v = 1 WHERE tenant_id >= 2 AND tenant_id <= 18",
+                          "DELETE FROM orders WHERE tenant_id > 9 AND tenant_id < 10000"}) {
+    auto route = Planned(sql).Plan(map);
+    ASSERT_TRUE(route.ok()) << sql << ": " << Refusal(route.status());
+    EXPECT_EQ(route.value().nodes, (std::vector<int>{1, 2, 3})) << sql;
+  }
+  // A tenant and a range of them: that tenant's node.
+  auto route = Planned("SELECT v FROM orders WHERE tenant_id = 5 AND tenant_id < 10").Plan(map);
+  ASSERT_TRUE(route.ok()) << Refusal(route.status());
+  EXPECT_EQ(route.value().nodes, std::vector<int>{map.TenantHomeNode("5")});
+}
+
 TEST(RouterInsertSelect, OneTenantNotSplitRunsOnItsNode) {
   const catalog::ShardMap map = SampleMap();
   const int home = map.TenantHomeNode("7");
