@@ -50,13 +50,13 @@ std::shared_ptr<const ServerStatement> MakeStatement(const protocol::ParseMessag
   return stmt;
 }
 
+}  // namespace
+
 std::string EmptyMessage(char type) {
   std::string s;
   protocol::WriteEmpty(&s, type);
   return s;
 }
-
-}  // namespace
 
 Session::Session(Worker& worker, asio::ip::tcp::socket socket)
     : worker_(worker),

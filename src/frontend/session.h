@@ -222,11 +222,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // Execute with a row limit on a portal run over several nodes: the next `max_rows` rows of
   // its rendered result, then PortalSuspended, or the rest and its CommandComplete.
   void SendHeldRows(ScatterPortal& portal, int32_t max_rows);
-  // Extended protocol over several nodes: prepares the portal at Bind (false after reporting
-  // an error), runs it at Describe/Execute.
   // A statement over several nodes after a SET outside a block in the same batch: refused
   // (SkipUntilSync), true.
   bool RefusedAfterBatchSet();
+  // Extended protocol over several nodes: prepares the portal at Bind (false after reporting
+  // an error), runs it at Describe/Execute.
   bool BindScatter(const sql::Analysis& a, const router::Route& route, const router::Bound& bound,
                    const backend::ServerStatement& stmt, std::string_view portal, std::string_view bind_rest,
                    std::string_view bind_body);
@@ -589,9 +589,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // monitor slot).
   asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor = 0,
                                      int32_t max_rows = 0);
+  // DEALLOCATE of a statement the client prepared over the extended protocol (in statements_):
+  // dropped, answered DEALLOCATE (25P02 in a failed block, 26000 when it is gone).
+  void Deallocate(const sql::Analysis& a, bool extended);
   // LOCK TABLE of tables on several nodes bound over the extended protocol, at its Execute: on
   // every node one after another, as over the simple protocol (25P01 outside a block).
-  void Deallocate(const sql::Analysis& a, bool extended);
   asio::awaitable<bool> LockOnEveryNode(const backend::ServerStatement& stmt);
   // A forwarded statement left its node idle: if no node is in a transaction, the client's
   // transaction ended there (PREPARE TRANSACTION, a string of several with a COMMIT).

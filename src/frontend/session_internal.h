@@ -18,6 +18,8 @@ namespace mosaic::frontend {
 std::string_view LastCommandTag(std::string_view out);
 // A CommandComplete message of `tag`.
 std::string CommandCompleteMessage(std::string_view tag);
+// A message of no body (ParseComplete, BindComplete, CloseComplete, NoData).
+std::string EmptyMessage(char type);
 
 // The combined reply of one statement run on several nodes.
 struct Session::Gather {

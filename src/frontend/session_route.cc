@@ -1181,9 +1181,7 @@ bool Session::BindScatter(const sql::Analysis& a, const router::Route& route, co
     }
   }
   scatter_portals_[std::string(portal)] = std::move(sp);
-  std::string bind_complete;
-  protocol::WriteEmpty(&bind_complete, be::kBindComplete);
-  Push({.op = Op::kSynthetic, .synthetic = std::move(bind_complete)});
+  Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
   return true;
 }
 
@@ -1735,12 +1733,10 @@ awaitable<bool> Session::SetConfigOnLinks(const sql::Analysis& a, std::string_vi
     bound.literals = &lexed_.literals;
     std::vector<std::string> names;
     BlockSetConfigNames(a, bound, &names);
-    Link* first = nullptr;
-    for (auto& link : links_) {
-      if (link.server && first == nullptr) first = &link;
-    }
+    // Read on one of the block's servers: the call ran on all of them.
+    auto first = std::find_if(links_.begin(), links_.end(), [](const Link& l) { return l.server != nullptr; });
     for (const auto& name : names) {
-      if (first != nullptr) NoteBlockSetting(name, *first);
+      if (first != links_.end()) NoteBlockSetting(name, *first);
     }
   }
   co_return ok;

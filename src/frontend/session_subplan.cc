@@ -152,9 +152,7 @@ bool Session::BindSubplanned(const backend::ServerStatement& stmt, const router:
   sp->gather = std::make_shared<Gather>();
   sp->gather->mode = Gather::Mode::kMerge;  // a row limit applies
   scatter_portals_[std::string(portal)] = std::move(sp);
-  std::string bind_complete;
-  protocol::WriteEmpty(&bind_complete, be::kBindComplete);
-  Push({.op = Op::kSynthetic, .synthetic = std::move(bind_complete)});
+  Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
   return true;
 }
 
@@ -166,8 +164,7 @@ awaitable<bool> Session::RunSubplanPortal(ScatterPortal& sp) {
   if (skip_until_sync_ || closing_) co_return false;
   std::string out, error;
   int node = -1;
-  const std::string text = sp.subplan_sql;
-  if (!co_await RunSelectThrough(text, 0, &out, &node, &error, /*monitored=*/true)) {
+  if (!co_await RunSelectThrough(sp.subplan_sql, 0, &out, &node, &error, /*monitored=*/true)) {
     if (closing_) co_return false;
     worker_.counters().Add(worker_.counters().errors_total);
     sp.failed = true;

@@ -300,9 +300,6 @@ struct Analysis {
   // DECLARE, FETCH, MOVE, CLOSE: the cursor's name as the parser gives it (empty for CLOSE ALL),
   // whether it is DECLARE ... WITH HOLD, and whether it is CLOSE.
   std::string cursor_name;
-  // DEALLOCATE [PREPARE] name, or ALL (deallocate_name empty).
-  bool deallocate = false;
-  std::string deallocate_name;
   bool cursor_hold = false;
   bool cursor_close = false;
   bool cursor_binary = false;  // DECLARE ... BINARY CURSOR
@@ -312,6 +309,9 @@ struct Analysis {
   bool fetch_forward = false;
   bool fetch_move = false;
   int64_t fetch_count = 0;
+  // DEALLOCATE [PREPARE] name, or ALL (deallocate_name empty).
+  bool deallocate = false;
+  std::string deallocate_name;
   // SET / RESET (kSet): the setting's name as the parser gives it (lower case; empty for RESET
   // ALL and for SET TRANSACTION / SESSION CHARACTERISTICS), whether it is SET LOCAL, whether it
   // is RESET ALL, and its value when it is one string or name (SET ROLE NONE).
