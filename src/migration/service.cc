@@ -866,8 +866,9 @@ Status Service::Runner::Cutover() {
   // cutover starts over after a pause, the catch-up done again outside the fence. A transaction
   // may stay open for as long as its client likes: the drain never waits past the budget, the
   // pauses grow, and past cutover_timeout_s the migration gives up. A stalled subscriber ends
-  // by itself: after cutover_attempts - 1 fenced catch-ups over budget in a row the next one
-  // may take up to catchup_timeout_s.
+  // by itself: after cutover_attempts - 1 fenced catch-ups over budget the next one may take up
+  // to catchup_timeout_s. A drain over budget in between never reached the catch-up: it says
+  // nothing of the subscriber and leaves the count as it was.
   const auto& config = svc_.config_.migration;
   std::optional<std::chrono::milliseconds> budget;
   if (config.cutover_fence_budget_ms > 0) budget = std::chrono::milliseconds(config.cutover_fence_budget_ms);
@@ -878,7 +879,7 @@ Status Service::Runner::Cutover() {
     auto result = CutoverAttempt(*layout, budget, apply_overruns + 1 < config.cutover_attempts);
     if (!result.ok()) return result.status();
     if (*result == Attempt::kDone) return Status::OK();
-    apply_overruns = *result == Attempt::kApplyOverBudget ? apply_overruns + 1 : 0;
+    if (*result == Attempt::kApplyOverBudget) ++apply_overruns;
     ++progress_.cutover_attempts;
     UpdateLive();
     if (MsSince(started) > config.cutover_timeout_s * 1000) {

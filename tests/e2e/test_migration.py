@@ -160,8 +160,10 @@ def test_a_fenced_catch_up_over_budget_opens_the_fence_and_tries_again(bench):
     finally:
         m.extra_args = []
     assert layout_ranges(m) == SPLIT_RANGES
-    # attempts 1 and 2 stalled past the budget and opened the fence again; the third waited
-    assert log.count("fence opened again") == 2, log
+    # attempts 1 and 2 stalled past the budget and opened the fence again; the third waited. A
+    # drain over budget (a pgbench transaction open as the fence closed) may come in between: it
+    # opens the fence again too, but does not count as a catch-up over budget.
+    assert log.count("fence opened again") - log.count("transactions on the rows still open") == 2, log
     assert log.count("test fault migration-apply-stall") == 2, log
     abandoned = body["timings"]["cutover_abandoned_ms"]
     assert len(abandoned) >= 2, body["timings"]
