@@ -65,6 +65,7 @@ struct Session::ScatterPortal {
   // run whole at its Describe or first Execute, its RowDescription kept for Describe, the rest
   // handed out from `held`.
   std::string subplan_sql;
+  std::vector<int16_t> subplan_formats;  // the Bind's result formats (its rows are read in text)
   std::string subplan_description;
   std::string held;
   size_t held_sent = 0;

@@ -9,7 +9,8 @@
 // The reply is held until the statement finished, as a merged one. Over the extended protocol
 // the Bind's parameters are written into the text as constants (router::InlineParams), the
 // statement runs whole at the portal's Describe or first Execute, and its rows are handed out
-// from there (a row limit suspends the portal as PostgreSQL does); results in text only.
+// from there (a row limit suspends the portal as PostgreSQL does). Its rows are read in text;
+// the columns the client asks in binary are converted (router/result_formats.h).
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -19,6 +20,7 @@
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
 #include "protocol/reader.h"
+#include "router/result_formats.h"
 #include "router/rewrite.h"
 #include "sql/subplan.h"
 
@@ -135,12 +137,6 @@ bool Session::BindSubplanned(const backend::ServerStatement& stmt, const router:
     SkipUntilSync(s);
     return false;
   }
-  if (std::find(full.result_formats.begin(), full.result_formats.end(), int16_t{1}) != full.result_formats.end()) {
-    SkipUntilSync(Status::Unsupported(
-        "binary results of a SELECT whose subqueries Mosaic runs first (it reads several nodes) are not supported: "
-        "ask for text, or filter the statement to one tenant or range"));
-    return false;
-  }
   if (RefusedAfterBatchSet()) return false;
   auto inlined = router::InlineParams(stmt.query, bound);
   if (!inlined.ok()) {
@@ -149,6 +145,7 @@ bool Session::BindSubplanned(const backend::ServerStatement& stmt, const router:
   }
   auto sp = std::make_shared<ScatterPortal>();
   sp->subplan_sql = std::move(inlined.value());
+  sp->subplan_formats = std::move(full.result_formats);
   sp->gather = std::make_shared<Gather>();
   sp->gather->mode = Gather::Mode::kMerge;  // a row limit applies
   scatter_portals_[std::string(portal)] = std::move(sp);
@@ -164,7 +161,19 @@ awaitable<bool> Session::RunSubplanPortal(ScatterPortal& sp) {
   if (skip_until_sync_ || closing_) co_return false;
   std::string out, error;
   int node = -1;
-  if (!co_await RunSelectThrough(sp.subplan_sql, 0, &out, &node, &error, /*monitored=*/true)) {
+  bool ran = co_await RunSelectThrough(sp.subplan_sql, 0, &out, &node, &error, /*monitored=*/true);
+  if (ran) {
+    // Its rows came in text: the columns the client asked in binary are converted.
+    router::MergeSpec settings;
+    ApplyMergeSettings(&settings);
+    Status formats = router::ToResultFormats(
+        &out, sp.subplan_formats, {.iso_dates = settings.iso_dates, .exact_floats = settings.exact_floats});
+    if (!formats.ok()) {
+      ran = false;
+      error = ErrorMessage(formats);
+    }
+  }
+  if (!ran) {
     if (closing_) co_return false;
     worker_.counters().Add(worker_.counters().errors_total);
     sp.failed = true;

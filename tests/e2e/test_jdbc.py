@@ -290,13 +290,14 @@ def test_prepared_statements_over_several_nodes(request, jdbc, cluster, table_na
     aggregates, avg and HAVING, and a global aggregate. From the 6th execution pgjdbc names the
     statement and asks binary results for the columns it reads in binary (int4, int8, numeric,
     timestamptz; text stays text: mixed formats in one Bind), which Mosaic merges (decoding the
-    nodes' binary values, sending what it computes in binary): every execution equals
-    PostgreSQL's, in the same formats, and with binaryTransfer=false (text results) too."""
+    nodes' binary values, sending what it computes in binary), or, for a subquery Mosaic runs
+    first, converts from the text it read: every execution equals PostgreSQL's, in the same
+    formats, and with binaryTransfer=false (text results) too."""
     m = cluster
     got, want = run_both(jdbc, m, "prepared_multi_node", table_name, tenants=m.tenant_arg)
     where = repro(request, 'prepared_multi_node', table='jdbc_repro', tenants=m.tenant_arg)
     assert one(got, "load")["count"] == 12, short(one(got, "load"))
-    queries = ("concat", "order_by", "group_by", "aggregate", "group_by_avg")
+    queries = ("concat", "order_by", "group_by", "aggregate", "group_by_avg", "subquery")
     steps = [f"{mode}/{q}" for mode in ("default", "text") for q in queries]
     errs = errors_in([s for s in got if s["step"] in steps])
     assert not errs, f"errors through Mosaic: {errs[:5]}{where}"
@@ -304,7 +305,7 @@ def test_prepared_statements_over_several_nodes(request, jdbc, cluster, table_na
         assert len(steps_named(got, name)) == 10, f"{name}: {short(steps_named(got, name))}"
     assert_same("prepared statements over several nodes", got, want, only=steps, where=where)
     # the merged queries did get binary results from the 6th execution on (as from PostgreSQL)
-    for q in ("order_by", "group_by", "aggregate", "group_by_avg"):
+    for q in ("order_by", "group_by", "aggregate", "group_by_avg", "subquery"):
         for s in steps_named(got, f"default/{q}"):
             assert (1 in s["formats"]) == (s["iter"] >= 5), \
                 f"default/{q} execution {s['iter'] + 1}: result formats {s['formats']}{where}"
@@ -313,6 +314,11 @@ def test_prepared_statements_over_several_nodes(request, jdbc, cluster, table_na
     avg = one_iter(got, "default/group_by_avg", 9)["rows"]
     assert [r[:2] for r in avg] == [[t, 4] for t in sorted(m.tenants, reverse=True)], short(avg)
     assert all(r[3] == "BigDecimal:2.5000000000000000" and r[6] == "String:4" for r in avg), short(avg)
+    # a subquery Mosaic runs first (its rows read in text, then converted): the last row of each
+    # tenant, every column in binary from the 6th execution (int4, int8, timestamptz, numeric)
+    sub = one_iter(got, "default/subquery", 9)
+    assert [r[:2] for r in sub["rows"]] == [[t, 4] for t in sorted(m.tenants)], short(sub)
+    assert sub["formats"] == [1, 1, 1, 1, 1], short(sub)
     # count(*)::text comes in text, the other columns in binary: mixed formats in one Bind
     assert one_iter(got, "default/group_by_avg", 9)["formats"] == [1, 1, 1, 1, 1, 1, 0], \
         short(one_iter(got, "default/group_by_avg", 9))

@@ -96,7 +96,9 @@ def test_extended_protocol_with_parameters_row_limits_and_errors(mosaic_factory)
     """psycopg 3 (Parse/Bind/Describe/Execute, parameters in text and binary) and raw messages:
     the parameters reach the subquery and the outer statement; an Execute with a row limit gets
     PortalSuspended and the rest at the next; an error of a step fails the batch to its Sync;
-    binary results are refused with 0A000; the connection goes on after each."""
+    binary results come converted from the text the nodes sent (the same values as in text),
+    and a type without a binary form here is refused with 0A000; the connection goes on after
+    each."""
     psycopg = pytest.importorskip("psycopg")
     m, a, cur = started(mosaic_factory)
     query = ("SELECT id, customer_id FROM sp_orders WHERE customer_id IN "
@@ -115,9 +117,22 @@ def test_extended_protocol_with_parameters_row_limits_and_errors(mosaic_factory)
                       "(SELECT customer_id / (amount - %s) FROM sp_orders)", (5,))
         assert err.value.sqlstate == "22012", err.value
         assert p.execute("SELECT 1").fetchall() == [(1,)]
+        # Binary results: the rows are read in text and converted, the same values as in text.
+        got = p.execute(query.format(p="%s"), (100, 0), binary=True).fetchall()
+        assert got == [(1, 10), (201, 10), (1, 30)], got
+        typed = ("SELECT id, amount::numeric / 3 AS third, amount * 0.1::float8 AS tenth, amount > 5 AS big, "
+                 "date '2024-01-05' + id AS day, timestamptz '2024-01-05 10:00+02' + make_interval(secs => id) AS at, "
+                 "pad FROM sp_orders WHERE customer_id IN (SELECT customer_id FROM sp_orders WHERE amount >= %s) "
+                 "ORDER BY tenant_id, id")
+        text_rows = p.execute(typed, (5,)).fetchall()
+        assert len(text_rows) >= 3, text_rows
+        assert p.execute(typed, (5,), binary=True).fetchall() == text_rows
+        # a column of a type Mosaic has no binary form of (interval) is refused
         with pytest.raises(psycopg.Error) as err:
-            p.execute(query.format(p="%s"), (100, 0), binary=True)
-        assert err.value.sqlstate == "0A000" and "binary" in str(err.value), err.value
+            p.execute("SELECT id, make_interval(days => id) FROM sp_orders WHERE customer_id IN "
+                      "(SELECT customer_id FROM sp_orders WHERE amount >= %s)", (100,), binary=True)
+        assert err.value.sqlstate == "0A000" and "type interval" in str(err.value), err.value
+        assert p.execute("SELECT 1").fetchall() == [(1,)]
         # In a block: the steps read the block's own rows.
         with p.transaction():
             p.execute("INSERT INTO sp_orders VALUES (2, 3, 40, 900, '')")

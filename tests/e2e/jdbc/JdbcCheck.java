@@ -467,6 +467,10 @@ public final class JdbcCheck {
                 {"aggregate", "SELECT count(*), sum(id), min(big), max(big) FROM " + t + " WHERE id <= ?"},
                 {"group_by_avg", "SELECT tenant_id, count(*), avg(amount), avg(id), min(at), sum(amount), count(*)::text AS n FROM " + t
                                  + " WHERE id <= ? GROUP BY tenant_id HAVING count(*) > 1 ORDER BY tenant_id DESC"},
+                // a subquery over every node, which Mosaic runs first: its rows are read in text
+                // and the columns pgjdbc asks in binary converted
+                {"subquery", "SELECT tenant_id, id, big, at, amount FROM " + t + " WHERE big IN (SELECT max(big) FROM "
+                             + t + " WHERE id <= ? GROUP BY tenant_id) ORDER BY tenant_id"},
             };
             // pgjdbc's defaults (binary results once a statement is named), then text results only
             String[][] modes = {{"default", ""}, {"text", "binaryTransfer=false"}};
