@@ -1147,6 +1147,20 @@ std::shared_ptr<const ServerStatement> Session::WithParamsInlined(const std::sha
   return with_values;
 }
 
+void Session::BindLocal(std::string_view portal, std::shared_ptr<const ServerStatement> stmt, uint32_t monitor) {
+  const std::string name(portal);
+  portal_links_.erase(name);
+  scatter_portals_.erase(name);
+  ddl_portals_.erase(name);
+  local_portals_[name] = std::move(stmt);
+  if (monitor != 0) {
+    portal_monitor_[name] = monitor;
+  } else {
+    portal_monitor_.erase(name);
+  }
+  Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
+}
+
 awaitable<bool> Session::HandleBind(const Frame& frame) {
   protocol::BindHeader bind;
   if (auto s = protocol::ParseBindHeader(frame.body, &bind); !s.ok()) {
@@ -1242,6 +1256,18 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
       BindSubplanned(*target_stmt, bound, bind.portal, frame.body);
       co_return true;
     }
+    if (!route.ok() && WriteSubplannable(*target_stmt->analysis, route.status()) &&
+        !target_stmt->analysis->returning) {
+      // Runs in steps at its Execute (ExecuteWriteSubplanned), its parameters written in.
+      Status refused;
+      auto through = WithParamsInlined(target_stmt, bound, &refused);
+      if (!through) {
+        SkipUntilSync(refused);
+        co_return true;
+      }
+      BindLocal(bind.portal, std::move(through), 0);
+      co_return true;
+    }
     if (!route.ok()) {
       SkipUntilSync(route.status().sqlstate() == router::kUnknownRelation
                         ? Status::Unsupported(route.status().message())
@@ -1262,12 +1288,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
           co_return true;
         }
       }
-      portal_links_.erase(std::string(bind.portal));
-      scatter_portals_.erase(std::string(bind.portal));
-      ddl_portals_.erase(std::string(bind.portal));
-      local_portals_[std::string(bind.portal)] = through;
-      portal_monitor_[std::string(bind.portal)] = monitor;
-      Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kBindComplete)});
+      BindLocal(bind.portal, std::move(through), monitor);
       co_return true;
     }
     if (route.value().nodes.size() != 1) {

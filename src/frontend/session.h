@@ -188,6 +188,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool BindSubplanned(const backend::ServerStatement& stmt, const router::Bound& bound, std::string_view portal,
                       std::string_view bind_body);
   asio::awaitable<bool> RunSubplanPortal(ScatterPortal& portal);
+  // An UPDATE or DELETE refused for its subqueries (WriteSubplannable, no RETURNING) over the
+  // extended protocol: bound with its parameters written in (ExecuteLocal's portal), it runs at
+  // Execute: the subqueries one at a time, then the write on its nodes, in the batch's
+  // transaction (outside a block, the batch's implicit one, committed at Sync). False when the
+  // session must end.
+  asio::awaitable<bool> ExecuteWriteSubplanned(const std::string& sql);
   // Runs `select` through Mosaic as a client's (on one node, several merged, or in
   // steps, `depth` levels below the client's statement): true with its whole reply
   // (RowDescription, DataRows, CommandComplete) in *out and a node that described it in *node;
@@ -205,6 +211,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // One INSERT ... VALUES, routed and run: adds its RETURNING description (the first), rows and count.
   asio::awaitable<bool> InsertValuesBatch(const std::string& text, std::string* description, std::string* rows,
                                           int64_t* count, std::string* error);
+  // Marks the links of `nodes` as written in the open transaction (two-phase commit over several).
+  void MarkWrote(const std::vector<int>& nodes);
   // Runs `sql` on each node of `nodes` in parallel and combines the replies into one result for
   // the client (merge for SELECT, summed counts for writes, streamed COPY TO).
   asio::awaitable<void> Scatter(const std::vector<int>& nodes, const std::vector<std::string>& sqls,
@@ -586,9 +594,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // the block, savepoints run on every node of it (SavepointOnLinks), COMMIT/ROLLBACK end it on
   // every node (two-phase commit when several wrote), LOCK TABLE runs on every node
   // (LockOnEveryNode), INSERT ... SELECT through Mosaic (InsertSelectThrough; `monitor` is its
-  // monitor slot).
+  // monitor slot), UPDATE/DELETE in steps (ExecuteWriteSubplanned).
   asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor = 0,
                                      int32_t max_rows = 0);
+  // Binds `portal` to `stmt`, which ExecuteLocal runs (`monitor`: its monitor slot, or 0), and
+  // answers BindComplete.
+  void BindLocal(std::string_view portal, std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor);
   // DEALLOCATE of a statement the client prepared over the extended protocol (in statements_):
   // dropped, answered DEALLOCATE (25P02 in a failed block, 26000 when it is gone).
   void Deallocate(const sql::Analysis& a, bool extended);

@@ -237,6 +237,14 @@ awaitable<bool> Session::InsertSelectThrough(std::string_view sql_text, const sq
   co_return !closing_;
 }
 
+void Session::MarkWrote(const std::vector<int>& nodes) {
+  for (int id : nodes) {
+    for (size_t i = 0; i < map_->nodes.size(); ++i) {
+      if (map_->nodes[i].id == id && links_[i].server) links_[i].wrote = true;
+    }
+  }
+}
+
 awaitable<Result<router::Route>> Session::PlanComposed(const std::string& text, sql::Lexed* lexed,
                                                       std::shared_ptr<const sql::Analysis>* analysis,
                                                       router::Bound* bound) {
@@ -320,11 +328,7 @@ awaitable<bool> Session::InsertValuesBatch(const std::string& text, std::string*
     sqls.push_back(route.insert_rows.empty() ? text : router::InsertWithRows(text, a, route.insert_rows[i]));
   }
   co_await Scatter(route.nodes, sqls, g);
-  for (int id : route.nodes) {
-    for (size_t i = 0; i < map_->nodes.size(); ++i) {
-      if (map_->nodes[i].id == id && links_[i].server) links_[i].wrote = true;
-    }
-  }
+  MarkWrote(route.nodes);
   if (!g->error.empty()) {
     *error = g->error;
     co_return false;

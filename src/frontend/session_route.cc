@@ -1277,6 +1277,9 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
   if (type == sql::StatementType::kInsert) {
     co_return co_await InsertSelectThrough(stmt->query, *stmt->analysis, monitor, /*extended=*/true);
   }
+  if (type == sql::StatementType::kUpdate || type == sql::StatementType::kDelete) {
+    co_return co_await ExecuteWriteSubplanned(stmt->query);
+  }
   WarnIfNoTransaction();
   co_await EndTransaction(type == sql::StatementType::kCommit, /*implicit=*/false);
   if (broadcast_error_) skip_until_sync_ = true;  // a node's error went to the client

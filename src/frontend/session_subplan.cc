@@ -113,6 +113,67 @@ awaitable<bool> Session::RouteWriteSubplanned(std::string_view sql_text, const S
   co_return co_await RouteQuery(text, raw, *analysis);
 }
 
+awaitable<bool> Session::ExecuteWriteSubplanned(const std::string& sql_text) {
+  // ExecuteLocal has sent what came before in the batch and seen it succeed.
+  std::string text = sql_text, error;
+  sql::Lexed lexed;
+  std::shared_ptr<const sql::Analysis> analysis;
+  router::Bound bound;
+  Result<router::Route> planned = Status::Internal("not planned");
+  for (int steps = 0;; ++steps) {
+    planned = co_await PlanComposed(text, &lexed, &analysis, &bound);
+    if (planned.ok()) break;
+    auto step = sql::NextSubplan(text);
+    if (!WriteSubplannable(*analysis, planned.status()) || analysis->returning || !step.ok() ||
+        step.value().kind == sql::SubplanStep::Kind::kNone || steps >= kMaxSteps) {
+      error = ErrorMessage(step.ok() || !WriteSubplannable(*analysis, planned.status()) ? planned.status()
+                                                                                        : step.status());
+      break;
+    }
+    auto substituted = co_await RunSubplanStep(text, step.value(), 0, &error);
+    if (closing_) co_return false;
+    if (!substituted.has_value()) break;
+    text = std::move(*substituted);
+  }
+  if (!planned.ok()) {
+    worker_.counters().Add(worker_.counters().errors_total);
+    Push({.op = Op::kSynthetic, .synthetic = std::move(error)});
+    skip_until_sync_ = true;
+    batch_refused_ = batch_seq_ + 1;  // as SkipUntilSync's
+    co_return true;
+  }
+  // The write with its subqueries' results written in, on its nodes, as INSERT ... SELECT's
+  // rows are written (InsertSelectThrough).
+  const sql::Analysis& a = *analysis;
+  const router::Route& route = planned.value();
+  const bool implicit = TxStatus() == protocol::kTxIdle;
+  if (implicit) BeginImplicit();
+  broadcast_error_ = false;
+  const uint32_t monitor = MonitorBegin(a, bound, route, lexed.shape_hash, text, lexed.literals);
+  auto g = std::make_shared<Gather>();
+  SetUpWrite(*g, a, route);
+  const std::vector<std::string> sqls(route.nodes.size(), text);
+  co_await Scatter(route.nodes, sqls, g);
+  if (closing_) co_return false;
+  MarkWrote(route.nodes);
+  const bool ok = g->error.empty() && g->merge_error.ok();
+  std::string out = ok ? std::string() : g->error.empty() ? ErrorMessage(g->merge_error) : g->error;
+  if (ok) protocol::WriteCommandComplete(&out, fmt::format("{} {}", g->tag, g->count));
+  if (implicit) {
+    batch_implicit_ = true;  // the batch's Sync commits it on every node it wrote (SyncBatch)
+    if (!ok) tx_aborted_ = true;
+  }
+  Emit(out);
+  if (ok) {
+    MonitorEnd(monitor, g->count);
+  } else {
+    worker_.counters().Add(worker_.counters().errors_total);
+    skip_until_sync_ = true;  // its error went to the client: the batch skips to its Sync
+  }
+  MaybeRelease();
+  co_return !closing_;
+}
+
 awaitable<bool> Session::RouteSubplanned(std::string_view sql_text) {
   // Earlier statements of a client that does not wait for replies may still sit unsent: they go
   // first, and their replies come before this one's (each step waits for them).

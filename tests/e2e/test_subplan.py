@@ -3,9 +3,10 @@ differential records of tests/sql/12_subqueries.test cannot show. Inside a REPEA
 the subquery and the statement read the block's snapshot (the steps run on its connections);
 outside one each step sees what is committed then. The rows a subquery returns are held as for a
 merge (max_merge_mb, then 54000, and the session goes on). Over the extended query protocol the
-Bind's parameters are written into the statement and it runs the same way (text results; a row
-limit suspends the portal). On the binary before recursive planning every one of these SELECTs
-was refused with 0A000; before extended-protocol subplans, every one sent with Parse/Bind.
+Bind's parameters are written into the statement and it runs the same way (rows read in text,
+converted to binary where the Bind asks; a row limit suspends the portal), UPDATE and DELETE
+too. On the binary before recursive planning every one of these SELECTs was refused with 0A000;
+before extended-protocol subplans, every one sent with Parse/Bind.
 """
 
 import psycopg2
@@ -155,6 +156,52 @@ def test_extended_protocol_with_parameters_row_limits_and_errors(mosaic_factory)
     assert res.tags == ["SELECT 1", "SELECT 0"], res.tags  # as PostgreSQL counts after a suspension
     assert c.simple("COMMIT").status == "I"
     c.close()
+    a.close()
+
+
+@pytest.mark.timeout(120)
+def test_update_and_delete_with_subqueries_over_the_extended_protocol(mosaic_factory):
+    """psycopg 3 (Parse/Bind/Execute with parameters): an UPDATE or DELETE whose subquery reads
+    other nodes than its rows runs its subquery first at Execute, then writes on both nodes in
+    the batch's transaction: committed at Sync outside a block (two-phase over both nodes),
+    undone with a block that rolls back, nothing written when the subquery fails, and refused
+    (0A000) with RETURNING. On the binary before, each was refused with 0A000."""
+    psycopg = pytest.importorskip("psycopg")
+    m, a, cur = started(mosaic_factory)
+
+    def rows():
+        cur.execute("SELECT tenant_id, id, customer_id, pad FROM sp_orders ORDER BY tenant_id, id")
+        return cur.fetchall()
+
+    before = rows()
+    big = "SELECT customer_id FROM sp_orders WHERE amount >= %s"
+    small = "SELECT customer_id FROM sp_orders WHERE amount < %s"
+    with psycopg.connect(host=m.host, port=m.port, user="mosaic", dbname="mosaic", autocommit=True) as p:
+        # customers 10 and 30 spent 100 or more: their orders on node 1 (1, 1), (2, 1) and node 2 (1, 201)
+        got = p.execute(f"UPDATE sp_orders SET pad = %s WHERE customer_id IN ({big})", ("vip", 100))
+        assert got.rowcount == 3, got.rowcount
+        assert [(r[0], r[1]) for r in rows() if r[3] == "vip"] == [(1, 1), (1, 201), (2, 1)], rows()
+        # In a block that rolls back: customer 20's orders (1, 200) and (2, 2) come back.
+        with p.transaction():
+            got = p.execute(f"DELETE FROM sp_orders WHERE customer_id IN ({small})", (5,))
+            assert got.rowcount == 2, got.rowcount
+            assert p.execute("SELECT count(*) FROM sp_orders").fetchone() == (3,)
+            raise psycopg.Rollback()
+        assert len(rows()) == 5, rows()
+        # A subquery that fails: nothing written, the connection goes on.
+        with pytest.raises(psycopg.Error) as err:
+            p.execute("DELETE FROM sp_orders WHERE customer_id IN (SELECT customer_id / (amount - %s) FROM sp_orders)",
+                      (5,))
+        assert err.value.sqlstate == "22012", err.value
+        assert len(rows()) == 5, rows()
+        # RETURNING is still refused.
+        with pytest.raises(psycopg.Error) as err:
+            p.execute(f"DELETE FROM sp_orders WHERE customer_id IN ({small}) RETURNING id", (5,))
+        assert err.value.sqlstate == "0A000", err.value
+        # Outside a block: committed on both nodes at the batch's Sync.
+        got = p.execute(f"DELETE FROM sp_orders WHERE customer_id IN ({small})", (5,))
+        assert got.rowcount == 2, got.rowcount
+    assert [(r[0], r[1]) for r in rows()] == [(r[0], r[1]) for r in before if r[2] != 20] == [(1, 1), (1, 201), (2, 1)]
     a.close()
 
 
