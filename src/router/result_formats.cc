@@ -17,10 +17,11 @@ namespace {
 
 namespace be = protocol::be;
 
-// The format code of column `i` of `count`, by Bind's rules (validated by the caller).
+// The format code of column `i`, by Bind's rules (0 past a list of codes shorter than the
+// columns, which the caller refuses).
 int16_t FormatOf(const std::vector<int16_t>& formats, size_t i) {
-  if (formats.empty()) return 0;
-  return formats.size() == 1 ? formats[0] : formats[i];
+  if (formats.size() == 1) return formats[0];
+  return i < formats.size() ? formats[i] : int16_t{0};
 }
 
 // Why column `oid` cannot be sent in binary from the text the nodes printed ("" if it can).
