@@ -29,7 +29,8 @@ unit-test:
 	cd $(BUILD) && ctest -L unit --output-on-failure -j$(JOBS)
 
 asan-test:
-	cmake -S . -B $(ASAN_BUILD) $(call generator,$(ASAN_BUILD)) -DCMAKE_BUILD_TYPE=Debug -DMOSAIC_SANITIZE=ON >/dev/null
+	cmake -S . -B $(ASAN_BUILD) $(call generator,$(ASAN_BUILD)) -DCMAKE_BUILD_TYPE=Debug -DMOSAIC_SANITIZE=ON \
+	  -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS) --target mosaic_unit_tests
 	ASAN_OPTIONS=detect_leaks=1 bash scripts/gtest-shards.sh $(ASAN_BUILD)/mosaic_unit_tests $(JOBS)
 

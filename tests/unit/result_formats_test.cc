@@ -97,7 +97,7 @@ std::string Complete(std::string_view tag) {
 }
 
 // id int4, name text, amount numeric, at timestamptz, score float8
-std::string Result() {
+std::string HeldResult() {
   return Description({{"id", value::kInt4Oid},
                       {"name", value::kTextOid},
                       {"amount", value::kNumericOid},
@@ -109,14 +109,14 @@ std::string Result() {
 
 TEST(ResultFormats, TextFormatsLeaveTheResultAsItIs) {
   for (const std::vector<int16_t>& formats : {std::vector<int16_t>{}, {0}, {0, 0, 0, 0, 0}}) {
-    std::string m = Result();
+    std::string m = HeldResult();
     ASSERT_TRUE(ToResultFormats(&m, formats, {}).ok());
-    EXPECT_EQ(m, Result());
+    EXPECT_EQ(m, HeldResult());
   }
 }
 
 TEST(ResultFormats, ColumnsAskedInBinaryComeAsTheSendFunctionsWriteThem) {
-  std::string m = Result();
+  std::string m = HeldResult();
   ASSERT_TRUE(ToResultFormats(&m, {1, 0, 1, 1, 1}, {}).ok());
   Parsed p = Parse(m);
   EXPECT_EQ(p.types, (std::vector<char>{be::kRowDescription, be::kDataRow, be::kDataRow, be::kCommandComplete}));
@@ -174,11 +174,11 @@ TEST(ResultFormats, RefusesWhatItCannotSendExactly) {
 }
 
 TEST(ResultFormats, BadFormatCodesAsPostgreSql) {
-  std::string m = Result();
+  std::string m = HeldResult();
   EXPECT_EQ(ToResultFormats(&m, {1, 0}, {}).sqlstate(), "08P01");
   EXPECT_EQ(ToResultFormats(&m, {1, 0, 1, 1, 2}, {}).sqlstate(), "22023");
   EXPECT_EQ(ToResultFormats(&m, {-1}, {}).sqlstate(), "22023");
-  EXPECT_EQ(m, Result());
+  EXPECT_EQ(m, HeldResult());
 }
 
 TEST(ResultFormats, AValueThatDoesNotReadBackFails) {
