@@ -59,7 +59,8 @@ for arg in "$@"; do
 done
 
 set +e
-"$PYTHON" -m pytest -q -p no:cacheprovider "${parallel[@]+"${parallel[@]}"}" "${targets[@]+"${targets[@]}"}" "$@"
+# The 15 slowest tests are listed at the end: where the suite's time goes, for CI's budget.
+"$PYTHON" -m pytest -q -p no:cacheprovider --durations=15 "${parallel[@]+"${parallel[@]}"}" "${targets[@]+"${targets[@]}"}" "$@"
 status=$?
 set -e
 exit "$status"
