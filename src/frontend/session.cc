@@ -1153,6 +1153,7 @@ void Session::BindLocal(std::string_view portal, std::shared_ptr<const ServerSta
   scatter_portals_.erase(name);
   ddl_portals_.erase(name);
   local_portals_[name] = std::move(stmt);
+  fetch_formats_.erase(name);
   if (monitor != 0) {
     portal_monitor_[name] = monitor;
   } else {
@@ -1201,6 +1202,7 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     statements_.clear();  // DEALLOCATE ALL; `target_stmt` lives on in its own reference
   }
   if (!local_portals_.empty()) local_portals_.erase(std::string(bind.portal));
+  if (!fetch_formats_.empty()) fetch_formats_.erase(std::string(bind.portal));
   if (target_stmt && (target_stmt->local || (target_stmt->analysis && SetsInBlock(*target_stmt->analysis)))) {
     portal_links_.erase(std::string(bind.portal));
     scatter_portals_.erase(std::string(bind.portal));
@@ -1209,18 +1211,17 @@ awaitable<bool> Session::HandleBind(const Frame& frame) {
     if (target_stmt->analysis && target_stmt->analysis->type == sql::StatementType::kUtility &&
         (target_stmt->analysis->utility == sql::UtilityKind::kDeclareCursor ||
          target_stmt->analysis->utility == sql::UtilityKind::kCursorUse)) {
-      // A held cursor's DECLARE runs with its parameters written in; its rows are text.
+      // A held cursor's DECLARE runs with its parameters written in; a FETCH sends its rows in
+      // the Bind's result formats.
       protocol::BindMessage full;
       if (auto s = protocol::ParseBind(frame.body, &full); !s.ok()) {
         Fatal(s);
         co_return false;
       }
       Status refused;
-      if (std::find(full.result_formats.begin(), full.result_formats.end(), int16_t{1}) != full.result_formats.end()) {
-        refused = Status::Unsupported("binary results of a cursor Mosaic holds (over several nodes) are not supported: "
-                                      "ask for text");
-      } else if (!full.params.empty()) {
-        portal = WithParamsInlined(target_stmt, BoundOf(full, *target_stmt), &refused);
+      if (!full.params.empty()) portal = WithParamsInlined(target_stmt, BoundOf(full, *target_stmt), &refused);
+      if (target_stmt->analysis->utility == sql::UtilityKind::kCursorUse && !full.result_formats.empty()) {
+        fetch_formats_[std::string(bind.portal)] = std::move(full.result_formats);
       }
       if (!refused.ok()) {
         SkipUntilSync(refused);
@@ -1386,7 +1387,9 @@ awaitable<bool> Session::HandleExecute(const Frame& frame) {
       monitor = m->second;
       portal_monitor_.erase(m);
     }
-    const bool ok = co_await ExecuteLocal(std::move(local), monitor, e.max_rows);
+    std::vector<int16_t> formats;
+    if (auto f = fetch_formats_.find(std::string(e.portal)); f != fetch_formats_.end()) formats = f->second;
+    const bool ok = co_await ExecuteLocal(std::move(local), monitor, e.max_rows, std::move(formats));
     co_return ok;
   }
   if (auto sp = scatter_portals_.find(std::string(e.portal)); sp != scatter_portals_.end()) {
@@ -1507,8 +1510,12 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   if (local) {  // no parameters; no rows but a held cursor's FETCH
     std::string reply;
     if (d.kind == 'S') reply.append(std::string_view("t\0\0\0\6\0\0", 7));
-    const std::string* rows = local->analysis ? HeldDescription(*local->analysis) : nullptr;
-    if (rows != nullptr) {
+    std::vector<int16_t> formats;
+    if (auto f = fetch_formats_.find(std::string(d.name)); d.kind == 'P' && f != fetch_formats_.end()) {
+      formats = f->second;
+    }
+    const auto rows = local->analysis ? HeldDescription(*local->analysis, formats) : std::nullopt;
+    if (rows) {
       reply.append(*rows);
     } else {
       protocol::WriteEmpty(&reply, be::kNoData);
@@ -1518,8 +1525,13 @@ awaitable<bool> Session::HandleDescribe(const Frame& frame) {
   }
   if (d.kind == 'P' && held_cursors_.count(std::string(d.name)) && !portal_links_.count(std::string(d.name)) &&
       !scatter_portals_.count(std::string(d.name))) {
-    // A cursor is a portal too: psycopg 3 describes the one it declared by its name.
-    Push({.op = Op::kSynthetic, .synthetic = held_cursors_.at(std::string(d.name)).description});
+    // A cursor is a portal too: psycopg 3 describes the one it declared by its name (a BINARY
+    // one's columns in binary).
+    const HeldRows& held = held_cursors_.at(std::string(d.name));
+    std::string description = held.description;
+    const std::vector<int16_t> binary{1};
+    if (held.binary) (void)router::ToResultFormats(&description, binary, HeldTextOutput());
+    Push({.op = Op::kSynthetic, .synthetic = std::move(description)});
     co_return true;
   }
   if (d.kind == 'P') {
@@ -1585,6 +1597,7 @@ awaitable<bool> Session::HandleClose(const Frame& frame) {
     co_return true;
   }
   if (c.kind == 'S') unnamed_.reset();
+  if (c.kind == 'P' && !fetch_formats_.empty()) fetch_formats_.erase(std::string(c.name));
   if (c.kind == 'P' && (scatter_portals_.erase(std::string(c.name)) > 0 || local_portals_.erase(std::string(c.name)) > 0)) {
     Push({.op = Op::kSynthetic, .synthetic = EmptyMessage(be::kCloseComplete)});
     co_return true;

@@ -32,6 +32,7 @@
 #include "monitor/event.h"
 #include "protocol/codec.h"
 #include "router/merge.h"
+#include "router/result_formats.h"
 #include "router/router.h"
 #include "sql/analyzer.h"
 #include "sql/subplan.h"
@@ -381,6 +382,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   bool SessionUtc() const;
   // What the client's DateStyle and extra_float_digits let the merger read (MergeSpec).
   void ApplyMergeSettings(router::MergeSpec* spec) const;
+  // The same, for text values Mosaic holds and sends in binary (router::ToResultFormats).
+  router::TextOutput HeldTextOutput() const;
   // Where a utility statement runs (router::PlanUtility), its literals from `literals`.
   Result<router::UtilityRoute> PlaceUtility(const sql::Analysis& a, const std::vector<sql::Literal>& literals) const;
   // PlaceUtility's node for `a` (literals from lexed_), -1 when it follows the session's other
@@ -401,10 +404,13 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // protocol (no ReadyForQuery, errors skip to Sync). False when the session ends.
   asio::awaitable<bool> DeclareHeld(const sql::Analysis& a, std::string_view text, bool extended);
   // FETCH, MOVE or CLOSE of a held cursor (over the extended protocol: rows without their
-  // RowDescription, which Describe sends; an Execute row limit below the rows is refused).
-  void UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows);
-  // The RowDescription a FETCH of a held cursor returns; null for other statements.
-  const std::string* HeldDescription(const sql::Analysis& a) const;
+  // RowDescription, which Describe sends; an Execute row limit below the rows is refused). Its
+  // rows are held in text and sent in `formats` over the extended protocol (the Bind's result
+  // formats, as PostgreSQL does whatever the cursor was declared), in binary for a BINARY
+  // cursor over the simple one.
+  void UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows, const std::vector<int16_t>& formats);
+  // The RowDescription a FETCH of a held cursor returns in `formats`; nullopt for other statements.
+  std::optional<std::string> HeldDescription(const sql::Analysis& a, const std::vector<int16_t>& formats) const;
   void CursorError(const Status& status, bool extended);
   // The transaction ended: held cursors without HOLD go, and (if it did not commit) those it
   // declared.
@@ -595,8 +601,8 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // every node (two-phase commit when several wrote), LOCK TABLE runs on every node
   // (LockOnEveryNode), INSERT ... SELECT through Mosaic (InsertSelectThrough; `monitor` is its
   // monitor slot), UPDATE/DELETE in steps (ExecuteWriteSubplanned).
-  asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor = 0,
-                                     int32_t max_rows = 0);
+  asio::awaitable<bool> ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor,
+                                     int32_t max_rows, std::vector<int16_t> formats);
   // Binds `portal` to `stmt`, which ExecuteLocal runs (`monitor`: its monitor slot, or 0), and
   // answers BindComplete.
   void BindLocal(std::string_view portal, std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor);
@@ -875,8 +881,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     size_t next = 0;
     bool hold = false;
     bool in_block = false;  // declared in the open transaction block
+    bool binary = false;    // DECLARE BINARY: FETCH over the simple protocol sends binary values
   };
   std::unordered_map<std::string, HeldRows> held_cursors_;
+  // Extended protocol: the result formats of the Bind of a portal that FETCHes from a held cursor.
+  std::unordered_map<std::string, std::vector<int16_t>> fetch_formats_;
   std::unordered_map<std::string, size_t> portal_links_;  // extended protocol: portal -> link index
   size_t batch_link_ = SIZE_MAX;  // link the current extended batch runs on
   uint64_t gid_counter_ = 0;

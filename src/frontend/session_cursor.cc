@@ -10,8 +10,9 @@
 // Both protocols (over the extended one, as psycopg 3's server cursors send it: DECLARE with its
 // parameters written in at Bind, runs at Execute; the cursor's portal described by its name;
 // FETCH answered at Execute, its RowDescription at Describe). Forward only (NO SCROLL is
-// PostgreSQL's default for most queries); text rows (not BINARY); at most max_merge_mb of rows
-// per cursor. A cursor without HOLD ends
+// PostgreSQL's default for most queries); rows held in text, sent in binary where asked (a BINARY
+// cursor, a Bind's result formats: router/result_formats.h); at most max_merge_mb of rows per
+// cursor. A cursor without HOLD ends
 // with its transaction; one WITH HOLD declared in a block that rolls back goes with it.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
 // frame allocator); the allocation and deallocation are asio's own matched pair.
@@ -23,6 +24,7 @@
 
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
+#include "router/result_formats.h"
 #include "sql/lexer.h"
 
 namespace mosaic::frontend {
@@ -61,7 +63,7 @@ awaitable<std::optional<bool>> Session::HeldCursor(const sql::Analysis& a, std::
     co_return std::nullopt;
   }
   if (!held_cursors_.count(a.cursor_name)) co_return std::nullopt;
-  UseHeld(a, /*extended=*/false, 0);
+  UseHeld(a, /*extended=*/false, 0, {});
   co_return true;
 }
 
@@ -90,11 +92,10 @@ awaitable<bool> Session::DeclareHeld(const sql::Analysis& a, std::string_view te
     refused = Status::Error(sqlstate::kDuplicateCursor, fmt::format("cursor \"{}\" already exists", a.cursor_name));
   } else if (!a.cursor_hold && TxStatus() == protocol::kTxIdle) {
     refused = Status::Error(sqlstate::kNoActiveSqlTransaction, "DECLARE CURSOR can only be used in transaction blocks");
-  } else if (a.cursor_binary || a.cursor_scroll) {
-    refused = Status::Unsupported(fmt::format(
-        "a {0} cursor over several nodes is not supported: Mosaic holds such a cursor's rows in text and "
-        "reads them forward only; declare it without {0}",
-        a.cursor_binary ? "BINARY" : "SCROLL"));
+  } else if (a.cursor_scroll) {
+    refused = Status::Unsupported(
+        "a SCROLL cursor over several nodes is not supported: Mosaic holds such a cursor's rows and reads them "
+        "forward only; declare it without SCROLL");
   } else if (begin == std::string_view::npos) {
     refused = Status::Unsupported("DECLARE CURSOR: Mosaic could not find the cursor's query in the statement");
   }
@@ -127,6 +128,7 @@ awaitable<bool> Session::DeclareHeld(const sql::Analysis& a, std::string_view te
   HeldRows held;
   held.hold = a.cursor_hold;
   held.in_block = TxStatus() != protocol::kTxIdle;
+  held.binary = a.cursor_binary;
   std::string_view rest = out;
   protocol::Frame f;
   size_t used = 0;
@@ -144,7 +146,7 @@ awaitable<bool> Session::DeclareHeld(const sql::Analysis& a, std::string_view te
   co_return true;
 }
 
-void Session::UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows) {
+void Session::UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows, const std::vector<int16_t>& formats) {
   auto it = held_cursors_.find(a.cursor_name);
   if (it == held_cursors_.end()) {  // closed since its Parse
     CursorError(Status::Error(sqlstate::kInvalidCursorName, fmt::format("cursor \"{}\" does not exist", a.cursor_name)),
@@ -176,23 +178,35 @@ void Session::UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows) {
                 extended);
     return;
   }
-  held.next += n;
   std::string reply;
   if (!a.fetch_move) {
-    if (!extended) reply = held.description;  // over the extended protocol Describe sends it
     const size_t first = from == 0 ? 0 : held.ends[from - 1];
     const size_t last = n == 0 ? first : held.ends[from + n - 1];
+    reply = held.description;
     reply.append(held.rows, first, last - first);
+    static const std::vector<int16_t> kBinary{1};
+    if (Status s = router::ToResultFormats(&reply, extended ? formats : held.binary ? kBinary : formats,
+                                           HeldTextOutput());
+        !s.ok()) {
+      CursorError(s, extended);
+      return;
+    }
+    if (extended) reply.erase(0, held.description.size());  // Describe sends the RowDescription
   }
+  held.next += n;
   protocol::WriteCommandComplete(&reply, fmt::format("{} {}", a.fetch_move ? "MOVE" : "FETCH", n));
   Push({.op = Op::kSynthetic, .synthetic = std::move(reply)});
   if (!extended) Push({.op = Op::kRfq});
 }
 
-const std::string* Session::HeldDescription(const sql::Analysis& a) const {
-  if (a.utility != sql::UtilityKind::kCursorUse || a.cursor_close || a.fetch_move) return nullptr;
+std::optional<std::string> Session::HeldDescription(const sql::Analysis& a, const std::vector<int16_t>& formats) const {
+  if (a.utility != sql::UtilityKind::kCursorUse || a.cursor_close || a.fetch_move) return std::nullopt;
   auto it = held_cursors_.find(a.cursor_name);
-  return it == held_cursors_.end() ? nullptr : &it->second.description;
+  if (it == held_cursors_.end()) return std::nullopt;
+  std::string description = it->second.description;
+  // The format codes set; a column that cannot be sent so fails at the Execute.
+  (void)router::ToResultFormats(&description, formats, HeldTextOutput());
+  return description;
 }
 
 void Session::EndHeldCursors(bool committed) {

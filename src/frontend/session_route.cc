@@ -196,6 +196,12 @@ void Session::ApplyMergeSettings(router::MergeSpec* spec) const {
   spec->float_digits = n;
 }
 
+router::TextOutput Session::HeldTextOutput() const {
+  router::MergeSpec settings;
+  ApplyMergeSettings(&settings);
+  return {.iso_dates = settings.iso_dates, .exact_floats = settings.exact_floats};
+}
+
 bool Session::SessionUtc() const {
   auto it = params_.find("TimeZone");
   return it == params_.end() || router::IsUtcZone(it->second);
@@ -1249,7 +1255,7 @@ void Session::BeginImplicit() {
 }
 
 awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerStatement> stmt, uint32_t monitor,
-                                      int32_t max_rows) {
+                                      int32_t max_rows, std::vector<int16_t> formats) {
   // What came before in the batch must have succeeded: PostgreSQL skips to Sync after an error.
   const bool flushed = co_await FlushServers();
   if (!flushed) co_return false;
@@ -1266,7 +1272,7 @@ awaitable<bool> Session::ExecuteLocal(std::shared_ptr<const backend::ServerState
     co_return co_await DeclareHeld(*stmt->analysis, stmt->query, /*extended=*/true);
   }
   if (type == sql::StatementType::kUtility && stmt->analysis->utility == sql::UtilityKind::kCursorUse) {
-    UseHeld(*stmt->analysis, /*extended=*/true, max_rows);
+    UseHeld(*stmt->analysis, /*extended=*/true, max_rows, formats);
     co_return true;
   }
   if (type == sql::StatementType::kUtility && stmt->analysis->deallocate) {

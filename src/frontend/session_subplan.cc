@@ -225,10 +225,7 @@ awaitable<bool> Session::RunSubplanPortal(ScatterPortal& sp) {
   bool ran = co_await RunSelectThrough(sp.subplan_sql, 0, &out, &node, &error, /*monitored=*/true);
   if (ran) {
     // Its rows came in text: the columns the client asked in binary are converted.
-    router::MergeSpec settings;
-    ApplyMergeSettings(&settings);
-    Status formats = router::ToResultFormats(
-        &out, sp.subplan_formats, {.iso_dates = settings.iso_dates, .exact_floats = settings.exact_floats});
+    Status formats = router::ToResultFormats(&out, sp.subplan_formats, HeldTextOutput());
     if (!formats.ok()) {
       ran = false;
       error = ErrorMessage(formats);

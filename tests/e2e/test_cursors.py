@@ -8,6 +8,8 @@ Differential: every statement runs through Mosaic (a table split over 3 nodes) a
 directly (the same rows in a plain table); the replies must match.
 """
 
+from decimal import Decimal
+
 import pytest
 
 from harness import Mosaic, serving
@@ -56,6 +58,12 @@ SCRIPT = [
     "FETCH ALL FROM a",
     "DECLARE a CURSOR FOR SELECT 1",  # 42P03
     "ROLLBACK",
+    # A BINARY cursor: its rows in binary, the bytes PostgreSQL's send functions write.
+    "BEGIN",
+    "DECLARE b BINARY CURSOR FOR SELECT id, v, v * 0.5 AS half, id::text AS t FROM {t} ORDER BY id",
+    "FETCH 2 FROM b",
+    "FETCH ALL FROM b",
+    "ROLLBACK",
     "SELECT id, v FROM {t} ORDER BY id",
 ]
 
@@ -68,6 +76,31 @@ def cursors_mosaic():
 
 def test_cursors_over_several_nodes_answer_as_postgresql(cursors_mosaic):
     answers_as_postgresql(cursors_mosaic, "cur_split", SCRIPT)
+
+
+def test_a_binary_cursor_describes_its_columns_in_binary(cursors_mosaic):
+    # Over the simple protocol a FETCH of a BINARY cursor sends its RowDescription with format
+    # code 1 and binary values (int4: 4 bytes); a column of a type Mosaic cannot send in binary
+    # fails the FETCH with 0A000 and the session goes on.
+    m = cursors_mosaic
+    split_table(m, "cur_binary")
+    c = PgConn(m.host, m.port)
+    try:
+        c.startup()
+        assert c.simple("BEGIN").errors == []
+        assert c.simple("DECLARE b BINARY CURSOR FOR SELECT id FROM cur_binary ORDER BY id").errors == []
+        r = c.simple("FETCH 1 FROM b")
+        assert not r.errors, r.errors
+        desc = next(p for t, p in r.messages if t == "T")
+        assert desc[-2:] == b"\x00\x01", desc  # the one column's format code
+        assert r.rows == [[(500).to_bytes(4, "big")]], r.rows
+        assert c.simple("DECLARE i BINARY CURSOR FOR SELECT make_interval(days => id) FROM cur_binary").errors == []
+        r = c.simple("FETCH 1 FROM i")
+        assert [e["C"] for e in r.errors] == ["0A000"] and "interval" in r.errors[0]["M"], r.errors
+        assert c.simple("ROLLBACK").errors == []
+        assert c.simple("SELECT 1").rows == [["1"]]
+    finally:
+        c.close()
 
 
 def test_what_a_held_cursor_cannot_do_is_refused(cursors_mosaic):
@@ -156,6 +189,15 @@ def test_psycopg3_server_cursors_over_the_extended_protocol(cursors_mosaic):
             want = [i for i in ids if low < i < high]
             assert [r[0] for r in rows] == want
             assert all(v == (i if i in (500, 1500, 2500) else 2 * i) for i, v in rows)
+        # binary=True: its FETCHes ask binary results over the extended protocol.
+        with conn.transaction():
+            cur = conn.cursor(name="pg3_binary", binary=True)
+            cur.execute("SELECT id, v, v * 0.5 AS half, id::text AS t FROM cur_pg3 WHERE id > %s ORDER BY id", (0,))
+            assert [d.name for d in cur.description] == ["id", "v", "half", "t"]
+            binary_rows = cur.fetchmany(7) + cur.fetchall()
+            cur.close()
+        assert [r[0] for r in binary_rows] == ids, binary_rows[:5]
+        assert all(half == Decimal(v) / 2 and t == str(i) for i, v, half, t in binary_rows), binary_rows[:5]
         # WITH HOLD in autocommit, fetchmany and scroll forward.
         conn.autocommit = True
         cur = conn.cursor(name="pg3_hold", withhold=True)
