@@ -677,17 +677,33 @@ awaitable<bool> Session::HandleQuery(const Frame& frame) {
   const sql::Classification c = sql::Classify(q.sql);
   if (c.statements <= 1) co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
   switch (c.kind) {
-    case sql::StatementKind::kMixed:
-      FailQuery(Status::Unsupported(
-          "a query string mixing schema changes (DDL) with other statements cannot be routed: "
-          "DDL runs on every node, other statements on the node holding the rows; send them separately"));
-      co_return true;
+    case sql::StatementKind::kMixed: {
+      // DDL with other statements (a schema file sent as one string): each statement in turn,
+      // DDL on every node, in one transaction over them (session_string.cc). A syntax error
+      // anywhere: the default node reports it and runs nothing, as PostgreSQL.
+      std::vector<std::string_view> parts;
+      if (analysis->parse_error || !sql::SplitStatements(q.sql, &parts)) {
+        co_return co_await RouteQuery(q.sql, frame.raw, *analysis);
+      }
+      if (auto refused = RunsApart(parts); !refused.ok()) {
+        FailQuery(refused);
+        co_return true;
+      }
+      co_return co_await RunApart(parts);
+    }
     case sql::StatementKind::kDdl: {
       const std::optional<bool> temp = co_await RunTempDdlString(frame, q.sql);
       if (temp) co_return *temp;
       if (auto refused = CheckDdlString(q.sql); !refused.ok()) {
         FailQuery(refused);
         co_return true;
+      }
+      // Over several nodes, statement by statement in one transaction over them, so that a
+      // string failing on one node changes none (as one DDL statement outside a block).
+      std::vector<std::string_view> parts;
+      if (map_->nodes.size() > 1 && !analysis->parse_error && sql::SplitStatements(q.sql, &parts) &&
+          RunsApart(parts).ok()) {
+        co_return co_await RunApart(parts);
       }
       const std::vector<int> all = AllNodes();
       worker_.counters().Add(worker_.counters().ddl_broadcasts_total);

@@ -12,7 +12,10 @@
 // SELECT set_config(...): run on every node of the block (the client's, the string's or Mosaic's
 // own around the string), as when sent alone in a block. Outside the client's block a
 // session-level one outlives the string when all of it commits and is undone with it otherwise,
-// as PostgreSQL's implicit transaction of a query string does. Others (DDL, COPY, utility
+// as PostgreSQL's implicit transaction of a query string does. DDL runs on every node inside the
+// block (a schema file as one string: pg_dump's SETs, CREATE TABLE, ALTER, CREATE INDEX, COMMENT,
+// seed INSERTs); the statements after it route with the block's own tables, and every session
+// routes them once the string has committed. Others (DDL of temporary tables, COPY, utility
 // statements, transaction control elsewhere) keep the rule they had: the string runs on one node
 // or is refused.
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (asio's awaitable
@@ -59,6 +62,14 @@ Status Session::RunsApart(const std::vector<std::string_view>& parts) {
       case StatementType::kUpdate:
       case StatementType::kDelete:
         continue;
+      case StatementType::kDdl:
+      case StatementType::kMaintenance:
+        // On every node of the block, as when sent alone in one (what cannot run in a block,
+        // VACUUM or CREATE INDEX CONCURRENTLY, fails there as in PostgreSQL's string). Temporary
+        // tables' DDL runs on the default node, and the names it makes are known to the next
+        // batch only: the string's later statements could not route them.
+        if (TempDdlOf(a) == TempUse::kNone) continue;
+        break;
       case StatementType::kBegin:
         if (first && !last) continue;
         break;
@@ -74,8 +85,8 @@ Status Session::RunsApart(const std::vector<std::string_view>& parts) {
     constexpr size_t kQuoted = 40;
     return Status::Unsupported(fmt::format(
         "a query string whose statements run on different nodes is supported for SELECT, INSERT, UPDATE, "
-        "DELETE, SET and set_config (BEGIN first and COMMIT or ROLLBACK last are taken too), not for "
-        "\"{}{}\": send the statements one at a time",
+        "DELETE, SET, set_config and DDL not of temporary tables (BEGIN first and COMMIT or ROLLBACK last "
+        "are taken too), not for \"{}{}\": send the statements one at a time",
         text.substr(0, kQuoted), text.size() > kQuoted ? "..." : ""));
   }
   return Status::OK();
@@ -114,9 +125,16 @@ awaitable<bool> Session::RunApart(const std::vector<std::string_view>& parts) {
   }
   quiet_rfq_ = false;
   if (!ok || closing_) co_return false;
-  if (own) co_await EndTransaction(errors_emitted_ == errors_before, /*implicit=*/true);
+  if (own) {
+    hold_output_ = refresh_tables_pending_;  // released by RefreshTablesIfPending
+    co_await EndTransaction(errors_emitted_ == errors_before, /*implicit=*/true);
+  }
   Push({.op = Op::kRfq});
   MaybeRelease();
+  // The string's DDL committed (or not): every session routes its tables before the client
+  // hears the string ended, as after a COMMIT of a block with DDL.
+  if (refresh_tables_pending_) co_await RefreshTablesIfPending();
+  ReleaseOutput();
   co_return !closing_;
 }
 

@@ -4,10 +4,10 @@ the extended protocol.
 
 Differential: each script runs through Mosaic and on the node directly, and the replies must
 match (message types, command tags, SQLSTATEs, transaction status). Then the same scripts with
-the error raised by Mosaic itself instead of by the node (a query string mixing DDL with other
-statements, refused with 0A000 before any node sees it, so the node's transaction would go on):
-the client must see the same, only the first error's SQLSTATE differs, and nothing of the
-aborted transaction may be committed.
+the error raised by Mosaic itself instead of by the node (a query string mixing DDL of a
+temporary table with other statements, refused with 0A000 before any node sees it, so the node's
+transaction would go on): the client must see the same, only the first error's SQLSTATE
+differs, and nothing of the aborted transaction may be committed.
 """
 
 import psycopg2
@@ -16,7 +16,7 @@ import pytest
 from pgwire import PgConn, bind_msg, execute_msg, parse_msg, query_msg, sync_msg
 
 NODE_ERROR = "SELECT 1/0"  # 22012 on the node
-MOSAIC_ERROR = "CREATE TABLE never_made (a int); SELECT 1"  # 0A000 from Mosaic
+MOSAIC_ERROR = "CREATE TEMP TABLE never_made (a int); SELECT 1"  # 0A000 from Mosaic
 
 
 def q(sql):

@@ -197,3 +197,113 @@ def test_a_notice_of_ddl_run_on_every_node_comes_once(m):
     assert sorted(c.notices) == sorted(f"NOTICE:  tenant {t}\n" for t in TENANTS), c.notices
     cur.execute("DROP FUNCTION say_tenant(int)")
     c.close()
+
+
+def on_every_node(m, sql):
+    """`sql`'s first row on each node, by node id."""
+    out = {}
+    for n in m.nodes():
+        nc = m.connect_node(n)
+        with nc.cursor() as cur:
+            cur.execute(sql)
+            out[n["id"]] = cur.fetchone()
+        nc.close()
+    return out
+
+
+# A schema file sent as one query string (node-postgres' client.query(file), psycopg2's execute,
+# psql -c "$(cat schema.sql)"): pg_dump's settings, DDL, then seed rows of the new table. Refused
+# with 0A000 ("mixing schema changes (DDL) with other statements") before this test.
+SCHEMA_FILE = """
+SET statement_timeout = 0;
+SET client_min_messages = warning;
+SELECT pg_catalog.set_config('search_path', '', false);
+CREATE TABLE public.filed (tenant_id integer NOT NULL, id integer NOT NULL, v text);
+CREATE SEQUENCE public.filed_id_seq;
+ALTER TABLE ONLY public.filed ALTER COLUMN id SET DEFAULT nextval('public.filed_id_seq');
+ALTER TABLE ONLY public.filed ADD CONSTRAINT filed_pkey PRIMARY KEY (tenant_id, id);
+CREATE INDEX filed_v ON public.filed USING btree (v);
+COMMENT ON TABLE public.filed IS 'from a schema file';
+INSERT INTO public.filed (tenant_id, v) VALUES {rows};
+SELECT count(*), count(DISTINCT tenant_id) FROM public.filed;
+"""
+
+
+def test_a_schema_file_as_one_string_runs_ddl_on_every_node_and_routes_its_rows(m):
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute(SCHEMA_FILE.format(rows=", ".join(f"({t}, 'v{t}')" for t in TENANTS)))
+    assert cur.fetchall() == [(len(TENANTS), len(TENANTS))]  # the last statement's rows
+    cur.execute("SHOW search_path")  # a set_config(..., false) of the string outlives it
+    assert cur.fetchall() == [("",)]
+    c.close()
+    assert on_every_node(m, "SELECT obj_description('public.filed'::regclass), "
+                            "(SELECT count(*) FROM pg_indexes WHERE tablename = 'filed')") == \
+        {n["id"]: ("from a schema file", 2) for n in m.nodes()}
+    # Each tenant's row is on its home node, and a new session routes the table.
+    assert rows_by_node(m, "filed") == {n: sorted(t for t in TENANTS if m.home[t] == n) for n in set(m.home.values())}
+    other = m.connect()
+    other.autocommit = True
+    with other.cursor() as oc:
+        oc.execute("SELECT v FROM filed WHERE tenant_id = 5")
+        assert oc.fetchall() == [("v5",)]
+        oc.execute("DROP TABLE filed; DROP SEQUENCE filed_id_seq")
+    other.close()
+
+
+def test_a_failing_string_of_ddl_and_rows_leaves_nothing_on_any_node(m):
+    c = m.connect()
+    c.autocommit = True
+    cur = c.cursor()
+    with pytest.raises(psycopg2.errors.DivisionByZero):
+        cur.execute("CREATE TABLE filed_bad (tenant_id int, v int); "
+                    "INSERT INTO filed_bad VALUES " + ",".join(f"({t}, {t})" for t in TENANTS) + "; SELECT 1 / 0")
+    cur.execute("SELECT 1")  # the session goes on
+    assert cur.fetchall() == [(1,)]
+    c.close()
+    assert on_every_node(m, "SELECT to_regclass('public.filed_bad') IS NULL") == {n["id"]: (True,) for n in m.nodes()}
+
+
+def test_a_ddl_string_failing_on_one_node_changes_none(m):
+    # A string of DDL only went to each node whole, each in its own transaction: node 1 kept the
+    # first table when node 2 failed the second. Now statement by statement, committed together.
+    nodes = sorted(m.nodes(), key=lambda n: n["id"])
+    nc = m.connect_node(nodes[1])
+    nc.autocommit = True
+    nc.cursor().execute("CREATE TABLE filed_clash (a int)")  # on the second node only
+    try:
+        c = m.connect()
+        c.autocommit = True
+        with pytest.raises(psycopg2.errors.DuplicateTable):
+            c.cursor().execute("CREATE TABLE filed_first (a int); CREATE TABLE filed_clash (a int)")
+        c.close()
+        assert on_every_node(m, "SELECT to_regclass('public.filed_first') IS NULL") == \
+            {n["id"]: (True,) for n in nodes}
+        assert on_every_node(m, "SELECT count(*) FROM pg_prepared_xacts") == {n["id"]: (0,) for n in nodes}
+    finally:
+        nc.cursor().execute("DROP TABLE filed_clash")
+        nc.close()
+
+
+def test_a_string_of_ddl_and_rows_in_the_clients_block_rolls_back_with_it(m):
+    c = m.connect()
+    cur = c.cursor()  # psycopg2 opens the block
+    cur.execute("CREATE TABLE filed_block (tenant_id int NOT NULL, v int); "
+                "INSERT INTO filed_block VALUES " + ",".join(f"({t}, {t})" for t in TENANTS))
+    cur.execute("SELECT count(*), sum(v) FROM filed_block")
+    assert cur.fetchall() == [(len(TENANTS), sum(TENANTS))]
+    cur.execute("SELECT v FROM filed_block WHERE tenant_id = 6")  # routed by the block's own table
+    assert cur.fetchall() == [(6,)]
+    c.rollback()
+    c.close()
+    assert on_every_node(m, "SELECT to_regclass('public.filed_block') IS NULL") == {n["id"]: (True,) for n in m.nodes()}
+
+
+def test_ddl_of_temporary_tables_with_other_statements_is_still_refused(m):
+    c = m.connect()
+    c.autocommit = True
+    with pytest.raises(psycopg2.errors.FeatureNotSupported) as e:
+        c.cursor().execute("CREATE TEMP TABLE filed_tmp (a int); INSERT INTO filed_tmp VALUES (1)")
+    assert "DDL not of temporary tables" in str(e.value)
+    c.close()
