@@ -180,6 +180,12 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // (session_subplan.cc): answers the client (result or error, then ReadyForQuery). False when
   // the session must end.
   asio::awaitable<bool> RouteSubplanned(std::string_view sql);
+  // COPY (query) TO STDOUT whose query reads several nodes (session_copy_query.cc): the
+  // options checked and the copy begun by `probe_node`, the query run through Mosaic, its rows
+  // written as COPY lines. RefuseCopyQuery: why it cannot (0A000), `query` the analysis of the
+  // query inside (null if the statement has no parenthesized query).
+  Status RefuseCopyQuery(const sql::Analysis& a, const sql::Analysis* query) const;
+  asio::awaitable<bool> CopyQueryOut(std::string_view sql_text, const sql::Analysis& a, int probe_node);
   // An UPDATE or DELETE refused as `refused` (WriteSubplannable): its subqueries run first, one
   // at a time, until it can be routed as a client's (then RouteQuery), else it is refused.
   asio::awaitable<bool> RouteWriteSubplanned(std::string_view sql, const Status& refused);

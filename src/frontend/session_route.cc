@@ -748,6 +748,7 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   // Several nodes.
   worker_.counters().Add(worker_.counters().multi_node_statements_total);
   if (a.type == StatementType::kCopyFrom) co_return co_await StartCopyIn(a, sql_text, route);
+  if (a.type == StatementType::kCopyTo && a.copy_query) co_return co_await CopyQueryOut(sql_text, a, route.nodes[0]);
   auto gather = std::make_shared<Gather>();
   gather->monitor = MonitorBegin(a, bound, route, lexed_.shape_hash, sql_text, lexed_.literals);
   std::vector<std::string> sqls;
@@ -767,10 +768,6 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     if (gather->merger->Streamable()) gather->merger->Stream(/*with_description=*/true);
     sqls.assign(route.nodes.size(), scatter.value().sql);
   } else if (a.type == StatementType::kCopyTo) {
-    if (a.copy_query) {
-      FailQuery(Status::Unsupported("COPY (query) TO STDOUT over several nodes is not supported; COPY the table, or filter the query to one tenant"));
-      co_return true;
-    }
     gather->mode = Gather::Mode::kCopyOut;
     gather->copy_header = a.copy_header;
     gather->header_seen.assign(route.nodes.size(), false);

@@ -295,6 +295,37 @@ void WriteErrorWithSeverity(std::string* out, const ErrorFields& f, Severity sev
   w.End();
 }
 
+bool MapErrorPosition(std::string* message, const std::function<std::optional<int>(int)>& map) {
+  if (message->size() < 5) return false;
+  MessageReader r(std::string_view(*message).substr(5));
+  std::string mapped;
+  MessageWriter w(&mapped);
+  w.Begin((*message)[0]);
+  while (true) {
+    char field = 0;
+    if (!r.ReadByte(&field)) return false;
+    if (field == 0) break;
+    std::string_view value;
+    if (!r.ReadCString(&value)) return false;
+    if (field == 'P') {
+      int position = 0;
+      for (const char c : value) {
+        if (c < '0' || c > '9' || position > 100'000'000) return false;
+        position = position * 10 + (c - '0');
+      }
+      const std::optional<int> to = map(position);
+      if (to) w.Byte('P').CString(std::to_string(*to));
+      continue;
+    }
+    w.Byte(field).CString(value);
+  }
+  if (!r.AtEnd()) return false;
+  w.Byte('\0');
+  w.End();
+  *message = std::move(mapped);
+  return true;
+}
+
 void WriteAuthentication(std::string* out, int32_t code, std::string_view data) {
   MessageWriter(out).Begin(be::kAuthentication).Int32(code).Bytes(data).End();
 }

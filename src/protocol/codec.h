@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -145,6 +146,10 @@ inline void WriteError(std::string* out, const Status& status, Severity severity
 // Re-encodes a backend ErrorResponse with another severity (FATAL from a pooled server becomes
 // ERROR for the client, whose own connection stays up).
 void WriteErrorWithSeverity(std::string* out, const ErrorFields& fields, Severity severity);
+// An ErrorResponse or NoticeResponse message (type and length first) with its position field
+// ('P', 1-based characters into the statement) replaced by map(position), or dropped where map
+// gives nullopt; every other field as it was. False (nothing changed) if it is malformed.
+bool MapErrorPosition(std::string* message, const std::function<std::optional<int>(int)>& map);
 void WriteAuthentication(std::string* out, int32_t code, std::string_view data = {});
 void WriteAuthenticationSasl(std::string* out, const std::vector<std::string_view>& mechanisms);
 void WriteParameterStatus(std::string* out, std::string_view name, std::string_view value);

@@ -270,6 +270,9 @@ struct Analysis {
   char copy_quote = '"';
   char copy_escape = '"';
   bool copy_query = false;           // COPY (query) TO STDOUT
+  std::vector<std::string> copy_force_quote;  // FORCE_QUOTE (columns)
+  bool copy_force_quote_all = false;          // FORCE_QUOTE *
+  bool copy_encoding = false;                 // an ENCODING option
   bool copy_stdio = true;            // FROM STDIN / TO STDOUT (false: a server-side file or program)
 
   // DDL.

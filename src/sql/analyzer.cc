@@ -642,6 +642,13 @@ void Walker::Copy(const Json& s) {
       quote = sval[0];
     } else if (name == "escape" && !sval.empty()) {
       escape = sval[0];
+    } else if (name == "force_quote") {
+      if (arg && TypeOf(*arg) == "A_Star") a_->copy_force_quote_all = true;
+      if (arg && TypeOf(*arg) == "List") {
+        for (const Json& c : Items(Body(*arg), "items")) a_->copy_force_quote.emplace_back(StringOf(c));
+      }
+    } else if (name == "encoding") {
+      a_->copy_encoding = true;
     } else if (name == "header") {
       // HEADER alone, HEADER true/on/1/match; false/off/0 turn it off.
       bool on = true;

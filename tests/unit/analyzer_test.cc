@@ -918,6 +918,17 @@ TEST(AnalyzerCopy, OptionsAndDefaults) {
   Analyzed q("COPY (SELECT * FROM t WHERE k = 1) TO STDOUT");
   EXPECT_TRUE(q->copy_query);
   EXPECT_EQ(q.PredsOf(0), (std::vector<std::string>{"k = 1"}));
+  EXPECT_TRUE(q->copy_force_quote.empty());
+  EXPECT_FALSE(q->copy_force_quote_all);
+  EXPECT_FALSE(q->copy_encoding);
+
+  Analyzed fq("COPY (SELECT a, b FROM t) TO STDOUT (FORMAT csv, FORCE_QUOTE (b, \"A\"), ENCODING 'UTF8')");
+  EXPECT_EQ(fq->copy_force_quote, (std::vector<std::string>{"b", "A"}));
+  EXPECT_FALSE(fq->copy_force_quote_all);
+  EXPECT_TRUE(fq->copy_encoding);
+  EXPECT_TRUE(Analyzed("COPY (SELECT a FROM t) TO STDOUT (FORMAT csv, FORCE_QUOTE *)")->copy_force_quote_all);
+  EXPECT_EQ(Analyzed("COPY (SELECT a FROM t) TO STDOUT CSV FORCE QUOTE a")->copy_force_quote,
+            (std::vector<std::string>{"a"}));
 }
 
 // ---- pgbench ----------------------------------------------------------------------------------

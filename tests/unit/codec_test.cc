@@ -1040,6 +1040,28 @@ TEST(CodecParseErrorFields, RoundTripFromWriter) {
   EXPECT_EQ(e.detail, "");  // reset from the previous parse
 }
 
+TEST(CodecMapErrorPosition, RewritesOrDropsThePositionOnly) {
+  const std::string fields = "S" + CStr("ERROR") + "C" + CStr("42703") + "M" + CStr("column \"x\" does not exist");
+  std::string error;
+  MessageWriter(&error).Begin('E').Bytes(fields).Byte('P').CString("23").Byte('R').CString("errorMissingColumn").Byte('\0').End();
+  std::string mapped = error;
+  ASSERT_TRUE(MapErrorPosition(&mapped, [](int p) -> std::optional<int> { return p - 14; }));
+  std::string want;
+  MessageWriter(&want).Begin('E').Bytes(fields).Byte('P').CString("9").Byte('R').CString("errorMissingColumn").Byte('\0').End();
+  EXPECT_EQ(mapped, want);
+
+  mapped = error;  // a position in text the client never sent: dropped
+  ASSERT_TRUE(MapErrorPosition(&mapped, [](int) -> std::optional<int> { return std::nullopt; }));
+  want.clear();
+  MessageWriter(&want).Begin('E').Bytes(fields).Byte('R').CString("errorMissingColumn").Byte('\0').End();
+  EXPECT_EQ(mapped, want);
+
+  std::string truncated = error.substr(0, error.size() - 3);  // unchanged when malformed
+  const std::string before = truncated;
+  EXPECT_FALSE(MapErrorPosition(&truncated, [](int p) -> std::optional<int> { return p; }));
+  EXPECT_EQ(truncated, before);
+}
+
 TEST(CodecParseErrorFields, ServerStyleFields) {
   // A localized server: 'S' is translated, 'V' is not and wins regardless of order. Unknown
   // fields (position, file, line, routine...) are skipped.
