@@ -185,6 +185,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // written as COPY lines. RefuseCopyQuery: why it cannot (0A000), `query` the analysis of the
   // query inside (null if the statement has no parenthesized query).
   Status RefuseCopyQuery(const sql::Analysis& a, const sql::Analysis* query) const;
+  // The node whose copy of sequence schema.name has handed out the greatest value (the default
+  // node if none has yet); an error if a node cannot tell.
+  asio::awaitable<Result<int>> FurthestSequenceNode(const std::string& schema, const std::string& name);
   asio::awaitable<bool> CopyQueryOut(std::string_view sql_text, const sql::Analysis& a, int probe_node);
   // An UPDATE or DELETE refused as `refused` (WriteSubplannable): its subqueries run first, one
   // at a time, until it can be routed as a client's (then RouteQuery), else it is refused.

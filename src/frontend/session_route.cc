@@ -7,11 +7,13 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <thread>
 
 #include "catalog/discovered_tables.h"
+#include "catalog/pg_client.h"
 #include "common/log.h"
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
@@ -661,19 +663,23 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   auto planned = co_await PlanGated(a, bound, sql_text);
   if (!planned.ok() && planned.status().sqlstate() == router::kUnknownRelation) {
     // A relation the map does not know: if the default node does not know it either, let the
-    // node report 42P01; if it exists there (a view, sequence, ...), refuse.
-    std::string probe = "SELECT 1 FROM pg_catalog.pg_class WHERE false";
+    // node report 42P01; if it exists there (a view, sequence, ...), refuse, except a read of
+    // a sequence or of Mosaic's own tables (pg_dump reads both).
+    std::string probe =
+        "SELECT c.relkind, n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON "
+        "n.oid = c.relnamespace WHERE false";
+    size_t unknown = 0;
     for (const auto& ref : a.tables) {
       if (router::ResolveTable(*map_, ref) != nullptr) continue;
+      ++unknown;
       std::string name = ref.schema.empty() ? ref.name : ref.schema + "." + ref.name;
       std::string quoted;
       for (char ch : name) {
         if (ch == '\'') quoted.push_back('\'');
         quoted.push_back(ch);
       }
-      probe += fmt::format(" OR oid = pg_catalog.to_regclass('{}')", quoted);
+      probe += fmt::format(" OR c.oid = pg_catalog.to_regclass('{}')", quoted);
     }
-    probe = "SELECT 1 FROM pg_catalog.pg_class WHERE " + probe.substr(probe.find("false"));
     auto check = std::make_shared<Gather>();
     check->mode = Gather::Mode::kWrite;
     const std::vector<int> probe_nodes{map_->DefaultNode().id};
@@ -682,6 +688,39 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
     if (check->error.empty() && check->rows.empty()) {
       if (TxStatus() == protocol::kTxIdle) MaybeRelease();
       co_return co_await forward_default();
+    }
+    // (relkind, schema, name) of each relation found.
+    std::vector<std::array<std::string, 3>> found;
+    ForEachMessage(check->rows, [&](char type, std::string_view body) {
+      std::vector<std::optional<std::string_view>> values;
+      if (type != protocol::be::kDataRow || !ReadDataRow(body, &values) || values.size() != 3) return;
+      found.push_back({std::string(values[0].value_or("")), std::string(values[1].value_or("")),
+                       std::string(values[2].value_or(""))});
+    });
+    const bool reads = (a.type == StatementType::kSelect && !a.locking) || a.type == StatementType::kCopyTo;
+    const bool all_own = check->error.empty() && found.size() == unknown &&
+                         std::all_of(found.begin(), found.end(), [](const auto& f) { return f[1] == "_mosaic"; });
+    if (reads && all_own && unknown == a.tables.size()) {
+      // Mosaic's own bookkeeping on the default node (_mosaic.local_decisions): read there.
+      co_return co_await forward_default();
+    }
+    if (check->error.empty() && a.type == StatementType::kSelect && !a.locking && a.tables.size() == 1 &&
+        found.size() == 1 && found[0][0] == "S") {
+      // Each node has its own copy of a sequence, handing out its own stripe of values
+      // (StripeSequences): a read of it is answered by the node whose copy went furthest, so
+      // that pg_dump's setval after restoring lies past every value handed out.
+      auto node = co_await FurthestSequenceNode(found[0][1], found[0][2]);
+      if (!node.ok()) {
+        FailQuery(node.status());
+        co_return true;
+      }
+      auto link = co_await LinkNode(*map_->FindNode(node.value()));
+      if (!link.ok()) {
+        FailQuery(link.status());
+        co_return true;
+      }
+      forward_to(*link.value());
+      co_return true;
     }
     FailQuery(Status::Unsupported(planned.status().message()));
     MaybeRelease();
@@ -811,6 +850,40 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
   Push({.op = Op::kRfq});
   MaybeRelease();
   co_return !closing_;
+}
+
+awaitable<Result<int>> Session::FurthestSequenceNode(const std::string& schema, const std::string& name) {
+  const std::string sql = fmt::format(
+      "SELECT last_value FROM pg_catalog.pg_sequences WHERE schemaname = {} AND sequencename = {}",
+      catalog::pg::QuoteLiteral(schema), catalog::pg::QuoteLiteral(name));
+  int furthest = map_->DefaultNode().id;
+  std::optional<int64_t> most;
+  for (const auto& node : map_->nodes) {
+    auto read = std::make_shared<Gather>();
+    read->mode = Gather::Mode::kWrite;
+    const std::vector<int> nodes{node.id};
+    const std::vector<std::string> sqls{sql};
+    co_await Scatter(nodes, sqls, read);
+    if (closing_) co_return Status::Error(sqlstate::kConnectionFailure, "the session is ending");
+    if (!read->error.empty()) {
+      protocol::ErrorFields fields;
+      (void)protocol::ParseErrorFields(std::string_view(read->error).substr(std::min<size_t>(read->error.size(), 5)), &fields);
+      co_return Status::Error(sqlstate::kConnectionFailure,
+                              fmt::format("reading sequence \"{}.{}\" on node {}, whose copy of it may be the furthest: {}",
+                                          schema, name, node.id, fields.message));
+    }
+    ForEachMessage(read->rows, [&](char type, std::string_view body) {
+      std::vector<std::optional<std::string_view>> values;
+      int64_t value = 0;
+      if (type != protocol::be::kDataRow || !ReadDataRow(body, &values) || values.size() != 1 || !values[0]) return;
+      const auto [end, ec] = std::from_chars(values[0]->data(), values[0]->data() + values[0]->size(), value);
+      if (ec == std::errc() && (!most || value > *most)) {
+        most = value;
+        furthest = node.id;
+      }
+    });
+  }
+  co_return furthest;
 }
 
 void Session::SetUpWrite(Gather& g, const sql::Analysis& a, const router::Route& route) {
