@@ -188,6 +188,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   // The node whose copy of sequence schema.name has handed out the greatest value (the default
   // node if none has yet); an error if a node cannot tell.
   asio::awaitable<Result<int>> FurthestSequenceNode(const std::string& schema, const std::string& name);
+  // SELECT setval('seq', value[, is_called]) over several nodes (a restored dump sets each
+  // sequence so): every node's copy set within its stripe (router::SetvalInStripe), so that all
+  // continue past `value`; answered as PostgreSQL answers it. nullopt when the sequence is not
+  // on the default node (the statement goes there, which reports it).
+  asio::awaitable<std::optional<bool>> SetvalOnNodes(const sql::Analysis& a);
   asio::awaitable<bool> CopyQueryOut(std::string_view sql_text, const sql::Analysis& a, int probe_node);
   // An UPDATE or DELETE refused as `refused` (WriteSubplannable): its subqueries run first, one
   // at a time, until it can be routed as a client's (then RouteQuery), else it is refused.

@@ -19,6 +19,7 @@
 #include "frontend/session_internal.h"
 #include "protocol/reader.h"
 #include "router/rewrite.h"
+#include "router/sequences.h"
 
 namespace mosaic::frontend {
 
@@ -642,6 +643,10 @@ awaitable<bool> Session::RouteQuery(std::string_view sql_text, std::string_view 
 
   // Reads and writes of rows.
   if (TxStatus() == protocol::kTxFailed) co_return co_await forward_default();  // 25P02 from the node
+  if (a.only_setval && map_->nodes.size() > 1 && lexed_.statements <= 1) {
+    if (const std::optional<bool> done = co_await SetvalOnNodes(a)) co_return *done;
+    co_return co_await forward_default();
+  }
   if (a.only_set_config && SettingsBlock() && lexed_.statements <= 1) {
     co_return co_await SetConfigOnLinks(a, sql_text, raw);
   }
@@ -884,6 +889,75 @@ awaitable<Result<int>> Session::FurthestSequenceNode(const std::string& schema, 
     });
   }
   co_return furthest;
+}
+
+awaitable<std::optional<bool>> Session::SetvalOnNodes(const sql::Analysis& a) {
+  const std::vector<sql::Literal>& literals = lexed_.literals;
+  auto literal = [&](const sql::ValueRef& v) -> const sql::Literal* {
+    const bool ok = v.kind == sql::ValueRef::Kind::kLiteral && v.index >= 0 && static_cast<size_t>(v.index) < literals.size();
+    return ok ? &literals[static_cast<size_t>(v.index)] : nullptr;
+  };
+  const sql::Literal* name = literal(a.setval_sequence);
+  const sql::Literal* number = literal(a.setval_value);
+  int64_t value = 0;
+  const bool parsed = number != nullptr && number->kind == sql::Literal::Kind::kNumber &&
+                      std::from_chars(number->value.data(), number->value.data() + number->value.size(), value).ec ==
+                          std::errc();
+  if (name == nullptr || name->kind != sql::Literal::Kind::kString || !parsed || a.setval_called < 0 ||
+      !a.setval_value.cast.empty()) {
+    FailQuery(Status::Unsupported(
+        "setval over several nodes takes the sequence's name and the value as constants "
+        "(setval('s', 42) or setval('s', 42, false)): Mosaic sets each node's copy of the sequence"));
+    co_return true;
+  }
+  if (a.setval_value.negate) value = -value;
+  const bool called = a.setval_called != 0;
+  // The stripe it was given (StripeSequences), read on the default node.
+  auto read = std::make_shared<Gather>();
+  read->mode = Gather::Mode::kWrite;
+  const std::vector<int> home{map_->DefaultNode().id};
+  const std::vector<std::string> probe{fmt::format(
+      "SELECT s.seqincrement FROM pg_catalog.pg_sequence s WHERE s.seqrelid = pg_catalog.to_regclass({})",
+      catalog::pg::QuoteLiteral(name->value))};
+  co_await Scatter(home, probe, read);
+  if (closing_) co_return false;
+  std::optional<int64_t> increment;
+  ForEachMessage(read->rows, [&](char type, std::string_view body) {
+    std::vector<std::optional<std::string_view>> values;
+    int64_t n = 0;
+    if (type != protocol::be::kDataRow || !ReadDataRow(body, &values) || values.size() != 1 || !values[0]) return;
+    if (std::from_chars(values[0]->data(), values[0]->data() + values[0]->size(), n).ec == std::errc()) increment = n;
+  });
+  if (!read->error.empty() || !increment) co_return std::nullopt;
+  std::vector<int> nodes;
+  std::vector<std::string> sqls;
+  for (size_t i = 0; i < map_->nodes.size(); ++i) {
+    router::StripedSetval set{value, called};
+    if (*increment == kSequenceStride) set = router::SetvalInStripe(value, called, static_cast<int>(i) + 1, kSequenceStride);
+    nodes.push_back(map_->nodes[i].id);
+    sqls.push_back(fmt::format("SELECT pg_catalog.setval({}, {}, {})", catalog::pg::QuoteLiteral(name->value),
+                               set.value, set.called ? "true" : "false"));
+  }
+  auto g = std::make_shared<Gather>();
+  g->mode = Gather::Mode::kWrite;
+  co_await Scatter(nodes, sqls, g);
+  if (closing_) co_return false;
+  if (!g->error.empty()) {
+    worker_.counters().Add(worker_.counters().errors_total);
+    Emit(g->error);
+  } else {
+    // PostgreSQL's reply: setval returns the value it was given.
+    constexpr int32_t kInt8Oid = 20;
+    std::string out;
+    protocol::WriteValueRowDescription(&out, "setval", kInt8Oid, 8);
+    const std::string text = std::to_string(value);
+    protocol::WriteDataRow(&out, {std::string_view(text)});
+    protocol::WriteCommandComplete(&out, "SELECT 1");
+    Emit(out);
+  }
+  Push({.op = Op::kRfq});
+  MaybeRelease();
+  co_return !closing_;
 }
 
 void Session::SetUpWrite(Gather& g, const sql::Analysis& a, const router::Route& route) {
@@ -1146,7 +1220,9 @@ bool Session::CopyBinaryFrame(Gather& g, int source, std::string_view data) {
 
 // Sequences (serial and identity columns) must never hand out the same value on two nodes: each
 // new sequence on the node at position k (1-based, by node id) is made to yield k, k+64, k+128...
-// Sequences already striped (increment != 1) or already used are left alone, and so are
+// A new one made with the stride as its increment (a sequence of a dump taken through Mosaic,
+// restored through it) is striped too, unless it starts at its stripe already. Sequences
+// striped before, with another increment or already used are left alone, and so are
 // temporary ones: they live in one session on one node, and PostgreSQL refuses to PREPARE a
 // transaction that touched one (or to read another session's).
 awaitable<void> Session::StripeSequences() {
@@ -1161,14 +1237,14 @@ BEGIN
              FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid
              LEFT JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
              LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-            WHERE c.relkind = 'S' AND s.seqincrement = 1
+            WHERE c.relkind = 'S' AND (s.seqincrement = 1 OR (s.seqincrement = {0} AND s.seqstart <> {1}))
               AND CASE WHEN c.relpersistence = 't' THEN false ELSE pg_sequence_last_value(c.oid) IS NULL END
               AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
   LOOP
     IF r.deptype = 'i' THEN
-      EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET INCREMENT BY {0} RESTART WITH {1}', r.tab, r.attname);
+      EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET INCREMENT BY {0} SET START WITH {1} RESTART WITH {1}', r.tab, r.attname);
     ELSE
-      EXECUTE format('ALTER SEQUENCE %s INCREMENT BY {0} RESTART WITH {1}', r.seq);
+      EXECUTE format('ALTER SEQUENCE %s INCREMENT BY {0} START WITH {1} RESTART WITH {1}', r.seq);
     END IF;
   END LOOP;
 END

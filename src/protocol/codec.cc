@@ -374,6 +374,11 @@ void WriteTextRowDescription(std::string* out, const std::vector<std::string_vie
   w.End();
 }
 
+void WriteValueRowDescription(std::string* out, std::string_view name, int32_t type_oid, int16_t type_size) {
+  MessageWriter(out).Begin(be::kRowDescription).Int16(1).CString(name).Int32(0).Int16(0).Int32(type_oid)
+      .Int16(type_size).Int32(-1).Int16(0).End();
+}
+
 void WriteDataRow(std::string* out, const std::vector<std::optional<std::string_view>>& values) {
   MessageWriter w(out);
   w.Begin(be::kDataRow).Int16(static_cast<int16_t>(values.size()));

@@ -164,6 +164,9 @@ void WriteCommandComplete(std::string* out, std::string_view tag);
 void WriteEmpty(std::string* out, char type);  // ParseComplete, BindComplete, CloseComplete, NoData, EmptyQueryResponse
 // A RowDescription of text columns (type oid 25) with the given names.
 void WriteTextRowDescription(std::string* out, const std::vector<std::string_view>& names);
+// A RowDescription of one column of a computed value (no table) of type `type_oid`, `type_size`
+// bytes (-1: variable), in text: what PostgreSQL sends for `SELECT f(...)`.
+void WriteValueRowDescription(std::string* out, std::string_view name, int32_t type_oid, int16_t type_size);
 void WriteDataRow(std::string* out, const std::vector<std::optional<std::string_view>>& values);
 void WriteQuery(std::string* out, std::string_view sql);
 void WriteParse(std::string* out, std::string_view name, std::string_view query,

@@ -331,6 +331,11 @@ struct Analysis {
   std::vector<ValueRef> set_config_names;
   // Their third argument (is_local) when it is a constant: 1 true, 0 false, -1 anything else.
   std::vector<int8_t> set_config_local;
+  // SELECT [pg_catalog.]setval(sequence, value [, is_called]) alone (pg_dump's restore sets
+  // each sequence so): its arguments, is_called as set_config_local (1 when absent).
+  bool only_setval = false;
+  ValueRef setval_sequence, setval_value;
+  int8_t setval_called = 1;
   // Calls of mosaic.* functions (e.g. SELECT mosaic.create_reference_table('t')): function name
   // and its ValueRef arguments.
   std::string mosaic_function;

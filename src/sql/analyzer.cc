@@ -37,7 +37,8 @@ std::string_view BuiltinName(const Json& func) {
 
 // SELECT set_config(...)[, set_config(...) ...] and nothing else (no FROM, WHERE, ...): how
 // PostgREST and others set request settings inside a transaction.
-bool OnlySetConfig(const Json& select) {
+// A SELECT of calls of the built-in function `name` only, nothing else (no FROM, WHERE, ...).
+bool OnlyCallsOf(const Json& select, std::string_view name) {
   const Json& targets = Items(select, "targetList");
   if (targets.empty() || Get(select, "fromClause") || Get(select, "whereClause") || Get(select, "groupClause") ||
       Get(select, "havingClause") || Get(select, "withClause") || Get(select, "larg") || Get(select, "valuesLists")) {
@@ -45,7 +46,7 @@ bool OnlySetConfig(const Json& select) {
   }
   for (const Json& target : targets) {
     const Json* val = Get(Body(target), "val");
-    if (!val || TypeOf(*val) != "FuncCall" || BuiltinName(Body(*val)) != "set_config") return false;
+    if (!val || TypeOf(*val) != "FuncCall" || BuiltinName(Body(*val)) != name) return false;
   }
   return true;
 }
@@ -441,11 +442,20 @@ void Walker::Statement(const Json& raw) {
       a_->wrapped = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
     } else {
       a_->type = a_->locking ? StatementType::kSelectForUpdate : StatementType::kSelect;
-      a_->only_set_config = OnlySetConfig(s);
+      a_->only_set_config = OnlyCallsOf(s, "set_config");
       for (const Json& target : a_->only_set_config ? Items(s, "targetList") : EmptyArray()) {
         const Json& args = Items(Body(*Get(Body(target), "val")), "args");
         a_->set_config_names.push_back(args.empty() ? ValueRef{} : Value(args[0]));
         a_->set_config_local.push_back(args.size() < 3 ? int8_t{-1} : ConstBool(args[2]));
+      }
+      if (Items(s, "targetList").size() == 1 && OnlyCallsOf(s, "setval")) {
+        const Json& args = Items(Body(*Get(Body(Items(s, "targetList")[0]), "val")), "args");
+        if (args.size() == 2 || args.size() == 3) {
+          a_->only_setval = true;
+          a_->setval_sequence = Value(args[0]);
+          a_->setval_value = Value(args[1]);
+          a_->setval_called = args.size() < 3 ? int8_t{1} : ConstBool(args[2]);
+        }
       }
     }
   } else if (type == "InsertStmt") {

@@ -105,3 +105,63 @@ def test_the_restored_sequence_lies_past_every_value_handed_out(dumped):
 def test_the_restored_schema_has_the_index_and_keys(dumped):
     assert restored(dumped, "SELECT indexname FROM pg_indexes WHERE tablename = 'accounts' ORDER BY 1") == \
         [("accounts_name",), ("accounts_pkey",)]
+
+
+def test_a_plain_postgresql_dump_restored_through_mosaic_keeps_ids_unique(dumped):
+    """The way onto Mosaic: pg_dump of a plain PostgreSQL database, restored through Mosaic with
+    psql. Its sequences are made anew (striped per node) and then set by `setval`: every node's
+    copy must continue past the restored ids, each in its own stripe. Before, setval reached the
+    default node alone: the other nodes handed out 2, 3, 66, ... again, ids the restored rows had."""
+    m = dumped
+    node = m.restored_node
+    d = m.connect_node(node)
+    d.autocommit = True
+    d.cursor().execute("CREATE DATABASE legacy")
+    d.close()
+    src = m.connect_node(node, dbname="legacy")
+    src.autocommit = True
+    with src.cursor() as cur:
+        cur.execute("CREATE TABLE legacy_users (id bigserial PRIMARY KEY, tenant_id int NOT NULL, email text)")
+        cur.execute("INSERT INTO legacy_users (tenant_id, email) SELECT g % 7, 'u' || g FROM generate_series(1, 200) g")
+        cur.execute("CREATE SEQUENCE legacy_counter START 5")
+        cur.execute("SELECT setval('legacy_counter', 90, false)")  # not called: the next one is 90
+    src.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "legacy.sql")
+        r = subprocess.run(["pg_dump", "-h", node["host"], "-p", str(node["port"]), "-U", node["user"], "-d", "legacy",
+                            "-f", path], env=m.client_env(), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = m.psql(None, args=["-f", path])
+        assert r.returncode == 0, r.stderr
+    c = m.connect()
+    c.autocommit = True
+    with c.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT tenant_id), max(id) FROM legacy_users")
+        assert cur.fetchone() == (200, 7, 200)
+        cur.execute("INSERT INTO legacy_users (tenant_id, email) SELECT g % 7, 'new' || g FROM generate_series(1, 70) g")
+        cur.execute("SELECT count(*), count(DISTINCT id), min(id) FILTER (WHERE email LIKE 'new%') FROM legacy_users")
+        total, distinct, first_new = cur.fetchone()
+        assert (total, distinct) == (270, 270) and first_new > 200, "ids handed out again"
+        # A sequence set not called: its next value is at least the one set, on whichever node.
+        cur.execute("SELECT nextval('legacy_counter')")
+        assert cur.fetchone()[0] >= 90
+        cur.execute("SELECT max(id) FROM legacy_users")
+        top = cur.fetchone()[0]
+    # The round trip: dumped through Mosaic (the sequence's copies say INCREMENT BY 64, the
+    # stripe) and restored through it: striped again per node, set past every id.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "again.sql")
+        r = subprocess.run(["pg_dump", "-h", m.host, "-p", str(m.port), "-U", "mosaic", "-d", "mosaic", "-t", "legacy_users",
+                            "-f", path], env=m.client_env(), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        with open(path) as f:
+            assert "INCREMENT BY 64" in f.read()
+        c.cursor().execute("DROP TABLE legacy_users")
+        r = m.psql(None, args=["-f", path])
+        assert r.returncode == 0, r.stderr
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO legacy_users (tenant_id, email) SELECT g % 7, 'again' || g FROM generate_series(1, 70) g")
+        cur.execute("SELECT count(*), count(DISTINCT id), min(id) FILTER (WHERE email LIKE 'again%') FROM legacy_users")
+        total, distinct, first_new = cur.fetchone()
+        assert (total, distinct) == (340, 340) and first_new > top, "ids handed out again"
+    c.close()

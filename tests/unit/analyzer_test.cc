@@ -931,6 +931,21 @@ TEST(AnalyzerCopy, OptionsAndDefaults) {
             (std::vector<std::string>{"a"}));
 }
 
+TEST(AnalyzerSetval, ASetvalAloneAndItsArguments) {
+  Analyzed dump("SELECT pg_catalog.setval('public.accounts_id_seq', 8577, true)");
+  EXPECT_TRUE(dump->only_setval);
+  EXPECT_EQ(dump->setval_sequence.kind, ValueRef::Kind::kLiteral);
+  EXPECT_EQ(dump->setval_value.kind, ValueRef::Kind::kLiteral);
+  EXPECT_EQ(dump->setval_called, 1);
+  EXPECT_EQ(Analyzed("SELECT setval('s', 5, false)")->setval_called, 0);
+  EXPECT_EQ(Analyzed("SELECT setval('s', 5)")->setval_called, 1);
+  EXPECT_EQ(Analyzed("SELECT setval('s', 5, $1)")->setval_called, -1);
+  EXPECT_EQ(Analyzed("SELECT setval('s', $1)")->setval_value.kind, ValueRef::Kind::kParam);
+  EXPECT_FALSE(Analyzed("SELECT setval('s', 5), 1")->only_setval);
+  EXPECT_FALSE(Analyzed("SELECT setval('s', 5) FROM t")->only_setval);
+  EXPECT_FALSE(Analyzed("SELECT nextval('s')")->only_setval);
+}
+
 // ---- pgbench ----------------------------------------------------------------------------------
 
 TEST(AnalyzerPgbench, ExtendedProtocolStatements) {
