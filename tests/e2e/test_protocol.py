@@ -726,7 +726,7 @@ def test_refusal_of_a_pipelined_query_keeps_reply_order(mosaic):
     c = started(mosaic)
     try:
         c.send(pgwire.query_msg("SELECT 41 + 1 FROM pg_sleep(0.2)")
-               + pgwire.query_msg("CREATE TABLE never (a int); INSERT INTO never VALUES (1)"))
+               + pgwire.query_msg("CREATE TEMP TABLE never (a int); INSERT INTO never VALUES (1)"))
         first = c.read_until_ready()
         assert first.errors == [] and first.rows == [["42"]], (first.errors, first.rows)
         second = c.read_until_ready()

@@ -136,19 +136,26 @@ def test_transaction_block_ddl_in_one_string(mosaic, table_name):
     assert r.stdout.strip() == "5"
 
 
-def test_mixed_ddl_and_dml_refused(conn, mosaic, table_name):
+def test_mixed_ddl_and_dml(conn, mosaic, table_name):
+    # DDL with other statements in one string runs in turn, in one transaction, the DDL on
+    # every node (tests/e2e/test_ddl_in_transactions.py has more).
+    r = mosaic.psql(f"CREATE TABLE {table_name}(a int); INSERT INTO {table_name} VALUES (1); "
+                    f"SELECT count(*) FROM {table_name}")
+    assert r.returncode == 0 and r.stdout.split() == ["1"], r.stdout + r.stderr
+    for n in mosaic.nodes():
+        assert _tables_on(mosaic, n, table_name) == 1, f"node {n['id']}"
+    # Temporary tables' DDL with other statements is refused, and nothing of it runs.
     cur = conn.cursor()
     with pytest.raises(psycopg2.Error) as ei:
-        cur.execute(f"CREATE TABLE {table_name}(a int); INSERT INTO {table_name} VALUES (1)")
+        cur.execute(f"CREATE TEMP TABLE {table_name}_t(a int); INSERT INTO {table_name}_t VALUES (1)")
     assert ei.value.pgcode == "0A000", ei.value.pgerror
     conn.rollback()
-    # nothing of it ran anywhere
     for n in mosaic.nodes():
-        assert _tables_on(mosaic, n, table_name) == 0, f"partial effect on node {n['id']}"
+        assert _tables_on(mosaic, n, f"{table_name}_t") == 0, f"partial effect on node {n['id']}"
     cur.execute("SELECT 1")
     assert cur.fetchone() == (1,)
     # psql reports the same SQLSTATE
-    r = mosaic.psql(f"CREATE TABLE {table_name}(a int); INSERT INTO {table_name} VALUES (1)",
+    r = mosaic.psql(f"CREATE TEMP TABLE {table_name}_t(a int); INSERT INTO {table_name}_t VALUES (1)",
                     args=["-v", "VERBOSITY=verbose"])
     assert r.returncode != 0
     assert "0A000" in r.stderr, r.stderr
