@@ -34,6 +34,7 @@ inline constexpr std::string_view kTooManyConnections = "53300";
 inline constexpr std::string_view kProgramLimitExceeded = "54000";
 inline constexpr std::string_view kQueryCanceled = "57014";
 inline constexpr std::string_view kDeadlockDetected = "40P01";
+inline constexpr std::string_view kObjectNotInPrerequisiteState = "55000";
 inline constexpr std::string_view kObjectInUse = "55006";
 inline constexpr std::string_view kInFailedSqlTransaction = "25P02";
 inline constexpr std::string_view kNoActiveSqlTransaction = "25P01";

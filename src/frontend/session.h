@@ -892,8 +892,9 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
     std::string description;
     std::string rows;
     std::vector<size_t> ends;
-    size_t next = 0;
+    int64_t position = 0;  // PostgreSQL's: 0 before the first row, ends.size() + 1 after the last
     bool hold = false;
+    bool no_scroll = false;  // DECLARE ... NO SCROLL: it may not go back
     bool in_block = false;  // declared in the open transaction block
     bool binary = false;    // DECLARE BINARY: FETCH over the simple protocol sends binary values
   };

@@ -3,14 +3,16 @@
 // pooled server connection would not keep it) cannot be declared on a node. Mosaic runs its
 // query at DECLARE through the same path as a client's SELECT (merged over the nodes, inside the
 // client's transaction block when one is open: the rows it sees then), keeps the result, and
-// answers FETCH and MOVE forward from it and CLOSE itself, as Citus materialises a cursor over
+// answers FETCH and MOVE from it and CLOSE itself, as Citus materialises a cursor over
 // several shards. psycopg2's named cursors, Django's QuerySet.iterator() (DECLARE ... WITH HOLD)
 // and psql's FETCH_COUNT declare such cursors.
 //
 // Both protocols (over the extended one, as psycopg 3's server cursors send it: DECLARE with its
 // parameters written in at Bind, runs at Execute; the cursor's portal described by its name;
-// FETCH answered at Execute, its RowDescription at Describe). Forward only (NO SCROLL is
-// PostgreSQL's default for most queries); rows held in text, sent in binary where asked (a BINARY
+// FETCH answered at Execute, its RowDescription at Describe). Every direction (NEXT, PRIOR,
+// FIRST, LAST, ABSOLUTE, RELATIVE, FORWARD, BACKWARD, ALL: router::FetchHeld), as a SCROLL
+// cursor's; a NO SCROLL one refuses to go back (55000), as PostgreSQL's; rows held in text, sent
+// in binary where asked (a BINARY
 // cursor, a Bind's result formats: router/result_formats.h); at most max_merge_mb of rows per
 // cursor. A cursor without HOLD ends
 // with its transaction; one WITH HOLD declared in a block that rolls back goes with it.
@@ -24,6 +26,7 @@
 
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
+#include "router/cursor_fetch.h"
 #include "router/result_formats.h"
 #include "sql/lexer.h"
 
@@ -92,10 +95,6 @@ awaitable<bool> Session::DeclareHeld(const sql::Analysis& a, std::string_view te
     refused = Status::Error(sqlstate::kDuplicateCursor, fmt::format("cursor \"{}\" already exists", a.cursor_name));
   } else if (!a.cursor_hold && TxStatus() == protocol::kTxIdle) {
     refused = Status::Error(sqlstate::kNoActiveSqlTransaction, "DECLARE CURSOR can only be used in transaction blocks");
-  } else if (a.cursor_scroll) {
-    refused = Status::Unsupported(
-        "a SCROLL cursor over several nodes is not supported: Mosaic holds such a cursor's rows and reads them "
-        "forward only; declare it without SCROLL");
   } else if (begin == std::string_view::npos) {
     refused = Status::Unsupported("DECLARE CURSOR: Mosaic could not find the cursor's query in the statement");
   }
@@ -129,6 +128,7 @@ awaitable<bool> Session::DeclareHeld(const sql::Analysis& a, std::string_view te
   held.hold = a.cursor_hold;
   held.in_block = TxStatus() != protocol::kTxIdle;
   held.binary = a.cursor_binary;
+  held.no_scroll = a.cursor_no_scroll;
   std::string_view rest = out;
   protocol::Frame f;
   size_t used = 0;
@@ -159,17 +159,16 @@ void Session::UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows, c
     if (!extended) Push({.op = Op::kRfq});
     return;
   }
-  if (!a.fetch_forward || a.fetch_count <= 0) {
-    CursorError(Status::Unsupported(fmt::format(
-                    "cursor \"{}\" reads several nodes and Mosaic holds its rows: it moves forward only (FETCH or "
-                    "MOVE [FORWARD | NEXT] with a count of 1 or more, or ALL)",
-                    a.cursor_name)),
+  HeldRows& held = it->second;
+  const router::HeldFetch f =
+      router::FetchHeld(held.position, static_cast<int64_t>(held.ends.size()), a.fetch_direction, a.fetch_count);
+  if (f.goes_back && held.no_scroll) {
+    CursorError(Status::Error(sqlstate::kObjectNotInPrerequisiteState,
+                              "cursor can only scan forward: declare it with SCROLL to enable backward scan"),
                 extended);
     return;
   }
-  HeldRows& held = it->second;
-  const size_t from = held.next;
-  const size_t n = static_cast<size_t>(std::min<int64_t>(a.fetch_count, static_cast<int64_t>(held.ends.size() - from)));
+  const auto n = static_cast<size_t>(f.count);
   if (extended && !a.fetch_move && max_rows > 0 && n > static_cast<size_t>(max_rows)) {
     CursorError(Status::Unsupported(fmt::format(
                     "an Execute with a row limit ({}) of a FETCH of cursor \"{}\", which Mosaic holds, is not "
@@ -180,10 +179,17 @@ void Session::UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows, c
   }
   std::string reply;
   if (!a.fetch_move) {
-    const size_t first = from == 0 ? 0 : held.ends[from - 1];
-    const size_t last = n == 0 ? first : held.ends[from + n - 1];
     reply = held.description;
-    reply.append(held.rows, first, last - first);
+    // Row i (1-based) is held.rows[ends[i - 2], ends[i - 1]).
+    auto begin_of = [&](size_t i) { return i == 1 ? size_t{0} : held.ends[i - 2]; };
+    if (!f.backward && n > 0) {
+      const auto first = static_cast<size_t>(f.first);
+      reply.append(held.rows, begin_of(first), held.ends[first + n - 2] - begin_of(first));
+    }
+    for (size_t k = 0; f.backward && k < n; ++k) {
+      const size_t i = static_cast<size_t>(f.first) - k;
+      reply.append(held.rows, begin_of(i), held.ends[i - 1] - begin_of(i));
+    }
     static const std::vector<int16_t> kBinary{1};
     if (Status s = router::ToResultFormats(&reply, extended ? formats : held.binary ? kBinary : formats,
                                            HeldTextOutput());
@@ -193,7 +199,7 @@ void Session::UseHeld(const sql::Analysis& a, bool extended, int32_t max_rows, c
     }
     if (extended) reply.erase(0, held.description.size());  // Describe sends the RowDescription
   }
-  held.next += n;
+  held.position = f.position;
   protocol::WriteCommandComplete(&reply, fmt::format("{} {}", a.fetch_move ? "MOVE" : "FETCH", n));
   Push({.op = Op::kSynthetic, .synthetic = std::move(reply)});
   if (!extended) Push({.op = Op::kRfq});

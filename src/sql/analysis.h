@@ -32,6 +32,8 @@ struct ValueRef {
   std::string cast;      // explicit cast as written, lowercased, e.g. "date", "int8"; "" if none
 };
 
+enum class FetchDirection : uint8_t { kForward, kBackward, kAbsolute, kRelative };
+
 enum class PredOp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe, kIn, kBetween, kIsNull, kIsNotNull };
 
 // One restriction on one column of one table reference: `column op values`.
@@ -306,10 +308,12 @@ struct Analysis {
   bool cursor_hold = false;
   bool cursor_close = false;
   bool cursor_binary = false;  // DECLARE ... BINARY CURSOR
-  bool cursor_scroll = false;  // DECLARE ... SCROLL CURSOR
-  // FETCH and MOVE: forward (FORWARD, NEXT, a count alone, ALL) by fetch_count rows (ALL:
-  // INT64_MAX; 0 re-reads the current row), or another direction; MOVE when fetch_move.
-  bool fetch_forward = false;
+  bool cursor_scroll = false;     // DECLARE ... SCROLL CURSOR
+  bool cursor_no_scroll = false;  // DECLARE ... NO SCROLL CURSOR
+  // FETCH and MOVE as the parser gives them: a direction and fetch_count (NEXT: forward 1,
+  // PRIOR: backward 1, FIRST: absolute 1, LAST: absolute -1, ALL: forward INT64_MAX, a count
+  // alone: forward by it, negative too; 0 re-reads the current row); MOVE when fetch_move.
+  FetchDirection fetch_direction = FetchDirection::kForward;
   bool fetch_move = false;
   int64_t fetch_count = 0;
   // DEALLOCATE [PREPARE] name, or ALL (deallocate_name empty).

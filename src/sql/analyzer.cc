@@ -857,14 +857,16 @@ bool Walker::UtilityKindOf(std::string_view type, const Json& s) {
     }
     a_->utility = analyze ? UtilityKind::kExplainAnalyze : UtilityKind::kExplain;
   } else if (type == "DeclareCursorStmt") {
-    // CURSOR_OPT_BINARY, _SCROLL, _HOLD (parsenodes.h).
-    constexpr int kCursorOptBinary = 0x0001, kCursorOptScroll = 0x0002, kCursorOptHold = 0x0020;
+    // CURSOR_OPT_BINARY, _SCROLL, _NO_SCROLL, _HOLD (parsenodes.h).
+    constexpr int kCursorOptBinary = 0x0001, kCursorOptScroll = 0x0002, kCursorOptNoScroll = 0x0004,
+                  kCursorOptHold = 0x0020;
     a_->utility = UtilityKind::kDeclareCursor;
     a_->cursor_name = std::string(Str(s, "portalname"));
     const int options = Int(s, "options", 0);
     a_->cursor_hold = (options & kCursorOptHold) != 0;
     a_->cursor_binary = (options & kCursorOptBinary) != 0;
     a_->cursor_scroll = (options & kCursorOptScroll) != 0;
+    a_->cursor_no_scroll = (options & kCursorOptNoScroll) != 0;
   } else if (type == "PrepareStmt") {
     a_->utility = UtilityKind::kPrepare;
   } else if (type == "FetchStmt" || type == "ClosePortalStmt") {
@@ -872,7 +874,11 @@ bool Walker::UtilityKindOf(std::string_view type, const Json& s) {
     a_->cursor_name = std::string(Str(s, "portalname"));
     a_->cursor_close = type == "ClosePortalStmt";
     if (type == "FetchStmt") {
-      a_->fetch_forward = Str(s, "direction") == "FETCH_FORWARD";
+      const std::string_view direction = Str(s, "direction");
+      a_->fetch_direction = direction == "FETCH_BACKWARD"   ? FetchDirection::kBackward
+                            : direction == "FETCH_ABSOLUTE" ? FetchDirection::kAbsolute
+                            : direction == "FETCH_RELATIVE" ? FetchDirection::kRelative
+                                                            : FetchDirection::kForward;
       a_->fetch_move = Flag(s, "ismove");
       const Json* count = Get(s, "howMany");  // absent: 0 (FETCH 0, the current row again)
       a_->fetch_count = count && count->is_number_integer() ? count->get<int64_t>() : 0;

@@ -1148,25 +1148,36 @@ TEST(AnalyzerUtility, CursorOptionsAndFetchDirections) {
   EXPECT_EQ(hold->cursor_name, "C");
   EXPECT_TRUE(hold->cursor_hold);
   EXPECT_FALSE(hold->cursor_scroll);
+  EXPECT_TRUE(hold->cursor_no_scroll);
   EXPECT_FALSE(hold->cursor_binary);
   Analyzed other("DECLARE c BINARY SCROLL CURSOR FOR SELECT * FROM t");
   EXPECT_TRUE(other->cursor_scroll);
+  EXPECT_FALSE(other->cursor_no_scroll);
   EXPECT_TRUE(other->cursor_binary);
   EXPECT_FALSE(other->cursor_hold);
+  EXPECT_FALSE(Analyzed("DECLARE c CURSOR FOR SELECT 1")->cursor_no_scroll);
+  using D = FetchDirection;
   struct Case {
     const char* sql;
-    bool forward, move;
+    D direction;
+    bool move;
     int64_t count;
   };
-  for (const Case& c : std::vector<Case>{{"FETCH c", true, false, 1},
-                                         {"FETCH FORWARD 2000 FROM c", true, false, 2000},
-                                         {"FETCH ALL IN c", true, false, INT64_MAX},
-                                         {"MOVE 5 IN c", true, true, 5},
-                                         {"FETCH 0 FROM c", true, false, 0},
-                                         {"FETCH BACKWARD 1 FROM c", false, false, 1},
-                                         {"FETCH ABSOLUTE 3 FROM c", false, false, 3}}) {
+  for (const Case& c : std::vector<Case>{{"FETCH c", D::kForward, false, 1},
+                                         {"FETCH FORWARD 2000 FROM c", D::kForward, false, 2000},
+                                         {"FETCH ALL IN c", D::kForward, false, INT64_MAX},
+                                         {"MOVE 5 IN c", D::kForward, true, 5},
+                                         {"FETCH 0 FROM c", D::kForward, false, 0},
+                                         {"FETCH -3 FROM c", D::kForward, false, -3},
+                                         {"FETCH BACKWARD 1 FROM c", D::kBackward, false, 1},
+                                         {"FETCH PRIOR FROM c", D::kBackward, false, 1},
+                                         {"MOVE BACKWARD ALL IN c", D::kBackward, true, INT64_MAX},
+                                         {"FETCH ABSOLUTE 3 FROM c", D::kAbsolute, false, 3},
+                                         {"FETCH LAST FROM c", D::kAbsolute, false, -1},
+                                         {"FETCH FIRST FROM c", D::kAbsolute, false, 1},
+                                         {"FETCH RELATIVE -2 FROM c", D::kRelative, false, -2}}) {
     Analyzed a(c.sql);
-    EXPECT_EQ(a->fetch_forward, c.forward) << c.sql;
+    EXPECT_EQ(a->fetch_direction, c.direction) << c.sql;
     EXPECT_EQ(a->fetch_move, c.move) << c.sql;
     EXPECT_EQ(a->fetch_count, c.count) << c.sql;
     EXPECT_EQ(a->cursor_name, "c") << c.sql;
