@@ -913,22 +913,20 @@ awaitable<std::optional<bool>> Session::SetvalOnNodes(const sql::Analysis& a) {
   if (a.setval_value.negate) value = -value;
   const bool called = a.setval_called != 0;
   // The stripe it was given (StripeSequences), read on the default node.
-  auto read = std::make_shared<Gather>();
-  read->mode = Gather::Mode::kWrite;
-  const std::vector<int> home{map_->DefaultNode().id};
-  const std::vector<std::string> probe{fmt::format(
+  const std::string sql = fmt::format(
       "SELECT s.seqincrement FROM pg_catalog.pg_sequence s WHERE s.seqrelid = pg_catalog.to_regclass({})",
-      catalog::pg::QuoteLiteral(name->value))};
-  co_await Scatter(home, probe, read);
+      catalog::pg::QuoteLiteral(name->value));
+  const std::string what = "a sequence's increment";
+  const std::optional<std::string> rows = co_await ReadOnDefaultNode(sql, what);
   if (closing_) co_return false;
   std::optional<int64_t> increment;
-  ForEachMessage(read->rows, [&](char type, std::string_view body) {
+  ForEachMessage(rows.value_or(""), [&](char type, std::string_view body) {
     std::vector<std::optional<std::string_view>> values;
     int64_t n = 0;
     if (type != protocol::be::kDataRow || !ReadDataRow(body, &values) || values.size() != 1 || !values[0]) return;
     if (std::from_chars(values[0]->data(), values[0]->data() + values[0]->size(), n).ec == std::errc()) increment = n;
   });
-  if (!read->error.empty() || !increment) co_return std::nullopt;
+  if (!increment) co_return std::nullopt;  // not a sequence there: the node reports it
   std::vector<int> nodes;
   std::vector<std::string> sqls;
   for (size_t i = 0; i < map_->nodes.size(); ++i) {
