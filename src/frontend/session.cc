@@ -2366,7 +2366,8 @@ void Session::Dispatch(ServerConn& server, std::deque<Pending>::iterator it, con
   }
   if (frame.type == be::kCommandComplete && !frame.body.empty() && frame.body[0] == 'D') ForgetOnReset(server, frame.body);
   if (p.monitor != 0 && frame.type == be::kCommandComplete) {
-    MonitorEndTag(p.monitor, frame.body);
+    // On a shared connection the pipeline's head is this statement until its ReadyForQuery.
+    MonitorEndTag(p.monitor, frame.body, server.shared ? server.head_since : std::chrono::steady_clock::time_point{});
     p.monitor = 0;
   }
   if (p.forward) {

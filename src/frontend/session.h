@@ -484,8 +484,11 @@ class Session : public backend::ServerHandler, public std::enable_shared_from_th
   uint32_t MonitorBegin(const sql::Analysis& a, const router::Bound& bound, const router::Route& route,
                         uint64_t fingerprint, std::string_view sql_text, const std::vector<sql::Literal>& literals);
   // Records slot `seq` (if it is still that statement's) with the rows of its command tag.
-  void MonitorEnd(uint32_t seq, int64_t rows);
-  void MonitorEndTag(uint32_t seq, std::string_view command_complete_body);
+  // `began`: when the statement reached the head of a shared connection's pipeline (its wait
+  // behind other sessions' statements is not its own run time: see Worker::NoteLatency).
+  void MonitorEnd(uint32_t seq, int64_t rows, std::chrono::steady_clock::time_point began = {});
+  void MonitorEndTag(uint32_t seq, std::string_view command_complete_body,
+                     std::chrono::steady_clock::time_point began = {});
 
   // Online migrations (session_migration.cc). Plans `a` and, when it touches rows of an active
   // migration, enters that migration's fence (held until the transaction ends), waiting while a

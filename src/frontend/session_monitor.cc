@@ -2,6 +2,8 @@
 // its CommandComplete (with the monitor off only its latency is kept, for pipelining). Cheap by
 // design (data path): the event is filled from what the session already holds, and recording
 // copies it into the worker's ring (dropped when the ring is full).
+#include <algorithm>
+
 #include "frontend/session.h"
 #include "frontend/session_internal.h"
 #include "monitor/event_builder.h"
@@ -33,7 +35,7 @@ uint32_t Session::MonitorBegin(const sql::Analysis& a, const router::Bound& boun
   return monitor_seq_;
 }
 
-void Session::MonitorEnd(uint32_t seq, int64_t rows) {
+void Session::MonitorEnd(uint32_t seq, int64_t rows, std::chrono::steady_clock::time_point began) {
   if (seq == 0) return;
   MonitorSlot& slot = monitor_slots_[seq % monitor_slots_.size()];
   if (slot.seq != seq) return;  // overwritten by a later statement of a deep pipeline
@@ -41,7 +43,10 @@ void Session::MonitorEnd(uint32_t seq, int64_t rows) {
   const auto now = std::chrono::steady_clock::now();
   const auto latency_us = static_cast<uint32_t>(
       std::min<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - slot.start).count(), UINT32_MAX));
-  worker_.NoteLatency(slot.event.fingerprint, latency_us);  // which shapes may be pipelined
+  // Which shapes may be pipelined: by the statement's own run, not its wait in a pipeline.
+  const auto run_us = began > slot.start ? std::chrono::duration_cast<std::chrono::microseconds>(now - began).count()
+                                         : int64_t{latency_us};
+  worker_.NoteLatency(slot.event.fingerprint, static_cast<uint32_t>(std::clamp<int64_t>(run_us, 0, UINT32_MAX)));
   monitor::Recorder* recorder = worker_.recorder();
   monitor::QueryEvent* e = recorder ? recorder->Claim() : nullptr;
   if (e == nullptr) return;
@@ -52,8 +57,8 @@ void Session::MonitorEnd(uint32_t seq, int64_t rows) {
   recorder->Commit();
 }
 
-void Session::MonitorEndTag(uint32_t seq, std::string_view body) {
-  if (seq != 0) MonitorEnd(seq, monitor::RowsFromTag(body));
+void Session::MonitorEndTag(uint32_t seq, std::string_view body, std::chrono::steady_clock::time_point began) {
+  if (seq != 0) MonitorEnd(seq, monitor::RowsFromTag(body), began);
 }
 
 }  // namespace mosaic::frontend

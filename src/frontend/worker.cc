@@ -43,7 +43,12 @@ uint64_t Worker::GenerationOf(const std::map<std::string, std::string, std::less
 void Worker::NoteLatency(uint64_t shape, uint32_t us) {
   if (shape_latency_us_.size() > 100000) shape_latency_us_.clear();
   auto [it, inserted] = shape_latency_us_.try_emplace(shape, us);
-  if (!inserted) it->second = static_cast<uint32_t>((uint64_t{it->second} * 7 + us) / 8);
+  if (!inserted) it->second = ShapeEstimate(it->second, us);
+}
+
+uint32_t Worker::ShapeEstimate(uint32_t estimate, uint32_t sample) {
+  if (sample <= estimate) return sample;
+  return estimate + (sample - estimate + kShapeRise - 1) / kShapeRise;
 }
 
 bool Worker::FastShape(uint64_t shape) const {

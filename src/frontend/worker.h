@@ -107,11 +107,21 @@ class Worker {
   // The generation of a set of client settings: equal sets get equal numbers (so a server
   // connection last set up for one client is known to suit another with the same settings).
   uint64_t GenerationOf(const std::map<std::string, std::string, std::less<>>& params);
-  // Statement latency by shape (the lexer's shape hash), for pipelining: only shapes whose
-  // recent latency is under kFastShapeMax may queue behind other sessions' statements.
+  // Statement run time by shape (the lexer's shape hash), for pipelining: only shapes whose
+  // estimate is under kFastShapeMax may queue behind other sessions' statements. A sample is
+  // the time from writing a statement (or from its reaching the head of a shared connection's
+  // pipeline) to its CommandComplete: the statement's own cost plus what the machine adds to
+  // it, a busy event loop reading the reply late or a backend waiting for a CPU. Load only
+  // lengthens samples, so the estimate follows the low ones: it falls to a lower sample at
+  // once and rises toward a higher one by 1/kShapeRise of the difference. Under load that
+  // keeps fast shapes pipelined (an average of samples that queue grows past the limit and
+  // turns pipelining off when it helps most); a shape that becomes slow for good is seen so
+  // within a few samples (from 100 µs, one sample of 50 ms takes it to 3.2 ms).
   void NoteLatency(uint64_t shape, uint32_t us);
   bool FastShape(uint64_t shape) const;
+  static uint32_t ShapeEstimate(uint32_t estimate, uint32_t sample);
   static constexpr uint32_t kFastShapeMax = 1000;  // µs
+  static constexpr uint32_t kShapeRise = 16;
 
   // Runs `fn` on the worker thread and returns its pool statistics (for the admin thread).
   std::map<int, backend::PoolStats> CollectPoolStats();

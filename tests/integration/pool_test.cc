@@ -402,5 +402,23 @@ TEST(WorkerSettings, OnlyShapesSeenToRunFastArePipelined) {
   EXPECT_FALSE(worker.FastShape(8));
 }
 
+TEST(WorkerSettings, LoadDoesNotTurnPipeliningOff) {
+  frontend::FrontendContext context;
+  frontend::Worker worker(0, context);
+  // A 100 µs read on a saturated host: most samples wait for the event loop or a CPU, one in
+  // four does not. An average of them (1.5 ms) would call the shape slow.
+  for (int i = 0; i < 200; ++i) worker.NoteLatency(7, i % 4 == 0 ? 100 : 2000);
+  EXPECT_TRUE(worker.FastShape(7));
+  // A shape whose every sample is over the limit turns slow within a few samples,
+  for (int i = 0; i < 30; ++i) worker.NoteLatency(7, 4000);
+  EXPECT_FALSE(worker.FastShape(7));
+  // and one sample of a statement that runs long is enough.
+  worker.NoteLatency(8, 100);
+  worker.NoteLatency(8, 50000);
+  EXPECT_FALSE(worker.FastShape(8));
+  EXPECT_EQ(frontend::Worker::ShapeEstimate(100, 50000), 100u + (49900u + 15u) / 16u);
+  EXPECT_EQ(frontend::Worker::ShapeEstimate(3000, 40), 40u);  // a low sample counts at once
+}
+
 }  // namespace
 }  // namespace mosaic
