@@ -10,7 +10,8 @@ bench/results/overhead-<date>.json and rewrites docs/benchmarks.md (table + plot
 The monitor row runs the same Mosaic (monitor on, the default) against a second Mosaic with
 `--monitor off` in front of the same node (sharing its catalog).
 
-Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 10), MOSAIC_BIN, BENCH_ONLY
+Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 10), BENCH_WARMUP (seconds of
+`pgbench -S -c 16` per target before the first round, not measured; default 5), MOSAIC_BIN, BENCH_ONLY
 (comma-separated scenario names: run only those, print their medians, write no files).
 MOSAIC_BASE_BIN (with optional MOSAIC_BASE_ARGS, split like a shell line) adds a target
 "mosaic-base": that binary in front of the same node, beside "mosaic" in every scenario on one
@@ -42,6 +43,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOSAIC_BIN = os.environ.get("MOSAIC_BIN", os.path.join(REPO, "build", "mosaic"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))  # seconds of unmeasured load per target
 POOL_SIZE = 20
 NODE_HOP = os.environ.get("BENCH_NODE_HOP", "unix")
 if NODE_HOP not in ("unix", "tcp"):
@@ -295,13 +297,24 @@ def main():
         if USES_SPLIT:
             stack.init_split(10)
         # Let the loads settle (checkpoints, autovacuum) before measuring: on 2 cores a checkpoint
-        # of four freshly loaded clusters stalls new server connections for seconds.
+        # of four freshly loaded clusters stalls new server connections for seconds. The split's
+        # rows came through Mosaic's pooled backends, which report their inserts to the
+        # statistics only once idle (up to 10 s later): pgbench's VACUUM right after the load
+        # ran before they counted, and autovacuum then vacuumed each third of pgbench_accounts
+        # during the first measured rounds. So wait for the reports and vacuum every node again
+        # (directly) first.
+        time.sleep(11)
         for port in [stack.node_port] + ([stack.split_node_base + i for i in range(3)] if USES_SPLIT else []):
-            subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic", "-d", "mosaic",
-                            "-c", "CHECKPOINT"], capture_output=True, text=True)
+            for sql in ("VACUUM (ANALYZE)", "CHECKPOINT"):
+                subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic", "-d", "mosaic",
+                                "-c", sql], capture_output=True, text=True)
         time.sleep(10)
         logdir = os.path.join(stack.dir, "logs")
         os.makedirs(logdir)
+        # One unmeasured run per target first: a cold target (its routers' pools and analysis
+        # caches, its nodes' shared buffers) would otherwise lose the first round to its warm-up.
+        for target in sorted(USES) if WARMUP > 0 else []:
+            run_pgbench(stack.port(target), ["-S", "-c", "16", "-j", "2"], logdir, WARMUP)
         runs = {}
         mosaic_rss_500 = []
         for rnd in range(ROUNDS):
@@ -455,7 +468,8 @@ def write_doc(table, machine, date, plot, raw):
 Mosaic's cost on the data path, measured by `make bench` (`bench/overhead.py`) on {date}.
 One managed PostgreSQL 15 node (the `split3` row: a second Mosaic on 3 managed nodes with
 pgbench_accounts split on aid in three equal ranges); PgBouncer in transaction pooling with the same pool size
-({POOL_SIZE}) in front of the same node; pgbench scale 10; {ROUNDS} rounds of {SECONDS} s per
+({POOL_SIZE}) in front of the same node; pgbench scale 10, every node vacuumed after the load; one
+unmeasured {WARMUP} s run per target, then {ROUNDS} rounds of {SECONDS} s per
 target, targets alternating (A B C A B C …); medians. pgbench reaches every target over TCP
 loopback; {HOP_TEXT[NODE_HOP]}
 
