@@ -48,7 +48,7 @@ void Worker::NoteLatency(uint64_t shape, uint32_t us) {
 
 uint32_t Worker::ShapeEstimate(uint32_t estimate, uint32_t sample) {
   if (sample <= estimate) return sample;
-  return estimate + (sample - estimate + kShapeRise - 1) / kShapeRise;
+  return static_cast<uint32_t>(estimate + (uint64_t{sample} - estimate + kShapeRise - 1) / kShapeRise);
 }
 
 bool Worker::FastShape(uint64_t shape) const {

@@ -418,6 +418,7 @@ TEST(WorkerSettings, LoadDoesNotTurnPipeliningOff) {
   EXPECT_FALSE(worker.FastShape(8));
   EXPECT_EQ(frontend::Worker::ShapeEstimate(100, 50000), 100u + (49900u + 15u) / 16u);
   EXPECT_EQ(frontend::Worker::ShapeEstimate(3000, 40), 40u);  // a low sample counts at once
+  EXPECT_EQ(frontend::Worker::ShapeEstimate(0, UINT32_MAX), (uint64_t{UINT32_MAX} + 15) / 16);
 }
 
 }  // namespace
