@@ -306,8 +306,10 @@ def main():
         time.sleep(11)
         for port in [stack.node_port] + ([stack.split_node_base + i for i in range(3)] if USES_SPLIT else []):
             for sql in ("VACUUM (ANALYZE)", "CHECKPOINT"):
-                subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic", "-d", "mosaic",
-                                "-c", sql], capture_output=True, text=True)
+                done = subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "mosaic",
+                                       "-d", "mosaic", "-c", sql], capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{sql} on node port {port}: {done.stderr}")
         time.sleep(10)
         logdir = os.path.join(stack.dir, "logs")
         os.makedirs(logdir)
